@@ -1,0 +1,177 @@
+/**
+ * Unwraps the containers BTF arrives in: xz and gzip compression, tar archives (BTFHub ships
+ * `<release>.btf.tar.xz`), and ELF files with a `.BTF` section (vmlinux, BPF objects).
+ * What remains must be raw BTF; anything else gets a {@link BtfError} naming the file.
+ */
+import { gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Btf, BtfError } from './reader';
+import * as xz from 'xz-decompress';
+
+/** What a container held, and how it was reached. */
+export interface LoadedBtf {
+  readonly btf: Btf;
+  /** The raw BTF bytes (after every container was removed). */
+  readonly raw: Uint8Array;
+  /** sha256 of {@link raw}, hex. */
+  readonly sha256: string;
+  /** The layers peeled off, outermost first, e.g. `['xz', 'tar:5.4.0.btf']`. */
+  readonly layers: string[];
+}
+
+const isXz = (b: Uint8Array) => b.length >= 6 && b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58 && b[4] === 0x5a && b[5] === 0;
+const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+const isZstd = (b: Uint8Array) => b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd;
+const isElf = (b: Uint8Array) => b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+const isBtf = (b: Uint8Array) => b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
+const isTar = (b: Uint8Array) => b.length >= 512 && String.fromCharCode(...b.subarray(257, 262)) === 'ustar';
+
+/** Decompresses a whole xz stream. */
+export async function xzDecompress(bytes: Uint8Array, file: string): Promise<Uint8Array> {
+  try {
+    const stream = new xz.XzReadableStream(new Blob([bytes]).stream());
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    throw new BtfError(file, `xz data is corrupt or truncated (${(e as Error).message || String(e)})`);
+  }
+}
+
+/**
+ * Returns the raw BTF inside `bytes`, peeling off compression, tar and ELF layers.
+ * @throws BtfError when no BTF can be found.
+ */
+export async function unwrapBtf(bytes: Uint8Array, file: string): Promise<{ raw: Uint8Array; layers: string[] }> {
+  const layers: string[] = [];
+  for (let depth = 0; depth < 6; depth++) {
+    if (isBtf(bytes)) return { raw: bytes, layers };
+    if (isXz(bytes)) {
+      bytes = await xzDecompress(bytes, file);
+      layers.push('xz');
+    } else if (isGzip(bytes)) {
+      try {
+        bytes = new Uint8Array(gunzipSync(bytes));
+      } catch (e) {
+        throw new BtfError(file, `gzip data is corrupt or truncated (${(e as Error).message})`);
+      }
+      layers.push('gzip');
+    } else if (isZstd(bytes)) {
+      throw new BtfError(file, 'zstd-compressed; decompress it first (`zstd -d`)');
+    } else if (isElf(bytes)) {
+      bytes = elfSection(bytes, '.BTF', file);
+      layers.push('elf:.BTF');
+    } else if (isTar(bytes)) {
+      const member = tarFirstFile(bytes, file);
+      bytes = member.data;
+      layers.push(`tar:${member.name}`);
+    } else {
+      const head = Array.from(bytes.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
+      throw new BtfError(file, bytes.length === 0
+        ? 'file is empty'
+        : `not a BTF file: starts with bytes ${head}; expected raw BTF (9f eb), xz, gzip, tar or an ELF file with a .BTF section`);
+    }
+  }
+  throw new BtfError(file, 'too many nested containers');
+}
+
+/** Reads a file and parses the BTF inside it. */
+export async function loadBtfFile(path: string): Promise<LoadedBtf> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new BtfError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return loadBtfBytes(bytes, path);
+}
+
+/** Parses the BTF inside `bytes` (any supported container). */
+export async function loadBtfBytes(bytes: Uint8Array, file: string): Promise<LoadedBtf> {
+  const { raw, layers } = await unwrapBtf(bytes, file);
+  const btf = new Btf(raw, file);
+  return { btf, raw, layers, sha256: createHash('sha256').update(raw).digest('hex') };
+}
+
+/** Returns the contents of the ELF section `name`. */
+export function elfSection(b: Uint8Array, name: string, file: string): Uint8Array {
+  const fail = (d: string): never => {
+    throw new BtfError(file, `ELF: ${d}`);
+  };
+  const cls = b[4];
+  const data = b[5];
+  if (cls !== 1 && cls !== 2) fail(`unknown class ${cls}`);
+  if (data !== 1 && data !== 2) fail(`unknown data encoding ${data}`);
+  const le = data === 1;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const is64 = cls === 2;
+  const need = is64 ? 64 : 52;
+  if (b.length < need) fail('file is shorter than the ELF header');
+  const num = (off: number, wide: boolean): number => {
+    if (off + (wide ? 8 : 4) > b.length) fail(`read at ${off} is past the end of the file`);
+    if (!wide) return v.getUint32(off, le);
+    const big = v.getBigUint64(off, le);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) fail(`offset ${big} is too large`);
+    return Number(big);
+  };
+  const shoff = num(is64 ? 0x28 : 0x20, is64);
+  const shentsize = v.getUint16(is64 ? 0x3a : 0x2e, le);
+  let shnum = v.getUint16(is64 ? 0x3c : 0x30, le);
+  let shstrndx = v.getUint16(is64 ? 0x3e : 0x32, le);
+  if (shoff === 0) fail('no section headers (a raw kernel Image? extract its BTF first)');
+  if (shentsize < (is64 ? 64 : 40)) fail(`section header size ${shentsize} is too small`);
+  const sh = (i: number) => {
+    const base = shoff + i * shentsize;
+    if (base + shentsize > b.length) fail(`section header ${i} is past the end of the file (truncated?)`);
+    return {
+      name: v.getUint32(base, le),
+      offset: num(base + (is64 ? 0x18 : 0x10), is64),
+      size: num(base + (is64 ? 0x20 : 0x14), is64),
+      link: v.getUint32(base + (is64 ? 0x28 : 0x18), le),
+      flags: is64 ? num(base + 8, true) : v.getUint32(base + 8, le),
+    };
+  };
+  // Extended numbering: counts that do not fit 16 bits live in section header 0.
+  if (shnum === 0) shnum = sh(0).size;
+  if (shstrndx === 0xffff) shstrndx = sh(0).link;
+  if (shnum > 65535 * 16) fail(`implausible section count ${shnum}`);
+  if (shstrndx >= shnum) fail(`section-name table index ${shstrndx} is out of range (${shnum} sections)`);
+  const strtab = sh(shstrndx);
+  if (strtab.offset + strtab.size > b.length) fail('section-name table is past the end of the file');
+  const dec = new TextDecoder();
+  for (let i = 0; i < shnum; i++) {
+    const s = sh(i);
+    if (s.name >= strtab.size) continue;
+    let end = strtab.offset + s.name;
+    while (end < strtab.offset + strtab.size && b[end] !== 0) end++;
+    if (dec.decode(b.subarray(strtab.offset + s.name, end)) !== name) continue;
+    if (s.flags & 0x800) fail(`section ${name} is compressed (SHF_COMPRESSED); decompress it with objcopy first`);
+    if (s.offset + s.size > b.length) fail(`section ${name} (${s.offset}+${s.size}) is past the end of the file (truncated?)`);
+    return b.subarray(s.offset, s.offset + s.size);
+  }
+  return fail(`no ${name} section (was the kernel built with CONFIG_DEBUG_INFO_BTF=y?)`);
+}
+
+/** Returns the first regular file of a tar archive that holds BTF or ELF data. */
+function tarFirstFile(b: Uint8Array, file: string): { name: string; data: Uint8Array } {
+  const dec = new TextDecoder();
+  const field = (at: number, len: number) => {
+    let end = at;
+    while (end < at + len && b[end] !== 0) end++;
+    return dec.decode(b.subarray(at, end));
+  };
+  let p = 0;
+  while (p + 512 <= b.length) {
+    const name = field(p, 100);
+    if (name === '') break;
+    const size = parseInt(field(p + 124, 12).trim() || '0', 8);
+    const type = String.fromCharCode(b[p + 156] || 0x30);
+    const start = p + 512;
+    if (!Number.isFinite(size) || size < 0 || start + size > b.length) {
+      throw new BtfError(file, `tar member ${name} is truncated`);
+    }
+    const data = b.subarray(start, start + size);
+    if ((type === '0' || type === '\0') && (isBtf(data) || isElf(data))) return { name, data };
+    p = start + Math.ceil(size / 512) * 512;
+  }
+  throw new BtfError(file, 'tar archive holds no BTF or ELF file');
+}

@@ -1,0 +1,385 @@
+/**
+ * A reader for the BPF Type Format (BTF), as the kernel exposes it at
+ * `/sys/kernel/btf/vmlinux` and as compilers emit it in an ELF `.BTF` section.
+ *
+ * The layout follows Documentation/bpf/btf.rst of the Linux kernel. The reader validates the
+ * whole blob up front (header, section bounds, every record's size, every string offset and
+ * every referenced type id), so that code walking the types afterwards can never read out of
+ * bounds. Every problem is reported as a {@link BtfError} that names the file and the defect.
+ */
+
+/** BTF kinds, numbered as in `include/uapi/linux/btf.h`. */
+export const enum Kind {
+  Unknown = 0,
+  Int = 1,
+  Ptr = 2,
+  Array = 3,
+  Struct = 4,
+  Union = 5,
+  Enum = 6,
+  Fwd = 7,
+  Typedef = 8,
+  Volatile = 9,
+  Const = 10,
+  Restrict = 11,
+  Func = 12,
+  FuncProto = 13,
+  Var = 14,
+  Datasec = 15,
+  Float = 16,
+  DeclTag = 17,
+  TypeTag = 18,
+  Enum64 = 19,
+}
+
+/** Kind names as bpftool prints them, indexed by kind number. */
+export const KIND_NAMES = [
+  'UNKN', 'INT', 'PTR', 'ARRAY', 'STRUCT', 'UNION', 'ENUM', 'FWD', 'TYPEDEF', 'VOLATILE',
+  'CONST', 'RESTRICT', 'FUNC', 'FUNC_PROTO', 'VAR', 'DATASEC', 'FLOAT', 'DECL_TAG', 'TYPE_TAG',
+  'ENUM64',
+] as const;
+
+const BTF_MAGIC = 0xeb9f;
+const MIN_HEADER = 24;
+/** The largest type id the kernel accepts (BTF_MAX_TYPE). */
+const MAX_TYPES = 0x000fffff;
+
+/** A defect in a BTF blob, or in the container around it. */
+export class BtfError extends Error {
+  constructor(
+    readonly file: string,
+    readonly detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+    this.name = 'BtfError';
+  }
+}
+
+/** One member of a STRUCT or UNION. */
+export interface BtfMember {
+  readonly name: string;
+  readonly type: number;
+  /** Offset from the start of the containing aggregate, in bits. */
+  readonly offsetBits: number;
+  /** Bitfield width in bits, 0 when the member is not a bitfield. */
+  readonly bitfieldBits: number;
+}
+
+/** One value of an ENUM or ENUM64. */
+export interface BtfEnumValue {
+  readonly name: string;
+  /** The value; a bigint only when it does not fit a double exactly. */
+  readonly value: number | bigint;
+}
+
+/** One parameter of a FUNC_PROTO. */
+export interface BtfParam {
+  readonly name: string;
+  readonly type: number;
+}
+
+/** Extra data of kinds other than the ones above, decoded on request. */
+export interface BtfIntInfo {
+  readonly encoding: number;
+  readonly offset: number;
+  readonly bits: number;
+}
+
+/** Per-kind record sizes from the optional kind-layout section (newer BTF headers). */
+interface KindLayout {
+  readonly infoSize: number;
+  readonly elemSize: number;
+}
+
+/**
+ * A parsed, validated BTF blob. Type ids run from 1 to {@link count}; id 0 is `void`.
+ * Accessors take a type id and never throw for ids in range.
+ */
+export class Btf {
+  /** Number of types, not counting `void`. */
+  readonly count: number;
+  private readonly view: DataView;
+  private readonly little: boolean;
+  /** Byte offset of each type record (index = type id). */
+  private readonly offsets: Uint32Array;
+  private readonly kinds: Uint8Array;
+  private readonly strStart: number;
+  private readonly strEnd: number;
+  private readonly bytes: Uint8Array;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  private readonly strCache = new Map<number, string>();
+
+  /**
+   * Parses and validates `bytes` (raw BTF, starting with the header).
+   * @param file the name used in error messages.
+   * @throws BtfError when the blob is malformed in any way.
+   */
+  constructor(bytes: Uint8Array, readonly file = '<btf>') {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const fail: (detail: string) => never = (detail) => {
+      throw new BtfError(file, detail);
+    };
+    if (bytes.byteLength < MIN_HEADER) fail(`too short for a BTF header (${bytes.byteLength} bytes, need ${MIN_HEADER})`);
+    const magicLE = this.view.getUint16(0, true);
+    if (magicLE !== BTF_MAGIC && this.view.getUint16(0, false) !== BTF_MAGIC) {
+      fail(`not BTF: magic is 0x${magicLE.toString(16).padStart(4, '0')}, expected 0xeb9f`);
+    }
+    this.little = magicLE === BTF_MAGIC;
+    const version = this.view.getUint8(2);
+    if (version !== 1) fail(`unsupported BTF version ${version} (only version 1 exists)`);
+    const hdrLen = this.u32(4);
+    if (hdrLen < MIN_HEADER || hdrLen > bytes.byteLength) fail(`header length ${hdrLen} is invalid for a ${bytes.byteLength}-byte blob`);
+    const typeOff = this.u32(8);
+    const typeLen = this.u32(12);
+    const strOff = this.u32(16);
+    const strLen = this.u32(20);
+    const typeStart = hdrLen + typeOff;
+    const typeEnd = typeStart + typeLen;
+    this.strStart = hdrLen + strOff;
+    this.strEnd = this.strStart + strLen;
+    if (typeEnd > bytes.byteLength) fail(`type section (${typeStart}..${typeEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
+    if (this.strEnd > bytes.byteLength) fail(`string section (${this.strStart}..${this.strEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
+    if (typeLen % 4 !== 0) fail(`type section length ${typeLen} is not a multiple of 4`);
+    if (strLen === 0 || bytes[this.strStart] !== 0) fail('string section does not start with the empty string');
+    if (bytes[this.strEnd - 1] !== 0) fail('string section is not NUL-terminated');
+
+    let layouts: KindLayout[] | undefined;
+    if (hdrLen >= 32) {
+      const layoutOff = this.u32(24);
+      const layoutLen = this.u32(28);
+      if (layoutLen > 0) {
+        const ls = hdrLen + layoutOff;
+        if (ls + layoutLen > bytes.byteLength || layoutLen % 4 !== 0) fail(`kind-layout section (${ls}..${ls + layoutLen}) is out of bounds`);
+        layouts = [];
+        for (let p = ls; p < ls + layoutLen; p += 4) {
+          layouts.push({ infoSize: bytes[p], elemSize: bytes[p + 1] });
+        }
+      }
+    }
+
+    // First pass: find each record and check that it fits.
+    const offs: number[] = [0];
+    const kinds: number[] = [0];
+    let p = typeStart;
+    while (p < typeEnd) {
+      if (offs.length > MAX_TYPES) fail(`more than ${MAX_TYPES} types`);
+      if (p + 12 > typeEnd) fail(`type [${offs.length}] at byte ${p} is truncated`);
+      const info = this.u32(p + 4);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      const size = this.recordSize(kind, vlen, layouts);
+      if (size < 0) fail(`type [${offs.length}] at byte ${p} has unknown kind ${kind}`);
+      if (p + size > typeEnd) fail(`type [${offs.length}] (${KIND_NAMES[kind] ?? kind}) at byte ${p} runs past the end of the type section`);
+      offs.push(p);
+      kinds.push(kind);
+      p += size;
+    }
+    this.count = offs.length - 1;
+    this.offsets = Uint32Array.from(offs);
+    this.kinds = Uint8Array.from(kinds);
+    this.validate(fail);
+  }
+
+  private u32(at: number): number {
+    return this.view.getUint32(at, this.little);
+  }
+
+  private i32(at: number): number {
+    return this.view.getInt32(at, this.little);
+  }
+
+  /** Size in bytes of a type record of `kind` with `vlen` members, or -1 for an unknown kind. */
+  private recordSize(kind: number, vlen: number, layouts: KindLayout[] | undefined): number {
+    switch (kind) {
+      case Kind.Int: case Kind.Var: case Kind.DeclTag:
+        return 16;
+      case Kind.Array:
+        return 24;
+      case Kind.Struct: case Kind.Union: case Kind.Datasec: case Kind.Enum64:
+        return 12 + 12 * vlen;
+      case Kind.Enum: case Kind.FuncProto:
+        return 12 + 8 * vlen;
+      case Kind.Ptr: case Kind.Fwd: case Kind.Typedef: case Kind.Volatile: case Kind.Const:
+      case Kind.Restrict: case Kind.Func: case Kind.Float: case Kind.TypeTag:
+        return 12;
+      default: {
+        const l = layouts?.[kind];
+        return l ? 12 + l.infoSize + l.elemSize * vlen : -1;
+      }
+    }
+  }
+
+  /** Checks every string offset and type reference once, so accessors need no checks. */
+  private validate(fail: (d: string) => never): void {
+    const strLen = this.strEnd - this.strStart;
+    const checkStr = (id: number, off: number, what: string) => {
+      if (off >= strLen) fail(`type [${id}] ${what} name offset ${off} is past the end of the string section (${strLen} bytes)`);
+    };
+    const checkType = (id: number, ref: number, what: string) => {
+      if (ref > this.count) fail(`type [${id}] ${what} refers to type id ${ref}, but only ${this.count} types exist`);
+    };
+    for (let id = 1; id <= this.count; id++) {
+      const p = this.offsets[id];
+      const kind = this.kinds[id];
+      const vlen = this.u32(p + 4) & 0xffff;
+      checkStr(id, this.u32(p), 'its');
+      switch (kind) {
+        case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict:
+        case Kind.Func: case Kind.Var: case Kind.DeclTag: case Kind.TypeTag: case Kind.FuncProto:
+          checkType(id, this.u32(p + 8), KIND_NAMES[kind]);
+          break;
+        case Kind.Array:
+          checkType(id, this.u32(p + 12), 'element type');
+          checkType(id, this.u32(p + 16), 'index type');
+          break;
+        default:
+          break;
+      }
+      if (kind === Kind.Struct || kind === Kind.Union) {
+        for (let i = 0; i < vlen; i++) {
+          const m = p + 12 + 12 * i;
+          checkStr(id, this.u32(m), `member ${i}`);
+          checkType(id, this.u32(m + 4), `member ${i}`);
+        }
+      } else if (kind === Kind.Enum) {
+        for (let i = 0; i < vlen; i++) checkStr(id, this.u32(p + 12 + 8 * i), `value ${i}`);
+      } else if (kind === Kind.Enum64) {
+        for (let i = 0; i < vlen; i++) checkStr(id, this.u32(p + 12 + 12 * i), `value ${i}`);
+      } else if (kind === Kind.FuncProto) {
+        for (let i = 0; i < vlen; i++) {
+          checkStr(id, this.u32(p + 12 + 8 * i), `parameter ${i}`);
+          checkType(id, this.u32(p + 16 + 8 * i), `parameter ${i}`);
+        }
+      } else if (kind === Kind.Datasec) {
+        for (let i = 0; i < vlen; i++) checkType(id, this.u32(p + 12 + 12 * i), `variable ${i}`);
+      }
+    }
+  }
+
+  /** The string at `off` in the string section (offsets were validated at load). */
+  str(off: number): string {
+    if (off === 0) return '';
+    let s = this.strCache.get(off);
+    if (s === undefined) {
+      const start = this.strStart + off;
+      let end = start;
+      while (this.bytes[end] !== 0) end++;
+      s = this.decoder.decode(this.bytes.subarray(start, end));
+      this.strCache.set(off, s);
+    }
+    return s;
+  }
+
+  /** The kind of type `id` (`Kind.Unknown` for `void`). */
+  kind(id: number): Kind {
+    return this.kinds[id] as Kind;
+  }
+
+  /** The name of type `id`, '' when anonymous or `void`. */
+  name(id: number): string {
+    return id === 0 ? '' : this.str(this.u32(this.offsets[id]));
+  }
+
+  /** Number of members, values or parameters (`vlen`); for FUNC, the linkage. */
+  vlen(id: number): number {
+    return id === 0 ? 0 : this.u32(this.offsets[id] + 4) & 0xffff;
+  }
+
+  /** The `kind_flag` bit. */
+  kindFlag(id: number): boolean {
+    return id !== 0 && (this.u32(this.offsets[id] + 4) & 0x80000000) !== 0;
+  }
+
+  /** `size` for INT, ENUM, ENUM64, STRUCT, UNION, DATASEC and FLOAT. */
+  size(id: number): number {
+    return id === 0 ? 0 : this.u32(this.offsets[id] + 8);
+  }
+
+  /** The referenced type for PTR, TYPEDEF, qualifiers, FUNC, FUNC_PROTO (return), VAR, tags. */
+  ref(id: number): number {
+    return id === 0 ? 0 : this.u32(this.offsets[id] + 8);
+  }
+
+  /** INT encoding, bit offset and width. */
+  intInfo(id: number): BtfIntInfo {
+    const v = this.u32(this.offsets[id] + 12);
+    return { encoding: (v >>> 24) & 0x0f, offset: (v >>> 16) & 0xff, bits: v & 0xff };
+  }
+
+  /** ARRAY element type, index type and element count. */
+  arrayInfo(id: number): { type: number; indexType: number; nelems: number } {
+    const p = this.offsets[id] + 12;
+    return { type: this.u32(p), indexType: this.u32(p + 4), nelems: this.u32(p + 8) };
+  }
+
+  /** Members of a STRUCT or UNION, with `kind_flag` bitfield encoding decoded. */
+  members(id: number): BtfMember[] {
+    const p = this.offsets[id];
+    const vlen = this.vlen(id);
+    const kf = this.kindFlag(id);
+    const out: BtfMember[] = new Array(vlen);
+    for (let i = 0; i < vlen; i++) {
+      const m = p + 12 + 12 * i;
+      const raw = this.u32(m + 8);
+      out[i] = {
+        name: this.str(this.u32(m)),
+        type: this.u32(m + 4),
+        offsetBits: kf ? raw & 0xffffff : raw,
+        bitfieldBits: kf ? raw >>> 24 : 0,
+      };
+    }
+    return out;
+  }
+
+  /** Values of an ENUM or ENUM64 (signedness from `kind_flag`). */
+  enumValues(id: number): BtfEnumValue[] {
+    const p = this.offsets[id];
+    const vlen = this.vlen(id);
+    const signed = this.kindFlag(id);
+    const out: BtfEnumValue[] = new Array(vlen);
+    if (this.kinds[id] === Kind.Enum) {
+      for (let i = 0; i < vlen; i++) {
+        const e = p + 12 + 8 * i;
+        out[i] = { name: this.str(this.u32(e)), value: signed ? this.i32(e + 4) : this.u32(e + 4) };
+      }
+    } else {
+      for (let i = 0; i < vlen; i++) {
+        const e = p + 12 + 12 * i;
+        const lo = BigInt(this.u32(e + 4));
+        const hi = BigInt(this.u32(e + 8));
+        let v = (hi << 32n) | lo;
+        if (signed && hi >= 0x80000000n) v -= 1n << 64n;
+        out[i] = { name: this.str(this.u32(e)), value: Number.isSafeInteger(Number(v)) ? Number(v) : v };
+      }
+    }
+    return out;
+  }
+
+  /** Parameters of a FUNC_PROTO. */
+  params(id: number): BtfParam[] {
+    const p = this.offsets[id];
+    const vlen = this.vlen(id);
+    const out: BtfParam[] = new Array(vlen);
+    for (let i = 0; i < vlen; i++) {
+      const e = p + 12 + 8 * i;
+      out[i] = { name: this.str(this.u32(e)), type: this.u32(e + 4) };
+    }
+    return out;
+  }
+
+  /** `component_idx` of a DECL_TAG (-1 when it tags the whole declaration). */
+  declTagComponent(id: number): number {
+    return this.i32(this.offsets[id] + 12);
+  }
+
+  /** VAR linkage. */
+  varLinkage(id: number): number {
+    return this.u32(this.offsets[id] + 12);
+  }
+}
+
+/** Parses raw BTF bytes; a shorthand for `new Btf(bytes, file)`. */
+export function parseBtf(bytes: Uint8Array, file?: string): Btf {
+  return new Btf(bytes, file);
+}

@@ -1,0 +1,263 @@
+/**
+ * Accumulates facts kernel by kernel and writes them as one compact database: each distinct fact
+ * becomes one row with the set of kernels that have it. Output depends only on the facts and the
+ * kernel order, never on insertion order of rows or hash iteration, so builds are reproducible.
+ */
+import type { KernelFacts } from '../btf/extract';
+import { ContainerWriter, type SectionType } from './container';
+import { TABLES, type KernelMeta, type TableName } from './schema';
+
+type Cell = string | number;
+
+/** One table's distinct rows, each with the kernels that have it. */
+class RowSet {
+  readonly rows = new Map<string, { cells: Cell[]; kernels: number[] }>();
+
+  add(kernel: number, cells: Cell[]): void {
+    const key = cells.join('\u0000');
+    let r = this.rows.get(key);
+    if (!r) {
+      r = { cells, kernels: [] };
+      this.rows.set(key, r);
+    }
+    if (r.kernels[r.kernels.length - 1] !== kernel) r.kernels.push(kernel);
+  }
+
+  /** Rows sorted by their cells (strings by code unit, numbers numerically). */
+  sorted(): { cells: Cell[]; kernels: number[] }[] {
+    return [...this.rows.values()].sort((a, b) => compareCells(a.cells, b.cells));
+  }
+}
+
+function compareCells(a: Cell[], b: Cell[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return 0;
+}
+
+/** A field as the builder takes it (from BTF or from DepSurf). */
+export interface FieldRow {
+  name: string;
+  type: string;
+  tags: string;
+  offsetBits: number;
+  bitfieldBits: number;
+  size: number;
+  anon: string;
+  ref: string;
+}
+
+/** Builds a database from per-kernel facts. Kernels must be added in their final order. */
+export class DbBuilder {
+  readonly kernels: KernelMeta[] = [];
+  private readonly t = {
+    agg: new RowSet(),
+    field: new RowSet(),
+    enumv: new RowSet(),
+    func: new RowSet(),
+    funcKfunc: new RowSet(),
+    funcInlined: new RowSet(),
+    proto: new RowSet(),
+    var: new RowSet(),
+    typedef: new RowSet(),
+    tp: new RowSet(),
+    config: new RowSet(),
+  };
+
+  /** Replaces fields of kernel `k`'s metadata (known only after its data was read). */
+  updateKernel(k: number, patch: Partial<KernelMeta>): void {
+    this.kernels[k] = { ...this.kernels[k], ...patch };
+  }
+
+  /** Registers a kernel and returns its index. */
+  addKernel(meta: KernelMeta): number {
+    if (this.kernels.some((k) => k.name === meta.name)) throw new Error(`duplicate kernel name ${meta.name}`);
+    this.kernels.push(meta);
+    return this.kernels.length - 1;
+  }
+
+  /** Adds an aggregate and its fields. */
+  addAggregate(k: number, name: string, kind: 'struct' | 'union', size: number, fields: readonly FieldRow[]): void {
+    this.t.agg.add(k, [name, kind === 'union' ? 1 : 0, size]);
+    for (const f of fields) {
+      this.t.field.add(k, [name, f.name, f.type, f.tags, f.offsetBits, f.bitfieldBits, f.size, f.anon, f.ref]);
+    }
+  }
+
+  addEnumValue(k: number, enumName: string, name: string, value: number | bigint): void {
+    this.t.enumv.add(k, [enumName, name, typeof value === 'bigint' ? value.toString() : value]);
+  }
+
+  /** Adds a function; `inlined` marks a function that exists only inlined (no symbol to attach to). */
+  addFunc(k: number, name: string, opts: { kfunc?: boolean; inlined?: boolean } = {}): void {
+    if (opts.inlined) this.t.funcInlined.add(k, [name]);
+    else this.t.func.add(k, [name]);
+    if (opts.kfunc) this.t.funcKfunc.add(k, [name]);
+  }
+
+  /** Records a function's prototype on kernel `k`. */
+  addProto(k: number, name: string, proto: string): void {
+    this.t.proto.add(k, [name, proto]);
+  }
+
+  addVar(k: number, name: string, type: string): void {
+    this.t.var.add(k, [name, type]);
+  }
+
+  addTypedef(k: number, name: string, type: string): void {
+    this.t.typedef.add(k, [name, type]);
+  }
+
+  addTracepoint(k: number, event: string, cls: string): void {
+    this.t.tp.add(k, [event, cls]);
+  }
+
+  addConfig(k: number, name: string, value: string): void {
+    this.t.config.add(k, [name, value]);
+  }
+
+  /** Adds everything extracted from one kernel's BTF. */
+  addKernelFacts(k: number, facts: KernelFacts): void {
+    for (const a of facts.aggregates.values()) this.addAggregate(k, a.name, a.kind, a.size, a.fields);
+    for (const e of facts.enumValues) this.addEnumValue(k, e.enumName, e.name, e.value);
+    for (const f of facts.funcs.values()) {
+      this.addFunc(k, f.name, { kfunc: f.kfunc });
+      if (f.proto) this.addProto(k, f.name, f.proto);
+    }
+    for (const [n, t] of facts.vars) this.addVar(k, n, t);
+    for (const [n, t] of facts.typedefs) {
+      this.addTypedef(k, n, t);
+      // Raw tracepoints are visible in BTF as `btf_trace_<event>` typedefs.
+      if (n.startsWith('btf_trace_')) this.addTracepoint(k, n.slice('btf_trace_'.length), '');
+    }
+  }
+
+  /** Serialises the database; `meta` is stored in the header beside the kernel list. */
+  finish(meta: Record<string, unknown>): Uint8Array {
+    const strings = new Interner();
+    const words = Math.max(1, Math.ceil(this.kernels.length / 32));
+    const ksets = new KsetInterner(words);
+    const w = new ContainerWriter();
+
+    const emit = (table: TableName, rows: Cell[][]) => {
+      const cols = TABLES[table] as Record<string, SectionType>;
+      const names = Object.keys(cols);
+      names.forEach((col, ci) => {
+        const type = cols[col];
+        const arr = makeColumn(type, rows.length);
+        for (let r = 0; r < rows.length; r++) arr[r] = rows[r][ci] as number;
+        w.add(`${table}.${col}`, type, arr);
+      });
+    };
+    const s = (x: Cell) => strings.id(String(x));
+    const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
+
+    emit('agg', this.t.agg.sorted().map(({ cells: [n, kind, size], kernels }) => [s(n), kind, size, ks(kernels)]));
+    emit('field', this.t.field.sorted().map(({ cells: c, kernels }) =>
+      [s(c[0]), s(c[1]), s(c[2]), s(c[3]), c[4], c[5], c[6], s(c[7]), s(c[8]), ks(kernels)]));
+    emit('enumv', this.t.enumv.sorted().map(({ cells: [e, n, v], kernels }) => {
+      const big = typeof v === 'string';
+      return [s(e), s(n), big ? Number(v) : v, big ? s(v) : 0, ks(kernels)];
+    }));
+    const kf = new Map([...this.t.funcKfunc.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
+    const inl = new Map([...this.t.funcInlined.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
+    const present = new Map([...this.t.func.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
+    const funcNames = [...new Set([...present.keys(), ...inl.keys()])].sort(codeUnitOrder);
+    emit('func', funcNames.map((n) => [s(n), ks(present.get(n)), ks(kf.get(n)), ks(inl.get(n))]));
+    for (const t of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
+      emit(t, this.t[t].sorted().map(({ cells, kernels }) => [...cells.map(s), ks(kernels)]));
+    }
+    w.add('str.offsets', 'u32', strings.offsets());
+    w.add('str.data', 'bytes', strings.data());
+    w.add('kset.words', 'u32', ksets.words());
+    // Per-kernel helper truth exists where the kernel's own `enum bpf_func_id` was read.
+    const helperEnum = new Set<number>();
+    for (const r of this.t.enumv.rows.values()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
+    const kernels = this.kernels.map((k, i) => ({ ...k, hasHelperEnum: helperEnum.has(i) }));
+    return w.finish({ ...meta, kernels, ksetWords: words });
+  }
+}
+
+function makeColumn(type: SectionType, n: number) {
+  switch (type) {
+    case 'u8': case 'bytes': return new Uint8Array(n);
+    case 'i8': return new Int8Array(n);
+    case 'u16': return new Uint16Array(n);
+    case 'u32': return new Uint32Array(n);
+    case 'i32': return new Int32Array(n);
+    case 'f64': return new Float64Array(n);
+  }
+}
+
+/** Orders strings by UTF-16 code units, independent of locale. */
+export function codeUnitOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Interns strings; id 0 is ''. */
+class Interner {
+  private readonly ids = new Map<string, number>([['', 0]]);
+  private readonly list: string[] = [''];
+
+  id(s: string): number {
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      id = this.list.length;
+      this.ids.set(s, id);
+      this.list.push(s);
+    }
+    return id;
+  }
+
+  private encoded?: Buffer[];
+  private enc(): Buffer[] {
+    return (this.encoded ??= this.list.map((x) => Buffer.from(x, 'utf8')));
+  }
+
+  offsets(): Uint32Array {
+    const out = new Uint32Array(this.list.length + 1);
+    let o = 0;
+    this.enc().forEach((b, i) => {
+      out[i] = o;
+      o += b.length;
+    });
+    out[this.list.length] = o;
+    return out;
+  }
+
+  data(): Uint8Array {
+    return new Uint8Array(Buffer.concat(this.enc()));
+  }
+}
+
+/** Interns kernel sets as fixed-width bitsets; set 0 is empty. */
+class KsetInterner {
+  private readonly ids = new Map<string, number>();
+  private readonly all: number[] = [];
+
+  constructor(private readonly width: number) {
+    this.id([]);
+  }
+
+  id(kernels: number[]): number {
+    const bits = new Array<number>(this.width).fill(0);
+    for (const k of kernels) bits[k >>> 5] |= 1 << (k & 31);
+    const key = bits.join(',');
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(key, id);
+      for (const b of bits) this.all.push(b >>> 0);
+    }
+    return id;
+  }
+
+  words(): Uint32Array {
+    return Uint32Array.from(this.all);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The on-disk container of a kernel database: a gzip stream holding a small JSON header and a
+ * set of named, 8-byte-aligned binary sections (typed-array columns and a string table).
+ *
+ * Layout after decompression:
+ *   bytes 0..7   magic `EBPFKDB1`
+ *   bytes 8..11  u32 LE length H of the JSON header
+ *   bytes 12..   the JSON header (UTF-8), padded with spaces to a multiple of 8 bytes
+ *   then         each section at the offset the header gives, relative to the end of the header
+ *
+ * The container knows nothing about kernels; `db.ts` and `builder.ts` give the sections meaning.
+ */
+import { gunzipSync, gzipSync } from 'node:zlib';
+
+const MAGIC = 'EBPFKDB1';
+/** Bumped whenever the meaning of any section changes; readers refuse other versions. */
+export const FORMAT_VERSION = 1;
+
+/** Element types a section may hold. */
+export type SectionType = 'u8' | 'i8' | 'u16' | 'u32' | 'i32' | 'f64' | 'bytes';
+
+interface SectionEntry {
+  readonly type: SectionType;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A typed array of any section type. */
+export type Column = Uint8Array | Int8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
+
+const CTORS = {
+  u8: Uint8Array,
+  i8: Int8Array,
+  u16: Uint16Array,
+  u32: Uint32Array,
+  i32: Int32Array,
+  f64: Float64Array,
+  bytes: Uint8Array,
+} as const;
+
+/** Collects sections and a JSON header, and serialises them deterministically. */
+export class ContainerWriter {
+  private readonly sections: { name: string; type: SectionType; data: Column }[] = [];
+
+  /** Adds a section; names must be unique. */
+  add(name: string, type: SectionType, data: Column): void {
+    if (this.sections.some((s) => s.name === name)) throw new Error(`duplicate section ${name}`);
+    this.sections.push({ name, type, data });
+  }
+
+  /** Serialises header `meta` and all sections, gzip-compressed. */
+  finish(meta: Record<string, unknown>): Uint8Array {
+    const entries: Record<string, SectionEntry> = {};
+    let offset = 0;
+    for (const s of this.sections) {
+      entries[s.name] = { type: s.type, offset, length: s.data.length };
+      offset += align8(s.data.byteLength);
+    }
+    const header = Buffer.from(JSON.stringify({ format: FORMAT_VERSION, meta, sections: entries }), 'utf8');
+    const headerLen = align8(12 + header.length) - 12;
+    const out = new Uint8Array(12 + headerLen + offset);
+    out.set(Buffer.from(MAGIC, 'latin1'), 0);
+    new DataView(out.buffer).setUint32(8, headerLen, true);
+    out.fill(0x20, 12, 12 + headerLen);
+    out.set(header, 12);
+    const base = 12 + headerLen;
+    for (const s of this.sections) {
+      const e = entries[s.name];
+      out.set(new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength), base + e.offset);
+    }
+    // Level 9 and a fixed header (gzip stores no timestamp from zlib) keep output byte-identical.
+    return new Uint8Array(gzipSync(out, { level: 9 }));
+  }
+}
+
+/** Reads a container produced by {@link ContainerWriter}. */
+export class ContainerReader {
+  readonly meta: Record<string, unknown>;
+  private readonly entries: Record<string, SectionEntry>;
+  private readonly buf: Uint8Array;
+  private readonly base: number;
+
+  /**
+   * @param compressed the file's bytes.
+   * @param file the name used in error messages.
+   */
+  constructor(compressed: Uint8Array, readonly file: string) {
+    let buf: Uint8Array;
+    try {
+      const raw = gunzipSync(compressed);
+      // Typed-array views need aligned offsets; Node may hand back a pooled, unaligned slice.
+      buf = raw.byteOffset % 8 === 0 ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(raw);
+    } catch (e) {
+      throw new Error(`${file}: not a kernel database (gzip: ${(e as Error).message})`);
+    }
+    if (buf.length < 12 || Buffer.from(buf.subarray(0, 8)).toString('latin1') !== MAGIC) {
+      throw new Error(`${file}: not a kernel database (bad magic)`);
+    }
+    const headerLen = new DataView(buf.buffer, buf.byteOffset).getUint32(8, true);
+    if (12 + headerLen > buf.length) throw new Error(`${file}: truncated kernel database header`);
+    let parsed: { format: number; meta: Record<string, unknown>; sections: Record<string, SectionEntry> };
+    try {
+      parsed = JSON.parse(Buffer.from(buf.subarray(12, 12 + headerLen)).toString('utf8'));
+    } catch {
+      throw new Error(`${file}: corrupt kernel database header`);
+    }
+    if (parsed.format !== FORMAT_VERSION) {
+      throw new Error(`${file}: kernel database format ${parsed.format}, this version reads format ${FORMAT_VERSION}; rebuild or re-import it`);
+    }
+    this.meta = parsed.meta;
+    this.entries = parsed.sections;
+    this.buf = buf;
+    this.base = 12 + headerLen;
+    for (const [name, e] of Object.entries(this.entries)) {
+      const size = e.length * CTORS[e.type].BYTES_PER_ELEMENT;
+      if (this.base + e.offset + size > buf.length) throw new Error(`${file}: section ${name} is truncated`);
+    }
+  }
+
+  /** Whether section `name` exists. */
+  has(name: string): boolean {
+    return name in this.entries;
+  }
+
+  /** A view of section `name` (no copy). */
+  get<T extends SectionType>(name: string, type: T): InstanceType<(typeof CTORS)[T]> {
+    const e = this.entries[name];
+    if (!e) throw new Error(`${this.file}: missing section ${name}`);
+    if (e.type !== type) throw new Error(`${this.file}: section ${name} is ${e.type}, expected ${type}`);
+    const Ctor = CTORS[type];
+    return new Ctor(this.buf.buffer as ArrayBuffer, this.buf.byteOffset + this.base + e.offset, e.length) as InstanceType<(typeof CTORS)[T]>;
+  }
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}

@@ -1,0 +1,21 @@
+/** Kernel version numbers: parsing and ordering of `M.m.p` strings. */
+
+/** `[major, minor, patch]` of a version string such as `5.10.262` or `6.7`; missing parts are 0. */
+export function parseVersion(v: string): [number, number, number] {
+  const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(v.trim());
+  if (!m) return [0, 0, 0];
+  return [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)];
+}
+
+/** Orders version strings numerically. */
+export function compareVersions(a: string, b: string): number {
+  const x = parseVersion(a);
+  const y = parseVersion(b);
+  return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+}
+
+/** `M.m` of a version string. */
+export function majorMinor(v: string): string {
+  const [a, b] = parseVersion(v);
+  return `${a}.${b}`;
+}
