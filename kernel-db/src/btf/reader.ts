@@ -78,12 +78,43 @@ export interface BtfParam {
   readonly type: number;
 }
 
+/** One variable of a DATASEC. */
+export interface BtfDatasecVar {
+  /** The VAR (or FUNC, for `.ksyms`) the entry describes. */
+  readonly type: number;
+  /** Offset of the variable within the section, in bytes. */
+  readonly offset: number;
+  /** Size of the variable in bytes. */
+  readonly size: number;
+}
+
 /** Extra data of kinds other than the ones above, decoded on request. */
 export interface BtfIntInfo {
   readonly encoding: number;
   readonly offset: number;
   readonly bits: number;
 }
+
+/**
+ * One type record, fully decoded: what {@link Btf.type} returns and what the BTF writer
+ * (`writer.ts`) encodes. `kindFlag` is the raw `kind_flag` bit; its meaning depends on the kind
+ * (bitfield encoding for STRUCT/UNION, signedness for ENUM/ENUM64, `union` for FWD, attribute
+ * tags for DECL_TAG/TYPE_TAG), so it is kept on every record to make a decode/encode round trip
+ * lossless.
+ */
+export type BtfType =
+  | { readonly kind: Kind.Int; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly encoding: number; readonly bitOffset: number; readonly bits: number }
+  | { readonly kind: Kind.Ptr | Kind.Typedef | Kind.Volatile | Kind.Const | Kind.Restrict | Kind.TypeTag; readonly name: string; readonly kindFlag: boolean; readonly type: number }
+  | { readonly kind: Kind.Array; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly indexType: number; readonly nelems: number }
+  | { readonly kind: Kind.Struct | Kind.Union; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly members: readonly BtfMember[] }
+  | { readonly kind: Kind.Enum | Kind.Enum64; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly values: readonly BtfEnumValue[] }
+  | { readonly kind: Kind.Fwd; readonly name: string; readonly kindFlag: boolean }
+  | { readonly kind: Kind.Func; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly linkage: number }
+  | { readonly kind: Kind.FuncProto; readonly name: string; readonly kindFlag: boolean; readonly returnType: number; readonly params: readonly BtfParam[] }
+  | { readonly kind: Kind.Var; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly linkage: number }
+  | { readonly kind: Kind.Datasec; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly vars: readonly BtfDatasecVar[] }
+  | { readonly kind: Kind.Float; readonly name: string; readonly kindFlag: boolean; readonly size: number }
+  | { readonly kind: Kind.DeclTag; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly componentIdx: number };
 
 /** Per-kind record sizes from the optional kind-layout section (newer BTF headers). */
 interface KindLayout {
@@ -141,6 +172,11 @@ export class Btf {
     if (typeEnd > bytes.byteLength) fail(`type section (${typeStart}..${typeEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
     if (this.strEnd > bytes.byteLength) fail(`string section (${this.strStart}..${this.strEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
     if (typeLen % 4 !== 0) fail(`type section length ${typeLen} is not a multiple of 4`);
+    // The kernel and libbpf both reject overlapping sections; a blob with them is damaged, and
+    // parsing it would read type records as strings or the reverse.
+    if (typeLen > 0 && strLen > 0 && typeStart < this.strEnd && this.strStart < typeEnd) {
+      fail(`type section (${typeStart}..${typeEnd}) overlaps the string section (${this.strStart}..${this.strEnd})`);
+    }
     if (strLen === 0 || bytes[this.strStart] !== 0) fail('string section does not start with the empty string');
     if (bytes[this.strEnd - 1] !== 0) fail('string section is not NUL-terminated');
 
@@ -257,65 +293,93 @@ export class Btf {
     }
   }
 
-  /** The string at `off` in the string section (offsets were validated at load). */
+  /**
+   * The string at `off` in the string section. Offsets stored in type records were validated at
+   * load; an offset passed in by a caller is checked here.
+   * @throws BtfError when `off` is outside the string section.
+   */
   str(off: number): string {
     if (off === 0) return '';
     let s = this.strCache.get(off);
     if (s === undefined) {
+      if (!(off > 0 && off < this.strEnd - this.strStart)) {
+        throw new BtfError(this.file, `string offset ${off} is outside the string section (${this.strEnd - this.strStart} bytes)`);
+      }
       const start = this.strStart + off;
       let end = start;
-      while (this.bytes[end] !== 0) end++;
+      // The section ends with a NUL (checked at load), so this stops inside it.
+      while (end < this.strEnd && this.bytes[end] !== 0) end++;
       s = this.decoder.decode(this.bytes.subarray(start, end));
       this.strCache.set(off, s);
     }
     return s;
   }
 
+  /**
+   * Byte offset of type `id`'s record. Ids come from callers as well as from validated records,
+   * so a bad one is reported instead of silently reading the header as a type.
+   */
+  private rec(id: number): number {
+    const p = id === 0 ? undefined : this.offsets[id];
+    if (p === undefined) throw new BtfError(this.file, `type id ${id} is out of range (1..${this.count})`);
+    return p;
+  }
+
+  /** Byte offset of type `id`'s record, after checking that its kind is `k1` or `k2`. */
+  private recOf(id: number, what: string, k1: Kind, k2: Kind = k1): number {
+    const p = this.rec(id);
+    const k = this.kinds[id];
+    if (k !== k1 && k !== k2) throw new BtfError(this.file, `type [${id}] is ${KIND_NAMES[k] ?? `kind ${k}`}, not ${what}`);
+    return p;
+  }
+
   /** The kind of type `id` (`Kind.Unknown` for `void`). */
   kind(id: number): Kind {
-    return this.kinds[id] as Kind;
+    const k = this.kinds[id];
+    if (k === undefined) throw new BtfError(this.file, `type id ${id} is out of range (0..${this.count})`);
+    return k as Kind;
   }
 
   /** The name of type `id`, '' when anonymous or `void`. */
   name(id: number): string {
-    return id === 0 ? '' : this.str(this.u32(this.offsets[id]));
+    return id === 0 ? '' : this.str(this.u32(this.rec(id)));
   }
 
   /** Number of members, values or parameters (`vlen`); for FUNC, the linkage. */
   vlen(id: number): number {
-    return id === 0 ? 0 : this.u32(this.offsets[id] + 4) & 0xffff;
+    return id === 0 ? 0 : this.u32(this.rec(id) + 4) & 0xffff;
   }
 
   /** The `kind_flag` bit. */
   kindFlag(id: number): boolean {
-    return id !== 0 && (this.u32(this.offsets[id] + 4) & 0x80000000) !== 0;
+    return id !== 0 && (this.u32(this.rec(id) + 4) & 0x80000000) !== 0;
   }
 
   /** `size` for INT, ENUM, ENUM64, STRUCT, UNION, DATASEC and FLOAT. */
   size(id: number): number {
-    return id === 0 ? 0 : this.u32(this.offsets[id] + 8);
+    return id === 0 ? 0 : this.u32(this.rec(id) + 8);
   }
 
   /** The referenced type for PTR, TYPEDEF, qualifiers, FUNC, FUNC_PROTO (return), VAR, tags. */
   ref(id: number): number {
-    return id === 0 ? 0 : this.u32(this.offsets[id] + 8);
+    return id === 0 ? 0 : this.u32(this.rec(id) + 8);
   }
 
   /** INT encoding, bit offset and width. */
   intInfo(id: number): BtfIntInfo {
-    const v = this.u32(this.offsets[id] + 12);
+    const v = this.u32(this.recOf(id, 'an INT', Kind.Int) + 12);
     return { encoding: (v >>> 24) & 0x0f, offset: (v >>> 16) & 0xff, bits: v & 0xff };
   }
 
   /** ARRAY element type, index type and element count. */
   arrayInfo(id: number): { type: number; indexType: number; nelems: number } {
-    const p = this.offsets[id] + 12;
+    const p = this.recOf(id, 'an ARRAY', Kind.Array) + 12;
     return { type: this.u32(p), indexType: this.u32(p + 4), nelems: this.u32(p + 8) };
   }
 
   /** Members of a STRUCT or UNION, with `kind_flag` bitfield encoding decoded. */
   members(id: number): BtfMember[] {
-    const p = this.offsets[id];
+    const p = this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union);
     const vlen = this.vlen(id);
     const kf = this.kindFlag(id);
     const out: BtfMember[] = new Array(vlen);
@@ -334,7 +398,7 @@ export class Btf {
 
   /** Values of an ENUM or ENUM64 (signedness from `kind_flag`). */
   enumValues(id: number): BtfEnumValue[] {
-    const p = this.offsets[id];
+    const p = this.recOf(id, 'an ENUM or ENUM64', Kind.Enum, Kind.Enum64);
     const vlen = this.vlen(id);
     const signed = this.kindFlag(id);
     const out: BtfEnumValue[] = new Array(vlen);
@@ -358,7 +422,7 @@ export class Btf {
 
   /** Parameters of a FUNC_PROTO. */
   params(id: number): BtfParam[] {
-    const p = this.offsets[id];
+    const p = this.recOf(id, 'a FUNC_PROTO', Kind.FuncProto);
     const vlen = this.vlen(id);
     const out: BtfParam[] = new Array(vlen);
     for (let i = 0; i < vlen; i++) {
@@ -368,14 +432,66 @@ export class Btf {
     return out;
   }
 
+  /** Variables of a DATASEC. */
+  datasecVars(id: number): BtfDatasecVar[] {
+    const p = this.recOf(id, 'a DATASEC', Kind.Datasec);
+    const vlen = this.vlen(id);
+    const out: BtfDatasecVar[] = new Array(vlen);
+    for (let i = 0; i < vlen; i++) {
+      const e = p + 12 + 12 * i;
+      out[i] = { type: this.u32(e), offset: this.u32(e + 4), size: this.u32(e + 8) };
+    }
+    return out;
+  }
+
   /** `component_idx` of a DECL_TAG (-1 when it tags the whole declaration). */
   declTagComponent(id: number): number {
-    return this.i32(this.offsets[id] + 12);
+    return this.i32(this.recOf(id, 'a DECL_TAG', Kind.DeclTag) + 12);
   }
 
   /** VAR linkage. */
   varLinkage(id: number): number {
-    return this.u32(this.offsets[id] + 12);
+    return this.u32(this.recOf(id, 'a VAR', Kind.Var) + 12);
+  }
+
+  /**
+   * Type `id` decoded into one record (see {@link BtfType}).
+   * @throws BtfError for `void`, ids out of range and kinds this reader only knows the size of.
+   */
+  type(id: number): BtfType {
+    const kind = this.kind(id);
+    const name = this.name(id);
+    const kindFlag = this.kindFlag(id);
+    switch (kind) {
+      case Kind.Int: {
+        const i = this.intInfo(id);
+        return { kind, name, kindFlag, size: this.size(id), encoding: i.encoding, bitOffset: i.offset, bits: i.bits };
+      }
+      case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict: case Kind.TypeTag:
+        return { kind, name, kindFlag, type: this.ref(id) };
+      case Kind.Array:
+        return { kind, name, kindFlag, ...this.arrayInfo(id) };
+      case Kind.Struct: case Kind.Union:
+        return { kind, name, kindFlag, size: this.size(id), members: this.members(id) };
+      case Kind.Enum: case Kind.Enum64:
+        return { kind, name, kindFlag, size: this.size(id), values: this.enumValues(id) };
+      case Kind.Fwd:
+        return { kind, name, kindFlag };
+      case Kind.Func:
+        return { kind, name, kindFlag, type: this.ref(id), linkage: this.vlen(id) };
+      case Kind.FuncProto:
+        return { kind, name, kindFlag, returnType: this.ref(id), params: this.params(id) };
+      case Kind.Var:
+        return { kind, name, kindFlag, type: this.ref(id), linkage: this.varLinkage(id) };
+      case Kind.Datasec:
+        return { kind, name, kindFlag, size: this.size(id), vars: this.datasecVars(id) };
+      case Kind.Float:
+        return { kind, name, kindFlag, size: this.size(id) };
+      case Kind.DeclTag:
+        return { kind, name, kindFlag, type: this.ref(id), componentIdx: this.declTagComponent(id) };
+      default:
+        throw new BtfError(this.file, id === 0 ? 'type id 0 (void) has no record' : `type [${id}] has kind ${kind}, which this reader cannot decode`);
+    }
   }
 }
 

@@ -38,6 +38,9 @@ const CTORS = {
   bytes: Uint8Array,
 } as const;
 
+/** The typed array of a section of element type `T`. */
+export type ColumnOf<T extends SectionType> = InstanceType<(typeof CTORS)[T]>;
+
 /** Collects sections and a JSON header, and serialises them deterministically. */
 export class ContainerWriter {
   private readonly sections: { name: string; type: SectionType; data: Column }[] = [];
@@ -123,12 +126,12 @@ export class ContainerReader {
   }
 
   /** A view of section `name` (no copy). */
-  get<T extends SectionType>(name: string, type: T): InstanceType<(typeof CTORS)[T]> {
+  get<T extends SectionType>(name: string, type: T): ColumnOf<T> {
     const e = this.entries[name];
     if (!e) throw new Error(`${this.file}: missing section ${name}`);
     if (e.type !== type) throw new Error(`${this.file}: section ${name} is ${e.type}, expected ${type}`);
     const Ctor = CTORS[type];
-    return new Ctor(this.buf.buffer as ArrayBuffer, this.buf.byteOffset + this.base + e.offset, e.length) as InstanceType<(typeof CTORS)[T]>;
+    return new Ctor(this.buf.buffer as ArrayBuffer, this.buf.byteOffset + this.base + e.offset, e.length) as ColumnOf<T>;
   }
 }
 

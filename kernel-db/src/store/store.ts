@@ -3,7 +3,7 @@
  * decoded on demand, and indexes built lazily on first use so that loading stays cheap.
  */
 import { readFileSync } from 'node:fs';
-import { ContainerReader } from './container';
+import { ContainerReader, type ColumnOf } from './container';
 import type { KernelMeta } from './schema';
 
 /** A field row as the query layer sees it. */
@@ -74,8 +74,15 @@ export class KernelStore {
     return out;
   }
 
-  col<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T) {
-    return this.c.get(name, type);
+  private readonly cols = new Map<string, unknown>();
+  /** Column `name` (e.g. `func.kset`) as a typed array, cached. */
+  col<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T): ColumnOf<T> {
+    let c = this.cols.get(name);
+    if (!c) {
+      c = this.c.get(name, type);
+      this.cols.set(name, c);
+    }
+    return c as ColumnOf<T>;
   }
 
   private aggs() {
@@ -115,9 +122,9 @@ export class KernelStore {
   aggregate(name: string): { kind: 'struct' | 'union'; size: number; kset: number }[] {
     const e = this.aggs().get(name);
     if (!e) return [];
-    const kind = this.c.get('agg.kind', 'u8');
-    const size = this.c.get('agg.size', 'i32');
-    const kset = this.c.get('agg.kset', 'u32');
+    const kind = this.col('agg.kind', 'u8');
+    const size = this.col('agg.size', 'i32');
+    const kset = this.col('agg.kset', 'u32');
     const out = [];
     for (let i = e.aggStart; i < e.aggEnd; i++) out.push({ kind: kind[i] === 1 ? 'union' as const : 'struct' as const, size: size[i], kset: kset[i] });
     return out;
@@ -130,7 +137,7 @@ export class KernelStore {
       m = new Map();
       const e = this.aggs().get(agg);
       if (e) {
-        const fn = this.c.get('field.name', 'u32');
+        const fn = this.col('field.name', 'u32');
         for (let i = e.fieldStart; i < e.fieldEnd; i++) {
           const n = this.str(fn[i]);
           const list = m.get(n);
@@ -145,13 +152,13 @@ export class KernelStore {
 
   /** Decodes field row `i`. */
   fieldRecord(i: number): FieldRecord {
-    const g = (n: string) => this.c.get(`field.${n}`, 'u32')[i];
+    const g = (n: string) => this.col(`field.${n}`, 'u32')[i];
     return {
       type: this.str(g('type')),
       tags: this.str(g('tags')),
-      offsetBits: this.c.get('field.off', 'i32')[i],
-      bitfieldBits: this.c.get('field.bf', 'i8')[i],
-      size: this.c.get('field.size', 'i32')[i],
+      offsetBits: this.col('field.off', 'i32')[i],
+      bitfieldBits: this.col('field.bf', 'i8')[i],
+      size: this.col('field.size', 'i32')[i],
       anon: this.str(g('anon')),
       ref: this.str(g('ref')),
       kset: g('kset'),
@@ -167,7 +174,7 @@ export class KernelStore {
     let idx = this.nameIndexes.get(key);
     if (!idx) {
       idx = new Map();
-      const c = this.c.get(key, 'u32');
+      const c = this.col(key, 'u32');
       for (let i = 0; i < c.length; i++) {
         const s = this.str(c[i]);
         const list = idx.get(s);

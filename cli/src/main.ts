@@ -1,0 +1,53 @@
+/**
+ * `ebpf-portability`: the command-line entry point. Subcommands live in their own files; this one
+ * only dispatches and maps errors to exit codes (0 fine, 1 findings, 2 bad usage or input).
+ */
+import { BtfError } from '../../kernel-db/src/btf/reader';
+import { TargetError } from '../../kernel-db/src/query/target';
+import { UsageError } from './args';
+import { dbCommand, type Io } from './db';
+
+const USAGE = `usage: ebpf-portability <command> [options]
+
+commands:
+  db …        inspect the kernel database, import your own kernels (ebpf-portability db --help)
+`;
+
+/** Runs the CLI with `argv` (without node and script); returns the exit status. */
+export async function run(argv: string[], io: Io): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'db':
+        return await dbCommand(rest, io);
+      case undefined: case '-h': case '--help': case 'help':
+        io.out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof TargetError) {
+      io.err(`ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' ? 'db ' : ''}--help)\n`);
+      return 2;
+    }
+    if (e instanceof BtfError) {
+      io.err(`ebpf-portability: ${e.message}\n`);
+      return 2;
+    }
+    io.err(`ebpf-portability: ${(e as Error).message ?? String(e)}\n`);
+    return 2;
+  }
+}
+
+/** Runs the CLI on this process's arguments and sets its exit code. */
+export function main(): void {
+  run(process.argv.slice(2), {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}
+
+if (require.main === module) main();

@@ -1,0 +1,44 @@
+/**
+ * Short human descriptions of kernel sets, for messages and tables: runs of consecutive target
+ * kernels become version ranges ("4.15–5.11"), so a message stays one line however many kernels.
+ */
+import { majorMinor } from '../version';
+
+/** What the summary needs of a kernel. */
+export interface Summarizable {
+  readonly name: string;
+  readonly version: string;
+}
+
+/**
+ * Describes `subset` within `all` (both in database order, oldest first) as version ranges:
+ * consecutive members of `all` that are all in `subset` form one range.
+ */
+export function versionRanges(subset: readonly Summarizable[], all: readonly Summarizable[]): string {
+  const inSet = new Set(subset.map((k) => k.name));
+  const runs: string[] = [];
+  let start: string | undefined;
+  let end: string | undefined;
+  const flush = () => {
+    if (start !== undefined) runs.push(start === end ? start : `${start}–${end}`);
+    start = end = undefined;
+  };
+  for (const k of all) {
+    if (inSet.has(k.name)) {
+      const v = majorMinor(k.version);
+      start ??= v;
+      end = v;
+    } else if (start !== undefined) {
+      // A kernel outside the set ends the run.
+      flush();
+    }
+  }
+  flush();
+  // Runs split inside one major.minor (e.g. generic in, cloud out) would repeat a label.
+  return [...new Set(runs)].join(', ');
+}
+
+/** `3 of 40 kernels`-style count. */
+export function countOf(subset: readonly unknown[], all: readonly unknown[]): string {
+  return `${subset.length} of ${all.length} kernel${all.length === 1 ? '' : 's'}`;
+}

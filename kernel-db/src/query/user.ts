@@ -1,0 +1,173 @@
+/**
+ * Kernels the user imports from their own fleet (`ebpf-portability db add <btf>`): each becomes a
+ * one-kernel database file in a per-user folder, listed in `index.json`, and is used when a target
+ * names it (or names `user`).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, release as osRelease } from 'node:os';
+import { basename, join } from 'node:path';
+import { loadBtfBytes } from '../btf/container';
+import { extractKernelFacts } from '../btf/extract';
+import { normalizeArch, parseConfig, configFilter } from '../build/inputs';
+import { DbBuilder } from '../store/builder';
+import type { KernelMeta } from '../store/schema';
+import { KernelStore } from '../store/store';
+import type { Facts } from './facts';
+import { gunzipSync } from 'node:zlib';
+import { BtfError } from '../btf/reader';
+import { compareVersions } from '../version';
+
+/** The per-user folder: `$EBPF_PORTABILITY_HOME`, else `$XDG_DATA_HOME/ebpf-portability`, else `~/.local/share/ebpf-portability`. */
+export function defaultUserDir(): string {
+  if (process.env.EBPF_PORTABILITY_HOME) return process.env.EBPF_PORTABILITY_HOME;
+  const xdg = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(xdg, 'ebpf-portability');
+}
+
+interface IndexEntry {
+  readonly meta: KernelMeta;
+  readonly file: string;
+}
+
+/** Options of an import. */
+export interface AddOptions {
+  /** Kernel name (default: from the file name, or `local-<uname -r>` for the running kernel). */
+  readonly name?: string;
+  /** `M.m.p` (default: from the name, else estimated from the newest helper in the BTF). */
+  readonly version?: string;
+  readonly arch?: string;
+  readonly distro?: string;
+  /** A kernel `.config` (plain or gzip) to import with it. */
+  readonly config?: string;
+  /** Replace a kernel of the same name. */
+  readonly force?: boolean;
+}
+
+/** The imported kernels of one user. */
+export class UserKernels {
+  readonly dir: string;
+  constructor(dir?: string) {
+    this.dir = dir ?? defaultUserDir();
+  }
+
+  private get indexPath() {
+    return join(this.dir, 'index.json');
+  }
+
+  /** Imported kernels (metadata only; the data loads on first query). */
+  list(): IndexEntry[] {
+    if (!existsSync(this.indexPath)) return [];
+    try {
+      const doc = JSON.parse(readFileSync(this.indexPath, 'utf8')) as { kernels?: IndexEntry[] };
+      return Array.isArray(doc.kernels) ? doc.kernels.filter((e) => e && e.meta && typeof e.meta.name === 'string') : [];
+    } catch {
+      throw new Error(`${this.indexPath}: imported-kernel index is corrupt; remove it and import the kernels again`);
+    }
+  }
+
+  /** Loads one imported kernel's data. */
+  load(name: string): KernelStore {
+    const e = this.list().find((x) => x.meta.name === name);
+    if (!e) throw new Error(`no imported kernel named ${name}`);
+    return KernelStore.open(join(this.dir, e.file));
+  }
+
+  /** Imports the BTF in `path` (raw, ELF, xz, gzip or a BTFHub `.tar.xz`). */
+  async add(path: string, facts: Facts, reserved: (name: string) => boolean, opts: AddOptions = {}): Promise<KernelMeta> {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(path));
+    } catch (e) {
+      throw new BtfError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const loaded = await loadBtfBytes(bytes, path);
+    const facts1 = extractKernelFacts(loaded.btf);
+    const running = path === '/sys/kernel/btf/vmlinux';
+    const name = opts.name ?? (running ? `local-${osRelease()}` : basename(path).replace(/(\.btf)?(\.tar)?(\.(xz|gz))?$/, '').replace(/^vmlinux-?/, '') || 'kernel');
+    if (!/^[A-Za-z0-9_.+~:-]+$/.test(name)) throw new Error(`kernel name "${name}" may only use letters, digits and _ . + ~ : -; pass --name`);
+    if (reserved(name)) throw new Error(`"${name}" is a built-in kernel's name; pass --name to choose another`);
+    if (!opts.force && this.list().some((e) => e.meta.name === name)) throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
+    const fromName = /(\d+\.\d+(?:\.\d+)?)/.exec(running ? osRelease() : name)?.[1];
+    const version = opts.version ?? (fromName ? normalizeVersion(fromName) : estimateVersion(facts1.enumValues, facts));
+    const archGuess = running ? process.arch : /(x86_64|amd64|aarch64|arm64|ppc64le|s390x|riscv64)/.exec(path)?.[1];
+    const arch = normalizeArch(opts.arch ?? (archGuess === 'x64' ? 'x86_64' : archGuess ?? (loadedPointerSize(facts1) === 4 ? 'arm' : 'unknown')));
+
+    const b = new DbBuilder();
+    let configText: string | undefined;
+    const cfgPath = opts.config ?? (running ? ['/proc/config.gz', `/boot/config-${osRelease()}`].find((p) => existsSync(p)) : undefined);
+    if (cfgPath) {
+      const raw = readFileSync(cfgPath);
+      configText = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString('utf8');
+    }
+    const meta: KernelMeta = {
+      name,
+      release: running ? osRelease() : name,
+      version,
+      arch,
+      distro: opts.distro ?? 'user',
+      flavour: 'user',
+      fidelity: facts1.funcs.size > 0 ? 'btf' : 'btf-types-only',
+      source: `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}`,
+      hasConfig: configText !== undefined,
+      hasHelperEnum: false,
+      hasFuncs: facts1.funcs.size > 0,
+      sha256: loaded.sha256,
+    };
+    const k = b.addKernel(meta);
+    b.addKernelFacts(k, facts1);
+    if (configText !== undefined) {
+      const keep = configFilter(new Set());
+      for (const [n, v] of parseConfig(configText)) if (keep(n)) b.addConfig(k, n, v);
+    }
+    const data = b.finish({ importedFrom: path });
+    mkdirSync(this.dir, { recursive: true });
+    const file = `${name}.kdb`;
+    writeFileSync(join(this.dir, `${file}.tmp`), data);
+    renameSync(join(this.dir, `${file}.tmp`), join(this.dir, file));
+    const stored = new KernelStore(data, file).kernels[0];
+    const rest = this.list().filter((e) => e.meta.name !== name);
+    this.writeIndex([...rest, { meta: stored, file }]);
+    return stored;
+  }
+
+  /** Removes an imported kernel. */
+  remove(name: string): boolean {
+    const all = this.list();
+    const e = all.find((x) => x.meta.name === name);
+    if (!e) return false;
+    rmSync(join(this.dir, e.file), { force: true });
+    this.writeIndex(all.filter((x) => x !== e));
+    return true;
+  }
+
+  private writeIndex(entries: IndexEntry[]) {
+    mkdirSync(this.dir, { recursive: true });
+    const tmp = `${this.indexPath}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ kernels: entries.sort((a, b) => (a.meta.name < b.meta.name ? -1 : 1)) }, null, 1)}\n`);
+    renameSync(tmp, this.indexPath);
+  }
+}
+
+function normalizeVersion(v: string): string {
+  const p = v.split('.');
+  while (p.length < 3) p.push('0');
+  return p.slice(0, 3).join('.');
+}
+
+/**
+ * A lower bound for the version of a kernel of unknown release: the newest helper in its own
+ * `enum bpf_func_id`, looked up in the facts (the way test-data kernels were dated).
+ */
+function estimateVersion(values: readonly { enumName: string; name: string }[], facts: Facts): string {
+  let best = '0.0.0';
+  for (const v of values) {
+    if (v.enumName !== 'bpf_func_id') continue;
+    const h = facts.helper(`bpf_${v.name.replace(/^BPF_FUNC_/, '')}`);
+    if (h && compareVersions(h.since, best) > 0) best = normalizeVersion(h.since);
+  }
+  return best;
+}
+
+function loadedPointerSize(f: ReturnType<typeof extractKernelFacts>): number {
+  return f.typedefs.get('uintptr_t') === 'unsigned int' ? 4 : 8;
+}
