@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { homedir, release as osRelease } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadBtfBytes } from '../btf/container';
-import { extractKernelFacts } from '../btf/extract';
+import { extractKernelFacts, type KernelFacts } from '../btf/extract';
 import { normalizeArch, parseConfig, configFilter } from '../build/inputs';
 import { DbBuilder } from '../store/builder';
 import type { KernelMeta } from '../store/schema';
@@ -88,9 +88,9 @@ export class UserKernels {
     if (reserved(name)) throw new Error(`"${name}" is a built-in kernel's name; pass --name to choose another`);
     if (!opts.force && this.list().some((e) => e.meta.name === name)) throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
     const fromName = /(\d+\.\d+(?:\.\d+)?)/.exec(running ? osRelease() : name)?.[1];
-    const version = opts.version ?? (fromName ? normalizeVersion(fromName) : estimateVersion(facts1.enumValues, facts));
-    const archGuess = running ? process.arch : /(x86_64|amd64|aarch64|arm64|ppc64le|s390x|riscv64)/.exec(path)?.[1];
-    const arch = normalizeArch(opts.arch ?? (archGuess === 'x64' ? 'x86_64' : archGuess ?? (loadedPointerSize(facts1) === 4 ? 'arm' : 'unknown')));
+    const estimated = !opts.version && !fromName;
+    const version = opts.version ?? (fromName ? normalizeVersion(fromName) : estimateVersion(facts1, facts));
+    const arch = normalizeArch(opts.arch ?? detectArch(facts1) ?? 'unknown');
 
     const b = new DbBuilder();
     let configText: string | undefined;
@@ -107,7 +107,8 @@ export class UserKernels {
       distro: opts.distro ?? 'user',
       flavour: 'user',
       fidelity: facts1.funcs.size > 0 ? 'btf' : 'btf-types-only',
-      source: `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}`,
+      source: `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}` +
+        (estimated ? `; version ${version} estimated from its BPF enums and kfuncs (a lower bound; pass --version)` : ''),
       hasConfig: configText !== undefined,
       hasHelperEnum: false,
       hasFuncs: facts1.funcs.size > 0,
@@ -119,12 +120,13 @@ export class UserKernels {
       const keep = configFilter(new Set());
       for (const [n, v] of parseConfig(configText)) if (keep(n)) b.addConfig(k, n, v);
     }
-    const data = b.finish({ importedFrom: path });
+    // A fast gzip level: imports should take well under a second; size matters less here.
+    const data = b.finish({ importedFrom: path }, 1);
     mkdirSync(this.dir, { recursive: true });
     const file = `${name}.kdb`;
     writeFileSync(join(this.dir, `${file}.tmp`), data);
     renameSync(join(this.dir, `${file}.tmp`), join(this.dir, file));
-    const stored = new KernelStore(data, file).kernels[0];
+    const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumValues.some((v) => v.enumName === 'bpf_func_id') };
     const rest = this.list().filter((e) => e.meta.name !== name);
     this.writeIndex([...rest, { meta: stored, file }]);
     return stored;
@@ -155,19 +157,35 @@ function normalizeVersion(v: string): string {
 }
 
 /**
- * A lower bound for the version of a kernel of unknown release: the newest helper in its own
- * `enum bpf_func_id`, looked up in the facts (the way test-data kernels were dated).
+ * A lower bound for the version of a kernel of unknown release: the newest helper, program,
+ * map, attach or link type in its own BPF enums, and the newest kfunc it tags, each dated by
+ * the facts (the way the test-data kernels were dated).
  */
-function estimateVersion(values: readonly { enumName: string; name: string }[], facts: Facts): string {
+function estimateVersion(kf: KernelFacts, facts: Facts): string {
   let best = '0.0.0';
-  for (const v of values) {
-    if (v.enumName !== 'bpf_func_id') continue;
-    const h = facts.helper(`bpf_${v.name.replace(/^BPF_FUNC_/, '')}`);
-    if (h && compareVersions(h.since, best) > 0) best = normalizeVersion(h.since);
+  const consider = (since: string | undefined) => {
+    if (since && compareVersions(since, best) > 0) best = normalizeVersion(since);
+  };
+  const enums: Record<string, readonly { name: string; since: string }[]> = {
+    bpf_prog_type: facts.progTypes, bpf_map_type: facts.mapTypes, bpf_attach_type: facts.attachTypes, bpf_link_type: facts.linkTypes,
+  };
+  for (const v of kf.enumValues) {
+    if (v.enumName === 'bpf_func_id') consider(facts.helper(`bpf_${v.name.replace(/^BPF_FUNC_/, '')}`)?.since);
+    else if (enums[v.enumName]) consider(enums[v.enumName].find((e) => e.name === v.name)?.since);
   }
+  for (const f of kf.funcs.values()) if (f.kfunc) consider(facts.kfunc(f.name)?.since);
   return best;
 }
 
-function loadedPointerSize(f: ReturnType<typeof extractKernelFacts>): number {
-  return f.typedefs.get('uintptr_t') === 'unsigned int' ? 4 : 8;
+/** The architecture, from the registers `struct pt_regs` has on each one. */
+function detectArch(kf: KernelFacts): string | undefined {
+  const regs = new Set((kf.aggregates.get('pt_regs')?.fields ?? []).map((f) => f.name));
+  const wide = kf.typedefs.get('uintptr_t') !== 'unsigned int';
+  if (regs.has('orig_ax')) return wide ? 'x86_64' : 'x86';
+  if (regs.has('pstate') || regs.has('orig_x0')) return 'arm64';
+  if (regs.has('uregs')) return 'arm';
+  if (regs.has('psw')) return 's390x';
+  if (regs.has('nip')) return 'ppc64le';
+  if (regs.has('epc')) return 'riscv64';
+  return undefined;
 }

@@ -23,21 +23,13 @@ class RowSet {
     if (r.kernels[r.kernels.length - 1] !== kernel) r.kernels.push(kernel);
   }
 
-  /** Rows sorted by their cells (strings by code unit, numbers numerically). */
+  /**
+   * Rows sorted by their key (cells joined by NUL): rows of one aggregate or one name are
+   * contiguous, and the order is a pure function of the rows.
+   */
   sorted(): { cells: Cell[]; kernels: number[] }[] {
-    return [...this.rows.values()].sort((a, b) => compareCells(a.cells, b.cells));
+    return [...this.rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
   }
-}
-
-function compareCells(a: Cell[], b: Cell[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x === y) continue;
-    if (typeof x === 'number' && typeof y === 'number') return x - y;
-    return String(x) < String(y) ? -1 : 1;
-  }
-  return 0;
 }
 
 /** A field as the builder takes it (from BTF or from DepSurf). */
@@ -137,40 +129,49 @@ export class DbBuilder {
     }
   }
 
-  /** Serialises the database; `meta` is stored in the header beside the kernel list. */
-  finish(meta: Record<string, unknown>): Uint8Array {
+  /**
+   * Serialises the database; `meta` is stored in the header beside the kernel list. `level` is
+   * the gzip level: 9 for the committed database, lower for quick user imports.
+   */
+  finish(meta: Record<string, unknown>, level = 9): Uint8Array {
     const strings = new Interner();
     const words = Math.max(1, Math.ceil(this.kernels.length / 32));
     const ksets = new KsetInterner(words);
     const w = new ContainerWriter();
 
-    const emit = (table: TableName, rows: Cell[][]) => {
+    // Fills the table's columns in one pass; `cell(row, column)` gives each stored value.
+    const emit = <R>(table: TableName, rows: readonly R[], cell: (r: R, out: number[]) => void) => {
       const cols = TABLES[table] as Record<string, SectionType>;
       const names = Object.keys(cols);
-      names.forEach((col, ci) => {
-        const type = cols[col];
-        const arr = makeColumn(type, rows.length);
-        for (let r = 0; r < rows.length; r++) arr[r] = rows[r][ci] as number;
-        w.add(`${table}.${col}`, type, arr);
-      });
+      const arrays = names.map((c) => makeColumn(cols[c], rows.length));
+      const tmp: number[] = new Array(names.length);
+      for (let r = 0; r < rows.length; r++) {
+        cell(rows[r], tmp);
+        for (let c = 0; c < arrays.length; c++) arrays[c][r] = tmp[c];
+      }
+      names.forEach((c, i) => w.add(`${table}.${c}`, cols[c], arrays[i]));
     };
     const s = (x: Cell) => strings.id(String(x));
     const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
 
-    emit('agg', this.t.agg.sorted().map(({ cells: [n, kind, size], kernels }) => [s(n), kind, size, ks(kernels)]));
-    emit('field', this.t.field.sorted().map(({ cells: c, kernels }) =>
-      [s(c[0]), s(c[1]), s(c[2]), s(c[3]), c[4], c[5], c[6], s(c[7]), s(c[8]), ks(kernels)]));
-    emit('enumv', this.t.enumv.sorted().map(({ cells: [e, n, v], kernels }) => {
+    type Row = { cells: Cell[]; kernels: number[] };
+    const set = (o: number[], ...v: number[]) => {
+      for (let i = 0; i < v.length; i++) o[i] = v[i];
+    };
+    emit('agg', this.t.agg.sorted(), ({ cells: c, kernels }: Row, o) => set(o, s(c[0]), c[1] as number, c[2] as number, ks(kernels)));
+    emit('field', this.t.field.sorted(), ({ cells: c, kernels }: Row, o) =>
+      set(o, s(c[0]), s(c[1]), s(c[2]), s(c[3]), c[4] as number, c[5] as number, c[6] as number, s(c[7]), s(c[8]), ks(kernels)));
+    emit('enumv', this.t.enumv.sorted(), ({ cells: [e, n, v], kernels }: Row, o) => {
       const big = typeof v === 'string';
-      return [s(e), s(n), big ? Number(v) : v, big ? s(v) : 0, ks(kernels)];
-    }));
+      set(o, s(e), s(n), big ? Number(v) : v, big ? s(v) : 0, ks(kernels));
+    });
     const kf = new Map([...this.t.funcKfunc.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
     const inl = new Map([...this.t.funcInlined.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
     const present = new Map([...this.t.func.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
     const funcNames = [...new Set([...present.keys(), ...inl.keys()])].sort(codeUnitOrder);
-    emit('func', funcNames.map((n) => [s(n), ks(present.get(n)), ks(kf.get(n)), ks(inl.get(n))]));
+    emit('func', funcNames, (n: string, o) => set(o, s(n), ks(present.get(n)), ks(kf.get(n)), ks(inl.get(n))));
     for (const t of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
-      emit(t, this.t[t].sorted().map(({ cells, kernels }) => [...cells.map(s), ks(kernels)]));
+      emit(t, this.t[t].sorted(), ({ cells, kernels }: Row, o) => set(o, s(cells[0]), s(cells[1]), ks(kernels)));
     }
     w.add('str.offsets', 'u32', strings.offsets());
     w.add('str.data', 'bytes', strings.data());
@@ -179,7 +180,7 @@ export class DbBuilder {
     const helperEnum = new Set<number>();
     for (const r of this.t.enumv.rows.values()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
     const kernels = this.kernels.map((k, i) => ({ ...k, hasHelperEnum: helperEnum.has(i) }));
-    return w.finish({ ...meta, kernels, ksetWords: words });
+    return w.finish({ ...meta, kernels, ksetWords: words }, level);
   }
 }
 
@@ -235,7 +236,7 @@ class Interner {
   }
 }
 
-/** Interns kernel sets as fixed-width bitsets; set 0 is empty. */
+/** Interns kernel sets (ascending kernel lists) as fixed-width bitsets; set 0 is empty. */
 class KsetInterner {
   private readonly ids = new Map<string, number>();
   private readonly all: number[] = [];
@@ -244,14 +245,16 @@ class KsetInterner {
     this.id([]);
   }
 
-  id(kernels: number[]): number {
-    const bits = new Array<number>(this.width).fill(0);
-    for (const k of kernels) bits[k >>> 5] |= 1 << (k & 31);
-    const key = bits.join(',');
+  id(list: number[]): number {
+    // Rows gather kernels in the order facts were added (BTF kernels, then DepSurf ones).
+    const kernels = isAscending(list) ? list : [...list].sort((a, b) => a - b);
+    const key = kernels.join(',');
     let id = this.ids.get(key);
     if (id === undefined) {
       id = this.ids.size;
       this.ids.set(key, id);
+      const bits = new Array<number>(this.width).fill(0);
+      for (const k of kernels) bits[k >>> 5] |= 1 << (k & 31);
       for (const b of bits) this.all.push(b >>> 0);
     }
     return id;
@@ -260,4 +263,9 @@ class KsetInterner {
   words(): Uint32Array {
     return Uint32Array.from(this.all);
   }
+}
+
+function isAscending(xs: readonly number[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (xs[i - 1] >= xs[i]) return false;
+  return true;
 }

@@ -52,7 +52,7 @@ export class ContainerWriter {
   }
 
   /** Serialises header `meta` and all sections, gzip-compressed. */
-  finish(meta: Record<string, unknown>): Uint8Array {
+  finish(meta: Record<string, unknown>, level = 9): Uint8Array {
     const entries: Record<string, SectionEntry> = {};
     let offset = 0;
     for (const s of this.sections) {
@@ -71,8 +71,8 @@ export class ContainerWriter {
       const e = entries[s.name];
       out.set(new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength), base + e.offset);
     }
-    // Level 9 and a fixed header (gzip stores no timestamp from zlib) keep output byte-identical.
-    return new Uint8Array(gzipSync(out, { level: 9 }));
+    // A fixed level and zlib's fixed gzip header (no timestamp) keep output byte-identical.
+    return new Uint8Array(gzipSync(out, { level }));
   }
 }
 
