@@ -263,7 +263,9 @@ export class KernelDb {
       const sameType = on.some((x) => types.has(x.f.type));
       const sameOffset = on.some((x) => x.f.offsetBits !== undefined && offsets.has(x.f.offsetBits));
       const similarName = similar(name, field);
-      if (!(similarName || (sameType && sameOffset))) continue;
+      // Never together, and at the same offset or with a kindred name: a rename or a replacement
+      // (`bio.bi_disk` gave way to `bio.bi_bdev` at the same offset in 5.12).
+      if (!(similarName || sameOffset)) continue;
       out.push({ name, kernels: on.map((x) => x.m.kernel.name), sameType, sameOffset, similarName });
     }
     const score = (c: RenameCandidate) => Number(c.similarName) * 4 + Number(c.sameOffset) * 2 + Number(c.sameType);
