@@ -42,6 +42,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
 /** Runs the CLI on this process's arguments and sets its exit code. */
 export function main(): void {
+  // A reader that went away (`| head`) is not an error of ours.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   run(process.argv.slice(2), {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
