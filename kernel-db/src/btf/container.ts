@@ -97,6 +97,8 @@ export function elfSection(b: Uint8Array, name: string, file: string): Uint8Arra
   const fail = (d: string): never => {
     throw new BtfError(file, `ELF: ${d}`);
   };
+  // The 32-bit header is the shorter one; anything less cannot even say which class it is.
+  if (b.length < 52) fail(`file is shorter than an ELF header (${b.length} bytes; truncated?)`);
   const cls = b[4];
   const data = b[5];
   if (cls !== 1 && cls !== 2) fail(`unknown class ${cls}`);
@@ -105,7 +107,7 @@ export function elfSection(b: Uint8Array, name: string, file: string): Uint8Arra
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const is64 = cls === 2;
   const need = is64 ? 64 : 52;
-  if (b.length < need) fail('file is shorter than the ELF header');
+  if (b.length < need) fail(`file is shorter than an ELF64 header (${b.length} bytes; truncated?)`);
   const num = (off: number, wide: boolean): number => {
     if (off + (wide ? 8 : 4) > b.length) fail(`read at ${off} is past the end of the file`);
     if (!wide) return v.getUint32(off, le);

@@ -4,7 +4,7 @@
  * typedefs. Type strings are rendered in one canonical C spelling so that the same type on two
  * kernels compares equal as a string.
  */
-import { Btf, Kind } from './reader';
+import { Btf, BtfError, Kind } from './reader';
 
 /** One field of an aggregate, after anonymous members were flattened. */
 export interface FieldFact {
@@ -66,17 +66,38 @@ export interface KernelFacts {
 }
 
 const MAX_DEPTH = 40;
+/**
+ * Longest type text rendered. Real kernels stay under 250 characters; the cap stops malformed BTF
+ * (a prototype DAG whose text doubles at every level) from building gigabyte strings.
+ */
+const MAX_TYPE_TEXT = 1 << 14;
 
 /** Renders types as canonical C strings and resolves the aggregates they lead to. */
 export class TypeNamer {
   private readonly cache = new Map<number, string>();
   constructor(private readonly btf: Btf) {}
 
-  /** Canonical C spelling of type `id` (type tags left out; see {@link tagsOf}). */
+  /**
+   * Canonical C spelling of type `id` (type tags left out; see {@link tagsOf}).
+   * @throws BtfError when the text would exceed {@link MAX_TYPE_TEXT} (malformed BTF).
+   */
   render(id: number): string {
+    return this.renderAt(id, 0);
+  }
+
+  /**
+   * {@link render} at nesting `depth`. Results are cached, which keeps a type graph that shares
+   * sub-types (function prototypes whose parameters are prototypes) linear to render; a type met
+   * again while it is being rendered can only come from a cycle, which C cannot express, and
+   * renders as `?`.
+   */
+  private renderAt(id: number, depth: number): string {
     let s = this.cache.get(id);
     if (s === undefined) {
-      s = this.renderDecl(id, '', 0);
+      if (depth > MAX_DEPTH) return '?';
+      this.cache.set(id, '?');
+      s = this.renderDecl(id, '', depth);
+      if (s.length > MAX_TYPE_TEXT) throw new BtfError(this.btf.file, `type [${id}] renders to more than ${MAX_TYPE_TEXT} characters; the BTF is malformed`);
       this.cache.set(id, s);
     }
     return s;
@@ -122,8 +143,8 @@ export class TypeNamer {
       }
       case Kind.FuncProto: {
         const params = b.params(id).map((p, i, all) =>
-          p.type === 0 && i === all.length - 1 ? '...' : this.renderDecl(p.type, '', depth + 1));
-        return this.renderDecl(b.ref(id), `${decl}(${params.length ? params.join(', ') : 'void'})`, depth + 1);
+          p.type === 0 && i === all.length - 1 ? '...' : this.renderAt(p.type, depth + 1));
+        return this.renderDecl(b.ref(id), `${decl}(${params.length ? joinCapped(b, id, params) : 'void'})`, depth + 1);
       }
       case Kind.Func:
         return this.renderDecl(b.ref(id), decl, depth + 1);
@@ -154,16 +175,20 @@ export class TypeNamer {
   /** Size in bytes of type `id`, -1 when it has none (functions, void, forward declarations). */
   sizeOf(id: number): number {
     const b = this.btf;
+    // Arrays multiply as the walk goes down, so that an array that (in malformed BTF) contains
+    // itself ends at the depth limit instead of recursing until the stack overflows.
+    let count = 1;
     for (let d = 0; d < MAX_DEPTH; d++) {
       switch (b.kind(id)) {
         case Kind.Int: case Kind.Float: case Kind.Struct: case Kind.Union: case Kind.Enum: case Kind.Enum64:
-          return b.size(id);
+          return b.size(id) * count;
         case Kind.Ptr:
-          return this.pointerSize();
+          return this.pointerSize() * count;
         case Kind.Array: {
           const a = b.arrayInfo(id);
-          const e = this.sizeOf(a.type);
-          return e < 0 ? -1 : e * a.nelems;
+          count *= a.nelems;
+          id = a.type;
+          break;
         }
         case Kind.Typedef: case Kind.Const: case Kind.Volatile: case Kind.Restrict: case Kind.TypeTag:
           id = b.ref(id);
@@ -231,25 +256,39 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
   const kfuncIds = new Set<number>();
 
   // Anonymous aggregates reached through typedefs or named members are filed under a key
-  // of their own; they are collected while walking and added after the named ones.
-  const pending: { key: string; id: number }[] = [];
+  // of their own; they are collected while walking and added after the named ones. `nest` counts
+  // the `::` steps of the key, which real kernels keep in single digits; the limit stops an
+  // anonymous aggregate that (in malformed BTF) contains itself from adding keys forever.
+  const pending: { key: string; id: number; nest: number }[] = [];
 
-  const flatten = (id: number, baseBits: number, anon: string, owner: string, out: FieldFact[], depth: number) => {
+  // Flattening work is bounded by the BTF's own size: real kernels visit fewer members than the
+  // blob has, so 16 times that (plus a floor for tiny blobs) is only reached by malformed BTF
+  // whose anonymous members repeat exponentially.
+  let budget = 100_000;
+  for (let id = 1; id <= btf.count; id++) {
+    const k = btf.kind(id);
+    if (k === Kind.Struct || k === Kind.Union) budget += 16 * btf.vlen(id);
+  }
+
+  const flatten = (id: number, baseBits: number, anon: string, owner: string, nest: number, out: FieldFact[], depth: number) => {
     if (depth > MAX_DEPTH) return;
     for (const m of btf.members(id)) {
+      if (--budget < 0) {
+        throw new BtfError(btf.file, `anonymous members of type [${id}] repeat too often to flatten (cyclic or exponential); the BTF is malformed`);
+      }
       const off = baseBits + m.offsetBits;
       if (m.name === '') {
         const inner = skipModifiers(btf, m.type);
         const ik = btf.kind(inner);
         if (ik === Kind.Struct || ik === Kind.Union) {
           const k = ik === Kind.Struct ? 'struct' : 'union';
-          flatten(inner, off, anon ? `${anon}.${k}` : k, owner, out, depth + 1);
+          flatten(inner, off, anon ? `${anon}.${k}` : k, owner, nest, out, depth + 1);
         }
         // An unnamed non-aggregate member is bitfield padding: not addressable from C.
         continue;
       }
       const agg = namer.aggregateOf(m.type, `${owner}::${m.name}`);
-      if (agg && agg.id !== 0 && btf.name(agg.id) === '') pending.push(agg);
+      if (agg && agg.id !== 0 && btf.name(agg.id) === '' && nest < MAX_DEPTH) pending.push({ ...agg, nest: nest + 1 });
       out.push({
         name: m.name,
         type: namer.render(m.type),
@@ -263,12 +302,12 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
     }
   };
 
-  const addAggregate = (key: string, id: number) => {
+  const addAggregate = (key: string, id: number, nest: number) => {
     // Several definitions may share a name (distinct types pahole could not merge); the first
     // complete one, by type id, is kept so that builds are deterministic.
     if (aggregates.has(key)) return;
     const fields: FieldFact[] = [];
-    flatten(id, 0, '', key, fields, 0);
+    flatten(id, 0, '', key, nest, fields, 0);
     aggregates.set(key, { name: key, kind: btf.kind(id) === Kind.Union ? 'union' : 'struct', size: btf.size(id), fields });
   };
 
@@ -276,7 +315,7 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
     switch (btf.kind(id)) {
       case Kind.Struct: case Kind.Union: {
         const name = btf.name(id);
-        if (name) addAggregate(name, id);
+        if (name) addAggregate(name, id, 0);
         break;
       }
       case Kind.Enum: case Kind.Enum64: {
@@ -289,7 +328,7 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
         if (name && !typedefs.has(name)) {
           typedefs.set(name, namer.render(btf.ref(id)));
           const agg = namer.aggregateOf(btf.ref(id), name);
-          if (agg && agg.id !== 0 && btf.name(agg.id) === '' && skipModifiers(btf, btf.ref(id)) === agg.id) pending.push(agg);
+          if (agg && agg.id !== 0 && btf.name(agg.id) === '' && skipModifiers(btf, btf.ref(id)) === agg.id) pending.push({ ...agg, nest: 0 });
         }
         break;
       }
@@ -302,7 +341,7 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
         break;
     }
   }
-  for (let i = 0; i < pending.length; i++) addAggregate(pending[i].key, pending[i].id);
+  for (let i = 0; i < pending.length; i++) addAggregate(pending[i].key, pending[i].id, pending[i].nest);
 
   for (let id = 1; id <= btf.count; id++) {
     const k = btf.kind(id);
@@ -331,7 +370,18 @@ function funcProto(namer: TypeNamer, btf: Btf, funcId: number): string {
   });
   const ret = namer.render(btf.ref(proto));
   const name = btf.name(funcId);
-  return `${ret}${ret.endsWith('*') ? '' : ' '}${name}(${params.length ? params.join(', ') : 'void'})`;
+  return `${ret}${ret.endsWith('*') ? '' : ' '}${name}(${params.length ? joinCapped(btf, proto, params) : 'void'})`;
+}
+
+/**
+ * Joins parameter texts with `, `, refusing to build text longer than {@link MAX_TYPE_TEXT}: a
+ * prototype with thousands of long parameters only exists in malformed BTF.
+ */
+function joinCapped(btf: Btf, id: number, parts: string[]): string {
+  let n = 0;
+  for (const p of parts) n += p.length + 2;
+  if (n > MAX_TYPE_TEXT) throw new BtfError(btf.file, `type [${id}] has parameters longer than ${MAX_TYPE_TEXT} characters in all; the BTF is malformed`);
+  return parts.join(', ');
 }
 
 /** Strips typedefs, qualifiers and type tags. */
