@@ -187,3 +187,70 @@ export const EVERY_KIND: BtfType[] = [
   /* 23 */ { kind: Kind.DeclTag, name: 'arg_tag', kindFlag: false, type: 18, componentIdx: 0 },
   /* 24 */ { kind: Kind.TypeTag, name: 'rcu', kindFlag: false, type: 4 },
 ];
+
+/** Byte positions inside the blob {@link minimalBtf} returns, for precise corruption. */
+export interface MinimalBtfLayout {
+  /** Start of the type section (= header length, 24). */
+  readonly types: number;
+  /** Start of each type record, by type id. */
+  readonly type: Record<1 | 2 | 3 | 4, number>;
+  /** Start of each member record of type [3] (struct task). */
+  readonly member: [number, number];
+  /** Start of the string section. */
+  readonly strings: number;
+}
+
+/**
+ * A minimal valid BTF blob, encoded by hand with a DataView (not with the writer, so that it
+ * checks the writer as well as the reader):
+ *
+ *   [1] INT 'int' size=4 signed 32 bits
+ *   [2] PTR -> [3]
+ *   [3] STRUCT 'task' size=16: 'pid' [1] at bit 0, 'next' [2] at bit 64
+ *   [4] ENUM 'state' size=4: RUNNING=0
+ */
+export function minimalBtf(): { bytes: Uint8Array; at: MinimalBtfLayout } {
+  const strs = ['', 'int', 'task', 'pid', 'next', 'state', 'RUNNING'];
+  const off: Record<string, number> = {};
+  let strLen = 0;
+  for (const s of strs) {
+    off[s] = strLen;
+    strLen += s.length + 1;
+  }
+  const typeLen = 16 + 12 + (12 + 2 * 12) + (12 + 8);
+  const bytes = new Uint8Array(24 + typeLen + strLen);
+  const v = new DataView(bytes.buffer);
+  v.setUint16(0, 0xeb9f, true);
+  v.setUint8(2, 1);
+  v.setUint32(4, 24, true);
+  v.setUint32(8, 0, true);
+  v.setUint32(12, typeLen, true);
+  v.setUint32(16, typeLen, true);
+  v.setUint32(20, strLen, true);
+  let p = 24;
+  const w = (...words: number[]) => {
+    for (const x of words) {
+      v.setUint32(p, x >>> 0, true);
+      p += 4;
+    }
+  };
+  const info = (kind: number, vlen: number, kflag = 0) => (kflag << 31) | (kind << 24) | vlen;
+  const type = { 1: p, 2: 0, 3: 0, 4: 0 };
+  w(off.int, info(1, 0), 4, (1 << 24) | 32);
+  type[2] = p;
+  w(0, info(2, 0), 3);
+  type[3] = p;
+  w(off.task, info(4, 2), 16);
+  const member: [number, number] = [p, p + 12];
+  w(off.pid, 1, 0);
+  w(off.next, 2, 64);
+  type[4] = p;
+  w(off.state, info(6, 1), 4);
+  w(off.RUNNING, 0);
+  const strings = p;
+  for (const s of strs) {
+    for (let i = 0; i < s.length; i++) bytes[p++] = s.charCodeAt(i);
+    bytes[p++] = 0;
+  }
+  return { bytes, at: { types: 24, type, member, strings } };
+}
