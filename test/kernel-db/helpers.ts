@@ -25,8 +25,13 @@ export function sharedKernelData(): string | undefined {
 /** The skip reason used when {@link sharedKernelData} finds nothing. */
 export const NO_SHARED_DATA = `real kernel data not found at ${resolve(REPO_ROOT, '..', 'shared', 'kernel-data')} (it sits beside the project checkout, not in it)`;
 
-/** The bpftool executable: the Debian location first, then every directory of PATH. */
+/**
+ * The bpftool executable: `$BPFTOOL` when set (to test a particular build, or to check the skip
+ * path with a name that does not exist), else the Debian location, then every directory of PATH.
+ */
 export function findBpftool(): string | undefined {
+  const override = process.env.BPFTOOL;
+  if (override !== undefined) return existsSync(override) ? override : undefined;
   const dirs = ['/usr/sbin', '/usr/bin', '/sbin', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
   for (const d of dirs) {
     const p = join(d, 'bpftool');
