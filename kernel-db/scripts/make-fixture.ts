@@ -6,8 +6,9 @@
  * For each of three real kernels it keeps a few root types (task_struct, sock, bio, ..., the BPF
  * enums, some functions, a kfunc with its `bpf_kfunc` DECL_TAG and a `btf_trace_*` typedef) and
  * everything they reference by value. A named struct or union that is reached only through a
- * pointer becomes a FWD declaration: that is what keeps each blob at a few kilobytes while the
- * roots keep their exact real layouts. It also copies a handful of real config lines and fact
+ * pointer becomes a FWD declaration: that keeps each blob at about 500 types (35-45 KB raw,
+ * 11-13 KB compressed, against 3-6 MB for the whole kernel) while the roots keep their exact
+ * real layouts. It also copies a handful of real config lines and fact
  * table entries, and writes a manifest in the format of the real one.
  *
  * SHARED_DATA_DIR defaults to `../shared/kernel-data` beside the project. The output depends only
