@@ -518,6 +518,24 @@ export class KernelDb {
     });
   }
 
+  /** Whether any built-in kernel has a struct or union called `name`. */
+  hasAggregate(name: string): boolean {
+    return this.locate(this.kernels[0]).s.aggregate(name).length > 0;
+  }
+
+  /**
+   * The type of `struct.field` on some built-in kernel (the first that has it), for resolving
+   * member chains; the aggregate it continues into is `ref`.
+   */
+  fieldShape(struct: string, field: string): { type: string; ref: string; refKind?: 'struct' | 'union' } | undefined {
+    const { s } = this.locate(this.kernels[0]);
+    const rows = s.fields(struct).get(field);
+    if (!rows || rows.length === 0) return undefined;
+    const f = s.fieldRecord(rows[rows.length - 1]);
+    const refKind = f.ref ? s.aggregate(f.ref)[0]?.kind : undefined;
+    return { type: f.type, ref: f.ref, ...(refKind ? { refKind } : {}) };
+  }
+
   /** Names of all structs and unions in any built-in kernel. */
   aggregateNames(): string[] {
     return [...this.locate(this.kernels[0]).s.aggregateNames()];

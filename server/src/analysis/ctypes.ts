@@ -1,0 +1,145 @@
+/**
+ * The small C type model analysis needs: which aggregate a value leads to, through how many
+ * pointers and array dimensions. Built from tree-sitter type nodes and declarators, and from the
+ * canonical type strings of the kernel database.
+ */
+import type { Node } from 'web-tree-sitter';
+
+/** A C type reduced to what member-chain analysis needs. */
+export interface CType {
+  /** `struct`/`union` for aggregates, `scalar` for everything else, `unknown` when unresolved. */
+  readonly kind: 'struct' | 'union' | 'scalar' | 'unknown';
+  /** Aggregate tag name (or typedef name of an anonymous aggregate), scalar spelling otherwise. */
+  readonly name: string;
+  /** Pointer levels above the base type. */
+  readonly ptr: number;
+  /** Array dimensions (outermost first is irrelevant here: only the count is used). */
+  readonly arr: number;
+}
+
+/** The unknown type: analysis stays silent on it. */
+export const UNKNOWN: CType = { kind: 'unknown', name: '', ptr: 0, arr: 0 };
+
+/** `struct name *` etc. */
+export function aggType(kind: 'struct' | 'union', name: string, ptr = 0, arr = 0): CType {
+  return { kind, name, ptr, arr };
+}
+
+/** A scalar (integers, `void`, function pointers...). */
+export function scalarType(name: string, ptr = 0, arr = 0): CType {
+  return { kind: 'scalar', name, ptr, arr };
+}
+
+/** The type of `*t` or `t[i]`: drops an array dimension first, else a pointer level. */
+export function deref(t: CType): CType {
+  if (t.kind === 'unknown') return t;
+  if (t.arr > 0) return { ...t, arr: t.arr - 1 };
+  if (t.ptr > 0) return { ...t, ptr: t.ptr - 1 };
+  return UNKNOWN;
+}
+
+/** The type of `&t`. */
+export function addressOf(t: CType): CType {
+  return t.kind === 'unknown' ? t : { ...t, ptr: t.ptr + 1 };
+}
+
+/** Whether `t` is an aggregate reached through exactly one pointer (member access with `->`). */
+export function isAggPointer(t: CType): boolean {
+  return (t.kind === 'struct' || t.kind === 'union') && t.ptr + t.arr === 1;
+}
+
+/** Whether `t` is an aggregate value (member access with `.`). */
+export function isAggValue(t: CType): boolean {
+  return (t.kind === 'struct' || t.kind === 'union') && t.ptr === 0 && t.arr === 0;
+}
+
+/**
+ * Reads a kernel-database field type (`struct task_struct *`, `char[16]`, `const struct cred *`,
+ * `atomic_t`) with the aggregate key the database gives (`ref`).
+ */
+export function fromKernelType(type: string, ref: string, refKind: 'struct' | 'union' | undefined): CType {
+  if (type.includes('(')) return scalarType(type);
+  const arr = (type.match(/\[/g) ?? []).length;
+  const ptr = (type.replace(/\[.*$/, '').match(/\*/g) ?? []).length;
+  if (ref) return aggType(refKind ?? (/^(const |volatile )*union /.test(type) ? 'union' : 'struct'), ref, ptr, arr);
+  return scalarType(type.replace(/\[.*$/, '').replace(/\*/g, '').trim(), ptr, arr);
+}
+
+/**
+ * The base type of a type-specifier node (`struct task_struct`, `u64`, `unsigned int`), with
+ * `typedefs` resolving typedef names defined in the file.
+ */
+export function fromSpecifier(node: Node | null, text: (n: Node) => string, typedefs: ReadonlyMap<string, CType>): CType {
+  if (!node) return UNKNOWN;
+  switch (node.type) {
+    case 'struct_specifier':
+    case 'union_specifier': {
+      const name = node.childForFieldName('name');
+      const kind = node.type === 'struct_specifier' ? 'struct' : 'union';
+      return name ? aggType(kind, text(name)) : UNKNOWN;
+    }
+    case 'type_identifier': {
+      const t = typedefs.get(text(node));
+      return t ?? scalarType(text(node));
+    }
+    case 'primitive_type':
+    case 'sized_type_specifier':
+      return scalarType(text(node));
+    case 'enum_specifier':
+      return scalarType(text(node));
+    case 'macro_type_specifier':
+      return UNKNOWN;
+    default:
+      return UNKNOWN;
+  }
+}
+
+/**
+ * Applies a declarator to a base type and returns the declared name and type:
+ * `*p` adds a pointer, `a[4]` an array dimension, `f(...)` makes it a function (scalar).
+ */
+export function applyDeclarator(base: CType, decl: Node | null, text: (n: Node) => string): { name: string; nameNode: Node | null; type: CType } {
+  let t = base;
+  let node = decl;
+  for (let depth = 0; node && depth < 64; depth++) {
+    switch (node.type) {
+      case 'identifier':
+      case 'field_identifier':
+      case 'type_identifier':
+        return { name: text(node), nameNode: node, type: t };
+      case 'pointer_declarator':
+      case 'abstract_pointer_declarator':
+        t = t.kind === 'unknown' ? t : { ...t, ptr: t.ptr + 1 };
+        node = node.childForFieldName('declarator');
+        break;
+      case 'array_declarator':
+      case 'abstract_array_declarator':
+        t = t.kind === 'unknown' ? t : { ...t, arr: t.arr + 1 };
+        node = node.childForFieldName('declarator');
+        break;
+      case 'init_declarator':
+      case 'attributed_declarator':
+        node = node.childForFieldName('declarator') ?? node.namedChild(0);
+        break;
+      case 'parenthesized_declarator':
+      case 'abstract_parenthesized_declarator':
+        node = node.namedChildren.find((c) => c !== null && !c.type.includes('attribute')) ?? null;
+        break;
+      case 'function_declarator':
+      case 'abstract_function_declarator': {
+        const inner = applyDeclarator(UNKNOWN, node.childForFieldName('declarator'), text);
+        return { name: inner.name, nameNode: inner.nameNode, type: scalarType('function') };
+      }
+      default:
+        return { name: '', nameNode: null, type: t };
+    }
+  }
+  return { name: '', nameNode: null, type: t };
+}
+
+/** Renders a type for messages: `struct task_struct *`. */
+export function renderType(t: CType): string {
+  if (t.kind === 'unknown') return '?';
+  const base = t.kind === 'scalar' ? t.name : `${t.kind} ${t.name}`;
+  return `${base}${t.ptr ? ` ${'*'.repeat(t.ptr)}` : ''}${'[]'.repeat(t.arr)}`;
+}

@@ -1,0 +1,110 @@
+/**
+ * CO-RE rewrites: `a->b->c` → `BPF_CORE_READ(a, b, c)`, probe reads of member chains →
+ * `BPF_CORE_READ_INTO` / `BPF_CORE_READ_STR_INTO`, plus the `#include <bpf/bpf_core_read.h>`
+ * they need. A fix is offered only where the result means the same thing and compiles.
+ */
+import type { Node } from 'web-tree-sitter';
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import type { Chain } from './chains';
+import type { FileModel } from './file';
+import type { LineIndex } from './lines';
+import type { Fix, TextEdit } from './model';
+
+/** What fix builders need. */
+export interface FixEnv {
+  readonly model: FileModel;
+  readonly lines: LineIndex;
+  readonly db: KernelDb;
+  readonly kernels: readonly Kernel[];
+  /** Whether an expression (a probe read's destination) is an array. */
+  readonly isArray: (n: Node) => boolean;
+}
+
+/**
+ * The `BPF_CORE_READ` argument list of a chain (`task, real_parent, tgid` or `t, se.vruntime`),
+ * or undefined when the macro cannot express it (subscripts, a first step that is not `->`).
+ */
+export function coreReadArgs(chain: Chain, text: string): string | undefined {
+  if (chain.subscripted || chain.links.length === 0 || chain.links[0].op !== '->') return undefined;
+  const base = text.slice(chain.base.startIndex, chain.base.endIndex);
+  if (/[\n;{}]/.test(base)) return undefined;
+  const parts = chain.segments.map((s) => s.fields.join('.'));
+  return [base, ...parts].join(', ');
+}
+
+/** Whether the chain's last field is a bitfield on any target kernel (its address cannot be taken). */
+function endsInBitfield(chain: Chain, env: FixEnv): boolean {
+  const last = chain.links[chain.links.length - 1];
+  const agg = last.agg;
+  if (agg.kind !== 'struct' && agg.kind !== 'union') return false;
+  const local = env.model.structs.get(agg.name);
+  if (local) return local.fields.get(last.field)?.bitfield ?? false;
+  const name = agg.name.replace(/___\w+$/, '');
+  return env.kernels.some((k) => (env.db.fieldOn(name, last.field, k).bitfieldBits ?? 0) > 0);
+}
+
+/** The include edit `BPF_CORE_READ*` needs, if the file lacks it. */
+export function includeEdit(env: FixEnv): TextEdit[] {
+  if (env.model.coreReadIncluded) return [];
+  const incs = env.model.includes;
+  const bpfIncs = incs.filter((i) => i.system && i.path.startsWith('bpf/'));
+  const after = bpfIncs[bpfIncs.length - 1] ?? incs.find((i) => /vmlinux/.test(i.path)) ?? incs[incs.length - 1];
+  if (!after) {
+    return [{ range: env.lines.range(0, 0), newText: '#include <bpf/bpf_core_read.h>\n' }];
+  }
+  const end = env.model.text.indexOf('\n', after.node.startIndex);
+  const at = end < 0 ? env.model.text.length : end + 1;
+  return [{ range: env.lines.range(at, at), newText: `${end < 0 ? '\n' : ''}#include <bpf/bpf_core_read.h>\n` }];
+}
+
+/** `p->a->b` → `BPF_CORE_READ(p, a, b)` for a loaded chain. */
+export function coreReadFix(chain: Chain, env: FixEnv): Fix | undefined {
+  if (chain.mode !== 'load') return undefined;
+  const args = coreReadArgs(chain, env.model.text);
+  if (!args || endsInBitfield(chain, env)) return undefined;
+  return {
+    title: `Read with BPF_CORE_READ(${args})`,
+    safe: true,
+    edits: [{ range: env.lines.range(chain.top.startIndex, chain.top.endIndex), newText: `BPF_CORE_READ(${args})` }, ...includeEdit(env)],
+  };
+}
+
+/**
+ * `bpf_probe_read_kernel(&v, sizeof(v), &p->a->b)` → `BPF_CORE_READ_INTO(&v, p, a, b)`, and the
+ * `_str` form → `BPF_CORE_READ_STR_INTO`. The macros size the read by `sizeof(*dst)`, so the fix
+ * is offered only when the destination is `&x` (or an array `x`) and the size is `sizeof(x)`.
+ */
+export function probeReadFix(chain: Chain, env: FixEnv): Fix | undefined {
+  const pr = chain.probeRead;
+  if (!pr) return undefined;
+  const text = env.model.text;
+  const src = (n: Node) => text.slice(n.startIndex, n.endIndex).trim();
+  const args = coreReadArgs(chain, text);
+  if (!args) return undefined;
+  const str = pr.fn.endsWith('_str');
+  const size = src(pr.size).replace(/\s+/g, '');
+  let dst = src(pr.dst);
+  const dstName = /^&\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|->[A-Za-z_]\w*)*)$/.exec(dst)?.[1] ?? (/^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|->[A-Za-z_]\w*)*$/.test(dst) ? dst : undefined);
+  if (!dstName) return undefined;
+  const sizeOk = size === `sizeof(${dstName.replace(/\s+/g, '')})` || size === `sizeof(*${dst.replace(/\s+/g, '')})` || size === `sizeof${dstName}`;
+  if (!sizeOk) return undefined;
+  if (!dst.startsWith('&')) {
+    // `bpf_probe_read_kernel_str(buf, sizeof(buf), …)` with an array `buf`: the macro needs `&buf`.
+    // A pointer `buf` would make `sizeof(*dst)` wrong, so no fix then.
+    if (!env.isArray(pr.dst)) return undefined;
+    dst = `&${dstName}`;
+  }
+  if (!str && endsInBitfield(chain, env)) return undefined;
+  const macro = str ? 'BPF_CORE_READ_STR_INTO' : 'BPF_CORE_READ_INTO';
+  return {
+    title: `Read with ${macro}(${dst}, ${args})`,
+    safe: true,
+    edits: [{ range: env.lines.range(pr.call.startIndex, pr.call.endIndex), newText: `${macro}(${dst}, ${args})` }, ...includeEdit(env)],
+  };
+}
+
+/** The fix for a chain, whichever applies. */
+export function chainFix(chain: Chain, env: FixEnv): Fix[] {
+  const f = chain.probeRead ? probeReadFix(chain, env) : coreReadFix(chain, env);
+  return f ? [f] : [];
+}

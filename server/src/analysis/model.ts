@@ -1,0 +1,47 @@
+/**
+ * Plain data that analysis produces: findings with ranges, messages, failing kernels and fixes.
+ * Positions are 0-based lines and UTF-16 characters, the same units LSP uses by default, so the
+ * protocol edge converts nothing but shapes. No `vscode` or LSP types here.
+ */
+
+/** A position: 0-based line and UTF-16 code-unit column. */
+export interface Position {
+  readonly line: number;
+  readonly character: number;
+}
+
+/** A half-open range of text. */
+export interface Range {
+  readonly start: Position;
+  readonly end: Position;
+}
+
+/** A text replacement. */
+export interface TextEdit {
+  readonly range: Range;
+  readonly newText: string;
+}
+
+/** A fix for a finding: one or more edits applied together. */
+export interface Fix {
+  readonly title: string;
+  readonly edits: TextEdit[];
+  /** Safe to apply without review (used by "fix all"). */
+  readonly safe: boolean;
+}
+
+/** Severity as users configure it. */
+export type Severity = 'error' | 'warning' | 'info';
+
+/** One finding of one rule. */
+export interface Finding {
+  readonly rule: string;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly range: Range;
+  /** Names of the target kernels on which the construct breaks. */
+  readonly kernels: string[];
+  readonly fixes: Fix[];
+  /** Other places that explain the finding (e.g. the struct definition). */
+  readonly related?: { range: Range; message: string }[];
+}

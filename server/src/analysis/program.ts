@@ -1,0 +1,82 @@
+/**
+ * Program context: what a function's `SEC()` makes it, and whether kernel pointers may be
+ * dereferenced directly there (BTF-typed program arguments) or need probe reads.
+ */
+import type { Facts } from '../../../kernel-db/src/query/facts';
+import type { FileModel, FunctionInfo } from './file';
+
+/**
+ * How the verifier treats kernel pointers in a program:
+ * `btf`: arguments are BTF-typed pointers that may be read directly (fentry, fexit, fmod_ret,
+ * tp_btf, lsm, iter, struct_ops); `probe-read`: kernel memory must go through probe reads
+ * (kprobe, uprobe, tracepoint, raw_tp, perf_event, networking programs); `unknown`: cannot say.
+ */
+export type DerefPolicy = 'btf' | 'probe-read' | 'unknown';
+
+/** A function's program context. */
+export interface ProgramContext {
+  readonly policy: DerefPolicy;
+  /** `kprobe`, `fentry`, … for messages. */
+  readonly label: string;
+  readonly sec?: string;
+  readonly progType?: string;
+}
+
+const BTF_PROG_TYPES = new Set(['BPF_PROG_TYPE_TRACING', 'BPF_PROG_TYPE_LSM', 'BPF_PROG_TYPE_STRUCT_OPS', 'BPF_PROG_TYPE_EXT']);
+const PROBE_READ_PROG_TYPES = new Set([
+  'BPF_PROG_TYPE_KPROBE', 'BPF_PROG_TYPE_TRACEPOINT', 'BPF_PROG_TYPE_RAW_TRACEPOINT', 'BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE',
+  'BPF_PROG_TYPE_PERF_EVENT', 'BPF_PROG_TYPE_XDP', 'BPF_PROG_TYPE_SCHED_CLS', 'BPF_PROG_TYPE_SCHED_ACT',
+  'BPF_PROG_TYPE_SOCKET_FILTER', 'BPF_PROG_TYPE_CGROUP_SKB', 'BPF_PROG_TYPE_CGROUP_SOCK', 'BPF_PROG_TYPE_CGROUP_SOCK_ADDR',
+  'BPF_PROG_TYPE_SOCK_OPS', 'BPF_PROG_TYPE_SK_SKB', 'BPF_PROG_TYPE_SK_MSG', 'BPF_PROG_TYPE_FLOW_DISSECTOR',
+  'BPF_PROG_TYPE_LWT_IN', 'BPF_PROG_TYPE_LWT_OUT', 'BPF_PROG_TYPE_LWT_XMIT', 'BPF_PROG_TYPE_LWT_SEG6LOCAL',
+  'BPF_PROG_TYPE_SK_REUSEPORT', 'BPF_PROG_TYPE_SK_LOOKUP', 'BPF_PROG_TYPE_CGROUP_SYSCTL', 'BPF_PROG_TYPE_CGROUP_SOCKOPT',
+  'BPF_PROG_TYPE_CGROUP_DEVICE', 'BPF_PROG_TYPE_NETFILTER',
+]);
+
+/** The context of a function that has a `SEC()`. */
+export function secContext(sec: string, facts: Facts): ProgramContext {
+  const m = facts.section(sec);
+  const label = sec.split('/')[0];
+  if (!m || !m.fact.prog_type) return { policy: 'unknown', label, sec };
+  const pt = m.fact.prog_type;
+  const policy: DerefPolicy = BTF_PROG_TYPES.has(pt) ? 'btf' : PROBE_READ_PROG_TYPES.has(pt) ? 'probe-read' : 'unknown';
+  return { policy, label: m.fact.prefix.replace(/[+.]$/, ''), sec, progType: pt };
+}
+
+/**
+ * Contexts of every function in the file. A function without `SEC()` takes the context of its
+ * callers when all of them agree (a static helper called only from kprobes is kprobe code);
+ * otherwise it is `unknown` and rules that depend on the policy stay silent there.
+ */
+export function functionContexts(model: FileModel, facts: Facts): Map<FunctionInfo, ProgramContext> {
+  const out = new Map<FunctionInfo, ProgramContext>();
+  const byName = new Map(model.functions.map((f) => [f.name, f]));
+  for (const f of model.functions) if (f.sec) out.set(f, secContext(f.sec, facts));
+  // Propagate from programs to the functions they call, a few levels deep.
+  const callers = new Map<FunctionInfo, Set<FunctionInfo>>();
+  const calls = /\b([A-Za-z_]\w*)\s*\(/g;
+  for (const f of model.functions) {
+    if (!f.body) continue;
+    const body = model.text.slice(f.body.startIndex, f.body.endIndex);
+    let m: RegExpExecArray | null;
+    calls.lastIndex = 0;
+    while ((m = calls.exec(body))) {
+      const callee = byName.get(m[1]);
+      if (callee && callee !== f) {
+        if (!callers.has(callee)) callers.set(callee, new Set());
+        callers.get(callee)!.add(f);
+      }
+    }
+  }
+  for (let round = 0; round < 4; round++) {
+    for (const f of model.functions) {
+      if (f.sec) continue;
+      const cs = [...(callers.get(f) ?? [])].map((c) => out.get(c));
+      if (cs.length === 0 || cs.some((c) => !c)) continue;
+      const policies = new Set(cs.map((c) => c!.policy));
+      out.set(f, policies.size === 1 ? { policy: cs[0]!.policy, label: cs[0]!.label } : { policy: 'unknown', label: 'helper function' });
+    }
+  }
+  for (const f of model.functions) if (!out.has(f)) out.set(f, { policy: 'unknown', label: 'function' });
+  return out;
+}

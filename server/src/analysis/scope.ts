@@ -1,0 +1,220 @@
+/**
+ * Expression types and pointer provenance inside one function: what a name or expression is
+ * (`struct task_struct *`), and where a pointer came from — a BTF-typed program argument the
+ * verifier lets us read directly (`trusted`), an integer or a probe-read result it does not
+ * (`untrusted`), the program context, local memory, or unknown (analysis then stays silent).
+ */
+import type { Node } from 'web-tree-sitter';
+import type { KernelDb } from '../../../kernel-db/src/query/db';
+import { addressOf, aggType, applyDeclarator, deref, fromKernelType, fromSpecifier, scalarType, UNKNOWN, type CType } from './ctypes';
+import type { FileModel, FunctionInfo, StructDef } from './file';
+import type { ProgramContext } from './program';
+
+/** Where a pointer value comes from. */
+export type Provenance = 'trusted' | 'untrusted' | 'ctx' | 'local' | 'unknown';
+
+/** A typed value. */
+export interface Typed {
+  readonly type: CType;
+  readonly prov: Provenance;
+}
+
+/** Where an aggregate's layout comes from. */
+export type Layout =
+  /** CO-RE relocatable: vmlinux.h, a pragma region, or `preserve_access_index`. */
+  | 'core'
+  /** Fixed at compile time: kernel headers, or a local copy of a kernel struct without the attribute. */
+  | 'fixed'
+  /** A program context struct the verifier rewrites (`__sk_buff`, `xdp_md`, `pt_regs`, …). */
+  | 'context'
+  /** A struct of the program's own (map values, events). */
+  | 'user'
+  /** Cannot tell (e.g. a header that could not be read). */
+  | 'unknown';
+
+/** UAPI context structs: their accesses are rewritten by the verifier, not kernel layouts. */
+export const CONTEXT_STRUCTS = new Set([
+  '__sk_buff', 'xdp_md', 'bpf_sock_ops', 'sk_msg_md', 'sk_reuseport_md', 'bpf_sock', 'bpf_sock_addr', 'bpf_sk_lookup',
+  'bpf_sockopt', 'bpf_sysctl', 'bpf_cgroup_dev_ctx', 'bpf_perf_event_data', 'bpf_raw_tracepoint_args', 'pt_regs',
+  'user_pt_regs', 'bpf_flow_keys', 'bpf_nf_ctx', 'bpf_tcp_sock', 'bpf_xdp_sock', 'xdp_buff',
+]);
+
+/** Helpers whose result is a BTF-typed pointer the verifier trusts. */
+const TRUSTED_RETURNS: Record<string, CType> = {
+  bpf_get_current_task_btf: aggType('struct', 'task_struct', 1),
+  bpf_task_acquire: aggType('struct', 'task_struct', 1),
+  bpf_task_from_pid: aggType('struct', 'task_struct', 1),
+  bpf_cgroup_acquire: aggType('struct', 'cgroup', 1),
+  bpf_cgroup_from_id: aggType('struct', 'cgroup', 1),
+};
+
+/** Type lookups shared by every function of a file. */
+export class TypeEnv {
+  private readonly layoutCache = new Map<string, { layout: Layout; kernelName?: string; def?: StructDef }>();
+
+  constructor(
+    readonly model: FileModel,
+    readonly db: KernelDb,
+  ) {}
+
+  /** The name of the kernel struct `name` stands for (`task_struct___o` → `task_struct`), if any. */
+  kernelName(name: string): string | undefined {
+    if (this.db.hasAggregate(name)) return name;
+    const base = name.replace(/___\w+$/, '');
+    return base !== name && this.db.hasAggregate(base) ? base : undefined;
+  }
+
+  /** Where the layout of aggregate `name` comes from. */
+  layoutOf(name: string): { layout: Layout; kernelName?: string; def?: StructDef } {
+    let r = this.layoutCache.get(name);
+    if (r) return r;
+    const m = this.model;
+    const def = m.structs.get(name);
+    const kernelName = this.kernelName(name);
+    if (CONTEXT_STRUCTS.has(name)) r = { layout: 'context' };
+    else if (def) r = { layout: def.core ? 'core' : kernelName ? 'fixed' : 'user', ...(kernelName ? { kernelName } : {}), def };
+    else if (!kernelName) r = { layout: 'user' };
+    else if (m.vmlinux) r = { layout: m.noPreserveAccessIndex ? 'fixed' : 'core', kernelName };
+    else if (m.kernelHeaders) r = { layout: 'fixed', kernelName };
+    else r = { layout: 'unknown', kernelName };
+    this.layoutCache.set(name, r);
+    return r;
+  }
+
+  /** The type of member `field` of aggregate `agg`. */
+  fieldType(agg: string, field: string): CType {
+    const def = this.model.structs.get(agg);
+    if (def) return def.fields.get(field)?.type ?? UNKNOWN;
+    const kname = this.kernelName(agg);
+    if (!kname) return UNKNOWN;
+    const shape = this.db.fieldShape(kname, field);
+    return shape ? fromKernelType(shape.type, shape.ref, shape.refKind) : UNKNOWN;
+  }
+}
+
+/** Names and their typed values in one function. */
+export class FunctionScope {
+  private readonly vars = new Map<string, Typed>();
+  private readonly src: (n: Node) => string;
+
+  constructor(
+    readonly env: TypeEnv,
+    readonly fn: FunctionInfo,
+    readonly ctx: ProgramContext,
+  ) {
+    const text = env.model.text;
+    this.src = (n) => text.slice(n.startIndex, n.endIndex);
+    fn.params.forEach((p, i) => this.vars.set(p.name, { type: p.type, prov: this.paramProvenance(p.type, i) }));
+    if (fn.body) this.collect(fn.body);
+  }
+
+  private paramProvenance(t: CType, index: number): Provenance {
+    if (this.ctx.policy === 'btf') return 'trusted';
+    if (t.kind === 'struct' || t.kind === 'union') {
+      if (CONTEXT_STRUCTS.has(t.name)) return 'ctx';
+      // The first argument of a tracepoint program is its record: context memory.
+      if (index === 0 && !this.fn.wrapper && t.name.startsWith('trace_event_raw_')) return 'ctx';
+    }
+    if (this.ctx.policy === 'probe-read') return this.fn.wrapper || index > 0 ? 'untrusted' : 'ctx';
+    return 'unknown';
+  }
+
+  /** Declarations and assignments in order; a name assigned from two provenances becomes unknown. */
+  private collect(node: Node): void {
+    const stack: Node[] = [node];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (n.type === 'declaration') {
+        const base = fromSpecifier(n.childForFieldName('type'), this.src, this.env.model.typedefs);
+        for (const d of n.childrenForFieldName('declarator')) {
+          if (!d) continue;
+          const r = applyDeclarator(base, d, this.src);
+          if (!r.name) continue;
+          const init = d.type === 'init_declarator' ? d.childForFieldName('value') : null;
+          // A value (not a pointer) lives on the stack whatever initialised it.
+          const prov: Provenance = r.type.ptr === 0 ? 'local' : init ? this.typeOf(init).prov : 'unknown';
+          this.vars.set(r.name, { type: r.type, prov });
+        }
+      } else if (n.type === 'assignment_expression') {
+        const left = n.childForFieldName('left');
+        const right = n.childForFieldName('right');
+        if (left?.type === 'identifier' && right) {
+          const v = this.vars.get(this.src(left));
+          if (v && v.type.ptr > 0) {
+            const p = this.typeOf(right).prov;
+            if (p !== v.prov) this.vars.set(this.src(left), { type: v.type, prov: v.prov === 'unknown' ? p : 'unknown' });
+          }
+        }
+      }
+      for (let i = n.namedChildCount - 1; i >= 0; i--) {
+        const c = n.namedChild(i);
+        if (c) stack.push(c);
+      }
+    }
+  }
+
+  /** The typed value of an expression. */
+  typeOf(e: Node | null, depth = 0): Typed {
+    if (!e || depth > 64) return { type: UNKNOWN, prov: 'unknown' };
+    switch (e.type) {
+      case 'identifier': {
+        const name = this.src(e);
+        const v = this.vars.get(name);
+        if (v) return v;
+        const g = this.env.model.globals.get(name);
+        return g ? { type: g.type, prov: 'local' } : { type: UNKNOWN, prov: 'unknown' };
+      }
+      case 'parenthesized_expression':
+        return this.typeOf(e.namedChild(0), depth + 1);
+      case 'cast_expression': {
+        const td = e.childForFieldName('type');
+        const base = fromSpecifier(td?.childForFieldName('type') ?? null, this.src, this.env.model.typedefs);
+        const t = applyDeclarator(base, td?.childForFieldName('declarator') ?? null, this.src).type;
+        const inner = this.typeOf(e.childForFieldName('value'), depth + 1);
+        // A pointer made from an integer is what the verifier calls a scalar: not readable.
+        const prov: Provenance = inner.type.kind === 'scalar' && inner.type.ptr === 0 ? (inner.prov === 'local' || inner.prov === 'untrusted' ? 'untrusted' : inner.prov) : inner.prov;
+        return { type: t, prov };
+      }
+      case 'field_expression': {
+        const arrow = isArrow(e);
+        const base = this.typeOf(e.childForFieldName('argument'), depth + 1);
+        const agg = arrow ? deref(base.type) : base.type;
+        if (agg.kind !== 'struct' && agg.kind !== 'union') return { type: UNKNOWN, prov: 'unknown' };
+        const fieldNode = e.childForFieldName('field');
+        const t = fieldNode ? this.env.fieldType(agg.name, this.src(fieldNode)) : UNKNOWN;
+        // Reading a pointer out of a trusted object yields a BTF pointer; out of anything else, a scalar.
+        const prov: Provenance = base.prov === 'trusted' ? 'trusted' : base.prov === 'local' && !arrow ? 'local' : base.prov === 'ctx' ? 'untrusted' : base.prov === 'unknown' ? 'unknown' : 'untrusted';
+        return { type: t, prov };
+      }
+      case 'subscript_expression': {
+        const b = this.typeOf(e.childForFieldName('argument'), depth + 1);
+        return { type: deref(b.type), prov: b.prov };
+      }
+      case 'pointer_expression': {
+        const op = e.child(0)?.type;
+        const b = this.typeOf(e.childForFieldName('argument'), depth + 1);
+        return op === '&' ? { type: addressOf(b.type), prov: b.prov } : { type: deref(b.type), prov: b.prov };
+      }
+      case 'call_expression': {
+        const fn = e.childForFieldName('function');
+        const name = fn?.type === 'identifier' ? this.src(fn) : '';
+        if (TRUSTED_RETURNS[name]) return { type: TRUSTED_RETURNS[name], prov: 'trusted' };
+        if (name === 'bpf_get_current_task') return { type: scalarType('u64'), prov: 'untrusted' };
+        if (name === 'bpf_map_lookup_elem' || name === 'bpf_ringbuf_reserve') return { type: UNKNOWN, prov: 'local' };
+        if (/^BPF_CORE_READ$|^BPF_PROBE_READ$/.test(name)) return { type: UNKNOWN, prov: 'untrusted' };
+        if (name === 'bpf_core_cast' || name === 'bpf_rdonly_cast') return { type: UNKNOWN, prov: 'trusted' };
+        return { type: UNKNOWN, prov: 'unknown' };
+      }
+      case 'number_literal':
+        return { type: scalarType('int'), prov: 'local' };
+      default:
+        return { type: UNKNOWN, prov: 'unknown' };
+    }
+  }
+}
+
+/** Whether a `field_expression` uses `->` (rather than `.`). */
+export function isArrow(e: Node): boolean {
+  const op = e.childForFieldName('operator') ?? e.child(1);
+  return op?.type === '->';
+}

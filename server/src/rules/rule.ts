@@ -1,0 +1,54 @@
+/**
+ * What a rule is: metadata users see (its public id is used in settings and suppression
+ * comments) beside a check over the analysed file.
+ */
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import type { Chain } from '../analysis/chains';
+import type { FileModel, FunctionInfo } from '../analysis/file';
+import type { LineIndex } from '../analysis/lines';
+import type { Finding, Fix, Range, Severity } from '../analysis/model';
+import type { ProgramContext } from '../analysis/program';
+import type { FunctionScope, TypeEnv } from '../analysis/scope';
+import type { Node } from 'web-tree-sitter';
+
+/** A rule's public description. */
+export interface RuleMeta {
+  /** Lowercase kebab id naming the flagged construct. */
+  readonly id: string;
+  readonly description: string;
+  readonly defaultSeverity: Severity;
+  readonly fixable: boolean;
+}
+
+/** One analysed function. */
+export interface FunctionFacts {
+  readonly fn: FunctionInfo;
+  readonly ctx: ProgramContext;
+  readonly scope: FunctionScope;
+  readonly chains: Chain[];
+}
+
+/** What a rule sees, and how it reports. */
+export interface RuleContext {
+  readonly model: FileModel;
+  readonly env: TypeEnv;
+  readonly db: KernelDb;
+  /** The target kernels. */
+  readonly kernels: readonly Kernel[];
+  readonly lines: LineIndex;
+  readonly functions: readonly FunctionFacts[];
+  /** Source text of a node. */
+  text(n: Node): string;
+  /** Range of a node. */
+  range(n: Node): Range;
+  /** Reports a finding; the rule id and configured severity are filled in. */
+  report(f: { node: Node; message: string; kernels: string[]; fixes?: Fix[]; severity?: Severity; related?: Finding['related'] }): void;
+  /** Chains already reported by another rule (so one construct gets one finding). */
+  readonly claimed: Set<Chain>;
+}
+
+/** A rule. */
+export interface Rule {
+  readonly meta: RuleMeta;
+  check(ctx: RuleContext): void;
+}

@@ -1,0 +1,59 @@
+/**
+ * User settings (`ebpfPortability.*`), validated: a bad value never breaks analysis; it is
+ * replaced by the default and reported once in words the user can act on.
+ */
+import { RULE_IDS } from './rules';
+import type { RuleSetting } from './analysis/analyze';
+
+/** Settings that shape one document's analysis. */
+export interface Settings {
+  /** Target spec, e.g. `4.14-7.x` (see kernel-db/src/query/target.ts). */
+  readonly targetKernels: string;
+  /** Architecture filter (empty: all). */
+  readonly architectures: readonly string[];
+  /** Distro filter (empty: all). */
+  readonly distros: readonly string[];
+  /** Per-rule severity or `off`. */
+  readonly rules: Readonly<Record<string, RuleSetting>>;
+}
+
+/** Defaults: every built-in kernel from 4.14 to the newest 7.x. */
+export const DEFAULT_SETTINGS: Settings = { targetKernels: '4.14-7.x', architectures: [], distros: [], rules: {} };
+
+const SEVERITIES = new Set(['error', 'warning', 'info', 'off']);
+
+/** Reads raw settings (from `workspace/configuration` or the CLI), keeping what is valid. */
+export function validateSettings(raw: unknown): { settings: Settings; problems: string[] } {
+  const problems: string[] = [];
+  if (raw === undefined || raw === null) return { settings: DEFAULT_SETTINGS, problems };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return { settings: DEFAULT_SETTINGS, problems: ['ebpfPortability settings must be an object; using defaults'] };
+  }
+  const r = raw as Record<string, unknown>;
+  let targetKernels = DEFAULT_SETTINGS.targetKernels;
+  if (r.targetKernels !== undefined) {
+    if (typeof r.targetKernels === 'string' && r.targetKernels.trim() !== '') targetKernels = r.targetKernels;
+    else problems.push(`ebpfPortability.targetKernels must be a non-empty string such as "4.14-7.x"; using "${targetKernels}"`);
+  }
+  const list = (key: string): string[] => {
+    const v = r[key];
+    if (v === undefined) return [];
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+    problems.push(`ebpfPortability.${key} must be a list of strings; ignoring it`);
+    return [];
+  };
+  const rules: Record<string, RuleSetting> = {};
+  if (r.rules !== undefined) {
+    if (typeof r.rules !== 'object' || r.rules === null || Array.isArray(r.rules)) {
+      problems.push('ebpfPortability.rules must map rule ids to "error", "warning", "info" or "off"; ignoring it');
+    } else {
+      for (const [id, v] of Object.entries(r.rules as Record<string, unknown>)) {
+        if (!RULE_IDS.includes(id)) problems.push(`ebpfPortability.rules: unknown rule "${id}" (known: ${RULE_IDS.join(', ')})`);
+        else if (typeof v !== 'string' || !SEVERITIES.has(v)) problems.push(`ebpfPortability.rules.${id} must be "error", "warning", "info" or "off"`);
+        else rules[id] = v as RuleSetting;
+      }
+    }
+  }
+  return { settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules }, problems };
+}
