@@ -1,0 +1,112 @@
+/**
+ * The protocol edge: plain findings and fixes become LSP diagnostics, code actions and
+ * workspace edits here, and only here.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  CodeAction, CodeActionKind, Diagnostic, DiagnosticSeverity, type Range as LspRange, type TextEdit as LspTextEdit, type WorkspaceEdit,
+} from 'vscode-languageserver';
+import type { Finding, Fix, Range, Severity } from '../analysis/model';
+
+/** The code-action kind of "fix all" for this server. */
+export const FIX_ALL_KIND = `${CodeActionKind.SourceFixAll}.ebpf-portability`;
+
+/** Diagnostic `source`. */
+export const SOURCE = 'ebpf-portability';
+
+/** Where the rule docs are: beside the bundle (`dist/../docs/rules`) or the sources. */
+function docsDir(): string | undefined {
+  for (const rel of [['..', 'docs', 'rules'], ['..', '..', '..', 'docs', 'rules']]) {
+    const p = join(__dirname, ...rel);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+const DOCS = docsDir();
+
+/** A link to a rule's documentation. */
+export function ruleDocUrl(rule: string): string | undefined {
+  return DOCS ? pathToFileURL(join(DOCS, `${rule}.md`)).toString() : undefined;
+}
+
+function severity(s: Severity): DiagnosticSeverity {
+  return s === 'error' ? DiagnosticSeverity.Error : s === 'warning' ? DiagnosticSeverity.Warning : DiagnosticSeverity.Information;
+}
+
+/** A finding as an LSP diagnostic; `data` keeps what code actions need. */
+export function toDiagnostic(f: Finding, uri: string): Diagnostic {
+  const href = ruleDocUrl(f.rule);
+  const d: Diagnostic = {
+    range: f.range as LspRange,
+    severity: severity(f.severity),
+    code: f.rule,
+    source: SOURCE,
+    message: f.message,
+    data: { kernels: f.kernels },
+  };
+  if (href) d.codeDescription = { href };
+  if (f.related?.length) d.relatedInformation = f.related.map((r) => ({ location: { uri, range: r.range as LspRange }, message: r.message }));
+  return d;
+}
+
+/** A fix as a workspace edit on one document. */
+export function toWorkspaceEdit(uri: string, version: number, edits: Fix['edits']): WorkspaceEdit {
+  return {
+    documentChanges: [{ textDocument: { uri, version }, edits: edits.map((e) => ({ range: e.range as LspRange, newText: e.newText }) as LspTextEdit) }],
+  };
+}
+
+/** Quick fixes for the findings that touch `range`. */
+export function quickFixes(uri: string, version: number, findings: readonly Finding[], range: Range): CodeAction[] {
+  const out: CodeAction[] = [];
+  for (const f of findings) {
+    if (!overlaps(f.range, range)) continue;
+    f.fixes.forEach((fix, i) => {
+      const a = CodeAction.create(fix.title, toWorkspaceEdit(uri, version, fix.edits), CodeActionKind.QuickFix);
+      a.diagnostics = [toDiagnostic(f, uri)];
+      a.isPreferred = i === 0 && fix.safe;
+      out.push(a);
+    });
+  }
+  return out;
+}
+
+/**
+ * One action applying every safe fix that does not overlap an earlier one. Identical edits
+ * (the same `#include` added by several fixes) are applied once.
+ */
+export function fixAll(uri: string, version: number, findings: readonly Finding[]): CodeAction | undefined {
+  const chosen: Fix['edits'] = [];
+  const seen = new Set<string>();
+  for (const f of findings) {
+    const fix = f.fixes.find((x) => x.safe);
+    if (!fix) continue;
+    const fresh = fix.edits.filter((e) => !seen.has(key(e)));
+    if (fresh.some((e) => chosen.some((c) => overlapsStrict(c.range, e.range)))) continue;
+    for (const e of fresh) {
+      seen.add(key(e));
+      chosen.push(e);
+    }
+  }
+  if (chosen.length === 0) return undefined;
+  return CodeAction.create('Fix all eBPF portability problems', toWorkspaceEdit(uri, version, chosen), FIX_ALL_KIND);
+}
+
+function key(e: Fix['edits'][number]): string {
+  return `${e.range.start.line}:${e.range.start.character}-${e.range.end.line}:${e.range.end.character}:${e.newText}`;
+}
+
+function before(a: Range['start'], b: Range['start']): boolean {
+  return a.line < b.line || (a.line === b.line && a.character < b.character);
+}
+
+function overlaps(a: Range, b: Range): boolean {
+  return !before(a.end, b.start) && !before(b.end, a.start);
+}
+
+function overlapsStrict(a: Range, b: Range): boolean {
+  // Two insertions at one point, or ranges that merely touch, do not conflict.
+  return before(a.start, b.end) && before(b.start, a.end);
+}

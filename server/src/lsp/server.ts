@@ -1,0 +1,194 @@
+/**
+ * The language server: document sync, diagnostics (debounced, cancelled by newer edits),
+ * quick fixes and fix-all, settings resolved per document. Every handler is guarded: whatever a
+ * user types or a client sends, the server logs the problem and keeps serving.
+ */
+import {
+  CodeActionKind, DidChangeConfigurationNotification, TextDocumentSyncKind, type CodeAction, type Connection, type InitializeParams, type InitializeResult,
+} from 'vscode-languageserver';
+import { KernelDb } from '../../../kernel-db/src/query/db';
+import type { Finding } from '../analysis/model';
+import { Engine } from '../engine';
+import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
+import { validateSettings, type Settings } from '../settings';
+import { FIX_ALL_KIND, fixAll, quickFixes, SOURCE, toDiagnostic } from './convert';
+
+/** Options for tests and embedding. */
+export interface ServerOptions {
+  /** Delay between the last edit and analysis, in ms. */
+  readonly debounceMs?: number;
+}
+
+interface DocState {
+  timer?: NodeJS.Timeout;
+  /** Findings of the last analysis and the version they belong to. */
+  results?: { version: number; findings: Finding[] };
+}
+
+/** Whether a document looks like BPF C (other C files in the workspace are left alone). */
+export function isBpfDocument(uri: string, text: string): boolean {
+  if (/\.bpf\.(c|h)$/.test(uri)) return true;
+  const head = text.length > 200_000 ? text.slice(0, 200_000) : text;
+  return /#\s*include\s*[<"](?:bpf\/|vmlinux|linux\/bpf\.h|uapi\/linux\/ptrace\.h|bcc\/)/.test(head) || /\bSEC\s*\(\s*"/.test(head) ||
+    /\b(BPF_HASH|BPF_PERF_OUTPUT|BPF_RINGBUF_OUTPUT|TRACEPOINT_PROBE)\s*\(/.test(head);
+}
+
+/** Wires the server onto a connection and starts listening. */
+export function startServer(connection: Connection, opts: ServerOptions = {}): void {
+  const debounceMs = opts.debounceMs ?? 0;
+  let docs: DocumentStore | undefined;
+  let engine: Engine | undefined;
+  let startup: Promise<void> | undefined;
+  let configurationCapability = false;
+  let globalSettings: unknown;
+  const states = new Map<string, DocState>();
+  const warned = new Set<string>();
+
+  const warnOnce = (msg: string) => {
+    if (warned.has(msg)) return;
+    warned.add(msg);
+    void connection.window.showWarningMessage(`eBPF portability: ${msg}`);
+  };
+  const guard = <T>(what: string, fn: () => T, fallback: T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      connection.console.error(`${what}: ${(e as Error).stack ?? e}`);
+      return fallback;
+    }
+  };
+
+  connection.onInitialize((params: InitializeParams): InitializeResult => {
+    configurationCapability = !!params.capabilities.workspace?.configuration;
+    globalSettings = (params.initializationOptions as { settings?: unknown } | undefined)?.settings;
+    startup = (async () => {
+      const parser = await loadCParser();
+      docs = new DocumentStore(parser);
+      engine = new Engine(KernelDb.open(), (text) => parser.parseText(text));
+    })().catch((e) => {
+      connection.console.error(`eBPF portability: cannot start analysis: ${(e as Error).stack ?? e}`);
+      void connection.window.showErrorMessage(`eBPF portability: cannot start analysis: ${(e as Error).message}`);
+    });
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, FIX_ALL_KIND] },
+      },
+      serverInfo: { name: SOURCE },
+    };
+  });
+
+  connection.onInitialized(() => {
+    if (configurationCapability) {
+      void connection.client.register(DidChangeConfigurationNotification.type, { section: 'ebpfPortability' }).catch(() => undefined);
+    }
+  });
+
+  const settingsFor = async (uri: string): Promise<Settings> => {
+    let raw: unknown = (globalSettings as { ebpfPortability?: unknown } | undefined)?.ebpfPortability ?? globalSettings;
+    if (configurationCapability) {
+      try {
+        raw = await connection.workspace.getConfiguration({ scopeUri: uri, section: 'ebpfPortability' });
+      } catch {
+        // A client that announced the capability but fails the request: use what we have.
+      }
+    }
+    const { settings, problems } = validateSettings(raw);
+    problems.forEach(warnOnce);
+    return settings;
+  };
+
+  const publish = (uri: string, version: number | undefined, findings: Finding[]) => {
+    void connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics: findings.map((f) => toDiagnostic(f, uri)) });
+  };
+
+  const validate = async (doc: ParsedDocument) => {
+    if (!engine) return;
+    const state = states.get(doc.uri);
+    if (!state) return;
+    if (doc.tooLarge || !doc.tree || !isBpfDocument(doc.uri, doc.text)) {
+      if (doc.tooLarge) warnOnce(`${doc.uri.split('/').pop()} is too large to analyse (${Math.round(doc.text.length / 1e6)} MB)`);
+      state.results = { version: doc.version, findings: [] };
+      publish(doc.uri, doc.version, []);
+      return;
+    }
+    const settings = await settingsFor(doc.uri);
+    // A newer edit arrived while settings were fetched: its own run will publish.
+    if (docs?.get(doc.uri)?.version !== doc.version) return;
+    const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings), undefined);
+    if (!result) return;
+    result.problems.forEach(warnOnce);
+    state.results = { version: doc.version, findings: result.findings };
+    publish(doc.uri, doc.version, result.findings);
+  };
+
+  const schedule = (uri: string) => {
+    const state = states.get(uri);
+    if (!state) return;
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void (startup ?? Promise.resolve()).then(() => {
+        const doc = docs?.get(uri);
+        if (doc) return validate(doc).catch((e) => connection.console.error(`validate: ${(e as Error).stack ?? e}`));
+      });
+    }, debounceMs);
+  };
+
+  connection.onDidOpenTextDocument((p) => {
+    states.set(p.textDocument.uri, {});
+    void (startup ?? Promise.resolve()).then(() => {
+      guard('open', () => docs?.open(p.textDocument.uri, p.textDocument.text, p.textDocument.version), undefined);
+      schedule(p.textDocument.uri);
+    });
+  });
+
+  connection.onDidChangeTextDocument((p) => {
+    void (startup ?? Promise.resolve()).then(() => {
+      const ok = guard('change', () => docs?.change(p.textDocument.uri, p.textDocument.version, p.contentChanges), undefined);
+      if (ok) schedule(p.textDocument.uri);
+    });
+  });
+
+  connection.onDidCloseTextDocument((p) => {
+    const s = states.get(p.textDocument.uri);
+    if (s?.timer) clearTimeout(s.timer);
+    states.delete(p.textDocument.uri);
+    guard('close', () => docs?.close(p.textDocument.uri), undefined);
+    publish(p.textDocument.uri, undefined, []);
+  });
+
+  connection.onDidChangeConfiguration((p) => {
+    globalSettings = p.settings;
+    warned.clear();
+    for (const uri of states.keys()) schedule(uri);
+  });
+
+  connection.onCodeAction(async (p): Promise<CodeAction[]> => {
+    await startup;
+    const doc = docs?.get(p.textDocument.uri);
+    const state = states.get(p.textDocument.uri);
+    if (!doc || !state) return [];
+    // Answer from results for this exact version; analyse now if the debounce has not run yet.
+    if (state.results?.version !== doc.version) await validate(doc);
+    const findings = state.results?.version === doc.version ? state.results.findings : [];
+    return guard('codeAction', () => {
+      const only = p.context.only;
+      const wantFixAll = !only || only.some((k) => FIX_ALL_KIND.startsWith(k));
+      const wantQuick = !only || only.some((k) => CodeActionKind.QuickFix.startsWith(k));
+      const out: CodeAction[] = [];
+      if (wantQuick) out.push(...quickFixes(doc.uri, doc.version, findings, p.range));
+      if (wantFixAll) {
+        const all = fixAll(doc.uri, doc.version, findings);
+        if (all) out.push(all);
+      }
+      return out;
+    }, []);
+  });
+
+  connection.onShutdown(() => {
+    engine?.dispose();
+  });
+
+  connection.listen();
+}
