@@ -5,11 +5,14 @@
 import { BtfError } from '../../kernel-db/src/btf/reader';
 import { TargetError } from '../../kernel-db/src/query/target';
 import { UsageError } from './args';
+import { checkCommand } from './check';
 import { dbCommand, type Io } from './db';
 
 const USAGE = `usage: ebpf-portability <command> [options]
 
 commands:
+  check …     check BPF C files against the target kernels (ebpf-portability check --help)
+  lsp --stdio the language server, for any LSP client (Neovim, Emacs, Helix)
   db …        inspect the kernel database, import your own kernels (ebpf-portability db --help)
 `;
 
@@ -20,6 +23,16 @@ export async function run(argv: string[], io: Io): Promise<number> {
     switch (cmd) {
       case 'db':
         return await dbCommand(rest, io);
+      case 'check':
+        return await checkCommand(rest, io);
+      case 'lsp': {
+        if (rest.some((a) => a !== '--stdio' && !a.startsWith('--clientProcessId'))) throw new UsageError('lsp takes --stdio');
+        // Imported lazily: the server's dependencies are only loaded when it runs.
+        const { startServer } = await import('../../server/src/lsp/server');
+        const { createConnection, ProposedFeatures } = await import('vscode-languageserver/node');
+        startServer(createConnection(ProposedFeatures.all, process.stdin, process.stdout));
+        return await new Promise<number>(() => undefined);
+      }
       case undefined: case '-h': case '--help': case 'help':
         io.out(USAGE);
         return cmd === undefined ? 2 : 0;
@@ -28,7 +41,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof TargetError) {
-      io.err(`ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' ? 'db ' : ''}--help)\n`);
+      io.err(`ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' || cmd === 'check' ? `${cmd} ` : ''}--help)\n`);
       return 2;
     }
     if (e instanceof BtfError) {

@@ -76,7 +76,9 @@ export function offsetSpread(db: KernelDb, kernels: readonly Kernel[], struct: s
 /** `6.1 x86_64`, `6.12 arm64 cloud`: a short kernel label for messages. */
 export function shortLabel(k: Kernel): string {
   const flav = k.flavour === 'generic' || k.flavour === 'local' || k.flavour === 'user' ? '' : ` ${k.flavour}`;
-  return `${k.distro === 'user' ? k.name : `${k.distro} ${majorMinor(k.version)}`} ${k.arch}${flav}`;
+  // Builds without a distro (developer, imported, this machine's) are best known by name.
+  if (k.distro === 'user' || k.distro === 'unknown' || k.distro === 'local') return k.name;
+  return `${k.distro} ${majorMinor(k.version)} ${k.arch}${flav}`;
 }
 
 /** `2,576`: numbers as the messages print them. */

@@ -72,7 +72,12 @@ export class TypeEnv {
     const def = m.structs.get(name);
     const kernelName = this.kernelName(name);
     if (CONTEXT_STRUCTS.has(name)) r = { layout: 'context' };
-    else if (def) r = { layout: def.core ? 'core' : kernelName ? 'fixed' : 'user', ...(kernelName ? { kernelName } : {}), def };
+    else if (def) {
+      // A local struct is a copy of a kernel struct only if every member it declares exists
+      // there; a program's own `struct event` that shares a kernel name is its own struct.
+      const copy = kernelName !== undefined && def.fields.size > 0 && [...def.fields.keys()].every((f) => this.db.fieldShape(kernelName, f));
+      r = { layout: def.core ? 'core' : copy ? 'fixed' : 'user', ...(copy || def.core ? { kernelName } : {}), def };
+    }
     else if (!kernelName) r = { layout: 'user' };
     else if (m.vmlinux) r = { layout: m.noPreserveAccessIndex ? 'fixed' : 'core', kernelName };
     else if (m.kernelHeaders) r = { layout: 'fixed', kernelName };

@@ -130,7 +130,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       state.timer = undefined;
       void (startup ?? Promise.resolve()).then(() => {
         const doc = docs?.get(uri);
-        if (doc) return validate(doc).catch((e) => connection.console.error(`validate: ${(e as Error).stack ?? e}`));
+        return doc ? validate(doc).catch((e) => connection.console.error(`validate: ${(e as Error).stack ?? e}`)) : undefined;
       });
     }, debounceMs);
   };
@@ -171,7 +171,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     if (!doc || !state) return [];
     // Answer from results for this exact version; analyse now if the debounce has not run yet.
     if (state.results?.version !== doc.version) await validate(doc);
-    const findings = state.results?.version === doc.version ? state.results.findings : [];
+    const results = state.results;
+    const findings = results && results.version === doc.version ? results.findings : [];
     return guard('codeAction', () => {
       const only = p.context.only;
       const wantFixAll = !only || only.some((k) => FIX_ALL_KIND.startsWith(k));

@@ -1,0 +1,175 @@
+/**
+ * `ebpf-portability check <files|dirs…>`: the language server's analysis for CI. Text or JSON
+ * output (docs/cli-json.md); exit status 1 when an error-severity finding exists, 2 for bad usage
+ * or unreadable input.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import { versionRanges } from '../../kernel-db/src/query/summary';
+import type { Finding } from '../../server/src/analysis/model';
+import { Engine } from '../../server/src/engine';
+import { isBpfDocument } from '../../server/src/lsp/server';
+import { loadCParser } from '../../server/src/parse/documents';
+import { RULE_IDS } from '../../server/src/rules';
+import { validateSettings } from '../../server/src/settings';
+import { list, parseArgs, UsageError } from './args';
+import type { Io } from './db';
+
+const USAGE = `usage: ebpf-portability check <files|dirs…> [options]
+
+Checks BPF C files against the target kernels. Directories are searched for *.bpf.c files and
+C files that look like BPF programs (BPF headers, SEC(), BCC macros).
+
+options:
+  --target SPEC         target kernels (default "4.14-7.x"): "5.8-7.x", "5.10", "*", names, "user"
+  --arch LIST           only these architectures, e.g. x86_64,arm64
+  --distro LIST         only these distro families, e.g. debian,ubuntu
+  --rule ID=SEVERITY    override a rule's severity (error, warning, info, off); repeatable as a list
+  --format text|json    output format (default text)
+exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
+`;
+
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+/** Runs `check`; returns the exit status. */
+export async function checkCommand(argv: string[], io: Io): Promise<number> {
+  const args = parseArgs(argv, ['target', 'arch', 'distro', 'rule', 'format', 'data', 'user-dir'], ['help']);
+  if (args.flags.has('help')) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (args.positional.length === 0) throw new UsageError('check needs at least one file or directory');
+  const format = args.options.get('format') ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
+  const rules: Record<string, string> = {};
+  for (const r of list(args.options.get('rule')) ?? []) {
+    const m = /^([a-z0-9-]+)=(error|warning|info|off)$/.exec(r);
+    if (!m) throw new UsageError(`--rule expects ID=SEVERITY (severity error, warning, info or off), got "${r}"`);
+    if (!RULE_IDS.includes(m[1])) throw new UsageError(`unknown rule "${m[1]}" (known: ${RULE_IDS.join(', ')})`);
+    rules[m[1]] = m[2];
+  }
+  const { settings } = validateSettings({
+    targetKernels: args.options.get('target') ?? '4.14-7.x',
+    architectures: list(args.options.get('arch')) ?? [],
+    distros: list(args.options.get('distro')) ?? [],
+    rules,
+  });
+  const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });
+  // Validate the target before reading files, so a typo is a usage error, not a silent default.
+  const kernels = db.target(settings.targetKernels, { arch: settings.architectures, distro: settings.distros });
+  if (kernels.length === 0) throw new UsageError(`no kernels match target "${settings.targetKernels}"`);
+
+  const files = collect(args.positional);
+  const parser = await loadCParser();
+  const engine = new Engine(db, (text) => parser.parseText(text));
+  const results: { path: string; findings: Finding[]; error?: string }[] = [];
+  let unreadable = false;
+  for (const f of files) {
+    if ('error' in f) {
+      results.push({ path: f.path, findings: [], error: f.error });
+      unreadable = true;
+      continue;
+    }
+    let text: string;
+    try {
+      const st = statSync(f.path);
+      if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
+      text = readFileSync(f.path, 'utf8');
+    } catch (e) {
+      results.push({ path: f.path, findings: [], error: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      unreadable = true;
+      continue;
+    }
+    const tree = parser.parseText(text);
+    if (!tree) {
+      results.push({ path: f.path, findings: [], error: 'cannot parse' });
+      unreadable = true;
+      continue;
+    }
+    try {
+      const r = engine.analyzeDocument(pathToFileURL(resolve(f.path)).toString(), text, tree, settings);
+      results.push({ path: f.path, findings: r.findings });
+    } finally {
+      tree.delete();
+    }
+  }
+  engine.dispose();
+
+  if (format === 'json') {
+    io.out(`${JSON.stringify({
+      version: 1,
+      target: settings.targetKernels,
+      kernels: kernels.map((k) => k.name),
+      files: results.map((r) => ({
+        path: r.path,
+        ...(r.error ? { error: r.error } : {}),
+        diagnostics: r.findings.map((d) => ({
+          rule: d.rule, severity: d.severity, message: d.message, range: d.range, kernels: d.kernels,
+          fixes: d.fixes.map((x) => ({ title: x.title, edits: x.edits })),
+        })),
+      })),
+    }, null, 2)}\n`);
+  } else {
+    let errors = 0;
+    let warnings = 0;
+    for (const r of results) {
+      if (r.error) io.err(`${r.path}: ${r.error}\n`);
+      for (const d of r.findings) {
+        if (d.severity === 'error') errors++;
+        else if (d.severity === 'warning') warnings++;
+        io.out(`${r.path}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${d.message} [${d.rule}]\n`);
+        if (d.kernels.length && d.kernels.length < kernels.length) {
+          const bad = kernels.filter((k) => d.kernels.includes(k.name));
+          io.out(`    breaks on ${d.kernels.length} of ${kernels.length} target kernels: ${versionRanges(bad, kernels)}\n`);
+        }
+        if (d.fixes.length) io.out(`    fix: ${d.fixes[0].title}\n`);
+      }
+    }
+    io.out(`${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)\n`);
+  }
+  if (unreadable) return 2;
+  return results.some((r) => r.findings.some((d) => d.severity === 'error')) ? 1 : 0;
+}
+
+/** The files to check: named files as given, directories searched for BPF C files. */
+function collect(paths: string[]): ({ path: string } | { path: string; error: string })[] {
+  const out: ({ path: string } | { path: string; error: string })[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 20) return;
+    let names: string[];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n === 'node_modules' || n.startsWith('.')) continue;
+      const p = join(dir, n);
+      let st;
+      try {
+        st = statSync(p);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) walk(p, depth + 1);
+      else if (/\.c$/.test(n) && st.size <= MAX_FILE_BYTES) {
+        const text = readFileSync(p, 'utf8');
+        if (isBpfDocument(p, text)) out.push({ path: relative(process.cwd(), p) || p });
+      }
+    }
+  };
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      out.push({ path: p, error: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      continue;
+    }
+    if (st.isDirectory()) walk(p, 0);
+    else out.push({ path: p });
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * Inline expectations for rule tests: a comment line of carets under the flagged text names the
+ * rule (and optionally words its message must contain). The snippet stays valid C.
+ *
+ *     u32 ppid = task->real_parent->tgid;
+ *             // ^^^^^^^^^^^^^^^^^^^^^^^^ unsafe-kernel-deref: reads struct task_struct
+ *
+ * Carets count characters, so snippets use spaces (not tabs) for indentation.
+ */
+import assert from 'node:assert/strict';
+import type { Finding } from '../../server/src/analysis/model';
+
+/** One expected finding. */
+export interface Expected {
+  readonly rule: string;
+  readonly line: number;
+  readonly start: number;
+  readonly end: number;
+  readonly words?: string;
+}
+
+const MARKER = /^(\s*\/\/\s*)(\^+)\s+([a-z0-9-]+)(?::\s*(.*))?$/;
+
+/** Reads the caret markers of a snippet. */
+export function expectations(code: string): Expected[] {
+  const lines = code.split('\n');
+  const out: Expected[] = [];
+  let target = -1;
+  lines.forEach((l, i) => {
+    const m = MARKER.exec(l);
+    if (!m) {
+      target = i;
+      return;
+    }
+    assert.ok(target >= 0, `marker on line ${i + 1} has no code line above it`);
+    const start = l.indexOf('^');
+    out.push({ rule: m[3], line: target, start, end: start + m[2].length, ...(m[4] ? { words: m[4].trim() } : {}) });
+  });
+  return out;
+}
+
+/** Asserts that `findings` are exactly the expected ones (rule and range), with the words. */
+export function assertFindings(code: string, findings: readonly Finding[], label = ''): void {
+  const want = expectations(code);
+  const got = findings.map((f) => ({ rule: f.rule, line: f.range.start.line, start: f.range.start.character, end: f.range.end.line === f.range.start.line ? f.range.end.character : -1, message: f.message }));
+  const fmt = (x: { rule: string; line: number; start: number; end: number }) => `${x.rule}@${x.line + 1}:${x.start}-${x.end}`;
+  assert.deepEqual(got.map(fmt).sort(), want.map(fmt).sort(), `${label}\nfindings: ${JSON.stringify(got, null, 1)}`);
+  for (const w of want) {
+    if (!w.words) continue;
+    const f = got.find((g) => g.rule === w.rule && g.line === w.line && g.start === w.start);
+    assert.ok(f && f.message.includes(w.words), `${label}: message of ${fmt(w)} should contain "${w.words}", got "${f?.message}"`);
+  }
+}
+
+/** Applies a finding's first fix to the text (edits sorted from the end). */
+export function applyFix(code: string, f: Finding, index = 0): string {
+  const fix = f.fixes[index];
+  assert.ok(fix, `finding ${f.rule} at line ${f.range.start.line + 1} has a fix`);
+  return applyEdits(code, fix.edits);
+}
+
+/** Applies edits (non-overlapping) to a text. */
+export function applyEdits(code: string, edits: readonly { range: Finding['range']; newText: string }[]): string {
+  const lines = code.split('\n');
+  const offset = (p: { line: number; character: number }) => lines.slice(0, p.line).reduce((a, l) => a + l.length + 1, 0) + p.character;
+  const sorted = [...edits].sort((a, b) => offset(b.range.start) - offset(a.range.start));
+  let out = code;
+  for (const e of sorted) out = out.slice(0, offset(e.range.start)) + e.newText + out.slice(offset(e.range.end));
+  return out;
+}

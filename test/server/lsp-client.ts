@@ -1,0 +1,114 @@
+/**
+ * A minimal LSP client for tests: spawns the bundled server over stdio and speaks real JSON-RPC.
+ * Helpers find positions by searching text, so tests do not hard-code coordinates.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+
+const root = join(__dirname, '..', '..');
+
+/** A published diagnostic, as the protocol carries it. */
+export interface WireDiagnostic {
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  severity?: number;
+  code?: string;
+  source?: string;
+  message: string;
+  codeDescription?: { href: string };
+  data?: { kernels: string[] };
+}
+
+/** A running server and the client end of its connection. */
+export class TestClient {
+  readonly conn: MessageConnection;
+  readonly proc: ChildProcess;
+  private readonly diags = new Map<string, { version?: number; diagnostics: WireDiagnostic[] }>();
+  private readonly waiters: (() => void)[] = [];
+  /** Settings answered to `workspace/configuration`. */
+  settings: unknown = {};
+  readonly messages: { type: number; message: string }[] = [];
+  stderr = '';
+
+  private constructor(command: string[]) {
+    this.proc = spawn(process.execPath, command, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr!.on('data', (d) => (this.stderr += String(d)));
+    this.conn = createMessageConnection(new StreamMessageReader(this.proc.stdout!), new StreamMessageWriter(this.proc.stdin!));
+    this.conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; version?: number; diagnostics: WireDiagnostic[] }) => {
+      this.diags.set(p.uri, p);
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    this.conn.onNotification('window/showMessage', (p: { type: number; message: string }) => this.messages.push(p));
+    this.conn.onNotification('window/logMessage', () => undefined);
+    this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => this.settings));
+    this.conn.onRequest('client/registerCapability', () => null);
+    this.conn.onRequest('window/showMessageRequest', () => null);
+    this.conn.listen();
+  }
+
+  /** Starts `dist/server.js --stdio` (or another command) and initialises it. */
+  static async start(command = [join(root, 'dist', 'server.js'), '--stdio'], configuration = true): Promise<TestClient> {
+    assert.ok(existsSync(join(root, 'dist', 'server.js')), 'dist/server.js is missing: run `npm run build` (npm test does)');
+    const c = new TestClient(command);
+    await c.conn.sendRequest('initialize', {
+      processId: process.pid,
+      rootUri: null,
+      capabilities: { workspace: { configuration }, textDocument: { publishDiagnostics: { versionSupport: true }, codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix', 'source.fixAll'] } } } } },
+    });
+    await c.conn.sendNotification('initialized', {});
+    return c;
+  }
+
+  open(uri: string, text: string, version = 1): void {
+    void this.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'c', version, text } });
+  }
+
+  change(uri: string, version: number, changes: unknown[]): void {
+    void this.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: changes });
+  }
+
+  /** Waits until diagnostics for `uri` (at `version`, when given) satisfy `pred`. */
+  async diagnostics(uri: string, pred: (d: WireDiagnostic[]) => boolean = () => true, version?: number, timeoutMs = 20000): Promise<WireDiagnostic[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const d = this.diags.get(uri);
+      if (d && (version === undefined || d.version === version) && pred(d.diagnostics)) return d.diagnostics;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for diagnostics of ${uri} (last: ${JSON.stringify(d)}); server stderr: ${this.stderr}`);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await Promise.race([this.conn.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 2000))]);
+      void this.conn.sendNotification('exit');
+    } catch {
+      // The server may already be gone; the kill below handles it.
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    this.proc.kill();
+    this.conn.dispose();
+  }
+}
+
+/** The position of the `nth` occurrence of `needle` in `text` (plus `delta` characters). */
+export function position(text: string, needle: string, delta = 0, nth = 0): { line: number; character: number } {
+  let at = -1;
+  for (let i = 0; i <= nth; i++) {
+    at = text.indexOf(needle, at + 1);
+    assert.ok(at >= 0, `"${needle}" occurs ${nth + 1} times`);
+  }
+  at += delta;
+  const before = text.slice(0, at);
+  const line = before.split('\n').length - 1;
+  return { line, character: at - (before.lastIndexOf('\n') + 1) };
+}
