@@ -44,7 +44,10 @@ export class TestClient {
     this.conn.onNotification('window/logMessage', () => undefined);
     this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => this.settings));
     this.conn.onRequest('client/registerCapability', () => null);
-    this.conn.onRequest('window/showMessageRequest', () => null);
+    this.conn.onRequest('window/showMessageRequest', (p: { type: number; message: string }) => {
+      this.messages.push(p);
+      return null;
+    });
     this.conn.listen();
   }
 

@@ -1,0 +1,168 @@
+/**
+ * The bundled language server over real LSP (stdio): open a document, receive diagnostics,
+ * request code actions, apply the edit, and see the diagnostic go; settings per document;
+ * survival on anything a user can type.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyEdits } from './expect';
+import { position, TestClient } from './lsp-client';
+
+const root = join(__dirname, '..', '..');
+const example = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
+
+interface WireAction {
+  title: string;
+  kind: string;
+  isPreferred?: boolean;
+  edit: { documentChanges: { textDocument: { uri: string; version: number }; edits: { range: { start: { line: number; character: number }; end: { line: number; character: number } }; newText: string }[] }[] };
+}
+
+test('diagnostics, quick fix, applied edit, diagnostic gone', async () => {
+  const c = await TestClient.start();
+  try {
+    const uri = 'file:///work/examples/process-tracer.bpf.c';
+    c.open(uri, example);
+    const diags = await c.diagnostics(uri, (d) => d.length > 0);
+    const at = position(example, 'task->real_parent->tgid');
+    const d = diags.find((x) => x.range.start.line === at.line && x.range.start.character === at.character);
+    assert.ok(d, `a diagnostic at ${JSON.stringify(at)}; got ${JSON.stringify(diags.map((x) => [x.code, x.range.start]))}`);
+    assert.equal(d.code, 'unsafe-kernel-deref');
+    assert.equal(d.source, 'ebpf-portability');
+    assert.equal(d.severity, 1);
+    assert.match(d.codeDescription?.href ?? '', /docs\/rules\/unsafe-kernel-deref\.md$/);
+    assert.ok((d.data?.kernels.length ?? 0) > 40, 'the failing kernels travel with the diagnostic');
+    // The BTF-typed reads in the tp_btf program are not flagged.
+    assert.ok(!diags.some((x) => x.range.start.line === position(example, 'parent->pid').line));
+
+    const actions = await c.conn.sendRequest<WireAction[]>('textDocument/codeAction', {
+      textDocument: { uri }, range: d.range, context: { diagnostics: [d], only: ['quickfix'] },
+    });
+    const fix = actions.find((a) => a.title === 'Read with BPF_CORE_READ(task, real_parent, tgid)');
+    assert.ok(fix, `quick fix offered; got ${actions.map((a) => a.title).join(' | ')}`);
+    assert.equal(fix.kind, 'quickfix');
+    assert.equal(fix.isPreferred, true);
+    const edited = applyEdits(example, fix.edit.documentChanges[0].edits);
+    assert.match(edited, /e->ppid = BPF_CORE_READ\(task, real_parent, tgid\);/);
+    c.change(uri, 2, [{ text: edited }]);
+    const after = await c.diagnostics(uri, () => true, 2);
+    assert.ok(!after.some((x) => x.range.start.line === at.line), 'the fixed line is clean');
+    assert.ok(after.some((x) => x.code === 'unsafe-kernel-deref'), 'the other direct read is still flagged');
+
+    // Fix-all applies every safe fix at once.
+    const all = await c.conn.sendRequest<WireAction[]>('textDocument/codeAction', {
+      textDocument: { uri }, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, context: { diagnostics: [], only: ['source.fixAll'] },
+    });
+    assert.equal(all.length, 1);
+    assert.equal(all[0].kind, 'source.fixAll.ebpf-portability');
+    const fixedAll = applyEdits(edited, all[0].edit.documentChanges[0].edits);
+    c.change(uri, 3, [{ text: fixedAll }]);
+    assert.deepEqual((await c.diagnostics(uri, () => true, 3)).filter((x) => x.severity === 1), []);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('incremental edits update diagnostics', async () => {
+  const c = await TestClient.start();
+  try {
+    const uri = 'file:///work/t/incremental.bpf.c';
+    const text = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\nSEC("kprobe/do_exit")\nint probe(struct pt_regs *ctx)\n{\n    struct task_struct *t = (void *)bpf_get_current_task();\n    return 0;\n}\n';
+    c.open(uri, text);
+    assert.deepEqual(await c.diagnostics(uri, () => true, 1), []);
+    const at = position(text, 'return 0;', 'return '.length);
+    // Type the read character by character, as a person would.
+    const typed = 't->pid';
+    for (let i = 0; i < typed.length; i++) {
+      c.change(uri, 2 + i, [{ range: { start: { line: at.line, character: at.character + i }, end: { line: at.line, character: at.character + i + (i === 0 ? 1 : 0) } }, text: typed[i] }]);
+    }
+    const d = await c.diagnostics(uri, (x) => x.length === 1, 1 + typed.length);
+    assert.equal(d[0].code, 'unsafe-kernel-deref');
+    assert.deepEqual(d[0].range.start, at);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('settings per document: target, rule severities, and bad values reported, not fatal', async () => {
+  const c = await TestClient.start();
+  try {
+    const uri = 'file:///work/t/settings.bpf.c';
+    c.settings = { rules: { 'unsafe-kernel-deref': 'warning' }, targetKernels: '6.1' };
+    c.open(uri, example);
+    const d = await c.diagnostics(uri, (x) => x.length > 0);
+    assert.ok(d.every((x) => x.severity === 2), 'warning severity from settings');
+    assert.ok(d.every((x) => (x.data?.kernels ?? []).every((k) => /6\.1/.test(k))), 'only 6.1 kernels targeted');
+
+    c.settings = { targetKernels: '4.14-', rules: { 'no-such-rule': 'error' } };
+    void c.conn.sendNotification('workspace/didChangeConfiguration', { settings: {} });
+    const d2 = await c.diagnostics(uri, (x) => x.length > 0 && x[0].severity === 1);
+    assert.ok(d2.length > 0, 'falls back to the default target');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(c.messages.some((m) => /malformed target "4\.14-"/.test(m.message)), JSON.stringify(c.messages));
+    assert.ok(c.messages.some((m) => /unknown rule "no-such-rule"/.test(m.message)));
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a client without workspace/configuration uses initialization or didChangeConfiguration settings', async () => {
+  const c = await TestClient.start(undefined, false);
+  try {
+    const uri = 'file:///work/t/noconf.bpf.c';
+    void c.conn.sendNotification('workspace/didChangeConfiguration', { settings: { ebpfPortability: { rules: { 'unsafe-kernel-deref': 'off' } } } });
+    c.open(uri, example);
+    const d = await c.diagnostics(uri, () => true, 1);
+    assert.ok(!d.some((x) => x.code === 'unsafe-kernel-deref'));
+  } finally {
+    await c.stop();
+  }
+});
+
+test('the server survives anything a user can type', async () => {
+  const c = await TestClient.start();
+  try {
+    const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)).toString('latin1');
+    const cases: [string, string][] = [
+      ['file:///t/empty.bpf.c', ''],
+      ['file:///t/binary.bpf.c', garbage],
+      ['file:///t/half.bpf.c', example.slice(0, Math.floor(example.length / 2))],
+      ['file:///t/unbalanced.bpf.c', '#include "vmlinux.h"\nSEC("kprobe/x") int f(struct pt_regs *ctx) { struct task_struct *t = 0; return t->'],
+      ['file:///t/huge.bpf.c', `#include "vmlinux.h"\n${'int x;\n'.repeat(1_600_000)}`],
+      ['file:///t/macros.bpf.c', '#define A(x) x->y\n#define B A(\n'.repeat(100)],
+    ];
+    for (const [uri, text] of cases) c.open(uri, text);
+    for (const [uri] of cases) await c.diagnostics(uri, () => true, 1, 30000);
+    // Still serving: a real document still gets its findings.
+    c.open('file:///t/after.bpf.c', example);
+    assert.ok((await c.diagnostics('file:///t/after.bpf.c', (x) => x.length > 0)).length > 0);
+    assert.ok(c.messages.some((m) => /too large/.test(m.message)), 'the 10 MB file is reported as too large');
+    assert.equal(c.proc.exitCode, null, 'server still running');
+  } finally {
+    await c.stop();
+  }
+});
+
+test('plain C files are left alone', async () => {
+  const c = await TestClient.start();
+  try {
+    const uri = 'file:///t/main.c';
+    c.open(uri, '#include <stdio.h>\nstruct task_struct { int pid; };\nint main(void) { struct task_struct *t = 0; return t->pid; }\n');
+    assert.deepEqual(await c.diagnostics(uri, () => true, 1), []);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('`ebpf-portability lsp --stdio` is the same server', async () => {
+  const c = await TestClient.start([join(root, 'bin', 'ebpf-portability.js'), 'lsp', '--stdio']);
+  try {
+    const uri = 'file:///t/cli.bpf.c';
+    c.open(uri, example);
+    assert.ok((await c.diagnostics(uri, (x) => x.length > 0)).some((x) => x.code === 'unsafe-kernel-deref'));
+  } finally {
+    await c.stop();
+  }
+});
