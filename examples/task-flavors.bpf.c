@@ -2,6 +2,7 @@
 /* Reads the task state on kernels before and after the 5.14 rename, with a ___flavor struct. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
 /* Declared without preserve_access_index: its offsets are fixed at compile time. */

@@ -3,11 +3,12 @@
  * output (docs/cli-json.md); exit status 1 when an error-severity finding exists, 2 for bad usage
  * or unreadable input.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { versionRanges } from '../../kernel-db/src/query/summary';
+import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
 import type { Finding } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/engine';
 import { isBpfDocument } from '../../server/src/lsp/server';
@@ -28,6 +29,7 @@ options:
   --distro LIST         only these distro families, e.g. debian,ubuntu
   --rule ID=SEVERITY    override a rule's severity (error, warning, info, off); repeatable as a list
   --format text|json    output format (default text)
+  --fix                 apply every safe fix in place (BPF_CORE_READ rewrites, attributes, includes)
 exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
 `;
 
@@ -35,7 +37,7 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** Runs `check`; returns the exit status. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, ['target', 'arch', 'distro', 'rule', 'format', 'data', 'user-dir'], ['help']);
+  const args = parseArgs(argv, ['target', 'arch', 'distro', 'rule', 'format', 'data', 'user-dir'], ['help', 'fix']);
   if (args.flags.has('help')) {
     io.out(USAGE);
     return 0;
@@ -66,6 +68,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const engine = new Engine(db, (text) => parser.parseText(text));
   const results: { path: string; findings: Finding[]; error?: string }[] = [];
   let unreadable = false;
+  let fixedFiles = 0;
   for (const f of files) {
     if ('error' in f) {
       results.push({ path: f.path, findings: [], error: f.error });
@@ -89,7 +92,23 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       continue;
     }
     try {
-      const r = engine.analyzeDocument(pathToFileURL(resolve(f.path)).toString(), text, tree, settings);
+      const uri = pathToFileURL(resolve(f.path)).toString();
+      let r = engine.analyzeDocument(uri, text, tree, settings);
+      const edits = args.flags.has('fix') ? fixAllEdits(r.findings) : [];
+      if (edits.length) {
+        // Write the fixed text, then report what is left in it.
+        const fixed = applyEdits(text, edits);
+        writeFileSync(f.path, fixed);
+        fixedFiles++;
+        const t2 = parser.parseText(fixed);
+        if (t2) {
+          try {
+            r = engine.analyzeDocument(uri, fixed, t2, settings);
+          } finally {
+            t2.delete();
+          }
+        }
+      }
       results.push({ path: f.path, findings: r.findings });
     } finally {
       tree.delete();
@@ -127,7 +146,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         if (d.fixes.length) io.out(`    fix: ${d.fixes[0].title}\n`);
       }
     }
-    io.out(`${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)\n`);
+    io.out(`${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)${args.flags.has('fix') ? `; fixed ${fixedFiles} file(s)` : ''}\n`);
   }
   if (unreadable) return 2;
   return results.some((r) => r.findings.some((d) => d.severity === 'error')) ? 1 : 0;

@@ -8,7 +8,10 @@
  * Carets count characters, so snippets use spaces (not tabs) for indentation.
  */
 import assert from 'node:assert/strict';
+import { applyEdits } from '../../server/src/analysis/fixall';
 import type { Finding } from '../../server/src/analysis/model';
+
+export { applyEdits };
 
 /** One expected finding. */
 export interface Expected {
@@ -57,14 +60,4 @@ export function applyFix(code: string, f: Finding, index = 0): string {
   const fix = f.fixes[index];
   assert.ok(fix, `finding ${f.rule} at line ${f.range.start.line + 1} has a fix`);
   return applyEdits(code, fix.edits);
-}
-
-/** Applies edits (non-overlapping) to a text. */
-export function applyEdits(code: string, edits: readonly { range: Finding['range']; newText: string }[]): string {
-  const lines = code.split('\n');
-  const offset = (p: { line: number; character: number }) => lines.slice(0, p.line).reduce((a, l) => a + l.length + 1, 0) + p.character;
-  const sorted = [...edits].sort((a, b) => offset(b.range.start) - offset(a.range.start));
-  let out = code;
-  for (const e of sorted) out = out.slice(0, offset(e.range.start)) + e.newText + out.slice(offset(e.range.end));
-  return out;
 }

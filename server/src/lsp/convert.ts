@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import {
   CodeAction, CodeActionKind, Diagnostic, DiagnosticSeverity, type Range as LspRange, type TextEdit as LspTextEdit, type WorkspaceEdit,
 } from 'vscode-languageserver';
+import { fixAllEdits } from '../analysis/fixall';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
 
 /** The code-action kind of "fix all" for this server. */
@@ -73,29 +74,11 @@ export function quickFixes(uri: string, version: number, findings: readonly Find
   return out;
 }
 
-/**
- * One action applying every safe fix that does not overlap an earlier one. Identical edits
- * (the same `#include` added by several fixes) are applied once.
- */
+/** One action applying every safe fix that does not overlap an earlier one. */
 export function fixAll(uri: string, version: number, findings: readonly Finding[]): CodeAction | undefined {
-  const chosen: Fix['edits'] = [];
-  const seen = new Set<string>();
-  for (const f of findings) {
-    const fix = f.fixes.find((x) => x.safe);
-    if (!fix) continue;
-    const fresh = fix.edits.filter((e) => !seen.has(key(e)));
-    if (fresh.some((e) => chosen.some((c) => overlapsStrict(c.range, e.range)))) continue;
-    for (const e of fresh) {
-      seen.add(key(e));
-      chosen.push(e);
-    }
-  }
-  if (chosen.length === 0) return undefined;
-  return CodeAction.create('Fix all eBPF portability problems', toWorkspaceEdit(uri, version, chosen), FIX_ALL_KIND);
-}
-
-function key(e: Fix['edits'][number]): string {
-  return `${e.range.start.line}:${e.range.start.character}-${e.range.end.line}:${e.range.end.character}:${e.newText}`;
+  const edits = fixAllEdits(findings);
+  if (edits.length === 0) return undefined;
+  return CodeAction.create('Fix all eBPF portability problems', toWorkspaceEdit(uri, version, edits), FIX_ALL_KIND);
 }
 
 function before(a: Range['start'], b: Range['start']): boolean {
@@ -104,9 +87,4 @@ function before(a: Range['start'], b: Range['start']): boolean {
 
 function overlaps(a: Range, b: Range): boolean {
   return !before(a.end, b.start) && !before(b.end, a.start);
-}
-
-function overlapsStrict(a: Range, b: Range): boolean {
-  // Two insertions at one point, or ranges that merely touch, do not conflict.
-  return before(a.start, b.end) && before(b.start, a.end);
 }

@@ -1,0 +1,89 @@
+/**
+ * The fixed text must compile: every libbpf example (and complete rule snippets) with all safe
+ * fixes applied is compiled with `clang -target bpf -O2 -g -c` against a vmlinux.h that bpftool
+ * dumps from real kernel BTF. Needs Debian's clang, libbpf-dev and bpftool (`.ci/run` installs
+ * them); says so and skips when they are absent.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { xzDecompress } from '../../kernel-db/src/btf/container';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
+import { Engine } from '../../server/src/engine';
+import { loadCParser } from '../../server/src/parse/documents';
+import { DEFAULT_SETTINGS } from '../../server/src/settings';
+
+const root = join(__dirname, '..', '..');
+const which = (cmd: string, extra: string[] = []) => [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', ...extra].map((d) => join(d, cmd)).find((p) => existsSync(p));
+const clang = which('clang');
+const bpftool = which('bpftool');
+const libbpfHeaders = existsSync('/usr/include/bpf/bpf_helpers.h');
+
+/** A vmlinux.h from this machine's BTF, or from a real blob beside the project. */
+async function vmlinuxH(dir: string): Promise<string | undefined> {
+  let btf = '/sys/kernel/btf/vmlinux';
+  if (!existsSync(btf)) {
+    const blob = join(root, '..', 'shared', 'kernel-data', 'btf', 'debian-6.12.117-amd64.btf.xz');
+    if (!existsSync(blob)) return undefined;
+    btf = join(dir, 'vmlinux.btf');
+    writeFileSync(btf, await xzDecompress(new Uint8Array(readFileSync(blob)), blob));
+  }
+  const r = spawnSync(bpftool!, ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 1 << 28 });
+  if (r.status !== 0) return undefined;
+  writeFileSync(join(dir, 'vmlinux.h'), r.stdout);
+  return join(dir, 'vmlinux.h');
+}
+
+function compile(dir: string, file: string): { ok: boolean; out: string } {
+  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], { encoding: 'utf8' });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+
+test('fixed examples compile with clang -target bpf', async (t) => {
+  const missing = [!clang && 'clang', !bpftool && 'bpftool', !libbpfHeaders && 'libbpf-dev (/usr/include/bpf)'].filter(Boolean);
+  if (missing.length) {
+    t.skip(`not installed: ${missing.join(', ')} (Debian packages clang, bpftool, libbpf-dev; .ci/run installs them)`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-compile-'));
+  try {
+    if (!(await vmlinuxH(dir))) {
+      t.skip('no kernel BTF to make vmlinux.h from (/sys/kernel/btf/vmlinux or ../shared/kernel-data)');
+      return;
+    }
+    const parser = await loadCParser();
+    const engine = new Engine(KernelDb.open({ noUser: true }), (s) => parser.parseText(s));
+    const examples = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.bpf.c'));
+    assert.ok(examples.length >= 3);
+    let fixedSomething = 0;
+    for (const name of examples) {
+      const text = readFileSync(join(root, 'examples', name), 'utf8');
+      const tree = parser.parseText(text)!;
+      const r = engine.analyzeDocument(`file://${join(dir, name)}`, text, tree, DEFAULT_SETTINGS);
+      tree.delete();
+      const edits = fixAllEdits(r.findings);
+      const fixed = applyEdits(text, edits);
+      if (edits.length) fixedSomething++;
+      const before = join(dir, `orig-${name}`);
+      const after = join(dir, name);
+      writeFileSync(before, text);
+      writeFileSync(after, fixed);
+      const a = compile(dir, before);
+      assert.ok(a.ok, `${name} (as written) compiles:\n${a.out}`);
+      const b = compile(dir, after);
+      assert.ok(b.ok, `${name} with every safe fix applied compiles:\n${fixed}\n${b.out}`);
+      // And the fixes leave no error behind that a fix could have removed.
+      const t2 = parser.parseText(fixed)!;
+      const again = engine.analyzeDocument(`file://${after}`, fixed, t2, DEFAULT_SETTINGS).findings;
+      t2.delete();
+      assert.deepEqual(again.filter((f) => f.severity === 'error' && f.fixes.some((x) => x.safe)).map((f) => f.message), [], `${name} after fixing`);
+    }
+    assert.ok(fixedSomething >= 2, 'the examples exercise the fixes');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
