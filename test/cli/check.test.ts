@@ -1,0 +1,76 @@
+/** `ebpf-portability check`, run as CI runs it: JSON interface, exit codes, --fix. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-portability.js'), ...args], { encoding: 'utf8', cwd: root });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+};
+
+test('check --format json: the versioned interface, with failing kernels and fixes', () => {
+  const r = cli('check', 'examples', '--format', 'json');
+  assert.equal(r.status, 1, 'error findings exit 1');
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.version, 1);
+  assert.ok(doc.kernels.length > 40);
+  const byPath = Object.fromEntries(doc.files.map((f: { path: string }) => [f.path, f]));
+  assert.deepEqual(Object.keys(byPath).sort(), ['examples/bcc-opensnoop.c', 'examples/process-tracer.bpf.c', 'examples/task-flavors.bpf.c', 'examples/tcp-connect.bpf.c']);
+  assert.deepEqual(byPath['examples/bcc-opensnoop.c'].diagnostics, [], 'BCC files are compiled on the host: silent');
+  const pt = byPath['examples/process-tracer.bpf.c'].diagnostics;
+  const d = pt.find((x: { message: string }) => x.message.includes('real_parent'));
+  assert.equal(d.rule, 'unsafe-kernel-deref');
+  assert.equal(d.severity, 'error');
+  const line = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8').split('\n')[d.range.start.line];
+  assert.equal(line.slice(d.range.start.character, d.range.end.character), 'task->real_parent->tgid', '0-based UTF-16 range');
+  assert.equal(d.kernels.length, doc.kernels.length);
+  assert.equal(d.fixes[0].title, 'Read with BPF_CORE_READ(task, real_parent, tgid)');
+  assert.deepEqual(d.fixes[0].edits[0], { range: d.range, newText: 'BPF_CORE_READ(task, real_parent, tgid)' });
+  const tcp = byPath['examples/tcp-connect.bpf.c'].diagnostics.find((x: { message: string }) => x.message.includes('tcp_sock.srtt_us'));
+  assert.ok(tcp.kernels.length > 0 && tcp.kernels.length < doc.kernels.length, 'only the kernels whose offset differs');
+});
+
+test('check text output and the target option', () => {
+  // On Debian's four 6.1 builds the offset agrees, so the fixed read is information, not an error.
+  const r = cli('check', 'examples/tcp-connect.bpf.c', '--target', '6.1', '--distro', 'debian');
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /examples\/tcp-connect\.bpf\.c:\d+:\d+: info: reads `tcp_sock\.srtt_us` at a fixed offset \([\d,]+ on debian 6\.1 [^;]+; the same on all 4 target kernels/);
+  const wide = cli('check', 'examples/tcp-connect.bpf.c', '--target', '5.10-6.12', '--distro', 'debian');
+  assert.equal(wide.status, 1);
+  assert.match(wide.stdout, /error: reads `tcp_sock\.srtt_us` at a fixed offset \([^)]*differs on \d+ of 12 target kernels/);
+  assert.match(wide.stdout, /breaks on \d+ of 12 target kernels: /);
+  assert.match(r.stdout, /1 file\(s\) checked against 4 kernels \(6\.1\)/);
+});
+
+test('check exit codes: 0 clean, 2 for bad usage or unreadable input', () => {
+  assert.equal(cli('check', 'examples/bcc-opensnoop.c').status, 0);
+  const bad = cli('check', 'examples', '--target', '4.14-');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /malformed target "4\.14-"/);
+  const missing = cli('check', 'no/such/file.bpf.c');
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /no\/such\/file\.bpf\.c: cannot read: ENOENT/);
+  assert.equal(cli('check').status, 2);
+  assert.match(cli('check', 'examples', '--rule', 'nope=error').stderr, /unknown rule "nope"/);
+  assert.equal(cli('check', 'examples', '--rule', 'unsafe-kernel-deref=off,non-core-field-read=warning').status, 0, 'no error-severity findings left');
+});
+
+test('check --fix rewrites files and leaves them clean', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-fix-'));
+  try {
+    cpSync(join(root, 'examples'), dir, { recursive: true });
+    writeFileSync(join(dir, 'garbage.bpf.c'), Buffer.from([0, 1, 2, 0xff, 0xfe, 0x53, 0x45, 0x43, 0x28]));
+    const r = cli('check', dir, '--fix');
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /fixed 3 file\(s\)/);
+    const fixed = readFileSync(join(dir, 'process-tracer.bpf.c'), 'utf8');
+    assert.match(fixed, /e->ppid = BPF_CORE_READ\(task, real_parent, tgid\);/);
+    assert.match(readFileSync(join(dir, 'tcp-connect.bpf.c'), 'utf8'), /#include <bpf\/bpf_core_read.h>\n/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
