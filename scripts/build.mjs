@@ -1,7 +1,7 @@
 // Bundles the CLI (and, when present, the language server and the VS Code client) into dist/.
 // esbuild does not type-check; `npm run typecheck` does.
 import { build } from 'esbuild';
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -25,4 +25,11 @@ for (const e of entries) {
     logLevel: 'warning',
   });
 }
-console.log(`build: ${entries.map((e) => `dist/${e.out}.js`).join(', ')}`);
+// The parser loads its WASM files from next to the bundle (server/src/parse/cParser.ts), so both
+// are copied into dist/ with every build.
+const wasm = [
+  ['node_modules/web-tree-sitter/tree-sitter.wasm', 'tree-sitter.wasm'],
+  ['grammars/tree-sitter-c.wasm', 'tree-sitter-c.wasm'],
+];
+for (const [from, to] of wasm) copyFileSync(join(root, from), join(root, 'dist', to));
+console.log(`build: ${[...entries.map((e) => `dist/${e.out}.js`), ...wasm.map(([, to]) => `dist/${to}`)].join(', ')}`);
