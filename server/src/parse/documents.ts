@@ -1,0 +1,226 @@
+// The language server's per-document state: text, masked text, syntax tree and macro sites, kept
+// up to date by incremental edits.
+//
+// Offsets are UTF-16 code units everywhere. web-tree-sitter 0.25 hands JavaScript strings to
+// tree-sitter as UTF-16, and node.startIndex/endIndex and point columns come back in UTF-16 code
+// units, not bytes: a node after "é😀" in a comment starts 3 units (not 6 bytes) later. That is
+// LSP's default position encoding, so no conversion is needed; test/server/documents.test.ts
+// checks it. tree-sitter rows count `\n` only, so LSP positions must come from
+// positionAt(node.startIndex), not from node.startPosition, when a file has a lone `\r`.
+
+import type { Edit, Parser, Tree } from 'web-tree-sitter';
+import { maskBpfMacros, type BpfMacroSite } from './bpfMacros';
+import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
+import { computeLineStarts, computeRowStarts, offsetAt, pointAt, positionAt, type Position, type Range } from './positions';
+
+export { loadCParser, DEFAULT_PARSE_LIMITS, type CParser, type ParseLimits } from './cParser';
+export type { Position, Range } from './positions';
+export type * from './sites';
+
+/** One change, with the meaning of LSP's TextDocumentContentChangeEvent. */
+export interface ContentChange {
+  /** The replaced range; absent means the whole document is replaced by `text`. */
+  readonly range?: Range;
+  /** The new text of the range (or of the document). */
+  readonly text: string;
+}
+
+/**
+ * One version of a document. The tree belongs to the store: it is valid until the document is
+ * changed or closed, and must not be deleted by the caller.
+ */
+export interface ParsedDocument {
+  /** The document's URI. */
+  readonly uri: string;
+  /** The client's version number. */
+  readonly version: number;
+  /** The source text. */
+  readonly text: string;
+  /**
+   * The text tree-sitter parsed: `text` with BPF macros masked, same length and line breaks (the
+   * text itself when it is too large to parse).
+   */
+  readonly masked: string;
+  /** The syntax tree of `masked`, or null when the text is too large or the parse timed out. */
+  readonly tree: Tree | null;
+  /** BPF macro uses in the text (empty when it is too large). */
+  readonly sites: readonly BpfMacroSite[];
+  /** Offsets where each line starts, with LSP's line breaks. */
+  readonly lineStarts: readonly number[];
+  /** True when the text exceeds the size limit and was not parsed. */
+  readonly tooLarge: boolean;
+  /** True when parsing was abandoned at the time limit. */
+  readonly timedOut: boolean;
+  /** The offset of an LSP position (clamped to the text). */
+  offsetAt(position: Position): number;
+  /** The LSP position of an offset (clamped to the text). */
+  positionAt(offset: number): Position;
+}
+
+/** Options for a {@link DocumentStore}. */
+export type DocumentStoreOptions = Partial<ParseLimits>;
+
+class Snapshot implements ParsedDocument {
+  constructor(
+    readonly uri: string,
+    readonly version: number,
+    readonly text: string,
+    readonly masked: string,
+    readonly tree: Tree | null,
+    readonly sites: readonly BpfMacroSite[],
+    readonly lineStarts: readonly number[],
+    readonly tooLarge: boolean,
+    readonly timedOut: boolean,
+  ) {}
+
+  offsetAt(position: Position): number {
+    return offsetAt(this.text, this.lineStarts, position);
+  }
+
+  positionAt(offset: number): Position {
+    return positionAt(this.text, this.lineStarts, offset);
+  }
+}
+
+/** The text after one change, and the tree edit that describes it in masked coordinates. */
+interface Step {
+  readonly text: string;
+  readonly masked: string;
+  readonly sites: BpfMacroSite[];
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}
+
+/**
+ * The tree edit from `oldMasked` to `newMasked`, given that the source change replaced
+ * [changeStart, changeOldEnd) of the old text. The edit covers the change and any masking that
+ * changed because of it (typing the `)` of a `SEC(` masks text before the change), and never
+ * splits a surrogate pair.
+ */
+export function maskedEdit(oldMasked: string, newMasked: string, changeStart: number, changeOldEnd: number): Edit {
+  const oldLen = oldMasked.length;
+  const newLen = newMasked.length;
+  let start = 0;
+  while (start < changeStart && oldMasked.charCodeAt(start) === newMasked.charCodeAt(start)) start++;
+  let suffix = 0;
+  const maxSuffix = Math.min(oldLen - changeOldEnd, newLen - start, oldLen - start);
+  while (suffix < maxSuffix && oldMasked.charCodeAt(oldLen - 1 - suffix) === newMasked.charCodeAt(newLen - 1 - suffix)) suffix++;
+  if (start > 0 && isHighSurrogate(oldMasked.charCodeAt(start - 1))) start--;
+  if (suffix > 0 && isHighSurrogate(oldMasked.charCodeAt(oldLen - suffix - 1))) suffix--;
+  const oldRows = computeRowStarts(oldMasked);
+  const newRows = computeRowStarts(newMasked);
+  return {
+    startIndex: start,
+    oldEndIndex: oldLen - suffix,
+    newEndIndex: newLen - suffix,
+    startPosition: pointAt(oldRows, start),
+    oldEndPosition: pointAt(oldRows, oldLen - suffix),
+    newEndPosition: pointAt(newRows, newLen - suffix),
+  };
+}
+
+/**
+ * Open documents, each with its latest parse. Trees are edited and re-parsed incrementally on
+ * every change, and deleted when replaced or closed.
+ */
+export class DocumentStore {
+  private readonly docs = new Map<string, Snapshot>();
+  private readonly parser: Parser;
+  private readonly limits: ParseLimits;
+
+  /** Creates a store parsing with `cParser` within `options` (defaults: {@link DEFAULT_PARSE_LIMITS}). */
+  constructor(cParser: CParser, options: DocumentStoreOptions = {}) {
+    this.parser = cParser.createParser();
+    this.limits = { ...DEFAULT_PARSE_LIMITS, ...options };
+  }
+
+  /** Opens (or reopens) a document and parses it from scratch. */
+  open(uri: string, text: string, version: number): ParsedDocument {
+    this.docs.get(uri)?.tree?.delete();
+    this.docs.delete(uri);
+    const doc = this.build(uri, version, text, null, null);
+    this.docs.set(uri, doc);
+    return doc;
+  }
+
+  /**
+   * Applies LSP content changes in order and re-parses incrementally. Each change edits the old
+   * tree in masked coordinates; the edited tree then guides one re-parse of the final text. A
+   * change to a document that is not open throws.
+   */
+  change(uri: string, version: number, changes: readonly ContentChange[]): ParsedDocument {
+    const old = this.docs.get(uri);
+    if (!old) throw new Error(`change to a document that is not open: ${uri}`);
+    let text = old.text;
+    let lineStarts = old.lineStarts;
+    let step: Step | null = old.tooLarge ? null : { text: old.text, masked: old.masked, sites: [...old.sites] };
+    // The old tree is only reusable if every intermediate text was masked, which needs each to be
+    // under the size limit.
+    let tree = old.tree;
+    for (const change of changes) {
+      let start = 0;
+      let end = text.length;
+      if (change.range) {
+        start = offsetAt(text, lineStarts, change.range.start);
+        end = offsetAt(text, lineStarts, change.range.end);
+        if (end < start) [start, end] = [end, start];
+      }
+      text = text.slice(0, start) + change.text + text.slice(end);
+      lineStarts = computeLineStarts(text);
+      if (!change.range || !tree || !step || text.length > this.limits.maxChars) {
+        // A full replacement, or a text that cannot be masked: nothing of the old tree is reusable.
+        tree?.delete();
+        tree = null;
+        step = null;
+        continue;
+      }
+      const { masked, sites } = maskBpfMacros(text);
+      tree.edit(maskedEdit(step.masked, masked, start, end));
+      step = { text, masked, sites };
+    }
+    const doc = this.build(uri, version, text, tree, step, lineStarts);
+    if (tree && tree !== doc.tree) tree.delete();
+    this.docs.set(uri, doc);
+    return doc;
+  }
+
+  /** The latest version of a document, if it is open. */
+  get(uri: string): ParsedDocument | undefined {
+    return this.docs.get(uri);
+  }
+
+  /** Closes a document and frees its tree. Closing a document that is not open does nothing. */
+  close(uri: string): void {
+    this.docs.get(uri)?.tree?.delete();
+    this.docs.delete(uri);
+  }
+
+  /** Closes every document and frees the parser; the store cannot be used afterwards. */
+  dispose(): void {
+    for (const doc of this.docs.values()) doc.tree?.delete();
+    this.docs.clear();
+    this.parser.delete();
+  }
+
+  /**
+   * Parses `text`, incrementally from `oldTree` (already edited) when given. `step` carries the
+   * masking already done for the final text, if any.
+   */
+  private build(
+    uri: string,
+    version: number,
+    text: string,
+    oldTree: Tree | null,
+    step: Step | null,
+    lineStarts: readonly number[] = computeLineStarts(text),
+  ): Snapshot {
+    if (text.length > this.limits.maxChars) {
+      return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false);
+    }
+    const { masked, sites } = step && step.text === text ? step : maskBpfMacros(text);
+    const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);
+    return new Snapshot(uri, version, text, masked, tree, sites, lineStarts, false, tree === null);
+  }
+}

@@ -1,0 +1,95 @@
+// Offsets and positions. LSP positions are 0-based lines and UTF-16 characters, with `\n`, `\r\n`
+// and a lone `\r` all ending a line. tree-sitter counts rows by `\n` only, so its points differ from
+// LSP positions after a lone `\r`; that is why offsets (node.startIndex) are what should be
+// converted with positionAt, never node.startPosition.
+
+import type { Point } from 'web-tree-sitter';
+
+/** A position as LSP counts it: 0-based line, UTF-16 code units into the line. */
+export interface Position {
+  /** 0-based line. */
+  readonly line: number;
+  /** 0-based UTF-16 code unit offset into the line. */
+  readonly character: number;
+}
+
+/** A range between two positions, as in LSP. */
+export interface Range {
+  /** Where the range starts. */
+  readonly start: Position;
+  /** Where the range ends (exclusive). */
+  readonly end: Position;
+}
+
+/** Offsets where each line starts, with LSP's line breaks (`\n`, `\r\n`, lone `\r`). */
+export function computeLineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 13) {
+      if (text.charCodeAt(i + 1) === 10) i++;
+      starts.push(i + 1);
+    } else if (c === 10) {
+      starts.push(i + 1);
+    }
+  }
+  return starts;
+}
+
+/** Offsets where each tree-sitter row starts: after every `\n`. */
+export function computeRowStarts(text: string): number[] {
+  const starts = [0];
+  let i = text.indexOf('\n');
+  while (i >= 0) {
+    starts.push(i + 1);
+    i = text.indexOf('\n', i + 1);
+  }
+  return starts;
+}
+
+function isLineBreak(c: number): boolean {
+  return c === 10 || c === 13;
+}
+
+/** The index of the last line start at or before `offset`. */
+function lineOf(starts: readonly number[], offset: number): number {
+  let low = 0;
+  let high = starts.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (starts[mid]! > offset) high = mid;
+    else low = mid + 1;
+  }
+  return low - 1;
+}
+
+/**
+ * The offset of an LSP position, clamped as vscode-languageserver-textdocument does: a line past
+ * the end gives the text's length, a character past the end of its line gives the end of the line
+ * (before its line break).
+ */
+export function offsetAt(text: string, lineStarts: readonly number[], position: Position): number {
+  if (position.line >= lineStarts.length) return text.length;
+  if (position.line < 0) return 0;
+  const lineStart = lineStarts[position.line]!;
+  if (position.character <= 0) return lineStart;
+  const nextLineStart = position.line + 1 < lineStarts.length ? lineStarts[position.line + 1]! : text.length;
+  let offset = Math.min(lineStart + position.character, nextLineStart);
+  while (offset > lineStart && isLineBreak(text.charCodeAt(offset - 1))) offset--;
+  return offset;
+}
+
+/** The LSP position of an offset (clamped to the text), never inside a `\r\n`. */
+export function positionAt(text: string, lineStarts: readonly number[], offset: number): Position {
+  let o = Math.max(0, Math.min(offset, text.length));
+  const line = lineOf(lineStarts, o);
+  const lineStart = lineStarts[line]!;
+  while (o > lineStart && isLineBreak(text.charCodeAt(o - 1))) o--;
+  return { line, character: o - lineStart };
+}
+
+/** The tree-sitter point of an offset: row counted by `\n`, column in UTF-16 code units. */
+export function pointAt(rowStarts: readonly number[], offset: number): Point {
+  const row = lineOf(rowStarts, offset);
+  return { row, column: offset - rowStarts[row]! };
+}
