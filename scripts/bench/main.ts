@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb, defaultDataDir } from '../../kernel-db/src/query/db';
 import { UserKernels } from '../../kernel-db/src/query/user';
+import { benchLsp } from './lsp';
 
 const root = join(__dirname, '..', '..');
 const shared = join(root, '..', 'shared', 'kernel-data');
@@ -111,7 +112,9 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+main()
+  .then(() => benchLsp())
+  .catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });

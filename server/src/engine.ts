@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { TargetError } from '../../kernel-db/src/query/target';
-import { analyze } from './analysis/analyze';
+import { AnalysisCache, analyze } from './analysis/analyze';
 import { buildHeaderModel, type HeaderModel } from './analysis/file';
 import type { Finding } from './analysis/model';
 import { DEFAULT_SETTINGS, type Settings } from './settings';
@@ -30,6 +30,7 @@ const MAX_HEADER_BYTES = 2 * 1024 * 1024;
 export class Engine {
   private readonly targetCache = new Map<string, { kernels: Kernel[]; problem?: string }>();
   private readonly headers = new Map<string, { mtimeMs: number; model: HeaderModel | undefined; tree?: Tree }>();
+  private readonly caches = new Map<string, AnalysisCache>();
 
   constructor(
     readonly db: KernelDb,
@@ -55,11 +56,16 @@ export class Engine {
     return t;
   }
 
-  /** Analyses a parsed document. */
-  analyzeDocument(uri: string, text: string, tree: Tree, settings: Settings): DocumentResult {
+  /**
+   * Analyses a parsed document. With `reuse`, findings of functions unchanged since the
+   * document's previous analysis are reused (the language server passes it; one-shot callers don't).
+   */
+  analyzeDocument(uri: string, text: string, tree: Tree, settings: Settings, reuse = false): DocumentResult {
     const { kernels, problem } = this.targets(settings);
+    let cache = reuse ? this.caches.get(uri) : undefined;
+    if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
     const findings = analyze({
-      uri, text, tree, db: this.db, kernels, rules: settings.rules,
+      uri, text, tree, db: this.db, kernels, rules: settings.rules, cache,
       resolveInclude: (from, path) => this.header(from, path, 0),
     });
     return { findings, kernels, problems: problem ? [problem] : [] };
@@ -95,6 +101,16 @@ export class Engine {
     cached?.tree?.delete();
     this.headers.set(file, { mtimeMs: st.mtimeMs, model, tree });
     return model;
+  }
+
+  /** Drops what was kept for a document (it was closed). */
+  forget(uri: string): void {
+    this.caches.delete(uri);
+  }
+
+  /** Reuse statistics of a document's last analysis. */
+  cacheStats(uri: string): AnalysisCache['stats'] | undefined {
+    return this.caches.get(uri)?.stats;
   }
 
   /** Frees parsed headers. */

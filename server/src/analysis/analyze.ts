@@ -2,20 +2,33 @@
  * One analysis of one file against a set of target kernels: build the file model, type every
  * function, find member chains, run the rules, apply severities. Plain data in, plain data out;
  * the language server and the CLI both call this.
+ *
+ * Findings of a function are reused while its text, the text outside all function bodies, the
+ * target and the rule settings are unchanged: typing in one function re-analyses that function.
  */
+import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { RULES } from '../rules';
-import type { FunctionFacts, RuleContext } from '../rules/rule';
+import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
 import { findChains, type Chain } from './chains';
-import { buildFileModel, type IncludeResolver } from './file';
+import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from './file';
+import { includeEdit } from './fixes';
 import { LineIndex } from './lines';
-import type { Finding, Severity } from './model';
+import type { Finding, Position, Range, Severity } from './model';
 import { functionContexts } from './program';
 import { FunctionScope, TypeEnv } from './scope';
 
 /** A rule's configured severity, or `off`. */
 export type RuleSetting = Severity | 'off';
+
+/** Findings of functions from the previous analysis of a document, for reuse. */
+export class AnalysisCache {
+  /** Key (file signature + function text) → findings relative to the function's start. */
+  entries = new Map<string, Finding[]>();
+  /** Hits and misses of the last analysis (for tests and benchmarks). */
+  stats = { hits: 0, misses: 0 };
+}
 
 /** Everything one analysis needs. */
 export interface AnalysisInput {
@@ -27,6 +40,8 @@ export interface AnalysisInput {
   readonly resolveInclude?: IncludeResolver;
   /** Per-rule severity overrides. */
   readonly rules?: Readonly<Record<string, RuleSetting>>;
+  /** Reuse findings of unchanged functions from the previous analysis of this document. */
+  readonly cache?: AnalysisCache;
 }
 
 /** Analyses a file and returns its findings, sorted by position. */
@@ -37,30 +52,86 @@ export function analyze(input: AnalysisInput): Finding[] {
   const env = new TypeEnv(model, db);
   const lines = new LineIndex(text);
   const contexts = functionContexts(model, db.facts);
-  const functions: FunctionFacts[] = model.functions.map((fn) => {
-    const ctx = contexts.get(fn)!;
-    const scope = new FunctionScope(env, fn, ctx);
-    return { fn, ctx, scope, chains: fn.body ? findChains(fn.body, scope, text) : [] };
-  });
   const findings: Finding[] = [];
-  const claimed = new Set<Chain>();
-  for (const rule of RULES) {
-    const setting = input.rules?.[rule.meta.id];
-    if (setting === 'off') continue;
-    const ctx: RuleContext = {
-      model, env, db, kernels, lines, functions, claimed,
+
+  const rules = RULES.filter((r) => input.rules?.[r.meta.id] !== 'off');
+  const makeContext = (rule: Rule, claimed: Set<Chain>, sink: Finding[]): RuleContext => {
+    // `off` rules were filtered out above.
+    const setting = input.rules?.[rule.meta.id] as Severity | undefined;
+    return {
+      model, env, db, kernels, lines, claimed,
       text: (n: Node) => text.slice(n.startIndex, n.endIndex),
       range: (n: Node) => lines.range(n.startIndex, n.endIndex),
       report: (f) => {
         // A rule lowers a finding to info when no target kernel breaks; otherwise the setting wins.
         const severity = f.severity === 'info' ? 'info' : setting ?? f.severity ?? rule.meta.defaultSeverity;
-        findings.push({
+        sink.push({
           rule: rule.meta.id, severity, message: f.message, range: lines.range(f.node.startIndex, f.node.endIndex),
           kernels: f.kernels, fixes: f.fixes ?? [], ...(f.related ? { related: f.related } : {}),
         });
       },
     };
-    rule.check(ctx);
+  };
+
+  const cache = input.cache;
+  const next = new Map<string, Finding[]>();
+  // Hashed once, so each function's key is short to build and to look up.
+  const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}`).digest('base64') : '';
+  if (cache) cache.stats = { hits: 0, misses: 0 };
+  for (const fn of model.functions) {
+    const ctxOf = contexts.get(fn)!;
+    const origin = lines.positionAt(fn.node.startIndex);
+    const key = cache ? `${sig}\u0000${ctxOf.policy}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}` : '';
+    const hit = cache?.entries.get(key);
+    if (hit) {
+      cache!.stats.hits++;
+      next.set(key, hit);
+      findings.push(...hit.map((f) => moveFinding(f, { line: 0, character: 0 }, origin)));
+      continue;
+    }
+    if (cache) cache.stats.misses++;
+    const scope = new FunctionScope(env, fn, ctxOf);
+    const facts: FunctionFacts = { fn, ctx: ctxOf, scope, chains: fn.body ? findChains(fn.body, scope, text) : [] };
+    const local: Finding[] = [];
+    const claimed = new Set<Chain>();
+    for (const rule of rules) rule.checkFunction?.(makeContext(rule, claimed, local), facts);
+    if (cache) next.set(key, local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })));
+    findings.push(...local);
   }
-  return findings.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1));
+  if (cache) cache.entries = next;
+  for (const rule of rules) rule.checkFile?.(makeContext(rule, new Set(), findings));
+
+  // The include the CO-RE macros need depends on the whole file: add it once it is known.
+  const include = includeEdit({ model, lines });
+  const out = findings.map((f) => (f.fixes.some((x) => x.needsCoreRead) ? {
+    ...f,
+    fixes: f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x)),
+  } : f));
+  return out.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1));
+}
+
+/** The text outside function bodies: what every function's analysis may depend on. */
+function signature(text: string, model: FileModel): string {
+  const bodies = model.functions.map((f: FunctionInfo) => f.body).filter((b): b is Node => !!b);
+  let out = '';
+  let at = 0;
+  for (const b of bodies) {
+    out += text.slice(at, b.startIndex);
+    at = b.endIndex;
+  }
+  return out + text.slice(at);
+}
+
+/** Moves a finding from one origin to another (positions on the origin's line keep their column offset). */
+function moveFinding(f: Finding, from: Position, to: Position): Finding {
+  const p = (x: Position): Position => (x.line === from.line
+    ? { line: to.line, character: x.character - from.character + to.character }
+    : { line: x.line - from.line + to.line, character: x.character });
+  const r = (x: Range): Range => ({ start: p(x.start), end: p(x.end) });
+  return {
+    ...f,
+    range: r(f.range),
+    fixes: f.fixes.map((x) => ({ ...x, edits: x.edits.map((e) => ({ ...e, range: r(e.range) })) })),
+    ...(f.related ? { related: f.related.map((x) => ({ ...x, range: r(x.range) })) } : {}),
+  };
 }

@@ -44,7 +44,7 @@ function endsInBitfield(chain: Chain, env: FixEnv): boolean {
 }
 
 /** The include edit `BPF_CORE_READ*` needs, if the file lacks it. */
-export function includeEdit(env: FixEnv): TextEdit[] {
+export function includeEdit(env: Pick<FixEnv, 'model' | 'lines'>): TextEdit[] {
   if (env.model.coreReadIncluded) return [];
   const incs = env.model.includes;
   const bpfIncs = incs.filter((i) => i.system && i.path.startsWith('bpf/'));
@@ -65,7 +65,8 @@ export function coreReadFix(chain: Chain, env: FixEnv): Fix | undefined {
   return {
     title: `Read with BPF_CORE_READ(${args})`,
     safe: true,
-    edits: [{ range: env.lines.range(chain.top.startIndex, chain.top.endIndex), newText: `BPF_CORE_READ(${args})` }, ...includeEdit(env)],
+    needsCoreRead: true,
+    edits: [{ range: env.lines.range(chain.top.startIndex, chain.top.endIndex), newText: `BPF_CORE_READ(${args})` }],
   };
 }
 
@@ -99,7 +100,8 @@ export function probeReadFix(chain: Chain, env: FixEnv): Fix | undefined {
   return {
     title: `Read with ${macro}(${dst}, ${args})`,
     safe: true,
-    edits: [{ range: env.lines.range(pr.call.startIndex, pr.call.endIndex), newText: `${macro}(${dst}, ${args})` }, ...includeEdit(env)],
+    needsCoreRead: true,
+    edits: [{ range: env.lines.range(pr.call.startIndex, pr.call.endIndex), newText: `${macro}(${dst}, ${args})` }],
   };
 }
 

@@ -28,6 +28,11 @@ export interface Fix {
   readonly edits: TextEdit[];
   /** Safe to apply without review (used by "fix all"). */
   readonly safe: boolean;
+  /**
+   * The fix uses the CO-RE read macros; analysis appends the `#include <bpf/bpf_core_read.h>` edit
+   * when the file lacks it (and clears this flag) once the whole file is known.
+   */
+  readonly needsCoreRead?: boolean;
 }
 
 /** Severity as users configure it. */

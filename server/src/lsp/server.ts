@@ -115,7 +115,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const settings = await settingsFor(doc.uri);
     // A newer edit arrived while settings were fetched: its own run will publish.
     if (docs?.get(doc.uri)?.version !== doc.version) return;
-    const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings), undefined);
+    const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true), undefined);
     if (!result) return;
     result.problems.forEach(warnOnce);
     state.results = { version: doc.version, findings: result.findings };
@@ -155,6 +155,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     if (s?.timer) clearTimeout(s.timer);
     states.delete(p.textDocument.uri);
     guard('close', () => docs?.close(p.textDocument.uri), undefined);
+    engine?.forget(p.textDocument.uri);
     publish(p.textDocument.uri, undefined, []);
   });
 

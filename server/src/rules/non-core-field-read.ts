@@ -18,27 +18,28 @@ export const nonCoreFieldRead: Rule = {
     defaultSeverity: 'error',
     fixable: true,
   },
-  check(ctx) {
+  checkFunction(ctx, f) {
     if (ctx.model.bcc) return; // BCC compiles against each host's own headers.
-    for (const f of ctx.functions) {
-      for (const chain of f.chains) {
-        if (chain.mode === 'skip' || ctx.claimed.has(chain)) continue;
-        // The first segment whose layout is fixed decides the finding; later ones usually follow.
-        let worst: { spread: OffsetSpread; struct: string; fields: string[]; how: string } | undefined;
-        for (const s of chain.segments) {
-          const lay = ctx.env.layoutOf(s.agg.name);
-          if (lay.layout !== 'fixed' || !lay.kernelName) continue;
-          const spread = offsetSpread(ctx.db, ctx.kernels, lay.kernelName, s.fields);
-          const how = lay.def ? `local copy of struct ${lay.def.name} without preserve_access_index` : ctx.model.noPreserveAccessIndex ? 'BPF_NO_PRESERVE_ACCESS_INDEX' : 'kernel headers';
-          if (!worst || failing(spread).length > failing(worst.spread).length) worst = { spread, struct: lay.kernelName, fields: s.fields, how };
-        }
-        if (!worst) continue;
-        ctx.claimed.add(chain);
-        const fixes: Fix[] = chainFix(chain, { model: ctx.model, lines: ctx.lines, db: ctx.db, kernels: ctx.kernels, isArray: (n) => f.scope.typeOf(n).type.arr > 0 });
-        report(ctx, chain.top, `${worst.struct}.${worst.fields.join('.')}`, worst.spread, worst.how, fixes);
+    for (const chain of f.chains) {
+      if (chain.mode === 'skip' || ctx.claimed.has(chain)) continue;
+      // The first segment whose layout is fixed decides the finding; later ones usually follow.
+      let worst: { spread: OffsetSpread; struct: string; fields: string[]; how: string } | undefined;
+      for (const s of chain.segments) {
+        const lay = ctx.env.layoutOf(s.agg.name);
+        if (lay.layout !== 'fixed' || !lay.kernelName) continue;
+        const spread = offsetSpread(ctx.db, ctx.kernels, lay.kernelName, s.fields);
+        const how = lay.def ? `local copy of struct ${lay.def.name} without preserve_access_index` : ctx.model.noPreserveAccessIndex ? 'BPF_NO_PRESERVE_ACCESS_INDEX' : 'kernel headers';
+        if (!worst || failing(spread).length > failing(worst.spread).length) worst = { spread, struct: lay.kernelName, fields: s.fields, how };
       }
-      if (f.fn.body) offsetofUses(ctx, f.fn.body);
+      if (!worst) continue;
+      ctx.claimed.add(chain);
+      const fixes: Fix[] = chainFix(chain, { model: ctx.model, lines: ctx.lines, db: ctx.db, kernels: ctx.kernels, isArray: (n) => f.scope.typeOf(n).type.arr > 0 });
+      report(ctx, chain.top, `${worst.struct}.${worst.fields.join('.')}`, worst.spread, worst.how, fixes);
     }
+    if (f.fn.body) offsetofUses(ctx, f.fn.body);
+  },
+  checkFile(ctx) {
+    if (ctx.model.bcc) return;
     handCopies(ctx);
   },
 };

@@ -36,7 +36,6 @@ export interface RuleContext {
   /** The target kernels. */
   readonly kernels: readonly Kernel[];
   readonly lines: LineIndex;
-  readonly functions: readonly FunctionFacts[];
   /** Source text of a node. */
   text(n: Node): string;
   /** Range of a node. */
@@ -47,8 +46,12 @@ export interface RuleContext {
   readonly claimed: Set<Chain>;
 }
 
-/** A rule. */
+/**
+ * A rule. `checkFunction` sees one function at a time, so its findings can be reused while the
+ * function's text (and everything outside function bodies) is unchanged; `checkFile` sees the rest.
+ */
 export interface Rule {
   readonly meta: RuleMeta;
-  check(ctx: RuleContext): void;
+  checkFunction?(ctx: RuleContext, f: FunctionFacts): void;
+  checkFile?(ctx: RuleContext): void;
 }

@@ -1,0 +1,88 @@
+/**
+ * Language-server figures: time from server start to first diagnostics on an example, and
+ * edit-to-diagnostics latency over 200 scripted edits on a 2,000-line BPF file with the default
+ * target. Run by `npm run bench` after the kernel-database figures.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestClient } from '../../test/server/lsp-client';
+
+const root = join(__dirname, '..', '..');
+
+/** A realistic 2,000-line file: many kprobe/fentry programs reading task and socket fields. */
+export function bigFile(lines = 2000): string {
+  const head = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\nstruct event { u32 pid; u32 ppid; u64 start; char comm[16]; };\n\n';
+  const prog = (i: number) => `SEC("kprobe/do_exit")
+int BPF_KPROBE(exit_${i}, long code)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct event ev = {};
+    ev.pid = BPF_CORE_READ(task, tgid);
+    ev.ppid = task->real_parent->tgid;
+    ev.start = BPF_CORE_READ(task, start_time) + ${i};
+    bpf_probe_read_kernel(&ev.comm, sizeof(ev.comm), &task->comm);
+    return ev.pid + ev.ppid;
+}
+
+SEC("fentry/tcp_rcv_established")
+int BPF_PROG(rcv_${i}, struct sock *sk)
+{
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    return tp->srtt_us + sk->__sk_common.skc_dport + ${i};
+}
+
+`;
+  let out = head;
+  for (let i = 0; out.split('\n').length < lines; i++) out += prog(i);
+  return out;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/** Runs the language-server benchmark and prints its figures. */
+export async function benchLsp(): Promise<void> {
+  console.log('\n# language server (dist/server.js over stdio)');
+  const example = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
+  const colds: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const c = await TestClient.start();
+    c.open('file:///bench/example.bpf.c', example);
+    await c.diagnostics('file:///bench/example.bpf.c', (d) => d.length > 0);
+    colds.push(performance.now() - t0);
+    await c.stop();
+  }
+  console.log(`${'server start to first diagnostics (median of 3)'.padEnd(44)} ${pct(colds, 50).toFixed(0)} ms`);
+
+  const text = bigFile();
+  const c = await TestClient.start();
+  try {
+    const uri = 'file:///bench/big.bpf.c';
+    const t0 = performance.now();
+    c.open(uri, text);
+    await c.diagnostics(uri, (d) => d.length > 0, 1, 60000);
+    console.log(`${`first analysis of a ${text.split('\n').length}-line file`.padEnd(44)} ${(performance.now() - t0).toFixed(0)} ms`);
+    // 200 edits: retype one digit in a function body (changes that function only), then wait
+    // for that version's diagnostics.
+    const lines = text.split('\n');
+    const targets = lines.map((l, i) => (/\+ \d+;$/.test(l) ? i : -1)).filter((i) => i >= 0);
+    const lat: number[] = [];
+    for (let n = 0; n < 200; n++) {
+      const line = targets[(n * 7) % targets.length];
+      const col = lines[line].length - 2;
+      const version = n + 2;
+      const t = performance.now();
+      c.change(uri, version, [{ range: { start: { line, character: col }, end: { line, character: col + 1 } }, text: String(n % 10) }]);
+      await c.diagnostics(uri, () => true, version, 60000);
+      lat.push(performance.now() - t);
+    }
+    console.log(`${'edit to diagnostics, 200 edits: p50'.padEnd(44)} ${pct(lat, 50).toFixed(1)} ms`);
+    console.log(`${'edit to diagnostics, 200 edits: p95'.padEnd(44)} ${pct(lat, 95).toFixed(1)} ms`);
+    console.log(`${'target kernels (default 4.14-7.x)'.padEnd(44)} ${(await c.diagnostics(uri))[0]?.data?.kernels.length ?? '?'} failing on the first finding`);
+  } finally {
+    await c.stop();
+  }
+}
