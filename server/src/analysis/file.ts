@@ -3,6 +3,7 @@
  * from, typedefs, globals, and the functions with their `SEC()` program context.
  */
 import type { Node, Tree } from 'web-tree-sitter';
+import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 
 /** A `#include`. */
@@ -71,11 +72,6 @@ export interface HeaderModel {
 /** Resolves `#include "x.h"` of a file to that header's model, if it can be read. */
 export type IncludeResolver = (fromUri: string, path: string) => HeaderModel | undefined;
 
-/** Wrapper macros whose first argument is the program name and the rest its parameters. */
-export const PROGRAM_WRAPPERS = new Set([
-  'BPF_KPROBE', 'BPF_KRETPROBE', 'BPF_PROG', 'BPF_PROG2', 'BPF_KSYSCALL', 'BPF_KPROBE_SYSCALL',
-  'BPF_UPROBE', 'BPF_URETPROBE', 'BPF_USDT',
-]);
 
 const KERNEL_HEADER = /^(linux|asm|asm-generic|net|uapi|trace|generated)\//;
 const BCC_MARKERS = /\b(BPF_HASH|BPF_ARRAY|BPF_PERCPU_ARRAY|BPF_PERF_OUTPUT|BPF_RINGBUF_OUTPUT|BPF_STACK_TRACE|BPF_HISTOGRAM|BPF_TABLE|TRACEPOINT_PROBE|RAW_TRACEPOINT_PROBE|KFUNC_PROBE|KRETFUNC_PROBE|LSM_PROBE)\s*\(/;

@@ -1,4 +1,5 @@
 /** "Fix all": every safe fix that does not collide with one chosen before it. */
+import { computeLineStarts, offsetAt } from '../parse/positions';
 import type { Finding, Range, TextEdit } from './model';
 
 /**
@@ -36,9 +37,8 @@ function conflict(a: Range, b: Range): boolean {
 
 /** Applies non-overlapping edits to a text. */
 export function applyEdits(text: string, edits: readonly TextEdit[]): string {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
-  const offset = (p: Range['start']) => Math.min(text.length, (starts[p.line] ?? text.length) + p.character);
+  const starts = computeLineStarts(text);
+  const offset = (p: Range['start']) => offsetAt(text, starts, p);
   const sorted = [...edits].sort((a, b) => offset(b.range.start) - offset(a.range.start) || offset(b.range.end) - offset(a.range.end));
   let out = text;
   for (const e of sorted) out = out.slice(0, offset(e.range.start)) + e.newText + out.slice(offset(e.range.end));

@@ -4,17 +4,9 @@
  * protocol edge converts nothing but shapes. No `vscode` or LSP types here.
  */
 
-/** A position: 0-based line and UTF-16 code-unit column. */
-export interface Position {
-  readonly line: number;
-  readonly character: number;
-}
+import type { Position, Range } from '../parse/positions';
 
-/** A half-open range of text. */
-export interface Range {
-  readonly start: Position;
-  readonly end: Position;
-}
+export type { Position, Range };
 
 /** A text replacement. */
 export interface TextEdit {
