@@ -109,7 +109,7 @@ function handCopies(ctx: RuleContext) {
     ctx.report({
       node: nameNode,
       message: `struct ${def.name} copies kernel struct ${lay.kernelName} without preserve_access_index: its ${names.length} member offset(s) are fixed at compile time` +
-        (bad.size ? ` and wrong on ${bad.size} of ${ctx.kernels.length} target kernels.` : '.') +
+        (bad.size ? `; they differ or are missing on ${bad.size} of ${ctx.kernels.length} target kernels.` : '.') +
         (def.name !== lay.kernelName ? ' A ___flavor struct declared after `#pragma clang attribute pop` loses the attribute.' : ''),
       kernels: [...bad],
       fixes,
