@@ -1,0 +1,28 @@
+/** Every rule has a registry entry, a doc with the fixed sections, tests, and a setting. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { RULES, RULE_IDS } from '../../server/src/rules';
+
+const root = join(__dirname, '..', '..');
+
+test('each rule has a doc, tests and a settings entry; ids are kebab-case and sorted', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const ruleSettings = pkg.contributes.configuration.properties['ebpfPortability.rules'].properties;
+  const tests = readFileSync(join(root, 'test', 'server', 'rules.test.ts'), 'utf8');
+  assert.deepEqual([...RULE_IDS], [...RULE_IDS].sort());
+  for (const r of RULES) {
+    assert.match(r.meta.id, /^[a-z]+(-[a-z]+)+$/);
+    const doc = join(root, 'docs', 'rules', `${r.meta.id}.md`);
+    assert.ok(existsSync(doc), `docs/rules/${r.meta.id}.md`);
+    const text = readFileSync(doc, 'utf8');
+    for (const h of ['## What it flags', '## Why it breaks which kernels', '## Example', '## Fix', '## References']) {
+      assert.ok(text.includes(h), `${r.meta.id}.md has "${h}"`);
+    }
+    assert.ok(tests.includes(`${r.meta.id}`), `rules.test.ts tests ${r.meta.id}`);
+    assert.ok(ruleSettings[r.meta.id], `package.json lets users set ${r.meta.id}`);
+  }
+  const docs = readdirSync(join(root, 'docs', 'rules')).map((f) => f.replace(/\.md$/, ''));
+  assert.deepEqual(docs.sort(), [...RULE_IDS], 'no doc without a rule');
+});
