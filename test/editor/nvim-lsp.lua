@@ -3,7 +3,7 @@
 -- Env: EBPF_LSP_NODE and EBPF_LSP_BIN, the node binary and bin/ebpf-portability.js to start.
 -- It waits for the server's diagnostics, finds unsafe-kernel-deref on the real_parent line, asks
 -- for code actions there, applies the first one's edit, checks the buffer text and that the
--- diagnostic goes while the other unsafe read stays. Prints PASS/FAIL lines and exits non-zero on
+-- diagnostic goes while the other unsafe read stays, then turns the rule off and on by settings. Prints PASS/FAIL lines and exits non-zero on
 -- any failure. Only Neovim 0.7 APIs are used (vim.lsp.start appeared in 0.8), all still present later.
 local RULE = 'unsafe-kernel-deref'
 local SOURCE = 'ebpf-portability'
@@ -118,6 +118,23 @@ vim.api.nvim_create_autocmd('VimEnter', { callback = function() vim.schedule(fun
   vim.wait(10000, function() return publishes > before and #rule_diagnostics(ppid) == 0 end, 20)
   check('the diagnostic is gone after the fix', publishes > before and #rule_diagnostics(ppid) == 0, describe())
   check('"' .. PID_LINE .. '" is still reported', #rule_diagnostics(pid) > 0, describe())
+
+  -- 4. Settings the way Neovim users send them (0.7 does not offer workspace/configuration, so
+  --    the README's config sends them with workspace/didChangeConfiguration): the rule turned off
+  --    clears its diagnostics, and empty settings bring them back.
+  local function rule_count()
+    local n = 0
+    for _, x in ipairs(last and last.diagnostics or {}) do if x.code == RULE then n = n + 1 end end
+    return n
+  end
+  before = publishes
+  client.notify('workspace/didChangeConfiguration', { settings = { ebpfPortability = { rules = { [RULE] = 'off' } } } })
+  vim.wait(10000, function() return publishes > before and rule_count() == 0 end, 20)
+  check('rules {"' .. RULE .. '": "off"} clears its diagnostics', publishes > before and rule_count() == 0, describe())
+  before = publishes
+  client.notify('workspace/didChangeConfiguration', { settings = vim.empty_dict() })
+  vim.wait(10000, function() return publishes > before and #rule_diagnostics(pid) > 0 end, 20)
+  check('empty settings bring them back', #rule_diagnostics(pid) > 0, describe())
 
   vim.lsp.stop_client(client_id)
   finish()
