@@ -82,7 +82,7 @@ class Snapshot implements ParsedDocument {
   }
 }
 
-/** The text after one change, and the tree edit that describes it in masked coordinates. */
+/** A text with its masking, carried from one change to the next so that no text is masked twice. */
 interface Step {
   readonly text: string;
   readonly masked: string;

@@ -238,5 +238,5 @@ export const DECL_KEYWORDS: ReadonlySet<string> = new Set([
   'auto', 'register', 'static', 'extern', 'typedef', 'inline', '__inline', '__inline__', 'thread_local',
   '_Thread_local', 'const', 'volatile', 'restrict', '__restrict', '__restrict__', '_Atomic', '__extension__',
   'void', 'char', 'short', 'int', 'long', 'float', 'double', 'signed', 'unsigned', '_Bool', 'bool',
-  '__int128', 'struct', 'union', 'enum', 'typeof', '__typeof__', '__typeof', 'sizeof',
+  '__int128', 'struct', 'union', 'enum', 'typeof', '__typeof__', '__typeof',
 ]);

@@ -15,7 +15,7 @@ export interface MacroArg {
 export interface MacroSiteBase {
   /** The macro as written: `SEC`, `BPF_KPROBE`, `__ksym`, `__attribute__`, `bpf_for`, … */
   readonly name: string;
-  /** UTF-16 offset where the use starts (the macro name, or the map name of a BCC method call). */
+  /** UTF-16 offset where the use starts: the macro name, the map name of a BCC method call, or a directive's `#`. */
   readonly start: number;
   /** UTF-16 offset just after the use (after its closing parenthesis, if it has arguments). */
   readonly end: number;
