@@ -189,7 +189,7 @@ test('directives: pragmas and defines that matter to BPF are reported, others ar
     '#pragma once',
     '#  pragma   clang attribute push(__attribute__((preserve_access_index)), apply_to = record)',
     '#pragma clang attribute pop',
-    '#pragma GCC unroll 4',
+    '#pragma GCC unroll 4 // as many as the ring has slots',
     '#define BPF_NO_GLOBAL_DATA',
     '#define BPF_NO_PRESERVE_ACCESS_INDEX_X 1',
     '',
