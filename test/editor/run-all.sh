@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The real-editor tests (npm run test:editor): Neovim as an LSP client, then the extension-host
-# suite in code-server. It installs the editors first when EBPF_EDITOR_SETUP=1 or CI is set
-# (scripts/editor/setup.sh, cached outside the repository). dist/ must be built (npm run build).
+# The real-editor tests (npm run test:editor), cheapest first: Neovim as an LSP client, the
+# extension-host suite in code-server, then a UI smoke test of the packaged .vsix in code-server.
+# It installs the editors first when EBPF_EDITOR_SETUP=1 or CI is set (scripts/editor/setup.sh,
+# cached outside the repository). dist/ must be built (npm run build) and, for the UI test,
+# ebpf-portability.vsix packaged (npm run package).
 # Each step is bounded by `timeout` so a hang fails the step instead of the whole run; the run
 # ends with a plain "editor: N passed, N failed" line and exits non-zero if anything failed.
 set -uo pipefail
@@ -45,6 +47,7 @@ if [ "${EBPF_EDITOR_SETUP:-}" = 1 ] || [ -n "${CI:-}" ]; then
 fi
 step "Neovim LSP client (test/editor/nvim-lsp.sh)" 120 bash "$HERE/nvim-lsp.sh"
 step "VS Code extension host (test/editor/run-exthost.mjs)" 600 node "$HERE/run-exthost.mjs"
+step "VS Code UI with the .vsix (test/editor/ui-smoke.mjs)" 300 node "$HERE/ui-smoke.mjs"
 
 echo "editor: $passed passed, $failed failed$([ "$skipped" = 0 ] || echo ", $skipped skipped")"
 [ "$failed" = 0 ]
