@@ -11,9 +11,11 @@ import type { Node, Tree } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { RULES } from '../rules';
 import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
-import { findChains, type Chain } from './chains';
+import { coreMacroChains, findChains, type Chain } from './chains';
 import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from './file';
 import { includeEdit } from './fixes';
+import { Guards } from './guards';
+import { KSet } from './kset';
 import { LineIndex } from './lines';
 import type { Finding, Position, Range, Severity } from './model';
 import { functionContexts } from './program';
@@ -78,10 +80,43 @@ export function analyze(input: AnalysisInput): Finding[] {
   // Hashed once, so each function's key is short to build and to look up.
   const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}`).digest('base64') : '';
   if (cache) cache.stats = { hits: 0, misses: 0 };
+  // Facts of each function, built on demand: a helper function's kernels come from the guarded
+  // call sites in its callers, so callers may be built for it even when their findings are reused.
+  const built = new Map<FunctionInfo, { scope: FunctionScope; guards: Guards }>();
+  const building = new Set<FunctionInfo>();
+  const all = KSet.all(kernels);
+  const byName = new Map(model.functions.map((f) => [f.name, f]));
+  const callSites = new Map<string, { caller: FunctionInfo; node: Node }[]>();
+  for (const caller of model.functions) {
+    for (const call of caller.body?.descendantsOfType('call_expression') ?? []) {
+      const fnNode = call?.childForFieldName('function');
+      const name = fnNode?.type === 'identifier' ? text.slice(fnNode.startIndex, fnNode.endIndex) : '';
+      if (!call || !byName.has(name) || byName.get(name) === caller) continue;
+      if (!callSites.has(name)) callSites.set(name, []);
+      callSites.get(name)!.push({ caller, node: call });
+    }
+  }
+  const factsOf = (fn: FunctionInfo): { scope: FunctionScope; guards: Guards } => {
+    let f = built.get(fn);
+    if (f) return f;
+    const scope = new FunctionScope(env, fn, contexts.get(fn)!);
+    let base = all;
+    const sites = callSites.get(fn.name) ?? [];
+    if (!fn.sec && sites.length > 0 && !building.has(fn)) {
+      building.add(fn);
+      base = sites.reduce((acc, s) => acc.or(factsOf(s.caller).guards.kernelsAt(s.node)), KSet.none(kernels));
+      building.delete(fn);
+    }
+    f = { scope, guards: new Guards(env, db, base, scope, text) };
+    built.set(fn, f);
+    return f;
+  };
+
   for (const fn of model.functions) {
     const ctxOf = contexts.get(fn)!;
     const origin = lines.positionAt(fn.node.startIndex);
-    const key = cache ? `${sig}\u0000${ctxOf.policy}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}` : '';
+    const { scope, guards } = factsOf(fn);
+    const key = cache ? `${sig}\u0000${ctxOf.policy}\u0000${guards.base.key()}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}` : '';
     const hit = cache?.entries.get(key);
     if (hit) {
       cache!.stats.hits++;
@@ -90,8 +125,11 @@ export function analyze(input: AnalysisInput): Finding[] {
       continue;
     }
     if (cache) cache.stats.misses++;
-    const scope = new FunctionScope(env, fn, ctxOf);
-    const facts: FunctionFacts = { fn, ctx: ctxOf, scope, chains: fn.body ? findChains(fn.body, scope, text) : [] };
+    const facts: FunctionFacts = {
+      fn, ctx: ctxOf, scope, guards,
+      chains: fn.body ? findChains(fn.body, scope, text) : [],
+      macroChains: fn.body ? coreMacroChains(fn.body, scope, text) : [],
+    };
     const local: Finding[] = [];
     const claimed = new Set<Chain>();
     for (const rule of rules) rule.checkFunction?.(makeContext(rule, claimed, local), facts);

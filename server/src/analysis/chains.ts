@@ -45,6 +45,11 @@ export interface Chain {
   readonly links: Link[];
   readonly segments: Segment[];
   readonly mode: ChainMode;
+  /**
+   * The construct around the chain that decides what it means: `sizeof`, `bpf_core_field_exists`,
+   * `BPF_CORE_READ` (for chains spelled as macro arguments), … Undefined for plain code.
+   */
+  readonly within?: string;
   readonly subscripted: boolean;
   /** `bpf_probe_read*(dst, size, &chain)` around the chain, when that is how it is used. */
   readonly probeRead?: { call: Node; fn: string; dst: Node; size: Node };
@@ -122,10 +127,10 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
     links.push({ op: arrow ? '->' : '.', field, node: s, agg, type: ft });
     t = ft;
   }
-  const mode = modeOf(top, t, src);
+  const { mode, within } = modeOf(top, t, src);
   const probeRead = mode === 'address' ? probeReadAround(top, src) : undefined;
   return {
-    top, base, baseTyped, links, subscripted, mode,
+    top, base, baseTyped, links, subscripted, mode, ...(within ? { within } : {}),
     // Taking an address reads every pointer on the way but not the last object; loads and
     // writes touch every object.
     segments: segments.map((s, i) => ({ ...s, reads: mode === 'skip' ? false : mode === 'address' ? i < segments.length - 1 : true })),
@@ -133,22 +138,79 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
   };
 }
 
-function modeOf(top: Node, finalType: CType, src: (n: Node) => string): ChainMode {
+function modeOf(top: Node, finalType: CType, src: (n: Node) => string): { mode: ChainMode; within?: string } {
   for (let a: Node | null = top.parent, depth = 0; a && depth < 40; a = a.parent, depth++) {
     if (a.type === 'call_expression') {
       const fn = a.childForFieldName('function');
-      if (fn && NO_LOAD_CALLS.test(src(fn))) return 'skip';
+      if (fn && NO_LOAD_CALLS.test(src(fn))) return { mode: 'skip', within: src(fn) };
     }
-    if (a.type === 'sizeof_expression' || a.type === 'offsetof_expression' || a.type === 'alignof_expression') return 'skip';
+    if (a.type === 'sizeof_expression' || a.type === 'offsetof_expression' || a.type === 'alignof_expression') return { mode: 'skip', within: a.type.replace('_expression', '') };
     if (a.type === 'function_definition' || a.type === 'compound_statement') break;
   }
   const p = top.parent;
-  if (p?.type === 'pointer_expression' && p.child(0)?.type === '&') return 'address';
-  if (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return 'write';
-  if (p?.type === 'update_expression') return 'write';
+  if (p?.type === 'pointer_expression' && p.child(0)?.type === '&') return { mode: 'address' };
+  if (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return { mode: 'write' };
+  if (p?.type === 'update_expression') return { mode: 'write' };
   // An array member used as a value decays to its address.
-  if (finalType.arr > 0) return 'address';
-  return 'load';
+  if (finalType.arr > 0) return { mode: 'address' };
+  return { mode: 'load' };
+}
+
+/** CO-RE read macros and where their source and field arguments start. */
+const CORE_READ_MACROS: Record<string, number> = {
+  BPF_CORE_READ: 0, BPF_CORE_READ_INTO: 1, BPF_CORE_READ_STR_INTO: 1, BPF_CORE_READ_USER: 0, BPF_CORE_READ_USER_INTO: 1,
+  BPF_CORE_READ_USER_STR_INTO: 1, BPF_PROBE_READ: 0, BPF_PROBE_READ_INTO: 1, BPF_PROBE_READ_STR_INTO: 1,
+  BPF_PROBE_READ_USER: 0, BPF_PROBE_READ_USER_INTO: 1, BPF_PROBE_READ_USER_STR_INTO: 1,
+  BPF_CORE_READ_BITFIELD: 0, BPF_CORE_READ_BITFIELD_PROBED: 0,
+};
+
+/**
+ * Chains spelled as CO-RE macro arguments: `BPF_CORE_READ(task, real_parent, tgid)` reads
+ * `task->real_parent->tgid`. They are `skip` chains (no plain load) `within` the macro's name, so
+ * rules about direct reads ignore them and rules about fields see them.
+ */
+export function coreMacroChains(body: Node, scope: FunctionScope, text: string): Chain[] {
+  const out: Chain[] = [];
+  const src = (n: Node) => text.slice(n.startIndex, n.endIndex);
+  for (const call of body.descendantsOfType('call_expression')) {
+    if (!call) continue;
+    const fn = call.childForFieldName('function');
+    const name = fn ? src(fn) : '';
+    const first = CORE_READ_MACROS[name];
+    if (first === undefined) continue;
+    const args = (call.childForFieldName('arguments')?.namedChildren ?? []).filter((a): a is Node => !!a && a.type !== 'comment');
+    const base = args[first];
+    const fields = args.slice(first + 1).map((a) => src(a).trim());
+    if (!base || fields.length === 0 || !fields.every((f) => /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(f))) continue;
+    const baseTyped = scope.typeOf(base);
+    let t = baseTyped.type;
+    let prov = baseTyped.prov;
+    const links: Link[] = [];
+    const segments: Segment[] = [];
+    let ok = true;
+    for (const f of fields) {
+      const parts = f.split('.');
+      let agg = deref(t);
+      const segFields: string[] = [];
+      for (const [i, field] of parts.entries()) {
+        if (i > 0) agg = t;
+        if (agg.kind !== 'struct' && agg.kind !== 'union') {
+          ok = false;
+          break;
+        }
+        const ft = scope.env.fieldType(agg.name, field);
+        links.push({ op: i === 0 ? '->' : '.', field, node: call, agg, type: ft });
+        segFields.push(field);
+        t = ft;
+      }
+      if (!ok) break;
+      segments.push({ agg: links[links.length - parts.length].agg, fields: segFields, prov, reads: false, node: call });
+      prov = prov === 'trusted' ? 'trusted' : 'untrusted';
+    }
+    if (!ok) continue;
+    out.push({ top: call, base, baseTyped, links, segments, mode: 'skip', within: name, subscripted: false });
+  }
+  return out;
 }
 
 function probeReadAround(top: Node, src: (n: Node) => string): Chain['probeRead'] {

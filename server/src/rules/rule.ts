@@ -8,6 +8,7 @@ import type { FileModel, FunctionInfo } from '../analysis/file';
 import type { LineIndex } from '../analysis/lines';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
 import type { ProgramContext } from '../analysis/program';
+import type { Guards } from '../analysis/guards';
 import type { FunctionScope, TypeEnv } from '../analysis/scope';
 import type { Node } from 'web-tree-sitter';
 
@@ -25,7 +26,12 @@ export interface FunctionFacts {
   readonly fn: FunctionInfo;
   readonly ctx: ProgramContext;
   readonly scope: FunctionScope;
+  /** Member chains written as C (`a->b->c`). */
   readonly chains: Chain[];
+  /** Member chains spelled as CO-RE macro arguments (`BPF_CORE_READ(a, b, c)`). */
+  readonly macroChains: Chain[];
+  /** Which target kernels each node of the function runs on. */
+  readonly guards: Guards;
 }
 
 /** What a rule sees, and how it reports. */

@@ -1,0 +1,304 @@
+/**
+ * Guards: the conditions that make code safe on some kernels only. Inside
+ * `if (bpf_core_field_exists(t->f))`, after `if (!bpf_core_type_exists(struct x)) return 0;`, in
+ * the arms of `bpf_ksym_exists(f) ? … : …`, under `LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 8, 0)`
+ * or `if (CONFIG_X)` with a `__kconfig` extern, code runs only on the kernels where the guard
+ * holds, and is checked only against those.
+ *
+ * A condition evaluates to two sets: the kernels where it may be true and where it may be false.
+ * What cannot be evaluated may be either, so it never narrows anything (silence over guessing).
+ */
+import type { Node } from 'web-tree-sitter';
+import { compareVersions } from '../../../kernel-db/src/version';
+import type { KernelDb } from '../../../kernel-db/src/query/db';
+import { deref } from './ctypes';
+import { KSet } from './kset';
+import { isArrow, type FunctionScope, type TypeEnv } from './scope';
+
+/** Where a condition may be true, and where it may be false. */
+export interface Truth {
+  readonly t: KSet;
+  readonly f: KSet;
+}
+
+const EXITS = new Set(['return_statement', 'break_statement', 'continue_statement', 'goto_statement']);
+
+/** Evaluates guards for one function and answers "on which kernels does this node run?". */
+export class Guards {
+  private readonly all: KSet;
+  private readonly cache = new Map<number, KSet>();
+
+  constructor(
+    readonly env: TypeEnv,
+    readonly db: KernelDb,
+    /** The kernels the function itself runs on (all targets, or its callers' guarded sets). */
+    readonly base: KSet,
+    readonly scope: FunctionScope,
+    private readonly text: string,
+  ) {
+    this.all = KSet.all(base.target);
+  }
+
+  private src(n: Node): string {
+    return this.text.slice(n.startIndex, n.endIndex);
+  }
+
+  /** The kernels on which `node` (inside the function) runs. */
+  kernelsAt(node: Node): KSet {
+    let k = this.base;
+    let child: Node = node;
+    for (let p = node.parent, depth = 0; p && depth < 200; child = p, p = p.parent, depth++) {
+      if (p.type === 'function_definition') break;
+      const narrowed = this.stepCache(p, child);
+      if (narrowed) k = k.and(narrowed);
+    }
+    return k;
+  }
+
+  /** The constraint `parent` puts on its child `child`, or undefined for none. */
+  private stepCache(p: Node, c: Node): KSet | undefined {
+    const key = p.id * 4096 + (c.id % 4096);
+    if (this.cache.has(key)) return this.cache.get(key);
+    const r = this.step(p, c);
+    if (r) this.cache.set(key, r);
+    return r;
+  }
+
+  private step(p: Node, c: Node): KSet | undefined {
+    switch (p.type) {
+      case 'if_statement': {
+        const cond = p.childForFieldName('condition');
+        if (!cond || cond.id === c.id) return undefined;
+        const t = this.cond(cond);
+        if (p.childForFieldName('consequence')?.id === c.id) return t.t;
+        if (p.childForFieldName('alternative')?.id === c.id) return t.f;
+        return undefined;
+      }
+      case 'conditional_expression': {
+        const cond = p.childForFieldName('condition');
+        if (!cond || cond.id === c.id) return undefined;
+        const t = this.cond(cond);
+        if (p.childForFieldName('consequence')?.id === c.id) return t.t;
+        if (p.childForFieldName('alternative')?.id === c.id) return t.f;
+        return undefined;
+      }
+      case 'binary_expression': {
+        const op = p.child(1)?.type;
+        const left = p.childForFieldName('left');
+        if (!left || p.childForFieldName('right')?.id !== c.id) return undefined;
+        if (op === '&&') return this.cond(left).t;
+        if (op === '||') return this.cond(left).f;
+        return undefined;
+      }
+      case 'compound_statement': {
+        // Earlier `if (!guard) return …;` statements leave only the kernels where the guard holds.
+        let k: KSet | undefined;
+        for (let s = c.previousNamedSibling; s; s = s.previousNamedSibling) {
+          if (s.type !== 'if_statement') continue;
+          const cond = s.childForFieldName('condition');
+          const cons = s.childForFieldName('consequence');
+          const alt = s.childForFieldName('alternative');
+          if (!cond || !cons) continue;
+          let narrowed: KSet | undefined;
+          if (alwaysExits(cons) && (!alt || !alwaysExits(alt))) narrowed = this.cond(cond).f;
+          else if (alt && alwaysExits(alt) && !alwaysExits(cons)) narrowed = this.cond(cond).t;
+          if (narrowed) k = k ? k.and(narrowed) : narrowed;
+        }
+        return k;
+      }
+      case 'preproc_if':
+      case 'preproc_elif': {
+        const cond = p.childForFieldName('condition');
+        if (!cond || cond.id === c.id) return undefined;
+        const t = this.preprocCond(cond);
+        if (!t) return undefined;
+        return p.childForFieldName('alternative')?.id === c.id ? t.f : t.t;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private unknown(): Truth {
+    return { t: this.all, f: this.all };
+  }
+
+  /** Evaluates a condition expression. */
+  cond(e: Node | null, depth = 0): Truth {
+    if (!e || depth > 32) return this.unknown();
+    switch (e.type) {
+      case 'parenthesized_expression':
+        return this.cond(e.namedChild(0), depth + 1);
+      case 'unary_expression': {
+        if (e.child(0)?.type !== '!') return this.unknown();
+        const t = this.cond(e.childForFieldName('argument'), depth + 1);
+        return { t: t.f, f: t.t };
+      }
+      case 'binary_expression': {
+        const op = e.child(1)?.type;
+        const l = e.childForFieldName('left');
+        const r = e.childForFieldName('right');
+        if (op === '&&' || op === '||') {
+          const a = this.cond(l, depth + 1);
+          const b = this.cond(r, depth + 1);
+          return op === '&&' ? { t: a.t.and(b.t), f: a.f.or(b.f) } : { t: a.t.or(b.t), f: a.f.and(b.f) };
+        }
+        const version = this.versionCompare(l, op, r);
+        if (version) return version;
+        // `guard == 0` / `guard != 0` / `guard == false`
+        const zero = (n: Node | null) => !!n && /^(0|false|NULL)$/.test(this.src(n).trim());
+        if ((op === '==' || op === '!=') && (zero(r) || zero(l))) {
+          const t = this.cond(zero(r) ? l : r, depth + 1);
+          return op === '==' ? { t: t.f, f: t.t } : t;
+        }
+        return this.unknown();
+      }
+      case 'call_expression':
+        return this.callCond(e);
+      case 'identifier': {
+        const name = this.src(e);
+        if (/^CONFIG_[A-Z0-9_]+$/.test(name) && this.isKconfig(name)) return this.configCond(name);
+        return this.unknown();
+      }
+      default:
+        return this.unknown();
+    }
+  }
+
+  private isKconfig(name: string): boolean {
+    return new RegExp(`\\b${name}\\b[^;]*__kconfig`).test(this.text);
+  }
+
+  private configCond(name: string): Truth {
+    const vals = this.db.config(name, this.base.target);
+    return {
+      t: KSet.where(this.base.target, (_, i) => vals[i].present !== false),
+      f: KSet.where(this.base.target, (_, i) => vals[i].present !== true),
+    };
+  }
+
+  /** Presence as a truth: unknown kernels may be either. */
+  private presence(present: (boolean | null)[]): Truth {
+    const target = this.base.target;
+    return { t: KSet.where(target, (_, i) => present[i] !== false), f: KSet.where(target, (_, i) => present[i] !== true) };
+  }
+
+  private callCond(e: Node): Truth {
+    const fn = e.childForFieldName('function');
+    const name = fn ? this.src(fn) : '';
+    const call = this.src(e);
+    const target = this.base.target;
+    const args = (e.childForFieldName('arguments')?.namedChildren ?? []).filter((x): x is Node => !!x);
+    switch (name) {
+      case 'bpf_core_field_exists': {
+        const f = this.fieldArg(call, args);
+        if (!f) return this.unknown();
+        return this.presence(target.map((k) => this.db.fieldOn(f.struct, f.field, k).present));
+      }
+      case 'bpf_core_type_exists':
+      case 'bpf_core_type_matches': {
+        const m = /\(\s*(?:struct|union)\s+([A-Za-z_]\w*)\s*\)/.exec(call);
+        if (!m) return this.unknown();
+        const kname = this.env.kernelName(m[1]) ?? m[1];
+        return this.presence(this.db.aggregate(kname, target).map((a) => a.present));
+      }
+      case 'bpf_core_enum_value_exists': {
+        const m = /\(\s*enum\s+([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(call);
+        if (!m) return this.unknown();
+        const ename = m[1].replace(/___\w+$/, '');
+        if (ename === 'bpf_func_id') return this.presence(this.db.helper(m[2].replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present));
+        return this.presence(this.db.enumValue(ename, m[2], target).map((a) => a.present));
+      }
+      case 'bpf_ksym_exists': {
+        const sym = args[0] ? this.src(args[0]).trim() : '';
+        if (!/^[A-Za-z_]\w*$/.test(sym)) return this.unknown();
+        const kf = this.db.kfunc(sym, target);
+        if (kf.some((x) => x.present)) return this.presence(kf.map((x) => x.present));
+        return this.presence(this.db.func(sym, target).map((x) => x.present));
+      }
+      default:
+        return this.unknown();
+    }
+  }
+
+  /** The `struct.field` a `bpf_core_field_exists()` argument names (expression or type form). */
+  private fieldArg(call: string, args: Node[]): { struct: string; field: string } | undefined {
+    const typeForm = /\(\s*(?:struct|union)\s+([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\s*\)\s*$/.exec(call);
+    if (typeForm) return { struct: this.env.kernelName(typeForm[1]) ?? typeForm[1], field: typeForm[2] };
+    const a = args[0];
+    if (!a || a.type !== 'field_expression') return undefined;
+    const base = this.scope.typeOf(a.childForFieldName('argument'));
+    const agg = isArrow(a) ? deref(base.type) : base.type;
+    const field = a.childForFieldName('field');
+    if ((agg.kind !== 'struct' && agg.kind !== 'union') || !field) return undefined;
+    return { struct: this.env.kernelName(agg.name) ?? agg.name, field: this.src(field) };
+  }
+
+  /** `LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 8, 0)` and the like. */
+  private versionCompare(l: Node | null, op: string | undefined, r: Node | null): Truth | undefined {
+    if (!l || !r || !op || !['<', '<=', '>', '>=', '==', '!='].includes(op)) return undefined;
+    const lt = this.src(l).trim();
+    const rt = this.src(r).trim();
+    let v: string | undefined;
+    let flip = false;
+    if (/^LINUX_(KERNEL_)?VERSION(_CODE)?$/.test(lt)) v = versionValue(rt);
+    else if (/^LINUX_(KERNEL_)?VERSION(_CODE)?$/.test(rt)) {
+      v = versionValue(lt);
+      flip = true;
+    }
+    if (!v) return undefined;
+    const o = flip ? ({ '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' } as Record<string, string>)[op] : op;
+    const test = (kv: string) => {
+      const c = compareVersions(kv, v!);
+      return o === '<' ? c < 0 : o === '<=' ? c <= 0 : o === '>' ? c > 0 : o === '>=' ? c >= 0 : o === '==' ? c === 0 : c !== 0;
+    };
+    const t = KSet.where(this.base.target, (k) => test(k.version));
+    return { t, f: t.not() };
+  }
+
+  /** `#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 8, 0)`. */
+  private preprocCond(cond: Node): Truth | undefined {
+    const m = /^\s*(LINUX_VERSION_CODE|LINUX_KERNEL_VERSION)\s*(<=|>=|<|>|==|!=)\s*(KERNEL_VERSION\s*\([^)]*\)|\d+)\s*$/.exec(this.src(cond));
+    if (!m) return undefined;
+    const v = versionValue(m[3]);
+    if (!v) return undefined;
+    const op = m[2];
+    const t = KSet.where(this.base.target, (k) => {
+      const c = compareVersions(k.version, v);
+      return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : op === '>=' ? c >= 0 : op === '==' ? c === 0 : c !== 0;
+    });
+    return { t, f: t.not() };
+  }
+}
+
+/** `KERNEL_VERSION(5, 8, 0)` or its numeric value (`(5 << 16) + (8 << 8)`) as `5.8.0`. */
+function versionValue(s: string): string | undefined {
+  const m = /^KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)$/.exec(s.trim());
+  if (m) return `${m[1]}.${m[2]}.${m[3]}`;
+  const n = /^(0x[0-9a-fA-F]+|\d+)$/.exec(s.trim());
+  if (n) {
+    const v = Number(n[1]);
+    if (v > 0xffff) return `${v >> 16}.${(v >> 8) & 0xff}.${v & 0xff}`;
+  }
+  return undefined;
+}
+
+/** Whether a statement always leaves the enclosing block (return, break, continue, goto). */
+export function alwaysExits(s: Node): boolean {
+  if (EXITS.has(s.type)) return true;
+  if (s.type === 'compound_statement') {
+    const last = s.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment').pop();
+    return !!last && alwaysExits(last);
+  }
+  if (s.type === 'if_statement') {
+    const cons = s.childForFieldName('consequence');
+    const alt = s.childForFieldName('alternative');
+    const altStmt = alt?.type === 'else_clause' ? alt.namedChild(0) : alt;
+    return !!cons && !!altStmt && alwaysExits(cons) && alwaysExits(altStmt);
+  }
+  if (s.type === 'else_clause') {
+    const inner = s.namedChild(0);
+    return !!inner && alwaysExits(inner);
+  }
+  return false;
+}

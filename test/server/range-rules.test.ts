@@ -1,0 +1,148 @@
+/**
+ * Range rules with real kernel facts from the built database: a finding names the kernels that
+ * break, a near miss stays silent, and guarded code is checked only where its guard holds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import type { Finding } from '../../server/src/analysis/model';
+import { Engine } from '../../server/src/engine';
+import { loadCParser } from '../../server/src/parse/documents';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
+import { assertFindings } from './expect';
+
+const db = KernelDb.open({ noUser: true });
+let engine: Engine | undefined;
+
+/** Findings of the given rules only (other rules have their own tests). */
+async function check(code: string, rules: string[], settings: Partial<Settings> = {}): Promise<Finding[]> {
+  const parser = await loadCParser();
+  engine ??= new Engine(db, (t) => parser.parseText(t));
+  const tree = parser.parseText(code);
+  assert.ok(tree);
+  try {
+    return engine.analyzeDocument('file:///snippets/range.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...settings }).findings.filter((f) => rules.includes(f.rule));
+  } finally {
+    tree.delete();
+  }
+}
+
+const CORE = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+`;
+
+test('field-missing-in-range: task_struct.__state is missing before 5.14, named state there', async () => {
+  const code = `${CORE}
+SEC("fentry/do_exit")
+int BPF_PROG(on_exit, long code)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+    return t->__state;
+        // ^^^^^^^^^^ field-missing-in-range: named \`state\` there
+}
+`;
+  const f = await check(code, ['field-missing-in-range']);
+  assertFindings(code, f);
+  const names = f[0].kernels;
+  assert.ok(names.includes('debian-5.10.0-46-amd64') && names.includes('ubuntu-5.13.0-19-generic-amd64'));
+  assert.ok(!names.some((n) => /debian-6\./.test(n)), 'present from 5.14');
+  assert.match(f[0].message, /Ubuntu 4\.15 … 5\.13/);
+  // Near miss: a target that starts at 5.14 has it everywhere.
+  assert.deepEqual(await check(code.replace(/\n *\/\/ \^+[^\n]*/, ''), ['field-missing-in-range'], { targetKernels: '5.15-7.x' }), []);
+});
+
+test('field-missing-in-range: silent inside the bpf_core_field_exists guard and its ___flavor fallback', async () => {
+  const code = `${CORE}
+struct task_struct___o {
+    long state;
+} __attribute__((preserve_access_index));
+
+SEC("fentry/do_exit")
+int BPF_PROG(on_exit, long code)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+    long state;
+
+    if (bpf_core_field_exists(t->__state))
+        state = BPF_CORE_READ(t, __state);
+    else
+        state = BPF_CORE_READ((struct task_struct___o *)t, state);
+    return bpf_core_field_exists(struct task_struct, __state) ? t->__state : state;
+}
+`;
+  assertFindings(code, await check(code, ['field-missing-in-range']));
+});
+
+test('field-missing-in-range: early returns, && chains and negations narrow the kernels', async () => {
+  const code = `${CORE}
+SEC("fentry/vfs_read")
+int BPF_PROG(on_read, struct file *file)
+{
+    struct inode *inode = file->f_inode;
+    if (!bpf_core_field_exists(inode->i_ctime_sec))
+        return 0;
+    u64 s = inode->i_ctime_sec;
+    if (bpf_core_type_exists(struct bpf_iter_meta) && bpf_core_field_exists(inode->__i_ctime))
+        s += inode->__i_ctime.tv_sec;
+    return s;
+}
+`;
+  assertFindings(code, await check(code, ['field-missing-in-range']));
+});
+
+test('field-missing-in-range: a fallback that is itself removed later is a finding (6.6 fix, 6.11 removal)', async () => {
+  const code = `${CORE}
+SEC("fentry/vfs_read")
+int BPF_PROG(on_read, struct file *file)
+{
+    struct inode *inode = file->f_inode;
+    if (bpf_core_field_exists(inode->__i_ctime))
+        return inode->__i_ctime.tv_sec;
+    return inode->i_ctime.tv_sec;
+        // ^^^^^^^^^^^^^^ field-missing-in-range: \`inode.i_ctime\` is missing
+}
+`;
+  const f = await check(code, ['field-missing-in-range']);
+  assertFindings(code, f);
+  assert.ok(f[0].kernels.every((n) => !/6\.(6|7|8)/.test(n.replace(/-.*/, '')) ), 'not on 6.6-6.10, where the guard takes the other branch');
+  assert.ok(f[0].kernels.includes('debian-6.12.117-amd64'), 'but on 6.11+, where neither field exists');
+});
+
+test('field-missing-in-range: CO-RE macro arguments and helper functions called only under a guard', async () => {
+  const code = `${CORE}
+static __always_inline u64 ctime_new(struct inode *inode)
+{
+    return BPF_CORE_READ(inode, i_ctime_sec);
+}
+
+SEC("kprobe/vfs_read")
+int BPF_KPROBE(on_read, struct file *file)
+{
+    struct inode *inode = BPF_CORE_READ(file, f_inode);
+    u64 old = BPF_CORE_READ(inode, i_ctime.tv_sec);
+           // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-missing-in-range: \`inode.i_ctime\`
+    if (bpf_core_field_exists(inode->i_ctime_sec))
+        return ctime_new(inode);
+    return old;
+}
+`;
+  assertFindings(code, await check(code, ['field-missing-in-range']));
+});
+
+test('field-missing-in-range: version comparisons and #if on LINUX_VERSION_CODE narrow too', async () => {
+  const code = `${CORE}
+extern int LINUX_KERNEL_VERSION __kconfig;
+
+SEC("fentry/do_exit")
+int BPF_PROG(on_exit, long code)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+    if (LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 14, 0))
+        return t->__state;
+    return 0;
+}
+`;
+  assertFindings(code, await check(code, ['field-missing-in-range']));
+});
