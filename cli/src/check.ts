@@ -14,7 +14,7 @@ import { Engine } from '../../server/src/engine';
 import { isBpfDocument } from '../../server/src/lsp/server';
 import { loadCParser } from '../../server/src/parse/documents';
 import { RULE_IDS } from '../../server/src/rules';
-import { validateSettings } from '../../server/src/settings';
+import { parseLoader, validateSettings } from '../../server/src/settings';
 import { list, parseArgs, UsageError } from './args';
 import type { Io } from './db';
 
@@ -28,6 +28,7 @@ options:
   --arch LIST           only these architectures, e.g. x86_64,arm64
   --distro LIST         only these distro families, e.g. debian,ubuntu
   --rule ID=SEVERITY    override a rule's severity (error, warning, info, off); repeatable as a list
+  --loader L            libbpf (default), libbpf>=1.3, cilium/ebpf or bcc
   --format text|json    output format (default text)
   --fix                 apply every safe fix in place (BPF_CORE_READ rewrites, attributes, includes)
 exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
@@ -37,7 +38,7 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** Runs `check`; returns the exit status. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, ['target', 'arch', 'distro', 'rule', 'format', 'data', 'user-dir'], ['help', 'fix']);
+  const args = parseArgs(argv, ['target', 'arch', 'distro', 'rule', 'format', 'data', 'user-dir', 'loader'], ['help', 'fix']);
   if (args.flags.has('help')) {
     io.out(USAGE);
     return 0;
@@ -52,7 +53,10 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     if (!RULE_IDS.includes(m[1])) throw new UsageError(`unknown rule "${m[1]}" (known: ${RULE_IDS.join(', ')})`);
     rules[m[1]] = m[2];
   }
+  const loader = args.options.get('loader');
+  if (loader !== undefined && !parseLoader(loader)) throw new UsageError(`--loader must be libbpf, libbpf>=M.m, cilium/ebpf or bcc, not "${loader}"`);
   const { settings } = validateSettings({
+    ...(loader !== undefined ? { loader } : {}),
     targetKernels: args.options.get('target') ?? '4.14-7.x',
     architectures: list(args.options.get('arch')) ?? [],
     distros: list(args.options.get('distro')) ?? [],

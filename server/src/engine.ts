@@ -65,7 +65,7 @@ export class Engine {
     let cache = reuse ? this.caches.get(uri) : undefined;
     if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
     const findings = analyze({
-      uri, text, tree, db: this.db, kernels, rules: settings.rules, cache,
+      uri, text, tree, db: this.db, kernels, rules: settings.rules, cache, loader: settings.loader,
       resolveInclude: (from, path) => this.header(from, path, 0),
     });
     return { findings, kernels, problems: problem ? [problem] : [] };

@@ -15,10 +15,26 @@ export interface Settings {
   readonly distros: readonly string[];
   /** Per-rule severity or `off`. */
   readonly rules: Readonly<Record<string, RuleSetting>>;
+  /** The loader that will load the program. */
+  readonly loader: Loader;
 }
 
-/** Defaults: every built-in kernel from 4.14 to the newest 7.x. */
-export const DEFAULT_SETTINGS: Settings = { targetKernels: '4.14-7.x', architectures: [], distros: [], rules: {} };
+/** The loader and what it does for the program (libbpf rewrites helpers, BCC compiles on the host). */
+export interface Loader {
+  readonly kind: 'libbpf' | 'cilium/ebpf' | 'bcc';
+  /** Minimum libbpf version the program is built with (libbpf only), `M.m`. */
+  readonly minVersion?: string;
+}
+
+/** Defaults: every built-in kernel from 4.14 to the newest 7.x, loaded by libbpf. */
+export const DEFAULT_SETTINGS: Settings = { targetKernels: '4.14-7.x', architectures: [], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: '1.0' } };
+
+/** Parses `libbpf`, `libbpf>=1.3`, `cilium/ebpf`, `bcc`. */
+export function parseLoader(v: string): Loader | undefined {
+  const m = /^\s*(libbpf|cilium\/ebpf|bcc)\s*(?:>=\s*(\d+\.\d+)(?:\.\d+)?)?\s*$/.exec(v);
+  if (!m || (m[2] && m[1] !== 'libbpf')) return undefined;
+  return m[1] === 'libbpf' ? { kind: 'libbpf', minVersion: m[2] ?? '1.0' } : { kind: m[1] as Loader['kind'] };
+}
 
 const SEVERITIES = new Set(['error', 'warning', 'info', 'off']);
 
@@ -55,5 +71,11 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
       }
     }
   }
-  return { settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules }, problems };
+  let loader = DEFAULT_SETTINGS.loader;
+  if (r.loader !== undefined) {
+    const l = typeof r.loader === 'string' ? parseLoader(r.loader) : undefined;
+    if (l) loader = l;
+    else problems.push('ebpfPortability.loader must be "libbpf", "libbpf>=1.3" (a minimum libbpf version), "cilium/ebpf" or "bcc"; using "libbpf"');
+  }
+  return { settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules, loader }, problems };
 }

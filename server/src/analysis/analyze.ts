@@ -20,6 +20,7 @@ import { LineIndex } from './lines';
 import type { Finding, Position, Range, Severity } from './model';
 import { functionContexts } from './program';
 import { FunctionScope, TypeEnv } from './scope';
+import { DEFAULT_SETTINGS, type Loader } from '../settings';
 
 /** A rule's configured severity, or `off`. */
 export type RuleSetting = Severity | 'off';
@@ -44,6 +45,8 @@ export interface AnalysisInput {
   readonly rules?: Readonly<Record<string, RuleSetting>>;
   /** Reuse findings of unchanged functions from the previous analysis of this document. */
   readonly cache?: AnalysisCache;
+  /** The loader (default libbpf 1.0). */
+  readonly loader?: Loader;
 }
 
 /** Analyses a file and returns its findings, sorted by position. */
@@ -61,7 +64,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     // `off` rules were filtered out above.
     const setting = input.rules?.[rule.meta.id] as Severity | undefined;
     return {
-      model, env, db, kernels, lines, claimed,
+      model, env, db, kernels, lines, claimed, loader: input.loader ?? DEFAULT_SETTINGS.loader,
       text: (n: Node) => text.slice(n.startIndex, n.endIndex),
       range: (n: Node) => lines.range(n.startIndex, n.endIndex),
       report: (f) => {
@@ -78,7 +81,7 @@ export function analyze(input: AnalysisInput): Finding[] {
   const cache = input.cache;
   const next = new Map<string, Finding[]>();
   // Hashed once, so each function's key is short to build and to look up.
-  const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}`).digest('base64') : '';
+  const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`).digest('base64') : '';
   if (cache) cache.stats = { hits: 0, misses: 0 };
   // Facts of each function, built on demand: a helper function's kernels come from the guarded
   // call sites in its callers, so callers may be built for it even when their findings are reused.

@@ -3,6 +3,7 @@
  * from, typedefs, globals, and the functions with their `SEC()` program context.
  */
 import type { Node, Tree } from 'web-tree-sitter';
+import { maskBpfMacros, type BpfMacroSite } from '../parse/bpfMacros';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 
@@ -57,6 +58,10 @@ export interface FileModel {
   readonly typedefs: Map<string, CType>;
   readonly globals: Map<string, { type: CType; node: Node }>;
   readonly functions: FunctionInfo[];
+  /** The program's license string (`char LICENSE[] SEC("license") = "GPL";`), if declared. */
+  readonly license?: string;
+  /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…), computed on first use. */
+  sites(): readonly BpfMacroSite[];
 }
 
 /** What a local header contributes (parsed once and cached by the host). */
@@ -197,7 +202,13 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
   };
   for (const c of root.namedChildren) if (c) visitTop(c);
   if (functions.some((f) => /^(kprobe|kretprobe|tracepoint|raw_tracepoint)__/.test(f.name) && !f.sec)) bcc = true;
-  return { uri, text, includes, vmlinux, kernelHeaders, noPreserveAccessIndex, coreReadIncluded, bcc, structs, typedefs, globals, functions };
+  const license = /\bSEC\s*\(\s*"license"\s*\)\s*=\s*"([^"]*)"/.exec(text)?.[1];
+  let sites: readonly BpfMacroSite[] | undefined;
+  return {
+    uri, text, includes, vmlinux, kernelHeaders, noPreserveAccessIndex, coreReadIncluded, bcc, structs, typedefs, globals, functions,
+    ...(license !== undefined ? { license } : {}),
+    sites: () => (sites ??= maskBpfMacros(text).sites),
+  };
 }
 
 /** The header-level facts of a parsed local header. */

@@ -9,6 +9,7 @@ import type { LineIndex } from '../analysis/lines';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
 import type { ProgramContext } from '../analysis/program';
 import type { Guards } from '../analysis/guards';
+import type { Loader } from '../settings';
 import type { FunctionScope, TypeEnv } from '../analysis/scope';
 import type { Node } from 'web-tree-sitter';
 
@@ -42,6 +43,8 @@ export interface RuleContext {
   /** The target kernels. */
   readonly kernels: readonly Kernel[];
   readonly lines: LineIndex;
+  /** The loader that will load the program (libbpf rewrites some helpers; BCC compiles on the host). */
+  readonly loader: Loader;
   /** Source text of a node. */
   text(n: Node): string;
   /** Range of a node. */
