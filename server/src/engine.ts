@@ -7,7 +7,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../kernel-db/src/query/db';
-import { TargetError } from '../../kernel-db/src/query/target';
+import { TargetError, TargetSpec } from '../../kernel-db/src/query/target';
+import { directives } from './analysis/comments';
 import { AnalysisCache, analyze } from './analysis/analyze';
 import { buildHeaderModel, type HeaderModel } from './analysis/file';
 import type { Finding } from './analysis/model';
@@ -61,7 +62,8 @@ export class Engine {
    * document's previous analysis are reused (the language server passes it; one-shot callers don't).
    */
   analyzeDocument(uri: string, text: string, tree: Tree, settings: Settings, reuse = false): DocumentResult {
-    const { kernels, problem } = this.targets(settings);
+    const { kernels: configured, problem } = this.targets(settings);
+    const kernels = fileTarget(text, configured);
     let cache = reuse ? this.caches.get(uri) : undefined;
     if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
     const findings = analyze({
@@ -117,6 +119,21 @@ export class Engine {
   dispose(): void {
     for (const h of this.headers.values()) h.tree?.delete();
     this.headers.clear();
+  }
+}
+
+/**
+ * The kernels of `configured` that a `// ebpf-portability: target=…` comment keeps (it narrows,
+ * it never widens); a malformed comment keeps them all (invalid-lint-comment reports it).
+ */
+function fileTarget(text: string, configured: Kernel[]): Kernel[] {
+  const d = directives(text).find((x) => x.kind === 'target');
+  if (!d?.spec) return configured;
+  try {
+    const keep = new Set(TargetSpec.parse(d.spec).select(configured).map((k) => k.name));
+    return keep.size ? configured.filter((k) => keep.has(k.name)) : configured;
+  } catch {
+    return configured;
   }
 }
 

@@ -12,6 +12,7 @@ import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { RULES } from '../rules';
 import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
 import { coreMacroChains, findChains, type Chain } from './chains';
+import { directives, suppressed } from './comments';
 import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from './file';
 import { includeEdit } from './fixes';
 import { Guards } from './guards';
@@ -70,8 +71,9 @@ export function analyze(input: AnalysisInput): Finding[] {
       report: (f) => {
         // A rule lowers a finding to info when no target kernel breaks; otherwise the setting wins.
         const severity = f.severity === 'info' ? 'info' : setting ?? f.severity ?? rule.meta.defaultSeverity;
+        const [start, end] = 'node' in f ? [f.node.startIndex, f.node.endIndex] : [f.span.start, f.span.end];
         sink.push({
-          rule: rule.meta.id, severity, message: f.message, range: lines.range(f.node.startIndex, f.node.endIndex),
+          rule: rule.meta.id, severity, message: f.message, range: lines.range(start, end),
           kernels: f.kernels, fixes: f.fixes ?? [], ...(f.related ? { related: f.related } : {}),
         });
       },
@@ -142,9 +144,12 @@ export function analyze(input: AnalysisInput): Finding[] {
   if (cache) cache.entries = next;
   for (const rule of rules) rule.checkFile?.(makeContext(rule, new Set(), findings));
 
+  // Suppression comments apply last, so cached findings obey comments added later.
+  const ds = directives(text);
+  const kept = ds.length ? findings.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, f.rule, f.range.start.line)) : findings;
   // The include the CO-RE macros need depends on the whole file: add it once it is known.
   const include = includeEdit({ model, lines });
-  const out = findings.map((f) => (f.fixes.some((x) => x.needsCoreRead) ? {
+  const out = kept.map((f) => (f.fixes.some((x) => x.needsCoreRead) ? {
     ...f,
     fixes: f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x)),
   } : f));

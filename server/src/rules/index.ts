@@ -1,11 +1,12 @@
 /** The rule registry, sorted by id. Every rule here has a doc in docs/rules/<id>.md and tests. */
 import { fieldMissingInRange } from './field-missing-in-range';
+import { invalidLintComment } from './invalid-lint-comment';
 import { nonCoreFieldRead } from './non-core-field-read';
 import type { Rule } from './rule';
 import { unsafeKernelDeref } from './unsafe-kernel-deref';
 
 /** Rules in the order they run: a chain claimed by an earlier rule is not reported again. */
-export const RULES: readonly Rule[] = [unsafeKernelDeref, nonCoreFieldRead, fieldMissingInRange];
+export const RULES: readonly Rule[] = [unsafeKernelDeref, nonCoreFieldRead, fieldMissingInRange, invalidLintComment];
 
 /** Rule ids, sorted. */
 export const RULE_IDS: readonly string[] = RULES.map((r) => r.meta.id).sort();

@@ -19,7 +19,7 @@ export const nonCoreFieldRead: Rule = {
     fixable: true,
   },
   checkFunction(ctx, f) {
-    if (ctx.model.bcc) return; // BCC compiles against each host's own headers.
+    if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.
     for (const chain of f.chains) {
       if (chain.mode === 'skip' || ctx.claimed.has(chain)) continue;
       // The first segment whose layout is fixed decides the finding; later ones usually follow.

@@ -49,8 +49,11 @@ export interface RuleContext {
   text(n: Node): string;
   /** Range of a node. */
   range(n: Node): Range;
-  /** Reports a finding; the rule id and configured severity are filled in. */
-  report(f: { node: Node; message: string; kernels: string[]; fixes?: Fix[]; severity?: Severity; related?: Finding['related'] }): void;
+  /**
+   * Reports a finding at a node, or at a `span` of UTF-16 offsets (for text no node covers, such
+   * as a `SEC()` string or a comment); the rule id and configured severity are filled in.
+   */
+  report(f: ({ node: Node } | { span: { start: number; end: number } }) & { message: string; kernels: string[]; fixes?: Fix[]; severity?: Severity; related?: Finding['related'] }): void;
   /** Chains already reported by another rule (so one construct gets one finding). */
   readonly claimed: Set<Chain>;
 }

@@ -17,7 +17,7 @@ export const unsafeKernelDeref: Rule = {
     fixable: true,
   },
   checkFunction(ctx, f) {
-    if (ctx.model.bcc) return; // BCC rewrites dereferences into probe reads itself.
+    if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC rewrites dereferences into probe reads itself.
     if (f.ctx.policy === 'unknown') return;
     for (const chain of f.chains) {
       if (chain.mode === 'skip') continue;
