@@ -86,3 +86,38 @@ export async function benchLsp(): Promise<void> {
     await c.stop();
   }
 }
+
+/**
+ * The cost of more target kernels: one whole-file analysis (no reuse) of the 2,000-line file
+ * against 1, 10, 40 and all default target kernels. Kernel sets are bitsets, so the cost should
+ * grow far slower than the number of kernels.
+ */
+export async function benchTargets(): Promise<void> {
+  const { KernelDb } = await import('../../kernel-db/src/query/db');
+  const { Engine } = await import('../../server/src/engine');
+  const { loadCParser } = await import('../../server/src/parse/documents');
+  const { DEFAULT_SETTINGS } = await import('../../server/src/settings');
+  const parser = await loadCParser();
+  const db = KernelDb.open({ noUser: true });
+  const text = bigFile();
+  const all = db.target('4.14-7.x');
+  console.log('\n# whole-file analysis against more target kernels (2,000 lines, no reuse)');
+  let base = 0;
+  for (const n of [1, 10, 40, all.length]) {
+    const names = all.filter((_, i) => i % Math.max(1, Math.floor(all.length / n)) === 0).slice(0, n).map((k) => k.name);
+    const settings = { ...DEFAULT_SETTINGS, targetKernels: names.join(',') };
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // A fresh engine each time: no caches carried over between target sizes.
+      const engine = new Engine(db, (t) => parser.parseText(t));
+      const tree = parser.parseText(text)!;
+      const t0 = performance.now();
+      engine.analyzeDocument('file:///bench/targets.bpf.c', text, tree, settings);
+      times.push(performance.now() - t0);
+      tree.delete();
+    }
+    const med = pct(times, 50);
+    if (n === 1) base = med;
+    console.log(`${`${n} target kernel${n === 1 ? '' : 's'}`.padEnd(44)} ${med.toFixed(1)} ms (${(med / base).toFixed(2)}x of 1 kernel)`);
+  }
+}

@@ -2,7 +2,7 @@
  * How a field path's offset varies across the target kernels: the offset a fixed-layout read
  * bakes in is right only where every kernel agrees with it.
  */
-import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import type { FieldOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { majorMinor } from '../../../kernel-db/src/version';
 
 /** A field path's offset across kernels. */
@@ -21,8 +21,30 @@ export interface OffsetSpread {
   readonly known: Kernel[];
 }
 
-/** Per-target caches; keyed by the target's kernel names so a settings change starts afresh. */
+/** Per-target caches; keyed by the target's kernel ids so a settings change starts afresh. */
 const caches = new Map<string, Map<string, OffsetSpread>>();
+const fieldCaches = new Map<string, Map<string, FieldOnKernel[]>>();
+
+/**
+ * `struct.field` on every target kernel, in target order, cached per target: rules ask about the
+ * same few members again and again.
+ */
+export function fieldAcross(db: KernelDb, kernels: readonly Kernel[], struct: string, field: string): FieldOnKernel[] {
+  const tkey = kernels.map((k) => k.id).join(',');
+  let cache = fieldCaches.get(tkey);
+  if (!cache) {
+    if (fieldCaches.size > 8) fieldCaches.clear();
+    cache = new Map();
+    fieldCaches.set(tkey, cache);
+  }
+  const key = `${struct}.${field}`;
+  let r = cache.get(key);
+  if (!r) {
+    r = kernels.map((k) => db.fieldOn(struct, field, k));
+    cache.set(key, r);
+  }
+  return r;
+}
 
 /** The offset of `struct.f1.f2…` (following each field's aggregate) on every kernel. */
 export function offsetSpread(db: KernelDb, kernels: readonly Kernel[], struct: string, fields: readonly string[]): OffsetSpread {
@@ -45,7 +67,7 @@ export function offsetSpread(db: KernelDb, kernels: readonly Kernel[], struct: s
     let total = 0;
     let state: 'ok' | 'missing' | 'unknown' = 'ok';
     for (const f of fields) {
-      const r = db.fieldOn(agg, f, k);
+      const r = fieldAcross(db, kernels, agg, f)[kernels.indexOf(k)];
       if (!r.present) {
         state = 'missing';
         break;

@@ -7,6 +7,7 @@
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
 import { KSet } from '../analysis/kset';
+import { fieldAcross } from '../analysis/layout';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** Constructs that mention a field without needing it at load time. */
@@ -36,17 +37,13 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const lay = ctx.env.layoutOf(agg.name);
     if (!lay.kernelName || lay.layout === 'context' || lay.layout === 'user') continue;
     const kname = lay.kernelName;
-    const kernels = at.kernels();
-    const per = kernels.map((k) => ctx.db.fieldOn(kname, link.field, k));
+    const across = fieldAcross(ctx.db, ctx.kernels, kname, link.field);
     // A minimal test config may only have configured a whole struct out: not evidence of absence.
-    const missing = KSet.where(ctx.kernels, (k) => {
-      const i = kernels.indexOf(k);
-      if (i < 0) return false;
-      const r = per[i];
-      return r.present === false && (r.structPresent || k.fidelity !== 'btf-minimal-config');
-    });
+    const missing = KSet.where(ctx.kernels, (k, i) => at.has(i) && across[i].present === false && (across[i].structPresent || k.fidelity !== 'btf-minimal-config'));
     if (missing.empty) continue;
     const gone = missing.kernels();
+    const kernels = at.kernels();
+    const per = ctx.kernels.map((_, i) => across[i]).filter((_, i) => at.has(i));
     const av = ctx.db.field(kname, link.field, kernels);
     const cand = av.renameCandidates[0];
     const how = ctx.model.bcc
