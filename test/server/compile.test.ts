@@ -87,3 +87,42 @@ test('fixed examples compile with clang -target bpf', async (t) => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the renamed-field fallback (a fix to review) compiles and leaves the read clean', async (t) => {
+  const missing = [!clang && 'clang', !bpftool && 'bpftool', !libbpfHeaders && 'libbpf-dev (/usr/include/bpf)'].filter(Boolean);
+  if (missing.length) {
+    t.skip(`not installed: ${missing.join(', ')}`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-compile-'));
+  try {
+    if (!(await vmlinuxH(dir))) {
+      t.skip('no kernel BTF to make vmlinux.h from');
+      return;
+    }
+    const parser = await loadCParser();
+    const engine = new Engine(KernelDb.open({ noUser: true }), (s) => parser.parseText(s));
+    const snippets: Record<string, string> = {
+      'fentry.bpf.c': `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n\nSEC("fentry/do_exit")\nint BPF_PROG(on_exit, long code)\n{\n\tstruct task_struct *t = bpf_get_current_task_btf();\n\treturn t->__state;\n}\n\nchar LICENSE[] SEC("license") = "GPL";\n`,
+      'kprobe.bpf.c': `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\nSEC("kprobe/do_exit")\nint BPF_KPROBE(on_exit, long code)\n{\n\tstruct task_struct *t = (void *)bpf_get_current_task();\n\tstruct task_struct *p = BPF_CORE_READ(t, real_parent);\n\treturn BPF_CORE_READ(p, __state);\n}\n\nchar LICENSE[] SEC("license") = "GPL";\n`,
+    };
+    for (const [name, text] of Object.entries(snippets)) {
+      const tree = parser.parseText(text)!;
+      const f = engine.analyzeDocument(`file://${join(dir, name)}`, text, tree, DEFAULT_SETTINGS).findings.find((x) => x.rule === 'field-missing-in-range');
+      tree.delete();
+      assert.ok(f && f.fixes[0], `${name}: a fallback fix`);
+      assert.equal(f.fixes[0].safe, false);
+      const fixed = applyEdits(text, f.fixes[0].edits);
+      assert.match(fixed, /struct task_struct___old \{\n\tvolatile long int state;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/);
+      writeFileSync(join(dir, name), fixed);
+      const c = compile(dir, join(dir, name));
+      assert.ok(c.ok, `${name} fixed compiles:\n${fixed}\n${c.out}`);
+      const t2 = parser.parseText(fixed)!;
+      const again = engine.analyzeDocument(`file://${join(dir, name)}`, fixed, t2, DEFAULT_SETTINGS).findings.filter((x) => x.rule === 'field-missing-in-range');
+      t2.delete();
+      assert.deepEqual(again.map((x) => x.message), [], `${name}: the guarded reads are clean`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

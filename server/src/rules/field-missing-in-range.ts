@@ -8,6 +8,9 @@ import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
 import { KSet } from '../analysis/kset';
 import { fieldAcross } from '../analysis/layout';
+import type { Node } from 'web-tree-sitter';
+import type { Kernel } from '../../../kernel-db/src/query/db';
+import type { Fix } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** Constructs that mention a field without needing it at load time. */
@@ -18,7 +21,7 @@ export const fieldMissingInRange: Rule = {
     id: 'field-missing-in-range',
     description: 'Struct member absent on some target kernels where the code runs',
     defaultSeverity: 'error',
-    fixable: false,
+    fixable: true,
   },
   checkFunction(ctx, f) {
     for (const chain of [...f.chains, ...f.macroChains]) {
@@ -59,9 +62,83 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
         `${cand ? `; named \`${cand.name}\` there` : ''}. ${capitalize(how)}.` +
         (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : ''),
       kernels: gone.map((k) => k.name),
+      fixes: cand && link === chain.links[chain.links.length - 1] ? renameFix(ctx, f, chain, kname, cand.name, gone) : [],
     });
     return;
   }
+}
+
+/**
+ * The standard fallback for a renamed member: a `___flavor` struct with the old name, declared
+ * with `preserve_access_index` before the function, and a guarded read that picks the member the
+ * kernel has: `bpf_core_field_exists(t->__state) ? … : …((struct task_struct___old *)t)->state`.
+ * Offered only where both members are scalars or pointers (so the two arms of `?:` agree).
+ */
+function renameFix(ctx: RuleContext, f: FunctionFacts, chain: Chain, struct: string, old: string, oldKernels: Kernel[]): Fix[] {
+  if (chain.subscripted || chain.mode === 'write' || chain.mode === 'address' && !chain.within) return [];
+  const last = chain.links[chain.links.length - 1];
+  const oldType = oldKernels.map((k) => ctx.db.fieldOn(struct, old, k)).find((r) => r.present)?.type;
+  if (!oldType || !scalarish(oldType) || !scalarish(renderNew(last.type))) return [];
+  const text = ctx.model.text;
+  let base: string;
+  let macro = false;
+  if (chain.within) {
+    // BPF_CORE_READ(src, a, …, field): the base is the read of everything before the last field.
+    if (chain.within !== 'BPF_CORE_READ' || chain.top.type !== 'call_expression') return [];
+    const args = (chain.top.childForFieldName('arguments')?.namedChildren ?? []).filter((a): a is Node => !!a);
+    if (args.length < 2 || text.slice(args[args.length - 1].startIndex, args[args.length - 1].endIndex).trim() !== last.field) return [];
+    // BPF_CORE_READ cannot nest (clang rejects nested preserve_access_index), so only the
+    // one-field form `BPF_CORE_READ(src, field)` gets the fallback.
+    if (args.length !== 2) return [];
+    base = text.slice(args[0].startIndex, args[0].endIndex).trim();
+    macro = true;
+  } else {
+    if (last.op !== '->') return [];
+    const arg = last.node.childForFieldName('argument');
+    if (!arg) return [];
+    base = text.slice(arg.startIndex, arg.endIndex);
+  }
+  // Parentheses only where the base is more than a name or a member chain.
+  const b = /^[A-Za-z_]\w*(->[A-Za-z_]\w*|\.[A-Za-z_]\w*)*$/.test(base.trim()) ? base.trim() : `(${base})`;
+  const flavor = `${struct}___old`;
+  const edits: Fix['edits'] = [];
+  if (!ctx.model.structs.has(flavor)) {
+    const at = itemStart(ctx, f);
+    edits.push({ range: ctx.lines.range(at, at), newText: `struct ${flavor} {\n\t${declare(oldType, old)};\n} __attribute__((preserve_access_index));\n\n` });
+  }
+  const direct = f.ctx.policy === 'btf' && !macro;
+  const newer = direct ? `${b}->${last.field}` : `BPF_CORE_READ(${base}, ${last.field})`;
+  const older = direct ? `((struct ${flavor} *)${b})->${old}` : `BPF_CORE_READ((struct ${flavor} *)${b}, ${old})`;
+  edits.push({
+    range: ctx.lines.range(chain.top.startIndex, chain.top.endIndex),
+    newText: `(bpf_core_field_exists(${b}->${last.field}) ? ${newer} : ${older})`,
+  });
+  return [{ title: `Fall back to \`${old}\` where \`${last.field}\` is missing (bpf_core_field_exists + struct ${flavor})`, safe: false, needsCoreRead: !direct, edits }];
+}
+
+/** Where the top-level item holding the function starts: its `SEC()` line, or the function's line. */
+function itemStart(ctx: RuleContext, f: FunctionFacts): number {
+  const text = ctx.model.text;
+  let at = f.fn.node.startIndex;
+  for (const s of ctx.model.sites()) {
+    if (s.kind === 'section' && s.target?.kind === 'function' && s.end <= at && s.start < at && at - s.end < 200 && /^[\w\s]*$/.test(text.slice(s.end, at))) at = s.start;
+  }
+  return text.lastIndexOf('\n', at - 1) + 1;
+}
+
+function renderNew(t: { kind: string; name: string; ptr: number; arr: number }): string {
+  return t.kind === 'unknown' ? '' : `${t.kind === 'scalar' ? t.name : `${t.kind} ${t.name}`}${'*'.repeat(t.ptr)}${'[]'.repeat(t.arr)}`;
+}
+
+/** Integers, enums and pointers: types both arms of `?:` can share. */
+function scalarish(type: string): boolean {
+  if (!type || type.includes('[') || type.includes('(')) return false;
+  return type.includes('*') || !/^(const |volatile )*(struct|union) /.test(type);
+}
+
+/** `long state`, `struct block_device *bi_bdev`. */
+function declare(type: string, name: string): string {
+  return type.endsWith('*') ? `${type}${name}` : `${type} ${name}`;
 }
 
 function capitalize(s: string): string {
