@@ -90,38 +90,54 @@ export function analyze(input: AnalysisInput): Finding[] {
   const built = new Map<FunctionInfo, { scope: FunctionScope; guards: Guards }>();
   const building = new Set<FunctionInfo>();
   const all = KSet.all(kernels);
-  const byName = new Map(model.functions.map((f) => [f.name, f]));
-  const callSites = new Map<string, { caller: FunctionInfo; node: Node }[]>();
-  for (const caller of model.functions) {
-    for (const call of caller.body?.descendantsOfType('call_expression') ?? []) {
-      const fnNode = call?.childForFieldName('function');
-      const name = fnNode?.type === 'identifier' ? text.slice(fnNode.startIndex, fnNode.endIndex) : '';
-      if (!call || !byName.has(name) || byName.get(name) === caller) continue;
-      if (!callSites.has(name)) callSites.set(name, []);
-      callSites.get(name)!.push({ caller, node: call });
+  // Call sites of a helper function, found on first use: a text search picks the callers, and
+  // only those bodies are walked.
+  const siteCache = new Map<string, { caller: FunctionInfo; node: Node }[]>();
+  const callSitesOf = (name: string) => {
+    let sites = siteCache.get(name);
+    if (!sites) {
+      sites = [];
+      const re = new RegExp(`\\b${name}\\s*\\(`);
+      for (const caller of model.functions) {
+        if (!caller.body || caller.name === name || !re.test(text.slice(caller.body.startIndex, caller.body.endIndex))) continue;
+        for (const call of caller.body.descendantsOfType('call_expression')) {
+          const fnNode = call?.childForFieldName('function');
+          if (call && fnNode?.type === 'identifier' && text.slice(fnNode.startIndex, fnNode.endIndex) === name) sites.push({ caller, node: call });
+        }
+      }
+      siteCache.set(name, sites);
     }
-  }
+    return sites;
+  };
+  // Scopes are built only for functions that are analysed or whose guards decide a helper's
+  // kernels: a function whose findings are reused needs only its base set.
   const factsOf = (fn: FunctionInfo): { scope: FunctionScope; guards: Guards } => {
     let f = built.get(fn);
     if (f) return f;
     const scope = new FunctionScope(env, fn, contexts.get(fn)!);
-    let base = all;
-    const sites = callSites.get(fn.name) ?? [];
-    if (!fn.sec && sites.length > 0 && !building.has(fn)) {
+    f = { scope, guards: new Guards(env, db, baseOf(fn), scope, text) };
+    built.set(fn, f);
+    return f;
+  };
+  const bases = new Map<FunctionInfo, KSet>();
+  const baseOf = (fn: FunctionInfo): KSet => {
+    let base = bases.get(fn);
+    if (base) return base;
+    base = all;
+    const sites = fn.sec ? [] : callSitesOf(fn.name);
+    if (sites.length > 0 && !building.has(fn)) {
       building.add(fn);
       base = sites.reduce((acc, s) => acc.or(factsOf(s.caller).guards.kernelsAt(s.node)), KSet.none(kernels));
       building.delete(fn);
     }
-    f = { scope, guards: new Guards(env, db, base, scope, text) };
-    built.set(fn, f);
-    return f;
+    bases.set(fn, base);
+    return base;
   };
 
   for (const fn of model.functions) {
     const ctxOf = contexts.get(fn)!;
     const origin = lines.positionAt(fn.node.startIndex);
-    const { scope, guards } = factsOf(fn);
-    const key = cache ? `${sig}\u0000${ctxOf.policy}\u0000${guards.base.key()}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}` : '';
+    const key = cache ? `${sig}\u0000${ctxOf.policy}\u0000${baseOf(fn).key()}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}` : '';
     const hit = cache?.entries.get(key);
     if (hit) {
       cache!.stats.hits++;
@@ -130,6 +146,7 @@ export function analyze(input: AnalysisInput): Finding[] {
       continue;
     }
     if (cache) cache.stats.misses++;
+    const { scope, guards } = factsOf(fn);
     const facts: FunctionFacts = {
       fn, ctx: ctxOf, scope, guards,
       chains: fn.body ? findChains(fn.body, scope, text) : [],

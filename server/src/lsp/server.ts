@@ -84,7 +84,18 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
   });
 
-  const settingsFor = async (uri: string): Promise<Settings> => {
+  // Settings are asked for once per document and kept until the configuration changes: one
+  // round trip to the client per keystroke would be most of the edit-to-diagnostics time.
+  const settingsCache = new Map<string, Promise<Settings>>();
+  const settingsFor = (uri: string): Promise<Settings> => {
+    let p = settingsCache.get(uri);
+    if (!p) {
+      p = fetchSettings(uri);
+      settingsCache.set(uri, p);
+    }
+    return p;
+  };
+  const fetchSettings = async (uri: string): Promise<Settings> => {
     let raw: unknown = (globalSettings as { ebpfPortability?: unknown } | undefined)?.ebpfPortability ?? globalSettings;
     if (configurationCapability) {
       try {
@@ -154,6 +165,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const s = states.get(p.textDocument.uri);
     if (s?.timer) clearTimeout(s.timer);
     states.delete(p.textDocument.uri);
+    settingsCache.delete(p.textDocument.uri);
     guard('close', () => docs?.close(p.textDocument.uri), undefined);
     engine?.forget(p.textDocument.uri);
     publish(p.textDocument.uri, undefined, []);
@@ -161,6 +173,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   connection.onDidChangeConfiguration((p) => {
     globalSettings = p.settings;
+    settingsCache.clear();
     warned.clear();
     for (const uri of states.keys()) schedule(uri);
   });
