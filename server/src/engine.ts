@@ -9,6 +9,7 @@ import type { Tree } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { TargetError, TargetSpec } from '../../kernel-db/src/query/target';
 import { directives } from './analysis/comments';
+import { hoverAt, type HoverInfo } from './analysis/hover';
 import { AnalysisCache, analyze } from './analysis/analyze';
 import { buildHeaderModel, type HeaderModel } from './analysis/file';
 import type { Finding } from './analysis/model';
@@ -103,6 +104,12 @@ export class Engine {
     cached?.tree?.delete();
     this.headers.set(file, { mtimeMs: st.mtimeMs, model, tree });
     return model;
+  }
+
+  /** Availability of what is at `offset` (a member, helper, kfunc, struct or SEC name), for hovers. */
+  hover(uri: string, text: string, tree: Tree, settings: Settings, offset: number): HoverInfo | undefined {
+    const kernels = fileTarget(text, this.targets(settings).kernels);
+    return hoverAt(uri, text, tree, this.db, kernels, offset, (from, path) => this.header(from, path, 0));
   }
 
   /** Drops what was kept for a document (it was closed). */

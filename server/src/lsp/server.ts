@@ -4,7 +4,7 @@
  * user types or a client sends, the server logs the problem and keeps serving.
  */
 import {
-  CodeActionKind, DidChangeConfigurationNotification, TextDocumentSyncKind, type CodeAction, type Connection, type InitializeParams, type InitializeResult,
+  CodeActionKind, DidChangeConfigurationNotification, MarkupKind, TextDocumentSyncKind, type CodeAction, type Hover, type Connection, type InitializeParams, type InitializeResult,
 } from 'vscode-languageserver';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
@@ -73,6 +73,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, FIX_ALL_KIND] },
+        hoverProvider: true,
       },
       serverInfo: { name: SOURCE },
     };
@@ -199,6 +200,16 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       }
       return out;
     }, []);
+  });
+
+  connection.onHover(async (p): Promise<Hover | null> => {
+    await startup;
+    const doc = docs?.get(p.textDocument.uri);
+    if (!doc?.tree || !engine || !isBpfDocument(doc.uri, doc.text)) return null;
+    const settings = await settingsFor(doc.uri);
+    if (docs?.get(doc.uri)?.version !== doc.version) return null;
+    const h = guard('hover', () => engine!.hover(doc.uri, doc.text, doc.tree!, settings, doc.offsetAt(p.position)), undefined);
+    return h ? { contents: { kind: MarkupKind.Markdown, value: h.markdown }, range: h.range } : null;
   });
 
   connection.onShutdown(() => {
