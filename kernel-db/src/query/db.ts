@@ -289,6 +289,23 @@ export class KernelDb {
   }
 
   /**
+   * The enums that declare constant `name` on any of `kernels` (default: the built-in ones),
+   * sorted; `''` stands for an anonymous enum. Uses the name index each store builds once.
+   */
+  enumOf(name: string, kernels: readonly Kernel[] = this.kernels.filter((k) => !k.user)): string[] {
+    const out = new Set<string>();
+    const seen = new Set<KernelStore>();
+    for (const k of kernels) {
+      const { s } = this.locate(k);
+      if (seen.has(s)) continue;
+      seen.add(s);
+      const e = s.col('enumv.enum', 'u32');
+      for (const r of s.rowsBy('enumv', 'name', name)) out.add(s.str(e[r]));
+    }
+    return [...out].sort();
+  }
+
+  /**
    * A BPF helper per kernel: the kernel's own `enum bpf_func_id` where it has one, else the
    * version floor from the facts.
    */

@@ -1,0 +1,342 @@
+/**
+ * `field-type-changed-in-range`: a member that exists on every kernel where the code runs but
+ * whose type differs between them — an integer that became wider or narrower or changed sign,
+ * a plain member that is a bitfield on some kernels (`sock.sk_protocol` before 5.6), a pointer
+ * that became an array or an integer, a pointer to a renamed struct, or a member that moved into
+ * an anonymous union. CO-RE relocates the offset, not the type: the compiled read keeps the size
+ * and meaning of the type in the vmlinux.h it was built with.
+ */
+import type { Node } from 'web-tree-sitter';
+import type { FieldOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import { describeKernels } from '../../../kernel-db/src/query/summary';
+import type { Chain, Link } from '../analysis/chains';
+import { fieldAcross } from '../analysis/layout';
+import type { Fix, Severity } from '../analysis/model';
+import type { FunctionFacts, Rule, RuleContext } from './rule';
+
+/** Constructs that mention a field without reading it at run time. */
+const NO_READ = /^(sizeof|alignof|offsetof|typeof|__typeof__|bpf_core_field_exists|bpf_core_field_size|bpf_core_field_offset|bpf_core_field_signed|bpf_core_type_exists|bpf_core_type_matches|bpf_core_type_size|bpf_core_type_id_kernel|bpf_core_type_id_local)$/;
+/** CO-RE macros that read an integer member of any size, sign or bitfield-ness correctly. */
+const BITFIELD_MACROS = /^BPF_CORE_READ_BITFIELD(_PROBED)?$/;
+/** Macros that read a string: the destination bounds the read, not the member's type. */
+const STRING_MACROS = /STR_INTO$/;
+
+export const fieldTypeChangedInRange: Rule = {
+  meta: {
+    id: 'field-type-changed-in-range',
+    description: 'Struct member whose type, width, signedness or bitfield-ness differs across the target kernels where the code runs',
+    defaultSeverity: 'warning',
+    fixable: true,
+  },
+  checkFunction(ctx, f) {
+    if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.
+    for (const chain of [...f.chains, ...f.macroChains]) {
+      if (ctx.claimed.has(chain)) continue;
+      if (chain.within && NO_READ.test(chain.within)) continue;
+      check(ctx, f, chain);
+    }
+  },
+};
+
+/** A member type reduced to what decides how a compiled read behaves. */
+type Shape =
+  | { readonly k: 'int'; readonly bytes: number; readonly signed: boolean | null }
+  | { readonly k: 'enum'; readonly name: string }
+  | { readonly k: 'ptr'; readonly to: string }
+  | { readonly k: 'array'; readonly elem: string; readonly n: string }
+  | { readonly k: 'agg'; readonly name: string }
+  | { readonly k: 'func' }
+  | { readonly k: 'float'; readonly bytes: number }
+  | { readonly k: 'unknown' };
+
+/** How the code reaches the member's value. */
+type Access = 'load' | 'probe' | 'string' | 'bitfield-macro' | 'address' | 'none';
+
+/** Ways a member differs between the reference kernel and another. */
+type Change = 'bitfield' | 'kind' | 'width' | 'sign' | 'pointee' | 'union';
+
+function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
+  const at = f.guards.kernelsAt(chain.top);
+  if (at.empty) return;
+  if (sizeGuarded(ctx, chain.top)) return;
+  const kernels = at.kernels();
+  const idx = kernels.map((k) => ctx.kernels.indexOf(k));
+  chain.links.forEach((link, i) => {
+    const last = i === chain.links.length - 1;
+    const access: Access = last ? finalAccess(chain) : 'load';
+    if (access === 'none') return;
+    const agg = link.agg;
+    if (agg.kind !== 'struct' && agg.kind !== 'union') return;
+    // The program's own structs, context structs and hand-written ___flavor copies say their own
+    // type: authors write those for one kernel generation on purpose.
+    if (ctx.model.structs.has(agg.name)) return;
+    const lay = ctx.env.layoutOf(agg.name);
+    if (!lay.kernelName || lay.layout === 'context' || lay.layout === 'user') return;
+    const all = fieldAcross(ctx.db, ctx.kernels, lay.kernelName, link.field);
+    const per = idx.map((j) => all[j]);
+    if (per.some((p) => p.present !== true)) return; // Absence is field-missing-in-range's finding.
+    reportLink(ctx, chain, link, last, access, lay.kernelName, kernels, per);
+  });
+}
+
+/** How the chain's last member is read. */
+function finalAccess(chain: Chain): Access {
+  if (chain.within) {
+    if (BITFIELD_MACROS.test(chain.within)) return 'bitfield-macro';
+    if (STRING_MACROS.test(chain.within)) return 'string';
+    if (/^BPF_(CORE|PROBE)_READ/.test(chain.within)) return 'probe';
+    return 'none';
+  }
+  if (chain.mode === 'load' || chain.mode === 'write') return 'load';
+  if (chain.mode === 'address' && chain.probeRead) return chain.probeRead.fn.endsWith('_str') ? 'string' : 'probe';
+  // `&p->f`, or an array member used as its address: only a change of kind matters.
+  if (chain.mode === 'address') return 'address';
+  return 'none';
+}
+
+/**
+ * Whether the chain sits in a branch that asks the loader about the member's size or sign
+ * (`if (bpf_core_field_size(sk->sk_protocol) == 2)`): the author handles both layouts there.
+ */
+function sizeGuarded(ctx: RuleContext, node: Node): boolean {
+  for (let p = node.parent, c: Node = node, depth = 0; p && depth < 100; c = p, p = p.parent, depth++) {
+    if (p.type === 'function_definition') break;
+    if (p.type !== 'if_statement' && p.type !== 'conditional_expression') continue;
+    const cond = p.childForFieldName('condition');
+    if (!cond || cond.id === c.id) continue;
+    if (/\bbpf_core_field_(size|signed)\s*\(/.test(ctx.text(cond))) return true;
+  }
+  return false;
+}
+
+function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, access: Access, struct: string, kernels: Kernel[], per: FieldOnKernel[]) {
+  const shapes = per.map((p) => shapeOf(ctx.db, p.type ?? '', p.kernel, p.size));
+  // The compiled type is that of the vmlinux.h the program was built with, which the linter
+  // cannot see: take the declaration most of these kernels share (the newest on a tie), and
+  // report the kernels that differ from it. Only kernels whose layout is known can be it.
+  const resizes = ctx.loader.kind === 'libbpf';
+  const candidates = new Map<string, number>();
+  per.forEach((p, i) => {
+    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown') candidates.set(`${shapeKey(shapes[i])}|${p.bitfieldBits > 0}|${/union/.test(p.anon ?? '')}`, i);
+  });
+  let ref = -1;
+  let best = -1;
+  let changes = new Map<number, Change[]>();
+  for (const c of candidates.values()) {
+    const diff = new Map<number, Change[]>();
+    per.forEach((p, i) => {
+      if (i === c) return;
+      const d = differences(per[c], shapes[c], p, shapes[i], last, access, resizes);
+      if (d.length) diff.set(i, d);
+    });
+    const agree = per.length - diff.size;
+    if (agree > best || (agree === best && c > ref)) {
+      best = agree;
+      ref = c;
+      changes = diff;
+    }
+  }
+  if (ref < 0) return;
+  const r = per[ref];
+  const rs = shapes[ref];
+  if (changes.size === 0) return;
+  const failing = [...changes.keys()].map((i) => kernels[i]);
+  const kinds = new Set([...changes.values()].flat());
+  const severity: Severity = kinds.has('bitfield') || kinds.has('kind') || (kinds.has('width') && access === 'load') ? 'error'
+    : kinds.has('width') || kinds.has('sign') || kinds.has('pointee') ? 'warning' : 'info';
+  const name = `${struct}.${link.field}`;
+  // Group the differing kernels by how they declare the member, for a message that names them.
+  const groups = new Map<string, Kernel[]>();
+  for (const i of changes.keys()) {
+    const key = spelling(per[i]);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(kernels[i]);
+  }
+  const variants = [...groups].map(([s, ks]) => `${s} on ${ks.length} (${describeKernels(ks, kernels)})`).join('; ');
+  const why: string[] = [];
+  if (kinds.has('bitfield')) {
+    why.push(access === 'load'
+      ? 'a plain load cannot read a bitfield: libbpf cannot relocate it to the bits, so the instruction is poisoned and the verifier rejects the program there'
+      : 'a probe read of the member copies whole bytes there, not the bitfield\'s bits');
+  }
+  if (kinds.has('kind')) why.push('CO-RE does not match members of incompatible kinds, so the relocation fails and the program does not load there');
+  if (kinds.has('width')) {
+    why.push(access === 'load'
+      ? (ctx.loader.kind === 'libbpf' ? 'libbpf resizes only unsigned loads, so the signed load is poisoned and the program is rejected there' : 'the loader relocates the offset but not the load size, so the read takes the wrong number of bytes there')
+      : `the read copies sizeof the compiled type (${sizeText(rs)}), not the member's size there; size it with bpf_core_field_size()`);
+  }
+  if (kinds.has('sign')) why.push('the value is sign- or zero-extended differently there');
+  if (kinds.has('pointee')) why.push('it points to another type there, so CO-RE accesses through it against the compiled type fail to relocate unless a ___flavor struct covers it');
+  if (kinds.has('union')) why.push('it shares storage with other members of an anonymous union there, so it holds their value while they are the live member');
+  const fixes = (kinds.has('bitfield') || kinds.has('width')) && !kinds.has('kind') ? bitfieldFix(ctx, chain, last, shapes) : [];
+  ctx.report({
+    node: last || chain.within ? chain.top : link.node,
+    message: `\`${name}\` is ${spelling(r)} on ${kernels.length - failing.length} of ${kernels.length} kernels this code runs on, but ${variants}: ${why.join('; ')}.` +
+      (fixes.length ? ` Read it with BPF_CORE_READ_BITFIELD_PROBED(), which sizes, shifts and sign-extends at load time.` : ''),
+    kernels: failing.map((k) => k.name),
+    fixes,
+    severity,
+  });
+}
+
+/**
+ * What differs between the reference kernel's member `r` (shape `rs`) and kernel `p`'s (shape
+ * `s`) for this access. `resizes`: the loader fixes the size of a direct unsigned load itself.
+ */
+function differences(r: FieldOnKernel, rs: Shape, p: FieldOnKernel, s: Shape, last: boolean, access: Access, resizes: boolean): Change[] {
+  const out: Change[] = [];
+  if (s.k === 'unknown') return out;
+  // A composite member stays compatible with any composite; everything else must keep its kind.
+  if (rs.k !== s.k) return ['kind'];
+  // Only the kind of a member the chain passes through (or takes the address of) matters.
+  if (!last || access === 'bitfield-macro' || access === 'address') return out;
+  // Bitfield widths are known only from BTF; DepSurf kernels leave them unknown, never changed.
+  const bitfield = r.bitfieldBits !== undefined && p.bitfieldBits !== undefined && (r.bitfieldBits > 0) !== (p.bitfieldBits > 0);
+  if (bitfield && access !== 'string') out.push('bitfield');
+  if (rs.k === 'int' && s.k === 'int') {
+    if (!bitfield && access !== 'string' && rs.bytes !== s.bytes) {
+      const unsignedBoth = rs.signed === false && s.signed === false;
+      if (!(access === 'load' && unsignedBoth && resizes)) out.push('width');
+    }
+    if (rs.bytes === s.bytes && rs.signed !== null && s.signed !== null && rs.signed !== s.signed) out.push('sign');
+  } else if (rs.k === 'ptr' && s.k === 'ptr') {
+    if (rs.to !== '?' && s.to !== '?' && rs.to !== s.to) out.push('pointee');
+  } else if (rs.k === 'array' && s.k === 'array') {
+    if (rs.elem !== '?' && s.elem !== '?' && rs.elem !== s.elem) out.push('kind');
+    else if (rs.n !== s.n && access !== 'string') out.push('width');
+  }
+  // Anonymous union membership is known only from BTF (DepSurf's tables do not say).
+  if (r.basis === 'btf' && p.basis === 'btf' && /union/.test(r.anon ?? '') !== /union/.test(p.anon ?? '')) out.push('union');
+  return out;
+}
+
+/** How a kernel declares the member, for messages. */
+function spelling(p: FieldOnKernel): string {
+  const t = `\`${p.type}\``;
+  const base = p.bitfieldBits ? `${/^(8|11|18|8\d)$/.test(String(p.bitfieldBits)) ? 'an' : 'a'} ${p.bitfieldBits}-bit bitfield of ${t}` : t;
+  return /union/.test(p.anon ?? '') ? `${base} in an anonymous union` : base;
+}
+
+function sizeText(s: Shape): string {
+  return s.k === 'int' ? `${s.bytes} byte${s.bytes === 1 ? '' : 's'}` : 'its compiled size';
+}
+
+const QUALIFIERS = /\b(const|volatile|restrict|__restrict)\b/g;
+
+/** Integer spellings of C, in the BPF target's LP64 model (which is what the program is compiled in). */
+function intShape(t: string): Shape | undefined {
+  const words = t.split(/\s+/).filter(Boolean);
+  if (words.length === 0 || !words.every((w) => /^(unsigned|signed|char|short|int|long|_Bool|bool)$/.test(w))) return undefined;
+  const has = (w: string) => words.includes(w);
+  const longs = words.filter((w) => w === 'long').length;
+  const unsigned = has('unsigned');
+  if (has('_Bool') || has('bool')) return { k: 'int', bytes: 1, signed: false };
+  if (has('char')) return { k: 'int', bytes: 1, signed: unsigned ? false : has('signed') ? true : null };
+  if (has('short')) return { k: 'int', bytes: 2, signed: !unsigned };
+  if (longs > 0) return { k: 'int', bytes: 8, signed: !unsigned };
+  return { k: 'int', bytes: 4, signed: !unsigned };
+}
+
+/**
+ * The shape of a canonical type string on kernel `k`, resolving typedefs through that kernel's
+ * BTF (or, where its data has no typedefs, through the built-in BTF kernels when they all agree).
+ * `size` is the BTF size of the member when known.
+ */
+function shapeOf(db: KernelDb, type: string, k: Kernel, size: number | undefined, depth = 0): Shape {
+  const t = type.replace(QUALIFIERS, ' ').replace(/\s+/g, ' ').trim();
+  if (!t || depth > 8) return { k: 'unknown' };
+  if (t.includes('(')) return { k: 'func' };
+  const arr = /^([^[]*?)\s*((?:\[\d*\])+)$/.exec(t);
+  if (arr) return { k: 'array', elem: shapeKey(shapeOf(db, arr[1], k, undefined, depth + 1)), n: arr[2] };
+  if (t.endsWith('*')) {
+    const to = t.slice(0, -1).trim();
+    return { k: 'ptr', to: to === 'void' ? 'void' : shapeKey(shapeOf(db, to, k, undefined, depth + 1)) };
+  }
+  const agg = /^(struct|union) (.+)$/.exec(t);
+  if (agg) return { k: 'agg', name: t };
+  if (/^enum /.test(t)) return { k: 'enum', name: t };
+  if (t === 'float' || t === 'double' || t === 'long double') return { k: 'float', bytes: t === 'float' ? 4 : 8 };
+  const int = intShape(t);
+  if (int && int.k === 'int') return size !== undefined && size > 0 && size <= 8 && size !== int.bytes ? { ...int, bytes: size } : int;
+  if (!/^[A-Za-z_]\w*$/.test(t)) return { k: 'unknown' };
+  const target = typedefOn(db, t, k);
+  if (target === undefined) return { k: 'unknown' };
+  // An anonymous aggregate behind a typedef (`atomic_t`) is known by the typedef's name.
+  if (/^(struct|union) \(anon\)$/.test(target)) return { k: 'agg', name: t };
+  return shapeOf(db, target, k, size, depth + 1);
+}
+
+/** A string that is equal for two types exactly when a pointer to them means the same. */
+function shapeKey(s: Shape): string {
+  switch (s.k) {
+    case 'int': return `int${s.bytes}${s.signed === null ? 'c' : s.signed ? 's' : 'u'}`;
+    case 'float': return `float${s.bytes}`;
+    case 'agg': return s.name;
+    case 'enum': return s.name;
+    case 'ptr': return s.to === '?' ? '?' : `${s.to}*`;
+    case 'array': return s.elem === '?' ? '?' : `${s.elem}${s.n}`;
+    case 'func': return 'func';
+    default: return '?';
+  }
+}
+
+const typedefCache = new WeakMap<KernelDb, Map<string, string | null>>();
+
+/** Where typedef `name` leads on kernel `k`: its own BTF, else what every built-in BTF kernel says. */
+function typedefOn(db: KernelDb, name: string, k: Kernel): string | undefined {
+  const own = db.typedef(name, [k])[0];
+  if (own.present === true) return own.value;
+  let cache = typedefCache.get(db);
+  if (!cache) {
+    cache = new Map();
+    typedefCache.set(db, cache);
+  }
+  let v = cache.get(name);
+  if (v === undefined) {
+    const btf = db.kernels.filter((x) => !x.user && x.fidelity !== 'depsurf');
+    const values = new Set(db.typedef(name, btf).filter((a) => a.present).map((a) => a.value ?? ''));
+    v = values.size === 1 ? [...values][0] : null;
+    cache.set(name, v);
+  }
+  return v ?? undefined;
+}
+
+/**
+ * `BPF_CORE_READ_BITFIELD_PROBED(p, f)` for a read of an integer member: the macro reads the
+ * member's real bytes at its real offset and shifts out its bits, whatever its size, sign or
+ * bitfield-ness on the kernel. Its value is an `unsigned long long`, so the fix is offered as
+ * safe only where the member is unsigned on every kernel (the same value then).
+ */
+function bitfieldFix(ctx: RuleContext, chain: Chain, last: boolean, shapes: Shape[]): Fix[] {
+  if (!last || !shapes.every((s) => s.k === 'int')) return [];
+  const safe = shapes.every((s) => s.k === 'int' && s.signed === false);
+  const text = ctx.model.text;
+  let ptr: string;
+  let fields: string;
+  if (!chain.within) {
+    if (chain.mode !== 'load' || chain.subscripted) return [];
+    let j = chain.links.length - 1;
+    while (j >= 0 && chain.links[j].op !== '->') j--;
+    if (j < 0) return [];
+    const arg = chain.links[j].node.childForFieldName('argument');
+    if (!arg) return [];
+    ptr = text.slice(arg.startIndex, arg.endIndex);
+    fields = chain.links.slice(j).map((l) => l.field).join('.');
+  } else if (chain.within === 'BPF_CORE_READ') {
+    const base = text.slice(chain.base.startIndex, chain.base.endIndex);
+    const segs = chain.segments.map((s) => s.fields.join('.'));
+    fields = segs[segs.length - 1];
+    ptr = segs.length === 1 ? base : `BPF_CORE_READ(${[base, ...segs.slice(0, -1)].join(', ')})`;
+  } else {
+    return [];
+  }
+  // The macro pastes its pointer argument into casts and member accesses: keep it a plain operand.
+  if (!/^([A-Za-z_]\w*(\s*(->|\.)\s*[A-Za-z_]\w*)*|BPF_CORE_READ\([^()]*\))$/.test(ptr.trim())) return [];
+  const call = `BPF_CORE_READ_BITFIELD_PROBED(${ptr.trim()}, ${fields})`;
+  return [{
+    title: `Read with ${call}`,
+    safe,
+    needsCoreRead: true,
+    edits: [{ range: ctx.lines.range(chain.top.startIndex, chain.top.endIndex), newText: call }],
+  }];
+}
