@@ -323,15 +323,16 @@ function bitfieldFix(ctx: RuleContext, chain: Chain, last: boolean, shapes: Shap
     ptr = text.slice(arg.startIndex, arg.endIndex);
     fields = chain.links.slice(j).map((l) => l.field).join('.');
   } else if (chain.within === 'BPF_CORE_READ') {
-    const base = text.slice(chain.base.startIndex, chain.base.endIndex);
-    const segs = chain.segments.map((s) => s.fields.join('.'));
-    fields = segs[segs.length - 1];
-    ptr = segs.length === 1 ? base : `BPF_CORE_READ(${[base, ...segs.slice(0, -1)].join(', ')})`;
+    // `BPF_CORE_READ(skb, sk, sk_protocol)` has no single-macro form: clang rejects a
+    // BPF_CORE_READ() nested in the bitfield macro (nested preserve_access_index).
+    if (chain.segments.length !== 1) return [];
+    ptr = text.slice(chain.base.startIndex, chain.base.endIndex);
+    fields = chain.segments[0].fields.join('.');
   } else {
     return [];
   }
   // The macro pastes its pointer argument into casts and member accesses: keep it a plain operand.
-  if (!/^([A-Za-z_]\w*(\s*(->|\.)\s*[A-Za-z_]\w*)*|BPF_CORE_READ\([^()]*\))$/.test(ptr.trim())) return [];
+  if (!/^[A-Za-z_]\w*(\s*(->|\.)\s*[A-Za-z_]\w*)*$/.test(ptr.trim())) return [];
   const call = `BPF_CORE_READ_BITFIELD_PROBED(${ptr.trim()}, ${fields})`;
   return [{
     title: `Read with ${call}`,
