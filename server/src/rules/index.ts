@@ -1,9 +1,13 @@
 /** The rule registry, sorted by id. Every rule here has a doc in docs/rules/<id>.md and tests. */
+import { attachTargetMissingInRange } from './attach-target-missing-in-range';
+import { configRequired } from './config-required';
 import { enumValueNotRelocated } from './enum-value-not-relocated';
 import { fieldMissingInRange } from './field-missing-in-range';
 import { fieldTypeChangedInRange } from './field-type-changed-in-range';
 import { invalidLintComment } from './invalid-lint-comment';
+import { mapTypeUnavailable } from './map-type-unavailable';
 import { nonCoreFieldRead } from './non-core-field-read';
+import { progTypeUnavailable } from './prog-type-unavailable';
 import { rcuPtrDirectDeref } from './rcu-ptr-direct-deref';
 import type { Rule } from './rule';
 import { typeMissingInRange } from './type-missing-in-range';
@@ -11,7 +15,8 @@ import { unsafeKernelDeref } from './unsafe-kernel-deref';
 
 /** Rules in the order they run: a chain claimed by an earlier rule is not reported again. */
 export const RULES: readonly Rule[] = [unsafeKernelDeref, nonCoreFieldRead, fieldMissingInRange, invalidLintComment,
-  fieldTypeChangedInRange, typeMissingInRange, enumValueNotRelocated, rcuPtrDirectDeref];
+  fieldTypeChangedInRange, typeMissingInRange, enumValueNotRelocated, rcuPtrDirectDeref,
+  progTypeUnavailable, mapTypeUnavailable, attachTargetMissingInRange, configRequired];
 
 /** Rule ids, sorted. */
 export const RULE_IDS: readonly string[] = RULES.map((r) => r.meta.id).sort();

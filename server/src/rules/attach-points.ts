@@ -1,0 +1,162 @@
+/**
+ * Where a file's programs attach, shared by the program-level rules (`prog-type-unavailable`,
+ * `attach-target-missing-in-range`, `config-required`): each libbpf `SEC("…")` on a function and
+ * each BCC probe (`kprobe__do_sys_open`, `TRACEPOINT_PROBE(sched, sched_switch)`,
+ * `KFUNC_PROBE(do_exit)`), expressed as the `SEC()` name libbpf would give it, with the source
+ * span a finding should cover. Also the per-architecture floor for BPF trampolines.
+ */
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import type { SectionFact } from '../../../kernel-db/src/query/facts';
+import { describeKernels } from '../../../kernel-db/src/query/summary';
+import { compareVersions } from '../../../kernel-db/src/version';
+import type { FileModel } from '../analysis/file';
+
+/** One program's attach point. */
+export interface AttachPoint {
+  /** The section libbpf resolves: the `SEC()` string without a leading `?`, or what a BCC probe amounts to. */
+  readonly sec: string;
+  /** How the source spells it, for messages: `SEC("fentry/do_exit")`, `kprobe__do_sys_open`, `TRACEPOINT_PROBE(sched, sched_switch)`. */
+  readonly written: string;
+  /** UTF-16 offsets of the text a finding covers: the `SEC()` string literal, or the BCC probe's name. */
+  readonly span: { readonly start: number; readonly end: number };
+  /** The program's (function's) name. */
+  readonly program: string;
+  /** Declared through BCC, which compiles and attaches on each host. */
+  readonly bcc: boolean;
+  /**
+   * `SEC("?…")`: libbpf does not load the program unless user space turns autoload on, which
+   * is how programs that only some kernels support are made optional.
+   */
+  readonly optional: boolean;
+}
+
+/** Prefixes BCC strips from a kprobe name to find a syscall, which it then attaches through the host's syscall wrapper. */
+const BCC_SYSCALL_PREFIXES = ['sys_', '__x64_sys_', '__arm64_sys_', '__s390x_sys_', '__riscv_sys_', '__ia32_compat_sys_', '__x32_compat_sys_'];
+
+/** The libbpf section a BCC probe type and target amount to. */
+function bccSection(type: string, target: string): string | undefined {
+  const syscall = (t: string) => {
+    const p = BCC_SYSCALL_PREFIXES.find((x) => t.startsWith(x) && t.length > x.length);
+    return p ? t.slice(p.length) : undefined;
+  };
+  switch (type) {
+    case 'kprobe': {
+      const s = syscall(target);
+      return s ? `ksyscall/${s}` : `kprobe/${target}`;
+    }
+    case 'kretprobe': {
+      const s = syscall(target);
+      return s ? `kretsyscall/${s}` : `kretprobe/${target}`;
+    }
+    case 'tracepoint': return `tracepoint/${target.replace(':', '/')}`;
+    case 'raw_tracepoint': return `raw_tp/${target}`;
+    case 'kfunc': return `fentry/${target}`;
+    case 'kretfunc': return `fexit/${target}`;
+    case 'kmod_ret': return `fmod_ret/${target}`;
+    case 'lsm': return `lsm/${target}`;
+    case 'iter': return `iter/${target}`;
+    default: return undefined;
+  }
+}
+
+/** Every program attach point of the file, in source order. */
+export function attachPoints(model: FileModel): AttachPoint[] {
+  const out: AttachPoint[] = [];
+  const programSecs = new Set(model.functions.map((f) => f.sec).filter((s): s is string => !!s));
+  for (const site of model.sites()) {
+    if (site.kind === 'section') {
+      const lit = site.args[0];
+      if (site.section === null || !lit) continue;
+      // Variables (maps, the license, globals) have sections too; only functions are programs.
+      const isProgram = site.target ? site.target.kind === 'function' : programSecs.has(site.section);
+      if (!isProgram) continue;
+      const optional = site.section.startsWith('?');
+      out.push({
+        sec: optional ? site.section.slice(1) : site.section,
+        written: `SEC("${site.section}")`,
+        span: { start: lit.start, end: lit.end },
+        program: site.target?.name ?? '',
+        bcc: false,
+        optional,
+      });
+    } else if (site.kind === 'bcc-probe') {
+      const sec = bccSection(site.probe.type, site.probe.target);
+      if (!sec || !site.probe.target) continue;
+      // A probe macro is reported on its name arguments; a function BCC attaches by name, on that name.
+      const names = site.masked ? site.args.slice(0, site.probe.type === 'tracepoint' ? 2 : 1) : [];
+      const span = names.length > 0
+        ? { start: names[0].start, end: names[names.length - 1].end }
+        : { start: site.start, end: site.start + site.name.length };
+      out.push({
+        sec,
+        written: site.masked ? `${site.name}(${names.map((a) => a.text).join(', ')})` : site.name,
+        span,
+        program: site.programName,
+        bcc: true,
+        optional: false,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether programs of this section attach through a BPF trampoline (fentry, fexit, fmod_ret,
+ * fsession, LSM, freplace, struct_ops): the kernel builds the trampoline with the
+ * architecture's JIT (`arch_prepare_bpf_trampoline`), which each architecture gained at its own
+ * version.
+ */
+export function usesTrampoline(fact: SectionFact): boolean {
+  switch (fact.prog_type) {
+    case 'BPF_PROG_TYPE_LSM':
+    case 'BPF_PROG_TYPE_EXT':
+    case 'BPF_PROG_TYPE_STRUCT_OPS':
+      return true;
+    case 'BPF_PROG_TYPE_TRACING':
+      return /^BPF_(TRACE_FENTRY|TRACE_FEXIT|MODIFY_RETURN|TRACE_FSESSION)/.test(fact.attach_type ?? '');
+    default:
+      return false;
+  }
+}
+
+/** The facts' name for a kernel's architecture. */
+function archKey(arch: string): string {
+  return arch === 's390x' ? 's390' : arch;
+}
+
+/**
+ * The version from which kernel `k`'s architecture builds BPF trampolines, from the facts'
+ * `fentry_fexit_trampolines.arch_since` row (x86-64 5.5, arm64 6.0, riscv64 6.3, s390 6.3);
+ * undefined for an architecture the facts do not list, which is unknown rather than unsupported.
+ */
+export function trampolineFloor(db: KernelDb, k: Kernel): string | undefined {
+  const row = db.facts.feature('fentry_fexit_trampolines') as { arch_since?: Record<string, string> } | undefined;
+  return row?.arch_since?.[archKey(k.arch)];
+}
+
+/** Whether kernel `k` is older than its architecture's trampoline floor (false when the floor is unknown). */
+export function belowTrampolineFloor(db: KernelDb, k: Kernel): boolean {
+  const floor = trampolineFloor(db, k);
+  return floor !== undefined && compareVersions(k.version, floor) < 0;
+}
+
+/**
+ * The libbpf release that first knows a section (its facts' `since_libbpf`), as `M.m`. Unreleased sections (only on libbpf's master) count as newer than
+ * any release.
+ */
+export function libbpfSince(v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  if (/^unreleased/.test(v)) return '99.0';
+  const m = /^(\d+)\.(\d+)/.exec(v);
+  return m ? `${m[1]}.${m[2]}` : undefined;
+}
+
+/**
+ * `subset` within `all` for a message: version ranges and distro families, or the kernels' own
+ * names when there are at most three of them, since a range such as "5.4 (Ubuntu 5.4)" does not
+ * say which of several builds of one version it means.
+ */
+export function describeSome(subset: readonly Kernel[], all: readonly Kernel[]): string {
+  if (subset.length > 0 && subset.length <= 3 && subset.length < all.length) return subset.map((k) => k.name).join(', ');
+  return describeKernels(subset, all);
+}

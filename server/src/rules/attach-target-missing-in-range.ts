@@ -1,0 +1,189 @@
+/**
+ * `attach-target-missing-in-range`: what a program attaches to — the kernel function of
+ * `kprobe/…`, `fentry/…` and friends, the syscall of `ksyscall/…`, the tracepoint of
+ * `tracepoint/…`, `raw_tp/…` or `tp_btf/…`, the LSM hook of `lsm/…`, and the same for BCC's
+ * `kprobe__<fn>`, `TRACEPOINT_PROBE(cat, event)`, `KFUNC_PROBE(fn)`, `LSM_PROBE(hook)` — absent
+ * or fully inlined on some target kernels.
+ *
+ * Kernel function lists cover only vmlinux: a function that lives in a module, or is built in on
+ * some builds and modular on others, is missing from some lists without being missing from the
+ * running system. So an absence counts only where it looks like the kernel's history, not its
+ * build: never on a minimal test config, not when another build of the same version and
+ * architecture has the function, not when the nearest older and newer versions both have it, and
+ * not at all for a name no kernel of the database has. Inlining recorded by DepSurf always counts.
+ */
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import { compareVersions, majorMinor } from '../../../kernel-db/src/version';
+import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
+import type { Rule, RuleContext } from './rule';
+
+export const attachTargetMissingInRange: Rule = {
+  meta: {
+    id: 'attach-target-missing-in-range',
+    description: 'Kernel function, syscall, tracepoint or LSM hook a program attaches to is absent or inlined on some target kernels',
+    defaultSeverity: 'error',
+    fixable: false,
+  },
+  checkFile(ctx) {
+    for (const p of attachPoints(ctx.model)) check(ctx, p);
+  },
+};
+
+/** What an attach point names. */
+interface Target {
+  readonly kind: 'function' | 'syscall' | 'tracepoint' | 'lsm';
+  readonly name: string;
+  /** How messages name it: "kprobe target `do_sys_openat2`". */
+  readonly label: string;
+  /** What happens on a kernel without it. */
+  readonly consequence: string;
+}
+
+/** A target's state on one kernel. */
+type Status = 'ok' | 'absent' | 'inlined' | 'unknown';
+
+/** The target an attach point names, if it names one this rule can check. */
+function targetOf(prefix: string, target: string): Target | undefined {
+  const base = prefix.replace(/\.(s|w)$/, '');
+  // Patterns (`kprobe.multi/tcp_*`), module-qualified names and offsets are not plain names.
+  if (!target || /[*?[\]:]/.test(target)) return undefined;
+  const fn = target.replace(/\+(0x[0-9a-fA-F]+|\d+)$/, '');
+  if (!/^[A-Za-z_][\w.]*$/.test(fn) && base !== 'tracepoint' && base !== 'tp') return undefined;
+  switch (base) {
+    case 'kprobe':
+    case 'kretprobe':
+      return { kind: 'function', name: fn, label: `${base} target \`${fn}\``, consequence: `attaching the ${base} fails there` };
+    case 'fentry':
+    case 'fexit':
+    case 'fmod_ret':
+    case 'fsession':
+      return { kind: 'function', name: fn, label: `${base} target \`${fn}\``, consequence: 'the program fails to load there (no BTF function to attach to)' };
+    case 'ksyscall':
+    case 'kretsyscall':
+      return { kind: 'syscall', name: fn, label: `syscall \`${fn}\` (${base} target)`, consequence: `attaching the ${base === 'ksyscall' ? 'kprobe' : 'kretprobe'} fails there` };
+    case 'tracepoint':
+    case 'tp': {
+      const m = /^([\w-]+)\/(\w+)$/.exec(target);
+      if (!m) return undefined;
+      // Syscall events are generated from the syscall table, not declared as tracepoints.
+      const sys = m[1] === 'syscalls' ? /^sys_(?:enter|exit)_(\w+)$/.exec(m[2]) : null;
+      if (sys) return { kind: 'syscall', name: sys[1], label: `syscall \`${sys[1]}\` (of tracepoint \`${target}\`)`, consequence: 'the tracepoint does not exist there and attaching fails' };
+      return { kind: 'tracepoint', name: m[2], label: `tracepoint \`${target}\``, consequence: 'attaching fails there' };
+    }
+    case 'raw_tracepoint':
+    case 'raw_tp':
+      return { kind: 'tracepoint', name: fn, label: `raw tracepoint \`${fn}\``, consequence: 'attaching fails there' };
+    case 'tp_btf':
+      return { kind: 'tracepoint', name: fn, label: `BTF tracepoint \`${fn}\``, consequence: 'the program fails to load there (no btf_trace_ type to attach to)' };
+    case 'lsm':
+    case 'lsm_cgroup':
+      return { kind: 'lsm', name: fn, label: `LSM hook \`${fn}\``, consequence: 'the program fails to load there (no bpf_lsm_ hook to attach to)' };
+    default:
+      return undefined;
+  }
+}
+
+/** The syscall wrapper prefix libbpf's `ksyscall` and BCC use on each architecture. */
+const SYSCALL_PREFIX: Record<string, string> = {
+  x86_64: '__x64_sys_', arm64: '__arm64_sys_', riscv64: '__riscv_sys_', s390x: '__s390x_sys_', ppc64le: '__powerpc_sys_',
+};
+
+/** A function's state per kernel. */
+function funcStatus(db: KernelDb, name: string, kernels: readonly Kernel[]): Status[] {
+  return db.func(name, kernels).map((a) => (a.present === null ? 'unknown' : a.inlined ? 'inlined' : a.present ? 'ok' : 'absent'));
+}
+
+/**
+ * Whether a syscall exists per kernel: any of the names it is known by (the architecture's
+ * wrapper, `sys_`, `__se_sys_`, `SyS_`, `__do_sys_`) in the kernel's function list. A syscall the
+ * kernel has is always reachable through the wrapper libbpf picks, so any name is enough.
+ */
+function syscallStatus(db: KernelDb, name: string, kernels: readonly Kernel[]): Status[] {
+  const names = [...new Set([...Object.values(SYSCALL_PREFIX), 'sys_', '__se_sys_', 'SyS_', '__do_sys_'].map((p) => `${p}${name}`))];
+  const per = names.map((n) => db.func(n, kernels));
+  return kernels.map((_, i) => {
+    if (per.some((a) => a[i].present === true || a[i].inlined)) return 'ok';
+    return per.every((a) => a[i].present === null) ? 'unknown' : 'absent';
+  });
+}
+
+function statusOf(db: KernelDb, t: Target, kernels: readonly Kernel[]): Status[] {
+  switch (t.kind) {
+    case 'function': return funcStatus(db, t.name, kernels);
+    case 'lsm': return funcStatus(db, `bpf_lsm_${t.name}`, kernels);
+    case 'syscall': return syscallStatus(db, t.name, kernels);
+    case 'tracepoint': return db.tracepoint(t.name, kernels).map((a) => (a.present === null ? 'unknown' : a.present ? 'ok' : 'absent'));
+  }
+}
+
+/**
+ * Whether kernel `k`'s absence looks like a build difference rather than the kernel's history
+ * (see the file comment), given every kernel's status.
+ */
+function buildDifference(k: Kernel, all: readonly Kernel[], status: Map<number, Status>): boolean {
+  if (k.fidelity === 'btf-minimal-config') return true;
+  const mm = majorMinor(k.version);
+  const known = all.filter((o) => o.id !== k.id && (status.get(o.id) === 'ok' || status.get(o.id) === 'absent' || status.get(o.id) === 'inlined'));
+  const sameArch = known.filter((o) => o.arch === k.arch);
+  if (sameArch.some((o) => majorMinor(o.version) === mm && status.get(o.id) === 'ok')) return true;
+  // The nearest version on one side: whether some build of it has the target, or undefined when
+  // there is no older (newer) kernel of this architecture.
+  const side = (older: boolean): boolean | undefined => {
+    const cands = sameArch.filter((o) => (older ? compareVersions(majorMinor(o.version), mm) < 0 : compareVersions(majorMinor(o.version), mm) > 0));
+    if (cands.length === 0) return undefined;
+    const nearest = cands.map((o) => majorMinor(o.version)).reduce((a, b) => ((older ? compareVersions(a, b) > 0 : compareVersions(a, b) < 0) ? a : b));
+    return cands.some((o) => majorMinor(o.version) === nearest && status.get(o.id) === 'ok');
+  };
+  const before = side(true);
+  const after = side(false);
+  if (before && after) return true;
+  // The oldest (newest) kernel of its architecture: another architecture's build of the same
+  // version stands in for the missing neighbour.
+  const otherArch = known.some((o) => o.arch !== k.arch && majorMinor(o.version) === mm && status.get(o.id) === 'ok');
+  return otherArch && ((before === undefined && after === true) || (after === undefined && before === true));
+}
+
+function check(ctx: RuleContext, p: AttachPoint) {
+  const m = ctx.db.facts.section(p.sec);
+  if (!m || p.optional) return;
+  const t = targetOf(m.fact.prefix, m.target);
+  if (!t) return;
+  // The whole database, so that versions outside the target still tell history from builds.
+  const all = ctx.db.kernels;
+  const statuses = statusOf(ctx.db, t, all);
+  const status = new Map(all.map((k, i) => [k.id, statuses[i]]));
+  // A name no kernel has is a module's, or a typo the loader will name: not this rule's to guess.
+  if (!statuses.includes('ok')) return;
+  const base = ctx.db.section(m.fact.prefix, ctx.kernels);
+  const trampoline = usesTrampoline(m.fact);
+  const bpfLsm = t.kind === 'lsm' ? ctx.db.config('CONFIG_BPF_LSM', ctx.kernels) : undefined;
+  const absent: Kernel[] = [];
+  const inlined: Kernel[] = [];
+  let builds = 0;
+  ctx.kernels.forEach((k, i) => {
+    const s = status.get(k.id);
+    if (s !== 'absent' && s !== 'inlined') return;
+    // Kernels that cannot run the program type at all, or have BPF LSM configured out, are the
+    // other program rules' findings.
+    if (base.kernels[i].present === false || (trampoline && belowTrampolineFloor(ctx.db, k)) || bpfLsm?.[i].present === false) return;
+    if (s === 'inlined') inlined.push(k);
+    else if (buildDifference(k, all, status)) builds++;
+    else absent.push(k);
+  });
+  const failing = ctx.kernels.filter((k) => absent.includes(k) || inlined.includes(k));
+  if (failing.length === 0) return;
+  const parts: string[] = [];
+  if (absent.length > 0) parts.push(`missing on ${describeSome(absent, ctx.kernels)}`);
+  if (inlined.length > 0) parts.push(`fully inlined, with no symbol to attach to, on ${describeSome(inlined, ctx.kernels)}`);
+  const how = p.bcc ? t.consequence.replace('the program fails to load', 'BCC cannot load the program') : t.consequence;
+  ctx.report({
+    span: p.span,
+    kernels: failing.map((k) => k.name),
+    message: `${capitalize(t.label)} is unavailable on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
+      (builds > 0 ? ` (${builds} more kernel${builds === 1 ? ' lacks' : 's lack'} it only in ${builds === 1 ? 'its' : 'their'} build, e.g. as a module, and ${builds === 1 ? 'is' : 'are'} not counted.)` : ''),
+  });
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

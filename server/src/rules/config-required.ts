@@ -1,0 +1,174 @@
+/**
+ * `config-required`: a program type (its `SEC()`), a map type or a helper the program uses needs
+ * a CONFIG option that some target kernels' configs leave off. Only kernels whose `.config` is
+ * known can fail; the others are counted as unknown. Options every kernel with a config has on
+ * (and CONFIG_BPF_SYSCALL, without which there is no BPF at all) never show up. Kernels where the
+ * program type, map type or helper is missing altogether are the other rules' findings, not this
+ * one's. Helper calls are checked per function against the kernels their guards leave, so a call
+ * under `if (CONFIG_X)` with `extern … CONFIG_X __kconfig` stays silent.
+ */
+import type { Kernel } from '../../../kernel-db/src/query/db';
+import { KSet } from '../analysis/kset';
+import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
+import type { FunctionFacts, Rule, RuleContext } from './rule';
+
+export const configRequired: Rule = {
+  meta: {
+    id: 'config-required',
+    description: 'CONFIG option a program type, map type or helper needs is off on some target kernels',
+    defaultSeverity: 'error',
+    fixable: false,
+  },
+  checkFile(ctx) {
+    // Programs of one kind share their gaps: report each distinct gap once, on the first of them.
+    const seen = new Set<string>();
+    for (const p of attachPoints(ctx.model)) checkSection(ctx, p, seen);
+    checkMaps(ctx);
+  },
+  checkFunction(ctx, f) {
+    checkHelpers(ctx, f);
+  },
+};
+
+/** Options that say nothing about one program: without them there is no BPF. */
+const IMPLIED = new Set(['CONFIG_BPF_SYSCALL']);
+
+/**
+ * Programs attached through a trampoline to a kernel function reach it through ftrace direct
+ * calls (`register_fentry()` uses `register_ftrace_direct()` for ftrace-managed functions), so
+ * they need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS; the section facts list it for fentry/fexit
+ * but not for LSM programs, whose hooks attach the same way.
+ */
+const DIRECT_CALLS = 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS';
+
+/** The options that are off, per option, among `kernels` (the ones a finding may name). */
+interface ConfigGaps {
+  /** Option → kernels whose config sets it to `n` or leaves it unset. */
+  readonly off: Map<string, Kernel[]>;
+  /** Kernels among `kernels` without a config. */
+  readonly unknown: Kernel[];
+}
+
+function gaps(ctx: RuleContext, configs: readonly string[], kernels: readonly Kernel[]): ConfigGaps {
+  const off = new Map<string, Kernel[]>();
+  for (const c of [...new Set(configs)].sort()) {
+    if (IMPLIED.has(c)) continue;
+    const vals = ctx.db.config(c, kernels);
+    const ks = kernels.filter((_, i) => vals[i].present === false);
+    if (ks.length > 0) off.set(c, ks);
+  }
+  return { off, unknown: kernels.filter((k) => !k.hasConfig) };
+}
+
+/** "CONFIG_A and CONFIG_B are off on …; CONFIG_C is off on …", the failing kernels, and the unknown note. */
+function describeGaps(ctx: RuleContext, g: ConfigGaps, of: number): { text: string; failing: Kernel[]; unknown: string } {
+  // Options off on the same kernels share one clause.
+  const bySet = new Map<string, { names: string[]; ks: Kernel[] }>();
+  for (const [c, ks] of g.off) {
+    const key = ks.map((k) => k.id).join(',');
+    if (!bySet.has(key)) bySet.set(key, { names: [], ks });
+    bySet.get(key)!.names.push(c);
+  }
+  const parts = [...bySet.values()].map(({ names, ks }) =>
+    `${names.length === 1 ? `${names[0]} is` : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} are`} off on ${describeSome(ks, ctx.kernels)}`);
+  const failing = ctx.kernels.filter((k) => [...g.off.values()].some((ks) => ks.includes(k)));
+  const unknown = g.unknown.length > 0 ? ` ${g.unknown.length} of the ${of} kernels have no known config and may lack ${g.off.size === 1 ? 'it' : 'them'} too.` : '';
+  return { text: parts.join('; '), failing, unknown };
+}
+
+function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
+  const m = ctx.db.facts.section(p.sec);
+  if (!m || p.optional) return;
+  const f = m.fact;
+  const configs = [...(f.configs ?? [])];
+  const trampoline = usesTrampoline(f);
+  const kernelFunctionTrampoline = trampoline && (f.prog_type === 'BPF_PROG_TYPE_LSM' || f.prog_type === 'BPF_PROG_TYPE_TRACING');
+  if (kernelFunctionTrampoline && !configs.includes(DIRECT_CALLS)) configs.push(DIRECT_CALLS);
+  // fmod_ret may always attach to security_* functions; error injection only widens the set.
+  const target = m.target.replace(/\+.*$/, '');
+  const need = f.prefix.startsWith('fmod_ret') && target.startsWith('security_') ? configs.filter((c) => c !== 'CONFIG_FUNCTION_ERROR_INJECTION') : configs;
+  // Only kernels that have the program type (and, for trampolines, an architecture that builds them).
+  const base = ctx.db.section(f.prefix, ctx.kernels);
+  const kernels = ctx.kernels.filter((k, i) => base.kernels[i].present !== false && !(trampoline && belowTrampolineFloor(ctx.db, k)));
+  const g = gaps(ctx, need, kernels);
+  const isLsm = f.prog_type === 'BPF_PROG_TYPE_LSM';
+  const lsmNote = isLsm ? inactiveBpfLsm(ctx, kernels) : undefined;
+  if (g.off.size === 0) {
+    if (lsmNote) ctx.report({ span: p.span, severity: 'info', kernels: [], message: `${p.written}: ${lsmNote}` });
+    return;
+  }
+  const d = describeGaps(ctx, g, kernels.length);
+  if (seen.has(d.text)) return;
+  seen.add(d.text);
+  const what = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load or attach there';
+  ctx.report({
+    span: p.span,
+    kernels: d.failing.map((k) => k.name),
+    message: `${p.written} needs kernel options that are off on ${d.failing.length} of ${ctx.kernels.length} target kernels: ${d.text}; ${what}.${d.unknown}` +
+      (lsmNote ? ` ${lsmNote}` : isLsm ? ' BPF LSM programs also need `bpf` in the active LSM list, which the kernel command line (`lsm=`) can change and the linter cannot check.' : ''),
+  });
+}
+
+/**
+ * BPF LSM built in but left out of the default LSM order (CONFIG_LSM) on some kernels: there the
+ * hooks run only if the kernel command line enables them (`lsm=…,bpf`), which the linter cannot see.
+ */
+function inactiveBpfLsm(ctx: RuleContext, kernels: readonly Kernel[]): string | undefined {
+  const lsm = ctx.db.config('CONFIG_BPF_LSM', kernels);
+  const order = ctx.db.config('CONFIG_LSM', kernels);
+  const inactive = kernels.filter((_, i) => lsm[i].present === true && order[i].present === true && !(order[i].value ?? '').split(',').includes('bpf'));
+  if (inactive.length === 0) return undefined;
+  return `On ${describeSome(inactive, ctx.kernels)}, BPF LSM is built in but CONFIG_LSM leaves \`bpf\` out of the active LSMs, so the program runs only where the kernel command line adds it (\`lsm=…,bpf\`), which the linter cannot check.`;
+}
+
+function checkMaps(ctx: RuleContext) {
+  for (const site of ctx.model.sites()) {
+    if (site.kind !== 'map-member' || site.member !== 'type' || !/^BPF_MAP_TYPE_\w+$/.test(site.value.text)) continue;
+    const av = ctx.db.mapType(site.value.text, ctx.kernels);
+    const kernels = ctx.kernels.filter((_, i) => av.kernels[i].present !== false);
+    const g = gaps(ctx, av.configs ?? [], kernels);
+    if (g.off.size === 0) continue;
+    const d = describeGaps(ctx, g, kernels.length);
+    ctx.report({
+      span: { start: site.value.start, end: site.value.end },
+      kernels: d.failing.map((k) => k.name),
+      message: `${site.value.text}${site.map ? ` (map \`${site.map}\`)` : ''} needs kernel options that are off on ${d.failing.length} of ${ctx.kernels.length} target kernels: ${d.text}; creating the map fails there.${d.unknown}`,
+    });
+  }
+}
+
+function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
+  const body = f.fn.body;
+  if (!body) return;
+  // Options a program section of the file needs are reported once, on that section: the object
+  // loads all its programs together, so it fails on those kernels whatever this call needs.
+  const secConfigs = new Set(attachPoints(ctx.model).flatMap((p) => ctx.db.facts.section(p.sec)?.fact.configs ?? []));
+  for (const call of body.descendantsOfType('call_expression')) {
+    const fnNode = call?.childForFieldName('function');
+    if (!call || fnNode?.type !== 'identifier') continue;
+    const name = ctx.text(fnNode);
+    if (!name.startsWith('bpf_')) continue;
+    const fact = ctx.db.facts.helper(name);
+    if (!fact) continue;
+    const extra = f.ctx.progType ? fact.prog_type_details?.[f.ctx.progType]?.configs ?? [] : [];
+    const configs = [...(fact.configs ?? []), ...extra].filter((c) => !secConfigs.has(c));
+    if (configs.length === 0) continue;
+    const at = f.guards.kernelsAt(call);
+    if (at.empty) continue;
+    // Kernels without the helper are `helper-unavailable`'s findings.
+    const has = ctx.db.helper(name, ctx.kernels).kernels;
+    const runs = at.and(KSet.where(ctx.kernels, (_, i) => has[i].present !== false));
+    const kernels = runs.kernels();
+    const g = gaps(ctx, configs, kernels);
+    if (g.off.size === 0) continue;
+    const d = describeGaps(ctx, g, kernels.length);
+    ctx.report({
+      node: fnNode,
+      kernels: d.failing.map((k) => k.name),
+      message: `\`${name}\` needs kernel options that are off on ${d.failing.length} of ${at.size} kernels this code runs on: ${d.text}; ` +
+        `the helper is not offered there and the verifier rejects the program.${d.unknown}` +
+        (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '') +
+        ` Guard the call with \`if (${[...g.off.keys()][0]})\` and \`extern bool ${[...g.off.keys()][0]} __kconfig __weak;\` if the program must load there.`,
+    });
+  }
+}

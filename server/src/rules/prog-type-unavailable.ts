@@ -1,0 +1,118 @@
+/**
+ * `prog-type-unavailable`: a program whose `SEC("…")` needs a program type, an expected attach
+ * type or a kernel feature (sleepable programs, multi-buffer XDP, …) that some target kernels
+ * lack, or a BPF trampoline their architecture's JIT cannot build yet; and a `SEC()` name libbpf
+ * does not know at all. What the section attaches to (function, tracepoint, LSM hook) is
+ * `attach-target-missing-in-range`'s business, and CONFIG options are `config-required`'s.
+ */
+import type { Kernel } from '../../../kernel-db/src/query/db';
+import { compareVersions } from '../../../kernel-db/src/version';
+import { attachPoints, belowTrampolineFloor, describeSome, libbpfSince, trampolineFloor, usesTrampoline, type AttachPoint } from './attach-points';
+import type { Rule, RuleContext } from './rule';
+
+export const progTypeUnavailable: Rule = {
+  meta: {
+    id: 'prog-type-unavailable',
+    description: 'Program type, attach type or trampoline a SEC() needs is missing on some target kernels',
+    defaultSeverity: 'error',
+    fixable: false,
+  },
+  checkFile(ctx) {
+    for (const p of attachPoints(ctx.model)) check(ctx, p);
+  },
+};
+
+function check(ctx: RuleContext, p: AttachPoint) {
+  const m = ctx.db.facts.section(p.sec);
+  if (!m) {
+    unknownSection(ctx, p);
+    return;
+  }
+  // `SEC("?…")` programs are loaded only where user space turns them on.
+  if (p.optional) return;
+  const f = m.fact;
+  // The section without its target: the program type, attach type and feature floor alone.
+  const base = ctx.db.section(f.prefix, ctx.kernels);
+  const trampoline = usesTrampoline(f);
+  // Each reason with the kernels it holds on; a kernel may have several.
+  const reasons = new Map<string, Kernel[]>();
+  const add = (why: string, k: Kernel) => {
+    if (!reasons.has(why)) reasons.set(why, []);
+    reasons.get(why)!.push(k);
+  };
+  base.kernels.forEach((a, i) => {
+    const k = ctx.kernels[i];
+    const noProgType = a.reasons.includes(`${f.prog_type} missing`);
+    // Without the program type, its attach types and later features are missing too: say it once.
+    if (a.present === false) for (const r of noProgType ? [`${f.prog_type} missing`] : a.reasons) add(reasonText(r), k);
+    if (trampoline && !noProgType && belowTrampolineFloor(ctx.db, k)) {
+      add(`the ${k.arch} JIT builds BPF trampolines only from ${trampolineFloor(ctx.db, k)}`, k);
+    }
+  });
+  const libbpf = libbpfNote(ctx, p, f.since_libbpf);
+  const failing = ctx.kernels.filter((k) => [...reasons.values()].some((ks) => ks.includes(k)));
+  if (failing.length === 0) {
+    if (libbpf) {
+      ctx.report({
+        span: p.span, severity: 'warning', kernels: ctx.kernels.map((k) => k.name),
+        message: `${p.written}: ${libbpf.text} Built with an older libbpf, the program has no type and fails to load on every kernel. ${libbpf.hint}`,
+      });
+    }
+    return;
+  }
+  const parts = [...reasons].map(([why, ks]) => `${why} on ${describeSome(ks, ctx.kernels)}`);
+  const how = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load there';
+  ctx.report({
+    span: p.span,
+    kernels: failing.map((k) => k.name),
+    message: `${p.written} cannot load on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
+      extraNote(f.prefix) + (libbpf ? ` ${libbpf.text}` : ''),
+  });
+}
+
+/** A reason from the database (`BPF_PROG_TYPE_LSM missing`) as words for a message. */
+function reasonText(r: string): string {
+  const missing = /^(\S+) missing$/.exec(r);
+  if (missing) return `${missing[1]} is missing`;
+  return r;
+}
+
+/** What a message adds for sections with a well-known trap. */
+function extraNote(prefix: string): string {
+  if (prefix === 'tc/ingress' || prefix === 'tc/egress') {
+    return ` With libbpf 1.3 and later, SEC("${prefix}") is a tcx program (BPF_TCX_${prefix === 'tc/ingress' ? 'INGRESS' : 'EGRESS'}, kernel 6.6), not the legacy cls_bpf classifier; SEC("tc") attached with bpf_tc_attach() works from 4.1.`;
+  }
+  if (prefix === 'lsm' || prefix === 'lsm.s' || prefix === 'lsm_cgroup') {
+    return ' BPF LSM programs also need `bpf` in the active LSM list (CONFIG_LSM or `lsm=` on the kernel command line), which the linter cannot check.';
+  }
+  return '';
+}
+
+/**
+ * The libbpf version note for a section newer than the minimum libbpf the settings allow, with
+ * the setting that states a newer minimum; undefined when every allowed libbpf knows it.
+ */
+function libbpfNote(ctx: RuleContext, p: AttachPoint, sinceLibbpf: string): { text: string; hint: string } | undefined {
+  if (ctx.loader.kind !== 'libbpf' || p.bcc) return undefined;
+  const since = libbpfSince(sinceLibbpf);
+  const min = ctx.loader.minVersion ?? '1.0';
+  if (!since || compareVersions(min, since) >= 0) return undefined;
+  const named = since === '99.0' ? 'only libbpf\'s development branch' : `libbpf ${since} and later`;
+  return {
+    text: `Only ${named} know${since === '99.0' ? 's' : ''} this section, and the minimum libbpf in the settings is ${min}.`,
+    hint: since === '99.0' ? '' : `If you build with libbpf ${since} or later, set ebpfPortability.loader to "libbpf>=${since}".`,
+  };
+}
+
+/** A `SEC()` name libbpf has no definition for. */
+function unknownSection(ctx: RuleContext, p: AttachPoint) {
+  // Other loaders have their own section tables, and BCC probes never reach here.
+  if (ctx.loader.kind !== 'libbpf' || p.bcc) return;
+  ctx.report({
+    span: p.span,
+    severity: 'warning',
+    kernels: ctx.kernels.map((k) => k.name),
+    message: `libbpf does not know ${p.written}: the program gets no program type, and libbpf 1.0 and later refuse to load the object on every kernel ` +
+      '("missing BPF prog type, check ELF section name"). Use a section name from libbpf\'s table, e.g. SEC("kprobe/<function>") or SEC("tracepoint/<category>/<event>").',
+  });
+}
