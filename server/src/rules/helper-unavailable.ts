@@ -1,0 +1,284 @@
+/**
+ * `helper-unavailable`: a call to a BPF helper that the verifier rejects on some of the kernels
+ * where the call runs, for one of three reasons:
+ *
+ * - the kernel does not have the helper: per-kernel truth from that kernel's own
+ *   `enum bpf_func_id` (the facts' version floor where a kernel has no enum), so a backported
+ *   4.19 that has `bpf_ringbuf_output` is not flagged and a 5.x build without it is;
+ * - the program type may not call it (the facts' per-program-type lists, with their per-type
+ *   `since` where one is given);
+ * - it is GPL-only and the program's license string is not GPL-compatible.
+ *
+ * Loaders that rewrite helpers are taken into account: libbpf (0.2 and later) and cilium/ebpf turn
+ * `bpf_probe_read_{kernel,user}[_str]` into `bpf_probe_read[_str]` on kernels before 5.5, and BCC
+ * defines the new names as the old ones on such hosts, so those calls fail only where the legacy
+ * helper is missing or not allowed either.
+ *
+ * The small call utilities at the end are shared with the other call rules.
+ */
+import type { Node } from 'web-tree-sitter';
+import type { Kernel, KernelAnswer } from '../../../kernel-db/src/query/db';
+import type { HelperFact } from '../../../kernel-db/src/query/facts';
+import { describeKernels } from '../../../kernel-db/src/query/summary';
+import { compareVersions } from '../../../kernel-db/src/version';
+import type { FileModel } from '../analysis/file';
+import { KSet } from '../analysis/kset';
+import type { Fix, TextEdit } from '../analysis/model';
+import type { Loader } from '../settings';
+import type { FunctionFacts, Rule, RuleContext } from './rule';
+
+/** License strings the kernel treats as GPL-compatible (`license_is_gpl_compatible()`, exact match). */
+export const GPL_COMPATIBLE: ReadonlySet<string> = new Set([
+  'GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL',
+]);
+
+/** The new probe-read helpers and the legacy helper loaders rewrite them to on kernels before 5.5. */
+export const PROBE_READ_LEGACY: Readonly<Record<string, string>> = {
+  bpf_probe_read_kernel: 'bpf_probe_read',
+  bpf_probe_read_user: 'bpf_probe_read',
+  bpf_probe_read_kernel_str: 'bpf_probe_read_str',
+  bpf_probe_read_user_str: 'bpf_probe_read_str',
+};
+
+/**
+ * Whether the loader turns `bpf_probe_read_{kernel,user}[_str]` into the legacy helpers on kernels
+ * that lack them: libbpf since 0.2, cilium/ebpf (`fixupProbeReadKernel`), and BCC, which compiles
+ * on the host and defines the new names as the old ones there.
+ */
+export function rewritesProbeRead(loader: Loader): boolean {
+  if (loader.kind !== 'libbpf') return true;
+  return compareVersions(loader.minVersion ?? '1.0', '0.2') >= 0;
+}
+
+/** Program types whose helper set depends on something else (the struct_ops type, the replaced program). */
+const OPEN_PROG_TYPES = new Set(['BPF_PROG_TYPE_STRUCT_OPS', 'BPF_PROG_TYPE_EXT']);
+/** Program types whose kernel helper lookup falls back to the tracing program's (`tracing_prog_func_proto`). */
+const TRACING_FALLBACK = new Set(['BPF_PROG_TYPE_LSM', 'BPF_PROG_TYPE_SYSCALL']);
+
+/**
+ * Whether program type `pt` may call the helper on the newest kernels: `true`, `false`, or
+ * `undefined` when the facts cannot say. The facts' lists come from the newest kernel's view.
+ */
+export function allowedFor(fact: HelperFact, pt: string | undefined): boolean | undefined {
+  const list = fact.prog_types ?? [];
+  if (!pt || list.length === 0 || OPEN_PROG_TYPES.has(pt)) return undefined;
+  if (list.includes(pt)) return true;
+  // LSM and syscall programs reach every helper a tracing program may call.
+  if (TRACING_FALLBACK.has(pt) && list.includes('BPF_PROG_TYPE_TRACING')) return true;
+  return false;
+}
+
+/**
+ * The first kernel version in which program type `pt` may call the helper, where the facts give
+ * one per program type. A `since` shared by every program type of the helper says when it became
+ * a base helper for all of them, not when each got it, so it is not used.
+ */
+export function allowedSince(fact: HelperFact, pt: string): string | undefined {
+  const details = fact.prog_type_details ?? {};
+  const since = details[pt]?.since;
+  if (!since) return undefined;
+  const all = (fact.prog_types ?? []).map((p) => details[p]?.since);
+  if (all.length > 1 && all.every((s) => s === since)) return undefined;
+  return since;
+}
+
+export const helperUnavailable: Rule = {
+  meta: {
+    id: 'helper-unavailable',
+    description: 'BPF helper missing, not allowed for the program type, or GPL-only in a non-GPL program on some target kernels',
+    defaultSeverity: 'error',
+    fixable: true,
+  },
+  checkFunction(ctx, f) {
+    if (!f.fn.body) return;
+    const local = localNames(ctx.model);
+    for (const call of callsIn(f.fn.body)) {
+      const name = calleeName(ctx, call);
+      if (!name || !name.startsWith('bpf_') || local.has(name)) continue;
+      const fact = ctx.db.facts.helper(name);
+      if (!fact) continue;
+      checkCall(ctx, f, call, name, fact);
+    }
+  },
+};
+
+function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, fact: HelperFact) {
+  const at = runsOn(ctx, f, call);
+  if (at.empty) return;
+  const kernels = at.kernels();
+  const avail = ctx.db.helper(name, kernels).kernels;
+  const legacyName = PROBE_READ_LEGACY[name];
+  const rewrite = legacyName && rewritesProbeRead(ctx.loader) ? legacyName : undefined;
+  const legacy = rewrite ? ctx.db.helper(rewrite, kernels).kernels : undefined;
+  const legacyFact = rewrite ? ctx.db.facts.helper(rewrite) : undefined;
+  const pt = ctx.model.bcc ? undefined : f.ctx.progType;
+  const allowed = allowedFor(fact, pt);
+  const since = pt && allowed ? allowedSince(fact, pt) : undefined;
+
+  const missing: Kernel[] = [];
+  const rewrittenRejected: Kernel[] = [];
+  const notAllowed: Kernel[] = [];
+  const tooOld: Kernel[] = [];
+  kernels.forEach((k, i) => {
+    const a = avail[i];
+    if (a.present === false) {
+      if (legacy && legacy[i].present !== false) {
+        // The loader calls the legacy helper instead; only its own program types matter then.
+        if (legacyFact && allowedFor(legacyFact, pt) === false) rewrittenRejected.push(k);
+        return;
+      }
+      missing.push(k);
+      return;
+    }
+    if (a.present !== true) return;
+    if (allowed === false) notAllowed.push(k);
+    // Per-type floors are version numbers: on a kernel whose own helper list contradicts its
+    // version (a backport), the version says nothing about the program type either.
+    else if (since && compareVersions(k.version, since) < 0 && compareVersions(k.version, fact.since) >= 0) tooOld.push(k);
+  });
+  const license = ctx.model.license;
+  const gpl = !ctx.model.bcc && fact.gpl_only && license !== undefined && !GPL_COMPATIBLE.has(license);
+
+  const parts: string[] = [];
+  if (missing.length) parts.push(missingSentence(name, fact, missing, kernels, avail));
+  if (rewrittenRejected.length) {
+    parts.push(`Where the kernel lacks it (${describeKernels(rewrittenRejected, kernels)}), the loader calls \`${rewrite}\` instead, which ${f.ctx.label} programs may not call.`);
+  }
+  if (notAllowed.length) {
+    parts.push(`${f.ctx.label} programs (${pt}) may not call \`${name}\`: the verifier rejects the load on ${notAllowed.length === kernels.length ? `all ${kernels.length}` : `${notAllowed.length} of ${kernels.length}`} kernels this code runs on.`);
+  }
+  if (tooOld.length) {
+    parts.push(`${f.ctx.label} programs (${pt}) may call \`${name}\` only since ${since}: the verifier rejects it on ${tooOld.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tooOld, kernels)}.`);
+  }
+  if (gpl) {
+    parts.push(`\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible: the verifier rejects the load on every kernel ("cannot call GPL-restricted function from non-GPL compatible program"). Use "GPL", "Dual BSD/GPL" or another license string the kernel accepts.`);
+  }
+  if (parts.length === 0) return;
+  const failing = gpl ? kernels : [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld])];
+  const guarded = f.guards.kernelsAt(call).size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '';
+  const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && !gpl;
+  ctx.report({
+    node: call.childForFieldName('function') ?? call,
+    message: parts.join(' ') + guarded,
+    kernels: failing.map((k) => k.name),
+    fixes: missing.length && !ctx.model.bcc ? missingFixes(ctx, call, name, missing, kernels, pt, onlyMissing) : [],
+  });
+}
+
+function missingSentence(name: string, fact: HelperFact, missing: Kernel[], kernels: Kernel[], avail: KernelAnswer[]): string {
+  const floor = missing.filter((k) => avail[kernels.indexOf(k)].basis === 'facts');
+  // Kernels older than the facts' version that have the helper all the same (distro backports).
+  const backported = kernels.filter((k, i) => avail[i].present === true && compareVersions(k.version, fact.since) < 0);
+  let s = `\`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
+  if (floor.length) s += ` (on ${floor.length} of them by the facts' version floor ${fact.since}, for want of the kernel's own helper list)`;
+  s += `; the verifier rejects the call as an unknown function there (it came in ${fact.since}`;
+  if (backported.length) s += `, and is backported to ${describeKernels(backported, kernels)}`;
+  return `${s}).`;
+}
+
+function missingFixes(ctx: RuleContext, call: Node, name: string, missing: Kernel[], kernels: Kernel[], pt: string | undefined, onlyMissing: boolean): Fix[] {
+  const fixes: Fix[] = [];
+  const legacyName = PROBE_READ_LEGACY[name];
+  if (legacyName) {
+    // The older equivalent helper, where it exists on every kernel that lacks the new one.
+    const legacy = ctx.db.helper(legacyName, missing).kernels;
+    const legacyFact = ctx.db.facts.helper(legacyName);
+    const fn = call.childForFieldName('function');
+    if (fn && legacy.every((a) => a.present === true) && (!legacyFact || allowedFor(legacyFact, pt) !== false)) {
+      // The legacy helper is ambiguous between user and kernel memory, and not offered at all
+      // on architectures whose address spaces overlap: only x86-64 and arm64 targets make it a drop-in.
+      const plainArch = kernels.every((k) => k.arch === 'x86_64' || k.arch === 'arm64');
+      fixes.push({ title: `Use the older equivalent helper ${legacyName}`, safe: plainArch && onlyMissing, edits: [{ range: ctx.range(fn), newText: legacyName }] });
+    }
+  }
+  const wrap = guardWrap(ctx, call, `bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_${name.replace(/^bpf_/, '')})`);
+  if (wrap) {
+    fixes.push({
+      title: `Call ${name} only on kernels that have it (bpf_core_enum_value_exists)`,
+      // Only a whole call statement can be skipped without changing what later code sees.
+      safe: wrap.whole && onlyMissing,
+      edits: [wrap.edit],
+      needsCoreRead: true,
+    });
+  }
+  return fixes;
+}
+
+// ---- shared call utilities -------------------------------------------------------------------
+
+const loadableCache = new WeakMap<readonly Kernel[], Map<string, KSet>>();
+
+/**
+ * The target kernels on which the function's program type exists: elsewhere the program does not
+ * load at all, which prog-type-unavailable reports, so the call rules stay quiet there.
+ */
+export function programKernels(ctx: RuleContext, f: FunctionFacts): KSet {
+  const pt = f.ctx.progType;
+  if (!pt || ctx.model.bcc) return KSet.all(ctx.kernels);
+  let m = loadableCache.get(ctx.kernels);
+  if (!m) loadableCache.set(ctx.kernels, (m = new Map()));
+  let s = m.get(pt);
+  if (!s) {
+    const types = ctx.db.progType(pt, ctx.kernels).kernels;
+    s = KSet.where(ctx.kernels, (_, i) => types[i].present !== false);
+    m.set(pt, s);
+  }
+  return s;
+}
+
+/** The kernels where `node` runs: its guards, within the kernels that can load its program. */
+export function runsOn(ctx: RuleContext, f: FunctionFacts, node: Node): KSet {
+  return f.guards.kernelsAt(node).and(programKernels(ctx, f));
+}
+
+/** Every call expression inside `body`. */
+export function callsIn(body: Node): Node[] {
+  return body.descendantsOfType('call_expression').filter((c): c is Node => !!c);
+}
+
+/** The called identifier of a call expression, if it is a plain name. */
+export function calleeName(ctx: RuleContext, call: Node): string | undefined {
+  const fn = call.childForFieldName('function');
+  return fn?.type === 'identifier' ? ctx.text(fn) : undefined;
+}
+
+const localNamesCache = new WeakMap<FileModel, Set<string>>();
+
+/** Names the file itself defines as functions or macros: calls to them are not helper calls. */
+export function localNames(model: FileModel): Set<string> {
+  let s = localNamesCache.get(model);
+  if (!s) {
+    s = new Set(model.functions.map((f) => f.name));
+    for (const m of model.text.matchAll(/^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)/gm)) s.add(m[1]);
+    localNamesCache.set(model, s);
+  }
+  return s;
+}
+
+/**
+ * An edit that puts the statement holding `call` under `if (cond) { … }`. `whole` says whether the
+ * call is the entire statement (`bpf_ringbuf_output(…);`); otherwise the enclosing expression
+ * statement is wrapped (`e = bpf_ringbuf_reserve(…);`), which changes what later code sees.
+ * Declarations, conditions and returns cannot be wrapped.
+ */
+export function guardWrap(ctx: RuleContext, call: Node, cond: string): { edit: TextEdit; whole: boolean } | undefined {
+  let stmt: Node | null = call.parent;
+  while (stmt && stmt.type === 'parenthesized_expression') stmt = stmt.parent;
+  const whole = stmt?.type === 'expression_statement';
+  while (stmt && stmt.type !== 'expression_statement') {
+    if (/statement$|declaration$|^function_definition$|^compound_statement$/.test(stmt.type)) return undefined;
+    stmt = stmt.parent;
+  }
+  if (!stmt) return undefined;
+  const text = ctx.model.text;
+  const lineStart = text.lastIndexOf('\n', stmt.startIndex - 1) + 1;
+  const indent = /^[ \t]*/.exec(text.slice(lineStart, stmt.startIndex))![0];
+  const unit = indent.includes('\t') ? '\t' : '    ';
+  const body = ctx.text(stmt).replace(/\n/g, `\n${unit}`);
+  // Under an unbraced `if`/loop, braces keep a following `else` with its own `if`.
+  if (stmt.parent && stmt.parent.type !== 'compound_statement' && stmt.parent.type !== 'case_statement') {
+    const outer = indent.endsWith(unit) ? indent.slice(0, -unit.length) : indent;
+    return { edit: { range: ctx.range(stmt), newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}` }, whole };
+  }
+  return { edit: { range: ctx.range(stmt), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` }, whole };
+}

@@ -1,0 +1,139 @@
+/**
+ * `kfunc-unavailable`: a call to a kfunc (declared `extern … __ksym`, or a kfunc the facts know,
+ * as `vmlinux.h` declares them) that some of the kernels where the call runs do not have. Kernels
+ * whose BTF tags kfuncs answer exactly; older ones answer from the function's presence and the
+ * facts' version floor. Calls under `if (bpf_ksym_exists(fn))` are checked only against the kernels
+ * that have it, so guarded calls are silent.
+ *
+ * An absence at or above the facts' version is believed only where the kernel is a full distro
+ * build and some kernel of the database has the kfunc in its vmlinux BTF: kfuncs that live in
+ * modules (`dctcp_*`, conntrack) are never in vmlinux BTF, and minimal test configs leave out
+ * what distros build.
+ */
+import type { Node } from 'web-tree-sitter';
+import type { FuncOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import { describeKernels } from '../../../kernel-db/src/query/summary';
+import { compareVersions } from '../../../kernel-db/src/version';
+import type { FileModel } from '../analysis/file';
+import { blankCommentsAndStrings } from '../analysis/file';
+import type { Fix } from '../analysis/model';
+import { calleeName, callsIn, guardWrap, localNames, runsOn } from './helper-unavailable';
+import type { FunctionFacts, Rule, RuleContext } from './rule';
+
+/** An `extern … name(…) … __ksym …;` declaration in the file. */
+export interface KfuncDecl {
+  readonly name: string;
+  /** Offsets of the declaration (from `extern` to `;`). */
+  readonly start: number;
+  readonly end: number;
+  /** Offset just after `__ksym`, where `__weak` goes. */
+  readonly ksymEnd: number;
+  readonly weak: boolean;
+}
+
+const declCache = new WeakMap<FileModel, Map<string, KfuncDecl>>();
+
+/** The kfunc declarations of the file, by name. */
+export function kfuncDecls(model: FileModel): Map<string, KfuncDecl> {
+  let m = declCache.get(model);
+  if (m) return m;
+  m = new Map();
+  const code = blankCommentsAndStrings(model.text);
+  for (const d of code.matchAll(/\bextern\b[^;{}]*?\b__ksym\b[^;{}]*;/g)) {
+    const start = d.index!;
+    const text = d[0];
+    // The name is the identifier before the first parameter list once attributes are blanked.
+    const bare = text.replace(/__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)/g, (a) => ' '.repeat(a.length));
+    const fn = /\b([A-Za-z_]\w*)\s*\(/.exec(bare);
+    if (!fn) continue;
+    const ksym = /\b__ksym\b/.exec(text)!;
+    m.set(fn[1], { name: fn[1], start, end: start + text.length, ksymEnd: start + ksym.index + ksym[0].length, weak: /\b__weak\b|\bweak\b/.test(text) });
+  }
+  declCache.set(model, m);
+  return m;
+}
+
+const everCache = new WeakMap<KernelDb, Map<string, boolean>>();
+
+/** Whether any built-in kernel has `name` as a kfunc in its vmlinux BTF. */
+function inAnyVmlinux(db: KernelDb, name: string): boolean {
+  let m = everCache.get(db);
+  if (!m) everCache.set(db, (m = new Map()));
+  let v = m.get(name);
+  if (v === undefined) {
+    v = db.kfunc(name, db.kernels.filter((k) => !k.user)).some((a) => a.present === true && a.basis !== 'facts');
+    m.set(name, v);
+  }
+  return v;
+}
+
+/**
+ * Kernels of `answers` that do not have the kfunc: absent below the facts' floor, or absent at or
+ * above it on a full build when some vmlinux BTF has it (see the file comment).
+ */
+export function kfuncMissing(db: KernelDb, name: string, answers: readonly FuncOnKernel[]): Kernel[] {
+  const since = db.facts.kfunc(name)?.since;
+  const somewhere = inAnyVmlinux(db, name);
+  return answers.filter((a) => {
+    if (a.present !== false) return false;
+    if (since && compareVersions(a.kernel.version, since) < 0) return true;
+    return somewhere && a.kernel.fidelity === 'btf';
+  }).map((a) => a.kernel);
+}
+
+export const kfuncUnavailable: Rule = {
+  meta: {
+    id: 'kfunc-unavailable',
+    description: 'kfunc (extern __ksym) missing on some target kernels where it is called',
+    defaultSeverity: 'error',
+    fixable: true,
+  },
+  checkFunction(ctx, f) {
+    if (!f.fn.body || ctx.model.bcc) return;
+    const decls = kfuncDecls(ctx.model);
+    const local = localNames(ctx.model);
+    for (const call of callsIn(f.fn.body)) {
+      const name = calleeName(ctx, call);
+      if (!name) continue;
+      const decl = decls.get(name);
+      // Without a declaration here, only names the facts know as kfuncs (declared by vmlinux.h).
+      if (!decl && (local.has(name) || !ctx.db.facts.kfunc(name) || ctx.db.facts.helper(name))) continue;
+      check(ctx, f, call, name, decl);
+    }
+  },
+};
+
+function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, decl: KfuncDecl | undefined) {
+  const at = runsOn(ctx, f, call);
+  if (at.empty) return;
+  const kernels = at.kernels();
+  const answers = ctx.db.kfunc(name, kernels);
+  const missing = kfuncMissing(ctx.db, name, answers);
+  if (missing.length === 0) return;
+  const since = ctx.db.facts.kfunc(name)?.since;
+  const floor = missing.filter((k) => answers[kernels.indexOf(k)].basis === 'facts');
+  let message = `kfunc \`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
+  if (floor.length) message += ` (on ${floor.length} of them by the facts' version floor ${since}, for want of kfunc tags in their BTF)`;
+  message += decl && !decl.weak
+    ? `; libbpf cannot resolve the \`__ksym\` there and refuses to load the program${since ? ` (it came in ${since})` : ''}.`
+    : `; libbpf leaves the kfunc unresolved there and the verifier rejects the call${since ? ` (it came in ${since})` : ''}.`;
+  if (f.guards.kernelsAt(call).size < ctx.kernels.length) message += ' (Checked against the kernels its guards leave.)';
+  ctx.report({ node: call.childForFieldName('function') ?? call, message, kernels: missing.map((k) => k.name), fixes: fixes(ctx, call, name, decl) });
+}
+
+function fixes(ctx: RuleContext, call: Node, name: string, decl: KfuncDecl | undefined): Fix[] {
+  const wrap = guardWrap(ctx, call, `bpf_ksym_exists(${name})`);
+  if (!wrap) return [];
+  const edits = [wrap.edit];
+  // bpf_ksym_exists() refuses (at compile time) a kfunc that is not declared __weak.
+  if (decl && !decl.weak) edits.push({ range: ctx.lines.range(decl.ksymEnd, decl.ksymEnd), newText: ' __weak' });
+  // bpf_ksym_exists() is in libbpf's bpf_helpers.h from 1.2 on.
+  const libbpf12 = ctx.loader.kind === 'libbpf' && compareVersions(ctx.loader.minVersion ?? '1.0', '1.2') >= 0;
+  return [{
+    title: `Call ${name} only on kernels that have it (bpf_ksym_exists${decl && !decl.weak ? ', and declare it __weak' : ''}; libbpf 1.2+)`,
+    // Only a whole call statement can be skipped without changing what later code sees, and only
+    // a declaration in this file is known to be (made) __weak.
+    safe: wrap.whole && libbpf12 && decl !== undefined,
+    edits,
+  }];
+}
