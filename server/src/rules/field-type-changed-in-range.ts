@@ -75,7 +75,8 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const all = fieldAcross(ctx.db, ctx.kernels, lay.kernelName, link.field);
     const per = idx.map((j) => all[j]);
     if (per.some((p) => p.present !== true)) return; // Absence is field-missing-in-range's finding.
-    reportLink(ctx, chain, link, last, access, lay.kernelName, kernels, per);
+    const shapes = shapesOf(ctx.db, all);
+    reportLink(ctx, chain, link, last, access, lay.kernelName, kernels, per, idx.map((j) => shapes[j]));
   });
 }
 
@@ -109,8 +110,21 @@ function sizeGuarded(ctx: RuleContext, node: Node): boolean {
   return false;
 }
 
-function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, access: Access, struct: string, kernels: Kernel[], per: FieldOnKernel[]) {
-  const shapes = per.map((p) => shapeOf(ctx.db, p.type ?? '', p.kernel, p.size));
+/**
+ * Shapes of a member on every target kernel, cached with the member's per-target answers (which
+ * `fieldAcross` keeps), since typedef resolution asks the database once per kernel.
+ */
+const shapeCache = new WeakMap<FieldOnKernel[], Shape[]>();
+function shapesOf(db: KernelDb, all: FieldOnKernel[]): Shape[] {
+  let s = shapeCache.get(all);
+  if (!s) {
+    s = all.map((p) => (p.present === true ? shapeOf(db, p.type ?? '', p.kernel, p.size) : { k: 'unknown' as const }));
+    shapeCache.set(all, s);
+  }
+  return s;
+}
+
+function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, access: Access, struct: string, kernels: Kernel[], per: FieldOnKernel[], shapes: Shape[]) {
   // The compiled type is that of the vmlinux.h the program was built with, which the linter
   // cannot see: take the declaration most of these kernels share (the newest on a tie), and
   // report the kernels that differ from it. Only kernels whose layout is known can be it.
