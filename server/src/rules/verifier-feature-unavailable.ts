@@ -22,7 +22,7 @@
  * construct gets one finding.
  */
 import type { Node } from 'web-tree-sitter';
-import type { Kernel } from '../../../kernel-db/src/query/db';
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
@@ -59,9 +59,32 @@ function floorOf(ctx: RuleContext, id: string, fallback: string): string {
   return ctx.db.facts.feature(id)?.since ?? fallback;
 }
 
-/** Kernels of `kernels` older than `since`. */
-function olderThan(kernels: readonly Kernel[], since: string): Kernel[] {
-  return kernels.filter((k) => compareVersions(k.version, since) < 0);
+/**
+ * Kernels of `kernels` older than `since`. A kernel's own helper list can show that its version
+ * lies (openEuler's 4.19 has 5.5 helpers): the newest helper it has is a lower bound of what it
+ * backported, so the kernel counts as at least that version.
+ */
+function olderThan(ctx: RuleContext, kernels: readonly Kernel[], since: string): Kernel[] {
+  return kernels.filter((k) => compareVersions(effectiveVersion(ctx.db, k), since) < 0);
+}
+
+const effectiveCache = new WeakMap<KernelDb, Map<number, string>>();
+
+/** The kernel's version, or the version of the newest helper it has when that is later. */
+function effectiveVersion(db: KernelDb, k: Kernel): string {
+  let m = effectiveCache.get(db);
+  if (!m) effectiveCache.set(db, (m = new Map()));
+  let v = m.get(k.id);
+  if (v === undefined) {
+    v = k.version;
+    if (k.hasHelperEnum) {
+      for (const h of db.facts.helpers) {
+        if (compareVersions(h.since, v) > 0 && db.enumValue('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`, [k])[0].present === true) v = h.since;
+      }
+    }
+    m.set(k.id, v);
+  }
+  return v;
 }
 
 function where(missing: readonly Kernel[], kernels: readonly Kernel[]): string {
@@ -83,7 +106,7 @@ function loops(ctx: RuleContext, f: FunctionFacts, body: Node) {
   for (const loop of body.descendantsOfType(LOOPS)) {
     if (!loop || macroLoops.has(loop.startIndex) || unrolled(ctx.model.text, loop.startIndex)) continue;
     const at = runsOn(ctx, f, loop).kernels();
-    const old = olderThan(at, since);
+    const old = olderThan(ctx, at, since);
     if (old.length === 0) continue;
     const constant = constantBound(ctx, loop);
     const kw = loop.type === 'for_statement' ? 'for' : loop.type === 'while_statement' ? 'while' : 'do';
@@ -285,7 +308,7 @@ function atomics(ctx: RuleContext, f: FunctionFacts, body: Node) {
     const unused = p?.type === 'expression_statement' || (p?.type === 'cast_expression' && /^\(\s*void\s*\)/.test(ctx.text(p)));
     if (PLAIN_ADD.test(name) && unused) continue;
     const at = runsOn(ctx, f, call).kernels();
-    const old = olderThan(at, since);
+    const old = olderThan(ctx, at, since);
     if (old.length === 0) continue;
     ctx.report({
       node: fn,
