@@ -42,11 +42,12 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const kname = lay.kernelName;
     const across = fieldAcross(ctx.db, ctx.kernels, kname, link.field);
     // A minimal test config may only have configured a whole struct out: not evidence of absence.
-    const missing = KSet.where(ctx.kernels, (k, i) => at.has(i) && across[i].present === false && (across[i].structPresent || k.fidelity !== 'btf-minimal-config'));
+    // Kernels without the struct at all are type-missing-in-range's to report (once, at the type),
+    // not once more at every member read through it.
+    const missing = KSet.where(ctx.kernels, (_, i) => at.has(i) && across[i].present === false && across[i].structPresent);
     if (missing.empty) continue;
     const gone = missing.kernels();
     const kernels = at.kernels();
-    const per = ctx.kernels.map((_, i) => across[i]).filter((_, i) => at.has(i));
     const av = ctx.db.field(kname, link.field, kernels);
     const cand = av.renameCandidates[0];
     const how = ctx.model.bcc
@@ -54,8 +55,7 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
       : lay.layout === 'fixed'
         ? 'the compiled offset points at other memory there'
         : 'its CO-RE relocation fails and the program does not load there';
-    const structOnly = per.every((r, i) => !gone.includes(kernels[i]) || !r.structPresent);
-    const what = structOnly ? `struct ${kname} (and so \`${link.field}\`)` : `\`${kname}.${link.field}\``;
+    const what = `\`${kname}.${link.field}\``;
     ctx.report({
       node: link.node,
       message: `${what} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, kernels)}` +
