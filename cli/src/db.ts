@@ -167,7 +167,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
         let s = header([['SEC', r.sec], ['libbpf prefix', r.prefix], ['program type', r.progType], ['attach type', r.attachType], ['target', r.target], ['since (facts)', r.sinceKernel], ['configs', r.configs.join(', ')]]);
         s += table(['KERNEL', 'VERSION', 'ARCH', 'AVAILABLE', 'BASIS', 'WHY NOT', 'CONFIG OFF'],
           r.kernels.map((a, i) => [a.kernel.name, a.kernel.version, a.kernel.arch, yesNo(a.present), a.basis, a.reasons.join('; '),
-            cfg.filter((c) => c.values[i].value === 'n').map((c) => c.name).join(' ') || (a.kernel.hasConfig ? '' : '(no config)')]));
+            cfg.filter((c) => c.values[i].value === 'n' || c.values[i].value === 'unset').map((c) => c.name).join(' ') || (a.kernel.hasConfig ? '' : '(no config)')]));
         const ok = r.kernels.filter((a) => a.present).map((a) => a.kernel);
         return `${s}\n${r.sec}: available on ${countOf(ok, ks)}${ok.length ? ` (${versionRanges(ok, ks)})` : ''}\n`;
       });

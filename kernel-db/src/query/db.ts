@@ -452,8 +452,8 @@ export class KernelDb {
   }
 
   /**
-   * A CONFIG option per kernel: its value (`y`, `m`, `n`, or a string), `n` when the config does
-   * not mention it, unknown where no config exists.
+   * A CONFIG option per kernel: its value (`y`, `m`, `n`, or a string), `unset` when the config
+   * does not mention it (off, or an option that kernel does not have), unknown where no config exists.
    */
   config(name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
     const full = name.startsWith('CONFIG_') ? name : `CONFIG_${name}`;
@@ -462,8 +462,9 @@ export class KernelDb {
       const { s, i } = this.locate(k);
       const ks = s.col('config.kset', 'u32');
       const row = s.rowsBy('config', 'name', full).find((r) => s.has(ks[r], i));
-      const value = row === undefined ? 'n' : s.str(s.col('config.value', 'u32')[row]);
-      return { kernel: k, present: value !== 'n', basis: 'config', value };
+      // `unset`: the config does not mention the option (it may not exist in that kernel yet).
+      const value = row === undefined ? 'unset' : s.str(s.col('config.value', 'u32')[row]);
+      return { kernel: k, present: value !== 'n' && value !== 'unset', basis: 'config', value };
     });
   }
 

@@ -7,6 +7,7 @@
  * one's. Helper calls are checked per function against the kernels their guards leave, so a call
  * under `if (CONFIG_X)` with `extern … CONFIG_X __kconfig` stays silent.
  */
+import { compareVersions } from '../../../kernel-db/src/version';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
 import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
@@ -49,12 +50,27 @@ interface ConfigGaps {
   readonly unknown: Kernel[];
 }
 
+const firstSeenCache = new Map<string, string | undefined>();
+
+/** The oldest version of any built-in kernel whose config mentions `option` (set or not set). */
+function firstSeen(ctx: RuleContext, option: string): string | undefined {
+  if (!firstSeenCache.has(option)) {
+    const mentioned = ctx.db.config(option, ctx.db.kernels.filter((k) => k.hasConfig && !k.user))
+      .filter((v) => v.value !== undefined && v.value !== 'unset').map((v) => v.kernel.version);
+    firstSeenCache.set(option, mentioned.sort(compareVersions)[0]);
+  }
+  return firstSeenCache.get(option);
+}
+
 function gaps(ctx: RuleContext, configs: readonly string[], kernels: readonly Kernel[]): ConfigGaps {
   const off = new Map<string, Kernel[]>();
   for (const c of [...new Set(configs)].sort()) {
     if (IMPLIED.has(c)) continue;
     const vals = ctx.db.config(c, kernels);
-    const ks = kernels.filter((_, i) => vals[i].present === false);
+    const since = firstSeen(ctx, c);
+    // An option a config does not mention is off only once the option exists: Ubuntu 4.15 has no
+    // CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE (5.5) to turn on.
+    const ks = kernels.filter((k, i) => vals[i].value === 'n' || (vals[i].value === 'unset' && since !== undefined && compareVersions(k.version, since) >= 0));
     if (ks.length > 0) off.set(c, ks);
   }
   return { off, unknown: kernels.filter((k) => !k.hasConfig) };
