@@ -14,7 +14,7 @@ import { Engine } from '../../server/src/engine';
 import { isBpfDocument } from '../../server/src/lsp/server';
 import { loadCParser } from '../../server/src/parse/documents';
 import { RULE_IDS } from '../../server/src/rules';
-import { parseLoader, validateSettings } from '../../server/src/settings';
+import { DEFAULT_SETTINGS, parseLoader, validateSettings } from '../../server/src/settings';
 import { list, parseArgs, UsageError } from './args';
 import type { Io } from './db';
 
@@ -25,7 +25,7 @@ C files that look like BPF programs (BPF headers, SEC(), BCC macros).
 
 options:
   --target SPEC         target kernels (default "4.14-7.x"): "5.8-7.x", "5.10", "*", names, "user"
-  --arch LIST           only these architectures, e.g. x86_64,arm64
+  --arch LIST           only these architectures (default x86_64,arm64; "*" for all)
   --distro LIST         only these distro families, e.g. debian,ubuntu
   --rule ID=SEVERITY    override a rule's severity (error, warning, info, off); repeatable as a list
   --loader L            libbpf (default), libbpf>=1.3, cilium/ebpf or bcc
@@ -58,7 +58,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const { settings } = validateSettings({
     ...(loader !== undefined ? { loader } : {}),
     targetKernels: args.options.get('target') ?? '4.14-7.x',
-    architectures: list(args.options.get('arch')) ?? [],
+    architectures: args.options.get('arch') === '*' ? [] : list(args.options.get('arch')) ?? [...DEFAULT_SETTINGS.architectures],
     distros: list(args.options.get('distro')) ?? [],
     rules,
   });

@@ -63,7 +63,8 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
   switch (cmd) {
     case 'list': {
       if (rest.length) throw new UsageError('db list takes no arguments');
-      const ks = kernels();
+      // Without a target, every kernel: built-in (this machine's own too) and imported.
+      const ks = args.options.has('target') || args.options.has('arch') || args.options.has('distro') ? kernels() : db.kernels;
       emit({ kernels: ks.map(kernelJson) }, () =>
         table(['NAME', 'VERSION', 'ARCH', 'DISTRO', 'FLAVOUR', 'FIDELITY', 'SOURCE'],
           ks.map((k) => [k.name, k.version, k.arch, k.distro, k.flavour, k.fidelity + (k.user ? ' (imported)' : ''), k.source])) +

@@ -26,8 +26,13 @@ export interface Loader {
   readonly minVersion?: string;
 }
 
-/** Defaults: every built-in kernel from 4.14 to the newest 7.x, loaded by libbpf. */
-export const DEFAULT_SETTINGS: Settings = { targetKernels: '4.14-7.x', architectures: [], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: '1.0' } };
+/**
+ * Defaults: every built-in x86_64 and arm64 kernel from 4.14 to the newest 7.x, loaded by libbpf.
+ * The few 32-bit arm, ppc64le and riscv64 images (Ubuntu 5.4) are there for who targets them.
+ */
+export const DEFAULT_SETTINGS: Settings = {
+  targetKernels: '4.14-7.x', architectures: ['x86_64', 'arm64'], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: '1.0' },
+};
 
 /** Parses `libbpf`, `libbpf>=1.3`, `cilium/ebpf`, `bcc`. */
 export function parseLoader(v: string): Loader | undefined {
@@ -51,9 +56,9 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
     if (typeof r.targetKernels === 'string' && r.targetKernels.trim() !== '') targetKernels = r.targetKernels;
     else problems.push(`ebpfPortability.targetKernels must be a non-empty string such as "4.14-7.x"; using "${targetKernels}"`);
   }
-  const list = (key: string): string[] => {
+  const list = (key: 'architectures' | 'distros'): string[] => {
     const v = r[key];
-    if (v === undefined) return [];
+    if (v === undefined) return [...DEFAULT_SETTINGS[key]];
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
     if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
     problems.push(`ebpfPortability.${key} must be a list of strings; ignoring it`);

@@ -181,7 +181,7 @@ test('hover shows availability across the target kernels', async () => {
     const field = await c.conn.sendRequest<H>('textDocument/hover', { textDocument: { uri }, position: position(text, '__state', 2) });
     assert.ok(field);
     assert.equal(field.contents.kind, 'markdown');
-    assert.match(field.contents.value, /\*\*task_struct\.__state\*\* on 85 target kernels/);
+    assert.match(field.contents.value, /\*\*task_struct\.__state\*\* on 81 target kernels/);
     assert.match(field.contents.value, /missing on \d+: 4\.15/);
     assert.match(field.contents.value, /named `state`/);
     assert.match(field.contents.value, /type: `unsigned int`/);

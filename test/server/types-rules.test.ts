@@ -80,7 +80,7 @@ SEC("kprobe/tcp_v4_connect")
 int BPF_KPROBE(on_connect, struct sock *sk)
 {
     u16 proto = BPF_CORE_READ(sk, sk_protocol);
-             // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-type-changed-in-range: \`unsigned int\` on 13
+             // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-type-changed-in-range: \`unsigned int\` on 10
     u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
     u32 mark = BPF_CORE_READ(sk, sk_mark);
     return proto + family + mark;
@@ -181,7 +181,7 @@ SEC("kprobe/do_exit")
 int BPF_KPROBE(on_exit)
 {
     u64 sz = bpf_core_type_size(struct bpf_iter__task);
-          // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ type-missing-in-range: struct bpf_iter__task is missing on 18
+          // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ type-missing-in-range: struct bpf_iter__task is missing on 15
     if (bpf_core_type_exists(struct bpf_iter__task))
         sz += bpf_core_type_size(struct bpf_iter__task);
     return sz;

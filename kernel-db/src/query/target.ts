@@ -108,7 +108,8 @@ export class TargetSpec {
 
   /**
    * The kernels of `all` this spec selects, in the order given. Imported (user) kernels are
-   * selected only by name or by `user`. Unknown names throw.
+   * selected only by name or by `user`, and so is the build machine's own kernel (distro
+   * `local`), whose configuration no user's fleet shares. Unknown names throw.
    */
   select<K extends TargetKernel>(all: readonly K[]): K[] {
     for (const it of this.items) {
@@ -123,9 +124,9 @@ export class TargetSpec {
         switch (it.kind) {
           case 'name': return it.name === k.name;
           case 'user': return k.user;
-          case 'all': return !k.user;
+          case 'all': return !k.user && k.distro !== 'local';
           case 'range': {
-            if (k.user) return false;
+            if (k.user || k.distro === 'local') return false;
             const v = parseVersion(k.version);
             return cmpBound(v, it.lo) >= 0 && cmpBound(v, it.hi) <= 0;
           }
