@@ -1,0 +1,227 @@
+/**
+ * A private apt configuration for Debian's archive: its own sources list, package lists and
+ * download cache under the matrix cache, so that suites the machine does not use (bullseye,
+ * trixie-backports, sid…) can be queried and downloaded from without touching the machine's apt
+ * state. Only `apt-get update`, `apt-cache` and `apt-get download` are used; nothing is installed.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HostError, run, which } from './host';
+
+/** The suites kernels and guest tools come from, oldest first. */
+export const SUITES: readonly { suite: string; mirror: string }[] = [
+  { suite: 'bullseye', mirror: 'http://deb.debian.org/debian' },
+  { suite: 'bullseye-security', mirror: 'http://deb.debian.org/debian-security' },
+  { suite: 'bookworm', mirror: 'http://deb.debian.org/debian' },
+  { suite: 'bookworm-security', mirror: 'http://deb.debian.org/debian-security' },
+  { suite: 'bookworm-backports', mirror: 'http://deb.debian.org/debian' },
+  { suite: 'trixie', mirror: 'http://deb.debian.org/debian' },
+  { suite: 'trixie-security', mirror: 'http://deb.debian.org/debian-security' },
+  { suite: 'trixie-backports', mirror: 'http://deb.debian.org/debian' },
+  { suite: 'sid', mirror: 'http://deb.debian.org/debian' },
+];
+
+/** One version of a package in one suite, as `apt-cache madison` lists it. */
+export interface AptVersion {
+  readonly package: string;
+  readonly version: string;
+  readonly suite: string;
+}
+
+/** The lists are refreshed when older than this (kernels move on weekly at most). */
+const LISTS_MAX_AGE_MS = 24 * 3600_000;
+
+/** apt-get and apt-cache with a private configuration rooted at `dir`. */
+export class PrivateApt {
+  private readonly opts: string[];
+
+  constructor(readonly dir: string) {
+    this.opts = [
+      '-o', `Dir::Etc::SourceList=${join(dir, 'etc', 'sources.list')}`,
+      '-o', 'Dir::Etc::SourceParts=/dev/null',
+      '-o', `Dir::Etc::Preferences=${join(dir, 'etc', 'preferences')}`,
+      '-o', 'Dir::Etc::PreferencesParts=/dev/null',
+      '-o', `Dir::State::Lists=${join(dir, 'lists')}`,
+      '-o', `Dir::Cache=${join(dir, 'cache')}`,
+      '-o', 'Dir::State::status=/dev/null',
+      '-o', 'APT::Architectures::=amd64',
+      '-o', 'APT::Architecture=amd64',
+      '-o', 'Debug::NoLocking=1',
+      // Root's downloads otherwise switch to the _apt user, who cannot write into a root-owned cache.
+      '-o', `APT::Sandbox::User=${process.getuid?.() === 0 ? 'root' : '_apt'}`,
+      '-o', 'Acquire::Retries=3',
+    ];
+  }
+
+  /** Whether apt-get and apt-cache exist on this machine. */
+  static available(): boolean {
+    return which('apt-get') !== undefined && which('apt-cache') !== undefined;
+  }
+
+  /** Writes the sources list and fetches the package lists unless fresh ones are there. */
+  update(log: (s: string) => void, force = false): void {
+    for (const d of ['etc', 'lists/partial', 'cache/archives/partial']) mkdirSync(join(this.dir, d), { recursive: true });
+    const list = SUITES.map((s) => `deb [trusted=yes] ${s.mirror} ${s.suite} main\n`).join('');
+    const listFile = join(this.dir, 'etc', 'sources.list');
+    writeFileSync(listFile, list);
+    writeFileSync(join(this.dir, 'etc', 'preferences'), '');
+    const newest = this.listsMtime();
+    if (!force && newest !== undefined && Date.now() - newest < LISTS_MAX_AGE_MS) return;
+    log(`apt-get update (private configuration in ${this.dir})`);
+    run('apt-get', [...this.opts, '-qq', 'update'], { timeout: 600_000 });
+    if (this.listsMtime() === undefined) throw new HostError(`apt-get update fetched no package lists into ${join(this.dir, 'lists')}`);
+  }
+
+  private listsMtime(): number | undefined {
+    const dir = join(this.dir, 'lists');
+    if (!existsSync(dir)) return undefined;
+    const files = readdirSync(dir).filter((f) => f.includes('_Packages'));
+    if (files.length < SUITES.length) return undefined;
+    return Math.min(...files.map((f) => statSync(join(dir, f)).mtimeMs));
+  }
+
+  /** Every package name the lists know (real and virtual) that starts with `prefix`. */
+  packageNames(prefix: string): string[] {
+    const memo = this.memo();
+    const key = `names:${prefix}`;
+    if (!memo.entries[key]) {
+      memo.entries[key] = run('apt-cache', [...this.opts, 'pkgnames', prefix]).stdout.split('\n').filter(Boolean);
+      this.saveMemo(memo);
+    }
+    return memo.entries[key] as string[];
+  }
+
+  /** Every version of the given packages, with the suite each comes from. */
+  versions(packages: string[]): AptVersion[] {
+    const memo = this.memo();
+    const todo = packages.filter((p) => !memo.entries[`v:${p}`]);
+    // apt-cache madison takes many names at once; each run reads all lists, so one run per 500.
+    for (let i = 0; i < todo.length; i += 500) {
+      const batch = todo.slice(i, i + 500);
+      for (const p of batch) memo.entries[`v:${p}`] = [];
+      const r = run('apt-cache', [...this.opts, 'madison', ...batch]);
+      for (const line of r.stdout.split('\n')) {
+        const cols = line.split('|').map((c) => c.trim());
+        if (cols.length < 3) continue;
+        const m = /\s(\S+)\/\S+\s+\S+\s+Packages$/.exec(cols[2]);
+        if (!m || !memo.entries[`v:${cols[0]}`]) continue;
+        (memo.entries[`v:${cols[0]}`] as AptVersion[]).push({ package: cols[0], version: cols[1], suite: m[1] });
+      }
+    }
+    if (todo.length) this.saveMemo(memo);
+    return packages.flatMap((p) => memo.entries[`v:${p}`] as AptVersion[]);
+  }
+
+  private memoCache?: { stamp: string; entries: Record<string, AptVersion[] | string[]> };
+
+  /**
+   * Answers of apt-cache for the current lists, kept in a file beside them: every apt-cache run
+   * reads all nine suites' lists (seconds each), and the answers only change with the lists.
+   */
+  private memo(): { stamp: string; entries: Record<string, AptVersion[] | string[]> } {
+    const stamp = String(this.listsMtime());
+    if (this.memoCache?.stamp === stamp) return this.memoCache;
+    const file = join(this.dir, 'answers.json');
+    let m: { stamp: string; entries: Record<string, AptVersion[] | string[]> } = { stamp, entries: {} };
+    try {
+      const read = JSON.parse(readFileSync(file, 'utf8')) as typeof m;
+      if (read.stamp === stamp && read.entries) m = read;
+    } catch {
+      // No answers yet, or a file from an interrupted write: start afresh.
+    }
+    this.memoCache = m;
+    return m;
+  }
+
+  private saveMemo(m: { stamp: string; entries: Record<string, AptVersion[] | string[]> }): void {
+    const file = join(this.dir, 'answers.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(m));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** The Depends field of package versions, as package names (alternatives: the first). */
+  depends(wanted: readonly { package: string; version: string }[]): Map<string, string[]> {
+    const memo = this.memo();
+    const key = (w: { package: string; version: string }) => `d:${w.package}=${w.version}`;
+    const todo = wanted.filter((w) => !memo.entries[key(w)]);
+    if (todo.length) {
+      // One apt-cache run for all of them: it prints one record per package, blank-line separated.
+      const r = run('apt-cache', [...this.opts, 'show', ...todo.map((w) => `${w.package}=${w.version}`)]);
+      for (const w of todo) memo.entries[key(w)] = [];
+      for (const rec of r.stdout.split(/\n\n+/)) {
+        const pkg = /^Package: (\S+)$/m.exec(rec)?.[1];
+        const ver = /^Version: (\S+)$/m.exec(rec)?.[1];
+        const dep = /^Depends: (.*)$/m.exec(rec)?.[1];
+        if (!pkg || !ver || !memo.entries[`d:${pkg}=${ver}`]) continue;
+        memo.entries[`d:${pkg}=${ver}`] = dep ? dep.split(',').map((d) => d.split('|')[0].trim().split(/[\s(:]/)[0]).filter(Boolean) : [];
+      }
+      this.saveMemo(memo);
+    }
+    return new Map(wanted.map((w) => [w.package, memo.entries[key(w)] as string[]]));
+  }
+
+  /** Downloads `pkg=version` into `dir`; returns the .deb's path (reused when already there). */
+  download(pkg: string, version: string, dir: string): string {
+    mkdirSync(dir, { recursive: true });
+    const existing = findDeb(dir, pkg, version);
+    if (existing) return existing;
+    run('apt-get', [...this.opts, '-qq', 'download', `${pkg}=${version}`], { cwd: dir, timeout: 1_200_000 });
+    const got = findDeb(dir, pkg, version);
+    if (!got) throw new HostError(`apt-get download ${pkg}=${version} left no .deb in ${dir}`);
+    return got;
+  }
+}
+
+/** apt names a downloaded file `<pkg>_<version with : as %3a>_<arch>.deb`. */
+function findDeb(dir: string, pkg: string, version: string): string | undefined {
+  const ver = version.replace(/:/g, '%3a');
+  const name = readdirSync(dir).find((f) => f.startsWith(`${pkg}_${ver}_`) && f.endsWith('.deb'));
+  return name ? join(dir, name) : undefined;
+}
+
+/**
+ * Compares Debian versions (epoch:upstream-revision) the way dpkg does: `~` sorts before
+ * everything, letters before non-letters, digit runs numerically.
+ */
+export function compareDebVersions(a: string, b: string): number {
+  const split = (v: string) => {
+    const e = /^(\d+):/.exec(v);
+    const epoch = e ? Number(e[1]) : 0;
+    const rest = e ? v.slice(e[0].length) : v;
+    const dash = rest.lastIndexOf('-');
+    return { epoch, upstream: dash < 0 ? rest : rest.slice(0, dash), revision: dash < 0 ? '' : rest.slice(dash + 1) };
+  };
+  const x = split(a);
+  const y = split(b);
+  if (x.epoch !== y.epoch) return x.epoch - y.epoch;
+  return comparePart(x.upstream, y.upstream) || comparePart(x.revision, y.revision);
+}
+
+function order(c: string): number {
+  if (c === '~') return -1;
+  if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
+  return c.charCodeAt(0) + 256;
+}
+
+function comparePart(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    // Non-digit prefix, character by character (end of string sorts after `~`, before the rest).
+    while ((i < a.length && !/\d/.test(a[i])) || (j < b.length && !/\d/.test(b[j]))) {
+      const ca = i < a.length && !/\d/.test(a[i]) ? order(a[i]) : 0;
+      const cb = j < b.length && !/\d/.test(b[j]) ? order(b[j]) : 0;
+      if (ca !== cb) return ca - cb;
+      i++;
+      j++;
+    }
+    let da = '';
+    let db = '';
+    while (i < a.length && /\d/.test(a[i])) da += a[i++];
+    while (j < b.length && /\d/.test(b[j])) db += b[j++];
+    const na = Number(da || '0');
+    const nb = Number(db || '0');
+    if (na !== nb) return na - nb;
+  }
+  return 0;
+}

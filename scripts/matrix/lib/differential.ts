@@ -1,0 +1,251 @@
+/**
+ * The differential check: for each program × kernel, the linter's verdict (an error-severity
+ * finding whose failing kernels include that kernel) against the kernel's own (the object failed
+ * to load or to attach). Disagreements are either listed in the known-limitations table of
+ * docs/ground-truth.md, with a reason, or they fail the check.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KernelDb } from '../../../kernel-db/src/query/db';
+import { Engine } from '../../../server/src/engine';
+import { loadCParser } from '../../../server/src/parse/documents';
+import { DEFAULT_SETTINGS, type Settings } from '../../../server/src/settings';
+import type { KernelVerdict, ObjectResult } from './qemu';
+
+/** One kernel of a matrix run, as the results file records it. */
+export interface MatrixKernel {
+  readonly majorMinor: string;
+  readonly release: string;
+  readonly package?: string;
+  readonly version?: string;
+  readonly suite?: string;
+  /** The linter database's kernel of this exact build. */
+  readonly dbName?: string;
+  readonly note?: string;
+  /** The guest's BTF equals the database kernel's (same sha256). */
+  readonly btfMatchesDb?: boolean;
+  readonly complete: boolean;
+  readonly timedOut: boolean;
+  /** Boot + load + power-off wall time. */
+  readonly bootMs: number;
+  readonly downloadMs: number;
+}
+
+/** One program of a matrix run. */
+export interface MatrixProgram {
+  /** Guest object id. */
+  readonly id: string;
+  /** Source path relative to the repository (or absolute for user files). */
+  readonly source: string;
+  readonly sourceSha256: string;
+  /** What the program's `// matrix-expect:` line says the kernels should do. */
+  readonly expect?: 'loads-everywhere' | 'fails-somewhere' | 'any';
+}
+
+/** The results file `npm run matrix` writes. */
+export interface MatrixResults {
+  readonly version: 1;
+  readonly generated: string;
+  readonly guest: { origin: string; bpftool: string; libbpf?: string; autoattach: boolean };
+  readonly btf: { blob: string; sha256: string };
+  readonly clang: string;
+  readonly programs: MatrixProgram[];
+  readonly kernels: MatrixKernel[];
+  /** program source → kernel release → result. */
+  readonly results: Record<string, Record<string, ObjectResult>>;
+  readonly timings: Record<string, number>;
+}
+
+/** The linter's verdict for one program on one kernel. */
+export interface LinterVerdict {
+  readonly fails: boolean;
+  /** Error findings that name this kernel: `rule: message (line N)`. */
+  readonly because: string[];
+}
+
+/** One row of the known-limitations table. */
+export interface Limitation {
+  readonly program: string;
+  /** `*` or kernel major.minor / database names. */
+  readonly kernels: string[];
+  readonly linter: 'fails' | 'loads';
+  readonly kernel: 'fails' | 'loads';
+  readonly reason: string;
+}
+
+/** One compared cell. */
+export interface Cell {
+  readonly program: string;
+  readonly kernel: MatrixKernel;
+  readonly linter: LinterVerdict;
+  readonly verdict: KernelVerdict;
+  readonly result: ObjectResult;
+  readonly agree: boolean;
+  readonly limitation?: Limitation;
+}
+
+/** The kernel's verdict in the linter's terms: did the program work there? */
+export function kernelFails(v: KernelVerdict): boolean | undefined {
+  return v === 'no-result' ? undefined : v !== 'loaded';
+}
+
+/**
+ * Runs the linter on each program with the booted kernels (by their database names) as the
+ * target and the guest's libbpf as the loader; returns program → database name → verdict.
+ */
+export async function linterVerdicts(root: string, programs: readonly MatrixProgram[], dbNames: readonly string[], libbpf?: string): Promise<Map<string, Map<string, LinterVerdict>>> {
+  const db = KernelDb.open({ noUser: true });
+  const parser = await loadCParser();
+  const engine = new Engine(db, (t) => parser.parseText(t));
+  const settings: Settings = {
+    ...DEFAULT_SETTINGS,
+    targetKernels: dbNames.join(','),
+    loader: { kind: 'libbpf', minVersion: libbpf ?? DEFAULT_SETTINGS.loader.minVersion },
+  };
+  const out = new Map<string, Map<string, LinterVerdict>>();
+  try {
+    for (const p of programs) {
+      const path = resolve(root, p.source);
+      const text = readFileSync(path, 'utf8');
+      const tree = parser.parseText(text);
+      if (!tree) throw new Error(`the linter cannot parse ${p.source}`);
+      let findings;
+      try {
+        findings = engine.analyzeDocument(pathToFileURL(path).toString(), text, tree, settings).findings;
+      } finally {
+        tree.delete();
+      }
+      const per = new Map<string, LinterVerdict>();
+      for (const name of dbNames) {
+        const because = findings
+          .filter((f) => f.severity === 'error' && f.kernels.includes(name))
+          .map((f) => `${f.rule}: ${f.message} (line ${f.range.start.line + 1})`);
+        per.set(name, { fails: because.length > 0, because });
+      }
+      out.set(p.source, per);
+    }
+  } finally {
+    engine.dispose();
+  }
+  return out;
+}
+
+/**
+ * Reads the known-limitations table: the first Markdown table under a heading that contains
+ * "Known limitations", with the columns program | kernels | linter | kernel | reason.
+ */
+export function parseLimitations(markdown: string): Limitation[] {
+  const lines = markdown.split('\n');
+  const start = lines.findIndex((l) => /^#+ .*known limitations/i.test(l));
+  if (start < 0) throw new Error('no "Known limitations" heading');
+  const out: Limitation[] = [];
+  let header: string[] | undefined;
+  for (let i = start + 1; i < lines.length; i++) {
+    const l = lines[i].trim();
+    if (/^#+ /.test(l)) break;
+    if (!l.startsWith('|')) {
+      if (header && out.length) break;
+      continue;
+    }
+    const cells = splitRow(l);
+    if (!header) {
+      header = cells.map((c) => c.toLowerCase());
+      const want = ['program', 'kernels', 'linter', 'kernel', 'reason'];
+      if (want.some((w, j) => header![j] !== w)) throw new Error(`the known-limitations table needs the columns ${want.join(' | ')}, not ${cells.join(' | ')}`);
+      continue;
+    }
+    if (cells.every((c) => /^:?-+:?$/.test(c))) continue;
+    const bare = (c: string) => c.replace(/^`([^`]*)`$/, '$1');
+    const [program, kernels, linter, kernel] = cells.slice(0, 4).map(bare);
+    const reason = cells[4];
+    if (linter !== 'fails' && linter !== 'loads') throw new Error(`known limitation for ${program}: linter must be "fails" or "loads", not "${linter}"`);
+    if (kernel !== 'fails' && kernel !== 'loads') throw new Error(`known limitation for ${program}: kernel must be "fails" or "loads", not "${kernel}"`);
+    if (linter === kernel) throw new Error(`known limitation for ${program}: linter and kernel agree ("${linter}"), so it is no disagreement`);
+    if (!reason || reason.length < 20) throw new Error(`known limitation for ${program}: give the reason in words`);
+    out.push({ program, kernels: kernels.split(',').map((k) => bare(k.trim())).filter(Boolean), linter, kernel, reason });
+  }
+  return out;
+}
+
+function splitRow(line: string): string[] {
+  // Cells are separated by pipes outside backticks, so code may contain `|`.
+  const cells: string[] = [];
+  let cur = '';
+  let code = false;
+  for (const ch of line.slice(1, line.endsWith('|') ? -1 : undefined)) {
+    if (ch === '`') code = !code;
+    if (ch === '|' && !code) {
+      cells.push(cur.trim());
+      cur = '';
+    } else cur += ch;
+  }
+  cells.push(cur.trim());
+  return cells;
+}
+
+/** Whether a limitation row covers a kernel. */
+function covers(l: Limitation, k: MatrixKernel): boolean {
+  return l.kernels.some((p) => p === '*' || p === k.majorMinor || p === k.dbName || p === k.release);
+}
+
+/** Compares every program × kernel with a kernel result and a database name. */
+export function compare(results: MatrixResults, linter: Map<string, Map<string, LinterVerdict>>, limitations: readonly Limitation[]): { cells: Cell[]; unused: Limitation[] } {
+  const cells: Cell[] = [];
+  const used = new Set<Limitation>();
+  for (const p of results.programs) {
+    for (const k of results.kernels) {
+      const r = results.results[p.source]?.[k.release];
+      const lv = k.dbName ? linter.get(p.source)?.get(k.dbName) : undefined;
+      if (!r || !lv) continue;
+      const kf = kernelFails(r.verdict);
+      if (kf === undefined) continue;
+      const agree = kf === lv.fails;
+      const limitation = agree
+        ? undefined
+        : limitations.find((l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.fails && (l.kernel === 'fails') === kf);
+      if (limitation) used.add(limitation);
+      cells.push({ program: p.source, kernel: k, linter: lv, verdict: r.verdict, result: r, agree, ...(limitation ? { limitation } : {}) });
+    }
+  }
+  return { cells, unused: limitations.filter((l) => !used.has(l)) };
+}
+
+/**
+ * The agreement matrix as text: one row per program, one column per kernel. `ok` both say it
+ * loads, `fail` both say it fails, `FP` the linter reports an error the kernel does not have,
+ * `FN` the kernel fails where the linter is silent; `*` marks a documented known limitation.
+ */
+export function renderMatrix(results: MatrixResults, cells: readonly Cell[]): string {
+  const kernels = results.kernels.filter((k) => cells.some((c) => c.kernel === k));
+  const programs = results.programs.map((p) => p.source).filter((s) => cells.some((c) => c.program === s));
+  const width = Math.max(7, ...programs.map((p) => p.length));
+  const col = (s: string) => s.padEnd(8);
+  const lines = [`${'program'.padEnd(width)}  ${kernels.map((k) => col(k.majorMinor)).join('')}`];
+  for (const p of programs) {
+    const row = kernels.map((k) => {
+      const c = cells.find((x) => x.program === p && x.kernel === k);
+      if (!c) return col('-');
+      const base = c.agree ? (c.linter.fails ? 'fail' : 'ok') : c.linter.fails ? 'FP' : 'FN';
+      return col(`${base}${c.limitation ? '*' : ''}`);
+    });
+    lines.push(`${p.padEnd(width)}  ${row.join('')}`.trimEnd());
+  }
+  lines.push('', 'ok: both say it loads · fail: both say it fails · FP: linter error, kernel loads · FN: kernel fails, linter silent · *: known limitation (docs/ground-truth.md)');
+  return lines.join('\n');
+}
+
+/** A disagreement in words, with both sides' reasons. */
+export function describeDisagreement(c: Cell): string {
+  const k = `${c.kernel.dbName ?? c.kernel.release}`;
+  if (c.linter.fails) {
+    return `${c.program} on ${k}: the linter reports an error but the kernel ${c.verdict === 'loaded' ? 'loads and attaches it' : c.verdict}:\n    ${c.linter.because.join('\n    ')}`;
+  }
+  return `${c.program} on ${k}: the kernel says ${c.verdict}${c.result.program ? ` (program ${c.result.program})` : ''} but the linter reports no error:\n    ${(c.result.explain.length ? c.result.explain : c.result.log).slice(0, 8).join('\n    ')}`;
+}
+
+/** Reads `// matrix-expect: …` from a program's text. */
+export function expectation(text: string): MatrixProgram['expect'] {
+  const m = /^\/\/ matrix-expect: (loads-everywhere|fails-somewhere|any)\s*$/m.exec(text);
+  return m ? (m[1] as MatrixProgram['expect']) : undefined;
+}

@@ -1,0 +1,107 @@
+/**
+ * The steps the matrix runner and `ebpf-portability verify` share: find (or install) QEMU, get
+ * the guest tools, resolve and fetch kernel images, and boot a set of kernels in parallel with one
+ * initramfs.
+ */
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import type { Kernel } from '../../../kernel-db/src/query/db';
+import { PrivateApt } from './apt';
+import { debianGuestTools, hostGuestTools, type GuestTools } from './guest';
+import { aptInstall, HostError, which } from './host';
+import { archiveImages, chooseKernels, fetchKernel, sortMajorMinor, type KernelImage } from './kernels';
+import { boot, type BootResult } from './qemu';
+
+/** Where to log progress. */
+export type Log = (s: string) => void;
+
+/** The QEMU binary, installed with apt-get when allowed; a message naming the package otherwise. */
+export function findQemu(install: boolean, log: Log): string {
+  let qemu = which('qemu-system-x86_64');
+  if (!qemu && install) {
+    aptInstall(['qemu-system-x86'], log);
+    qemu = which('qemu-system-x86_64');
+  }
+  if (!qemu) throw new HostError('qemu-system-x86_64 is not installed: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86; Fedora: dnf install qemu-system-x86)');
+  return qemu;
+}
+
+/** clang, installed with apt-get (with libbpf-dev for the headers) when allowed. */
+export function findClang(install: boolean, log: Log): string {
+  const missing = [which('clang') ? undefined : 'clang', hasLibbpfHeaders() ? undefined : 'libbpf-dev'].filter((x): x is string => !!x);
+  if (missing.length && install) aptInstall(missing, log);
+  const clang = which('clang');
+  if (!clang) throw new HostError('clang is not installed: it compiles .bpf.c files (Debian/Ubuntu: apt-get install clang libbpf-dev)');
+  if (!hasLibbpfHeaders()) throw new HostError('libbpf headers (<bpf/bpf_helpers.h>) are missing (Debian/Ubuntu: apt-get install libbpf-dev)');
+  return clang;
+}
+
+function hasLibbpfHeaders(): boolean {
+  return ['/usr/include/bpf/bpf_helpers.h', '/usr/local/include/bpf/bpf_helpers.h'].some((p) => existsSync(p));
+}
+
+/** The private apt configuration, updated; undefined when this machine has no apt. */
+export function privateApt(cache: string, log: Log): PrivateApt | undefined {
+  if (!PrivateApt.available()) return undefined;
+  const apt = new PrivateApt(join(cache, 'apt'));
+  apt.update(log);
+  return apt;
+}
+
+/** The guest tools: Debian's newest bpftool when apt can fetch it, else this machine's. */
+export function guestTools(apt: PrivateApt | undefined, cache: string, preferHost: boolean, log: Log): GuestTools {
+  if (apt && !preferHost) {
+    try {
+      return debianGuestTools(apt, cache, log);
+    } catch (e) {
+      log(`could not fetch Debian's bpftool (${(e as Error).message.split('\n')[0]}); using this machine's`);
+    }
+  }
+  try {
+    return hostGuestTools();
+  } catch (e) {
+    throw new HostError(`no bpftool for the guest: ${(e as Error).message}${apt ? '' : ' (without apt-get, Debian\'s bpftool cannot be downloaded either)'}`);
+  }
+}
+
+/**
+ * Resolves wanted major.minor versions (or `all`: every Debian amd64 generic kernel the database
+ * has) to images from the archive, downloading what the cache lacks.
+ */
+export function debianImages(apt: PrivateApt, db: readonly Kernel[], wanted: readonly string[] | 'all', cache: string, log: Log): { images: KernelImage[]; missing: string[]; downloadMs: number } {
+  const all = sortMajorMinor(db.filter((k) => k.distro === 'debian' && k.arch === 'x86_64' && k.flavour === 'generic').map((k) => /^(\d+\.\d+)/.exec(k.version)![1]));
+  const mms = wanted === 'all' ? all : sortMajorMinor(wanted);
+  const { chosen, missing } = chooseKernels(archiveImages(apt), mms, db);
+  const images: KernelImage[] = [];
+  let downloadMs = 0;
+  for (const c of chosen) {
+    const img = fetchKernel(apt, c, cache, log);
+    downloadMs += img.downloadMs ?? 0;
+    images.push(img);
+  }
+  return { images, missing, downloadMs };
+}
+
+/** Boots every image with one initramfs, `jobs` at a time; results by release. */
+export async function bootAll(qemu: string, images: readonly KernelImage[], initrd: string, objectIds: readonly string[], opts: { jobs?: number; timeoutS: number }, log: Log): Promise<Map<string, BootResult>> {
+  const jobs = Math.max(1, opts.jobs ?? defaultJobs());
+  const out = new Map<string, BootResult>();
+  let next = 0;
+  const worker = async () => {
+    while (next < images.length) {
+      const img = images[next++];
+      const r = await boot(qemu, img.vmlinuz, initrd, opts.timeoutS, objectIds);
+      const loaded = Object.values(r.objects).filter((o) => o.verdict === 'loaded').length;
+      log(`booted ${img.release}: ${(r.ms / 1000).toFixed(1)} s, ${loaded}/${objectIds.length} loaded${r.complete ? '' : r.timedOut ? ' (timed out)' : ' (incomplete)'}`);
+      out.set(img.release, r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, images.length) }, worker));
+  return out;
+}
+
+/** One QEMU per core: TCG runs a guest CPU on one host thread. */
+export function defaultJobs(): number {
+  return Math.max(1, cpus().length);
+}

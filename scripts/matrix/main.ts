@@ -1,0 +1,262 @@
+/**
+ * `npm run matrix`: boots real Debian kernels under QEMU, loads every example and matrix test
+ * program in each, writes the kernel's verdicts as JSON, and holds the linter's per-kernel
+ * verdicts against them (the differential check). Downloads and results live in the cache
+ * (`$EBPF_MATRIX_CACHE`, default ~/.cache/ebpf-portability-matrix), never in the repository.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from './lib/compile';
+import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from './lib/differential';
+import { cacheDir, HostError, secs, sha256, sha256File, which } from './lib/host';
+import { objectPrograms, netAttachType } from './lib/elf';
+import { buildInitramfs, type GuestObject } from './lib/initramfs';
+import { imagesFromPath, type KernelImage } from './lib/kernels';
+import { bootAll, debianImages, defaultJobs, findClang, findQemu, guestTools, privateApt } from './lib/pipeline';
+import type { ObjectResult } from './lib/qemu';
+
+const root = join(__dirname, '..', '..');
+
+const USAGE = `usage: npm run matrix -- [options]
+
+Boots Debian amd64 kernels under QEMU, loads every example and test/matrix/programs/*.bpf.c in
+each, writes the kernel's verdicts as JSON and compares them with the linter's.
+
+options:
+  --kernels LIST   major.minor versions (5.10,6.1,…), "all" (default: every Debian amd64 generic
+                   kernel in the database), or a directory of vmlinuz files / kernel .debs
+  --ci             CI mode: installs missing tools with apt-get, runs
+                   test/matrix/differential.test.ts and fails on any unexplained disagreement
+  --only LIST      only programs whose path contains one of these substrings
+  --jobs N         kernels booted at once (default: one per CPU)
+  --timeout S      seconds one boot may take (default 300)
+  --out FILE       results file (default <cache>/results/latest.json)
+  --host-bpftool   use this machine's bpftool in the guest instead of Debian's newest
+  --install        install missing host tools (qemu-system-x86, clang, libbpf-dev) with apt-get
+  --no-diff        only boot and record; skip the comparison with the linter
+`;
+
+interface Options {
+  kernels?: string;
+  ci: boolean;
+  only?: string[];
+  jobs?: number;
+  timeoutS: number;
+  out: string;
+  hostBpftool: boolean;
+  install: boolean;
+  diff: boolean;
+}
+
+function parse(argv: string[]): Options {
+  const o: Options = { ci: false, timeoutS: 300, out: join(cacheDir(), 'results', 'latest.json'), hostBpftool: false, install: false, diff: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new HostError(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--kernels') o.kernels = value();
+    else if (a === '--ci') o.ci = true;
+    else if (a === '--only') o.only = value().split(',').filter(Boolean);
+    else if (a === '--jobs') o.jobs = Number(value());
+    else if (a === '--timeout') o.timeoutS = Number(value());
+    else if (a === '--out') o.out = value();
+    else if (a === '--host-bpftool') o.hostBpftool = true;
+    else if (a === '--install') o.install = true;
+    else if (a === '--no-diff') o.diff = false;
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else throw new HostError(`unknown option ${a}\n${USAGE}`);
+  }
+  if (o.jobs !== undefined && !(o.jobs >= 1)) throw new HostError('--jobs needs a number of at least 1');
+  if (!(o.timeoutS >= 10)) throw new HostError('--timeout needs at least 10 seconds');
+  if (o.ci) o.install = true;
+  return o;
+}
+
+/** The programs the matrix loads: every example and every test/matrix/programs file. */
+export function matrixSources(only?: string[]): string[] {
+  const dirs = ['examples', join('test', 'matrix', 'programs')];
+  const files = dirs.flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith('.bpf.c')).sort().map((f) => join(d, f)));
+  return only ? files.filter((f) => only.some((s) => f.includes(s))) : files;
+}
+
+async function main(): Promise<number> {
+  const opts = parse(process.argv.slice(2));
+  const log = (s: string) => process.stderr.write(`matrix: ${s}\n`);
+  const cache = cacheDir();
+  const timings: Record<string, number> = {};
+  const t0 = performance.now();
+  const lap = (key: string, since: number) => {
+    timings[key] = Math.round(performance.now() - since);
+  };
+
+  const qemu = findQemu(opts.install, log);
+  const clang = findClang(opts.install, log);
+  const db = KernelDb.open({ noUser: true });
+
+  let t = performance.now();
+  const apt = privateApt(cache, log);
+  lap('aptUpdateMs', t);
+  if (!apt && !(opts.kernels && existsSync(opts.kernels))) throw new HostError('apt-get is needed to download Debian kernels; give --kernels a directory of vmlinuz files instead');
+
+  t = performance.now();
+  const guest = guestTools(apt, cache, opts.hostBpftool, log);
+  lap('guestToolsMs', t);
+  log(`guest: ${guest.bpftoolVersion.replace(/\n/g, ', ')}; autoattach ${guest.autoattach ? 'yes' : 'no'}`);
+
+  // Compile every program against one vmlinux.h.
+  t = performance.now();
+  const blob = defaultBtfBlob(root);
+  if (!blob) throw new HostError('no BTF to make vmlinux.h from: ../shared/kernel-data/btf/debian-7.3.4-amd64.btf.xz or /sys/kernel/btf/vmlinux');
+  const hostBpftool = guest.hostRunnable ?? (which('bpftool') ? { cmd: which('bpftool')!, args: [] } : undefined);
+  if (!hostBpftool) throw new HostError('no bpftool on this machine to dump vmlinux.h');
+  const work = join(cache, 'work');
+  const include = await vmlinuxHeader(blob, hostBpftool, work);
+  const sources = matrixSources(opts.only);
+  if (sources.length === 0) throw new HostError(`no programs match --only ${opts.only?.join(',')}`);
+  const ids = new Set<string>();
+  const planned = sources.map((src) => {
+    let id = basename(src).replace(/\.bpf\.c$/, '');
+    if (ids.has(id)) id = `${basename(dirname(src))}.${id}`;
+    ids.add(id);
+    return { src, id, out: join(work, 'objs', `${id}.o`) };
+  });
+  await pool(planned, defaultJobs(), (p) => compileBpf(clang, join(root, p.src), include, p.out));
+  const programs: MatrixProgram[] = [];
+  const objects: GuestObject[] = [];
+  for (const { src, id, out } of planned) {
+    const text = readFileSync(join(root, src), 'utf8');
+    // tcx and XDP programs need a device to attach to: bpftool attaches them to lo in the guest.
+    const netAttach = objectPrograms(out).flatMap((p) => {
+      const type = netAttachType(p.sec);
+      return type ? [{ type, program: p.name }] : [];
+    });
+    programs.push({ id, source: src, sourceSha256: sha256(text), ...(expectation(text) ? { expect: expectation(text) } : {}) });
+    objects.push({ id, path: out, ...(netAttach.length ? { netAttach } : {}) });
+  }
+  lap('compileMs', t);
+  log(`compiled ${programs.length} programs against vmlinux.h from ${relative(root, blob).startsWith('..') ? blob : relative(root, blob)}`);
+
+  // Kernel images.
+  t = performance.now();
+  let images: KernelImage[];
+  const wanted = opts.kernels ?? 'all';
+  if (existsSync(wanted) && !/^[\d.,]+$/.test(wanted)) {
+    images = imagesFromPath(wanted, cache, log);
+    if (images.length === 0) throw new HostError(`no vmlinuz files or kernel .debs in ${wanted}`);
+    timings.downloadMs = 0;
+  } else {
+    const list = wanted === 'all' ? 'all' : wanted.split(',').map((s) => s.trim()).filter(Boolean);
+    if (list !== 'all') for (const v of list) if (!/^\d+\.\d+$/.test(v)) throw new HostError(`--kernels: "${v}" is not a major.minor version`);
+    const r = debianImages(apt!, db.kernels, list, cache, log);
+    if (r.missing.length) log(`the archive has no amd64 generic kernel for ${r.missing.join(', ')}`);
+    images = r.images;
+    timings.downloadMs = Math.round(r.downloadMs);
+  }
+  lap('kernelsMs', t);
+
+  t = performance.now();
+  const initrd = join(work, 'initramfs.cpio.gz');
+  const size = buildInitramfs(initrd, guest.files, objects, guest.autoattach);
+  lap('initramfsMs', t);
+  log(`initramfs: ${(size / 1e6).toFixed(1)} MB with ${objects.length} objects`);
+
+  t = performance.now();
+  const boots = await bootAll(qemu, images, initrd, objects.map((o) => o.id), { jobs: opts.jobs, timeoutS: opts.timeoutS }, log);
+  lap('bootAllMs', t);
+
+  const kernels: MatrixKernel[] = images.map((img) => {
+    const b = boots.get(img.release)!;
+    const dbk = db.kernels.find((k) => k.name === img.dbName) ?? db.kernels.find((k) => k.release === img.release && k.distro === 'debian' && k.arch === 'x86_64');
+    return {
+      majorMinor: img.majorMinor, release: img.release,
+      ...(img.package ? { package: img.package, version: img.version, suite: img.suite } : {}),
+      ...(dbk ? { dbName: dbk.name, btfMatchesDb: b.btfSha256 === dbk.sha256 } : {}),
+      ...(img.note ? { note: img.note } : {}),
+      complete: b.complete, timedOut: b.timedOut, bootMs: Math.round(b.ms), downloadMs: img.downloadMs ?? 0,
+    };
+  });
+  const results: Record<string, Record<string, ObjectResult>> = {};
+  for (const p of programs) {
+    results[p.source] = {};
+    for (const img of images) results[p.source][img.release] = boots.get(img.release)!.objects[p.id];
+  }
+  for (const img of images) {
+    const b = boots.get(img.release)!;
+    if (!b.complete) log(`${img.release} did not finish; its last console lines:\n    ${b.tail.slice(-12).join('\n    ')}`);
+  }
+  timings.totalMs = Math.round(performance.now() - t0);
+  const clangVersion = spawnSync(clang, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  const matrix: MatrixResults = {
+    version: 1,
+    generated: new Date().toISOString(),
+    guest: { origin: guest.origin, bpftool: guest.bpftoolVersion, ...(guest.libbpfVersion ? { libbpf: guest.libbpfVersion } : {}), autoattach: guest.autoattach },
+    btf: { blob: relative(root, blob).startsWith('..') ? blob : relative(root, blob), sha256: sha256File(blob) },
+    clang: clangVersion,
+    programs,
+    kernels,
+    results,
+    timings,
+  };
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, `${JSON.stringify(matrix, null, 2)}\n`);
+
+  process.stdout.write(`\n${renderKernelTable(matrix)}\n`);
+  process.stdout.write(`\ntimes: apt ${secs(timings.aptUpdateMs)}, guest tools ${secs(timings.guestToolsMs)}, compile ${secs(timings.compileMs)}, kernel images ${secs(timings.kernelsMs)} (download ${secs(timings.downloadMs)}), initramfs ${secs(timings.initramfsMs)}, boots ${secs(timings.bootAllMs)} (${kernels.map((k) => `${k.majorMinor} ${secs(k.bootMs)}`).join(', ')}), total ${secs(timings.totalMs)}\n`);
+  process.stdout.write(`results: ${opts.out}\n`);
+  const incomplete = kernels.filter((k) => !k.complete);
+
+  if (!opts.diff) return incomplete.length ? 1 : 0;
+
+  // The differential check, in this process for the printed matrix and summary line.
+  const mapped = kernels.filter((k) => k.dbName);
+  for (const k of kernels.filter((x) => !x.dbName)) log(`${k.release} has no kernel in the linter's database: not compared`);
+  for (const k of mapped.filter((x) => x.btfMatchesDb === false)) log(`${k.release}: the booted kernel's BTF differs from ${k.dbName}'s in the database`);
+  const linter = await linterVerdicts(root, programs, mapped.map((k) => k.dbName!), guest.libbpfVersion);
+  const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
+  const { cells, unused } = compare(matrix, linter, limitations);
+  process.stdout.write(`\nagreement (linter vs kernel):\n${renderMatrix(matrix, cells)}\n`);
+  const bad = cells.filter((c) => !c.agree && !c.limitation);
+  const known = cells.filter((c) => !c.agree && c.limitation);
+  if (bad.length) process.stdout.write(`\nunexplained disagreements:\n${bad.map((c) => `  ${describeDisagreement(c)}`).join('\n')}\n`);
+  if (unused.length) process.stdout.write(`\nknown limitations that no longer occur (remove them from docs/ground-truth.md):\n${unused.map((l) => `  ${l.program} on ${l.kernels.join(',')}`).join('\n')}\n`);
+  const agree = cells.filter((c) => c.agree).length;
+  const noResult = programs.length * kernels.length - cells.length;
+  let testStatus = 0;
+  if (opts.ci) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', join('test', 'matrix', 'differential.test.ts')], {
+      cwd: root, stdio: 'inherit', env: { ...process.env, EBPF_MATRIX_RESULTS: opts.out, EBPF_MATRIX_REQUIRED: '1' },
+    });
+    testStatus = r.status ?? 1;
+  }
+  process.stdout.write(`\nmatrix: ${kernels.length} kernels booted, ${programs.length} programs, ${cells.length} program × kernel pairs compared; ${known.length} known limitations${noResult ? `, ${noResult} without a comparable result` : ''}\n`);
+  process.stdout.write(`matrix: ${agree} passed, ${bad.length + incomplete.length} failed\n`);
+  return bad.length || incomplete.length || testStatus ? 1 : 0;
+}
+
+/** The kernel's verdicts: one row per program, one column per kernel. */
+function renderKernelTable(m: MatrixResults): string {
+  const w = Math.max(7, ...m.programs.map((p) => p.source.length));
+  const mark: Record<string, string> = { loaded: 'load', 'load-failed': 'FAIL', 'attach-failed': 'ATTACH', 'no-result': '?' };
+  const lines = [`kernel verdicts (load: loaded and attached where bpftool can; FAIL: load failed; ATTACH: attach failed; ?: no result)`, `${'program'.padEnd(w)}  ${m.kernels.map((k) => k.majorMinor.padEnd(8)).join('')}`];
+  for (const p of m.programs) lines.push(`${p.source.padEnd(w)}  ${m.kernels.map((k) => (mark[m.results[p.source][k.release]?.verdict ?? 'no-result']).padEnd(8)).join('')}`.trimEnd());
+  return lines.join('\n');
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`matrix: ${e instanceof HostError ? e.message : (e as Error).stack}\n`);
+      process.exitCode = 2;
+    },
+  );
+}
