@@ -1,0 +1,301 @@
+/**
+ * The kernel matrix's machinery without QEMU: serial-output parsing and the verdict rules (with
+ * lines taken from real boots), the cpio writer, Debian version order, kernel choice, the
+ * known-limitations table (including the real one in docs/ground-truth.md), ELF program listing
+ * and the comparison.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { Kernel } from '../../kernel-db/src/query/db';
+import { compareDebVersions, type AptVersion } from '../../scripts/matrix/lib/apt';
+import { compare, parseLimitations, renderMatrix, type LinterVerdict, type MatrixResults } from '../../scripts/matrix/lib/differential';
+import { netAttachType, objectPrograms } from '../../scripts/matrix/lib/elf';
+import { parseLddOutput } from '../../scripts/matrix/lib/guest';
+import { which } from '../../scripts/matrix/lib/host';
+import { buildInitramfs, cpioNewc, initScript, MARK, NET_ATTACH_FAILED, RETRY_LINE } from '../../scripts/matrix/lib/initramfs';
+import { bzImageRelease, chooseKernels } from '../../scripts/matrix/lib/kernels';
+import { parseSerial, qemuArgs } from '../../scripts/matrix/lib/qemu';
+
+const root = join(__dirname, '..', '..');
+
+/** Serial output as the guest prints it: console noise, then marker lines. */
+function serial(objects: Record<string, { log: string[]; result: string }>, done = true): string {
+  const lines = ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', 'Booting from ROM...', `\x1bc\x1b[?7l\x1b[2J${MARK} kernel 6.1.0-56-amd64`, `${MARK} btf-sha256 ${'ab'.repeat(32)}`, `${MARK} bpftool bpftool v7.8.0 using libbpf v1.8 features: crypto `];
+  for (const [id, o] of Object.entries(objects)) {
+    for (const l of o.log) lines.push(`${MARK} log ${id} ${l}`);
+    lines.push(`${MARK} result ${id} ${o.result}`);
+  }
+  if (done) lines.push(`${MARK} done`, '[    2.217776] reboot: Power down');
+  return lines.join('\r\n');
+}
+
+test('serial output: a CO-RE relocation failure is load-failed, with the verifier lines that explain it', () => {
+  const r = parseSerial(serial({
+    state: {
+      log: [
+        "libbpf: prog 'st': BPF program load failed: -EINVAL",
+        "libbpf: prog 'st': -- BEGIN PROG LOAD LOG --",
+        '0: (85) call bpf_get_current_task#35',
+        '1: <invalid CO-RE relocation>',
+        'failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)',
+        'processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
+        '-- END PROG LOAD LOG --',
+        "libbpf: prog 'st': failed to load: -EINVAL",
+        'Error: failed to load object file',
+      ],
+      result: '255 1.98 2.17 -',
+    },
+  }), ['state']);
+  assert.equal(r.release, '6.1.0-56-amd64');
+  assert.equal(r.btfSha256, 'ab'.repeat(32));
+  assert.equal(r.complete, true);
+  const o = r.objects.state;
+  assert.equal(o.verdict, 'load-failed');
+  assert.equal(o.program, 'st');
+  assert.equal(o.seconds, 0.19);
+  assert.ok(o.explain.includes('verifier: failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)'), o.explain.join('\n'));
+  assert.ok(!o.explain.some((l) => l.includes('processed 2 insns')), 'the instruction count explains nothing');
+});
+
+test('serial output: a failed kprobe attachment is attach-failed; "does not support autoattach" alone is not', () => {
+  const r = parseSerial(serial({
+    kp: { log: ["libbpf: prog 'switch_done': failed to create kprobe 'finish_task_switch+0x0' perf event: -ENOENT", 'Program switch_done does not support autoattach, falling back to pinning'], result: '0 2.6 2.9 -' },
+    nf: { log: ['Program accept_all does not support autoattach, falling back to pinning'], result: '0 3.0 3.1 -' },
+  }), ['kp', 'nf']);
+  assert.equal(r.objects.kp.verdict, 'attach-failed');
+  assert.equal(r.objects.kp.program, 'switch_done');
+  assert.equal(r.objects.nf.verdict, 'loaded');
+  assert.deepEqual(r.objects.nf.explain, []);
+});
+
+test('serial output: an unpinnable perf-event link is judged by the plain reload', () => {
+  const ok = parseSerial(serial({ a: { log: ['Error: failed to pin all programs', RETRY_LINE], result: '255 1.0 1.4 0' } }), ['a']);
+  assert.equal(ok.objects.a.verdict, 'loaded');
+  const attachThenPin = parseSerial(serial({ a: { log: ["libbpf: prog 'exit_multi': failed to attach: -EINVAL", 'Error: failed to pin all programs', RETRY_LINE], result: '255 1.0 1.4 0' } }), ['a']);
+  assert.equal(attachThenPin.objects.a.verdict, 'attach-failed');
+  const reloadFails = parseSerial(serial({ a: { log: ['Error: failed to pin all programs', RETRY_LINE, "libbpf: map 'm': failed to create: -EINVAL", 'Error: failed to load object file'], result: '255 1.0 1.4 255' } }), ['a']);
+  assert.equal(reloadFails.objects.a.verdict, 'load-failed');
+  assert.deepEqual(reloadFails.objects.a.explain, ["libbpf: map 'm': failed to create: -EINVAL", 'Error: failed to load object file']);
+});
+
+test('serial output: a failed bpftool net attach is attach-failed; objects never reported are no-result', () => {
+  const r = parseSerial(serial({ tcx: { log: ['Program count_ingress does not support autoattach, falling back to pinning', 'Error: interface tcx_ingress attach failed: Invalid argument', `${NET_ATTACH_FAILED} tcx_ingress count_ingress`], result: '0 1 2 -' } }, false), ['tcx', 'later']);
+  assert.equal(r.objects.tcx.verdict, 'attach-failed');
+  assert.ok(r.objects.tcx.explain.includes('Error: interface tcx_ingress attach failed: Invalid argument'));
+  assert.equal(r.objects.later.verdict, 'no-result');
+  assert.equal(r.complete, false);
+  assert.ok(r.tail.length > 0);
+});
+
+test('serial output: a kernel message on the same line before a marker does not hide it', () => {
+  const text = `[   3.1] random: crng init done${MARK} result a 0 1.00 1.50 -\n${MARK} done\n`;
+  const r = parseSerial(text, ['a']);
+  assert.equal(r.objects.a.verdict, 'loaded');
+  assert.equal(r.objects.a.seconds, 0.5);
+});
+
+test('the QEMU command line is the TCG one', () => {
+  assert.deepEqual(qemuArgs('/k', '/i'), ['-accel', 'tcg', '-cpu', 'max', '-m', '512', '-nographic', '-no-reboot', '-kernel', '/k', '-initrd', '/i', '-append', 'console=ttyS0 panic=-1 quiet']);
+});
+
+/** Reads a newc archive back: name → { mode, data, rdev }. */
+function readCpio(b: Buffer): Map<string, { mode: number; data: Buffer; rdev: [number, number] }> {
+  const out = new Map<string, { mode: number; data: Buffer; rdev: [number, number] }>();
+  let off = 0;
+  const align = (n: number) => (n + 3) & ~3;
+  for (;;) {
+    assert.equal(b.toString('latin1', off, off + 6), '070701', `magic at ${off}`);
+    const f = (i: number) => parseInt(b.toString('latin1', off + 6 + i * 8, off + 14 + i * 8), 16);
+    const size = f(6);
+    const nameSize = f(11);
+    const name = b.toString('latin1', off + 110, off + 110 + nameSize - 1);
+    const dataAt = align(off + 110 + nameSize);
+    if (name === 'TRAILER!!!') break;
+    out.set(name, { mode: f(1), data: b.subarray(dataAt, dataAt + size), rdev: [f(9), f(10)] });
+    off = align(dataAt + size);
+  }
+  return out;
+}
+
+test('the initramfs is a newc archive the kernel can unpack: devices, tools, objects, attach plans, /init', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'matrix-cpio-'));
+  try {
+    writeFileSync(join(dir, 'busybox'), 'BB');
+    writeFileSync(join(dir, 'x.o'), 'OBJECT!');
+    const out = join(dir, 'initrd.gz');
+    buildInitramfs(out, [{ guestPath: 'bin/busybox', hostPath: join(dir, 'busybox') }], [{ id: 'x', path: join(dir, 'x.o'), netAttach: [{ type: 'tcx_ingress', program: 'p' }] }], true);
+    const files = readCpio(gunzipSync(readFileSync(out)));
+    assert.deepEqual(files.get('dev/console')?.rdev, [5, 1]);
+    assert.equal(files.get('dev/console')!.mode & 0o170000, 0o020000);
+    assert.equal(files.get('bin/busybox')?.data.toString(), 'BB');
+    assert.equal(files.get('bin/busybox')!.mode & 0o777, 0o755);
+    assert.equal(files.get('objs/x.o')?.data.toString(), 'OBJECT!');
+    assert.equal(files.get('objs/x.attach')?.data.toString(), 'tcx_ingress p\n');
+    assert.ok(files.get('init')?.data.toString().startsWith('#!/bin/busybox sh'));
+    for (const d of ['bin', 'dev', 'proc', 'sys', 'objs', 'lib/x86_64-linux-gnu']) assert.equal(files.get(d)!.mode & 0o170000, 0o040000, d);
+    assert.throws(() => buildInitramfs(out, [], [{ id: 'bad name', path: join(dir, 'x.o') }], true), /letters, digits/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Every entry starts 4-byte aligned, whatever the name and data lengths.
+  const b = cpioNewc([{ name: 'a', mode: 0o100644, data: new Uint8Array([1, 2, 3]) }, { name: 'bb', mode: 0o100644, data: new Uint8Array(5) }]);
+  assert.equal(b.length % 4, 0);
+  assert.deepEqual([...readCpio(b).keys()], ['a', 'bb']);
+});
+
+test('/init attaches with autoattach only when bpftool has it, and reloads unattached after a pin failure', () => {
+  const on = initScript(true);
+  const off = initScript(false);
+  assert.match(on, /bpftool prog loadall "\$o" "\/sys\/fs\/bpf\/\$n" autoattach >/);
+  assert.doesNotMatch(off, /autoattach >/);
+  assert.match(on, /grep -q 'failed to pin'/);
+  assert.ok(on.includes(RETRY_LINE) && on.includes(NET_ATTACH_FAILED));
+  assert.match(on, /mount -t bpf bpf \/sys\/fs\/bpf/);
+  assert.match(on, /poweroff -f/);
+  // The shell script is valid sh.
+  const sh = which('sh');
+  if (sh) assert.equal(spawnSync(sh, ['-n', '-c', on]).status, 0);
+});
+
+test('Debian version order: epochs, tildes, revisions, digit runs', () => {
+  const sorted = ['1:0.1', '7.3.4-1~bpo13+1', '7.3.4-1', '6.12.117-1~deb12u1', '6.12.117-1', '6.12.9-1', '6.1.192-2', '5.10.262-1', '5.10.223-1'].sort(compareDebVersions);
+  assert.deepEqual(sorted, ['5.10.223-1', '5.10.262-1', '6.1.192-2', '6.12.9-1', '6.12.117-1~deb12u1', '6.12.117-1', '7.3.4-1~bpo13+1', '7.3.4-1', '1:0.1']);
+  assert.equal(compareDebVersions('1.0~rc1', '1.0'), -1 * Math.abs(compareDebVersions('1.0~rc1', '1.0')));
+  assert.ok(compareDebVersions('1.0a', '1.0') > 0);
+  assert.equal(compareDebVersions('2.0-1', '2.0-1'), 0);
+});
+
+test('kernel choice: the database\'s exact build, linux-binary over the empty linux-image wrapper, else the newest with a note', () => {
+  const k = (name: string, version: string, source: string) => ({ name, version, release: '', distro: 'debian', arch: 'x86_64', flavour: 'generic', source }) as unknown as Kernel;
+  const db = [
+    k('debian-6.1.0-56-amd64', '6.1.192', 'Debian bookworm-security package linux-image-6.1.0-56-amd64 6.1.192-2'),
+    k('debian-7.3.4-amd64', '7.3.4', 'Debian trixie-backports package linux-binary-7.3.4+deb13-amd64 7.3.4-1~bpo13+1'),
+    k('debian-6.12.100-amd64', '6.12.100', 'Debian trixie package linux-image-6.12.100+deb13-amd64 6.12.100-1'),
+  ];
+  const v = (pkg: string, version: string, suite: string): AptVersion => ({ package: pkg, version, suite });
+  const archive = [
+    v('linux-image-6.1.0-56-amd64', '6.1.192-2', 'bookworm-security'),
+    v('linux-image-6.1.0-57-amd64', '6.1.193-1', 'bookworm-security'),
+    v('linux-image-7.3.4+deb13-amd64', '7.3.4-1~bpo13+1', 'trixie-backports'),
+    v('linux-binary-7.3.4+deb13-amd64', '7.3.4-1~bpo13+1', 'trixie-backports'),
+    v('linux-image-6.12.117+deb13-amd64', '6.12.117-1', 'trixie-security'),
+    v('linux-image-6.12.117+deb12-amd64', '6.12.117-1~deb12u1', 'bookworm-backports'),
+    v('linux-image-6.12.117+deb13-cloud-amd64', '6.12.117-1', 'trixie-security'),
+    v('linux-image-6.12.117+deb13-amd64-unsigned', '6.12.117-1', 'trixie-security'),
+  ];
+  const { chosen, missing } = chooseKernels(archive, ['6.1', '6.12', '7.3', '4.19'], db);
+  assert.deepEqual(missing, ['4.19']);
+  const by = Object.fromEntries(chosen.map((c) => [c.majorMinor, c]));
+  assert.equal(by['6.1'].package, 'linux-image-6.1.0-56-amd64', 'the database build, though 6.1.0-57 is newer');
+  assert.equal(by['6.1'].dbName, 'debian-6.1.0-56-amd64');
+  assert.equal(by['7.3'].package, 'linux-binary-7.3.4+deb13-amd64');
+  assert.equal(by['7.3'].release, '7.3.4+deb13-amd64');
+  assert.equal(by['6.12'].package, 'linux-image-6.12.117+deb13-amd64');
+  assert.equal(by['6.12'].dbName, undefined);
+  assert.match(by['6.12'].note!, /debian-6\.12\.100-amd64 .*no longer offers; booted linux-image-6\.12\.117\+deb13-amd64 6\.12\.117-1/);
+});
+
+test('bzImage release string from the boot protocol header', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'matrix-bz-'));
+  try {
+    const b = Buffer.alloc(0x1000);
+    b.write('HdrS', 0x202, 'latin1');
+    b.writeUInt16LE(0x400, 0x20e);
+    b.write('6.1.0-56-amd64 (debian-kernel@lists.debian.org) #1 SMP', 0x600, 'latin1');
+    writeFileSync(join(dir, 'vmlinuz'), b);
+    assert.equal(bzImageRelease(join(dir, 'vmlinuz')), '6.1.0-56-amd64');
+    writeFileSync(join(dir, 'junk'), Buffer.alloc(0x400));
+    assert.equal(bzImageRelease(join(dir, 'junk')), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ldd output: libraries with paths, missing ones without, no vdso or loader', () => {
+  const libs = parseLddOutput('\tlinux-vdso.so.1 (0x00007ffd)\n\tlibelf.so.1 => /lib/x86_64-linux-gnu/libelf.so.1 (0x1)\n\tlibz.so.1 => not found\n\t/lib64/ld-linux-x86-64.so.2 (0x2)\n');
+  assert.deepEqual(libs, [{ soname: 'libelf.so.1', hostPath: '/lib/x86_64-linux-gnu/libelf.so.1' }, { soname: 'libz.so.1' }]);
+});
+
+test('net attach types: tcx and XDP on lo; the rest is only loaded', () => {
+  assert.equal(netAttachType('tcx/ingress'), 'tcx_ingress');
+  assert.equal(netAttachType('tcx/egress'), 'tcx_egress');
+  assert.equal(netAttachType('xdp'), 'xdpgeneric');
+  assert.equal(netAttachType('xdp/devmap'), undefined);
+  assert.equal(netAttachType('tc'), undefined);
+  assert.equal(netAttachType('kprobe/do_exit'), undefined);
+});
+
+test('ELF programs of a compiled object: SEC name and function, not subprograms', (t) => {
+  const clang = which('clang');
+  if (!clang) {
+    t.skip('clang is not installed (Debian package clang)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'matrix-elf-'));
+  try {
+    writeFileSync(join(dir, 'p.bpf.c'), `#define SEC(name) __attribute__((section(name), used))
+static __attribute__((noinline)) int helper(long x) { return x + 1; }
+SEC("tcx/ingress") int ingress(void *skb) { return helper((long)skb) > 0 ? -1 : 0; }
+SEC("xdp") int pass(void *ctx) { return 2; }
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const r = spawnSync(clang, ['-target', 'bpf', '-O2', '-g', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, 'p.o')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(objectPrograms(join(dir, 'p.o')), [{ sec: 'tcx/ingress', name: 'ingress' }, { sec: 'xdp', name: 'pass' }]);
+    assert.throws(() => objectPrograms(join(dir, 'p.bpf.c')), /not an ELF/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the known-limitations table: the real one parses, and malformed rows are refused', () => {
+  const real = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
+  assert.ok(real.length > 0);
+  for (const l of real) assert.ok(existsSync(join(root, l.program)), `${l.program} exists`);
+  const table = (row: string) => `# x\n## Known limitations\n\n| program | kernels | linter | kernel | reason |\n| --- | --- | --- | --- | --- |\n${row}\n`;
+  assert.deepEqual(parseLimitations(table('| `a.bpf.c` | 5.10, `6.1` | fails | loads | a reason long enough to read `x | y` |')), [
+    { program: 'a.bpf.c', kernels: ['5.10', '6.1'], linter: 'fails', kernel: 'loads', reason: 'a reason long enough to read `x | y`' },
+  ]);
+  assert.throws(() => parseLimitations(table('| a | * | fails | fails | the same verdict is no disagreement |')), /agree/);
+  assert.throws(() => parseLimitations(table('| a | * | maybe | loads | a reason long enough to read |')), /linter must be/);
+  assert.throws(() => parseLimitations(table('| a | * | fails | loads | short |')), /reason in words/);
+  assert.throws(() => parseLimitations('# nothing here'), /Known limitations/);
+  assert.throws(() => parseLimitations('## Known limitations\n| program | kernel | reason |\n'), /columns/);
+});
+
+test('the comparison: agreements, documented and undocumented disagreements, unused rows, the matrix text', () => {
+  const kern = (mm: string) => ({ majorMinor: mm, release: `${mm}.0-1-amd64`, dbName: `debian-${mm}`, complete: true, timedOut: false, bootMs: 1, downloadMs: 0 });
+  const res = (verdict: 'loaded' | 'load-failed' | 'attach-failed' | 'no-result') => ({ verdict, explain: verdict === 'loaded' ? [] : ['why'], log: ['why'] });
+  const results: MatrixResults = {
+    version: 1, generated: '', guest: { origin: '', bpftool: '', autoattach: true }, btf: { blob: '', sha256: '' }, clang: '', timings: {},
+    programs: [{ id: 'a', source: 'a.bpf.c', sourceSha256: '' }, { id: 'b', source: 'b.bpf.c', sourceSha256: '' }],
+    kernels: [kern('5.10'), kern('6.1')],
+    results: {
+      'a.bpf.c': { '5.10.0-1-amd64': res('load-failed'), '6.1.0-1-amd64': res('loaded') },
+      'b.bpf.c': { '5.10.0-1-amd64': res('attach-failed'), '6.1.0-1-amd64': res('no-result') },
+    },
+  };
+  const lv = (fails: boolean): LinterVerdict => ({ fails, because: fails ? ['rule: message (line 1)'] : [] });
+  const linter = new Map([
+    ['a.bpf.c', new Map([['debian-5.10', lv(true)], ['debian-6.1', lv(true)]])],
+    ['b.bpf.c', new Map([['debian-5.10', lv(false)], ['debian-6.1', lv(false)]])],
+  ]);
+  const lim = parseLimitations('## Known limitations\n| program | kernels | linter | kernel | reason |\n|-|-|-|-|-|\n| a.bpf.c | 6.1 | fails | loads | documented: the loader cannot see it |\n| b.bpf.c | 6.1 | loads | fails | never happens in these results at all |\n');
+  const { cells, unused } = compare(results, linter, lim);
+  assert.equal(cells.length, 3, 'no-result is not compared');
+  const at = (p: string, mm: string) => cells.find((c) => c.program === p && c.kernel.majorMinor === mm)!;
+  assert.equal(at('a.bpf.c', '5.10').agree, true);
+  assert.equal(at('a.bpf.c', '6.1').agree, false);
+  assert.equal(at('a.bpf.c', '6.1').limitation?.reason, 'documented: the loader cannot see it');
+  assert.equal(at('b.bpf.c', '5.10').agree, false, 'attach-failed is a failure the linter missed');
+  assert.equal(at('b.bpf.c', '5.10').limitation, undefined);
+  assert.deepEqual(unused.map((l) => l.program), ['b.bpf.c']);
+  const text = renderMatrix(results, cells);
+  assert.match(text, /^a\.bpf\.c\s+fail\s+FP\*$/m);
+  assert.match(text, /^b\.bpf\.c\s+FN\s+-$/m);
+});
