@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
+import type { BpfMacroSite } from './parse/sites';
 import type { Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { TargetError, TargetSpec } from '../../kernel-db/src/query/target';
 import { directives } from './analysis/comments';
@@ -62,13 +63,13 @@ export class Engine {
    * Analyses a parsed document. With `reuse`, findings of functions unchanged since the
    * document's previous analysis are reused (the language server passes it; one-shot callers don't).
    */
-  analyzeDocument(uri: string, text: string, tree: Tree, settings: Settings, reuse = false): DocumentResult {
+  analyzeDocument(uri: string, text: string, tree: Tree, settings: Settings, reuse = false, sites?: readonly BpfMacroSite[]): DocumentResult {
     const { kernels: configured, problem } = this.targets(settings);
     const kernels = fileTarget(text, configured);
     let cache = reuse ? this.caches.get(uri) : undefined;
     if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
     const findings = analyze({
-      uri, text, tree, db: this.db, kernels, rules: settings.rules, cache, loader: settings.loader,
+      uri, text, tree, db: this.db, kernels, rules: settings.rules, cache, loader: settings.loader, sites,
       resolveInclude: (from, path) => this.header(from, path, 0),
     });
     return { findings, kernels, problems: problem ? [problem] : [] };

@@ -143,9 +143,40 @@ export class KernelDb {
     private readonly factsPath: string,
     readonly user: UserKernels | undefined,
   ) {
+    this.memoize();
     this.addStore(main, main.kernels, false);
     for (const u of user?.list() ?? []) {
       this.addStore(undefined, [u.meta], true, () => user!.load(u.meta.name));
+    }
+  }
+
+  /**
+   * Answers per name and kernel list are kept (bounded): rules ask the same questions about the
+   * same target on every keystroke. Answers are shared, so callers must not modify them.
+   */
+  private memoize(): void {
+    const methods = ['aggregate', 'field', 'enumValue', 'helper', 'progType', 'mapType', 'attachType', 'linkType', 'func', 'kfunc', 'tracepoint', 'lsmHook', 'config', 'section', 'typedef'] as const;
+    const memo = new Map<string, unknown>();
+    const listKeys = new WeakMap<readonly Kernel[], string>();
+    const keyOf = (ks: readonly Kernel[]) => {
+      let k = listKeys.get(ks);
+      if (k === undefined) {
+        k = ks.map((x) => x.id).join(',');
+        listKeys.set(ks, k);
+      }
+      return k;
+    };
+    for (const m of methods) {
+      const impl = (this[m] as (...a: unknown[]) => unknown).bind(this);
+      (this as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => {
+        const kernels = args[args.length - 1] as readonly Kernel[];
+        const key = `${m}\u0000${args.slice(0, -1).join('\u0000')}\u0000${keyOf(kernels)}`;
+        if (memo.has(key)) return memo.get(key);
+        const r = impl(...args);
+        if (memo.size > 20000) memo.clear();
+        memo.set(key, Object.freeze(r));
+        return r;
+      };
     }
   }
 

@@ -124,8 +124,10 @@ export class Facts {
     return this.kfuncByName.get(name);
   }
 
+  private featureById?: Map<string, FeatureFact>;
   feature(id: string): FeatureFact | undefined {
-    return this.features.find((f) => f.id === id);
+    this.featureById ??= new Map(this.features.map((f) => [f.id, f]));
+    return this.featureById.get(id);
   }
 
   /**
@@ -133,7 +135,16 @@ export class Facts {
    * `xdp`), and the attach target written after the prefix, if any. libbpf matches the longest
    * prefix; `exact or exact/+suffix` entries match `prefix` and `prefix/…`.
    */
+  private readonly sectionCache = new Map<string, { fact: SectionFact; target: string } | undefined>();
   section(sec: string): { fact: SectionFact; target: string } | undefined {
+    if (this.sectionCache.has(sec)) return this.sectionCache.get(sec);
+    const r = this.findSection(sec);
+    if (this.sectionCache.size > 4096) this.sectionCache.clear();
+    this.sectionCache.set(sec, r);
+    return r;
+  }
+
+  private findSection(sec: string): { fact: SectionFact; target: string } | undefined {
     let best: { fact: SectionFact; target: string } | undefined;
     for (const f of this.sections) {
       let target: string | undefined;

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
+import type { BpfMacroSite } from '../parse/sites';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { RULES } from '../rules';
 import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
@@ -48,13 +49,15 @@ export interface AnalysisInput {
   readonly cache?: AnalysisCache;
   /** The loader (default libbpf 1.0). */
   readonly loader?: Loader;
+  /** The BPF macro sites of `text`, when the caller has them (saves masking the text again). */
+  readonly sites?: readonly BpfMacroSite[];
 }
 
 /** Analyses a file and returns its findings, sorted by position. */
 export function analyze(input: AnalysisInput): Finding[] {
   const { text, tree, db, kernels } = input;
   if (kernels.length === 0) return [];
-  const model = buildFileModel(input.uri, text, tree, input.resolveInclude);
+  const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites);
   const env = new TypeEnv(model, db);
   const lines = new LineIndex(text);
   const contexts = functionContexts(model, db.facts);

@@ -82,7 +82,7 @@ const KERNEL_HEADER = /^(linux|asm|asm-generic|net|uapi|trace|generated)\//;
 const BCC_MARKERS = /\b(BPF_HASH|BPF_ARRAY|BPF_PERCPU_ARRAY|BPF_PERF_OUTPUT|BPF_RINGBUF_OUTPUT|BPF_STACK_TRACE|BPF_HISTOGRAM|BPF_TABLE|TRACEPOINT_PROBE|RAW_TRACEPOINT_PROBE|KFUNC_PROBE|KRETFUNC_PROBE|LSM_PROBE)\s*\(/;
 
 /** Builds the model of a parsed file. */
-export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver): FileModel {
+export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver, knownSites?: readonly BpfMacroSite[]): FileModel {
   const src = (n: Node) => text.slice(n.startIndex, n.endIndex);
   const root = tree.rootNode;
   const includes: Include[] = [];
@@ -203,7 +203,8 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
   for (const c of root.namedChildren) if (c) visitTop(c);
   if (functions.some((f) => /^(kprobe|kretprobe|tracepoint|raw_tracepoint)__/.test(f.name) && !f.sec)) bcc = true;
   const license = /\bSEC\s*\(\s*"license"\s*\)\s*=\s*"([^"]*)"/.exec(text)?.[1];
-  let sites: readonly BpfMacroSite[] | undefined;
+  // The document store already masked this text; reuse its sites when given.
+  let sites: readonly BpfMacroSite[] | undefined = knownSites;
   return {
     uri, text, includes, vmlinux, kernelHeaders, noPreserveAccessIndex, coreReadIncluded, bcc, structs, typedefs, globals, functions,
     ...(license !== undefined ? { license } : {}),

@@ -127,7 +127,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const settings = await settingsFor(doc.uri);
     // A newer edit arrived while settings were fetched: its own run will publish.
     if (docs?.get(doc.uri)?.version !== doc.version) return;
-    const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true), undefined);
+    const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites), undefined);
     if (!result) return;
     result.problems.forEach(warnOnce);
     state.results = { version: doc.version, findings: result.findings };
