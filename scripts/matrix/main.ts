@@ -15,7 +15,7 @@ import { objectPrograms, netAttachType } from './lib/elf';
 import { buildInitramfs, type GuestObject } from './lib/initramfs';
 import { imagesFromPath, type KernelImage } from './lib/kernels';
 import { bootAll, debianImages, defaultJobs, findClang, findQemu, guestTools, privateApt } from './lib/pipeline';
-import type { ObjectResult } from './lib/qemu';
+import { reasonWithProgram, type ObjectResult } from './lib/qemu';
 
 const root = join(__dirname, '..', '..');
 
@@ -246,6 +246,18 @@ function renderKernelTable(m: MatrixResults): string {
   const mark: Record<string, string> = { loaded: 'load', 'load-failed': 'FAIL', 'attach-failed': 'ATTACH', 'no-result': '?' };
   const lines = [`kernel verdicts (load: loaded and attached where bpftool can; FAIL: load failed; ATTACH: attach failed; ?: no result)`, `${'program'.padEnd(w)}  ${m.kernels.map((k) => k.majorMinor.padEnd(8)).join('')}`];
   for (const p of m.programs) lines.push(`${p.source.padEnd(w)}  ${m.kernels.map((k) => (mark[m.results[p.source][k.release]?.verdict ?? 'no-result']).padEnd(8)).join('')}`.trimEnd());
+  // Why, once per program and reason, with the kernels it holds on.
+  lines.push('', 'why:');
+  for (const p of m.programs) {
+    const byReason = new Map<string, string[]>();
+    for (const k of m.kernels) {
+      const r = m.results[p.source][k.release];
+      if (!r || r.verdict === 'loaded') continue;
+      const key = `${mark[r.verdict]}: ${r.reason ? reasonWithProgram(r) : '(no reason printed)'}`;
+      byReason.set(key, [...(byReason.get(key) ?? []), k.majorMinor]);
+    }
+    for (const [reason, ks] of byReason) lines.push(`  ${p.source} on ${ks.join(', ')}: ${reason}`);
+  }
   return lines.join('\n');
 }
 

@@ -60,6 +60,24 @@ test('serial output: a CO-RE relocation failure is load-failed, with the verifie
   assert.equal(o.seconds, 0.19);
   assert.ok(o.explain.includes('verifier: failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)'), o.explain.join('\n'));
   assert.ok(!o.explain.some((l) => l.includes('processed 2 insns')), 'the instruction count explains nothing');
+  assert.equal(o.reason, 'failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)');
+});
+
+test('serial output: the verifier\'s reason is the line after the last instruction, before 7.x\'s long report', () => {
+  const log = (lines: string[]) => ["libbpf: prog 'trace_exit': BPF program load failed: -EACCES", "libbpf: prog 'trace_exit': -- BEGIN PROG LOAD LOG --", ...lines, 'processed 9 insns (limit 1000000)', '-- END PROG LOAD LOG --', "libbpf: prog 'trace_exit': failed to load: -EACCES", 'Error: failed to load object file'];
+  const r = parseSerial(serial({
+    v7: { log: log(['8: (15) if r6 == 0x0 goto pc+21       ; R6=ringbuf_mem(id=3,sz=32) refs=3', '; e->pid = task->tgid; @ process-tracer.bpf.c:30', '9: (61) r1 = *(u32 *)(r7 +2876)', "R7 invalid mem access 'scalar'", '', 'Verification failed: Register Type Safety: Invalid dereference', '', 'Reason:', '  R7 is an integer scalar here, not a pointer to memory.', '', 'Suggestion:', '  arithmetic, helper calls, or other operations that can invalidate it.']), result: '255 1 2 -' },
+    v5: { log: log(['9: (61) r1 = *(u32 *)(r7 +2236)', "R7 invalid mem access 'inv'"]), result: '255 1 2 -' },
+    early: { log: log(["number of funcs in func_info doesn't match number of subprogs"]), result: '255 1 2 -' },
+    nolog: { log: ["libbpf: prog 'accept_all': BPF program load failed: -EINVAL", "libbpf: prog 'accept_all': failed to load: -EINVAL", 'Error: failed to load object file'], result: '255 1 2 -' },
+  }), ['v7', 'v5', 'early', 'nolog']);
+  assert.equal(r.objects.v7.reason, "R7 invalid mem access 'scalar'");
+  assert.ok(r.objects.v7.explain.includes('verifier: ; e->pid = task->tgid; @ process-tracer.bpf.c:30'), r.objects.v7.explain.join('\n'));
+  assert.ok(r.objects.v7.explain.includes('verifier: Verification failed: Register Type Safety: Invalid dereference'));
+  assert.ok(!r.objects.v7.explain.some((l) => l.includes('Suggestion')));
+  assert.equal(r.objects.v5.reason, "R7 invalid mem access 'inv'");
+  assert.equal(r.objects.early.reason, "number of funcs in func_info doesn't match number of subprogs");
+  assert.equal(r.objects.nolog.reason, "libbpf: prog 'accept_all': BPF program load failed: -EINVAL");
 });
 
 test('serial output: a failed kprobe attachment is attach-failed; "does not support autoattach" alone is not', () => {
@@ -270,7 +288,7 @@ test('the known-limitations table: the real one parses, and malformed rows are r
 
 test('the comparison: agreements, documented and undocumented disagreements, unused rows, the matrix text', () => {
   const kern = (mm: string) => ({ majorMinor: mm, release: `${mm}.0-1-amd64`, dbName: `debian-${mm}`, complete: true, timedOut: false, bootMs: 1, downloadMs: 0 });
-  const res = (verdict: 'loaded' | 'load-failed' | 'attach-failed' | 'no-result') => ({ verdict, explain: verdict === 'loaded' ? [] : ['why'], log: ['why'] });
+  const res = (verdict: 'loaded' | 'load-failed' | 'attach-failed' | 'no-result') => ({ verdict, explain: verdict === 'loaded' ? [] : ['why'], reason: verdict === 'loaded' ? '' : 'why', log: ['why'] });
   const results: MatrixResults = {
     version: 1, generated: '', guest: { origin: '', bpftool: '', autoattach: true }, btf: { blob: '', sha256: '' }, clang: '', timings: {},
     programs: [{ id: 'a', source: 'a.bpf.c', sourceSha256: '' }, { id: 'b', source: 'b.bpf.c', sourceSha256: '' }],

@@ -241,7 +241,7 @@ export function describeDisagreement(c: Cell): string {
   if (c.linter.fails) {
     return `${c.program} on ${k}: the linter reports an error but the kernel ${c.verdict === 'loaded' ? 'loads and attaches it' : c.verdict}:\n    ${c.linter.because.join('\n    ')}`;
   }
-  return `${c.program} on ${k}: the kernel says ${c.verdict}${c.result.program ? ` (program ${c.result.program})` : ''} but the linter reports no error:\n    ${(c.result.explain.length ? c.result.explain : c.result.log).slice(0, 8).join('\n    ')}`;
+  return `${c.program} on ${k}: the kernel says ${c.verdict}${c.result.program ? ` (program ${c.result.program})` : ''}${c.result.reason ? ` (${c.result.reason})` : ''} but the linter reports no error:\n    ${(c.result.explain.length ? c.result.explain : c.result.log).slice(0, 8).join('\n    ')}`;
 }
 
 /** Reads `// matrix-expect: …` from a program's text. */

@@ -20,6 +20,8 @@ export interface ObjectResult {
   readonly program?: string;
   /** The lines that explain a failure (libbpf, verifier, bpftool); empty when it loaded cleanly. */
   readonly explain: string[];
+  /** The one line that best says why it failed (the verifier's reason, else libbpf's); empty when it loaded. */
+  readonly reason: string;
   /** Every line the load printed (capped in the guest). */
   readonly log: string[];
 }
@@ -105,7 +107,7 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
   for (const id of objectIds) {
     const r = results.get(id);
     const log = logs.get(id) ?? [];
-    objects[id] = r ? classify(r.status, r.seconds, log, r.retry) : { verdict: 'no-result', explain: [], log };
+    objects[id] = r ? classify(r.status, r.seconds, log, r.retry) : { verdict: 'no-result', explain: [], reason: '', log };
   }
   return { release, btfSha256, bpftool, complete, objects, tail: lines.filter((l) => l.trim()).slice(-30) };
 }
@@ -117,28 +119,63 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
  * no automatic attachment for them.
  */
 const ATTACH_FAILURE = /^libbpf: prog '[^']+': (failed to (create|attach|auto-attach)|.*attach.*(failed|-E[A-Z]+))/;
-/** Lines worth showing for a failure: libbpf's own, the verifier's verdict and bpftool's error. */
-function explainLines(log: readonly string[]): string[] {
+/** An instruction line of a verifier log: `9: (61) r1 = *(u32 *)(r7 +2236)` or `1: <invalid CO-RE relocation>`. */
+const INSN = /^\d+: [(<]/;
+
+/**
+ * The verifier's reason in its log: the lines right after the last instruction it looked at (up
+ * to a blank line; 6.x+ kernels then add a long report), else the first lines of the log (for
+ * rejections before any instruction is checked), with the source and instruction that failed.
+ */
+function verifierReason(lines: readonly string[]): { context: string[]; reason: string[] } {
+  const body = lines.filter((l) => !/^processed \d+ insns/.test(l));
+  let last = -1;
+  body.forEach((l, i) => {
+    if (INSN.test(l)) last = i;
+  });
+  // Register-state and precision-tracking lines; an error like "R7 invalid mem access" is none.
+  const state = /^\s*(R\d+(_[rw])?=|from \d+ to \d+|last_idx|regs=|parent didn't|mark_precise|frame\d+:)/;
+  const after = (from: number) => {
+    const out: string[] = [];
+    for (let i = from; i < body.length && out.length < 3; i++) {
+      if (body[i].trim() === '') {
+        if (out.length) break;
+        continue;
+      }
+      if (!state.test(body[i])) out.push(body[i]);
+    }
+    return out;
+  };
+  const reason = last >= 0 ? after(last + 1) : after(0);
+  const source = last >= 0 ? [...body.slice(0, last)].reverse().find((l) => l.startsWith(';')) : undefined;
+  const context = last >= 0 ? [...(source ? [source] : []), body[last]] : [];
+  const summary = body.filter((l) => /^Verification failed:/.test(l));
+  return { context, reason: [...reason, ...summary] };
+}
+
+/** Lines worth showing for a failure: libbpf's own, the verifier's reason and bpftool's error. */
+function explainLines(log: readonly string[]): { explain: string[]; reason: string } {
   const keep: string[] = [];
-  let inVerifier = false;
-  const verifier: string[] = [];
+  let verifier: string[] | undefined;
+  let reason: string | undefined;
+  const closeVerifier = () => {
+    const v = verifierReason(verifier!);
+    keep.push(...v.context.map((l) => `verifier: ${l}`), ...v.reason.map((l) => `verifier: ${l}`));
+    reason ??= v.reason[0];
+    verifier = undefined;
+  };
   for (const l of log) {
-    if (/-- BEGIN PROG LOAD LOG --/.test(l)) {
-      inVerifier = true;
-      continue;
-    }
-    if (/-- END PROG LOAD LOG --/.test(l)) {
-      inVerifier = false;
-      // The verifier's reason is at the end of its log, just before the instruction count.
-      keep.push(...verifier.filter((v) => !/^processed \d+ insns/.test(v)).slice(-6).map((v) => `verifier: ${v}`));
-      verifier.length = 0;
-      continue;
-    }
-    if (inVerifier) verifier.push(l);
+    if (/-- BEGIN PROG LOAD LOG --/.test(l)) verifier = [];
+    else if (/-- END PROG LOAD LOG --/.test(l) && verifier) closeVerifier();
+    else if (verifier) verifier.push(l);
     else if (/^(libbpf|Error|Warning)|failed|invalid|unknown|not supported|No such|Permission/i.test(l)) keep.push(l);
   }
-  if (inVerifier) keep.push(...verifier.slice(-6).map((v) => `verifier: ${v}`));
-  return [...new Set(keep)].slice(0, 30);
+  if (verifier) closeVerifier();
+  // Without a verifier log, libbpf's specific line says more than bpftool's closing "Error:".
+  reason ??= log.find((l) => /^libbpf: .*(extern|map '|failed to (create|attach|resolve|find)|load failed|incompatible|invalid)/.test(l))
+    ?? log.find((l) => /attach failed/.test(l))
+    ?? keep[keep.length - 1];
+  return { explain: [...new Set(keep)].slice(0, 30), reason: (reason ?? '').trim() };
 }
 
 function classify(status: number, seconds: number, log: string[], retry?: number): ObjectResult {
@@ -149,9 +186,14 @@ function classify(status: number, seconds: number, log: string[], retry?: number
   // A reload without attaching decides whether the object loads when the attaching run only
   // failed to pin a link (see the init script).
   const loads = status === 0 || retry === 0;
-  if (!loads) return { verdict: 'load-failed', status, seconds, explain: explainLines(split < 0 ? log : log.slice(split + 1)), log, ...named };
+  if (!loads) return { verdict: 'load-failed', status, seconds, ...explainLines(split < 0 ? log : log.slice(split + 1)), log, ...named };
   // libbpf's attach failures come from the attaching run; bpftool net attach runs after either.
   const attach = attachRun.some((l) => ATTACH_FAILURE.test(l)) || log.some((l) => l.startsWith(NET_ATTACH_FAILED));
-  if (attach) return { verdict: 'attach-failed', status, seconds, explain: explainLines(log.filter((l) => l !== RETRY_LINE)), log, ...named };
-  return { verdict: 'loaded', status, seconds, explain: [], log };
+  if (attach) return { verdict: 'attach-failed', status, seconds, ...explainLines(log.filter((l) => l !== RETRY_LINE)), log, ...named };
+  return { verdict: 'loaded', status, seconds, explain: [], reason: '', log };
+}
+
+/** The reason with the failing program's name, unless the reason already names it. */
+export function reasonWithProgram(r: Pick<ObjectResult, 'program' | 'reason'>): string {
+  return r.program && !r.reason.includes(`'${r.program}'`) ? `${r.program}: ${r.reason}` : r.reason;
 }
