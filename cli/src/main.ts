@@ -7,6 +7,7 @@ import { TargetError } from '../../kernel-db/src/query/target';
 import { UsageError } from './args';
 import { checkCommand } from './check';
 import { dbCommand, type Io } from './db';
+import { verifyCommand } from './verify';
 
 const USAGE = `usage: ebpf-portability <command> [options]
 
@@ -14,6 +15,7 @@ commands:
   check …     check BPF C files against the target kernels (ebpf-portability check --help)
   lsp --stdio the language server, for any LSP client (Neovim, Emacs, Helix)
   db …        inspect the kernel database, import your own kernels (ebpf-portability db --help)
+  verify …    load a BPF object in real kernels under QEMU (ebpf-portability verify --help)
 `;
 
 /** Runs the CLI with `argv` (without node and script); returns the exit status. */
@@ -25,6 +27,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
         return await dbCommand(rest, io);
       case 'check':
         return await checkCommand(rest, io);
+      case 'verify':
+        return await verifyCommand(rest, io);
       case 'lsp': {
         if (rest.some((a) => a !== '--stdio' && !a.startsWith('--clientProcessId'))) throw new UsageError('lsp takes --stdio');
         // Imported lazily: the server's dependencies are only loaded when it runs.
@@ -41,7 +45,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof TargetError) {
-      io.err(`ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' || cmd === 'check' ? `${cmd} ` : ''}--help)\n`);
+      io.err(`ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' || cmd === 'check' || cmd === 'verify' ? `${cmd} ` : ''}--help)\n`);
       return 2;
     }
     if (e instanceof BtfError) {

@@ -58,15 +58,18 @@ export class PrivateApt {
     return which('apt-get') !== undefined && which('apt-cache') !== undefined;
   }
 
-  /** Writes the sources list and fetches the package lists unless fresh ones are there. */
-  update(log: (s: string) => void, force = false): void {
+  /**
+   * Writes the sources list and fetches the package lists unless ones younger than `maxAgeMs`
+   * are there (default a day; `Infinity` reuses any lists, for runs that need no new kernels).
+   */
+  update(log: (s: string) => void, maxAgeMs = LISTS_MAX_AGE_MS): void {
     for (const d of ['etc', 'lists/partial', 'cache/archives/partial']) mkdirSync(join(this.dir, d), { recursive: true });
     const list = SUITES.map((s) => `deb [trusted=yes] ${s.mirror} ${s.suite} main\n`).join('');
     const listFile = join(this.dir, 'etc', 'sources.list');
     writeFileSync(listFile, list);
     writeFileSync(join(this.dir, 'etc', 'preferences'), '');
     const newest = this.listsMtime();
-    if (!force && newest !== undefined && Date.now() - newest < LISTS_MAX_AGE_MS) return;
+    if (newest !== undefined && Date.now() - newest < maxAgeMs) return;
     log(`apt-get update (private configuration in ${this.dir})`);
     run('apt-get', [...this.opts, '-qq', 'update'], { timeout: 600_000 });
     if (this.listsMtime() === undefined) throw new HostError(`apt-get update fetched no package lists into ${join(this.dir, 'lists')}`);

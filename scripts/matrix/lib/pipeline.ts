@@ -41,11 +41,14 @@ function hasLibbpfHeaders(): boolean {
   return ['/usr/include/bpf/bpf_helpers.h', '/usr/local/include/bpf/bpf_helpers.h'].some((p) => existsSync(p));
 }
 
-/** The private apt configuration, updated; undefined when this machine has no apt. */
-export function privateApt(cache: string, log: Log): PrivateApt | undefined {
+/**
+ * The private apt configuration with package lists at most a day old (any age with `reuseLists`,
+ * when no kernel is to be downloaded); undefined when this machine has no apt.
+ */
+export function privateApt(cache: string, log: Log, reuseLists = false): PrivateApt | undefined {
   if (!PrivateApt.available()) return undefined;
   const apt = new PrivateApt(join(cache, 'apt'));
-  apt.update(log);
+  apt.update(log, reuseLists ? Infinity : undefined);
   return apt;
 }
 
