@@ -2,10 +2,18 @@
 
 /** `[major, minor, patch]` of a version string such as `5.10.262` or `6.7`; missing parts are 0. */
 export function parseVersion(v: string): [number, number, number] {
-  const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(v.trim());
-  if (!m) return [0, 0, 0];
-  return [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)];
+  let r = parsed.get(v);
+  if (!r) {
+    const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(v.trim());
+    r = m ? [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)] : [0, 0, 0];
+    if (parsed.size > 4096) parsed.clear();
+    parsed.set(v, r);
+  }
+  return r;
 }
+
+/** Versions are compared in tight loops over kernels; the few distinct strings are parsed once. */
+const parsed = new Map<string, [number, number, number]>();
 
 /** Orders version strings numerically. */
 export function compareVersions(a: string, b: string): number {

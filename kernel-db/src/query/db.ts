@@ -307,12 +307,11 @@ export class KernelDb {
   enumValue(enumName: string, name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
     return kernels.map((k) => {
       const { s, i } = this.locate(k);
-      const e = s.col('enumv.enum', 'u32');
       const v = s.col('enumv.value', 'f64');
       const big = s.col('enumv.big', 'u32');
       const ks = s.col('enumv.kset', 'u32');
-      for (const r of s.rowsBy('enumv', 'name', name)) {
-        if (s.str(e[r]) !== enumName || !s.has(ks[r], i)) continue;
+      for (const r of s.rowsByPair('enumv', 'enum', enumName, 'name', name)) {
+        if (!s.has(ks[r], i)) continue;
         return { kernel: k, present: true, basis: this.basisOf(k), value: big[r] ? s.str(big[r]) : String(v[r]) };
       }
       return { kernel: k, present: false, basis: this.basisOf(k) };

@@ -129,12 +129,28 @@ export class DbBuilder {
     }
   }
 
+  /** Every string any table will store. */
+  private *allStrings(): Generator<string> {
+    yield '';
+    const stringCells: Record<string, number[]> = {
+      agg: [0], field: [0, 1, 2, 3, 7, 8], enumv: [0, 1, 2], func: [0], funcKfunc: [0], funcInlined: [0],
+      proto: [0, 1], var: [0, 1], typedef: [0, 1], tp: [0, 1], config: [0, 1],
+    };
+    for (const [t, cols] of Object.entries(stringCells)) {
+      for (const r of this.t[t as keyof typeof this.t].rows.values()) {
+        for (const c of cols) if (typeof r.cells[c] === 'string') yield r.cells[c] as string;
+      }
+    }
+  }
+
   /**
    * Serialises the database; `meta` is stored in the header beside the kernel list. `level` is
    * the gzip level: 9 for the committed database, lower for quick user imports.
    */
   finish(meta: Record<string, unknown>, level = 9): Uint8Array {
-    const strings = new Interner();
+    // Strings get ids in sorted order, so readers find a name by binary search without decoding
+    // the whole table, and tables sorted by a name column are sorted by its ids as well.
+    const strings = Interner.sorted(this.allStrings());
     const words = Math.max(1, Math.ceil(this.kernels.length / 32));
     const ksets = new KsetInterner(words);
     const w = new ContainerWriter();
@@ -204,6 +220,13 @@ export function codeUnitOrder(a: string, b: string): number {
 class Interner {
   private readonly ids = new Map<string, number>([['', 0]]);
   private readonly list: string[] = [''];
+
+  /** An interner whose ids follow the code-unit order of `strings` ('' first). */
+  static sorted(strings: Iterable<string>): Interner {
+    const it = new Interner();
+    for (const x of [...new Set(strings)].sort(codeUnitOrder)) it.id(x);
+    return it;
+  }
 
   id(s: string): number {
     let id = this.ids.get(s);

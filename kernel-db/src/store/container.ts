@@ -14,7 +14,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 
 const MAGIC = 'EBPFKDB1';
 /** Bumped whenever the meaning of any section changes; readers refuse other versions. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 /** Element types a section may hold. */
 export type SectionType = 'u8' | 'i8' | 'u16' | 'u32' | 'i32' | 'f64' | 'bytes';

@@ -31,9 +31,9 @@ export class KernelStore {
   private readonly width: number;
   private readonly c: ContainerReader;
 
-  private aggIndex?: Map<string, { aggStart: number; aggEnd: number; fieldStart: number; fieldEnd: number }>;
   private readonly fieldIndex = new Map<string, Map<string, number[]>>();
-  private nameIndexes = new Map<string, Map<string, number[]>>();
+  private readonly idIndexes = new Map<string, Map<number, number[]>>();
+  private readonly scans = new Map<string, number>();
 
   constructor(bytes: Uint8Array, readonly file: string) {
     this.c = new ContainerReader(bytes, file);
@@ -85,42 +85,57 @@ export class KernelStore {
     return c as ColumnOf<T>;
   }
 
-  private aggs() {
-    if (!this.aggIndex) {
-      const idx = new Map<string, { aggStart: number; aggEnd: number; fieldStart: number; fieldEnd: number }>();
-      const an = this.c.get('agg.name', 'u32');
-      for (let i = 0; i < an.length; i++) {
-        const name = this.str(an[i]);
-        const e = idx.get(name);
-        if (e) e.aggEnd = i + 1;
-        else idx.set(name, { aggStart: i, aggEnd: i + 1, fieldStart: 0, fieldEnd: 0 });
-      }
-      const fa = this.c.get('field.agg', 'u32');
-      let i = 0;
-      while (i < fa.length) {
-        const id = fa[i];
-        let j = i + 1;
-        while (j < fa.length && fa[j] === id) j++;
-        const e = idx.get(this.str(id));
-        if (e) {
-          e.fieldStart = i;
-          e.fieldEnd = j;
-        }
-        i = j;
-      }
-      this.aggIndex = idx;
+  /**
+   * The id of string `name`, or -1. Ids follow the strings' code-unit order (format 2), so this is
+   * a binary search that decodes about twenty strings.
+   */
+  findString(name: string): number {
+    let lo = 0;
+    let hi = this.strOff.length - 2;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = this.str(mid);
+      if (v === name) return mid;
+      if (v < name) lo = mid + 1;
+      else hi = mid - 1;
     }
-    return this.aggIndex;
+    return -1;
+  }
+
+  /** Rows `[start, end)` of a column sorted by string id whose value is `id`. */
+  private range(col: Uint32Array, id: number): [number, number] {
+    let lo = 0;
+    let hi = col.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (col[mid] < id) lo = mid + 1;
+      else hi = mid;
+    }
+    let end = lo;
+    while (end < col.length && col[end] === id) end++;
+    return [lo, end];
+  }
+
+  private aggRanges(name: string): { aggStart: number; aggEnd: number; fieldStart: number; fieldEnd: number } | undefined {
+    const id = this.findString(name);
+    if (id < 0) return undefined;
+    const [aggStart, aggEnd] = this.range(this.col('agg.name', 'u32'), id);
+    if (aggStart === aggEnd) return undefined;
+    const [fieldStart, fieldEnd] = this.range(this.col('field.agg', 'u32'), id);
+    return { aggStart, aggEnd, fieldStart, fieldEnd };
   }
 
   /** Names of all aggregates (structs, unions, anonymous ones filed by typedef). */
-  aggregateNames(): IterableIterator<string> {
-    return this.aggs().keys();
+  aggregateNames(): string[] {
+    const col = this.col('agg.name', 'u32');
+    const out: string[] = [];
+    for (let i = 0; i < col.length; i++) if (i === 0 || col[i] !== col[i - 1]) out.push(this.str(col[i]));
+    return out;
   }
 
   /** Definitions of aggregate `name`: kind, size and the kernels that have that exact variant. */
   aggregate(name: string): { kind: 'struct' | 'union'; size: number; kset: number }[] {
-    const e = this.aggs().get(name);
+    const e = this.aggRanges(name);
     if (!e) return [];
     const kind = this.col('agg.kind', 'u8');
     const size = this.col('agg.size', 'i32');
@@ -135,7 +150,7 @@ export class KernelStore {
     let m = this.fieldIndex.get(agg);
     if (!m) {
       m = new Map();
-      const e = this.aggs().get(agg);
+      const e = this.aggRanges(agg);
       if (e) {
         const fn = this.col('field.name', 'u32');
         for (let i = e.fieldStart; i < e.fieldEnd; i++) {
@@ -166,29 +181,66 @@ export class KernelStore {
   }
 
   /**
-   * Rows of a table whose column `col` (a string id) equals `name`; the index over that column
-   * is built on first use.
+   * Rows where `col1` is `v1` and `col2` is `v2`, in a table sorted by (col1, col2) — enum values
+   * by (enum, name): two binary searches.
+   */
+  rowsByPair(table: string, col1: string, v1: string, col2: string, v2: string): number[] {
+    const id1 = this.findString(v1);
+    const id2 = this.findString(v2);
+    if (id1 < 0 || id2 < 0) return [];
+    const [a, b] = this.range(this.col(`${table}.${col1}`, 'u32'), id1);
+    const c2 = this.col(`${table}.${col2}`, 'u32');
+    let lo = a;
+    let hi = b;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (c2[mid] < id2) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: number[] = [];
+    for (let i = lo; i < b && c2[i] === id2; i++) out.push(i);
+    return out;
+  }
+
+  /** Tables whose rows are sorted by this column (so by its string ids). */
+  private static readonly SORTED = new Set(['func.name', 'proto.func', 'typedef.name', 'tp.event', 'config.name', 'var.name', 'agg.name', 'field.agg', 'enumv.enum']);
+
+  /**
+   * Rows of a table whose column `col` (a string id) equals `name`: a binary search where the
+   * table is sorted by that column, else an index of ids built once (no strings decoded).
    */
   rowsBy(table: string, col: string, name: string): number[] {
     const key = `${table}.${col}`;
-    let idx = this.nameIndexes.get(key);
+    const id = this.findString(name);
+    if (id < 0) return [];
+    const column = this.col(key, 'u32');
+    if (KernelStore.SORTED.has(key)) {
+      const [a, b] = this.range(column, id);
+      return Array.from({ length: b - a }, (_, i) => a + i);
+    }
+    let idx = this.idIndexes.get(key);
+    // A few look-ups scan the ids; many pay for an index once (building one costs tens of ms).
+    const scans = (this.scans.get(key) ?? 0) + 1;
+    this.scans.set(key, scans);
+    if (!idx && scans <= 64) {
+      const out: number[] = [];
+      for (let i = 0; i < column.length; i++) if (column[i] === id) out.push(i);
+      return out;
+    }
     if (!idx) {
       idx = new Map();
-      const c = this.col(key, 'u32');
-      for (let i = 0; i < c.length; i++) {
-        const s = this.str(c[i]);
-        const list = idx.get(s);
+      for (let i = 0; i < column.length; i++) {
+        const list = idx.get(column[i]);
         if (list) list.push(i);
-        else idx.set(s, [i]);
+        else idx.set(column[i], [i]);
       }
-      this.nameIndexes.set(key, idx);
+      this.idIndexes.set(key, idx);
     }
-    return idx.get(name) ?? [];
+    return idx.get(id) ?? [];
   }
 
   /** Every distinct value of string column `table.col`. */
   distinct(table: string, col: string): string[] {
-    this.rowsBy(table, col, '');
-    return [...this.nameIndexes.get(`${table}.${col}`)!.keys()];
+    return [...new Set(this.col(`${table}.${col}`, 'u32'))].map((id) => this.str(id));
   }
 }
