@@ -6,27 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
-import { Engine } from '../../server/src/engine';
-import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
-import { applyFix, assertFindings } from './expect';
+import { analyzeSnippet, applyFix, assertFindings } from './expect';
 
-const db = KernelDb.open({ noUser: true });
-let engine: Engine | undefined;
 
 /** Findings of the given rules only (other rules have their own tests). */
 async function check(code: string, rules: string[], settings: Partial<Settings> = {}): Promise<Finding[]> {
-  const parser = await loadCParser();
-  engine ??= new Engine(db, (t) => parser.parseText(t));
-  const tree = parser.parseText(code);
-  assert.ok(tree);
-  try {
-    return engine.analyzeDocument('file:///snippets/calls.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...settings }).findings.filter((f) => rules.includes(f.rule));
-  } finally {
-    tree.delete();
-  }
+  return analyzeSnippet(code, { rules, settings, uri: 'file:///snippets/calls.bpf.c' });
 }
 
 /** The snippet without its caret lines. */

@@ -1,26 +1,13 @@
 /** Suppression comments, per-file targets, and the loader setting. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
-import { Engine } from '../../server/src/engine';
-import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, parseLoader, validateSettings, type Settings } from '../../server/src/settings';
-import { assertFindings } from './expect';
+import { parseLoader, validateSettings, type Settings } from '../../server/src/settings';
+import { analyzeSnippet, assertFindings } from './expect';
 
-const db = KernelDb.open({ noUser: true });
-let engine: Engine | undefined;
 
 async function check(code: string, settings: Partial<Settings> = {}): Promise<Finding[]> {
-  const parser = await loadCParser();
-  engine ??= new Engine(db, (t) => parser.parseText(t));
-  const tree = parser.parseText(code)!;
-  try {
-    return engine.analyzeDocument('file:///snippets/comments.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...settings }).findings
-      .filter((f) => ['unsafe-kernel-deref', 'field-missing-in-range', 'invalid-lint-comment', 'non-core-field-read'].includes(f.rule));
-  } finally {
-    tree.delete();
-  }
+  return analyzeSnippet(code, { rules: ['unsafe-kernel-deref', 'field-missing-in-range', 'invalid-lint-comment', 'non-core-field-read'], settings, uri: 'file:///snippets/comments.bpf.c' });
 }
 
 const HEAD = `#include "vmlinux.h"

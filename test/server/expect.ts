@@ -8,7 +8,11 @@
  * Carets count characters, so snippets use spaces (not tabs) for indentation.
  */
 import assert from 'node:assert/strict';
+import { KernelDb } from '../../kernel-db/src/query/db';
 import { applyEdits } from '../../server/src/analysis/fixall';
+import { Engine } from '../../server/src/engine';
+import { loadCParser } from '../../server/src/parse/documents';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
 import type { Finding } from '../../server/src/analysis/model';
 
 export { applyEdits };
@@ -60,4 +64,30 @@ export function applyFix(code: string, f: Finding, index = 0): string {
   const fix = f.fixes[index];
   assert.ok(fix, `finding ${f.rule} at line ${f.range.start.line + 1} has a fix`);
   return applyEdits(code, fix.edits);
+}
+
+/** The built-in kernel database, opened once for every snippet test. */
+export const builtinDb = KernelDb.open({ noUser: true });
+const engines = new WeakMap<KernelDb, Engine>();
+
+/**
+ * Analyses a snippet as the server analyses a document (default settings, so 4.14-7.x on x86_64
+ * and arm64) and returns its findings — only those of `rules`, when given.
+ */
+export async function analyzeSnippet(code: string, opts: { rules?: readonly string[]; settings?: Partial<Settings>; uri?: string; db?: KernelDb } = {}): Promise<Finding[]> {
+  const parser = await loadCParser();
+  const db = opts.db ?? builtinDb;
+  let engine = engines.get(db);
+  if (!engine) {
+    engine = new Engine(db, (t) => parser.parseText(t));
+    engines.set(db, engine);
+  }
+  const tree = parser.parseText(code);
+  assert.ok(tree, 'snippet parses');
+  try {
+    const findings = engine.analyzeDocument(opts.uri ?? 'file:///snippets/snippet.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...opts.settings }).findings;
+    return opts.rules ? findings.filter((f) => opts.rules!.includes(f.rule)) : findings;
+  } finally {
+    tree.delete();
+  }
 }

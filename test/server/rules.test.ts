@@ -4,28 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
-import { Engine } from '../../server/src/engine';
-import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
-import { applyFix, assertFindings } from './expect';
+import { type Settings } from '../../server/src/settings';
+import { analyzeSnippet, applyFix, assertFindings, builtinDb } from './expect';
 
-const db = KernelDb.open({ noUser: true });
-let engine: Engine | undefined;
+const db = builtinDb;
 
 async function check(code: string, settings: Partial<Settings> = {}): Promise<Finding[]> {
-  const parser = await loadCParser();
-  engine ??= new Engine(db, (t) => parser.parseText(t));
-  const tree = parser.parseText(code);
-  assert.ok(tree, 'snippet parses');
-  try {
-    // The rules of this file; range rules have their own tests (range-rules.test.ts).
-    return engine.analyzeDocument('file:///snippets/probe.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...settings }).findings
-      .filter((f) => f.rule === 'unsafe-kernel-deref' || f.rule === 'non-core-field-read');
-  } finally {
-    tree.delete();
-  }
+  return analyzeSnippet(code, { rules: ['unsafe-kernel-deref', 'non-core-field-read'], settings, uri: 'file:///snippets/probe.bpf.c' });
 }
 
 const CORE = `#include "vmlinux.h"

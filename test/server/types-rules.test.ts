@@ -14,25 +14,14 @@ import { Kind, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
-import { Engine } from '../../server/src/engine';
-import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
-import { applyFix, assertFindings } from './expect';
+import { type Settings } from '../../server/src/settings';
+import { analyzeSnippet, applyFix, assertFindings, builtinDb } from './expect';
 
-const db = KernelDb.open({ noUser: true });
-let engine: Engine | undefined;
+const db = builtinDb;
 
 /** Findings of the given rules only, against `d` (default: the built-in kernels). */
 async function check(code: string, rules: string[], settings: Partial<Settings> = {}, d: KernelDb = db): Promise<Finding[]> {
-  const parser = await loadCParser();
-  const e = d === db ? (engine ??= new Engine(db, (t) => parser.parseText(t))) : new Engine(d, (t) => parser.parseText(t));
-  const tree = parser.parseText(code);
-  assert.ok(tree);
-  try {
-    return e.analyzeDocument('file:///snippets/types.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...settings }).findings.filter((f) => rules.includes(f.rule));
-  } finally {
-    tree.delete();
-  }
+  return analyzeSnippet(code, { rules, settings, db: d, uri: 'file:///snippets/types.bpf.c' });
 }
 
 /** The snippet without its caret lines (for re-checking under other settings). */

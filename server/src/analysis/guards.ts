@@ -66,14 +66,7 @@ export class Guards {
 
   private step(p: Node, c: Node): KSet | undefined {
     switch (p.type) {
-      case 'if_statement': {
-        const cond = p.childForFieldName('condition');
-        if (!cond || cond.id === c.id) return undefined;
-        const t = this.cond(cond);
-        if (p.childForFieldName('consequence')?.id === c.id) return t.t;
-        if (p.childForFieldName('alternative')?.id === c.id) return t.f;
-        return undefined;
-      }
+      case 'if_statement':
       case 'conditional_expression': {
         const cond = p.childForFieldName('condition');
         if (!cond || cond.id === c.id) return undefined;
