@@ -14,7 +14,7 @@ import { linterVerdicts, type LinterVerdict } from '../../scripts/matrix/lib/dif
 import { netAttachType, objectPrograms } from '../../scripts/matrix/lib/elf';
 import { cacheDir, HostError, which } from '../../scripts/matrix/lib/host';
 import { buildInitramfs } from '../../scripts/matrix/lib/initramfs';
-import { imagesFromPath, sortMajorMinor, type KernelImage } from '../../scripts/matrix/lib/kernels';
+import { compareRelease, imagesFromPath, sortMajorMinor, type KernelImage } from '../../scripts/matrix/lib/kernels';
 import { bootAll, debianImages, findClang, findQemu, guestTools, privateApt } from '../../scripts/matrix/lib/pipeline';
 import { reasonWithProgram, type BootResult } from '../../scripts/matrix/lib/qemu';
 import { parseArgs, UsageError } from './args';
@@ -193,11 +193,4 @@ function kernelVersions(spec: string, kernels: readonly Kernel[]): string[] {
 function databaseKernel(img: KernelImage, boot: BootResult, kernels: readonly Kernel[]): string | undefined {
   if (img.dbName) return img.dbName;
   return boot.btfSha256 ? kernels.find((k) => k.sha256 === boot.btfSha256)?.name : undefined;
-}
-
-function compareRelease(a: string, b: string): number {
-  const pa = a.split(/[^\d]+/).map(Number);
-  const pb = b.split(/[^\d]+/).map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
 }

@@ -5,9 +5,10 @@
  * (`$EBPF_MATRIX_CACHE`, default ~/.cache/ebpf-portability-matrix), never in the repository.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { KernelDb } from '../../kernel-db/src/query/db';
+import { btfFromBzImage } from './lib/bzimage';
 import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from './lib/compile';
 import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from './lib/differential';
 import { cacheDir, HostError, secs, sha256, sha256File, which } from './lib/host';
@@ -110,13 +111,37 @@ async function main(): Promise<number> {
   lap('guestToolsMs', t);
   log(`guest: ${guest.bpftoolVersion.replace(/\n/g, ', ')}; autoattach ${guest.autoattach ? 'yes' : 'no'}`);
 
+  // Kernel images.
+  t = performance.now();
+  let images: KernelImage[];
+  const wanted = opts.kernels ?? 'all';
+  if (existsSync(wanted) && !/^[\d.,]+$/.test(wanted)) {
+    images = imagesFromPath(wanted, cache, log);
+    if (images.length === 0) throw new HostError(`no vmlinuz files or kernel .debs in ${wanted}`);
+    timings.downloadMs = 0;
+  } else {
+    const list = wanted === 'all' ? 'all' : wanted.split(',').map((s) => s.trim()).filter(Boolean);
+    if (list !== 'all') for (const v of list) if (!/^\d+\.\d+$/.test(v)) throw new HostError(`--kernels: "${v}" is not a major.minor version`);
+    const r = debianImages(apt!, db.kernels, list, cache, log);
+    if (r.missing.length) log(`the archive has no amd64 generic kernel for ${r.missing.join(', ')}`);
+    images = r.images;
+    timings.downloadMs = Math.round(r.downloadMs);
+  }
+  lap('kernelsMs', t);
+
   // Compile every program against one vmlinux.h.
   t = performance.now();
-  const blob = defaultBtfBlob(root);
-  if (!blob) throw new HostError('no BTF to make vmlinux.h from: ../shared/kernel-data/btf/debian-7.3.4-amd64.btf.xz or /sys/kernel/btf/vmlinux');
+  const work = join(cache, 'work');
+  mkdirSync(work, { recursive: true });
+  // The newest Debian kernel's BTF beside the project, else the newest booted kernel's own.
+  let blob = defaultBtfBlob(root);
+  if (!blob) {
+    const newest = images[images.length - 1];
+    blob = join(work, `btf-${newest.release}`);
+    writeFileSync(blob, await btfFromBzImage(newest.vmlinuz));
+  }
   const hostBpftool = guest.hostRunnable ?? (which('bpftool') ? { cmd: which('bpftool')!, args: [] } : undefined);
   if (!hostBpftool) throw new HostError('no bpftool on this machine to dump vmlinux.h');
-  const work = join(cache, 'work');
   const include = await vmlinuxHeader(blob, hostBpftool, work);
   const sources = matrixSources(opts.only);
   if (sources.length === 0) throw new HostError(`no programs match --only ${opts.only?.join(',')}`);
@@ -143,23 +168,6 @@ async function main(): Promise<number> {
   lap('compileMs', t);
   log(`compiled ${programs.length} programs against vmlinux.h from ${relative(root, blob).startsWith('..') ? blob : relative(root, blob)}`);
 
-  // Kernel images.
-  t = performance.now();
-  let images: KernelImage[];
-  const wanted = opts.kernels ?? 'all';
-  if (existsSync(wanted) && !/^[\d.,]+$/.test(wanted)) {
-    images = imagesFromPath(wanted, cache, log);
-    if (images.length === 0) throw new HostError(`no vmlinuz files or kernel .debs in ${wanted}`);
-    timings.downloadMs = 0;
-  } else {
-    const list = wanted === 'all' ? 'all' : wanted.split(',').map((s) => s.trim()).filter(Boolean);
-    if (list !== 'all') for (const v of list) if (!/^\d+\.\d+$/.test(v)) throw new HostError(`--kernels: "${v}" is not a major.minor version`);
-    const r = debianImages(apt!, db.kernels, list, cache, log);
-    if (r.missing.length) log(`the archive has no amd64 generic kernel for ${r.missing.join(', ')}`);
-    images = r.images;
-    timings.downloadMs = Math.round(r.downloadMs);
-  }
-  lap('kernelsMs', t);
 
   t = performance.now();
   const initrd = join(work, 'initramfs.cpio.gz');
@@ -173,7 +181,10 @@ async function main(): Promise<number> {
 
   const kernels: MatrixKernel[] = images.map((img) => {
     const b = boots.get(img.release)!;
-    const dbk = db.kernels.find((k) => k.name === img.dbName) ?? db.kernels.find((k) => k.release === img.release && k.distro === 'debian' && k.arch === 'x86_64');
+    // The chosen build, else the kernel whose BTF the guest saw, else one of the same release.
+    const dbk = db.kernels.find((k) => k.name === img.dbName)
+      ?? (b.btfSha256 ? db.kernels.find((k) => k.sha256 === b.btfSha256) : undefined)
+      ?? db.kernels.find((k) => k.release === img.release && k.distro === 'debian' && k.arch === 'x86_64');
     return {
       majorMinor: img.majorMinor, release: img.release,
       ...(img.package ? { package: img.package, version: img.version, suite: img.suite } : {}),
@@ -205,7 +216,9 @@ async function main(): Promise<number> {
     timings,
   };
   mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, `${JSON.stringify(matrix, null, 2)}\n`);
+  // Written whole and renamed, so a test reading the results never sees half a file.
+  writeFileSync(`${opts.out}.tmp`, `${JSON.stringify(matrix, null, 2)}\n`);
+  renameSync(`${opts.out}.tmp`, opts.out);
 
   process.stdout.write(`\n${renderKernelTable(matrix)}\n`);
   process.stdout.write(`\ntimes: apt ${secs(timings.aptUpdateMs)}, guest tools ${secs(timings.guestToolsMs)}, compile ${secs(timings.compileMs)}, kernel images ${secs(timings.kernelsMs)} (download ${secs(timings.downloadMs)}), initramfs ${secs(timings.initramfsMs)}, boots ${secs(timings.bootAllMs)} (${kernels.map((k) => `${k.majorMinor} ${secs(k.bootMs)}`).join(', ')}), total ${secs(timings.totalMs)}\n`);

@@ -14,11 +14,10 @@ export interface Invocation {
   readonly args: string[];
 }
 
-/** The BTF blob vmlinux.h is made from: the newest Debian amd64 kernel beside the project, else this machine's. */
+/** The BTF blob vmlinux.h is made from: the newest Debian amd64 kernel's, beside the project. */
 export function defaultBtfBlob(root: string): string | undefined {
   const shared = join(root, '..', 'shared', 'kernel-data', 'btf', 'debian-7.3.4-amd64.btf.xz');
-  if (existsSync(shared)) return shared;
-  return existsSync('/sys/kernel/btf/vmlinux') ? '/sys/kernel/btf/vmlinux' : undefined;
+  return existsSync(shared) ? shared : undefined;
 }
 
 /**

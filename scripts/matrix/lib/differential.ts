@@ -189,7 +189,10 @@ function covers(l: Limitation, k: MatrixKernel): boolean {
   return l.kernels.some((p) => p === '*' || p === k.majorMinor || p === k.dbName || p === k.release);
 }
 
-/** Compares every program × kernel with a kernel result and a database name. */
+/**
+ * Compares every program × kernel with a kernel result and a database name; `unused` are the
+ * known limitations this run could have seen but did not.
+ */
 export function compare(results: MatrixResults, linter: Map<string, Map<string, LinterVerdict>>, limitations: readonly Limitation[]): { cells: Cell[]; unused: Limitation[] } {
   const cells: Cell[] = [];
   const used = new Set<Limitation>();
@@ -208,7 +211,10 @@ export function compare(results: MatrixResults, linter: Map<string, Map<string, 
       cells.push({ program: p.source, kernel: k, linter: lv, verdict: r.verdict, result: r, agree, ...(limitation ? { limitation } : {}) });
     }
   }
-  return { cells, unused: limitations.filter((l) => !used.has(l)) };
+  // A row is stale only when this run had its program and one of its kernels and still never
+  // needed it; a run on other kernels or programs says nothing about it.
+  const applicable = (l: Limitation) => cells.some((c) => c.program === l.program && covers(l, c.kernel));
+  return { cells, unused: limitations.filter((l) => !used.has(l) && applicable(l)) };
 }
 
 /**

@@ -198,7 +198,15 @@ export function imagesFromPath(path: string, cache: string, log: (s: string) => 
       out.push({ majorMinor: /^(\d+\.\d+)/.exec(rel)?.[1] ?? '?', release: rel, vmlinuz: f });
     }
   }
-  return out;
+  return out.sort((a, b) => compareRelease(a.release, b.release));
+}
+
+/** Orders kernel releases by their numbers: 5.10.0-46 < 6.1.0-56 < 6.12.117+deb13. */
+export function compareRelease(a: string, b: string): number {
+  const pa = a.split(/[^\d]+/).filter(Boolean).map(Number);
+  const pb = b.split(/[^\d]+/).filter(Boolean).map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
 }
 
 /**

@@ -104,7 +104,9 @@ export async function bootAll(qemu: string, images: readonly KernelImage[], init
   return out;
 }
 
-/** One QEMU per core: TCG runs a guest CPU on one host thread. */
+/**
+ * One QEMU per core (TCG runs a guest CPU on one host thread), at most 8: each guest takes 512 MB.
+ */
 export function defaultJobs(): number {
-  return Math.max(1, cpus().length);
+  return Math.max(1, Math.min(8, cpus().length));
 }
