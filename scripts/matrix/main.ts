@@ -28,8 +28,8 @@ each, writes the kernel's verdicts as JSON and compares them with the linter's.
 options:
   --kernels LIST   major.minor versions (5.10,6.1,…), "all" (default: every Debian amd64 generic
                    kernel in the database), or a directory of vmlinuz files / kernel .debs
-  --ci             CI mode: installs missing tools with apt-get, runs
-                   test/matrix/differential.test.ts and fails on any unexplained disagreement
+  --ci             CI mode: installs missing tools with apt-get, runs test/matrix/differential.test.ts
+                   and verify.test.ts, and fails on any unexplained disagreement
   --only LIST      only programs whose path contains one of these substrings
   --jobs N         kernels booted at once (default: one per CPU)
   --timeout S      seconds one boot may take (default 300)
@@ -243,7 +243,9 @@ async function main(): Promise<number> {
   const noResult = programs.length * kernels.length - cells.length;
   let testStatus = 0;
   if (opts.ci) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', join('test', 'matrix', 'differential.test.ts')], {
+    // The differential test, and verify's end-to-end test, which needs the kernels just cached.
+    const tests = ['differential.test.ts', 'verify.test.ts'].map((f) => join('test', 'matrix', f));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...tests], {
       cwd: root, stdio: 'inherit', env: { ...process.env, EBPF_MATRIX_RESULTS: opts.out, EBPF_MATRIX_REQUIRED: '1' },
     });
     testStatus = r.status ?? 1;
