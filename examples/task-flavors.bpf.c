@@ -5,7 +5,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-/* Declared without preserve_access_index: its offsets are fixed at compile time. */
+/* Declared without preserve_access_index: direct reads through it use the offsets of this copy. */
 struct task_struct___o {
 	long state;
 };
@@ -20,7 +20,8 @@ int BPF_PROG(exit_state, long code)
 		state = task->__state;
 	} else {
 		struct task_struct___o *old = (void *)task;
-		state = BPF_CORE_READ(old, state);
+		/* The classic bug: a direct read through the copy is not relocated (offset 0 here). */
+		state = old->state;
 	}
 	bpf_printk("exit in state %ld", state);
 	return 0;

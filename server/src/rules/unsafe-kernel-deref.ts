@@ -37,7 +37,7 @@ export const unsafeKernelDeref: Rule = {
       ctx.report({
         node: chain.top,
         message: `\`${ctx.text(chain.top)}\` reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly through \`${through}\`: ${where} on every kernel. Read it with BPF_CORE_READ().`,
-        kernels: ctx.kernels.map((k) => k.name),
+        kernels: f.guards.kernelsAt(chain.top).kernels().map((k) => k.name),
         fixes: chainFix(chain, { model: ctx.model, lines: ctx.lines, db: ctx.db, kernels: ctx.kernels, isArray: (n) => f.scope.typeOf(n).type.arr > 0 }),
       });
     }
