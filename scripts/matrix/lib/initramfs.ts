@@ -17,9 +17,10 @@ export const RETRY_LINE = '--- loaded again without autoattach ---';
 /** The line the guest adds when `bpftool net attach` fails. */
 export const NET_ATTACH_FAILED = '--- net attach failed:';
 
-/** Lines of a load log kept from its start and from its end (verifier logs can be huge). */
+/** Lines of a load log kept from its start (verifier logs can be huge). */
 export const LOG_HEAD = 60;
-export const LOG_TAIL = 80;
+/** Lines of a load log kept from its end: the verifier's reason, 6.x+ kernels' report after it, and libbpf's errors. */
+export const LOG_TAIL = 200;
 
 /** One object to load in the guest. */
 export interface GuestObject {
