@@ -102,8 +102,20 @@ export const helperUnavailable: Rule = {
   },
 };
 
+/**
+ * Helpers that take a callback function. A guard cannot hide them from kernels before 5.13: the
+ * callback is a subprogram whose address the object still takes, and those verifiers reject it
+ * before dead code is removed ("number of funcs in func_info doesn't match number of subprogs"),
+ * as the kernel matrix showed for a guarded `bpf_loop` on 5.10.
+ */
+const CALLBACK_HELPERS = new Set(['bpf_loop', 'bpf_for_each_map_elem', 'bpf_timer_set_callback', 'bpf_find_vma', 'bpf_user_ringbuf_drain']);
+
 function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, fact: HelperFact) {
-  const at = runsOn(ctx, f, call);
+  let at = runsOn(ctx, f, call);
+  if (CALLBACK_HELPERS.has(name)) {
+    const unguarded = f.guards.base.and(programKernels(ctx, f));
+    at = at.or(KSet.where(ctx.kernels, (k, i) => unguarded.has(i) && compareVersions(k.version, '5.13') < 0));
+  }
   if (at.empty) return;
   const kernels = at.kernels();
   const avail = ctx.db.helper(name, kernels).kernels;
