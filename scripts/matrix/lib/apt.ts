@@ -97,10 +97,10 @@ export class PrivateApt {
   /** Every version of the given packages, with the suite each comes from. */
   versions(packages: string[]): AptVersion[] {
     const memo = this.memo();
-    const todo = packages.filter((p) => !memo.entries[`v:${p}`]);
+    const unresolved = packages.filter((p) => !memo.entries[`v:${p}`]);
     // apt-cache madison takes many names at once; each run reads all lists, so one run per 500.
-    for (let i = 0; i < todo.length; i += 500) {
-      const batch = todo.slice(i, i + 500);
+    for (let i = 0; i < unresolved.length; i += 500) {
+      const batch = unresolved.slice(i, i + 500);
       for (const p of batch) memo.entries[`v:${p}`] = [];
       const r = run('apt-cache', [...this.opts, 'madison', ...batch]);
       for (const line of r.stdout.split('\n')) {
@@ -111,7 +111,7 @@ export class PrivateApt {
         (memo.entries[`v:${cols[0]}`] as AptVersion[]).push({ package: cols[0], version: cols[1], suite: m[1] });
       }
     }
-    if (todo.length) this.saveMemo(memo);
+    if (unresolved.length) this.saveMemo(memo);
     return packages.flatMap((p) => memo.entries[`v:${p}`] as AptVersion[]);
   }
 
@@ -146,11 +146,11 @@ export class PrivateApt {
   depends(wanted: readonly { package: string; version: string }[]): Map<string, string[]> {
     const memo = this.memo();
     const key = (w: { package: string; version: string }) => `d:${w.package}=${w.version}`;
-    const todo = wanted.filter((w) => !memo.entries[key(w)]);
-    if (todo.length) {
+    const unresolved = wanted.filter((w) => !memo.entries[key(w)]);
+    if (unresolved.length) {
       // One apt-cache run for all of them: it prints one record per package, blank-line separated.
-      const r = run('apt-cache', [...this.opts, 'show', ...todo.map((w) => `${w.package}=${w.version}`)]);
-      for (const w of todo) memo.entries[key(w)] = [];
+      const r = run('apt-cache', [...this.opts, 'show', ...unresolved.map((w) => `${w.package}=${w.version}`)]);
+      for (const w of unresolved) memo.entries[key(w)] = [];
       for (const rec of r.stdout.split(/\n\n+/)) {
         const pkg = /^Package: (\S+)$/m.exec(rec)?.[1];
         const ver = /^Version: (\S+)$/m.exec(rec)?.[1];
