@@ -78,14 +78,5 @@ export function findNode(tree: Tree, type: string, text: string): Node | null {
   return walk(tree.rootNode);
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic pseudo-random generator (the kernel-db tests' mulberry32), so failures reproduce. */
+export { prng as rng } from '../kernel-db/helpers';

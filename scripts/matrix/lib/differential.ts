@@ -11,18 +11,11 @@ import { KernelDb } from '../../../kernel-db/src/query/db';
 import { Engine } from '../../../server/src/engine';
 import { loadCParser } from '../../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../../server/src/settings';
+import type { KernelImage } from './kernels';
 import type { KernelVerdict, ObjectResult } from './qemu';
 
 /** One kernel of a matrix run, as the results file records it. */
-export interface MatrixKernel {
-  readonly majorMinor: string;
-  readonly release: string;
-  readonly package?: string;
-  readonly version?: string;
-  readonly suite?: string;
-  /** The linter database's kernel of this exact build. */
-  readonly dbName?: string;
-  readonly note?: string;
+export interface MatrixKernel extends Pick<KernelImage, 'majorMinor' | 'release' | 'package' | 'version' | 'suite' | 'dbName' | 'note'> {
   /** The guest's BTF equals the database kernel's (same sha256). */
   readonly btfMatchesDb?: boolean;
   readonly complete: boolean;
