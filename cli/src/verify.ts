@@ -2,21 +2,21 @@
  * `ebpf-portability verify <object.o | file.bpf.c>`: loads a BPF object in real kernels booted
  * under QEMU and reports, per kernel, whether it loads and attaches and why not. A `.bpf.c` is
  * compiled first and the linter's prediction is shown beside each kernel's verdict. The machinery
- * is the kernel matrix's (scripts/matrix/lib): Debian kernels from the archive, a busybox and
+ * is the kernel matrix's (groundtruth/src): Debian kernels from the archive, a busybox and
  * bpftool initramfs, TCG (no KVM needed).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { KernelDb, type Kernel } from '../../kernel-db/src/query/db';
-import { btfFromBzImage } from '../../scripts/matrix/lib/bzimage';
-import { compileBpf, vmlinuxHeader } from '../../scripts/matrix/lib/compile';
-import { linterVerdicts, type LinterVerdict } from '../../scripts/matrix/lib/differential';
-import { netAttachType, objectPrograms } from '../../scripts/matrix/lib/elf';
-import { cacheDir, HostError, which } from '../../scripts/matrix/lib/host';
-import { buildInitramfs } from '../../scripts/matrix/lib/initramfs';
-import { compareRelease, imagesFromPath, sortMajorMinor, type KernelImage } from '../../scripts/matrix/lib/kernels';
-import { bootAll, debianImages, findClang, findQemu, guestTools, privateApt } from '../../scripts/matrix/lib/pipeline';
-import { reasonWithProgram, type BootResult } from '../../scripts/matrix/lib/qemu';
+import { btfFromBzImage } from '../../groundtruth/src/bzimage';
+import { compileBpf, vmlinuxHeader } from '../../groundtruth/src/compile';
+import { linterVerdicts, type LinterVerdict } from '../../groundtruth/src/differential';
+import { netAttachType, objectPrograms } from '../../groundtruth/src/elf';
+import { cacheDir, HostError, which } from '../../groundtruth/src/host';
+import { buildInitramfs } from '../../groundtruth/src/initramfs';
+import { compareRelease, imagesFromPath, sortMajorMinor, type KernelImage } from '../../groundtruth/src/kernels';
+import { bootAll, debianImages, findClang, findQemu, guestTools, privateApt } from '../../groundtruth/src/pipeline';
+import { reasonWithProgram, type BootResult } from '../../groundtruth/src/qemu';
 import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
 import { table } from './table';

@@ -8,15 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { KernelDb } from '../../kernel-db/src/query/db';
-import { btfFromBzImage } from './lib/bzimage';
-import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from './lib/compile';
-import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from './lib/differential';
-import { cacheDir, HostError, secs, sha256, sha256File, which } from './lib/host';
-import { objectPrograms, netAttachType } from './lib/elf';
-import { buildInitramfs, type GuestObject } from './lib/initramfs';
-import { imagesFromPath, type KernelImage } from './lib/kernels';
-import { bootAll, debianImages, defaultJobs, findClang, findQemu, guestTools, privateApt } from './lib/pipeline';
-import { reasonWithProgram, type ObjectResult } from './lib/qemu';
+import { btfFromBzImage } from '../../groundtruth/src/bzimage';
+import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from '../../groundtruth/src/compile';
+import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from '../../groundtruth/src/differential';
+import { cacheDir, HostError, secs, sha256, sha256File, which } from '../../groundtruth/src/host';
+import { objectPrograms, netAttachType } from '../../groundtruth/src/elf';
+import { buildInitramfs, type GuestObject } from '../../groundtruth/src/initramfs';
+import { imagesFromPath, type KernelImage } from '../../groundtruth/src/kernels';
+import { bootAll, debianImages, defaultJobs, findClang, findQemu, guestTools, privateApt } from '../../groundtruth/src/pipeline';
+import { reasonWithProgram, type ObjectResult } from '../../groundtruth/src/qemu';
 
 const root = join(__dirname, '..', '..');
 

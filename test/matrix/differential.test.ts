@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, describeDisagreement, kernelFails, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixResults } from '../../scripts/matrix/lib/differential';
-import type { ObjectResult } from '../../scripts/matrix/lib/qemu';
-import { cacheDir, sha256, which } from '../../scripts/matrix/lib/host';
+import { compare, describeDisagreement, kernelFails, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixResults } from '../../groundtruth/src/differential';
+import type { ObjectResult } from '../../groundtruth/src/qemu';
+import { cacheDir, sha256, which } from '../../groundtruth/src/host';
 
 const root = join(__dirname, '..', '..');
 const resultsFile = process.env.EBPF_MATRIX_RESULTS || join(cacheDir(), 'results', 'latest.json');

@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Kernel } from '../../kernel-db/src/query/db';
-import { compareDebVersions, type AptVersion } from '../../scripts/matrix/lib/apt';
-import { compare, parseLimitations, renderMatrix, type LinterVerdict, type MatrixResults } from '../../scripts/matrix/lib/differential';
-import { netAttachType, objectPrograms } from '../../scripts/matrix/lib/elf';
-import { parseLddOutput } from '../../scripts/matrix/lib/guest';
-import { which } from '../../scripts/matrix/lib/host';
-import { buildInitramfs, cpioNewc, initScript, MARK, NET_ATTACH_FAILED, RETRY_LINE } from '../../scripts/matrix/lib/initramfs';
-import { bzImageRelease, chooseKernels, compareRelease } from '../../scripts/matrix/lib/kernels';
-import { parseSerial, qemuArgs } from '../../scripts/matrix/lib/qemu';
+import { compareDebVersions, type AptVersion } from '../../groundtruth/src/apt';
+import { compare, parseLimitations, renderMatrix, type LinterVerdict, type MatrixResults } from '../../groundtruth/src/differential';
+import { netAttachType, objectPrograms } from '../../groundtruth/src/elf';
+import { parseLddOutput } from '../../groundtruth/src/guest';
+import { which } from '../../groundtruth/src/host';
+import { buildInitramfs, cpioNewc, initScript, MARK, NET_ATTACH_FAILED, RETRY_LINE } from '../../groundtruth/src/initramfs';
+import { bzImageRelease, chooseKernels, compareRelease } from '../../groundtruth/src/kernels';
+import { parseSerial, qemuArgs } from '../../groundtruth/src/qemu';
 
 const root = join(__dirname, '..', '..');
 

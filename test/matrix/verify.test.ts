@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../cli/src/main';
-import { cacheDir, which } from '../../scripts/matrix/lib/host';
+import { cacheDir, which } from '../../groundtruth/src/host';
 
 const root = join(__dirname, '..', '..');
 

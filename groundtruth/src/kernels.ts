@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kernel } from '../../../kernel-db/src/query/db';
+import type { Kernel } from '../../kernel-db/src/query/db';
 import { compareDebVersions, type AptVersion, type PrivateApt } from './apt';
 import { HostError, run, sha256File } from './host';
 

@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KernelDb } from '../../../kernel-db/src/query/db';
-import { Engine } from '../../../server/src/engine';
-import { loadCParser } from '../../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, type Settings } from '../../../server/src/settings';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import { Engine } from '../../server/src/engine';
+import { loadCParser } from '../../server/src/parse/documents';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
 import type { KernelImage } from './kernels';
 import type { KernelVerdict, ObjectResult } from './qemu';
 

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { xzDecompress } from '../../../kernel-db/src/btf/container';
+import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { HostError, sha256 } from './host';
 
 /** How a tool is invoked: a command and the arguments before the tool's own. */

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import type { Kernel } from '../../../kernel-db/src/query/db';
+import type { Kernel } from '../../kernel-db/src/query/db';
 import { PrivateApt } from './apt';
 import { debianGuestTools, hostGuestTools, type GuestTools } from './guest';
 import { aptInstall, HostError, which } from './host';

@@ -43,7 +43,7 @@ interface Entry {
 export function initScript(autoattach: boolean): string {
   const attach = autoattach ? ' autoattach' : '';
   return `#!/bin/busybox sh
-# Written by scripts/matrix/lib/initramfs.ts: loads every object in /objs and reports each result.
+# Written by groundtruth/src/initramfs.ts: loads every object in /objs and reports each result.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t devtmpfs dev /dev 2>/dev/null

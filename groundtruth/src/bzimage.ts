@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { elfSection } from '../../../kernel-db/src/btf/container';
+import { elfSection } from '../../kernel-db/src/btf/container';
 import { HostError, which } from './host';
 
 /** The compressed vmlinux inside a bzImage, and how it is compressed. */
