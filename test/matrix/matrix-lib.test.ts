@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -267,10 +267,17 @@ SEC("tcx/ingress") int ingress(void *skb) { return helper((long)skb) > 0 ? -1 : 
 SEC("xdp") int pass(void *ctx) { return 2; }
 char LICENSE[] SEC("license") = "GPL";
 `);
-    const r = spawnSync(clang, ['-target', 'bpf', '-O2', '-g', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, 'p.o')], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(objectPrograms(join(dir, 'p.o')), [{ sec: 'tcx/ingress', name: 'ingress' }, { sec: 'xdp', name: 'pass' }]);
+    // Little- and big-endian objects (bpfel, bpfeb) read alike.
+    for (const target of ['bpfel', 'bpfeb']) {
+      const r: SpawnSyncReturns<string> = spawnSync(clang, ['-target', target, '-O2', '-g', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, `${target}.o`)], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(objectPrograms(join(dir, `${target}.o`)), [{ sec: 'tcx/ingress', name: 'ingress' }, { sec: 'xdp', name: 'pass' }], target);
+    }
     assert.throws(() => objectPrograms(join(dir, 'p.bpf.c')), /not an ELF/);
+    // A truncated object is one clear error naming the file, not a RangeError.
+    const whole = readFileSync(join(dir, 'bpfel.o'));
+    writeFileSync(join(dir, 'cut.o'), whole.subarray(0, whole.length - 10));
+    assert.throws(() => objectPrograms(join(dir, 'cut.o')), (e: Error) => !(e instanceof RangeError) && /cut\.o: section header \d+ is past the end of the file/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { ElfError, isElf, readElf, SHF_COMPRESSED } from '../elf';
 import { Btf, BtfError } from './reader';
 import * as xz from 'xz-decompress';
 
@@ -23,7 +24,6 @@ export interface LoadedBtf {
 const isXz = (b: Uint8Array) => b.length >= 6 && b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58 && b[4] === 0x5a && b[5] === 0;
 const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 const isZstd = (b: Uint8Array) => b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd;
-const isElf = (b: Uint8Array) => b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
 const isBtf = (b: Uint8Array) => b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
 const isTar = (b: Uint8Array) => b.length >= 512 && String.fromCharCode(...b.subarray(257, 262)) === 'ustar';
 
@@ -92,65 +92,18 @@ export async function loadBtfBytes(bytes: Uint8Array, file: string): Promise<Loa
   return { btf, raw, layers, sha256: createHash('sha256').update(raw).digest('hex') };
 }
 
-/** Returns the contents of the ELF section `name`. */
+/** Returns the contents of the ELF section `name`; a {@link BtfError} naming `file` otherwise. */
 export function elfSection(b: Uint8Array, name: string, file: string): Uint8Array {
-  const fail = (d: string): never => {
-    throw new BtfError(file, `ELF: ${d}`);
-  };
-  // The 32-bit header is the shorter one; anything less cannot even say which class it is.
-  if (b.length < 52) fail(`file is shorter than an ELF header (${b.length} bytes; truncated?)`);
-  const cls = b[4];
-  const data = b[5];
-  if (cls !== 1 && cls !== 2) fail(`unknown class ${cls}`);
-  if (data !== 1 && data !== 2) fail(`unknown data encoding ${data}`);
-  const le = data === 1;
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const is64 = cls === 2;
-  const need = is64 ? 64 : 52;
-  if (b.length < need) fail(`file is shorter than an ELF64 header (${b.length} bytes; truncated?)`);
-  const num = (off: number, wide: boolean): number => {
-    if (off + (wide ? 8 : 4) > b.length) fail(`read at ${off} is past the end of the file`);
-    if (!wide) return v.getUint32(off, le);
-    const big = v.getBigUint64(off, le);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER)) fail(`offset ${big} is too large`);
-    return Number(big);
-  };
-  const shoff = num(is64 ? 0x28 : 0x20, is64);
-  const shentsize = v.getUint16(is64 ? 0x3a : 0x2e, le);
-  let shnum = v.getUint16(is64 ? 0x3c : 0x30, le);
-  let shstrndx = v.getUint16(is64 ? 0x3e : 0x32, le);
-  if (shoff === 0) fail('no section headers (a raw kernel Image? extract its BTF first)');
-  if (shentsize < (is64 ? 64 : 40)) fail(`section header size ${shentsize} is too small`);
-  const sh = (i: number) => {
-    const base = shoff + i * shentsize;
-    if (base + shentsize > b.length) fail(`section header ${i} is past the end of the file (truncated?)`);
-    return {
-      name: v.getUint32(base, le),
-      offset: num(base + (is64 ? 0x18 : 0x10), is64),
-      size: num(base + (is64 ? 0x20 : 0x14), is64),
-      link: v.getUint32(base + (is64 ? 0x28 : 0x18), le),
-      flags: is64 ? num(base + 8, true) : v.getUint32(base + 8, le),
-    };
-  };
-  // Extended numbering: counts that do not fit 16 bits live in section header 0.
-  if (shnum === 0) shnum = sh(0).size;
-  if (shstrndx === 0xffff) shstrndx = sh(0).link;
-  if (shnum > 65535 * 16) fail(`implausible section count ${shnum}`);
-  if (shstrndx >= shnum) fail(`section-name table index ${shstrndx} is out of range (${shnum} sections)`);
-  const strtab = sh(shstrndx);
-  if (strtab.offset + strtab.size > b.length) fail('section-name table is past the end of the file');
-  const dec = new TextDecoder();
-  for (let i = 0; i < shnum; i++) {
-    const s = sh(i);
-    if (s.name >= strtab.size) continue;
-    let end = strtab.offset + s.name;
-    while (end < strtab.offset + strtab.size && b[end] !== 0) end++;
-    if (dec.decode(b.subarray(strtab.offset + s.name, end)) !== name) continue;
-    if (s.flags & 0x800) fail(`section ${name} is compressed (SHF_COMPRESSED); decompress it with objcopy first`);
-    if (s.offset + s.size > b.length) fail(`section ${name} (${s.offset}+${s.size}) is past the end of the file (truncated?)`);
-    return b.subarray(s.offset, s.offset + s.size);
+  try {
+    const elf = readElf(b);
+    const s = elf.section(name);
+    if (!s) throw new ElfError(`no ${name} section (was the kernel built with CONFIG_DEBUG_INFO_BTF=y?)`);
+    if (s.flags & SHF_COMPRESSED) throw new ElfError(`section ${name} is compressed (SHF_COMPRESSED); decompress it with objcopy first`);
+    return elf.data(s);
+  } catch (e) {
+    if (e instanceof ElfError) throw new BtfError(file, `ELF: ${e.message}`);
+    throw e;
   }
-  return fail(`no ${name} section (was the kernel built with CONFIG_DEBUG_INFO_BTF=y?)`);
 }
 
 /** Returns the first regular file of a tar archive that holds BTF or ELF data. */
