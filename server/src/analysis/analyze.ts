@@ -86,7 +86,7 @@ export function analyze(input: AnalysisInput): Finding[] {
   const cache = input.cache;
   const next = new Map<string, Finding[]>();
   // Hashed once, so each function's key is short to build and to look up.
-  const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`).digest('base64') : '';
+  const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${model.headers}`).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`).digest('base64') : '';
   if (cache) cache.stats = { hits: 0, misses: 0 };
   // Facts of each function, built on demand: a helper function's kernels come from the guarded
   // call sites in its callers, so callers may be built for it even when their findings are reused.

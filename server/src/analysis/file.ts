@@ -2,8 +2,9 @@
  * The per-file model: includes, CO-RE regions, struct definitions and where their layout comes
  * from, typedefs, globals, and the functions with their `SEC()` program context.
  */
+import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
-import { maskBpfMacros, type BpfMacroSite } from '../parse/bpfMacros';
+import { decodeStringBody, maskBpfMacros, type BpfMacroSite, type SectionSite } from '../parse/bpfMacros';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 
@@ -39,6 +40,20 @@ export interface FunctionInfo {
   readonly params: { name: string; type: CType; node: Node }[];
 }
 
+/** An `extern … __ksym` (a kfunc or kernel variable) or `extern … __kconfig` declaration. */
+export interface Extern {
+  readonly name: string;
+  readonly kind: 'ksym' | 'kconfig';
+  /** Declares a function (a kfunc), not a variable. */
+  readonly isFunction: boolean;
+  /** Declared `__weak` (or `__attribute__((weak))`): libbpf loads the program where it is missing. */
+  readonly weak: boolean;
+  /** The declaration, from `extern` to `;`. */
+  readonly node: Node;
+  /** Offset just after `__ksym` / `__kconfig`, where `__weak` goes. */
+  readonly attrEnd: number;
+}
+
 /** What analysis knows about one file. */
 export interface FileModel {
   readonly uri: string;
@@ -52,6 +67,11 @@ export interface FileModel {
   readonly noPreserveAccessIndex: boolean;
   /** Includes `<bpf/bpf_core_read.h>` (directly or through a local header). */
   readonly coreReadIncluded: boolean;
+  /**
+   * The local headers this model was built from: each include's path and its fingerprint (or
+   * `-` where it could not be read). Part of every cache key that depends on the model.
+   */
+  readonly headers: string;
   /** A BCC program (compiled on the host against its headers; derefs rewritten to probe reads). */
   readonly bcc: boolean;
   readonly structs: Map<string, StructDef>;
@@ -60,12 +80,16 @@ export interface FileModel {
   readonly functions: FunctionInfo[];
   /** The program's license string (`char LICENSE[] SEC("license") = "GPL";`), if declared. */
   readonly license?: string;
-  /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…), computed on first use. */
+  /** `extern … __ksym` and `extern … __kconfig` declarations, by name. */
+  readonly externs: ReadonlyMap<string, Extern>;
+  /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…). */
   sites(): readonly BpfMacroSite[];
 }
 
 /** What a local header contributes (parsed once and cached by the host). */
 export interface HeaderModel {
+  /** Changes whenever the header's text or a header it includes changes (or appears, or goes). */
+  readonly fingerprint: string;
   readonly vmlinux: boolean;
   readonly kernelHeaders: boolean;
   readonly coreReadIncluded: boolean;
@@ -79,7 +103,6 @@ export type IncludeResolver = (fromUri: string, path: string) => HeaderModel | u
 
 
 const KERNEL_HEADER = /^(linux|asm|asm-generic|net|uapi|trace|generated)\//;
-const BCC_MARKERS = /\b(BPF_HASH|BPF_ARRAY|BPF_PERCPU_ARRAY|BPF_PERF_OUTPUT|BPF_RINGBUF_OUTPUT|BPF_STACK_TRACE|BPF_HISTOGRAM|BPF_TABLE|TRACEPOINT_PROBE|RAW_TRACEPOINT_PROBE|KFUNC_PROBE|KRETFUNC_PROBE|LSM_PROBE)\s*\(/;
 
 /** Builds the model of a parsed file. */
 export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver, knownSites?: readonly BpfMacroSite[]): FileModel {
@@ -94,11 +117,18 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
   let kernelHeaders = false;
   let coreReadIncluded = false;
   let noPreserveAccessIndex = false;
-  let bcc = BCC_MARKERS.test(text);
+  // The document store already masked this text; reuse its sites when given.
+  const sites: readonly BpfMacroSite[] = knownSites ?? maskBpfMacros(text).sites;
+  let bcc = sites.some(isBccSite);
+  const externs = new Map<string, Extern>();
+  // What each SEC() annotates, by the offset of the annotated name.
+  const sections = new Map<number, SectionSite>();
+  for (const site of sites) if (site.kind === 'section' && site.target) sections.set(site.target.start, site);
+  let license: string | undefined;
+  const headerPrints: string[] = [];
 
   const regions = coreRegions(text);
   const inRegion = (offset: number) => regions.some(([a, b]) => offset >= a && offset < b);
-  const secs = secSites(text);
 
   const addStruct = (n: Node, typedefName?: string) => {
     const body = n.childForFieldName('body');
@@ -136,9 +166,10 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
         if (/(^|\/)vmlinux[^/]*\.h$/.test(path)) vmlinux = true;
         else if (system && KERNEL_HEADER.test(path)) kernelHeaders = true;
         if (/bpf_core_read\.h$/.test(path)) coreReadIncluded = true;
-        if (/^(uapi\/linux\/ptrace\.h|bcc\/proto\.h)$/.test(path) && system) bcc = true;
+        if (system && BCC_HEADERS.test(path)) bcc = true;
         if (!system && resolve) {
           const h = resolve(uri, path);
+          headerPrints.push(`${path}\u0001${h?.fingerprint ?? '-'}`);
           if (h) {
             vmlinux ||= h.vmlinux;
             kernelHeaders ||= h.kernelHeaders;
@@ -182,15 +213,20 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
         const spec = n.childForFieldName('type');
         if (spec && (spec.type === 'struct_specifier' || spec.type === 'union_specifier')) addStruct(spec);
         const base = fromSpecifier(spec, src, typedefs);
+        const ext = externOf(n);
         for (const d of n.childrenForFieldName('declarator')) {
           if (!d) continue;
           const r = applyDeclarator(base, d, src);
-          if (r.name) globals.set(r.name, { type: r.type, node: d });
+          if (!r.name) continue;
+          globals.set(r.name, { type: r.type, node: d });
+          if (ext) externs.set(r.name, { name: r.name, ...ext, isFunction: isFunctionDeclarator(d), node: n });
+          const sec = sections.get(declaratorName(d)?.startIndex ?? -1);
+          if (sec?.section === 'license' && d.type === 'init_declarator') license = stringValue(d.childForFieldName('value'), text) ?? license;
         }
         break;
       }
       case 'function_definition':
-        functions.push(functionInfo(n, src, typedefs, secs));
+        functions.push(functionInfo(n, src, typedefs, sections));
         break;
       case 'preproc_ifdef': case 'preproc_if': case 'preproc_else': case 'preproc_elif': case 'preproc_elifdef':
       case 'linkage_specification': case 'declaration_list':
@@ -201,24 +237,92 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
     }
   };
   for (const c of root.namedChildren) if (c) visitTop(c);
-  if (functions.some((f) => /^(kprobe|kretprobe|tracepoint|raw_tracepoint)__/.test(f.name) && !f.sec)) bcc = true;
-  const license = /\bSEC\s*\(\s*"license"\s*\)\s*=\s*"([^"]*)"/.exec(text)?.[1];
-  // The document store already masked this text; reuse its sites when given.
-  let sites: readonly BpfMacroSite[] | undefined = knownSites;
   return {
-    uri, text, includes, vmlinux, kernelHeaders, noPreserveAccessIndex, coreReadIncluded, bcc, structs, typedefs, globals, functions,
+    uri, text, includes, vmlinux, kernelHeaders, noPreserveAccessIndex, coreReadIncluded, headers: headerPrints.join('\u0000'),
+    bcc, structs, typedefs, globals, functions,
     ...(license !== undefined ? { license } : {}),
-    sites: () => (sites ??= maskBpfMacros(text).sites),
+    externs,
+    sites: () => sites,
   };
+
+  /** `extern` with a `__ksym` or `__kconfig` attribute inside the declaration `n`. */
+  function externOf(n: Node): Pick<Extern, 'kind' | 'weak' | 'attrEnd'> | undefined {
+    if (!n.children.some((c) => c?.type === 'storage_class_specifier' && src(c) === 'extern')) return undefined;
+    let kind: Extern['kind'] | undefined;
+    let attrEnd = -1;
+    let weak = false;
+    for (const site of sitesWithin(sites, n.startIndex, n.endIndex)) {
+      if (site.kind !== 'attribute') continue;
+      if (site.name === '__ksym' || site.name === '__kconfig') {
+        kind = site.name === '__ksym' ? 'ksym' : 'kconfig';
+        attrEnd = site.end;
+      } else if (site.name === '__weak' || (site.name.startsWith('__attribute') && site.args.some((a) => /\bweak\b|\b__weak__\b/.test(a.text)))) {
+        weak = true;
+      }
+    }
+    return kind ? { kind, weak, attrEnd } : undefined;
+  }
+}
+
+/** System headers that only BCC programs include. */
+const BCC_HEADERS = /^(uapi\/linux\/ptrace\.h|bcc\/proto\.h)$/;
+
+/** Whether a site is a BCC construct (a BCC map, probe or map method call). */
+export function isBccSite(site: BpfMacroSite): boolean {
+  return site.kind === 'bcc-map' || site.kind === 'bcc-probe' || site.kind === 'bcc-map-method';
+}
+
+/** The sites that start within [start, end) (sites are in source order). */
+function sitesWithin(sites: readonly BpfMacroSite[], start: number, end: number): BpfMacroSite[] {
+  let lo = 0;
+  let hi = sites.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sites[mid].start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: BpfMacroSite[] = [];
+  for (let i = lo; i < sites.length && sites[i].start < end; i++) out.push(sites[i]);
+  return out;
+}
+
+/** The identifier a declarator declares. */
+function declaratorName(d: Node): Node | null {
+  let x: Node | null = d;
+  for (let i = 0; x && i < 16; i++) {
+    if (x.type === 'identifier' || x.type === 'field_identifier') return x;
+    x = x.childForFieldName('declarator');
+  }
+  return null;
+}
+
+/** Whether a declarator declares a function (`f(void)`, `*f(int)`), not a variable or a function pointer. */
+function isFunctionDeclarator(d: Node): boolean {
+  let x: Node | null = d.type === 'init_declarator' ? d.childForFieldName('declarator') : d;
+  while (x && x.type === 'pointer_declarator') x = x.childForFieldName('declarator');
+  return x?.type === 'function_declarator' && x.childForFieldName('declarator')?.type === 'identifier';
+}
+
+/** The value of a string literal (or adjacent literals), decoded; undefined for anything else. */
+function stringValue(n: Node | null, text: string): string | undefined {
+  if (!n) return undefined;
+  const parts = n.type === 'concatenated_string' ? n.namedChildren : [n];
+  let out = '';
+  for (const p of parts) {
+    if (!p || p.type !== 'string_literal') return undefined;
+    out += decodeStringBody(text.slice(p.startIndex + 1, p.endIndex - 1));
+  }
+  return out;
 }
 
 /** The header-level facts of a parsed local header. */
 export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver): HeaderModel {
   const m = buildFileModel(uri, text, tree, resolve);
-  return { vmlinux: m.vmlinux, kernelHeaders: m.kernelHeaders, coreReadIncluded: m.coreReadIncluded, noPreserveAccessIndex: m.noPreserveAccessIndex, structs: m.structs, typedefs: m.typedefs };
+  const fingerprint = createHash('sha1').update(text).update('\u0000').update(m.headers).digest('base64');
+  return { fingerprint, vmlinux: m.vmlinux, kernelHeaders: m.kernelHeaders, coreReadIncluded: m.coreReadIncluded, noPreserveAccessIndex: m.noPreserveAccessIndex, structs: m.structs, typedefs: m.typedefs };
 }
 
-function functionInfo(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<string, CType>, secs: { end: number; name: string }[]): FunctionInfo {
+function functionInfo(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<string, CType>, sections: ReadonlyMap<number, SectionSite>): FunctionInfo {
   let decl = n.childForFieldName('declarator');
   while (decl && decl.type !== 'function_declarator') decl = decl.childForFieldName('declarator');
   const nameNode = decl?.childForFieldName('declarator') ?? null;
@@ -228,10 +332,12 @@ function functionInfo(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<s
   const list = decl?.childForFieldName('parameters');
   const pdecls = (list?.namedChildren ?? []).filter((p): p is Node => !!p && p.type === 'parameter_declaration');
   let skip = 0;
+  let nameStart = nameNode?.startIndex ?? -1;
   if (PROGRAM_WRAPPERS.has(name) && pdecls.length > 0) {
     // `BPF_KPROBE(prog, struct file *f)`: tree-sitter reads `prog` as a parameter type.
     wrapper = name;
     name = src(pdecls[0]).trim();
+    nameStart = pdecls[0].startIndex;
     skip = 1;
   }
   for (const p of pdecls.slice(skip)) {
@@ -239,32 +345,13 @@ function functionInfo(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<s
     const r = applyDeclarator(base, p.childForFieldName('declarator'), src);
     if (r.name) params.push({ name: r.name, type: r.type, node: p });
   }
-  // The SEC() annotation ends before the function's name and after any previous declaration.
-  const headEnd = nameNode ? nameNode.startIndex : n.startIndex;
-  const sec = secs.find((s) => s.end <= headEnd && s.end >= n.startIndex - 400 && !secs.some((o) => o !== s && o.end > s.end && o.end <= headEnd));
-  const prevEnd = n.previousSibling?.endIndex ?? 0;
+  // The masker links each SEC() to the name it annotates.
+  const sec = sections.get(nameStart);
   return {
     name, node: n, body: n.childForFieldName('body'), params,
-    ...(sec && sec.end > prevEnd ? { sec: sec.name } : {}),
+    ...(sec?.section != null && sec.target?.kind === 'function' ? { sec: sec.section } : {}),
     ...(wrapper ? { wrapper } : {}),
   };
-}
-
-/** `SEC("…")` uses in the text, outside comments and strings. */
-export function secSites(text: string): { start: number; end: number; name: string }[] {
-  const out: { start: number; end: number; name: string }[] = [];
-  const code = blankCommentsAndStrings(text);
-  const re = /\bSEC\s*\(\s*"/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(code))) {
-    const q = m.index + m[0].length;
-    const close = text.indexOf('"', q);
-    if (close < 0) break;
-    const paren = text.indexOf(')', close);
-    if (paren < 0) break;
-    out.push({ start: m.index, end: paren + 1, name: text.slice(q, close) });
-  }
-  return out;
 }
 
 /** `#pragma clang attribute push(__attribute__((preserve_access_index)), …)` … `pop` offset ranges. */
@@ -282,10 +369,4 @@ export function coreRegions(text: string): [number, number][] {
   }
   for (const s of stack) if (s.core) out.push([s.start, text.length]);
   return out;
-}
-
-/** Replaces comments and string/char literal contents with spaces (same length, same lines). */
-export function blankCommentsAndStrings(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'/g, (s) =>
-    s.startsWith('"') || s.startsWith("'") ? s[0] + s.slice(1, -1).replace(/[^\n]/g, ' ') + s[s.length - 1] : s.replace(/[^\n]/g, ' '));
 }

@@ -26,7 +26,8 @@ const EXITS = new Set(['return_statement', 'break_statement', 'continue_statemen
 /** Evaluates guards for one function and answers "on which kernels does this node run?". */
 export class Guards {
   private readonly all: KSet;
-  private readonly cache = new Map<number, KSet>();
+  /** Parent node id → child node id → the constraint the parent puts on that child (null: none). */
+  private readonly steps = new Map<number, Map<number, KSet | null>>();
 
   constructor(
     readonly env: TypeEnv,
@@ -57,11 +58,11 @@ export class Guards {
 
   /** The constraint `parent` puts on its child `child`, or undefined for none. */
   private stepCache(p: Node, c: Node): KSet | undefined {
-    const key = p.id * 4096 + (c.id % 4096);
-    if (this.cache.has(key)) return this.cache.get(key);
-    const r = this.step(p, c);
-    if (r) this.cache.set(key, r);
-    return r;
+    let byChild = this.steps.get(p.id);
+    if (!byChild) this.steps.set(p.id, (byChild = new Map()));
+    let r = byChild.get(c.id);
+    if (r === undefined) byChild.set(c.id, (r = this.step(p, c) ?? null));
+    return r ?? undefined;
   }
 
   private step(p: Node, c: Node): KSet | undefined {

@@ -7,7 +7,8 @@ import type { Node, Tree } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { deref } from './ctypes';
-import { buildFileModel, secSites, type FileModel, type IncludeResolver } from './file';
+import type { BpfMacroSite } from '../parse/sites';
+import { buildFileModel, type FileModel, type IncludeResolver } from './file';
 import { num } from './layout';
 import type { Range } from './model';
 import { LineIndex } from './lines';
@@ -21,14 +22,14 @@ export interface HoverInfo {
 }
 
 /** The hover at `offset`, if the text there is something the kernel data knows. */
-export function hoverAt(uri: string, text: string, tree: Tree, db: KernelDb, kernels: readonly Kernel[], offset: number, resolve?: IncludeResolver): HoverInfo | undefined {
+export function hoverAt(uri: string, text: string, tree: Tree, db: KernelDb, kernels: readonly Kernel[], offset: number, resolve?: IncludeResolver, sites?: readonly BpfMacroSite[]): HoverInfo | undefined {
   const lines = new LineIndex(text);
-  const sec = secSites(text).find((s) => offset >= s.start && offset <= s.end);
-  if (sec) return { markdown: sectionHover(db, kernels, sec.name), range: lines.range(sec.start, sec.end) };
+  const model = buildFileModel(uri, text, tree, resolve, sites);
+  const sec = model.sites().find((s) => s.kind === 'section' && offset >= s.start && offset <= s.end);
+  if (sec?.kind === 'section' && sec.section !== null) return { markdown: sectionHover(db, kernels, sec.section), range: lines.range(sec.start, sec.end) };
   const node = tree.rootNode.descendantForIndex(offset);
   if (!node) return undefined;
   const src = (n: Node) => text.slice(n.startIndex, n.endIndex);
-  const model = buildFileModel(uri, text, tree, resolve);
   const env = new TypeEnv(model, db);
   const range = lines.range(node.startIndex, node.endIndex);
 
@@ -46,7 +47,7 @@ export function hoverAt(uri: string, text: string, tree: Tree, db: KernelDb, ker
   if (node.type === 'identifier' && node.parent?.type === 'call_expression' && node.parent.childForFieldName('function')?.id === node.id) {
     const name = src(node);
     if (db.facts.helper(name)) return { markdown: helperHover(db, kernels, name), range };
-    if (db.facts.kfunc(name) || new RegExp(`\\b${name}\\b[^;]*__ksym`).test(text)) return { markdown: presenceHover(`kfunc \`${name}\``, db.kfunc(name, kernels), kernels), range };
+    if (db.facts.kfunc(name) || model.externs.get(name)?.kind === 'ksym') return { markdown: presenceHover(`kfunc \`${name}\``, db.kfunc(name, kernels), kernels), range };
     return undefined;
   }
   if (node.type === 'type_identifier' && (node.parent?.type === 'struct_specifier' || node.parent?.type === 'union_specifier')) {

@@ -91,8 +91,8 @@ type ContextKind = 'top' | 'paren' | 'bracket' | BraceKind;
 
 const STRUCT_LIKE = new Set(['struct', 'union', 'enum']);
 
-/** Decodes a C string literal's body (without quotes); enough for section names. */
-function decodeStringBody(body: string): string {
+/** Decodes a C string literal's body (without quotes); enough for section names and licenses. */
+export function decodeStringBody(body: string): string {
   return body.replace(/\\(x[0-9a-fA-F]+|[0-7]{1,3}|.)/g, (_m, e: string) => {
     if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
     if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));

@@ -14,7 +14,7 @@ import { compareVersions } from '../../../kernel-db/src/version';
 import { deref } from '../analysis/ctypes';
 import { isArrow } from '../analysis/scope';
 import { calleeName, callsIn, localNames, runsOn } from './helper-unavailable';
-import { kfuncDecls } from './kfunc-unavailable';
+import { kfuncDecl } from './kfunc-unavailable';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 const VERSION_NAME = /^LINUX_(?:KERNEL_)?VERSION(?:_CODE)?$/;
@@ -151,7 +151,6 @@ function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {
 function featureOf(ctx: RuleContext, f: FunctionFacts, branch: Node, skip: Node | undefined, at: readonly Kernel[]): Feature | undefined {
   const inside = (n: Node) => !skip || n.startIndex < skip.startIndex || n.startIndex >= skip.endIndex;
   const local = localNames(ctx.model);
-  const decls = kfuncDecls(ctx.model);
   const varies = (p: (boolean | null)[]) => p.some((x) => x === true) && p.some((x) => x === false);
   for (const call of callsIn(branch).filter(inside)) {
     const name = calleeName(ctx, call);
@@ -159,7 +158,7 @@ function featureOf(ctx: RuleContext, f: FunctionFacts, branch: Node, skip: Node 
     if (ctx.db.facts.helper(name)) {
       const present = ctx.db.helper(name, at).kernels.map((a) => a.present);
       if (varies(present)) return { what: `\`${name}\``, probe: `bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_${name.replace(/^bpf_/, '')})`, present };
-    } else if (decls.has(name) || ctx.db.facts.kfunc(name)) {
+    } else if (kfuncDecl(ctx.model, name) || ctx.db.facts.kfunc(name)) {
       const present = ctx.db.kfunc(name, at).map((a) => a.present);
       if (varies(present)) return { what: `kfunc \`${name}\``, probe: `bpf_ksym_exists(${name})`, present };
     }

@@ -14,43 +14,15 @@ import type { Node } from 'web-tree-sitter';
 import type { FuncOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
-import type { FileModel } from '../analysis/file';
-import { blankCommentsAndStrings } from '../analysis/file';
+import type { Extern, FileModel } from '../analysis/file';
 import type { Fix } from '../analysis/model';
 import { calleeName, callsIn, guardWrap, localNames, runsOn } from './helper-unavailable';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-/** An `extern … name(…) … __ksym …;` declaration in the file. */
-export interface KfuncDecl {
-  readonly name: string;
-  /** Offsets of the declaration (from `extern` to `;`). */
-  readonly start: number;
-  readonly end: number;
-  /** Offset just after `__ksym`, where `__weak` goes. */
-  readonly ksymEnd: number;
-  readonly weak: boolean;
-}
-
-const declCache = new WeakMap<FileModel, Map<string, KfuncDecl>>();
-
-/** The kfunc declarations of the file, by name. */
-export function kfuncDecls(model: FileModel): Map<string, KfuncDecl> {
-  let m = declCache.get(model);
-  if (m) return m;
-  m = new Map();
-  const code = blankCommentsAndStrings(model.text);
-  for (const d of code.matchAll(/\bextern\b[^;{}]*?\b__ksym\b[^;{}]*;/g)) {
-    const start = d.index!;
-    const text = d[0];
-    // The name is the identifier before the first parameter list once attributes are blanked.
-    const bare = text.replace(/__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)/g, (a) => ' '.repeat(a.length));
-    const fn = /\b([A-Za-z_]\w*)\s*\(/.exec(bare);
-    if (!fn) continue;
-    const ksym = /\b__ksym\b/.exec(text)!;
-    m.set(fn[1], { name: fn[1], start, end: start + text.length, ksymEnd: start + ksym.index + ksym[0].length, weak: /\b__weak\b|\bweak\b/.test(text) });
-  }
-  declCache.set(model, m);
-  return m;
+/** The file's `extern … name(…) … __ksym;` kfunc declaration of `name`, if any. */
+export function kfuncDecl(model: FileModel, name: string): Extern | undefined {
+  const e = model.externs.get(name);
+  return e?.kind === 'ksym' && e.isFunction ? e : undefined;
 }
 
 const everCache = new WeakMap<KernelDb, Map<string, boolean>>();
@@ -90,12 +62,11 @@ export const kfuncUnavailable: Rule = {
   },
   checkFunction(ctx, f) {
     if (!f.fn.body || ctx.model.bcc) return;
-    const decls = kfuncDecls(ctx.model);
     const local = localNames(ctx.model);
     for (const call of callsIn(f.fn.body)) {
       const name = calleeName(ctx, call);
       if (!name) continue;
-      const decl = decls.get(name);
+      const decl = kfuncDecl(ctx.model, name);
       // Without a declaration here, only names the facts know as kfuncs (declared by vmlinux.h).
       if (!decl && (local.has(name) || !ctx.db.facts.kfunc(name) || ctx.db.facts.helper(name))) continue;
       check(ctx, f, call, name, decl);
@@ -103,7 +74,7 @@ export const kfuncUnavailable: Rule = {
   },
 };
 
-function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, decl: KfuncDecl | undefined) {
+function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, decl: Extern | undefined) {
   const at = runsOn(ctx, f, call);
   if (at.empty) return;
   const kernels = at.kernels();
@@ -121,12 +92,12 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, dec
   ctx.report({ node: call.childForFieldName('function') ?? call, message, kernels: missing.map((k) => k.name), fixes: fixes(ctx, call, name, decl) });
 }
 
-function fixes(ctx: RuleContext, call: Node, name: string, decl: KfuncDecl | undefined): Fix[] {
+function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefined): Fix[] {
   const wrap = guardWrap(ctx, call, `bpf_ksym_exists(${name})`);
   if (!wrap) return [];
   const edits = [wrap.edit];
   // bpf_ksym_exists() refuses (at compile time) a kfunc that is not declared __weak.
-  if (decl && !decl.weak) edits.push({ range: ctx.lines.range(decl.ksymEnd, decl.ksymEnd), newText: ' __weak' });
+  if (decl && !decl.weak) edits.push({ range: ctx.lines.range(decl.attrEnd, decl.attrEnd), newText: ' __weak' });
   // bpf_ksym_exists() is in libbpf's bpf_helpers.h from 1.2 on.
   const libbpf12 = ctx.loader.kind === 'libbpf' && compareVersions(ctx.loader.minVersion ?? '1.0', '1.2') >= 0;
   return [{

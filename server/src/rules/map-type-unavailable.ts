@@ -6,8 +6,8 @@
  * The loader creates every map when the object loads, whether or not code uses it, so there is no
  * in-program guard: only the target range (or a suppression comment) narrows it.
  */
+import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
-import { blankCommentsAndStrings } from '../analysis/file';
 import { describeSome } from './attach-points';
 import type { Rule, RuleContext } from './rule';
 
@@ -46,8 +46,6 @@ function bccMapTypes(ctx: RuleContext): { macros: Map<string, string>; tables: M
 /** The maps of the file whose type is a `BPF_MAP_TYPE_*` name. */
 function mapDecls(ctx: RuleContext): MapDecl[] {
   const out: MapDecl[] = [];
-  const text = ctx.model.text;
-  let code: string | undefined;
   const bcc = bccMapTypes(ctx);
   for (const site of ctx.model.sites()) {
     if (site.kind === 'map-member') {
@@ -55,15 +53,10 @@ function mapDecls(ctx: RuleContext): MapDecl[] {
         out.push({ type: site.value.text, name: site.map ?? '', span: { start: site.value.start, end: site.value.end }, bcc: false });
       }
     } else if (site.kind === 'section' && site.section === 'maps' && site.target?.kind === 'variable') {
-      // `struct bpf_map_def SEC("maps") name = { .type = BPF_MAP_TYPE_…, … };`: the initializer
-      // runs to the declaration's semicolon (comments and strings blanked so they cannot end it).
-      code ??= blankCommentsAndStrings(text);
-      const end = code.indexOf(';', site.end);
-      const decl = code.slice(site.end, end < 0 ? code.length : end);
-      const m = /\.type\s*=\s*(BPF_MAP_TYPE_\w+)/.exec(decl);
-      if (m) {
-        const start = site.end + m.index + m[0].length - m[1].length;
-        out.push({ type: m[1], name: site.target.name, span: { start, end: start + m[1].length }, bcc: false });
+      // `struct bpf_map_def SEC("maps") name = { .type = BPF_MAP_TYPE_…, … };`
+      const type = designatedValue(ctx, ctx.model.globals.get(site.target.name)?.node, 'type');
+      if (type && /^BPF_MAP_TYPE_\w+$/.test(ctx.text(type))) {
+        out.push({ type: ctx.text(type), name: site.target.name, span: { start: type.startIndex, end: type.endIndex }, bcc: false });
       }
     } else if (site.kind === 'bcc-map') {
       let type = bcc.macros.get(site.name);
@@ -74,6 +67,19 @@ function mapDecls(ctx: RuleContext): MapDecl[] {
     }
   }
   return out;
+}
+
+/** The value of `.member = value` in the initializer list of an init declarator. */
+function designatedValue(ctx: RuleContext, decl: Node | undefined, member: string): Node | undefined {
+  const list = decl?.type === 'init_declarator' ? decl.childForFieldName('value') : null;
+  if (list?.type !== 'initializer_list') return undefined;
+  for (const pair of list.namedChildren) {
+    if (pair?.type !== 'initializer_pair') continue;
+    const designators = pair.childrenForFieldName('designator');
+    const field = designators.length === 1 ? designators[0]?.namedChildren[0] : undefined;
+    if (field && ctx.text(field) === member) return pair.childForFieldName('value') ?? undefined;
+  }
+  return undefined;
 }
 
 function check(ctx: RuleContext, m: MapDecl) {
