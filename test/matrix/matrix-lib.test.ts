@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Kernel } from '../../kernel-db/src/query/db';
 import { compareDebVersions, type AptVersion } from '../../groundtruth/src/apt';
@@ -328,4 +328,18 @@ test('the comparison: agreements, documented and undocumented disagreements, unu
   const text = renderMatrix(results, cells);
   assert.match(text, /^a\.bpf\.c\s+fail\s+FP\*$/m);
   assert.match(text, /^b\.bpf\.c\s+FN\s+-$/m);
+});
+
+test('groundtruth/ imports neither the CLI, the scripts, the client nor the LSP edge', () => {
+  const dir = join(root, 'groundtruth', 'src');
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+    const specs = [...readFileSync(join(dir, f), 'utf8').matchAll(/^\s*(?:import|export)\b[^;]*?from\s+'([^']+)'/gms)].map((m) => m[1]);
+    assert.ok(specs.length > 0, f);
+    for (const s of specs) {
+      if (!s.startsWith('.')) continue;
+      const target = relative(root, resolve(dir, s));
+      assert.ok(!/^(cli|scripts|client)\/|^server\/src\/lsp\//.test(target), `${f} imports ${target}`);
+      assert.ok(/^(groundtruth|kernel-db)\/|^server\/src\//.test(target), `${f} imports ${target}, outside the product libraries`);
+    }
+  }
 });
