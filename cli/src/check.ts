@@ -15,7 +15,7 @@ import { isBpfDocument } from '../../server/src/lsp/server';
 import { loadCParser } from '../../server/src/parse/documents';
 import { RULE_IDS } from '../../server/src/rules';
 import { DEFAULT_SETTINGS, parseLoader, validateSettings } from '../../server/src/settings';
-import { list, parseArgs, UsageError } from './args';
+import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
 
 const USAGE = `usage: ebpf-portability check <files|dirs…> [options]
@@ -38,7 +38,7 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** Runs `check`; returns the exit status. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, ['target', 'arch', 'distro', 'rule', 'format', 'data', 'user-dir', 'loader'], ['help', 'fix']);
+  const args = parseArgs(argv, { valued: ['target', 'format', 'data', 'user-dir', 'loader'], lists: ['arch', 'distro', 'rule'], flags: ['help', 'fix'] });
   if (args.flags.has('help')) {
     io.out(USAGE);
     return 0;
@@ -47,7 +47,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const format = args.options.get('format') ?? 'text';
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
   const rules: Record<string, string> = {};
-  for (const r of list(args.options.get('rule')) ?? []) {
+  for (const r of args.list('rule') ?? []) {
     const m = /^([a-z0-9-]+)=(error|warning|info|off)$/.exec(r);
     if (!m) throw new UsageError(`--rule expects ID=SEVERITY (severity error, warning, info or off), got "${r}"`);
     if (!RULE_IDS.includes(m[1])) throw new UsageError(`unknown rule "${m[1]}" (known: ${RULE_IDS.join(', ')})`);
@@ -58,8 +58,8 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const { settings } = validateSettings({
     ...(loader !== undefined ? { loader } : {}),
     targetKernels: args.options.get('target') ?? '4.14-7.x',
-    architectures: args.options.get('arch') === '*' ? [] : list(args.options.get('arch')) ?? [...DEFAULT_SETTINGS.architectures],
-    distros: list(args.options.get('distro')) ?? [],
+    architectures: args.options.get('arch') === '*' ? [] : args.list('arch') ?? [...DEFAULT_SETTINGS.architectures],
+    distros: args.list('distro') ?? [],
     rules,
   });
   const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });

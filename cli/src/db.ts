@@ -4,7 +4,7 @@
  */
 import { KernelDb, fidelityCaveat, type Kernel, type KernelAnswer } from '../../kernel-db/src/query/db';
 import { countOf, versionRanges } from '../../kernel-db/src/query/summary';
-import { list, parseArgs, UsageError } from './args';
+import { parseArgs, UsageError } from './args';
 import { table, yesNo } from './table';
 
 /** Where command output goes (tests capture it). */
@@ -40,7 +40,7 @@ options:
 
 /** Runs a `db` subcommand; returns the exit status. */
 export async function dbCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, ['target', 'arch', 'distro', 'name', 'version', 'config', 'data', 'user-dir'], ['json', 'force', 'help']);
+  const args = parseArgs(argv, { valued: ['target', 'name', 'version', 'config', 'data', 'user-dir'], lists: ['arch', 'distro'], flags: ['json', 'force', 'help'] });
   const [cmd, ...rest] = args.positional;
   if (!cmd || args.flags.has('help')) {
     io.out(USAGE);
@@ -54,7 +54,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
   };
   const targetSpec = args.options.get('target') ?? (cmd === 'list' ? '* user' : '*');
   const kernels = () => {
-    const ks = db.target(targetSpec, { arch: list(args.options.get('arch')), distro: list(args.options.get('distro')) });
+    const ks = db.target(targetSpec, { arch: args.list('arch'), distro: args.list('distro') });
     if (ks.length === 0) throw new UsageError(`no kernels match target "${targetSpec}"`);
     return ks;
   };

@@ -59,7 +59,7 @@ interface Row {
 
 /** Runs `verify`; returns the exit status. */
 export async function verifyCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, ['kernels', 'btf', 'timeout', 'jobs'], ['help', 'json', 'host-bpftool']);
+  const args = parseArgs(argv, { valued: ['kernels', 'btf', 'timeout', 'jobs'], flags: ['help', 'json', 'host-bpftool'] });
   if (args.flags.has('help')) {
     io.out(USAGE);
     return 0;

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { parseArgs, UsageError } from '../../cli/src/args';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { btfFromBzImage } from '../../groundtruth/src/bzimage';
 import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from '../../groundtruth/src/compile';
@@ -52,28 +53,35 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { ci: false, timeoutS: 300, out: join(cacheDir(), 'results', 'latest.json'), hostBpftool: false, install: false, diff: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new HostError(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--kernels') o.kernels = value();
-    else if (a === '--ci') o.ci = true;
-    else if (a === '--only') o.only = value().split(',').filter(Boolean);
-    else if (a === '--jobs') o.jobs = Number(value());
-    else if (a === '--timeout') o.timeoutS = Number(value());
-    else if (a === '--out') o.out = value();
-    else if (a === '--host-bpftool') o.hostBpftool = true;
-    else if (a === '--install') o.install = true;
-    else if (a === '--no-diff') o.diff = false;
-    else if (a === '-h' || a === '--help') {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    } else throw new HostError(`unknown option ${a}\n${USAGE}`);
+  let args;
+  try {
+    args = parseArgs(argv, {
+      valued: ['kernels', 'jobs', 'timeout', 'out'],
+      lists: ['only'],
+      flags: ['ci', 'host-bpftool', 'install', 'no-diff', 'help'],
+      short: { h: 'help' },
+    });
+    if (args.positional.length) throw new UsageError(`unexpected argument ${args.positional[0]}`);
+  } catch (e) {
+    if (e instanceof UsageError) throw new HostError(`${e.message}\n${USAGE}`);
+    throw e;
   }
+  if (args.flags.has('help')) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const number = (name: string) => (args.options.has(name) ? Number(args.options.get(name)) : undefined);
+  const o: Options = {
+    kernels: args.options.get('kernels'),
+    ci: args.flags.has('ci'),
+    only: args.list('only'),
+    jobs: number('jobs'),
+    timeoutS: number('timeout') ?? 300,
+    out: args.options.get('out') ?? join(cacheDir(), 'results', 'latest.json'),
+    hostBpftool: args.flags.has('host-bpftool'),
+    install: args.flags.has('install'),
+    diff: !args.flags.has('no-diff'),
+  };
   if (o.jobs !== undefined && !(o.jobs >= 1)) throw new HostError('--jobs needs a number of at least 1');
   if (!(o.timeoutS >= 10)) throw new HostError('--timeout needs at least 10 seconds');
   if (o.ci) o.install = true;

@@ -66,6 +66,13 @@ test('check exit codes: 0 clean, 2 for bad usage or unreadable input', () => {
   assert.equal(cli('check').status, 2);
   assert.match(cli('check', 'examples', '--rule', 'nope=error').stderr, /unknown rule "nope"/);
   assert.equal(cli('check', 'examples', '--rule', `unsafe-kernel-deref=off,non-core-field-read=warning,${PROGRAM_RULES_OFF}`).status, 0, 'no error-severity findings left');
+  assert.equal(cli('check', 'examples', '--rule', 'unsafe-kernel-deref=off', '--rule=non-core-field-read=warning', '--rule', PROGRAM_RULES_OFF).status, 0, '--rule repeated adds up');
+  for (const [args, re] of [[['--bogus'], /unknown option --bogus/], [['--target'], /--target needs a value/], [['--fix=yes'], /--fix takes no value/]] as const) {
+    const r = cli('check', 'examples', ...args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, re);
+    assert.match(r.stderr, /\(see ebpf-portability check --help\)/);
+  }
 });
 
 test('check --fix rewrites files and leaves them clean', () => {
