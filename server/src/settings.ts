@@ -3,6 +3,7 @@
  * replaced by the default and reported once in words the user can act on.
  */
 import { RULE_IDS } from './rules';
+import { RULE_GROUPS } from './rules/groups';
 import type { RuleSetting } from './analysis/analyze';
 
 /** Settings that shape one document's analysis. */
@@ -13,7 +14,10 @@ export interface Settings {
   readonly architectures: readonly string[];
   /** Distro filter (empty: all). */
   readonly distros: readonly string[];
-  /** Per-rule severity or `off`. */
+  /**
+   * Per-rule severity or `off`, by rule id. A group id (`verifier-feature-unavailable`) is
+   * resolved by {@link validateSettings} into its members, so only rule ids remain.
+   */
   readonly rules: Readonly<Record<string, RuleSetting>>;
   /** The loader that will load the program. */
   readonly loader: Loader;
@@ -27,18 +31,32 @@ export interface Loader {
 }
 
 /**
+ * libbpf version facts (libbpf releases, not kernel versions), kept here in one place so that
+ * rules compare `loader.minVersion` with named facts.
+ */
+export const LIBBPF = {
+  /** The minimum libbpf assumed when the settings name none (`"libbpf"`). */
+  defaultMinVersion: '1.0',
+  /**
+   * From this release on, libbpf turns `bpf_probe_read_{kernel,user}[_str]` into
+   * `bpf_probe_read[_str]` on kernels that lack the new helpers.
+   */
+  probeReadRewriteSince: '0.2',
+} as const;
+
+/**
  * Defaults: every built-in x86_64 and arm64 kernel from 4.14 to the newest 7.x, loaded by libbpf.
  * The few 32-bit arm, ppc64le and riscv64 images (Ubuntu 5.4) are there for who targets them.
  */
 export const DEFAULT_SETTINGS: Settings = {
-  targetKernels: '4.14-7.x', architectures: ['x86_64', 'arm64'], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: '1.0' },
+  targetKernels: '4.14-7.x', architectures: ['x86_64', 'arm64'], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: LIBBPF.defaultMinVersion },
 };
 
 /** Parses `libbpf`, `libbpf>=1.3`, `cilium/ebpf`, `bcc`. */
 export function parseLoader(v: string): Loader | undefined {
   const m = /^\s*(libbpf|cilium\/ebpf|bcc)\s*(?:>=\s*(\d+\.\d+)(?:\.\d+)?)?\s*$/.exec(v);
   if (!m || (m[2] && m[1] !== 'libbpf')) return undefined;
-  return m[1] === 'libbpf' ? { kind: 'libbpf', minVersion: m[2] ?? '1.0' } : { kind: m[1] as Loader['kind'] };
+  return m[1] === 'libbpf' ? { kind: 'libbpf', minVersion: m[2] ?? LIBBPF.defaultMinVersion } : { kind: m[1] as Loader['kind'] };
 }
 
 const SEVERITIES = new Set(['error', 'warning', 'info', 'off']);
@@ -76,6 +94,7 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
       }
     }
   }
+  expandGroups(rules);
   let loader = DEFAULT_SETTINGS.loader;
   if (r.loader !== undefined) {
     const l = typeof r.loader === 'string' ? parseLoader(r.loader) : undefined;
@@ -83,4 +102,17 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
     else problems.push('ebpfPortability.loader must be "libbpf", "libbpf>=1.3" (a minimum libbpf version), "cilium/ebpf" or "bcc"; using "libbpf"');
   }
   return { settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules, loader }, problems };
+}
+
+/**
+ * Replaces each group id in `rules` by its member rules, except members set on their own: a
+ * specific id overrides its group whatever the order of the keys.
+ */
+export function expandGroups(rules: Record<string, RuleSetting>): void {
+  for (const [group, members] of Object.entries(RULE_GROUPS)) {
+    const v = rules[group];
+    if (v === undefined) continue;
+    delete rules[group];
+    for (const m of members) if (!(m in rules)) rules[m] = v;
+  }
 }

@@ -205,6 +205,29 @@ export class KernelDb {
     return (this.factsCache ??= existsSync(this.factsPath) ? Facts.load(this.factsPath) : new Facts({}));
   }
 
+  private readonly effectiveCache = new Map<number, string>();
+  /**
+   * The version a kernel counts as for version floors: its own version, or the floor (in the
+   * facts) of the newest helper its own `enum bpf_func_id` has when that is later. A distro kernel
+   * that backported helpers backported the verifier around them too (openEuler's 4.19 has 5.5's
+   * helpers), so its version number understates it. Kernels without the enum keep their version.
+   */
+  effectiveVersion(k: Kernel): string {
+    let v = this.effectiveCache.get(k.id);
+    if (v === undefined) {
+      v = k.hasHelperEnum
+        ? this.facts.newestHelperSince((h) => this.enumValue('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`, [k])[0].present === true, k.version)
+        : k.version;
+      this.effectiveCache.set(k.id, v);
+    }
+    return v;
+  }
+
+  /** Kernels of `kernels` whose {@link effectiveVersion} is older than `since`. */
+  olderThan(kernels: readonly Kernel[], since: string): Kernel[] {
+    return kernels.filter((k) => compareVersions(this.effectiveVersion(k), since) < 0);
+  }
+
   /** Kernels selected by a target spec such as `4.14-7.x` (see `target.ts`). */
   target(spec: string, filters?: TargetFilters): Kernel[] {
     return TargetSpec.parse(spec, filters).select(this.kernels);
@@ -426,6 +449,32 @@ export class KernelDb {
     });
   }
 
+  private readonly trustedCache = new Map<string, { kind: 'struct' | 'union'; name: string } | null>();
+  /**
+   * The struct or union a call's result points to when the verifier trusts that pointer (the
+   * program may read it directly): helpers in the curated `trusted_return_helpers` table, and
+   * kfuncs the facts flag `KF_ACQUIRE`, typed by their prototype in the newest kernel whose BTF
+   * has one. Undefined for anything else.
+   */
+  trustedReturn(name: string): { kind: 'struct' | 'union'; name: string } | undefined {
+    let r = this.trustedCache.get(name);
+    if (r === undefined) {
+      r = null;
+      const helper = this.facts.trustedReturnHelper(name);
+      const pointee = (text: string | undefined, fn: string) => {
+        const m = text === undefined ? null : new RegExp(`^(?:const\\s+)?(struct|union)\\s+(\\w+)\\s*\\*\\s*${fn}\\b`).exec(text);
+        return m ? { kind: m[1] as 'struct' | 'union', name: m[2] } : null;
+      };
+      if (helper) r = pointee(`${helper.returns} *${name}`, name);
+      else if (this.facts.kfuncAcquires(name)) {
+        const answers = this.func(name, this.kernels);
+        for (let i = answers.length - 1; i >= 0 && !r; i--) r = pointee(answers[i].proto, name);
+      }
+      this.trustedCache.set(name, r);
+    }
+    return r ?? undefined;
+  }
+
   private kfuncTagCache = new Map<number, boolean>();
   /** Whether kernel `k`'s BTF tags any function as a kfunc. */
   hasKfuncTags(k: Kernel): boolean {
@@ -465,7 +514,8 @@ export class KernelDb {
   }
 
   private tpCache = new Map<number, boolean>();
-  private hasTracepointData(k: Kernel): boolean {
+  /** Whether kernel `k`'s data has tracepoint records at all (else a missing one is unknown, not absent). */
+  hasTracepointData(k: Kernel): boolean {
     let v = this.tpCache.get(k.id);
     if (v === undefined) {
       const { s, i } = this.locate(k);

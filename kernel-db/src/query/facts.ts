@@ -1,10 +1,15 @@
 /**
  * The curated fact tables (helpers, program/attach/map/link types, SEC prefixes, features, CO-RE
  * macros, BCC conventions, CONFIG options, kfuncs), as copied into `kernel-db/data/facts.json.gz`
- * by the builder. Each entry keeps its `source`.
+ * by the builder, plus the few facts the analysis needs that those tables do not record
+ * (`kernel-db/curated/analysis-facts.json`: helpers returning trusted BTF pointers, CONFIG
+ * options implied or exempted). Each entry keeps its `source`. Rules ask here instead of typing
+ * kernel versions or names into their code.
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import ANALYSIS_FACTS from '../../curated/analysis-facts.json';
+import { compareVersions } from '../version';
 
 /** A helper (`bpf_*`) from the facts. */
 export interface HelperFact {
@@ -78,6 +83,25 @@ export interface ConfigFact {
   readonly source: string;
 }
 
+/** A helper whose result the verifier types as a trusted BTF pointer (`RET_PTR_TO_BTF_ID_TRUSTED`). */
+export interface TrustedReturnFact {
+  readonly name: string;
+  /** `struct task_struct`. */
+  readonly returns: string;
+  readonly source: string;
+}
+
+/** The analysis' own curated tables (`kernel-db/curated/analysis-facts.json`). */
+export interface AnalysisFacts {
+  readonly trusted_return_helpers: readonly TrustedReturnFact[];
+  /** Options without which there is no BPF at all: they say nothing about one program. */
+  readonly implied_configs: readonly { readonly name: string; readonly source: string }[];
+  /** Options every trampoline attached to a kernel function needs, for the program types listed. */
+  readonly trampoline_configs: readonly { readonly name: string; readonly prog_types: readonly string[]; readonly source: string }[];
+  /** Options a section's facts list that a section with this prefix and target does not need. */
+  readonly config_exemptions: readonly { readonly section_prefix: string; readonly target_prefix: string; readonly config: string; readonly source: string }[];
+}
+
 /** All fact tables, with lookups by name built once. */
 export class Facts {
   readonly helpers: readonly HelperFact[];
@@ -91,6 +115,8 @@ export class Facts {
   readonly configs: readonly ConfigFact[];
   readonly coreMacros: readonly Record<string, unknown>[];
   readonly bccConventions: readonly Record<string, unknown>[];
+  /** The analysis' own curated tables, the same for every database. */
+  readonly analysis: AnalysisFacts = ANALYSIS_FACTS;
   private readonly helperByName: Map<string, HelperFact>;
   private readonly kfuncByName: Map<string, KfuncFact>;
 
@@ -128,6 +154,53 @@ export class Facts {
   feature(id: string): FeatureFact | undefined {
     this.featureById ??= new Map(this.features.map((f) => [f.id, f]));
     return this.featureById.get(id);
+  }
+
+  /**
+   * The kernel version a feature came in (`bounded_loops` → `5.3`), or undefined when the facts
+   * do not have the feature (or give it no version): a rule then stays silent rather than guess.
+   */
+  featureSince(id: string): string | undefined {
+    return this.feature(id)?.since ?? undefined;
+  }
+
+  private callbackSet?: ReadonlySet<string>;
+  /**
+   * Whether a helper takes a callback function: its prototype (the UAPI's, as in
+   * `bpf_helper_defs.h`) has a `callback_fn` parameter, the name the kernel's helper
+   * documentation gives every `ARG_PTR_TO_FUNC` argument (`bpf_loop`, `bpf_for_each_map_elem`,
+   * `bpf_timer_set_callback`, `bpf_find_vma`, `bpf_user_ringbuf_drain`).
+   */
+  takesCallback(helper: string): boolean {
+    this.callbackSet ??= new Set(this.helpers.filter((h) => /[(,]\s*[^,()]*\bcallback_fn\s*[,)]/.test(h.proto ?? '')).map((h) => h.name));
+    return this.callbackSet.has(helper);
+  }
+
+  /** The helpers that take a callback function (see {@link takesCallback}). */
+  callbackHelpers(): string[] {
+    return this.helpers.filter((h) => this.takesCallback(h.name)).map((h) => h.name);
+  }
+
+  private trustedByName?: Map<string, TrustedReturnFact>;
+  /** The curated row of a helper whose result is a trusted BTF pointer. */
+  trustedReturnHelper(name: string): TrustedReturnFact | undefined {
+    this.trustedByName ??= new Map(this.analysis.trusted_return_helpers.map((h) => [h.name, h]));
+    return this.trustedByName.get(name);
+  }
+
+  /** Whether the facts flag a kfunc `KF_ACQUIRE`: it returns a referenced, trusted pointer. */
+  kfuncAcquires(name: string): boolean {
+    return this.kfunc(name)?.flags.includes('KF_ACQUIRE') ?? false;
+  }
+
+  /**
+   * The newest helper (by the facts' floors) among those `has` says a kernel has: the version
+   * a kernel with backported helpers counts as, at least.
+   */
+  newestHelperSince(has: (helper: HelperFact) => boolean, floor: string): string {
+    let v = floor;
+    for (const h of this.helpers) if (compareVersions(h.since, v) > 0 && has(h)) v = h.since;
+    return v;
   }
 
   /**

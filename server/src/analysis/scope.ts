@@ -39,14 +39,15 @@ export const CONTEXT_STRUCTS = new Set([
   'user_pt_regs', 'bpf_flow_keys', 'bpf_nf_ctx', 'bpf_tcp_sock', 'bpf_xdp_sock', 'xdp_buff',
 ]);
 
-/** Helpers whose result is a BTF-typed pointer the verifier trusts. */
-const TRUSTED_RETURNS: Record<string, CType> = {
-  bpf_get_current_task_btf: aggType('struct', 'task_struct', 1),
-  bpf_task_acquire: aggType('struct', 'task_struct', 1),
-  bpf_task_from_pid: aggType('struct', 'task_struct', 1),
-  bpf_cgroup_acquire: aggType('struct', 'cgroup', 1),
-  bpf_cgroup_from_id: aggType('struct', 'cgroup', 1),
-};
+/**
+ * The type of a call's result when the verifier trusts it (a BTF pointer the program may read
+ * directly): the kernel database knows which helpers and kfuncs return one
+ * (`KernelDb.trustedReturn`: curated helper facts, `KF_ACQUIRE` kfuncs).
+ */
+function trustedReturn(db: KernelDb, name: string): CType | undefined {
+  const r = name ? db.trustedReturn(name) : undefined;
+  return r ? aggType(r.kind, r.name, 1) : undefined;
+}
 
 /** Type lookups shared by every function of a file. */
 export class TypeEnv {
@@ -203,7 +204,8 @@ export class FunctionScope {
       case 'call_expression': {
         const fn = e.childForFieldName('function');
         const name = fn?.type === 'identifier' ? this.src(fn) : '';
-        if (TRUSTED_RETURNS[name]) return { type: TRUSTED_RETURNS[name], prov: 'trusted' };
+        const trusted = trustedReturn(this.env.db, name);
+        if (trusted) return { type: trusted, prov: 'trusted' };
         if (name === 'bpf_get_current_task') return { type: scalarType('u64'), prov: 'untrusted' };
         if (name === 'bpf_map_lookup_elem' || name === 'bpf_ringbuf_reserve') return { type: UNKNOWN, prov: 'local' };
         if (/^BPF_CORE_READ$|^BPF_PROBE_READ$/.test(name)) return { type: UNKNOWN, prov: 'untrusted' };

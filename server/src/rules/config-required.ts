@@ -31,16 +31,32 @@ export const configRequired: Rule = {
   },
 };
 
-/** Options that say nothing about one program: without them there is no BPF. */
-const IMPLIED = new Set(['CONFIG_BPF_SYSCALL']);
+/** Options that say nothing about one program: without them there is no BPF (the curated facts' `implied_configs`). */
+function implied(ctx: RuleContext): ReadonlySet<string> {
+  let s = impliedCache.get(ctx.db.facts);
+  if (!s) impliedCache.set(ctx.db.facts, (s = new Set(ctx.db.facts.analysis.implied_configs.map((c) => c.name))));
+  return s;
+}
+const impliedCache = new WeakMap<object, ReadonlySet<string>>();
 
 /**
- * Programs attached through a trampoline to a kernel function reach it through ftrace direct
- * calls (`register_fentry()` uses `register_ftrace_direct()` for ftrace-managed functions), so
- * they need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS; the section facts list it for fentry/fexit
- * but not for LSM programs, whose hooks attach the same way.
+ * Options a trampoline attached to a kernel function needs for program type `pt`, beyond the
+ * section's own (the curated facts' `trampoline_configs`: ftrace direct calls, which the section
+ * facts list for fentry/fexit but not for LSM programs, whose hooks attach the same way).
  */
-const DIRECT_CALLS = 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS';
+function trampolineConfigs(ctx: RuleContext, pt: string | null): string[] {
+  return ctx.db.facts.analysis.trampoline_configs.filter((c) => pt !== null && c.prog_types.includes(pt)).map((c) => c.name);
+}
+
+/**
+ * Options the section's facts list that this attachment does not need (the curated facts'
+ * `config_exemptions`: fmod_ret may always attach to security_* functions; error injection only
+ * widens the set).
+ */
+function exempted(ctx: RuleContext, prefix: string, target: string): Set<string> {
+  return new Set(ctx.db.facts.analysis.config_exemptions
+    .filter((e) => prefix.startsWith(e.section_prefix) && target.startsWith(e.target_prefix)).map((e) => e.config));
+}
 
 /** The options that are off, per option, among `kernels` (the ones a finding may name). */
 interface ConfigGaps {
@@ -65,7 +81,7 @@ function firstSeen(ctx: RuleContext, option: string): string | undefined {
 function gaps(ctx: RuleContext, configs: readonly string[], kernels: readonly Kernel[]): ConfigGaps {
   const off = new Map<string, Kernel[]>();
   for (const c of [...new Set(configs)].sort()) {
-    if (IMPLIED.has(c)) continue;
+    if (implied(ctx).has(c)) continue;
     const vals = ctx.db.config(c, kernels);
     const since = firstSeen(ctx, c);
     // An option a config does not mention is off only once the option exists: Ubuntu 4.15 has no
@@ -98,11 +114,9 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
   const f = m.fact;
   const configs = [...(f.configs ?? [])];
   const trampoline = usesTrampoline(f);
-  const kernelFunctionTrampoline = trampoline && (f.prog_type === 'BPF_PROG_TYPE_LSM' || f.prog_type === 'BPF_PROG_TYPE_TRACING');
-  if (kernelFunctionTrampoline && !configs.includes(DIRECT_CALLS)) configs.push(DIRECT_CALLS);
-  // fmod_ret may always attach to security_* functions; error injection only widens the set.
-  const target = m.target.replace(/\+.*$/, '');
-  const need = f.prefix.startsWith('fmod_ret') && target.startsWith('security_') ? configs.filter((c) => c !== 'CONFIG_FUNCTION_ERROR_INJECTION') : configs;
+  if (trampoline) for (const c of trampolineConfigs(ctx, f.prog_type)) if (!configs.includes(c)) configs.push(c);
+  const skip = exempted(ctx, f.prefix, m.target.replace(/\+.*$/, ''));
+  const need = configs.filter((c) => !skip.has(c));
   // Only kernels that have the program type (and, for trampolines, an architecture that builds them).
   const base = ctx.db.section(f.prefix, ctx.kernels);
   const kernels = ctx.kernels.filter((k, i) => base.kernels[i].present !== false && !(trampoline && belowTrampolineFloor(ctx.db, k)));

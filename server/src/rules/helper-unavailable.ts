@@ -10,9 +10,13 @@
  * - it is GPL-only and the program's license string is not GPL-compatible.
  *
  * Loaders that rewrite helpers are taken into account: libbpf (0.2 and later) and cilium/ebpf turn
- * `bpf_probe_read_{kernel,user}[_str]` into `bpf_probe_read[_str]` on kernels before 5.5, and BCC
- * defines the new names as the old ones on such hosts, so those calls fail only where the legacy
- * helper is missing or not allowed either.
+ * `bpf_probe_read_{kernel,user}[_str]` into `bpf_probe_read[_str]` on kernels that lack them
+ * (before 5.5, or whenever the kernel's own helper list says so), and BCC defines the new names as
+ * the old ones on such hosts, so those calls fail only where the legacy helper is missing or not
+ * allowed either.
+ *
+ * Helpers that take a callback (the facts' prototypes have a `callback_fn` parameter) also fail,
+ * guarded or not, on kernels before the facts' `callbacks` feature.
  *
  * The small call utilities at the end are shared with the other call rules.
  */
@@ -24,7 +28,7 @@ import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
 import { KSet } from '../analysis/kset';
 import type { Fix, TextEdit } from '../analysis/model';
-import type { Loader } from '../settings';
+import { LIBBPF, type Loader } from '../settings';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** License strings the kernel treats as GPL-compatible (`license_is_gpl_compatible()`, exact match). */
@@ -32,7 +36,7 @@ export const GPL_COMPATIBLE: ReadonlySet<string> = new Set([
   'GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL',
 ]);
 
-/** The new probe-read helpers and the legacy helper loaders rewrite them to on kernels before 5.5. */
+/** The new probe-read helpers and the legacy helper loaders rewrite them to where a kernel lacks them. */
 export const PROBE_READ_LEGACY: Readonly<Record<string, string>> = {
   bpf_probe_read_kernel: 'bpf_probe_read',
   bpf_probe_read_user: 'bpf_probe_read',
@@ -47,7 +51,7 @@ export const PROBE_READ_LEGACY: Readonly<Record<string, string>> = {
  */
 export function rewritesProbeRead(loader: Loader): boolean {
   if (loader.kind !== 'libbpf') return true;
-  return compareVersions(loader.minVersion ?? '1.0', '0.2') >= 0;
+  return compareVersions(loader.minVersion ?? LIBBPF.defaultMinVersion, LIBBPF.probeReadRewriteSince) >= 0;
 }
 
 /** Program types whose helper set depends on something else (the struct_ops type, the replaced program). */
@@ -103,19 +107,25 @@ export const helperUnavailable: Rule = {
 };
 
 /**
- * Helpers that take a callback function. A guard cannot hide them from kernels before 5.13: the
- * callback is a subprogram whose address the object still takes, and those verifiers reject it
- * before dead code is removed ("number of funcs in func_info doesn't match number of subprogs"),
- * as the kernel matrix showed for a guarded `bpf_loop` on 5.10.
+ * Kernels a call to a helper that takes a callback function fails on even under a guard: before
+ * the facts' `callbacks` feature (BPF_PSEUDO_FUNC, with `bpf_for_each_map_elem()`), the callback
+ * is a subprogram whose address the object still takes, and those verifiers reject it before dead
+ * code is removed ("number of funcs in func_info doesn't match number of subprogs"), as the kernel
+ * matrix showed for a guarded `bpf_loop` on 5.10. Which helpers take one comes from their
+ * prototypes in the facts.
  */
-const CALLBACK_HELPERS = new Set(['bpf_loop', 'bpf_for_each_map_elem', 'bpf_timer_set_callback', 'bpf_find_vma', 'bpf_user_ringbuf_drain']);
+function callbackFloorKernels(ctx: RuleContext, f: FunctionFacts, name: string): KSet | undefined {
+  if (!ctx.db.facts.takesCallback(name)) return undefined;
+  const since = ctx.db.facts.featureSince('callbacks');
+  if (!since) return undefined;
+  const unguarded = f.guards.base.and(programKernels(ctx, f));
+  return KSet.where(ctx.kernels, (k, i) => unguarded.has(i) && compareVersions(k.version, since) < 0);
+}
 
 function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, fact: HelperFact) {
   let at = runsOn(ctx, f, call);
-  if (CALLBACK_HELPERS.has(name)) {
-    const unguarded = f.guards.base.and(programKernels(ctx, f));
-    at = at.or(KSet.where(ctx.kernels, (k, i) => unguarded.has(i) && compareVersions(k.version, '5.13') < 0));
-  }
+  const callbackFloor = callbackFloorKernels(ctx, f, name);
+  if (callbackFloor) at = at.or(callbackFloor);
   if (at.empty) return;
   const kernels = at.kernels();
   const avail = ctx.db.helper(name, kernels).kernels;

@@ -50,14 +50,18 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string) {
   if (k.every((a) => a.present === false)) return;
   // Without a rewriting loader, the explicit forms must exist on every kernel the call runs on.
   if (!rewritesProbeRead(ctx.loader) && (!k.every((a) => a.present === true) || !u.every((a) => a.present === true))) return;
-  // Kernels that do not offer the legacy helper at all: 5.5+ builds without the architecture option.
+  // The explicit forms came in with the restriction of the legacy helpers to architectures whose
+  // address spaces do not overlap; the facts date both by the explicit kernel form.
+  const split = ctx.db.facts.helper(forms.kernel)?.since;
+  if (!split) return;
+  // Kernels that do not offer the legacy helper at all: builds since then without the architecture option.
   const cfg = ctx.db.config('CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE', kernels);
-  const gone = kernels.filter((k, i) => compareVersions(k.version, '5.5') >= 0 && cfg[i].present === false);
+  const gone = kernels.filter((k, i) => compareVersions(k.version, split) >= 0 && cfg[i].present === false);
   const how = rewritesProbeRead(ctx.loader)
-    ? `the loader (${ctx.loader.kind}) turns the explicit forms back into \`${name}\` on kernels before 5.5`
+    ? `the loader (${ctx.loader.kind}) turns the explicit forms back into \`${name}\` on kernels before ${split}`
     : `every kernel this code runs on has the explicit forms`;
   const message = `\`${name}\` cannot tell kernel from user memory: on architectures whose user and kernel address ranges overlap (s390x, for one) it may read the wrong one, ` +
-    `and since 5.5 such architectures do not offer it at all (it needs CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE)` +
+    `and since ${split} such architectures do not offer it at all (it needs CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE)` +
     (gone.length ? `; ${gone.length} of the kernels this code runs on lack that option` : '') +
     `. Say which memory it reads with \`${forms.kernel}\` or \`${forms.user}\`; ${how}.`;
   ctx.report({ node: call.childForFieldName('function') ?? call, message, kernels: gone.map((k) => k.name), fixes: fixes(ctx, f, call, forms) });
