@@ -1,6 +1,6 @@
 /**
  * Every fix of the call rules (helper-unavailable, kfunc-unavailable, legacy-probe-read,
- * verifier-feature-unavailable) produces C that compiles: each snippet is compiled as written and
+ * verifier-bounded-loops) produces C that compiles: each snippet is compiled as written and
  * with each fix applied on its own, with `clang -target bpf -O2 -g -c` against a vmlinux.h that
  * bpftool dumps from real kernel BTF. Needs Debian's clang, libbpf-dev and bpftool; says so and
  * skips when they are absent.
@@ -119,7 +119,7 @@ ${GPL}`,
   },
   {
     name: 'unrolled loops',
-    rules: ['verifier-feature-unavailable'],
+    rules: ['verifier-bounded-loops'],
     code: `${HEAD}
 #define MAX 8
 

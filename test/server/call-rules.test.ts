@@ -1,6 +1,6 @@
 /**
  * Call and feature rules with real kernel facts from the built database: helper-unavailable,
- * kfunc-unavailable, legacy-probe-read, verifier-feature-unavailable and kernel-version-gate.
+ * kfunc-unavailable, legacy-probe-read, the verifier-feature-unavailable group and kernel-version-gate.
  * Each has a finding that names the kernels that break, a near miss that stays silent, and a
  * guarded variant that stays silent; fixes are applied and re-checked.
  */
@@ -333,9 +333,9 @@ ${GPL}`;
   assertFindings(code, await check(code, ['legacy-probe-read', 'helper-unavailable'], { loader: { kind: 'libbpf', minVersion: '0.1' } }));
 });
 
-// ---- verifier-feature-unavailable --------------------------------------------------------------
+// ---- verifier-feature-unavailable (the group's rules) -------------------------------------------
 
-test('verifier-feature-unavailable: loops without #pragma unroll before 5.3 (error unless the bound is constant)', async () => {
+test('verifier-bounded-loops: loops without #pragma unroll before 5.3 (error unless the bound is constant)', async () => {
   const code = `${HEAD}
 #define MAX 16
 
@@ -345,21 +345,21 @@ int BPF_KPROBE(on_exit, long code)
     int i, n = code;
     u64 s = 0;
     for (i = 0; i < MAX; i++)
- // ^^^ verifier-feature-unavailable: has a constant bound but no \`#pragma unroll\`
+ // ^^^ verifier-bounded-loops: has a constant bound but no \`#pragma unroll\`
         s += i;
 #pragma unroll
     for (i = 0; i < MAX; i++)
         s += i;
     for (i = 0; i < n; i++)
- // ^^^ verifier-feature-unavailable: trip count is not a compile-time constant
+ // ^^^ verifier-bounded-loops: trip count is not a compile-time constant
         s += i;
     while (n--)
- // ^^^^^ verifier-feature-unavailable: verifiers before 5.3 reject any back-edge
+ // ^^^^^ verifier-bounded-loops: verifiers before 5.3 reject any back-edge
         s++;
     return s;
 }
 ${GPL}`;
-  const f = await check(code, ['verifier-feature-unavailable']);
+  const f = await check(code, ['verifier-bounded-loops']);
   assertFindings(code, f);
   assert.deepEqual(f.map((x) => x.severity), ['warning', 'error', 'error']);
   assert.ok(f[0].kernels.includes('ubuntu-5.0.0-13-generic-amd64') && !f[0].kernels.includes('ubuntu-5.3.0-18-generic-amd64'));
@@ -367,11 +367,11 @@ ${GPL}`;
   assert.ok(f[0].kernels.includes('centos8-4.18.0-147.5.1.el8_1-arm64'));
   assert.ok(!f[0].kernels.some((n) => n.startsWith('bclinux') || n.startsWith('kylin')));
   assert.deepEqual(f.map((x) => x.fixes[0].safe), [true, false, false]);
-  const fixed = applyFix(bare(code), (await check(bare(code), ['verifier-feature-unavailable']))[0]);
+  const fixed = applyFix(bare(code), (await check(bare(code), ['verifier-bounded-loops']))[0]);
   assert.match(fixed, /#pragma unroll\n {4}for \(i = 0; i < MAX; i\+\+\)\n {8}s \+= i;\n#pragma unroll/);
-  assert.equal((await check(fixed, ['verifier-feature-unavailable'])).length, 2);
+  assert.equal((await check(fixed, ['verifier-bounded-loops'])).length, 2);
   // Near miss: from 5.3 on, bounded loops verify; guarded: the same under a version check.
-  assert.deepEqual(await check(bare(code), ['verifier-feature-unavailable'], { targetKernels: '5.3-7.x' }), []);
+  assert.deepEqual(await check(bare(code), ['verifier-bounded-loops'], { targetKernels: '5.3-7.x' }), []);
   const guarded = `${HEAD}
 extern int LINUX_KERNEL_VERSION __kconfig;
 
@@ -387,10 +387,10 @@ int BPF_KPROBE(on_exit, long code)
     return s;
 }
 ${GPL}`;
-  assert.deepEqual(await check(guarded, ['verifier-feature-unavailable'], { targetKernels: '5.2-7.x' }), []);
+  assert.deepEqual(await check(guarded, ['verifier-bounded-loops'], { targetKernels: '5.2-7.x' }), []);
 });
 
-test('verifier-feature-unavailable: bpf_for needs the numeric iterator kfunc (6.4), silent under bpf_core_type_exists(struct bpf_iter_num)', async () => {
+test('verifier-open-coded-iterators: bpf_for needs the numeric iterator kfunc (6.4), silent under bpf_core_type_exists(struct bpf_iter_num)', async () => {
   const code = `${HEAD}
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
@@ -398,7 +398,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
     int i;
     u64 s = 0;
     bpf_for(i, 0, 10) {
- // ^^^^^^^ verifier-feature-unavailable: built on the \`bpf_iter_num_new\` kfunc, which is missing on
+ // ^^^^^^^ verifier-open-coded-iterators: built on the \`bpf_iter_num_new\` kfunc, which is missing on
         s++;
     }
     if (bpf_core_type_exists(struct bpf_iter_num)) {
@@ -409,13 +409,13 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
     return s;
 }
 ${GPL}`;
-  const f = await check(code, ['verifier-feature-unavailable'], { targetKernels: '5.5-7.x' });
+  const f = await check(code, ['verifier-open-coded-iterators'], { targetKernels: '5.5-7.x' });
   assertFindings(code, f);
   assert.ok(f[0].kernels.includes('debian-6.1.0-56-amd64') && !f[0].kernels.includes('debian-6.12.117-amd64'));
-  assert.deepEqual(await check(bare(code), ['verifier-feature-unavailable'], { targetKernels: '6.4-7.x' }), []);
+  assert.deepEqual(await check(bare(code), ['verifier-open-coded-iterators'], { targetKernels: '6.4-7.x' }), []);
 });
 
-test('verifier-feature-unavailable: global data, kconfig externs and bpf_printk need 5.2 (BPF_MAP_FREEZE per kernel)', async () => {
+test('verifier-global-data: global data, kconfig externs and bpf_printk need 5.2 (BPF_MAP_FREEZE per kernel)', async () => {
   const code = `${HEAD}
 const volatile int targ_pid = 0;
 u64 counter;
@@ -425,19 +425,19 @@ int BPF_KPROBE(on_exit, long code)
 {
     int counter_local = 1;
     if (targ_pid && (bpf_get_current_pid_tgid() >> 32) != targ_pid)
-     // ^^^^^^^^ verifier-feature-unavailable: uses the global variable \`targ_pid\`: global data needs 5.2
+     // ^^^^^^^^ verifier-global-data: uses the global variable \`targ_pid\`: global data needs 5.2
         return 0;
     counter += counter_local;
     bpf_printk("exit %ld", code);
     return 0;
 }
 ${GPL}`;
-  const f = await check(code, ['verifier-feature-unavailable'], { targetKernels: '4.14-5.4' });
+  const f = await check(code, ['verifier-global-data'], { targetKernels: '4.14-5.4' });
   assertFindings(code, f);
   assert.match(f[0].message, /3 more uses in this function/);
   assert.ok(f[0].kernels.includes('centos8-4.18.0-147.5.1.el8_1-arm64') && f[0].kernels.includes('bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64'));
   assert.ok(!f[0].kernels.includes('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'), 'Kylin V10 SP3 has BPF_MAP_FREEZE');
-  assert.deepEqual(await check(bare(code), ['verifier-feature-unavailable'], { targetKernels: '5.2-7.x' }), []);
+  assert.deepEqual(await check(bare(code), ['verifier-global-data'], { targetKernels: '5.2-7.x' }), []);
   // BPF_NO_GLOBAL_DATA keeps bpf_printk's format on the stack.
   const printkOnly = `#define BPF_NO_GLOBAL_DATA\n${HEAD}
 SEC("kprobe/do_exit")
@@ -447,10 +447,10 @@ int BPF_KPROBE(on_exit, long code)
     return 0;
 }
 ${GPL}`;
-  assert.deepEqual(await check(printkOnly, ['verifier-feature-unavailable'], { targetKernels: '4.14-5.4' }), []);
+  assert.deepEqual(await check(printkOnly, ['verifier-global-data'], { targetKernels: '4.14-5.4' }), []);
 });
 
-test('verifier-feature-unavailable: atomics with fetch need 5.12; an add whose result is unused does not', async () => {
+test('verifier-atomics: atomics with fetch need 5.12; an add whose result is unused does not', async () => {
   const code = `${HEAD}
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } cnt SEC(".maps");
 
@@ -463,16 +463,16 @@ int BPF_KPROBE(on_exit, long code)
         return 0;
     __sync_fetch_and_add(v, 1);
     return __sync_fetch_and_add(v, 1);
-        // ^^^^^^^^^^^^^^^^^^^^ verifier-feature-unavailable: with its result used needs the atomic instructions of 5.12
+        // ^^^^^^^^^^^^^^^^^^^^ verifier-atomics: with its result used needs the atomic instructions of 5.12
 }
 ${GPL}`;
-  const f = await check(code, ['verifier-feature-unavailable'], { targetKernels: '5.3-7.x' });
+  const f = await check(code, ['verifier-atomics'], { targetKernels: '5.3-7.x' });
   assertFindings(code, f);
   assert.ok(f[0].kernels.includes('debian-5.10.0-46-amd64') && !f[0].kernels.includes('debian-6.1.0-56-amd64'));
-  assert.deepEqual(await check(bare(code), ['verifier-feature-unavailable'], { targetKernels: '5.12-7.x' }), []);
+  assert.deepEqual(await check(bare(code), ['verifier-atomics'], { targetKernels: '5.12-7.x' }), []);
 });
 
-test('verifier-feature-unavailable: a bpf_spin_lock in a map value needs the kernel to have struct bpf_spin_lock (5.1)', async () => {
+test('verifier-spin-lock-timer: a bpf_spin_lock in a map value needs the kernel to have struct bpf_spin_lock (5.1)', async () => {
   const code = `${HEAD}
 struct val {
     struct bpf_spin_lock lock;
@@ -484,16 +484,16 @@ struct {
     __uint(max_entries, 1);
     __type(key, u32);
     __type(value, struct val);
-               // ^^^^^^^^^^ verifier-feature-unavailable: holds a \`struct bpf_spin_lock\` (\`lock\`), which needs 5.1
+               // ^^^^^^^^^^ verifier-spin-lock-timer: holds a \`struct bpf_spin_lock\` (\`lock\`), which needs 5.1
 } vals SEC(".maps");
 ${GPL}`;
-  const f = await check(code, ['verifier-feature-unavailable']);
+  const f = await check(code, ['verifier-spin-lock-timer']);
   assertFindings(code, f);
   assert.ok(f[0].kernels.includes('ubuntu-5.0.0-13-generic-amd64') && !f[0].kernels.includes('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'));
-  assert.deepEqual(await check(bare(code), ['verifier-feature-unavailable'], { targetKernels: '5.1-7.x' }), []);
+  assert.deepEqual(await check(bare(code), ['verifier-spin-lock-timer'], { targetKernels: '5.1-7.x' }), []);
 });
 
-test('verifier-feature-unavailable: __arena pointers need BPF_MAP_TYPE_ARENA (6.9)', async () => {
+test('verifier-arena: __arena pointers need BPF_MAP_TYPE_ARENA (6.9)', async () => {
   const code = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #define __arena __attribute__((address_space(1)))
@@ -505,14 +505,14 @@ SEC("syscall")
 int walk(void *ctx)
 {
     struct node __arena *n = head;
-             // ^^^^^^^ verifier-feature-unavailable: \`__arena\` pointers need BPF arenas (6.9, BPF_MAP_TYPE_ARENA)
+             // ^^^^^^^ verifier-arena: \`__arena\` pointers need BPF arenas (6.9, BPF_MAP_TYPE_ARENA)
     return n ? n->v : 0;
 }
 ${GPL}`;
-  const f = await check(code, ['verifier-feature-unavailable'], { targetKernels: '6.1-7.x' });
+  const f = await check(code, ['verifier-arena'], { targetKernels: '6.1-7.x' });
   assertFindings(code, f);
   assert.ok(f[0].kernels.includes('ubuntu-6.8.0-31-generic-amd64') && !f[0].kernels.includes('debian-6.12.117-amd64'));
-  assert.deepEqual(await check(bare(code), ['verifier-feature-unavailable'], { targetKernels: '6.9-7.x' }), []);
+  assert.deepEqual(await check(bare(code), ['verifier-arena'], { targetKernels: '6.9-7.x' }), []);
 });
 
 // ---- kernel-version-gate -----------------------------------------------------------------------

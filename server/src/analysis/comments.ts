@@ -5,8 +5,10 @@
  *   /* ebpf-portability-disable non-core-field-read *\/ … /* ebpf-portability-enable non-core-field-read *\/
  *   // ebpf-portability: target=5.8-7.x        (narrows this file's target kernels)
  *
- * Without rule ids, a disable comment silences every rule.
+ * Without rule ids, a disable comment silences every rule. A group id (`verifier-feature-unavailable`,
+ * see rules/groups.ts) names every rule of the group.
  */
+import { groupsOf } from '../rules/groups';
 
 /** A directive found in a comment. */
 export interface Directive {
@@ -84,7 +86,8 @@ function countLines(text: string, offset: number): number {
 
 /** Whether a finding of `rule` starting on `line` is silenced by the directives. */
 export function suppressed(ds: readonly Directive[], rule: string, line: number): boolean {
-  const names = (d: Directive) => d.rules.length === 0 || d.rules.includes(rule);
+  const groups = groupsOf(rule);
+  const names = (d: Directive) => d.rules.length === 0 || d.rules.includes(rule) || groups.some((g) => d.rules.includes(g));
   let off = false;
   for (const d of ds) {
     if (d.line > line) break;
