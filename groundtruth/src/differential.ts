@@ -12,7 +12,7 @@ import { Engine } from '../../server/src/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
 import type { KernelImage } from './kernels';
-import type { KernelVerdict, ObjectResult } from './qemu';
+import { reasonWithProgram, type KernelVerdict, type ObjectResult } from './qemu';
 
 /** One kernel of a matrix run, as the results file records it. */
 export interface MatrixKernel extends Pick<KernelImage, 'majorMinor' | 'release' | 'package' | 'version' | 'suite' | 'dbName' | 'note'> {
@@ -247,4 +247,25 @@ export function describeDisagreement(c: Cell): string {
 export function expectation(text: string): MatrixProgram['expect'] {
   const m = /^\/\/ matrix-expect: (loads-everywhere|fails-somewhere|any)\s*$/m.exec(text);
   return m ? (m[1] as MatrixProgram['expect']) : undefined;
+}
+
+/** The kernel's verdicts: one row per program, one column per kernel. */
+export function renderKernelTable(m: MatrixResults): string {
+  const w = Math.max(7, ...m.programs.map((p) => p.source.length));
+  const mark: Record<string, string> = { loaded: 'load', 'load-failed': 'FAIL', 'attach-failed': 'ATTACH', 'no-result': '?' };
+  const lines = [`kernel verdicts (load: loaded and attached where bpftool can; FAIL: load failed; ATTACH: attach failed; ?: no result)`, `${'program'.padEnd(w)}  ${m.kernels.map((k) => k.majorMinor.padEnd(8)).join('')}`];
+  for (const p of m.programs) lines.push(`${p.source.padEnd(w)}  ${m.kernels.map((k) => (mark[m.results[p.source][k.release]?.verdict ?? 'no-result']).padEnd(8)).join('')}`.trimEnd());
+  // Why, once per program and reason, with the kernels it holds on.
+  lines.push('', 'why:');
+  for (const p of m.programs) {
+    const byReason = new Map<string, string[]>();
+    for (const k of m.kernels) {
+      const r = m.results[p.source][k.release];
+      if (!r || r.verdict === 'loaded') continue;
+      const key = `${mark[r.verdict]}: ${r.reason ? reasonWithProgram(r) : '(no reason printed)'}`;
+      byReason.set(key, [...(byReason.get(key) ?? []), k.majorMinor]);
+    }
+    for (const [reason, ks] of byReason) lines.push(`  ${p.source} on ${ks.join(', ')}: ${reason}`);
+  }
+  return lines.join('\n');
 }

@@ -11,13 +11,13 @@ import { parseArgs, UsageError } from '../../cli/src/args';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { btfFromBzImage } from '../../groundtruth/src/bzimage';
 import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from '../../groundtruth/src/compile';
-import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from '../../groundtruth/src/differential';
+import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderKernelTable, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from '../../groundtruth/src/differential';
 import { cacheDir, HostError, secs, sha256, sha256File, which } from '../../groundtruth/src/host';
 import { objectPrograms, netAttachType } from '../../groundtruth/src/elf';
 import { buildInitramfs, type GuestObject } from '../../groundtruth/src/initramfs';
 import { imagesFromPath, type KernelImage } from '../../groundtruth/src/kernels';
 import { bootAll, debianImages, defaultJobs, findClang, findQemu, guestTools, privateApt } from '../../groundtruth/src/pipeline';
-import { reasonWithProgram, type ObjectResult } from '../../groundtruth/src/qemu';
+import type { ObjectResult } from '../../groundtruth/src/qemu';
 
 const root = join(__dirname, '..', '..');
 
@@ -261,27 +261,6 @@ async function main(): Promise<number> {
   process.stdout.write(`\nmatrix: ${kernels.length} kernels booted, ${programs.length} programs, ${cells.length} program × kernel pairs compared; ${known.length} known limitations${noResult ? `, ${noResult} without a comparable result` : ''}\n`);
   process.stdout.write(`matrix: ${agree} passed, ${bad.length + incomplete.length} failed\n`);
   return bad.length || incomplete.length || testStatus ? 1 : 0;
-}
-
-/** The kernel's verdicts: one row per program, one column per kernel. */
-function renderKernelTable(m: MatrixResults): string {
-  const w = Math.max(7, ...m.programs.map((p) => p.source.length));
-  const mark: Record<string, string> = { loaded: 'load', 'load-failed': 'FAIL', 'attach-failed': 'ATTACH', 'no-result': '?' };
-  const lines = [`kernel verdicts (load: loaded and attached where bpftool can; FAIL: load failed; ATTACH: attach failed; ?: no result)`, `${'program'.padEnd(w)}  ${m.kernels.map((k) => k.majorMinor.padEnd(8)).join('')}`];
-  for (const p of m.programs) lines.push(`${p.source.padEnd(w)}  ${m.kernels.map((k) => (mark[m.results[p.source][k.release]?.verdict ?? 'no-result']).padEnd(8)).join('')}`.trimEnd());
-  // Why, once per program and reason, with the kernels it holds on.
-  lines.push('', 'why:');
-  for (const p of m.programs) {
-    const byReason = new Map<string, string[]>();
-    for (const k of m.kernels) {
-      const r = m.results[p.source][k.release];
-      if (!r || r.verdict === 'loaded') continue;
-      const key = `${mark[r.verdict]}: ${r.reason ? reasonWithProgram(r) : '(no reason printed)'}`;
-      byReason.set(key, [...(byReason.get(key) ?? []), k.majorMinor]);
-    }
-    for (const [reason, ks] of byReason) lines.push(`  ${p.source} on ${ks.join(', ')}: ${reason}`);
-  }
-  return lines.join('\n');
 }
 
 if (require.main === module) {

@@ -13,7 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Kernel } from '../../kernel-db/src/query/db';
 import { compareDebVersions, type AptVersion } from '../../groundtruth/src/apt';
-import { compare, parseLimitations, renderMatrix, type LinterVerdict, type MatrixResults } from '../../groundtruth/src/differential';
+import { compare, parseLimitations, renderKernelTable, renderMatrix, type LinterVerdict, type MatrixResults } from '../../groundtruth/src/differential';
 import { netAttachType, objectPrograms } from '../../groundtruth/src/elf';
 import { parseLddOutput } from '../../groundtruth/src/guest';
 import { which } from '../../groundtruth/src/host';
@@ -328,6 +328,10 @@ test('the comparison: agreements, documented and undocumented disagreements, unu
   const text = renderMatrix(results, cells);
   assert.match(text, /^a\.bpf\.c\s+fail\s+FP\*$/m);
   assert.match(text, /^b\.bpf\.c\s+FN\s+-$/m);
+  const kernelText = renderKernelTable(results);
+  assert.match(kernelText, /^a\.bpf\.c\s+FAIL\s+load$/m);
+  assert.match(kernelText, /^b\.bpf\.c\s+ATTACH\s+\?$/m);
+  assert.match(kernelText, /^  a\.bpf\.c on 5\.10: FAIL: why$/m);
 });
 
 test('groundtruth/ imports neither the CLI, the scripts, the client nor the LSP edge', () => {
