@@ -4,6 +4,7 @@
  * provenance of the pointer it goes through, and how the chain is used (loaded, its address
  * taken, written, or inside a construct that computes nothing at run time).
  */
+import { coreMacro } from './coreMacros';
 import type { Node } from 'web-tree-sitter';
 import { deref, type CType } from './ctypes';
 import { isArrow, type FunctionScope, type Provenance, type Typed } from './scope';
@@ -156,13 +157,6 @@ function modeOf(top: Node, finalType: CType, src: (n: Node) => string): { mode: 
   return { mode: 'load' };
 }
 
-/** CO-RE read macros and where their source and field arguments start. */
-const CORE_READ_MACROS: Record<string, number> = {
-  BPF_CORE_READ: 0, BPF_CORE_READ_INTO: 1, BPF_CORE_READ_STR_INTO: 1, BPF_CORE_READ_USER: 0, BPF_CORE_READ_USER_INTO: 1,
-  BPF_CORE_READ_USER_STR_INTO: 1, BPF_PROBE_READ: 0, BPF_PROBE_READ_INTO: 1, BPF_PROBE_READ_STR_INTO: 1,
-  BPF_PROBE_READ_USER: 0, BPF_PROBE_READ_USER_INTO: 1, BPF_PROBE_READ_USER_STR_INTO: 1,
-  BPF_CORE_READ_BITFIELD: 0, BPF_CORE_READ_BITFIELD_PROBED: 0,
-};
 
 /**
  * Chains spelled as CO-RE macro arguments: `BPF_CORE_READ(task, real_parent, tgid)` reads
@@ -176,7 +170,7 @@ export function coreMacroChains(body: Node, scope: FunctionScope, text: string):
     if (!call) continue;
     const fn = call.childForFieldName('function');
     const name = fn ? src(fn) : '';
-    const first = CORE_READ_MACROS[name];
+    const first = coreMacro(name)?.source;
     if (first === undefined) continue;
     const args = (call.childForFieldName('arguments')?.namedChildren ?? []).filter((a): a is Node => !!a && a.type !== 'comment');
     const base = args[first];

@@ -9,11 +9,11 @@
  * What cannot be evaluated may be either, so it never narrows anything (silence over guessing).
  */
 import type { Node } from 'web-tree-sitter';
-import { compareVersions } from '../../../kernel-db/src/version';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
 import { deref } from './ctypes';
 import { KSet } from './kset';
 import { isArrow, type FunctionScope, type TypeEnv } from './scope';
+import { holds, versionComparison, versionCondition, type VersionComparison } from './versionCheck';
 
 /** Where a condition may be true, and where it may be false. */
 export interface Truth {
@@ -230,51 +230,20 @@ export class Guards {
 
   /** `LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 8, 0)` and the like. */
   private versionCompare(l: Node | null, op: string | undefined, r: Node | null): Truth | undefined {
-    if (!l || !r || !op || !['<', '<=', '>', '>=', '==', '!='].includes(op)) return undefined;
-    const lt = this.src(l).trim();
-    const rt = this.src(r).trim();
-    let v: string | undefined;
-    let flip = false;
-    if (/^LINUX_(KERNEL_)?VERSION(_CODE)?$/.test(lt)) v = versionValue(rt);
-    else if (/^LINUX_(KERNEL_)?VERSION(_CODE)?$/.test(rt)) {
-      v = versionValue(lt);
-      flip = true;
-    }
-    if (!v) return undefined;
-    const o = flip ? ({ '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' } as Record<string, string>)[op] : op;
-    const test = (kv: string) => {
-      const c = compareVersions(kv, v!);
-      return o === '<' ? c < 0 : o === '<=' ? c <= 0 : o === '>' ? c > 0 : o === '>=' ? c >= 0 : o === '==' ? c === 0 : c !== 0;
-    };
-    const t = KSet.where(this.base.target, (k) => test(k.version));
-    return { t, f: t.not() };
+    const c = l && r ? versionComparison(this.src(l), op, this.src(r)) : undefined;
+    return c ? this.versionTruth(c) : undefined;
   }
 
   /** `#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 8, 0)`. */
   private preprocCond(cond: Node): Truth | undefined {
-    const m = /^\s*(LINUX_VERSION_CODE|LINUX_KERNEL_VERSION)\s*(<=|>=|<|>|==|!=)\s*(KERNEL_VERSION\s*\([^)]*\)|\d+)\s*$/.exec(this.src(cond));
-    if (!m) return undefined;
-    const v = versionValue(m[3]);
-    if (!v) return undefined;
-    const op = m[2];
-    const t = KSet.where(this.base.target, (k) => {
-      const c = compareVersions(k.version, v);
-      return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : op === '>=' ? c >= 0 : op === '==' ? c === 0 : c !== 0;
-    });
+    const c = versionCondition(this.src(cond));
+    return c ? this.versionTruth(c) : undefined;
+  }
+
+  private versionTruth(c: VersionComparison): Truth {
+    const t = KSet.where(this.base.target, (k) => holds(c, k.version));
     return { t, f: t.not() };
   }
-}
-
-/** `KERNEL_VERSION(5, 8, 0)` or its numeric value (`(5 << 16) + (8 << 8)`) as `5.8.0`. */
-function versionValue(s: string): string | undefined {
-  const m = /^KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)$/.exec(s.trim());
-  if (m) return `${m[1]}.${m[2]}.${m[3]}`;
-  const n = /^(0x[0-9a-fA-F]+|\d+)$/.exec(s.trim());
-  if (n) {
-    const v = Number(n[1]);
-    if (v > 0xffff) return `${v >> 16}.${(v >> 8) & 0xff}.${v & 0xff}`;
-  }
-  return undefined;
 }
 
 /** Whether a statement always leaves the enclosing block (return, break, continue, goto). */

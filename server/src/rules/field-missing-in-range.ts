@@ -4,6 +4,7 @@
  * `if (bpf_core_field_exists(…))` are checked only against the kernels that have the field, and
  * the fallback branch only against the others.
  */
+import { toleratesMissing } from '../analysis/coreMacros';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
 import { KSet } from '../analysis/kset';
@@ -14,7 +15,6 @@ import type { Fix } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** Constructs that mention a field without needing it at load time. */
-const NO_RELOCATION = /^(sizeof|alignof|offsetof|typeof|__typeof__|bpf_core_field_exists|bpf_core_type_exists|bpf_core_type_matches|bpf_core_type_size|bpf_core_type_id_kernel|bpf_core_type_id_local)$/;
 
 export const fieldMissingInRange: Rule = {
   meta: {
@@ -25,7 +25,7 @@ export const fieldMissingInRange: Rule = {
   },
   checkFunction(ctx, f) {
     for (const chain of [...f.chains, ...f.macroChains]) {
-      if (chain.within && NO_RELOCATION.test(chain.within)) continue;
+      if (toleratesMissing(chain.within)) continue;
       check(ctx, f, chain);
     }
   },

@@ -6,6 +6,7 @@
  * an anonymous union. CO-RE relocates the offset, not the type: the compiled read keeps the size
  * and meaning of the type in the vmlinux.h it was built with.
  */
+import { coreMacro, readsNothing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
 import type { FieldOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
@@ -14,12 +15,6 @@ import { fieldAcross } from '../analysis/layout';
 import type { Fix, Severity } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-/** Constructs that mention a field without reading it at run time. */
-const NO_READ = /^(sizeof|alignof|offsetof|typeof|__typeof__|bpf_core_field_exists|bpf_core_field_size|bpf_core_field_offset|bpf_core_field_signed|bpf_core_type_exists|bpf_core_type_matches|bpf_core_type_size|bpf_core_type_id_kernel|bpf_core_type_id_local)$/;
-/** CO-RE macros that read an integer member of any size, sign or bitfield-ness correctly. */
-const BITFIELD_MACROS = /^BPF_CORE_READ_BITFIELD(_PROBED)?$/;
-/** Macros that read a string: the destination bounds the read, not the member's type. */
-const STRING_MACROS = /STR_INTO$/;
 
 export const fieldTypeChangedInRange: Rule = {
   meta: {
@@ -32,7 +27,7 @@ export const fieldTypeChangedInRange: Rule = {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.
     for (const chain of [...f.chains, ...f.macroChains]) {
       if (ctx.claimed.has(chain)) continue;
-      if (chain.within && NO_READ.test(chain.within)) continue;
+      if (readsNothing(chain.within)) continue;
       check(ctx, f, chain);
     }
   },
@@ -83,9 +78,10 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
 /** How the chain's last member is read. */
 function finalAccess(chain: Chain): Access {
   if (chain.within) {
-    if (BITFIELD_MACROS.test(chain.within)) return 'bitfield-macro';
-    if (STRING_MACROS.test(chain.within)) return 'string';
-    if (/^BPF_(CORE|PROBE)_READ/.test(chain.within)) return 'probe';
+    const macro = coreMacro(chain.within);
+    if (macro?.bitfield) return 'bitfield-macro';
+    if (macro?.string) return 'string';
+    if (macro?.reads) return 'probe';
     return 'none';
   }
   if (chain.mode === 'load' || chain.mode === 'write') return 'load';

@@ -15,10 +15,9 @@ import { deref } from '../analysis/ctypes';
 import { isArrow } from '../analysis/scope';
 import { calleeName, callsIn, localNames, runsOn } from './helper-unavailable';
 import { kfuncDecl } from './kfunc-unavailable';
+import { versionComparison } from '../analysis/versionCheck';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-const VERSION_NAME = /^LINUX_(?:KERNEL_)?VERSION(?:_CODE)?$/;
-const FLIP: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' };
 
 /** A version comparison: the operator with the version name on the left, and the version. */
 interface Gate {
@@ -93,32 +92,10 @@ function stripParens(n: Node): Node {
 }
 
 function comparison(ctx: RuleContext, e: Node): Omit<Gate, 'newer'> | undefined {
-  const op = e.child(1)?.type ?? '';
-  if (!FLIP[op]) return undefined;
   const l = e.childForFieldName('left');
   const r = e.childForFieldName('right');
-  if (!l || !r) return undefined;
-  const lt = ctx.text(l).trim();
-  const rt = ctx.text(r).trim();
-  if (VERSION_NAME.test(lt)) {
-    const v = versionOf(rt);
-    return v ? { node: e, op, version: v } : undefined;
-  }
-  if (VERSION_NAME.test(rt)) {
-    const v = versionOf(lt);
-    return v ? { node: e, op: FLIP[op], version: v } : undefined;
-  }
-  return undefined;
-}
-
-/** `KERNEL_VERSION(5, 8, 0)` or its number as `5.8.0`. */
-function versionOf(s: string): string | undefined {
-  const m = /^KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)$/.exec(s);
-  if (m) return `${m[1]}.${m[2]}.${m[3]}`;
-  const n = /^(0x[0-9a-fA-F]+|\d+)$/.exec(s);
-  if (!n) return undefined;
-  const v = Number(n[1]);
-  return v > 0xffff ? `${v >> 16}.${(v >> 8) & 0xff}.${v & 0xff}` : undefined;
+  const c = l && r ? versionComparison(ctx.text(l), e.child(1)?.type, ctx.text(r)) : undefined;
+  return c ? { node: e, op: c.op, version: c.version } : undefined;
 }
 
 function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {

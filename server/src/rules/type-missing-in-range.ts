@@ -5,6 +5,7 @@
  * where that code runs do not have. CO-RE cannot relocate anything against a type the kernel's
  * BTF lacks, so the program does not load there.
  */
+import { toleratesMissing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
 import type { AggregateOnKernel, Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
@@ -15,7 +16,6 @@ import type { FunctionFacts, Rule, RuleContext } from './rule';
 /** Calls whose type argument is relocated against the kernel's own type. */
 const TYPE_RELOCATIONS = /^(bpf_core_type_size|bpf_core_type_id_kernel|bpf_core_cast)$/;
 /** Constructs that mention a type or member without a relocation that can fail. */
-const NO_RELOCATION = /^(sizeof|alignof|offsetof|typeof|__typeof__|bpf_core_field_exists|bpf_core_type_exists|bpf_core_type_matches|bpf_core_type_size|bpf_core_type_id_kernel|bpf_core_type_id_local)$/;
 
 export const typeMissingInRange: Rule = {
   meta: {
@@ -97,7 +97,7 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
   for (const p of f.fn.params) for (const n of [p.node, ...p.node.descendantsOfType(['struct_specifier', 'union_specifier'])]) if (n) visit(n);
   for (const n of f.fn.body!.descendantsOfType(['struct_specifier', 'union_specifier'])) if (n) visit(n);
   if (mentions.size === 0) return;
-  const reads = [...f.chains, ...f.macroChains].filter((c) => !(c.within && NO_RELOCATION.test(c.within)));
+  const reads = [...f.chains, ...f.macroChains].filter((c) => !toleratesMissing(c.within));
   for (const [kname, m] of mentions) {
     const through = reads.filter((c) => readsThrough(ctx, c, kname));
     if (through.length === 0) continue;
