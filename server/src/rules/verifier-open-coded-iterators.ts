@@ -27,6 +27,9 @@ export const verifierOpenCodedIterators: Rule = {
 function iterators(ctx: RuleContext, f: FunctionFacts, body: Node) {
   const since = ctx.db.facts.featureSince('open_coded_iterators');
   if (!since) return;
+  // The alternatives' floors, from the facts too: ` (5.3)`, or nothing where the facts lack one.
+  const paren = (v: string | undefined) => (v ? ` (${v})` : '');
+  const helperSince = (name: string) => paren(ctx.db.facts.helper(name)?.since);
   for (const site of ctx.model.sites()) {
     if (site.kind !== 'loop' || site.start < body.startIndex || site.end > body.endIndex) continue;
     const node = body.descendantForIndex(site.start, site.start + site.name.length);
@@ -41,7 +44,7 @@ function iterators(ctx: RuleContext, f: FunctionFacts, body: Node) {
     ctx.report({
       span: { start: site.start, end: site.start + site.name.length },
       message: `\`${site.name}()\` is an open-coded iterator loop (${since} for the numeric iterator) built on the \`${kfunc}\` kfunc, which is missing on ${where(missing, at)}; the program does not load there. ` +
-        'Older kernels need a bounded `for` loop (5.3) or `bpf_loop()` (5.17).' + guardedNote(ctx, f, node),
+        `Older kernels need a bounded \`for\` loop${paren(ctx.db.facts.featureSince('bounded_loops'))} or \`bpf_loop()\`${helperSince('bpf_loop')}.` + guardedNote(ctx, f, node),
       kernels: missing.map((k) => k.name),
     });
   }

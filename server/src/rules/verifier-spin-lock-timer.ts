@@ -29,16 +29,16 @@ function mapValueFeatures(ctx: RuleContext) {
     if (!def) continue;
     for (const [field, info] of def.fields) {
       if (info.type.kind !== 'struct' || info.type.ptr !== 0) continue;
-      const feature = info.type.name === 'bpf_spin_lock' ? 'spin_lock' : info.type.name === 'bpf_timer' ? 'bpf_timer' : undefined;
-      if (!feature) continue;
-      const since = ctx.db.facts.featureSince(feature);
+      const lock = info.type.name === 'bpf_spin_lock';
+      if (!lock && info.type.name !== 'bpf_timer') continue;
+      const since = lock ? ctx.db.facts.featureSince('spin_lock') : ctx.db.facts.featureSince('bpf_timer');
       if (!since) continue;
       const have = ctx.db.aggregate(info.type.name, ctx.kernels);
       const missing = ctx.kernels.filter((_, i) => have[i].present === false);
       if (missing.length === 0) continue;
       ctx.report({
         span: { start: site.value.start, end: site.value.end },
-        message: `The map value struct ${def.name} holds a \`struct ${info.type.name}\` (\`${field}\`), which needs ${since} (${feature === 'spin_lock' ? 'BPF spin locks' : 'BPF timers'}); ` +
+        message: `The map value struct ${def.name} holds a \`struct ${info.type.name}\` (\`${field}\`), which needs ${since} (${lock ? 'BPF spin locks' : 'BPF timers'}); ` +
           `the kernel has no such struct, so creating the map fails, on ${missing.length} of ${ctx.kernels.length} target kernels: ${describeKernels(missing, ctx.kernels)}.`,
         kernels: missing.map((k) => k.name),
       });
