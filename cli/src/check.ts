@@ -11,7 +11,7 @@ import { versionRanges } from '../../kernel-db/src/query/summary';
 import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
 import type { Finding } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/engine';
-import { isBpfDocument } from '../../server/src/lsp/server';
+import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
 import { loadCParser } from '../../server/src/parse/documents';
 import { RULE_IDS } from '../../server/src/rules';
 import { DEFAULT_SETTINGS, parseLoader, validateSettings } from '../../server/src/settings';

@@ -2,6 +2,8 @@
  * `ebpf-portability`: the command-line entry point. Subcommands live in their own files; this one
  * only dispatches and maps errors to exit codes (0 fine, 1 findings, 2 bad usage or input).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { BtfError } from '../../kernel-db/src/btf/reader';
 import { TargetError } from '../../kernel-db/src/query/target';
 import { UsageError } from './args';
@@ -31,10 +33,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
         return await verifyCommand(rest, io);
       case 'lsp': {
         if (rest.some((a) => a !== '--stdio' && !a.startsWith('--clientProcessId'))) throw new UsageError('lsp takes --stdio');
-        // Imported lazily: the server's dependencies are only loaded when it runs.
-        const { startServer } = await import('../../server/src/lsp/server');
-        const { createConnection, ProposedFeatures } = await import('vscode-languageserver/node');
-        startServer(createConnection(ProposedFeatures.all, process.stdin, process.stdout));
+        // The language server is its own bundle beside this one (dist/server.js), loaded only when
+        // it runs; it reads `--stdio` from the command line like any LSP server.
+        const bundle = join(__dirname, 'server.js');
+        if (!existsSync(bundle)) throw new Error(`the language server is missing at ${bundle}; run \`npm run build\``);
+        require(bundle);
         return await new Promise<number>(() => undefined);
       }
       case undefined: case '-h': case '--help': case 'help':

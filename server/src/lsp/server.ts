@@ -8,6 +8,7 @@ import {
 } from 'vscode-languageserver';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
+import { isBpfDocument } from '../analysis/bpfDocument';
 import { Engine } from '../engine';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
 import { validateSettings, type Settings } from '../settings';
@@ -23,14 +24,6 @@ interface DocState {
   timer?: NodeJS.Timeout;
   /** Findings of the last analysis and the version they belong to. */
   results?: { version: number; findings: Finding[] };
-}
-
-/** Whether a document looks like BPF C (other C files in the workspace are left alone). */
-export function isBpfDocument(uri: string, text: string): boolean {
-  if (/\.bpf\.(c|h)$/.test(uri)) return true;
-  const head = text.length > 200_000 ? text.slice(0, 200_000) : text;
-  return /#\s*include\s*[<"](?:bpf\/|vmlinux|linux\/bpf\.h|uapi\/linux\/ptrace\.h|bcc\/)/.test(head) || /\bSEC\s*\(\s*"/.test(head) ||
-    /\b(BPF_HASH|BPF_PERF_OUTPUT|BPF_RINGBUF_OUTPUT|TRACEPOINT_PROBE)\s*\(/.test(head);
 }
 
 /** Wires the server onto a connection and starts listening. */
@@ -118,7 +111,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     if (!engine) return;
     const state = states.get(doc.uri);
     if (!state) return;
-    if (doc.tooLarge || !doc.tree || !isBpfDocument(doc.uri, doc.text)) {
+    if (doc.tooLarge || !doc.tree || !isBpfDocument(doc.uri, doc.text, doc.sites)) {
       if (doc.tooLarge) warnOnce(`${doc.uri.split('/').pop()} is too large to analyse (${Math.round(doc.text.length / 1e6)} MB)`);
       state.results = { version: doc.version, findings: [] };
       publish(doc.uri, doc.version, []);
@@ -205,7 +198,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   connection.onHover(async (p): Promise<Hover | null> => {
     await startup;
     const doc = docs?.get(p.textDocument.uri);
-    if (!doc?.tree || !engine || !isBpfDocument(doc.uri, doc.text)) return null;
+    if (!doc?.tree || !engine || !isBpfDocument(doc.uri, doc.text, doc.sites)) return null;
     const settings = await settingsFor(doc.uri);
     if (docs?.get(doc.uri)?.version !== doc.version) return null;
     const h = guard('hover', () => engine!.hover(doc.uri, doc.text, doc.tree!, settings, doc.offsetAt(p.position)), undefined);
