@@ -169,10 +169,13 @@ function estimateVersion(kf: KernelFacts, facts: Facts): string {
   const enums: Record<string, readonly { name: string; since: string }[]> = {
     bpf_prog_type: facts.progTypes, bpf_map_type: facts.mapTypes, bpf_attach_type: facts.attachTypes, bpf_link_type: facts.linkTypes,
   };
+  const helpers = new Set<string>();
   for (const v of kf.enumValues) {
-    if (v.enumName === 'bpf_func_id') consider(facts.helper(`bpf_${v.name.replace(/^BPF_FUNC_/, '')}`)?.since);
+    if (v.enumName === 'bpf_func_id') helpers.add(`bpf_${v.name.replace(/^BPF_FUNC_/, '')}`);
     else if (enums[v.enumName]) consider(enums[v.enumName].find((e) => e.name === v.name)?.since);
   }
+  // The newest helper it has, as KernelDb.effectiveVersion counts it for a known kernel.
+  consider(facts.newestHelperSince((h) => helpers.has(h.name), best));
   for (const f of kf.funcs.values()) if (f.kfunc) consider(facts.kfunc(f.name)?.since);
   return best;
 }
