@@ -12,6 +12,7 @@ import type { BpfMacroSite } from '../parse/sites';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { RULES } from '../rules';
 import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
+import { callGraph } from './calls';
 import { coreMacroChains, findChains, type Chain } from './chains';
 import { directives, suppressed } from './comments';
 import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from './file';
@@ -93,25 +94,7 @@ export function analyze(input: AnalysisInput): Finding[] {
   const built = new Map<FunctionInfo, { scope: FunctionScope; guards: Guards }>();
   const building = new Set<FunctionInfo>();
   const all = KSet.all(kernels);
-  // Call sites of a helper function, found on first use: a text search picks the callers, and
-  // only those bodies are walked.
-  const siteCache = new Map<string, { caller: FunctionInfo; node: Node }[]>();
-  const callSitesOf = (name: string) => {
-    let sites = siteCache.get(name);
-    if (!sites) {
-      sites = [];
-      const re = new RegExp(`\\b${name}\\s*\\(`);
-      for (const caller of model.functions) {
-        if (!caller.body || caller.name === name || !re.test(text.slice(caller.body.startIndex, caller.body.endIndex))) continue;
-        for (const call of caller.body.descendantsOfType('call_expression')) {
-          const fnNode = call?.childForFieldName('function');
-          if (call && fnNode?.type === 'identifier' && text.slice(fnNode.startIndex, fnNode.endIndex) === name) sites.push({ caller, node: call });
-        }
-      }
-      siteCache.set(name, sites);
-    }
-    return sites;
-  };
+  const graph = callGraph(model);
   // Scopes are built only for functions that are analysed or whose guards decide a helper's
   // kernels: a function whose findings are reused needs only its base set.
   const factsOf = (fn: FunctionInfo): { scope: FunctionScope; guards: Guards } => {
@@ -127,7 +110,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     let base = bases.get(fn);
     if (base) return base;
     base = all;
-    const sites = fn.sec ? [] : callSitesOf(fn.name);
+    const sites = fn.sec ? [] : graph.callSitesOf(fn.name);
     if (sites.length > 0 && !building.has(fn)) {
       building.add(fn);
       base = sites.reduce((acc, s) => acc.or(factsOf(s.caller).guards.kernelsAt(s.node)), KSet.none(kernels));

@@ -2,6 +2,7 @@
  * Program context: what a function's `SEC()` makes it, and whether kernel pointers may be
  * dereferenced directly there (BTF-typed program arguments) or need probe reads.
  */
+import { callGraph } from './calls';
 import type { Facts } from '../../../kernel-db/src/query/facts';
 import type { FileModel, FunctionInfo } from './file';
 
@@ -50,28 +51,13 @@ export function secContext(sec: string, facts: Facts): ProgramContext {
  */
 export function functionContexts(model: FileModel, facts: Facts): Map<FunctionInfo, ProgramContext> {
   const out = new Map<FunctionInfo, ProgramContext>();
-  const byName = new Map(model.functions.map((f) => [f.name, f]));
   for (const f of model.functions) if (f.sec) out.set(f, secContext(f.sec, facts));
   // Propagate from programs to the functions they call, a few levels deep.
-  const callers = new Map<FunctionInfo, Set<FunctionInfo>>();
-  const calls = /\b([A-Za-z_]\w*)\s*\(/g;
-  for (const f of model.functions) {
-    if (!f.body) continue;
-    const body = model.text.slice(f.body.startIndex, f.body.endIndex);
-    let m: RegExpExecArray | null;
-    calls.lastIndex = 0;
-    while ((m = calls.exec(body))) {
-      const callee = byName.get(m[1]);
-      if (callee && callee !== f) {
-        if (!callers.has(callee)) callers.set(callee, new Set());
-        callers.get(callee)!.add(f);
-      }
-    }
-  }
+  const graph = callGraph(model);
   for (let round = 0; round < 4; round++) {
     for (const f of model.functions) {
       if (f.sec) continue;
-      const cs = [...(callers.get(f) ?? [])].map((c) => out.get(c));
+      const cs = [...graph.callersOf(f)].map((c) => out.get(c));
       if (cs.length === 0 || cs.some((c) => !c)) continue;
       const policies = new Set(cs.map((c) => c!.policy));
       out.set(f, policies.size === 1 ? { policy: cs[0]!.policy, label: cs[0]!.label } : { policy: 'unknown', label: 'helper function' });

@@ -1,0 +1,68 @@
+/**
+ * Calls in a file: every call expression of each function body, the call sites of each local
+ * function and who calls whom. Computed once per file model (see the cache list in
+ * ARCHITECTURE.md) and shared by the program contexts, the guard propagation into helper
+ * functions and the rules.
+ */
+import type { Node } from 'web-tree-sitter';
+import type { FileModel, FunctionInfo } from './file';
+
+/** A call of a local function. */
+export interface CallSite {
+  readonly caller: FunctionInfo;
+  readonly node: Node;
+}
+
+/** Every call expression inside `body`. */
+export function callsIn(body: Node): Node[] {
+  return body.descendantsOfType('call_expression').filter((c): c is Node => !!c);
+}
+
+/** The called identifier of a call expression, if it is a plain name. */
+export function calleeName(call: Node, text: string): string | undefined {
+  const fn = call.childForFieldName('function');
+  return fn?.type === 'identifier' ? text.slice(fn.startIndex, fn.endIndex) : undefined;
+}
+
+/** The calls between the functions of one file. */
+export class CallGraph {
+  private readonly sites = new Map<string, CallSite[]>();
+  private readonly callerSets = new Map<FunctionInfo, Set<FunctionInfo>>();
+
+  constructor(readonly model: FileModel) {
+    const byName = new Map(model.functions.map((f) => [f.name, f]));
+    for (const caller of model.functions) {
+      if (!caller.body) continue;
+      for (const node of callsIn(caller.body)) {
+        const name = calleeName(node, model.text);
+        const callee = name === undefined ? undefined : byName.get(name);
+        if (!callee || callee === caller) continue;
+        let list = this.sites.get(callee.name);
+        if (!list) this.sites.set(callee.name, (list = []));
+        list.push({ caller, node });
+        let set = this.callerSets.get(callee);
+        if (!set) this.callerSets.set(callee, (set = new Set()));
+        set.add(caller);
+      }
+    }
+  }
+
+  /** Calls of the local function `name` from other functions, in source order. */
+  callSitesOf(name: string): readonly CallSite[] {
+    return this.sites.get(name) ?? [];
+  }
+
+  /** The functions that call `fn`. */
+  callersOf(fn: FunctionInfo): ReadonlySet<FunctionInfo> {
+    return this.callerSets.get(fn) ?? new Set();
+  }
+}
+
+const graphs = new WeakMap<FileModel, CallGraph>();
+
+/** The call graph of a file model (built on first use, kept as long as the model). */
+export function callGraph(model: FileModel): CallGraph {
+  let g = graphs.get(model);
+  if (!g) graphs.set(model, (g = new CallGraph(model)));
+  return g;
+}
