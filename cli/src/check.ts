@@ -10,11 +10,11 @@ import { KernelDb } from '../../kernel-db/src/query/db';
 import { versionRanges } from '../../kernel-db/src/query/summary';
 import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
 import type { Finding } from '../../server/src/analysis/model';
-import { Engine } from '../../server/src/engine';
+import { Engine } from '../../server/src/driver/engine';
 import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
 import { loadCParser } from '../../server/src/parse/documents';
-import { RULE_IDS } from '../../server/src/rules';
-import { DEFAULT_SETTINGS, parseLoader, validateSettings } from '../../server/src/settings';
+import { parseLoader } from '../../server/src/analysis/loader';
+import { DEFAULT_SETTINGS, RULE_IDS, validateSettings } from '../../server/src/driver/settings';
 import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
 

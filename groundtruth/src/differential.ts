@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../kernel-db/src/query/db';
-import { Engine } from '../../server/src/engine';
+import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 import type { KernelImage } from './kernels';
 import { reasonWithProgram, type KernelVerdict, type ObjectResult } from './qemu';
 

@@ -94,9 +94,9 @@ export async function benchLsp(): Promise<void> {
  */
 export async function benchTargets(): Promise<void> {
   const { KernelDb } = await import('../../kernel-db/src/query/db');
-  const { Engine } = await import('../../server/src/engine');
+  const { Engine } = await import('../../server/src/driver/engine');
   const { loadCParser } = await import('../../server/src/parse/documents');
-  const { DEFAULT_SETTINGS } = await import('../../server/src/settings');
+  const { DEFAULT_SETTINGS } = await import('../../server/src/driver/settings');
   const parser = await loadCParser();
   const db = KernelDb.open({ noUser: true });
   const text = bigFile();

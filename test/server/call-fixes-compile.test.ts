@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { applyEdits } from '../../server/src/analysis/fixall';
-import { Engine } from '../../server/src/engine';
+import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 
 const root = join(__dirname, '..', '..');
 const find = (cmd: string) => [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));

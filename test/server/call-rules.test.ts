@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, applyFix, assertFindings } from './expect';
 
 

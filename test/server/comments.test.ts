@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
-import { parseLoader, validateSettings, type Settings } from '../../server/src/settings';
+import { parseLoader } from '../../server/src/analysis/loader';
+import { validateSettings, type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings } from './expect';
 
 

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { applyEdits } from '../../server/src/analysis/fixall';
-import { Engine } from '../../server/src/engine';
+import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/settings';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 import type { Finding } from '../../server/src/analysis/model';
 
 export { applyEdits };

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
-import { type Settings } from '../../server/src/settings';
+import { type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings, builtinDb } from './expect';
 
 const db = builtinDb;

@@ -14,9 +14,9 @@ import { Guards } from '../../server/src/analysis/guards';
 import { KSet } from '../../server/src/analysis/kset';
 import { functionContexts } from '../../server/src/analysis/program';
 import { FunctionScope, TypeEnv } from '../../server/src/analysis/scope';
-import { Engine } from '../../server/src/engine';
+import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS } from '../../server/src/settings';
+import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings, builtinDb } from './expect';
 
 const CORE = `#include "vmlinux.h"

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { applyEdits } from '../../server/src/analysis/fixall';
-import { Engine } from '../../server/src/engine';
+import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
-import { DEFAULT_SETTINGS } from '../../server/src/settings';
+import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 
 const root = join(__dirname, '..', '..');
 const RULES = ['field-type-changed-in-range', 'enum-value-not-relocated'];

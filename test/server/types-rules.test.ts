@@ -14,7 +14,7 @@ import { Kind, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
-import { type Settings } from '../../server/src/settings';
+import { type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, applyFix, assertFindings, builtinDb } from './expect';
 
 const db = builtinDb;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
 import { RULES, RULE_IDS } from '../../server/src/rules';
 import { RULE_GROUPS, groupsOf } from '../../server/src/rules/groups';
-import { expandGroups, validateSettings, type Settings } from '../../server/src/settings';
+import { expandGroups, validateSettings, type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings } from './expect';
 
 const GROUP = 'verifier-feature-unavailable';

@@ -8,7 +8,6 @@
  * Without rule ids, a disable comment silences every rule. A group id (`verifier-feature-unavailable`,
  * see rules/groups.ts) names every rule of the group.
  */
-import { groupsOf } from '../rules/groups';
 
 /** A directive found in a comment. */
 export interface Directive {
@@ -84,10 +83,12 @@ function countLines(text: string, offset: number): number {
   return n;
 }
 
-/** Whether a finding of `rule` starting on `line` is silenced by the directives. */
-export function suppressed(ds: readonly Directive[], rule: string, line: number): boolean {
-  const groups = groupsOf(rule);
-  const names = (d: Directive) => d.rules.length === 0 || d.rules.includes(rule) || groups.some((g) => d.rules.includes(g));
+/**
+ * Whether a finding starting on `line` is silenced by the directives; `ids` are its rule's id and
+ * the ids of the groups the rule belongs to (a comment naming the group names the rule).
+ */
+export function suppressed(ds: readonly Directive[], ids: readonly string[], line: number): boolean {
+  const names = (d: Directive) => d.rules.length === 0 || ids.some((id) => d.rules.includes(id));
   let off = false;
   for (const d of ds) {
     if (d.line > line) break;

@@ -9,9 +9,9 @@ import {
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
-import { Engine } from '../engine';
+import { Engine } from '../driver/engine';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
-import { validateSettings, type Settings } from '../settings';
+import { validateSettings, type Settings } from '../driver/settings';
 import { FIX_ALL_KIND, fixAll, quickFixes, SOURCE, toDiagnostic } from './convert';
 
 /** Options for tests and embedding. */

@@ -28,7 +28,7 @@ import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
 import { KSet } from '../analysis/kset';
 import type { Fix, TextEdit } from '../analysis/model';
-import { LIBBPF, type Loader } from '../settings';
+import { LIBBPF, type Loader } from '../analysis/loader';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** License strings the kernel treats as GPL-compatible (`license_is_gpl_compatible()`, exact match). */

@@ -5,7 +5,6 @@
  */
 import { TargetError, TargetSpec } from '../../../kernel-db/src/query/target';
 import { directives } from '../analysis/comments';
-import { RULE_IDS } from './index';
 import type { Rule } from './rule';
 
 export const invalidLintComment: Rule = {
@@ -31,8 +30,8 @@ export const invalidLintComment: Rule = {
         continue;
       }
       for (const r of d.ruleSpans) {
-        if (RULE_IDS.includes(r.id)) continue;
-        ctx.report({ span: r, message: `unknown rule "${r.id}" in an ebpf-portability comment (known: ${RULE_IDS.join(', ')})`, kernels: [] });
+        if (ctx.ruleIds.includes(r.id)) continue;
+        ctx.report({ span: r, message: `unknown rule "${r.id}" in an ebpf-portability comment (known: ${ctx.ruleIds.join(', ')})`, kernels: [] });
       }
     }
   },

@@ -9,7 +9,7 @@ import type { LineIndex } from '../analysis/lines';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
 import type { ProgramContext } from '../analysis/program';
 import type { Guards } from '../analysis/guards';
-import type { Loader } from '../settings';
+import type { Loader } from '../analysis/loader';
 import type { FunctionScope, TypeEnv } from '../analysis/scope';
 import type { Node } from 'web-tree-sitter';
 
@@ -54,6 +54,8 @@ export interface RuleContext {
    * as a `SEC()` string or a comment); the rule id and configured severity are filled in.
    */
   report(f: ({ node: Node } | { span: { start: number; end: number } }) & { message: string; kernels: string[]; fixes?: Fix[]; severity?: Severity; related?: Finding['related'] }): void;
+  /** Every rule and group id the registry knows (for comments that name rules). */
+  readonly ruleIds: readonly string[];
   /** Chains already reported by another rule (so one construct gets one finding). */
   readonly claimed: Set<Chain>;
 }

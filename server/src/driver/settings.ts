@@ -2,9 +2,15 @@
  * User settings (`ebpfPortability.*`), validated: a bad value never breaks analysis; it is
  * replaced by the default and reported once in words the user can act on.
  */
-import { RULE_IDS } from './rules';
-import { RULE_GROUPS } from './rules/groups';
-import type { RuleSetting } from './analysis/analyze';
+import { RULE_IDS } from '../rules';
+
+export { RULE_IDS };
+import { RULE_GROUPS } from '../rules/groups';
+import type { Severity } from '../analysis/model';
+import { LIBBPF, parseLoader, type Loader } from '../analysis/loader';
+
+/** A rule's configured severity, or `off`. */
+export type RuleSetting = Severity | 'off';
 
 /** Settings that shape one document's analysis. */
 export interface Settings {
@@ -23,27 +29,6 @@ export interface Settings {
   readonly loader: Loader;
 }
 
-/** The loader and what it does for the program (libbpf rewrites helpers, BCC compiles on the host). */
-export interface Loader {
-  readonly kind: 'libbpf' | 'cilium/ebpf' | 'bcc';
-  /** Minimum libbpf version the program is built with (libbpf only), `M.m`. */
-  readonly minVersion?: string;
-}
-
-/**
- * libbpf version facts (libbpf releases, not kernel versions), kept here in one place so that
- * rules compare `loader.minVersion` with named facts.
- */
-export const LIBBPF = {
-  /** The minimum libbpf assumed when the settings name none (`"libbpf"`). */
-  defaultMinVersion: '1.0',
-  /**
-   * From this release on, libbpf turns `bpf_probe_read_{kernel,user}[_str]` into
-   * `bpf_probe_read[_str]` on kernels that lack the new helpers.
-   */
-  probeReadRewriteSince: '0.2',
-} as const;
-
 /**
  * Defaults: every built-in x86_64 and arm64 kernel from 4.14 to the newest 7.x, loaded by libbpf.
  * The few 32-bit arm, ppc64le and riscv64 images (Ubuntu 5.4) are there for who targets them.
@@ -51,13 +36,6 @@ export const LIBBPF = {
 export const DEFAULT_SETTINGS: Settings = {
   targetKernels: '4.14-7.x', architectures: ['x86_64', 'arm64'], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: LIBBPF.defaultMinVersion },
 };
-
-/** Parses `libbpf`, `libbpf>=1.3`, `cilium/ebpf`, `bcc`. */
-export function parseLoader(v: string): Loader | undefined {
-  const m = /^\s*(libbpf|cilium\/ebpf|bcc)\s*(?:>=\s*(\d+\.\d+)(?:\.\d+)?)?\s*$/.exec(v);
-  if (!m || (m[2] && m[1] !== 'libbpf')) return undefined;
-  return m[1] === 'libbpf' ? { kind: 'libbpf', minVersion: m[2] ?? LIBBPF.defaultMinVersion } : { kind: m[1] as Loader['kind'] };
-}
 
 const SEVERITIES = new Set(['error', 'warning', 'info', 'off']);
 

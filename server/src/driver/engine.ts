@@ -6,14 +6,14 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
-import type { BpfMacroSite } from './parse/sites';
-import type { Kernel, KernelDb } from '../../kernel-db/src/query/db';
-import { TargetError, TargetSpec } from '../../kernel-db/src/query/target';
-import { directives } from './analysis/comments';
-import { hoverAt, type HoverInfo } from './analysis/hover';
-import { AnalysisCache, analyze } from './analysis/analyze';
-import { buildHeaderModel, type HeaderModel } from './analysis/file';
-import type { Finding } from './analysis/model';
+import type { BpfMacroSite } from '../parse/sites';
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import { TargetError, TargetSpec } from '../../../kernel-db/src/query/target';
+import { directives } from '../analysis/comments';
+import { hoverAt, type HoverInfo } from '../analysis/hover';
+import { AnalysisCache, analyze } from './analyze';
+import { buildHeaderModel, type HeaderModel } from '../analysis/file';
+import type { Finding } from '../analysis/model';
 import { DEFAULT_SETTINGS, type Settings } from './settings';
 
 /** Parses C text (with the BPF macro layer); returns undefined for text it will not parse. */

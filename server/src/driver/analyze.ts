@@ -10,23 +10,23 @@ import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
-import { RULES } from '../rules';
+import { RULE_IDS, RULES } from '../rules';
+import { groupsOf } from '../rules/groups';
 import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
-import { callGraph } from './calls';
-import { coreMacroChains, findChains, type Chain } from './chains';
-import { directives, suppressed } from './comments';
-import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from './file';
-import { includeEdit } from './fixes';
-import { Guards } from './guards';
-import { KSet } from './kset';
-import { LineIndex } from './lines';
-import type { Finding, Position, Range, Severity } from './model';
-import { functionContexts } from './program';
-import { FunctionScope, TypeEnv } from './scope';
-import { DEFAULT_SETTINGS, type Loader } from '../settings';
+import { callGraph } from '../analysis/calls';
+import { coreMacroChains, findChains, type Chain } from '../analysis/chains';
+import { directives, suppressed } from '../analysis/comments';
+import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from '../analysis/file';
+import { includeEdit } from '../analysis/fixes';
+import { Guards } from '../analysis/guards';
+import { KSet } from '../analysis/kset';
+import { LineIndex } from '../analysis/lines';
+import type { Finding, Position, Range, Severity } from '../analysis/model';
+import { functionContexts } from '../analysis/program';
+import { FunctionScope, TypeEnv } from '../analysis/scope';
+import type { Loader } from '../analysis/loader';
+import { DEFAULT_SETTINGS, type RuleSetting } from './settings';
 
-/** A rule's configured severity, or `off`. */
-export type RuleSetting = Severity | 'off';
 
 /** Findings of functions from the previous analysis of a document, for reuse. */
 export class AnalysisCache {
@@ -69,7 +69,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     // `off` rules were filtered out above.
     const setting = input.rules?.[rule.meta.id] as Severity | undefined;
     return {
-      model, env, db, kernels, lines, claimed, loader: input.loader ?? DEFAULT_SETTINGS.loader,
+      model, env, db, kernels, lines, claimed, ruleIds: RULE_IDS, loader: input.loader ?? DEFAULT_SETTINGS.loader,
       text: (n: Node) => text.slice(n.startIndex, n.endIndex),
       range: (n: Node) => lines.range(n.startIndex, n.endIndex),
       report: (f) => {
@@ -149,7 +149,7 @@ export function analyze(input: AnalysisInput): Finding[] {
 
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
-  const kept = ds.length ? findings.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, f.rule, f.range.start.line)) : findings;
+  const kept = ds.length ? findings.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, [f.rule, ...groupsOf(f.rule)], f.range.start.line)) : findings;
   // The include the CO-RE macros need depends on the whole file: add it once it is known.
   const include = includeEdit({ model, lines });
   const out = kept.map((f) => (f.fixes.some((x) => x.needsCoreRead) ? {
