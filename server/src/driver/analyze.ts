@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
-import { RULE_IDS, RULES } from '../rules';
+import { RULE_IDS, RULES, runOrder } from '../rules';
 import { groupsOf } from '../rules/groups';
 import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
 import { callGraph } from '../analysis/calls';
@@ -35,6 +35,9 @@ export class AnalysisCache {
   /** Hits and misses of the last analysis (for tests and benchmarks). */
   stats = { hits: 0, misses: 0 };
 }
+
+/** The rules in the order their metadata asks for. */
+const ORDER = runOrder(RULES);
 
 /** Everything one analysis needs. */
 export interface AnalysisInput {
@@ -64,8 +67,14 @@ export function analyze(input: AnalysisInput): Finding[] {
   const contexts = functionContexts(model, db.facts);
   const findings: Finding[] = [];
 
-  const rules = RULES.filter((r) => input.rules?.[r.meta.id] !== 'off');
-  const makeContext = (rule: Rule, claimed: Set<Chain>, sink: Finding[]): RuleContext => {
+  const rules = ORDER.filter((r) => input.rules?.[r.meta.id] !== 'off');
+  /** Chains reported in the current function, by the rule that reported them. */
+  const makeContext = (rule: Rule, claims: Map<Chain, string>, sink: Finding[]): RuleContext => {
+    const after = new Set(rule.meta.after ?? []);
+    const claimed = {
+      has: (c: Chain) => after.has(claims.get(c) ?? ''),
+      add: (c: Chain) => void claims.set(c, rule.meta.id),
+    };
     // `off` rules were filtered out above.
     const setting = input.rules?.[rule.meta.id] as Severity | undefined;
     return {
@@ -139,13 +148,13 @@ export function analyze(input: AnalysisInput): Finding[] {
       macroChains: fn.body ? coreMacroChains(fn.body, scope, text) : [],
     };
     const local: Finding[] = [];
-    const claimed = new Set<Chain>();
-    for (const rule of rules) rule.checkFunction?.(makeContext(rule, claimed, local), facts);
+    const claims = new Map<Chain, string>();
+    for (const rule of rules) rule.checkFunction?.(makeContext(rule, claims, local), facts);
     if (cache) next.set(key, local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })));
     findings.push(...local);
   }
   if (cache) cache.entries = next;
-  for (const rule of rules) rule.checkFile?.(makeContext(rule, new Set(), findings));
+  for (const rule of rules) rule.checkFile?.(makeContext(rule, new Map(), findings));
 
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);

@@ -22,6 +22,8 @@ export const fieldTypeChangedInRange: Rule = {
     description: 'Struct member whose type, width, signedness or bitfield-ness differs across the target kernels where the code runs',
     defaultSeverity: 'warning',
     fixable: true,
+    // A member chain one of these reported is not reported again.
+    after: ['unsafe-kernel-deref', 'non-core-field-read'],
   },
   checkFunction(ctx, f) {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.

@@ -1,4 +1,7 @@
-/** The rule registry, sorted by id. Every rule here has a doc in docs/rules/<id>.md and tests. */
+/**
+ * The rule registry. Every rule here has a doc in docs/rules/<id>.md, tests and a setting; the
+ * order rules run in comes from their metadata (`after`), not from this list.
+ */
 import { attachTargetMissingInRange } from './attach-target-missing-in-range';
 import { configRequired } from './config-required';
 import { enumValueNotRelocated } from './enum-value-not-relocated';
@@ -24,14 +27,39 @@ import { verifierGlobalData } from './verifier-global-data';
 import { verifierOpenCodedIterators } from './verifier-open-coded-iterators';
 import { verifierSpinLockTimer } from './verifier-spin-lock-timer';
 
-/** Rules in the order they run: a chain claimed by an earlier rule is not reported again. */
-export const RULES: readonly Rule[] = [unsafeKernelDeref, nonCoreFieldRead, fieldMissingInRange, invalidLintComment,
-  fieldTypeChangedInRange, typeMissingInRange, enumValueNotRelocated, rcuPtrDirectDeref,
-  progTypeUnavailable, mapTypeUnavailable, attachTargetMissingInRange, configRequired,
-  helperUnavailable, kfuncUnavailable, legacyProbeRead,
-  // The verifier-feature-unavailable group (groups.ts), in the order its checks always ran.
-  verifierBoundedLoops, verifierOpenCodedIterators, verifierGlobalData, verifierAtomics, verifierArena, verifierSpinLockTimer,
-  kernelVersionGate];
+/** Every rule, sorted by id. */
+export const RULES: readonly Rule[] = [
+  attachTargetMissingInRange, configRequired, enumValueNotRelocated, fieldMissingInRange, fieldTypeChangedInRange,
+  helperUnavailable, invalidLintComment, kernelVersionGate, kfuncUnavailable, legacyProbeRead, mapTypeUnavailable,
+  nonCoreFieldRead, progTypeUnavailable, rcuPtrDirectDeref, typeMissingInRange, unsafeKernelDeref, verifierArena,
+  verifierAtomics, verifierBoundedLoops, verifierGlobalData, verifierOpenCodedIterators, verifierSpinLockTimer,
+];
+
+/**
+ * `rules` in an order where each rule runs after the rules its metadata names (`after`), ties
+ * broken by id. Throws on a rule that names an unknown rule or on a cycle: both are registry bugs.
+ */
+export function runOrder(rules: readonly Rule[]): Rule[] {
+  const byId = new Map(rules.map((r) => [r.meta.id, r]));
+  const known = new Set(RULES.map((r) => r.meta.id));
+  const out: Rule[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (r: Rule, path: string[]) => {
+    const s = state.get(r.meta.id);
+    if (s === 'done') return;
+    if (s === 'visiting') throw new Error(`rule order: cycle ${[...path, r.meta.id].join(' → ')}`);
+    state.set(r.meta.id, 'visiting');
+    for (const id of [...(r.meta.after ?? [])].sort()) {
+      if (!known.has(id)) throw new Error(`rule ${r.meta.id} runs after unknown rule ${id}`);
+      const dep = byId.get(id);
+      if (dep) visit(dep, [...path, r.meta.id]);
+    }
+    state.set(r.meta.id, 'done');
+    out.push(r);
+  };
+  for (const r of [...rules].sort((a, b) => (a.meta.id < b.meta.id ? -1 : 1))) visit(r, []);
+  return out;
+}
 
 /** The ids users may name in settings and comments: every rule's and every group's, sorted. */
 export const RULE_IDS: readonly string[] = [...RULES.map((r) => r.meta.id), ...Object.keys(RULE_GROUPS)].sort();

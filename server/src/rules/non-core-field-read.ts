@@ -20,6 +20,8 @@ export const nonCoreFieldRead: Rule = {
     description: 'Kernel struct field read at an offset fixed at compile time (no CO-RE relocation)',
     defaultSeverity: 'error',
     fixable: true,
+    // A member chain one of these reported is not reported again.
+    after: ['unsafe-kernel-deref'],
   },
   checkFunction(ctx, f) {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.

@@ -22,6 +22,8 @@ export const rcuPtrDirectDeref: Rule = {
     description: 'Pointer read from an __rcu member dereferenced outside bpf_rcu_read_lock() in a sleepable program',
     defaultSeverity: 'warning',
     fixable: false,
+    // A member chain one of these reported is not reported again.
+    after: ['unsafe-kernel-deref', 'non-core-field-read'],
   },
   checkFunction(ctx, f) {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc' || !f.fn.body) return;

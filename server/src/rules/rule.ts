@@ -20,6 +20,19 @@ export interface RuleMeta {
   readonly description: string;
   readonly defaultSeverity: Severity;
   readonly fixable: boolean;
+  /**
+   * Rules that run before this one: a member chain one of them claimed (reported) is not
+   * reported by this rule, so one construct gets one finding. The run order follows from these.
+   */
+  readonly after?: readonly string[];
+}
+
+/** Member chains reported so far in a function, as a rule sees them. */
+export interface ChainClaims {
+  /** Whether a rule this rule runs `after` reported the chain. */
+  has(chain: Chain): boolean;
+  /** Records that this rule reported the chain. */
+  add(chain: Chain): void;
 }
 
 /** One analysed function. */
@@ -56,8 +69,8 @@ export interface RuleContext {
   report(f: ({ node: Node } | { span: { start: number; end: number } }) & { message: string; kernels: string[]; fixes?: Fix[]; severity?: Severity; related?: Finding['related'] }): void;
   /** Every rule and group id the registry knows (for comments that name rules). */
   readonly ruleIds: readonly string[];
-  /** Chains already reported by another rule (so one construct gets one finding). */
-  readonly claimed: Set<Chain>;
+  /** Chains already reported by the rules this one runs after (so one construct gets one finding). */
+  readonly claimed: ChainClaims;
 }
 
 /**
