@@ -14,17 +14,6 @@ import ts from 'typescript';
 const RULES_DIR = join(__dirname, '..', '..', 'server', 'src', 'rules');
 const VERSION = /^\d+\.\d+(\.\d+)?$/;
 
-/**
- * libbpf version literals, by file: `loader.minVersion` defaults and comparisons, and the sentinel
- * for sections only libbpf's development branch knows. New code should use `LIBBPF` in
- * server/src/settings.ts instead of adding to this list.
- */
-const LIBBPF_LITERALS: Readonly<Record<string, readonly string[]>> = {
-  'attach-points.ts': ['99.0'],                 // libbpfSince(): an unreleased libbpf section
-  'kfunc-unavailable.ts': ['1.0', '1.2'],       // default libbpf; bpf_ksym_exists() in libbpf 1.2
-  'prog-type-unavailable.ts': ['1.0', '99.0'],  // default libbpf; the unreleased sentinel
-};
-
 /** The string and template literal texts of TypeScript code that match `VERSION`, with their lines (comments skipped). */
 export function versionLiterals(code: string): { text: string; line: number }[] {
   const out: { text: string; line: number }[] = [];
@@ -65,18 +54,12 @@ test('the literal scanner finds version strings in code and not in comments', ()
   ]);
 });
 
-test('no kernel version literal in server/src/rules/*.ts (libbpf versions only where listed)', () => {
+test('no version literal in server/src/rules/*.ts (kernel versions come from the data, libbpf versions from LIBBPF)', () => {
   const problems: string[] = [];
-  const unused = new Set(Object.entries(LIBBPF_LITERALS).flatMap(([f, vs]) => vs.map((v) => `${f} ${v}`)));
   for (const file of readdirSync(RULES_DIR).filter((f) => f.endsWith('.ts')).sort()) {
     for (const lit of versionLiterals(readFileSync(join(RULES_DIR, file), 'utf8'))) {
-      if (LIBBPF_LITERALS[file]?.includes(lit.text)) {
-        unused.delete(`${file} ${lit.text}`);
-        continue;
-      }
-      problems.push(`server/src/rules/${file}:${lit.line}: '${lit.text}' (take the version from the kernel database or its facts)`);
+      problems.push(`server/src/rules/${file}:${lit.line}: '${lit.text}' (take a kernel version from the kernel database or its facts, a libbpf version from LIBBPF in server/src/analysis/loader.ts)`);
     }
   }
   assert.deepEqual(problems, [], 'kernel version literals in rule code');
-  assert.deepEqual([...unused], [], 'libbpf literals listed here but gone from the code: drop them from LIBBPF_LITERALS');
 });

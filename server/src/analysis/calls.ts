@@ -5,6 +5,7 @@
  * functions and the rules.
  */
 import type { Node } from 'web-tree-sitter';
+import { lexC } from '../parse/lexer';
 import type { FileModel, FunctionInfo } from './file';
 
 /** A call of a local function. */
@@ -65,4 +66,20 @@ export function callGraph(model: FileModel): CallGraph {
   let g = graphs.get(model);
   if (!g) graphs.set(model, (g = new CallGraph(model)));
   return g;
+}
+
+const localNamesCache = new WeakMap<FileModel, Set<string>>();
+
+/** Names the file itself defines as functions or macros: calls to them are not helper or kfunc calls. */
+export function localNames(model: FileModel): ReadonlySet<string> {
+  let s = localNamesCache.get(model);
+  if (!s) {
+    s = new Set(model.functions.map((f) => f.name));
+    for (const d of lexC(model.text).directives) {
+      const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)/.exec(d.text);
+      if (m) s.add(m[1]);
+    }
+    localNamesCache.set(model, s);
+  }
+  return s;
 }

@@ -110,3 +110,31 @@ export function chainFix(chain: Chain, env: FixEnv): Fix[] {
   const f = chain.probeRead ? probeReadFix(chain, env) : coreReadFix(chain, env);
   return f ? [f] : [];
 }
+
+/**
+ * An edit that puts the statement holding `call` under `if (cond) { … }`. `whole` says whether the
+ * call is the entire statement (`bpf_ringbuf_output(…);`); otherwise the enclosing expression
+ * statement is wrapped (`e = bpf_ringbuf_reserve(…);`), which changes what later code sees.
+ * Declarations, conditions and returns cannot be wrapped.
+ */
+export function guardWrap(env: Pick<FixEnv, 'model' | 'lines'>, call: Node, cond: string): { edit: TextEdit; whole: boolean } | undefined {
+  let stmt: Node | null = call.parent;
+  while (stmt && stmt.type === 'parenthesized_expression') stmt = stmt.parent;
+  const whole = stmt?.type === 'expression_statement';
+  while (stmt && stmt.type !== 'expression_statement') {
+    if (/statement$|declaration$|^function_definition$|^compound_statement$/.test(stmt.type)) return undefined;
+    stmt = stmt.parent;
+  }
+  if (!stmt) return undefined;
+  const text = env.model.text;
+  const lineStart = text.lastIndexOf('\n', stmt.startIndex - 1) + 1;
+  const indent = /^[ \t]*/.exec(text.slice(lineStart, stmt.startIndex))![0];
+  const unit = indent.includes('\t') ? '\t' : '    ';
+  const body = text.slice(stmt.startIndex, stmt.endIndex).replace(/\n/g, `\n${unit}`);
+  // Under an unbraced `if`/loop, braces keep a following `else` with its own `if`.
+  if (stmt.parent && stmt.parent.type !== 'compound_statement' && stmt.parent.type !== 'case_statement') {
+    const outer = indent.endsWith(unit) ? indent.slice(0, -unit.length) : indent;
+    return { edit: { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}` }, whole };
+  }
+  return { edit: { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` }, whole };
+}

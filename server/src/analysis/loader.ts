@@ -23,6 +23,10 @@ export const LIBBPF = {
    * `bpf_probe_read[_str]` on kernels that lack the new helpers.
    */
   probeReadRewriteSince: '0.2',
+  /** `bpf_ksym_exists()` is in libbpf's bpf_helpers.h from this release on. */
+  ksymExistsSince: '1.2',
+  /** Stands for a section only libbpf's development branch knows: newer than any release. */
+  unreleased: '99.0',
 } as const;
 
 /** Parses `libbpf`, `libbpf>=1.3`, `cilium/ebpf`, `bcc`. */

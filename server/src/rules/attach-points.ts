@@ -5,6 +5,7 @@
  * `KFUNC_PROBE(do_exit)`), expressed as the `SEC()` name libbpf would give it, with the source
  * span a finding should cover. Also the per-architecture floor for BPF trampolines.
  */
+import { LIBBPF } from '../analysis/loader';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import type { SectionFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
@@ -146,7 +147,7 @@ export function belowTrampolineFloor(db: KernelDb, k: Kernel): boolean {
  */
 export function libbpfSince(v: string | undefined): string | undefined {
   if (!v) return undefined;
-  if (/^unreleased/.test(v)) return '99.0';
+  if (/^unreleased/.test(v)) return LIBBPF.unreleased;
   const m = /^(\d+)\.(\d+)/.exec(v);
   return m ? `${m[1]}.${m[2]}` : undefined;
 }

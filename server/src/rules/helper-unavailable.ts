@@ -25,10 +25,12 @@ import type { Kernel, KernelAnswer } from '../../../kernel-db/src/query/db';
 import type { HelperFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
-import type { FileModel } from '../analysis/file';
+import { calleeName, callsIn, localNames } from '../analysis/calls';
+import { guardWrap } from '../analysis/fixes';
 import { KSet } from '../analysis/kset';
-import type { Fix, TextEdit } from '../analysis/model';
+import type { Fix } from '../analysis/model';
 import { LIBBPF, type Loader } from '../analysis/loader';
+import { programKernels, runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** License strings the kernel treats as GPL-compatible (`license_is_gpl_compatible()`, exact match). */
@@ -97,7 +99,7 @@ export const helperUnavailable: Rule = {
     if (!f.fn.body) return;
     const local = localNames(ctx.model);
     for (const call of callsIn(f.fn.body)) {
-      const name = calleeName(ctx, call);
+      const name = calleeName(call, ctx.model.text);
       if (!name || !name.startsWith('bpf_') || local.has(name)) continue;
       const fact = ctx.db.facts.helper(name);
       if (!fact) continue;
@@ -224,83 +226,4 @@ function missingFixes(ctx: RuleContext, call: Node, name: string, missing: Kerne
     });
   }
   return fixes;
-}
-
-// ---- shared call utilities -------------------------------------------------------------------
-
-const loadableCache = new WeakMap<readonly Kernel[], Map<string, KSet>>();
-
-/**
- * The target kernels on which the function's program type exists: elsewhere the program does not
- * load at all, which prog-type-unavailable reports, so the call rules stay quiet there.
- */
-export function programKernels(ctx: RuleContext, f: FunctionFacts): KSet {
-  const pt = f.ctx.progType;
-  if (!pt || ctx.model.bcc) return KSet.all(ctx.kernels);
-  let m = loadableCache.get(ctx.kernels);
-  if (!m) loadableCache.set(ctx.kernels, (m = new Map()));
-  let s = m.get(pt);
-  if (!s) {
-    const types = ctx.db.progType(pt, ctx.kernels).kernels;
-    s = KSet.where(ctx.kernels, (_, i) => types[i].present !== false);
-    m.set(pt, s);
-  }
-  return s;
-}
-
-/** The kernels where `node` runs: its guards, within the kernels that can load its program. */
-export function runsOn(ctx: RuleContext, f: FunctionFacts, node: Node): KSet {
-  return f.guards.kernelsAt(node).and(programKernels(ctx, f));
-}
-
-/** Every call expression inside `body`. */
-export function callsIn(body: Node): Node[] {
-  return body.descendantsOfType('call_expression').filter((c): c is Node => !!c);
-}
-
-/** The called identifier of a call expression, if it is a plain name. */
-export function calleeName(ctx: RuleContext, call: Node): string | undefined {
-  const fn = call.childForFieldName('function');
-  return fn?.type === 'identifier' ? ctx.text(fn) : undefined;
-}
-
-const localNamesCache = new WeakMap<FileModel, Set<string>>();
-
-/** Names the file itself defines as functions or macros: calls to them are not helper calls. */
-export function localNames(model: FileModel): Set<string> {
-  let s = localNamesCache.get(model);
-  if (!s) {
-    s = new Set(model.functions.map((f) => f.name));
-    for (const m of model.text.matchAll(/^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)/gm)) s.add(m[1]);
-    localNamesCache.set(model, s);
-  }
-  return s;
-}
-
-/**
- * An edit that puts the statement holding `call` under `if (cond) { … }`. `whole` says whether the
- * call is the entire statement (`bpf_ringbuf_output(…);`); otherwise the enclosing expression
- * statement is wrapped (`e = bpf_ringbuf_reserve(…);`), which changes what later code sees.
- * Declarations, conditions and returns cannot be wrapped.
- */
-export function guardWrap(ctx: RuleContext, call: Node, cond: string): { edit: TextEdit; whole: boolean } | undefined {
-  let stmt: Node | null = call.parent;
-  while (stmt && stmt.type === 'parenthesized_expression') stmt = stmt.parent;
-  const whole = stmt?.type === 'expression_statement';
-  while (stmt && stmt.type !== 'expression_statement') {
-    if (/statement$|declaration$|^function_definition$|^compound_statement$/.test(stmt.type)) return undefined;
-    stmt = stmt.parent;
-  }
-  if (!stmt) return undefined;
-  const text = ctx.model.text;
-  const lineStart = text.lastIndexOf('\n', stmt.startIndex - 1) + 1;
-  const indent = /^[ \t]*/.exec(text.slice(lineStart, stmt.startIndex))![0];
-  const unit = indent.includes('\t') ? '\t' : '    ';
-  const body = ctx.text(stmt).replace(/\n/g, `\n${unit}`);
-  // Under an unbraced `if`/loop, braces keep a following `else` with its own `if`.
-  if (stmt.parent && stmt.parent.type !== 'compound_statement' && stmt.parent.type !== 'case_statement') {
-    const outer = indent.endsWith(unit) ? indent.slice(0, -unit.length) : indent;
-    return { edit: { range: ctx.range(stmt), newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}` }, whole };
-  }
-  return { edit: { range: ctx.range(stmt), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` }, whole };
 }

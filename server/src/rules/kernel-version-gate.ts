@@ -13,7 +13,8 @@ import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import { deref } from '../analysis/ctypes';
 import { isArrow } from '../analysis/scope';
-import { calleeName, callsIn, localNames, runsOn } from './helper-unavailable';
+import { calleeName, callsIn, localNames } from '../analysis/calls';
+import { runsOn } from './common';
 import { kfuncDecl } from './kfunc-unavailable';
 import { versionComparison } from '../analysis/versionCheck';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
@@ -130,7 +131,7 @@ function featureOf(ctx: RuleContext, f: FunctionFacts, branch: Node, skip: Node 
   const local = localNames(ctx.model);
   const varies = (p: (boolean | null)[]) => p.some((x) => x === true) && p.some((x) => x === false);
   for (const call of callsIn(branch).filter(inside)) {
-    const name = calleeName(ctx, call);
+    const name = calleeName(call, ctx.model.text);
     if (!name || local.has(name)) continue;
     if (ctx.db.facts.helper(name)) {
       const present = ctx.db.helper(name, at).kernels.map((a) => a.present);

@@ -10,13 +10,16 @@
  * modules (`dctcp_*`, conntrack) are never in vmlinux BTF, and minimal test configs leave out
  * what distros build.
  */
+import { LIBBPF } from '../analysis/loader';
 import type { Node } from 'web-tree-sitter';
 import type { FuncOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { Extern, FileModel } from '../analysis/file';
 import type { Fix } from '../analysis/model';
-import { calleeName, callsIn, guardWrap, localNames, runsOn } from './helper-unavailable';
+import { calleeName, callsIn, localNames } from '../analysis/calls';
+import { guardWrap } from '../analysis/fixes';
+import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** The file's `extern … name(…) … __ksym;` kfunc declaration of `name`, if any. */
@@ -64,7 +67,7 @@ export const kfuncUnavailable: Rule = {
     if (!f.fn.body || ctx.model.bcc) return;
     const local = localNames(ctx.model);
     for (const call of callsIn(f.fn.body)) {
-      const name = calleeName(ctx, call);
+      const name = calleeName(call, ctx.model.text);
       if (!name) continue;
       const decl = kfuncDecl(ctx.model, name);
       // Without a declaration here, only names the facts know as kfuncs (declared by vmlinux.h).
@@ -99,7 +102,7 @@ function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefi
   // bpf_ksym_exists() refuses (at compile time) a kfunc that is not declared __weak.
   if (decl && !decl.weak) edits.push({ range: ctx.lines.range(decl.attrEnd, decl.attrEnd), newText: ' __weak' });
   // bpf_ksym_exists() is in libbpf's bpf_helpers.h from 1.2 on.
-  const libbpf12 = ctx.loader.kind === 'libbpf' && compareVersions(ctx.loader.minVersion ?? '1.0', '1.2') >= 0;
+  const libbpf12 = ctx.loader.kind === 'libbpf' && compareVersions(ctx.loader.minVersion ?? LIBBPF.defaultMinVersion, LIBBPF.ksymExistsSince) >= 0;
   return [{
     title: `Call ${name} only on kernels that have it (bpf_ksym_exists${decl && !decl.weak ? ', and declare it __weak' : ''}; libbpf 1.2+)`,
     // Only a whole call statement can be skipped without changing what later code sees, and only

@@ -13,7 +13,9 @@ import { compareVersions } from '../../../kernel-db/src/version';
 import { deref } from '../analysis/ctypes';
 import type { Fix } from '../analysis/model';
 import { isArrow } from '../analysis/scope';
-import { calleeName, callsIn, localNames, rewritesProbeRead, runsOn } from './helper-unavailable';
+import { calleeName, callsIn, localNames } from '../analysis/calls';
+import { rewritesProbeRead } from './helper-unavailable';
+import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 const REPLACEMENTS: Readonly<Record<string, { kernel: string; user: string }>> = {
@@ -32,7 +34,7 @@ export const legacyProbeRead: Rule = {
     if (!f.fn.body) return;
     const local = localNames(ctx.model);
     for (const call of callsIn(f.fn.body)) {
-      const name = calleeName(ctx, call);
+      const name = calleeName(call, ctx.model.text);
       if (!name || !REPLACEMENTS[name] || local.has(name)) continue;
       check(ctx, f, call, name);
     }

@@ -5,6 +5,7 @@
  * does not know at all. What the section attaches to (function, tracepoint, LSM hook) is
  * `attach-target-missing-in-range`'s business, and CONFIG options are `config-required`'s.
  */
+import { LIBBPF } from '../analysis/loader';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
 import { attachPoints, belowTrampolineFloor, describeSome, libbpfSince, trampolineFloor, usesTrampoline, type AttachPoint } from './attach-points';
@@ -95,12 +96,12 @@ function extraNote(prefix: string): string {
 function libbpfNote(ctx: RuleContext, p: AttachPoint, sinceLibbpf: string): { text: string; hint: string } | undefined {
   if (ctx.loader.kind !== 'libbpf' || p.bcc) return undefined;
   const since = libbpfSince(sinceLibbpf);
-  const min = ctx.loader.minVersion ?? '1.0';
+  const min = ctx.loader.minVersion ?? LIBBPF.defaultMinVersion;
   if (!since || compareVersions(min, since) >= 0) return undefined;
-  const named = since === '99.0' ? 'only libbpf\'s development branch' : `libbpf ${since} and later`;
+  const named = since === LIBBPF.unreleased ? 'only libbpf\'s development branch' : `libbpf ${since} and later`;
   return {
-    text: `Only ${named} know${since === '99.0' ? 's' : ''} this section, and the minimum libbpf in the settings is ${min}.`,
-    hint: since === '99.0' ? '' : `If you build with libbpf ${since} or later, set ebpfPortability.loader to "libbpf>=${since}".`,
+    text: `Only ${named} know${since === LIBBPF.unreleased ? 's' : ''} this section, and the minimum libbpf in the settings is ${min}.`,
+    hint: since === LIBBPF.unreleased ? '' : `If you build with libbpf ${since} or later, set ebpfPortability.loader to "libbpf>=${since}".`,
   };
 }
 

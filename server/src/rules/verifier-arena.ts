@@ -4,7 +4,7 @@
  * Part of the `verifier-feature-unavailable` group.
  */
 import type { Node } from 'web-tree-sitter';
-import { runsOn } from './helper-unavailable';
+import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 import { guardedNote, where } from './verifier-feature-unavailable';
 

@@ -7,7 +7,7 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { Fix } from '../analysis/model';
-import { runsOn } from './helper-unavailable';
+import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 import { guardedNote, where } from './verifier-feature-unavailable';
 

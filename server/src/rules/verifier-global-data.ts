@@ -10,7 +10,7 @@ import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
-import { runsOn } from './helper-unavailable';
+import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 import { guardedNote, where } from './verifier-feature-unavailable';
 

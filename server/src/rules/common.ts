@@ -1,0 +1,33 @@
+/**
+ * What several rules ask of a function: the target kernels that can load its program at all, and
+ * the kernels a node runs on (its guards within those).
+ */
+import type { Node } from 'web-tree-sitter';
+import type { Kernel } from '../../../kernel-db/src/query/db';
+import { KSet } from '../analysis/kset';
+import type { FunctionFacts, RuleContext } from './rule';
+
+const loadableCache = new WeakMap<readonly Kernel[], Map<string, KSet>>();
+
+/**
+ * The target kernels on which the function's program type exists: elsewhere the program does not
+ * load at all, which prog-type-unavailable reports, so the call rules stay quiet there.
+ */
+export function programKernels(ctx: RuleContext, f: FunctionFacts): KSet {
+  const pt = f.ctx.progType;
+  if (!pt || ctx.model.bcc) return KSet.all(ctx.kernels);
+  let m = loadableCache.get(ctx.kernels);
+  if (!m) loadableCache.set(ctx.kernels, (m = new Map()));
+  let s = m.get(pt);
+  if (!s) {
+    const types = ctx.db.progType(pt, ctx.kernels).kernels;
+    s = KSet.where(ctx.kernels, (_, i) => types[i].present !== false);
+    m.set(pt, s);
+  }
+  return s;
+}
+
+/** The kernels where `node` runs: its guards, within the kernels that can load its program. */
+export function runsOn(ctx: RuleContext, f: FunctionFacts, node: Node): KSet {
+  return f.guards.kernelsAt(node).and(programKernels(ctx, f));
+}
