@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { KernelStore } from '../store/store';
 import type { Fidelity, KernelMeta } from '../store/schema';
 import { compareVersions } from '../version';
+import { AnswerCache } from './answers';
 import { Facts, type EnumFact } from './facts';
 import { TargetSpec, type TargetFilters } from './target';
 import { UserKernels } from './user';
@@ -136,6 +137,8 @@ export function defaultDataDir(): string {
 export class KernelDb {
   readonly kernels: Kernel[] = [];
   private readonly stores: { store: KernelStore | undefined; offset: number; count: number; load?: () => KernelStore }[] = [];
+  /** Answers of the per-kernel queries (see answers.ts). */
+  private readonly answers = new AnswerCache();
   private factsCache?: Facts;
 
   private constructor(
@@ -143,40 +146,9 @@ export class KernelDb {
     private readonly factsPath: string,
     readonly user: UserKernels | undefined,
   ) {
-    this.memoize();
     this.addStore(main, main.kernels, false);
     for (const u of user?.list() ?? []) {
       this.addStore(undefined, [u.meta], true, () => user!.load(u.meta.name));
-    }
-  }
-
-  /**
-   * Answers per name and kernel list are kept (bounded): rules ask the same questions about the
-   * same target on every keystroke. Answers are shared, so callers must not modify them.
-   */
-  private memoize(): void {
-    const methods = ['aggregate', 'field', 'enumValue', 'helper', 'progType', 'mapType', 'attachType', 'linkType', 'func', 'kfunc', 'tracepoint', 'lsmHook', 'config', 'section', 'typedef'] as const;
-    const memo = new Map<string, unknown>();
-    const listKeys = new WeakMap<readonly Kernel[], string>();
-    const keyOf = (ks: readonly Kernel[]) => {
-      let k = listKeys.get(ks);
-      if (k === undefined) {
-        k = ks.map((x) => x.id).join(',');
-        listKeys.set(ks, k);
-      }
-      return k;
-    };
-    for (const m of methods) {
-      const impl = (this[m] as (...a: unknown[]) => unknown).bind(this);
-      (this as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => {
-        const kernels = args[args.length - 1] as readonly Kernel[];
-        const key = `${m}\u0000${args.slice(0, -1).join('\u0000')}\u0000${keyOf(kernels)}`;
-        if (memo.has(key)) return memo.get(key);
-        const r = impl(...args);
-        if (memo.size > 20000) memo.clear();
-        memo.set(key, Object.freeze(r));
-        return r;
-      };
     }
   }
 
@@ -250,19 +222,23 @@ export class KernelDb {
 
   /** Struct/union presence, kind and size per kernel. */
   aggregate(name: string, kernels: readonly Kernel[]): AggregateOnKernel[] {
-    return kernels.map((k) => {
-      const { s, i } = this.locate(k);
-      const v = s.aggregate(name).find((a) => s.has(a.kset, i));
-      return v
-        ? { kernel: k, present: true, basis: this.basisOf(k), kind: v.kind, ...(v.size >= 0 ? { size: v.size } : {}) }
-        : { kernel: k, present: false, basis: this.basisOf(k) };
+    return this.answers.get('aggregate', [name], kernels, () => {
+      return kernels.map((k) => {
+        const { s, i } = this.locate(k);
+        const v = s.aggregate(name).find((a) => s.has(a.kset, i));
+        return v
+          ? { kernel: k, present: true, basis: this.basisOf(k), kind: v.kind, ...(v.size >= 0 ? { size: v.size } : {}) }
+          : { kernel: k, present: false, basis: this.basisOf(k) };
+      });
     });
   }
 
   /** `struct.field` per kernel, with rename candidates where it is absent. */
   field(struct: string, field: string, kernels: readonly Kernel[]): FieldAvailability {
-    const out = kernels.map((k) => this.fieldOn(struct, field, k));
-    return { struct, field, kernels: out, renameCandidates: this.renameCandidates(struct, field, out) };
+    return this.answers.get('field', [struct, field], kernels, () => {
+      const out = kernels.map((k) => this.fieldOn(struct, field, k));
+      return { struct, field, kernels: out, renameCandidates: this.renameCandidates(struct, field, out) };
+    });
   }
 
   /** One field on one kernel. */
@@ -328,16 +304,18 @@ export class KernelDb {
 
   /** An enum constant (e.g. `BPF_FUNC_ringbuf_output` of `bpf_func_id`) per kernel. */
   enumValue(enumName: string, name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
-    return kernels.map((k) => {
-      const { s, i } = this.locate(k);
-      const v = s.col('enumv.value', 'f64');
-      const big = s.col('enumv.big', 'u32');
-      const ks = s.col('enumv.kset', 'u32');
-      for (const r of s.rowsByPair('enumv', 'enum', enumName, 'name', name)) {
-        if (!s.has(ks[r], i)) continue;
-        return { kernel: k, present: true, basis: this.basisOf(k), value: big[r] ? s.str(big[r]) : String(v[r]) };
-      }
-      return { kernel: k, present: false, basis: this.basisOf(k) };
+    return this.answers.get('enumValue', [enumName, name], kernels, () => {
+      return kernels.map((k) => {
+        const { s, i } = this.locate(k);
+        const v = s.col('enumv.value', 'f64');
+        const big = s.col('enumv.big', 'u32');
+        const ks = s.col('enumv.kset', 'u32');
+        for (const r of s.rowsByPair('enumv', 'enum', enumName, 'name', name)) {
+          if (!s.has(ks[r], i)) continue;
+          return { kernel: k, present: true, basis: this.basisOf(k), value: big[r] ? s.str(big[r]) : String(v[r]) };
+        }
+        return { kernel: k, present: false, basis: this.basisOf(k) };
+      });
     });
   }
 
@@ -363,18 +341,20 @@ export class KernelDb {
    * version floor from the facts.
    */
   helper(name: string, kernels: readonly Kernel[]): HelperAvailability {
-    const bare = name.replace(/^bpf_/, '');
-    const fact = this.facts.helper(`bpf_${bare}`);
-    const viaEnum = this.enumValue('bpf_func_id', `BPF_FUNC_${bare}`, kernels);
-    return {
-      helper: `bpf_${bare}`,
-      ...(fact ? { id: fact.id, since: fact.since, gplOnly: fact.gpl_only, progTypes: fact.prog_types ?? [] } : {}),
-      kernels: kernels.map((k, n) => {
-        if (k.hasHelperEnum) return viaEnum[n];
-        if (fact) return { kernel: k, present: compareVersions(k.version, fact.since) >= 0, basis: 'facts' as const };
-        return { kernel: k, present: null, basis: 'facts' as const };
-      }),
-    };
+    return this.answers.get('helper', [name], kernels, () => {
+      const bare = name.replace(/^bpf_/, '');
+      const fact = this.facts.helper(`bpf_${bare}`);
+      const viaEnum = this.enumValue('bpf_func_id', `BPF_FUNC_${bare}`, kernels);
+      return {
+        helper: `bpf_${bare}`,
+        ...(fact ? { id: fact.id, since: fact.since, gplOnly: fact.gpl_only, progTypes: fact.prog_types ?? [] } : {}),
+        kernels: kernels.map((k, n) => {
+          if (k.hasHelperEnum) return viaEnum[n];
+          if (fact) return { kernel: k, present: compareVersions(k.version, fact.since) >= 0, basis: 'facts' as const };
+          return { kernel: k, present: null, basis: 'facts' as const };
+        }),
+      };
+    });
   }
 
   private enumTypeAvailability(enumName: string, facts: readonly EnumFact[], prefix: string, name: string, kernels: readonly Kernel[]) {
@@ -395,43 +375,53 @@ export class KernelDb {
 
   /** `BPF_PROG_TYPE_*` per kernel (`lsm` and `BPF_PROG_TYPE_LSM` both work). */
   progType(name: string, kernels: readonly Kernel[]) {
-    return this.enumTypeAvailability('bpf_prog_type', this.facts.progTypes, 'BPF_PROG_TYPE_', name, kernels);
+    return this.answers.get('progType', [name], kernels, () => {
+      return this.enumTypeAvailability('bpf_prog_type', this.facts.progTypes, 'BPF_PROG_TYPE_', name, kernels);
+    });
   }
 
   /** `BPF_MAP_TYPE_*` per kernel. */
   mapType(name: string, kernels: readonly Kernel[]) {
-    return this.enumTypeAvailability('bpf_map_type', this.facts.mapTypes, 'BPF_MAP_TYPE_', name, kernels);
+    return this.answers.get('mapType', [name], kernels, () => {
+      return this.enumTypeAvailability('bpf_map_type', this.facts.mapTypes, 'BPF_MAP_TYPE_', name, kernels);
+    });
   }
 
   /** `bpf_attach_type` values per kernel (`BPF_TRACE_FENTRY`, …). */
   attachType(name: string, kernels: readonly Kernel[]) {
-    return this.enumTypeAvailability('bpf_attach_type', this.facts.attachTypes, '', name, kernels);
+    return this.answers.get('attachType', [name], kernels, () => {
+      return this.enumTypeAvailability('bpf_attach_type', this.facts.attachTypes, '', name, kernels);
+    });
   }
 
   /** `BPF_LINK_TYPE_*` per kernel. */
   linkType(name: string, kernels: readonly Kernel[]) {
-    return this.enumTypeAvailability('bpf_link_type', this.facts.linkTypes, 'BPF_LINK_TYPE_', name, kernels);
+    return this.answers.get('linkType', [name], kernels, () => {
+      return this.enumTypeAvailability('bpf_link_type', this.facts.linkTypes, 'BPF_LINK_TYPE_', name, kernels);
+    });
   }
 
   /** A kernel function (kprobe/fentry target) per kernel; unknown where the data has no function list. */
   func(name: string, kernels: readonly Kernel[]): FuncOnKernel[] {
-    return kernels.map((k) => {
-      if (!k.hasFuncs) return { kernel: k, present: null, basis: this.basisOf(k) };
-      const { s, i } = this.locate(k);
-      const rows = s.rowsBy('func', 'name', name);
-      const basis = this.basisOf(k);
-      if (rows.length === 0) return { kernel: k, present: false, basis };
-      const r = rows[0];
-      const present = s.has(s.col('func.kset', 'u32')[r], i);
-      const inlined = s.has(s.col('func.inlined', 'u32')[r], i);
-      const kfunc = s.has(s.col('func.kfunc', 'u32')[r], i);
-      const proto = s.rowsBy('proto', 'func', name).find((p) => s.has(s.col('proto.kset', 'u32')[p], i));
-      return {
-        kernel: k, present, basis,
-        ...(inlined ? { inlined } : {}),
-        ...(kfunc ? { kfunc } : {}),
-        ...(proto !== undefined ? { proto: s.str(s.col('proto.text', 'u32')[proto]) } : {}),
-      };
+    return this.answers.get('func', [name], kernels, () => {
+      return kernels.map((k) => {
+        if (!k.hasFuncs) return { kernel: k, present: null, basis: this.basisOf(k) };
+        const { s, i } = this.locate(k);
+        const rows = s.rowsBy('func', 'name', name);
+        const basis = this.basisOf(k);
+        if (rows.length === 0) return { kernel: k, present: false, basis };
+        const r = rows[0];
+        const present = s.has(s.col('func.kset', 'u32')[r], i);
+        const inlined = s.has(s.col('func.inlined', 'u32')[r], i);
+        const kfunc = s.has(s.col('func.kfunc', 'u32')[r], i);
+        const proto = s.rowsBy('proto', 'func', name).find((p) => s.has(s.col('proto.kset', 'u32')[p], i));
+        return {
+          kernel: k, present, basis,
+          ...(inlined ? { inlined } : {}),
+          ...(kfunc ? { kfunc } : {}),
+          ...(proto !== undefined ? { proto: s.str(s.col('proto.text', 'u32')[proto]) } : {}),
+        };
+      });
     });
   }
 
@@ -440,12 +430,14 @@ export class KernelDb {
    * on older ones a function of that name plus the facts' version floor answer.
    */
   kfunc(name: string, kernels: readonly Kernel[]): FuncOnKernel[] {
-    const fact = this.facts.kfunc(name);
-    return this.func(name, kernels).map((f) => {
-      if (f.present !== true) return f;
-      if (f.kfunc || this.hasKfuncTags(f.kernel)) return { ...f, present: !!f.kfunc };
-      if (fact) return { ...f, present: compareVersions(f.kernel.version, fact.since) >= 0, basis: 'facts' as const };
-      return { ...f, present: null };
+    return this.answers.get('kfunc', [name], kernels, () => {
+      const fact = this.facts.kfunc(name);
+      return this.func(name, kernels).map((f) => {
+        if (f.present !== true) return f;
+        if (f.kfunc || this.hasKfuncTags(f.kernel)) return { ...f, present: !!f.kfunc };
+        if (fact) return { ...f, present: compareVersions(f.kernel.version, fact.since) >= 0, basis: 'facts' as const };
+        return { ...f, present: null };
+      });
     });
   }
 
@@ -499,17 +491,19 @@ export class KernelDb {
    * `btf_trace_<event>` typedefs (5.5+) or DepSurf's tracepoint table; unknown elsewhere.
    */
   tracepoint(name: string, kernels: readonly Kernel[]): (KernelAnswer & { class?: string })[] {
-    const event = name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
-    return kernels.map((k) => {
-      const { s, i } = this.locate(k);
-      const basis = this.basisOf(k);
-      const ks = s.col('tp.kset', 'u32');
-      const row = s.rowsBy('tp', 'event', event).find((r) => s.has(ks[r], i));
-      if (row !== undefined) {
-        const cls = s.str(s.col('tp.class', 'u32')[row]);
-        return { kernel: k, present: true, basis, ...(cls ? { class: cls } : {}) };
-      }
-      return { kernel: k, present: this.hasTracepointData(k) ? false : null, basis };
+    return this.answers.get('tracepoint', [name], kernels, () => {
+      const event = name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
+      return kernels.map((k) => {
+        const { s, i } = this.locate(k);
+        const basis = this.basisOf(k);
+        const ks = s.col('tp.kset', 'u32');
+        const row = s.rowsBy('tp', 'event', event).find((r) => s.has(ks[r], i));
+        if (row !== undefined) {
+          const cls = s.str(s.col('tp.class', 'u32')[row]);
+          return { kernel: k, present: true, basis, ...(cls ? { class: cls } : {}) };
+        }
+        return { kernel: k, present: this.hasTracepointData(k) ? false : null, basis };
+      });
     });
   }
 
@@ -528,7 +522,9 @@ export class KernelDb {
 
   /** An LSM hook (`file_open`) per kernel: its `bpf_lsm_<hook>` attach point. */
   lsmHook(hook: string, kernels: readonly Kernel[]): FuncOnKernel[] {
-    return this.func(`bpf_lsm_${hook.replace(/^bpf_lsm_/, '')}`, kernels);
+    return this.answers.get('lsmHook', [hook], kernels, () => {
+      return this.func(`bpf_lsm_${hook.replace(/^bpf_lsm_/, '')}`, kernels);
+    });
   }
 
   /**
@@ -536,15 +532,17 @@ export class KernelDb {
    * does not mention it (off, or an option that kernel does not have), unknown where no config exists.
    */
   config(name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
-    const full = name.startsWith('CONFIG_') ? name : `CONFIG_${name}`;
-    return kernels.map((k): ValueOnKernel => {
-      if (!k.hasConfig) return { kernel: k, present: null, basis: 'config' };
-      const { s, i } = this.locate(k);
-      const ks = s.col('config.kset', 'u32');
-      const row = s.rowsBy('config', 'name', full).find((r) => s.has(ks[r], i));
-      // `unset`: the config does not mention the option (it may not exist in that kernel yet).
-      const value = row === undefined ? 'unset' : s.str(s.col('config.value', 'u32')[row]);
-      return { kernel: k, present: value !== 'n' && value !== 'unset', basis: 'config', value };
+    return this.answers.get('config', [name], kernels, () => {
+      const full = name.startsWith('CONFIG_') ? name : `CONFIG_${name}`;
+      return kernels.map((k): ValueOnKernel => {
+        if (!k.hasConfig) return { kernel: k, present: null, basis: 'config' };
+        const { s, i } = this.locate(k);
+        const ks = s.col('config.kset', 'u32');
+        const row = s.rowsBy('config', 'name', full).find((r) => s.has(ks[r], i));
+        // `unset`: the config does not mention the option (it may not exist in that kernel yet).
+        const value = row === undefined ? 'unset' : s.str(s.col('config.value', 'u32')[row]);
+        return { kernel: k, present: value !== 'n' && value !== 'unset', basis: 'config', value };
+      });
     });
   }
 
@@ -554,40 +552,42 @@ export class KernelDb {
    * CONFIG options are reported, not required, since a kernel without a config cannot answer.
    */
   section(sec: string, kernels: readonly Kernel[]): SectionAvailability {
-    const m = this.facts.section(sec);
-    if (!m) return { sec, configs: [], kernels: kernels.map((k) => ({ kernel: k, present: null, basis: 'facts' as const, reasons: [`libbpf does not know SEC("${sec}")`] })) };
-    const f = m.fact;
-    const prog = f.prog_type ? this.progType(f.prog_type, kernels).kernels : undefined;
-    // libbpf drops an optional expected attach type on kernels that lack it.
-    const attach = f.attach_type && !f.flags.includes('attachable_opt') ? this.attachType(f.attach_type, kernels).kernels : undefined;
-    const floorOnly = f.since_kernel_reason !== f.prog_type && f.since_kernel_reason !== f.attach_type;
-    const target = this.sectionTarget(f.prefix, m.target, kernels);
-    return {
-      sec, prefix: f.prefix, ...(f.prog_type ? { progType: f.prog_type } : {}), ...(f.attach_type ? { attachType: f.attach_type } : {}),
-      ...(m.target ? { target: m.target } : {}), sinceKernel: f.since_kernel, configs: f.configs ?? [],
-      kernels: kernels.map((k, n) => {
-        const reasons: string[] = [];
-        let present: boolean | null = true;
-        let basis: Basis = this.basisOf(k);
-        const need = (a: KernelAnswer | undefined, what: string) => {
-          if (!a || a.present === true) return;
-          if (a.present === false) {
+    return this.answers.get('section', [sec], kernels, () => {
+      const m = this.facts.section(sec);
+      if (!m) return { sec, configs: [], kernels: kernels.map((k) => ({ kernel: k, present: null, basis: 'facts' as const, reasons: [`libbpf does not know SEC("${sec}")`] })) };
+      const f = m.fact;
+      const prog = f.prog_type ? this.progType(f.prog_type, kernels).kernels : undefined;
+      // libbpf drops an optional expected attach type on kernels that lack it.
+      const attach = f.attach_type && !f.flags.includes('attachable_opt') ? this.attachType(f.attach_type, kernels).kernels : undefined;
+      const floorOnly = f.since_kernel_reason !== f.prog_type && f.since_kernel_reason !== f.attach_type;
+      const target = this.sectionTarget(f.prefix, m.target, kernels);
+      return {
+        sec, prefix: f.prefix, ...(f.prog_type ? { progType: f.prog_type } : {}), ...(f.attach_type ? { attachType: f.attach_type } : {}),
+        ...(m.target ? { target: m.target } : {}), sinceKernel: f.since_kernel, configs: f.configs ?? [],
+        kernels: kernels.map((k, n) => {
+          const reasons: string[] = [];
+          let present: boolean | null = true;
+          let basis: Basis = this.basisOf(k);
+          const need = (a: KernelAnswer | undefined, what: string) => {
+            if (!a || a.present === true) return;
+            if (a.present === false) {
+              present = false;
+              reasons.push(`${what} missing`);
+            } else if (present === true) present = null;
+            if (a.basis === 'facts') basis = 'facts';
+          };
+          need(prog?.[n], f.prog_type ?? '');
+          need(attach?.[n], f.attach_type ?? '');
+          if (floorOnly && compareVersions(k.version, f.since_kernel) < 0) {
             present = false;
-            reasons.push(`${what} missing`);
-          } else if (present === true) present = null;
-          if (a.basis === 'facts') basis = 'facts';
-        };
-        need(prog?.[n], f.prog_type ?? '');
-        need(attach?.[n], f.attach_type ?? '');
-        if (floorOnly && compareVersions(k.version, f.since_kernel) < 0) {
-          present = false;
-          basis = 'facts';
-          reasons.push(`${f.since_kernel_reason} needs ${f.since_kernel}`);
-        }
-        if (target) need(target[n], target[n].what);
-        return { kernel: k, present, basis, reasons };
-      }),
-    };
+            basis = 'facts';
+            reasons.push(`${f.since_kernel_reason} needs ${f.since_kernel}`);
+          }
+          if (target) need(target[n], target[n].what);
+          return { kernel: k, present, basis, reasons };
+        }),
+      };
+    });
   }
 
   private sectionTarget(prefix: string, target: string, kernels: readonly Kernel[]): (KernelAnswer & { what: string })[] | undefined {
@@ -606,13 +606,15 @@ export class KernelDb {
 
   /** Typedef target per kernel (e.g. `btf_trace_sched_switch`). */
   typedef(name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
-    return kernels.map((k) => {
-      const { s, i } = this.locate(k);
-      const ks = s.col('typedef.kset', 'u32');
-      const row = s.rowsBy('typedef', 'name', name).find((r) => s.has(ks[r], i));
-      return row === undefined
-        ? { kernel: k, present: k.fidelity === 'depsurf' ? null : false, basis: this.basisOf(k) }
-        : { kernel: k, present: true, basis: this.basisOf(k), value: s.str(s.col('typedef.type', 'u32')[row]) };
+    return this.answers.get('typedef', [name], kernels, () => {
+      return kernels.map((k) => {
+        const { s, i } = this.locate(k);
+        const ks = s.col('typedef.kset', 'u32');
+        const row = s.rowsBy('typedef', 'name', name).find((r) => s.has(ks[r], i));
+        return row === undefined
+          ? { kernel: k, present: k.fidelity === 'depsurf' ? null : false, basis: this.basisOf(k) }
+          : { kernel: k, present: true, basis: this.basisOf(k), value: s.str(s.col('typedef.type', 'u32')[row]) };
+      });
     });
   }
 
