@@ -173,3 +173,26 @@ test('tidy: the checks see a wrong-way import and a cycle (near misses stay sile
   assert.deepEqual(importCycles(graph), [['server/src/driver/d.ts', 'server/src/rules/a.ts']]);
   assert.equal(layerOf('scripts/bench/main.ts'), undefined, 'scripts are outside the layers');
 });
+
+test('tidy: every cache is an owned cache or an object field, and ARCHITECTURE.md lists each', async () => {
+  // Load every module that declares owned caches.
+  await import('../server/src/rules');
+  await import('../server/src/analysis/layout');
+  await import('../server/src/analysis/calls');
+  const { ownedCaches } = await import('../server/src/analysis/memo');
+  const arch = readFileSync(join(root, 'ARCHITECTURE.md'), 'utf8');
+  const section = arch.slice(arch.indexOf('## Caches'), arch.indexOf('## Invariants'));
+  assert.ok(section.length > 100, 'ARCHITECTURE.md has a Caches section');
+  const names = ownedCaches().map((c) => c.name);
+  assert.ok(names.length >= 10, 'the owned caches are registered');
+  assert.deepEqual(names.filter((n) => !section.includes(`\`${n}\``)), [], 'owned caches missing from the table');
+  const loose: string[] = [];
+  const fields: string[] = [];
+  for (const file of FILES.filter((f) => /^(server\/src|kernel-db\/src\/query)\//.test(f) && !/analysis\/memo\.ts$|query\/answers\.ts$/.test(f))) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const m of text.matchAll(/^(?:export )?(?:const|let) ([a-z]\w*)\s*(?::[^=]*)?=\s*new (?:Weak)?Map\b/gm)) loose.push(`${file}: ${m[1]}`);
+    for (const m of text.matchAll(/^\s+(?:private |protected )?(?:readonly )?(\w*[cC]ache\w*)\??\s*[:=]/gm)) fields.push(m[1]);
+  }
+  assert.deepEqual(loose, [], 'module-level maps: use OwnedCache (server/src/analysis/memo.ts)');
+  assert.deepEqual([...new Set(fields)].filter((f) => !section.includes(f)), [], 'cache fields missing from the table');
+});

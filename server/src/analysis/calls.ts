@@ -4,6 +4,7 @@
  * ARCHITECTURE.md) and shared by the program contexts, the guard propagation into helper
  * functions and the rules.
  */
+import { OwnedCache } from './memo';
 import type { Node } from 'web-tree-sitter';
 import { lexC } from '../parse/lexer';
 import type { FileModel, FunctionInfo } from './file';
@@ -59,27 +60,23 @@ export class CallGraph {
   }
 }
 
-const graphs = new WeakMap<FileModel, CallGraph>();
+const graphs = new OwnedCache<FileModel, CallGraph>({ name: 'calls.graph', owner: 'file model', key: '—' });
 
 /** The call graph of a file model (built on first use, kept as long as the model). */
 export function callGraph(model: FileModel): CallGraph {
-  let g = graphs.get(model);
-  if (!g) graphs.set(model, (g = new CallGraph(model)));
-  return g;
+  return graphs.get(model, '', () => new CallGraph(model));
 }
 
-const localNamesCache = new WeakMap<FileModel, Set<string>>();
+const localNamesCache = new OwnedCache<FileModel, ReadonlySet<string>>({ name: 'calls.localNames', owner: 'file model', key: '—' });
 
 /** Names the file itself defines as functions or macros: calls to them are not helper or kfunc calls. */
 export function localNames(model: FileModel): ReadonlySet<string> {
-  let s = localNamesCache.get(model);
-  if (!s) {
-    s = new Set(model.functions.map((f) => f.name));
+  return localNamesCache.get(model, '', () => {
+    const s = new Set(model.functions.map((f) => f.name));
     for (const d of lexC(model.text).directives) {
       const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)/.exec(d.text);
       if (m) s.add(m[1]);
     }
-    localNamesCache.set(model, s);
-  }
-  return s;
+    return s;
+  });
 }

@@ -2,6 +2,7 @@
  * How a field path's offset varies across the target kernels: the offset a fixed-layout read
  * bakes in is right only where every kernel agrees with it.
  */
+import { OwnedCache } from './memo';
 import type { FieldOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { majorMinor } from '../../../kernel-db/src/version';
 
@@ -21,43 +22,29 @@ export interface OffsetSpread {
   readonly known: Kernel[];
 }
 
-/** Per-target caches; keyed by the target's kernel ids so a settings change starts afresh. */
-const caches = new Map<string, Map<string, OffsetSpread>>();
-const fieldCaches = new Map<string, Map<string, FieldOnKernel[]>>();
+/** Per database, by target kernel ids and member (bounded: a settings change fills new entries). */
+const spreads = new OwnedCache<KernelDb, OffsetSpread>({ name: 'layout.offsetSpread', owner: 'kernel database', key: 'target kernel ids, struct and member path' }, 50_000);
+const fieldsAcross = new OwnedCache<KernelDb, FieldOnKernel[]>({ name: 'layout.fieldAcross', owner: 'kernel database', key: 'target kernel ids, struct and member' }, 50_000);
 
 /**
  * `struct.field` on every target kernel, in target order, cached per target: rules ask about the
  * same few members again and again.
  */
 export function fieldAcross(db: KernelDb, kernels: readonly Kernel[], struct: string, field: string): FieldOnKernel[] {
-  const tkey = kernels.map((k) => k.id).join(',');
-  let cache = fieldCaches.get(tkey);
-  if (!cache) {
-    if (fieldCaches.size > 8) fieldCaches.clear();
-    cache = new Map();
-    fieldCaches.set(tkey, cache);
-  }
-  const key = `${struct}.${field}`;
-  let r = cache.get(key);
-  if (!r) {
-    r = kernels.map((k) => db.fieldOn(struct, field, k));
-    cache.set(key, r);
-  }
-  return r;
+  return fieldsAcross.get(db, `${targetKey(kernels)}\u0000${struct}.${field}`, () => kernels.map((k) => db.fieldOn(struct, field, k)));
 }
 
 /** The offset of `struct.f1.f2…` (following each field's aggregate) on every kernel. */
 export function offsetSpread(db: KernelDb, kernels: readonly Kernel[], struct: string, fields: readonly string[]): OffsetSpread {
-  const tkey = kernels.map((k) => k.id).join(',');
-  let cache = caches.get(tkey);
-  if (!cache) {
-    if (caches.size > 8) caches.clear();
-    cache = new Map();
-    caches.set(tkey, cache);
-  }
-  const key = `${struct}.${fields.join('.')}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
+  return spreads.get(db, `${targetKey(kernels)}\u0000${struct}.${fields.join('.')}`, () => computeSpread(db, kernels, struct, fields));
+}
+
+/** A target's key: its kernels' ids. */
+function targetKey(kernels: readonly Kernel[]): string {
+  return kernels.map((k) => k.id).join(',');
+}
+
+function computeSpread(db: KernelDb, kernels: readonly Kernel[], struct: string, fields: readonly string[]): OffsetSpread {
 
   const offsets = new Map<Kernel, number>();
   const missing: Kernel[] = [];
@@ -91,7 +78,6 @@ export function offsetSpread(db: KernelDb, kernels: readonly Kernel[], struct: s
     differ: known.filter((k) => offsets.get(k) !== common),
     missing, unknown, known,
   };
-  cache.set(key, r);
   return r;
 }
 

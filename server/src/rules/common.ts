@@ -2,12 +2,13 @@
  * What several rules ask of a function: the target kernels that can load its program at all, and
  * the kernels a node runs on (its guards within those).
  */
+import { OwnedCache } from '../analysis/memo';
 import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
 import type { FunctionFacts, RuleContext } from './rule';
 
-const loadableCache = new WeakMap<readonly Kernel[], Map<string, KSet>>();
+const loadableCache = new OwnedCache<readonly Kernel[], KSet>({ name: 'rules.programKernels', owner: 'target kernel list', key: 'program type' });
 
 /**
  * The target kernels on which the function's program type exists: elsewhere the program does not
@@ -16,15 +17,10 @@ const loadableCache = new WeakMap<readonly Kernel[], Map<string, KSet>>();
 export function programKernels(ctx: RuleContext, f: FunctionFacts): KSet {
   const pt = f.ctx.progType;
   if (!pt || ctx.model.bcc) return KSet.all(ctx.kernels);
-  let m = loadableCache.get(ctx.kernels);
-  if (!m) loadableCache.set(ctx.kernels, (m = new Map()));
-  let s = m.get(pt);
-  if (!s) {
+  return loadableCache.get(ctx.kernels, pt, () => {
     const types = ctx.db.progType(pt, ctx.kernels).kernels;
-    s = KSet.where(ctx.kernels, (_, i) => types[i].present !== false);
-    m.set(pt, s);
-  }
-  return s;
+    return KSet.where(ctx.kernels, (_, i) => types[i].present !== false);
+  });
 }
 
 /** The kernels where `node` runs: its guards, within the kernels that can load its program. */

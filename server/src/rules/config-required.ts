@@ -7,8 +7,9 @@
  * one's. Helper calls are checked per function against the kernels their guards leave, so a call
  * under `if (CONFIG_X)` with `extern … CONFIG_X __kconfig` stays silent.
  */
+import { OwnedCache } from '../analysis/memo';
 import { compareVersions } from '../../../kernel-db/src/version';
-import type { Kernel } from '../../../kernel-db/src/query/db';
+import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
 import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
@@ -33,11 +34,9 @@ export const configRequired: Rule = {
 
 /** Options that say nothing about one program: without them there is no BPF (the curated facts' `implied_configs`). */
 function implied(ctx: RuleContext): ReadonlySet<string> {
-  let s = impliedCache.get(ctx.db.facts);
-  if (!s) impliedCache.set(ctx.db.facts, (s = new Set(ctx.db.facts.analysis.implied_configs.map((c) => c.name))));
-  return s;
+  return impliedCache.get(ctx.db.facts, '', () => new Set(ctx.db.facts.analysis.implied_configs.map((c) => c.name)));
 }
-const impliedCache = new WeakMap<object, ReadonlySet<string>>();
+const impliedCache = new OwnedCache<object, ReadonlySet<string>>({ name: 'config-required.implied', owner: "the database's curated facts", key: '—' });
 
 /**
  * Options a trampoline attached to a kernel function needs for program type `pt`, beyond the
@@ -66,16 +65,15 @@ interface ConfigGaps {
   readonly unknown: Kernel[];
 }
 
-const firstSeenCache = new Map<string, string | undefined>();
+const firstSeenCache = new OwnedCache<KernelDb, string | undefined>({ name: 'config-required.firstSeen', owner: 'kernel database', key: 'CONFIG option' });
 
 /** The oldest version of any built-in kernel whose config mentions `option` (set or not set). */
 function firstSeen(ctx: RuleContext, option: string): string | undefined {
-  if (!firstSeenCache.has(option)) {
+  return firstSeenCache.get(ctx.db, option, () => {
     const mentioned = ctx.db.config(option, ctx.db.kernels.filter((k) => k.hasConfig && !k.user))
       .filter((v) => v.value !== undefined && v.value !== 'unset').map((v) => v.kernel.version);
-    firstSeenCache.set(option, mentioned.sort(compareVersions)[0]);
-  }
-  return firstSeenCache.get(option);
+    return mentioned.sort(compareVersions)[0];
+  });
 }
 
 function gaps(ctx: RuleContext, configs: readonly string[], kernels: readonly Kernel[]): ConfigGaps {

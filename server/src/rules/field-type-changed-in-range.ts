@@ -6,6 +6,7 @@
  * an anonymous union. CO-RE relocates the offset, not the type: the compiled read keeps the size
  * and meaning of the type in the vmlinux.h it was built with.
  */
+import { OwnedCache } from '../analysis/memo';
 import { coreMacro, readsNothing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
 import type { FieldOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
@@ -112,14 +113,9 @@ function sizeGuarded(ctx: RuleContext, node: Node): boolean {
  * Shapes of a member on every target kernel, cached with the member's per-target answers (which
  * `fieldAcross` keeps), since typedef resolution asks the database once per kernel.
  */
-const shapeCache = new WeakMap<FieldOnKernel[], Shape[]>();
+const shapeCache = new OwnedCache<FieldOnKernel[], Shape[]>({ name: 'field-type-changed-in-range.shapes', owner: "a member's per-target answers (layout.fieldAcross)", key: '—' });
 function shapesOf(db: KernelDb, all: FieldOnKernel[]): Shape[] {
-  let s = shapeCache.get(all);
-  if (!s) {
-    s = all.map((p) => (p.present === true ? shapeOf(db, p.type ?? '', p.kernel, p.size) : { k: 'unknown' as const }));
-    shapeCache.set(all, s);
-  }
-  return s;
+  return shapeCache.get(all, '', () => all.map((p) => (p.present === true ? shapeOf(db, p.type ?? '', p.kernel, p.size) : { k: 'unknown' as const })));
 }
 
 function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, access: Access, struct: string, kernels: Kernel[], per: FieldOnKernel[], shapes: Shape[]) {
@@ -292,24 +288,17 @@ function shapeKey(s: Shape): string {
   }
 }
 
-const typedefCache = new WeakMap<KernelDb, Map<string, string | null>>();
+const typedefCache = new OwnedCache<KernelDb, string | null>({ name: 'field-type-changed-in-range.typedefs', owner: 'kernel database', key: 'typedef name' });
 
 /** Where typedef `name` leads on kernel `k`: its own BTF, else what every built-in BTF kernel says. */
 function typedefOn(db: KernelDb, name: string, k: Kernel): string | undefined {
   const own = db.typedef(name, [k])[0];
   if (own.present === true) return own.value;
-  let cache = typedefCache.get(db);
-  if (!cache) {
-    cache = new Map();
-    typedefCache.set(db, cache);
-  }
-  let v = cache.get(name);
-  if (v === undefined) {
+  const v = typedefCache.get(db, name, () => {
     const btf = db.kernels.filter((x) => !x.user && x.fidelity !== 'depsurf');
     const values = new Set(db.typedef(name, btf).filter((a) => a.present).map((a) => a.value ?? ''));
-    v = values.size === 1 ? [...values][0] : null;
-    cache.set(name, v);
-  }
+    return values.size === 1 ? [...values][0] : null;
+  });
   return v ?? undefined;
 }
 

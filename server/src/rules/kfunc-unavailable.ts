@@ -10,6 +10,7 @@
  * modules (`dctcp_*`, conntrack) are never in vmlinux BTF, and minimal test configs leave out
  * what distros build.
  */
+import { OwnedCache } from '../analysis/memo';
 import { LIBBPF } from '../analysis/loader';
 import type { Node } from 'web-tree-sitter';
 import type { FuncOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
@@ -28,18 +29,11 @@ export function kfuncDecl(model: FileModel, name: string): Extern | undefined {
   return e?.kind === 'ksym' && e.isFunction ? e : undefined;
 }
 
-const everCache = new WeakMap<KernelDb, Map<string, boolean>>();
+const everCache = new OwnedCache<KernelDb, boolean>({ name: 'kfunc-unavailable.inAnyVmlinux', owner: 'kernel database', key: 'kfunc name' });
 
 /** Whether any built-in kernel has `name` as a kfunc in its vmlinux BTF. */
 function inAnyVmlinux(db: KernelDb, name: string): boolean {
-  let m = everCache.get(db);
-  if (!m) everCache.set(db, (m = new Map()));
-  let v = m.get(name);
-  if (v === undefined) {
-    v = db.kfunc(name, db.kernels.filter((k) => !k.user)).some((a) => a.present === true && a.basis !== 'facts');
-    m.set(name, v);
-  }
-  return v;
+  return everCache.get(db, name, () => db.kfunc(name, db.kernels.filter((k) => !k.user)).some((a) => a.present === true && a.basis !== 'facts'));
 }
 
 /**

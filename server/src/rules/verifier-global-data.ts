@@ -6,6 +6,7 @@
  * `global_data` floor. BCC keeps its tables and globals its own way: BCC files are not checked.
  * Part of the `verifier-feature-unavailable` group.
  */
+import { OwnedCache } from '../analysis/memo';
 import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
@@ -34,27 +35,35 @@ interface GlobalUse {
   readonly what: string;
 }
 
+const kindsCache = new OwnedCache<FileModel, ReadonlyMap<string, 'data' | 'kconfig'>>({ name: 'verifier-global-data.kinds', owner: 'file model', key: '—' });
+
+/** Sections whose variables libbpf does not keep in global data maps. */
+const NOT_GLOBAL_DATA = /^(\.?maps|license|version)$/;
+
 /** How a file-scope variable is stored: as global data, a kconfig extern, or neither. */
-function globalKinds(model: FileModel): Map<string, 'data' | 'kconfig'> {
-  let m = kindsCache.get(model);
-  if (m) return m;
-  m = new Map();
-  for (const [name, g] of model.globals) {
-    let decl: Node | null = g.node;
-    while (decl && decl.type !== 'declaration') decl = decl.parent;
-    if (!decl || decl.descendantsOfType('function_declarator').length > 0) continue;
-    const text = model.text.slice(decl.startIndex, decl.endIndex);
-    const after = model.text.slice(decl.endIndex, decl.endIndex + 1);
-    if (/\b__kconfig\b/.test(text)) m.set(name, 'kconfig');
-    else if (/^\s*typedef\b/.test(text) || /\b(?:__ksym|extern)\b/.test(text)) continue;
+function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> {
+  return kindsCache.get(model, '', () => {
     // Maps (`SEC(".maps")`), the license and the version section are not global data.
-    else if (/\bSEC\s*\(\s*"(?:\.?maps|license|version)"/.test(text + after)) continue;
-    else m.set(name, 'data');
-  }
-  kindsCache.set(model, m);
-  return m;
+    const sectioned = new Set<string>();
+    for (const site of model.sites()) {
+      if (site.kind === 'section' && site.target?.kind === 'variable' && NOT_GLOBAL_DATA.test(site.section ?? '')) sectioned.add(site.target.name);
+    }
+    const m = new Map<string, 'data' | 'kconfig'>();
+    for (const [name, g] of model.globals) {
+      if (model.externs.get(name)?.kind === 'kconfig') {
+        m.set(name, 'kconfig');
+        continue;
+      }
+      let decl: Node | null = g.node;
+      while (decl && decl.type !== 'declaration') decl = decl.parent;
+      if (!decl || decl.descendantsOfType('function_declarator').length > 0) continue;
+      const isExtern = decl.children.some((c) => c?.type === 'storage_class_specifier' && model.text.slice(c.startIndex, c.endIndex) === 'extern');
+      if (isExtern || sectioned.has(name)) continue;
+      m.set(name, 'data');
+    }
+    return m;
+  });
 }
-const kindsCache = new WeakMap<FileModel, Map<string, 'data' | 'kconfig'>>();
 
 function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
   const kinds = globalKinds(ctx.model);

@@ -1,0 +1,49 @@
+/**
+ * Memoised answers that cannot go stale: each entry lives with its owner object (a file model, a
+ * kernel database, a database answer), which is immutable while anyone holds it, so there is
+ * nothing to invalidate by hand. A new text gives a new file model; a kernel imported or removed
+ * gives a new database. Every such cache is created here with a name, its owner and its key, and
+ * ARCHITECTURE.md ("Caches") lists them all beside the caches that live inside one object.
+ */
+
+/** What a cache is for: shown in ARCHITECTURE.md and checked by test/tidy.test.ts. */
+export interface CacheInfo {
+  /** Unique, e.g. `calls.graph`. */
+  readonly name: string;
+  /** What the entries live with (and are dropped with). */
+  readonly owner: string;
+  /** What distinguishes entries under one owner. */
+  readonly key: string;
+}
+
+const registry: CacheInfo[] = [];
+
+/** Every owned cache created so far (all are created when their modules load). */
+export function ownedCaches(): readonly CacheInfo[] {
+  return registry;
+}
+
+/** A cache of values per owner object and string key. */
+export class OwnedCache<O extends object, V> {
+  private readonly byOwner = new WeakMap<O, Map<string, V>>();
+
+  /** `limit` bounds the entries kept per owner (the map starts over when full). */
+  constructor(
+    readonly info: CacheInfo,
+    private readonly limit = Number.POSITIVE_INFINITY,
+  ) {
+    if (registry.some((c) => c.name === info.name)) throw new Error(`cache ${info.name} is declared twice`);
+    registry.push(info);
+  }
+
+  /** The value for `key` under `owner`, computed by `compute` the first time. */
+  get(owner: O, key: string, compute: () => V): V {
+    let m = this.byOwner.get(owner);
+    if (!m) this.byOwner.set(owner, (m = new Map()));
+    if (m.has(key)) return m.get(key) as V;
+    const v = compute();
+    if (m.size >= this.limit) m.clear();
+    m.set(key, v);
+    return v;
+  }
+}
