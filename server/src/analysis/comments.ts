@@ -8,6 +8,7 @@
  * Without rule ids, a disable comment silences every rule. A group id (`verifier-feature-unavailable`,
  * see rules/groups.ts) names every rule of the group.
  */
+import { lexC } from '../parse/lexer';
 
 /** A directive found in a comment. */
 export interface Directive {
@@ -52,26 +53,9 @@ export function directives(text: string): Directive[] {
   return out;
 }
 
-/** Comments of C text (skipping string and character literals), as regex-like matches. */
+/** Comments of C text, from the lexer (strings, character literals and continuations as C reads them). */
 function comments(text: string): { 0: string; index: number }[] {
-  const out: { 0: string; index: number }[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"' || c === "'") {
-      for (i++; i < text.length && text[i] !== c && text[i] !== '\n'; i++) if (text[i] === '\\') i++;
-    } else if (c === '/' && text[i + 1] === '/') {
-      const end = text.indexOf('\n', i);
-      const e = end < 0 ? text.length : end;
-      out.push({ 0: text.slice(i, e), index: i });
-      i = e;
-    } else if (c === '/' && text[i + 1] === '*') {
-      const end = text.indexOf('*/', i + 2);
-      const e = end < 0 ? text.length : end + 2;
-      out.push({ 0: text.slice(i, e), index: i });
-      i = e - 1;
-    }
-  }
-  return out;
+  return lexC(text).comments.map((c) => ({ 0: text.slice(c.start, c.end), index: c.start }));
 }
 
 function countLines(text: string, offset: number): number {

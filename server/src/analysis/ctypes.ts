@@ -54,15 +54,56 @@ export function isAggValue(t: CType): boolean {
 }
 
 /**
+ * The syntax of a type as the kernel database spells it (one canonical C spelling per type:
+ * `struct task_struct *`, `char [16]`, `const struct cred *`, `atomic_t`, `void (*)(int)`). The
+ * analysis, the rules and the messages read type strings only through this.
+ */
+export interface TypeText {
+  /** The type without `const`/`volatile`/`restrict`, single-spaced. */
+  readonly bare: string;
+  /** A function type or a pointer to one. */
+  readonly func: boolean;
+  /** When an array: the element type's text and the dimensions (`[16][4]`). */
+  readonly array?: { readonly elem: string; readonly dims: string; readonly count: number };
+  /** When a pointer: the pointed-to type's text. */
+  readonly pointee?: string;
+  /** When a struct or union: its kind and name (`(anon)` for an anonymous one). */
+  readonly aggregate?: { readonly kind: 'struct' | 'union'; readonly name: string };
+  /** An enum. */
+  readonly isEnum: boolean;
+}
+
+const QUALIFIERS = /\b(const|volatile|restrict|__restrict)\b/g;
+
+/** Reads a type string (see {@link TypeText}). */
+export function readTypeText(type: string): TypeText {
+  const bare = type.replace(QUALIFIERS, ' ').replace(/\s+/g, ' ').trim();
+  const func = bare.includes('(');
+  const arr = func ? null : /^([^[]*?)\s*((?:\[\d*\])+)$/.exec(bare);
+  const pointee = !func && !arr && bare.endsWith('*') ? bare.slice(0, -1).trim() : undefined;
+  const agg = !func && !arr && pointee === undefined ? /^(struct|union) (.+)$/.exec(bare) : null;
+  return {
+    bare, func,
+    ...(arr ? { array: { elem: arr[1], dims: arr[2], count: (arr[2].match(/\[/g) ?? []).length } } : {}),
+    ...(pointee !== undefined ? { pointee } : {}),
+    ...(agg ? { aggregate: { kind: agg[1] as 'struct' | 'union', name: agg[2] } } : {}),
+    isEnum: /^enum /.test(bare),
+  };
+}
+
+/**
  * Reads a kernel-database field type (`struct task_struct *`, `char[16]`, `const struct cred *`,
  * `atomic_t`) with the aggregate key the database gives (`ref`).
  */
 export function fromKernelType(type: string, ref: string, refKind: 'struct' | 'union' | undefined): CType {
-  if (type.includes('(')) return scalarType(type);
-  const arr = (type.match(/\[/g) ?? []).length;
-  const ptr = (type.replace(/\[.*$/, '').match(/\*/g) ?? []).length;
-  if (ref) return aggType(refKind ?? (/^(const |volatile )*union /.test(type) ? 'union' : 'struct'), ref, ptr, arr);
-  return scalarType(type.replace(/\[.*$/, '').replace(/\*/g, '').trim(), ptr, arr);
+  let t = readTypeText(type);
+  if (t.func) return scalarType(type);
+  const arr = t.array?.count ?? 0;
+  if (t.array) t = readTypeText(t.array.elem);
+  let ptr = 0;
+  for (; t.pointee !== undefined; ptr++) t = readTypeText(t.pointee);
+  if (ref) return aggType(refKind ?? t.aggregate?.kind ?? 'struct', ref, ptr, arr);
+  return scalarType(t.bare, ptr, arr);
 }
 
 /**

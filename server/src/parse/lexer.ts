@@ -34,6 +34,8 @@ export interface LexResult {
   readonly tokens: Token[];
   /** Preprocessor directives in source order. */
   readonly directives: DirectiveToken[];
+  /** Comments (block and line comments, also inside directives) in source order, as offset spans. */
+  readonly comments: { readonly start: number; readonly end: number }[];
   /**
    * For each token index, the index of the matching bracket token for `(` `)` `[` `]` `{` `}`,
    * or -1 when the token is not a bracket or has no partner (unbalanced, half-typed code).
@@ -129,7 +131,7 @@ function skipQuoted(text: string, i: number, quote: number): number {
 }
 
 /** Returns the end of a preprocessor directive starting at `i` (the `#`). */
-function skipDirective(text: string, i: number): number {
+function skipDirective(text: string, i: number, comments: { start: number; end: number }[]): number {
   let j = i + 1;
   while (j < text.length) {
     const c = text.charCodeAt(j);
@@ -141,10 +143,16 @@ function skipDirective(text: string, i: number): number {
     }
     if (c === CH_SLASH && text.charCodeAt(j + 1) === CH_STAR) {
       // A block comment may carry a directive over several lines.
-      j = skipBlockComment(text, j);
+      const end = skipBlockComment(text, j);
+      comments.push({ start: j, end });
+      j = end;
       continue;
     }
-    if (c === CH_SLASH && text.charCodeAt(j + 1) === CH_SLASH) return skipLineComment(text, j);
+    if (c === CH_SLASH && text.charCodeAt(j + 1) === CH_SLASH) {
+      const end = skipLineComment(text, j);
+      comments.push({ start: j, end });
+      return end;
+    }
     if (c === CH_QUOTE || c === CH_APOS) {
       j = skipQuoted(text, j, c);
       continue;
@@ -182,6 +190,7 @@ const STRING_PREFIXES = new Set(['L', 'u', 'U', 'u8']);
 export function lexC(text: string): LexResult {
   const tokens: Token[] = [];
   const directives: DirectiveToken[] = [];
+  const comments: { start: number; end: number }[] = [];
   const n = text.length;
   // True while only whitespace has been seen since the last line break, which is where a `#`
   // starts a directive.
@@ -207,15 +216,19 @@ export function lexC(text: string): LexResult {
       }
     }
     if (c === CH_SLASH && text.charCodeAt(i + 1) === CH_STAR) {
-      i = skipBlockComment(text, i);
+      const end = skipBlockComment(text, i);
+      comments.push({ start: i, end });
+      i = end;
       continue;
     }
     if (c === CH_SLASH && text.charCodeAt(i + 1) === CH_SLASH) {
-      i = skipLineComment(text, i);
+      const end = skipLineComment(text, i);
+      comments.push({ start: i, end });
+      i = end;
       continue;
     }
     if (c === CH_HASH && lineStart) {
-      const end = skipDirective(text, i);
+      const end = skipDirective(text, i, comments);
       directives.push({ start: i, end, text: text.slice(i, end) });
       i = end;
       continue;
@@ -268,7 +281,7 @@ export function lexC(text: string): LexResult {
     tokens.push({ kind: 'other', start: i, end: i + len, text: text.slice(i, i + len) });
     i += len;
   }
-  return { tokens, directives, match: matchBrackets(tokens) };
+  return { tokens, directives, comments, match: matchBrackets(tokens) };
 }
 
 const OPENERS: Record<string, string> = { '(': ')', '[': ']', '{': '}' };

@@ -4,6 +4,7 @@
  * `if (bpf_core_field_exists(…))` are checked only against the kernels that have the field, and
  * the fallback branch only against the others.
  */
+import { readTypeText } from '../analysis/ctypes';
 import { toleratesMissing } from '../analysis/coreMacros';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
@@ -132,8 +133,9 @@ function renderNew(t: { kind: string; name: string; ptr: number; arr: number }):
 
 /** Integers, enums and pointers: types both arms of `?:` can share. */
 function scalarish(type: string): boolean {
-  if (!type || type.includes('[') || type.includes('(')) return false;
-  return type.includes('*') || !/^(const |volatile )*(struct|union) /.test(type);
+  const t = readTypeText(type);
+  if (!t.bare || t.array || t.func) return false;
+  return t.pointee !== undefined || !t.aggregate;
 }
 
 /** `long state`, `struct block_device *bi_bdev`. */

@@ -6,6 +6,7 @@
  * an anonymous union. CO-RE relocates the offset, not the type: the compiled read keeps the size
  * and meaning of the type in the vmlinux.h it was built with.
  */
+import { readTypeText } from '../analysis/ctypes';
 import { OwnedCache } from '../analysis/memo';
 import { coreMacro, readsNothing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
@@ -229,8 +230,6 @@ function sizeText(s: Shape): string {
   return s.k === 'int' ? `${s.bytes} byte${s.bytes === 1 ? '' : 's'}` : 'its compiled size';
 }
 
-const QUALIFIERS = /\b(const|volatile|restrict|__restrict)\b/g;
-
 /** Integer spellings of C, in the BPF target's LP64 model (which is what the program is compiled in). */
 function intShape(t: string): Shape | undefined {
   const words = t.split(/\s+/).filter(Boolean);
@@ -251,18 +250,17 @@ function intShape(t: string): Shape | undefined {
  * `size` is the BTF size of the member when known.
  */
 function shapeOf(db: KernelDb, type: string, k: Kernel, size: number | undefined, depth = 0): Shape {
-  const t = type.replace(QUALIFIERS, ' ').replace(/\s+/g, ' ').trim();
+  const tt = readTypeText(type);
+  const t = tt.bare;
   if (!t || depth > 8) return { k: 'unknown' };
-  if (t.includes('(')) return { k: 'func' };
-  const arr = /^([^[]*?)\s*((?:\[\d*\])+)$/.exec(t);
-  if (arr) return { k: 'array', elem: shapeKey(shapeOf(db, arr[1], k, undefined, depth + 1)), n: arr[2] };
-  if (t.endsWith('*')) {
-    const to = t.slice(0, -1).trim();
+  if (tt.func) return { k: 'func' };
+  if (tt.array) return { k: 'array', elem: shapeKey(shapeOf(db, tt.array.elem, k, undefined, depth + 1)), n: tt.array.dims };
+  if (tt.pointee !== undefined) {
+    const to = tt.pointee;
     return { k: 'ptr', to: to === 'void' ? 'void' : shapeKey(shapeOf(db, to, k, undefined, depth + 1)) };
   }
-  const agg = /^(struct|union) (.+)$/.exec(t);
-  if (agg) return { k: 'agg', name: t };
-  if (/^enum /.test(t)) return { k: 'enum', name: t };
+  if (tt.aggregate) return { k: 'agg', name: t };
+  if (tt.isEnum) return { k: 'enum', name: t };
   if (t === 'float' || t === 'double' || t === 'long double') return { k: 'float', bytes: t === 'float' ? 4 : 8 };
   const int = intShape(t);
   if (int && int.k === 'int') return size !== undefined && size > 0 && size <= 8 && size !== int.bytes ? { ...int, bytes: size } : int;
