@@ -196,3 +196,16 @@ test('tidy: every cache is an owned cache or an object field, and ARCHITECTURE.m
   assert.deepEqual(loose, [], 'module-level maps: use OwnedCache (server/src/analysis/memo.ts)');
   assert.deepEqual([...new Set(fields)].filter((f) => !section.includes(f)), [], 'cache fields missing from the table');
 });
+
+test('tidy: the default settings are stated once (package.json contributes what DEFAULT_SETTINGS says)', async () => {
+  const { DEFAULT_SETTINGS } = await import('../server/src/driver/settings');
+  const props = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).contributes.configuration.properties;
+  assert.equal(props['ebpfPortability.targetKernels'].default, DEFAULT_SETTINGS.targetKernels);
+  assert.deepEqual(props['ebpfPortability.architectures'].default, [...DEFAULT_SETTINGS.architectures]);
+  assert.deepEqual(props['ebpfPortability.distros'].default, [...DEFAULT_SETTINGS.distros]);
+  assert.equal(props['ebpfPortability.loader'].default, DEFAULT_SETTINGS.loader.kind);
+  // Code outside the settings module names no default target of its own.
+  const offenders = FILES.filter((f) => f !== 'server/src/driver/settings.ts')
+    .filter((f) => /'4\.14-7\.x'/.test(readFileSync(join(root, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, '')));
+  assert.deepEqual(offenders, []);
+});

@@ -24,8 +24,8 @@ Checks BPF C files against the target kernels. Directories are searched for *.bp
 C files that look like BPF programs (BPF headers, SEC(), BCC macros).
 
 options:
-  --target SPEC         target kernels (default "4.14-7.x"): "5.8-7.x", "5.10", "*", names, "user"
-  --arch LIST           only these architectures (default x86_64,arm64; "*" for all)
+  --target SPEC         target kernels (default "${DEFAULT_SETTINGS.targetKernels}"): "5.8-7.x", "5.10", "*", names, "user"
+  --arch LIST           only these architectures (default ${DEFAULT_SETTINGS.architectures.join(',')}; "*" for all)
   --distro LIST         only these distro families, e.g. debian,ubuntu
   --rule ID=SEVERITY    override a rule's severity (error, warning, info, off); repeatable as a list
   --loader L            libbpf (default), libbpf>=1.3, cilium/ebpf or bcc
@@ -57,7 +57,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   if (loader !== undefined && !parseLoader(loader)) throw new UsageError(`--loader must be libbpf, libbpf>=M.m, cilium/ebpf or bcc, not "${loader}"`);
   const { settings } = validateSettings({
     ...(loader !== undefined ? { loader } : {}),
-    targetKernels: args.options.get('target') ?? '4.14-7.x',
+    targetKernels: args.options.get('target') ?? DEFAULT_SETTINGS.targetKernels,
     architectures: args.options.get('arch') === '*' ? [] : args.list('arch') ?? [...DEFAULT_SETTINGS.architectures],
     distros: args.list('distro') ?? [],
     rules,

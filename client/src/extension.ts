@@ -41,7 +41,7 @@ function statusBar(context: vscode.ExtensionContext): vscode.Disposable {
   const refresh = () => {
     const cfg = vscode.workspace.getConfiguration('ebpfPortability');
     const archs = cfg.get<string[]>('architectures', []);
-    item.text = `$(server-environment) eBPF ${cfg.get<string>('targetKernels', '4.14-7.x')}${archs.length ? ` ${archs.join(',')}` : ''}`;
+    item.text = `$(server-environment) eBPF ${cfg.get<string>('targetKernels') ?? ''}${archs.length ? ` ${archs.join(',')}` : ''}`;
     item.tooltip = 'eBPF portability: target kernels (click to change)';
     const editor = vscode.window.activeTextEditor;
     if (editor && editor.document.languageId === 'c') item.show();
@@ -53,7 +53,7 @@ function statusBar(context: vscode.ExtensionContext): vscode.Disposable {
       const value = await vscode.window.showInputBox({
         title: 'Target kernels',
         prompt: 'A range such as 4.14-7.x or 5.8-7.x, a version (5.10), 5.8+, *, or kernel names',
-        value: cfg.get<string>('targetKernels', '4.14-7.x'),
+        value: cfg.get<string>('targetKernels') ?? '',
       });
       if (value !== undefined && value.trim() !== '') {
         const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
