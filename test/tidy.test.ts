@@ -43,7 +43,8 @@ interface Import {
   readonly file?: string;
 }
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*'([^']+)'|(?:^|\n)\s*import\s*'([^']+)'|\bimport\(\s*'([^']+)'\s*\)|\brequire\(\s*'([^']+)'\s*\)/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*'([^']+)'|(?:^|\n)\s*import\s*'([^']+)'|\bimport\(\s*'([^']+)'\s*\)|\brequire\(\s*'([^']+)'\s*\)/g;
 
 function sources(): string[] {
   const out: string[] = [];
@@ -61,7 +62,9 @@ function sources(): string[] {
 
 function importsOf(file: string): Import[] {
   // Comments may quote import lines; drop them first.
-  const text = readFileSync(join(root, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"])\/\/[^\n]*/g, '$1');
+  const text = readFileSync(join(root, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"])\/\/[^\n]*/g, '$1');
   const out: Import[] = [];
   for (const m of text.matchAll(IMPORT)) {
     const spec = m[1] ?? m[2] ?? m[3] ?? m[4];
@@ -81,7 +84,10 @@ const IMPORTS = new Map(FILES.map((f) => [f, importsOf(f)]));
 
 test('tidy: every relative import resolves to a file', () => {
   const bad = [...IMPORTS.values()].flat().filter((i) => i.spec.startsWith('.') && !i.file);
-  assert.deepEqual(bad.map((i) => `${i.from} → ${i.spec}`), []);
+  assert.deepEqual(
+    bad.map((i) => `${i.from} → ${i.spec}`),
+    [],
+  );
 });
 
 /** Imports that go against the layers. */
@@ -161,7 +167,10 @@ test('tidy: no import cycle between source files', () => {
 test('tidy: the checks see a wrong-way import and a cycle (near misses stay silent)', () => {
   const imp = (from: string, file: string): Import => ({ from, spec: file, file });
   const graph = new Map<string, Import[]>([
-    ['server/src/rules/a.ts', [imp('server/src/rules/a.ts', 'server/src/driver/d.ts'), imp('server/src/rules/a.ts', 'server/src/analysis/b.ts')]],
+    [
+      'server/src/rules/a.ts',
+      [imp('server/src/rules/a.ts', 'server/src/driver/d.ts'), imp('server/src/rules/a.ts', 'server/src/analysis/b.ts')],
+    ],
     ['server/src/driver/d.ts', [imp('server/src/driver/d.ts', 'server/src/rules/a.ts')]],
     ['server/src/analysis/b.ts', []],
     ['cli/src/c.ts', [imp('cli/src/c.ts', 'server/src/lsp/server.ts'), imp('cli/src/c.ts', 'server/src/driver/d.ts')]],
@@ -185,16 +194,27 @@ test('tidy: every cache is an owned cache or an object field, and ARCHITECTURE.m
   assert.ok(section.length > 100, 'ARCHITECTURE.md has a Caches section');
   const names = ownedCaches().map((c) => c.name);
   assert.ok(names.length >= 10, 'the owned caches are registered');
-  assert.deepEqual(names.filter((n) => !section.includes(`\`${n}\``)), [], 'owned caches missing from the table');
+  assert.deepEqual(
+    names.filter((n) => !section.includes(`\`${n}\``)),
+    [],
+    'owned caches missing from the table',
+  );
   const loose: string[] = [];
   const fields: string[] = [];
-  for (const file of FILES.filter((f) => /^(server\/src|kernel-db\/src\/query)\//.test(f) && !/analysis\/memo\.ts$|query\/answers\.ts$/.test(f))) {
+  for (const file of FILES.filter(
+    (f) => /^(server\/src|kernel-db\/src\/query)\//.test(f) && !/analysis\/memo\.ts$|query\/answers\.ts$/.test(f),
+  )) {
     const text = readFileSync(join(root, file), 'utf8');
-    for (const m of text.matchAll(/^(?:export )?(?:const|let) ([a-z]\w*)\s*(?::[^=]*)?=\s*new (?:Weak)?Map\b/gm)) loose.push(`${file}: ${m[1]}`);
+    for (const m of text.matchAll(/^(?:export )?(?:const|let) ([a-z]\w*)\s*(?::[^=]*)?=\s*new (?:Weak)?Map\b/gm))
+      loose.push(`${file}: ${m[1]}`);
     for (const m of text.matchAll(/^\s+(?:private |protected )?(?:readonly )?(\w*[cC]ache\w*)\??\s*[:=]/gm)) fields.push(m[1]);
   }
   assert.deepEqual(loose, [], 'module-level maps: use OwnedCache (server/src/analysis/memo.ts)');
-  assert.deepEqual([...new Set(fields)].filter((f) => !section.includes(f)), [], 'cache fields missing from the table');
+  assert.deepEqual(
+    [...new Set(fields)].filter((f) => !section.includes(f)),
+    [],
+    'cache fields missing from the table',
+  );
 });
 
 test('tidy: the default settings are stated once (package.json contributes what DEFAULT_SETTINGS says)', async () => {
@@ -205,7 +225,8 @@ test('tidy: the default settings are stated once (package.json contributes what 
   assert.deepEqual(props['ebpfPortability.distros'].default, [...DEFAULT_SETTINGS.distros]);
   assert.equal(props['ebpfPortability.loader'].default, DEFAULT_SETTINGS.loader.kind);
   // Code outside the settings module names no default target of its own.
-  const offenders = FILES.filter((f) => f !== 'server/src/driver/settings.ts')
-    .filter((f) => /'4\.14-7\.x'/.test(readFileSync(join(root, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, '')));
+  const offenders = FILES.filter((f) => f !== 'server/src/driver/settings.ts').filter((f) =>
+    /'4\.14-7\.x'/.test(readFileSync(join(root, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, '')),
+  );
   assert.deepEqual(offenders, []);
 });

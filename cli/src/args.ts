@@ -85,5 +85,8 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): Args {
 
 /** Splits a comma-separated option value. */
 export function splitList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -3,7 +3,7 @@
  * output (docs/cli-json.md); exit status 1 when an error-severity finding exists, 2 for bad usage
  * or unreadable input.
  */
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../kernel-db/src/query/db';
@@ -38,7 +38,11 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** Runs `check`; returns the exit status. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, { valued: ['target', 'format', 'data', 'user-dir', 'loader'], lists: ['arch', 'distro', 'rule'], flags: ['help', 'fix'] });
+  const args = parseArgs(argv, {
+    valued: ['target', 'format', 'data', 'user-dir', 'loader'],
+    lists: ['arch', 'distro', 'rule'],
+    flags: ['help', 'fix'],
+  });
   if (args.flags.has('help')) {
     io.out(USAGE);
     return 0;
@@ -54,11 +58,12 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     rules[m[1]] = m[2];
   }
   const loader = args.options.get('loader');
-  if (loader !== undefined && !parseLoader(loader)) throw new UsageError(`--loader must be libbpf, libbpf>=M.m, cilium/ebpf or bcc, not "${loader}"`);
+  if (loader !== undefined && !parseLoader(loader))
+    throw new UsageError(`--loader must be libbpf, libbpf>=M.m, cilium/ebpf or bcc, not "${loader}"`);
   const { settings } = validateSettings({
     ...(loader !== undefined ? { loader } : {}),
     targetKernels: args.options.get('target') ?? DEFAULT_SETTINGS.targetKernels,
-    architectures: args.options.get('arch') === '*' ? [] : args.list('arch') ?? [...DEFAULT_SETTINGS.architectures],
+    architectures: args.options.get('arch') === '*' ? [] : (args.list('arch') ?? [...DEFAULT_SETTINGS.architectures]),
     distros: args.list('distro') ?? [],
     rules,
   });
@@ -121,19 +126,29 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   engine.dispose();
 
   if (format === 'json') {
-    io.out(`${JSON.stringify({
-      version: 1,
-      target: settings.targetKernels,
-      kernels: kernels.map((k) => k.name),
-      files: results.map((r) => ({
-        path: r.path,
-        ...(r.error ? { error: r.error } : {}),
-        diagnostics: r.findings.map((d) => ({
-          rule: d.rule, severity: d.severity, message: d.message, range: d.range, kernels: d.kernels,
-          fixes: d.fixes.map((x) => ({ title: x.title, edits: x.edits })),
-        })),
-      })),
-    }, null, 2)}\n`);
+    io.out(
+      `${JSON.stringify(
+        {
+          version: 1,
+          target: settings.targetKernels,
+          kernels: kernels.map((k) => k.name),
+          files: results.map((r) => ({
+            path: r.path,
+            ...(r.error ? { error: r.error } : {}),
+            diagnostics: r.findings.map((d) => ({
+              rule: d.rule,
+              severity: d.severity,
+              message: d.message,
+              range: d.range,
+              kernels: d.kernels,
+              fixes: d.fixes.map((x) => ({ title: x.title, edits: x.edits })),
+            })),
+          })),
+        },
+        null,
+        2,
+      )}\n`,
+    );
   } else {
     let errors = 0;
     let warnings = 0;
@@ -150,7 +165,9 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         if (d.fixes.length) io.out(`    fix: ${d.fixes[0].title}\n`);
       }
     }
-    io.out(`${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)${args.flags.has('fix') ? `; fixed ${fixedFiles} file(s)` : ''}\n`);
+    io.out(
+      `${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)${args.flags.has('fix') ? `; fixed ${fixedFiles} file(s)` : ''}\n`,
+    );
   }
   if (unreadable) return 2;
   return results.some((r) => r.findings.some((d) => d.severity === 'error')) ? 1 : 0;
@@ -170,7 +187,7 @@ function collect(paths: string[]): ({ path: string } | { path: string; error: st
     for (const n of names) {
       if (n === 'node_modules' || n.startsWith('.')) continue;
       const p = join(dir, n);
-      let st;
+      let st: Stats;
       try {
         st = statSync(p);
       } catch {
@@ -184,7 +201,7 @@ function collect(paths: string[]): ({ path: string } | { path: string; error: st
     }
   };
   for (const p of paths) {
-    let st;
+    let st: Stats;
     try {
       st = statSync(p);
     } catch (e) {

@@ -40,7 +40,11 @@ options:
 
 /** Runs a `db` subcommand; returns the exit status. */
 export async function dbCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, { valued: ['target', 'name', 'version', 'config', 'data', 'user-dir'], lists: ['arch', 'distro'], flags: ['json', 'force', 'help'] });
+  const args = parseArgs(argv, {
+    valued: ['target', 'name', 'version', 'config', 'data', 'user-dir'],
+    lists: ['arch', 'distro'],
+    flags: ['json', 'force', 'help'],
+  });
   const [cmd, ...rest] = args.positional;
   if (!cmd || args.flags.has('help')) {
     io.out(USAGE);
@@ -65,10 +69,14 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
       if (rest.length) throw new UsageError('db list takes no arguments');
       // Without a target, every kernel: built-in (this machine's own too) and imported.
       const ks = args.options.has('target') || args.options.has('arch') || args.options.has('distro') ? kernels() : db.kernels;
-      emit({ kernels: ks.map(kernelJson) }, () =>
-        table(['NAME', 'VERSION', 'ARCH', 'DISTRO', 'FLAVOUR', 'FIDELITY', 'SOURCE'],
-          ks.map((k) => [k.name, k.version, k.arch, k.distro, k.flavour, k.fidelity + (k.user ? ' (imported)' : ''), k.source])) +
-        `${ks.length} kernels\n`);
+      emit(
+        { kernels: ks.map(kernelJson) },
+        () =>
+          `${table(
+            ['NAME', 'VERSION', 'ARCH', 'DISTRO', 'FLAVOUR', 'FIDELITY', 'SOURCE'],
+            ks.map((k) => [k.name, k.version, k.arch, k.distro, k.flavour, k.fidelity + (k.user ? ' (imported)' : ''), k.source]),
+          )}${ks.length} kernels\n`,
+      );
       return 0;
     }
     case 'field': {
@@ -77,39 +85,51 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
       if (!m) throw new UsageError(`expected STRUCT.FIELD, e.g. task_struct.__state; got "${spec}"`);
       const ks = kernels();
       const r = db.field(m[1], m[2], ks);
-      emit({
-        struct: r.struct, field: r.field,
-        kernels: r.kernels.map((f) => ({
-          name: f.kernel.name, version: f.kernel.version, arch: f.kernel.arch, present: f.present,
-          ...(f.present ? {
-            type: f.type,
-            ...(f.offsetBits !== undefined ? { offsetBits: f.offsetBits } : {}),
-            ...(f.bitfieldBits !== undefined ? { bitfieldBits: f.bitfieldBits } : {}),
-            ...(f.size !== undefined ? { size: f.size } : {}),
-            ...(f.tags ? { tags: f.tags } : {}),
-            ...(f.anon ? { anon: f.anon } : {}),
-          } : { structPresent: f.structPresent }),
-          fidelity: f.kernel.fidelity,
-        })),
-        renameCandidates: r.renameCandidates,
-      }, () => {
-        const rows = r.kernels.map((f) => [
-          f.kernel.name, f.kernel.version, f.kernel.arch,
-          f.present ? 'yes' : f.structPresent ? 'no' : `no (no struct ${r.struct})`,
-          f.type ?? '',
-          f.offsetBits === undefined ? (f.present ? '?' : '') : `${f.offsetBits / 8}`,
-          f.bitfieldBits === undefined ? (f.present ? '?' : '') : f.bitfieldBits ? `:${f.bitfieldBits}` : '',
-          caveat(f.kernel, f.present),
-        ]);
-        const present = r.kernels.filter((f) => f.present).map((f) => f.kernel);
-        let s = table(['KERNEL', 'VERSION', 'ARCH', 'PRESENT', 'TYPE', 'OFFSET', 'BITFIELD', 'NOTE'], rows);
-        s += `\n${r.struct}.${r.field}: present on ${countOf(present, ks)}${present.length ? ` (${versionRanges(present, ks)})` : ''}\n`;
-        for (const c of r.renameCandidates) {
-          s += `  rename candidate: ${c.name} on ${c.kernels.length} kernel(s) where ${r.field} is absent` +
-            ` (${[c.similarName && 'similar name', c.sameType && 'same type', c.sameOffset && 'same offset'].filter(Boolean).join(', ')})\n`;
-        }
-        return s;
-      });
+      emit(
+        {
+          struct: r.struct,
+          field: r.field,
+          kernels: r.kernels.map((f) => ({
+            name: f.kernel.name,
+            version: f.kernel.version,
+            arch: f.kernel.arch,
+            present: f.present,
+            ...(f.present
+              ? {
+                  type: f.type,
+                  ...(f.offsetBits !== undefined ? { offsetBits: f.offsetBits } : {}),
+                  ...(f.bitfieldBits !== undefined ? { bitfieldBits: f.bitfieldBits } : {}),
+                  ...(f.size !== undefined ? { size: f.size } : {}),
+                  ...(f.tags ? { tags: f.tags } : {}),
+                  ...(f.anon ? { anon: f.anon } : {}),
+                }
+              : { structPresent: f.structPresent }),
+            fidelity: f.kernel.fidelity,
+          })),
+          renameCandidates: r.renameCandidates,
+        },
+        () => {
+          const rows = r.kernels.map((f) => [
+            f.kernel.name,
+            f.kernel.version,
+            f.kernel.arch,
+            f.present ? 'yes' : f.structPresent ? 'no' : `no (no struct ${r.struct})`,
+            f.type ?? '',
+            f.offsetBits === undefined ? (f.present ? '?' : '') : `${f.offsetBits / 8}`,
+            f.bitfieldBits === undefined ? (f.present ? '?' : '') : f.bitfieldBits ? `:${f.bitfieldBits}` : '',
+            caveat(f.kernel, f.present),
+          ]);
+          const present = r.kernels.filter((f) => f.present).map((f) => f.kernel);
+          let s = table(['KERNEL', 'VERSION', 'ARCH', 'PRESENT', 'TYPE', 'OFFSET', 'BITFIELD', 'NOTE'], rows);
+          s += `\n${r.struct}.${r.field}: present on ${countOf(present, ks)}${present.length ? ` (${versionRanges(present, ks)})` : ''}\n`;
+          for (const c of r.renameCandidates) {
+            s +=
+              `  rename candidate: ${c.name} on ${c.kernels.length} kernel(s) where ${r.field} is absent` +
+              ` (${[c.similarName && 'similar name', c.sameType && 'same type', c.sameOffset && 'same offset'].filter(Boolean).join(', ')})\n`;
+          }
+          return s;
+        },
+      );
       return 0;
     }
     case 'struct': {
@@ -120,90 +140,185 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
       // Members that are not on every kernel that has the struct: the ones worth knowing about.
       const names = new Set<string>();
       for (const k of withStruct) for (const f of db.fieldNames(name, k)) names.add(f);
-      const varying = [...names].map((f) => {
-        const av = db.field(name, f, withStruct);
-        const on = av.kernels.filter((x) => x.present).map((x) => x.kernel);
-        const types = [...new Set(av.kernels.filter((x) => x.present).map((x) => `${x.type}${x.bitfieldBits ? `:${x.bitfieldBits}` : ''}`))];
-        return { field: f, presentOn: on.length, types, ranges: versionRanges(on, withStruct) };
-      }).filter((v) => v.presentOn < withStruct.length || v.types.length > 1);
-      emit({
-        struct: name,
-        kernels: per.map((a) => ({ name: a.kernel.name, version: a.kernel.version, arch: a.kernel.arch, present: a.present, ...(a.kind ? { kind: a.kind } : {}), ...(a.size !== undefined ? { size: a.size } : {}), fidelity: a.kernel.fidelity })),
-        varyingFields: varying,
-      }, () => {
-        let s = table(['KERNEL', 'VERSION', 'ARCH', 'PRESENT', 'KIND', 'SIZE', 'NOTE'],
-          per.map((a) => [a.kernel.name, a.kernel.version, a.kernel.arch, yesNo(a.present), a.kind ?? '', a.size === undefined ? '' : String(a.size), caveat(a.kernel, a.present)]));
-        s += `\n${name}: present on ${countOf(withStruct, ks)}${withStruct.length ? ` (${versionRanges(withStruct, ks)})` : ''}\n`;
-        if (varying.length) {
-          s += `\nmembers that differ across those kernels:\n`;
-          s += table(['FIELD', 'PRESENT ON', 'TYPES'], varying.map((v) => [v.field, `${v.presentOn}/${withStruct.length}: ${v.ranges}`, v.types.join(' | ')]));
-        }
-        return s;
-      });
+      const varying = [...names]
+        .map((f) => {
+          const av = db.field(name, f, withStruct);
+          const on = av.kernels.filter((x) => x.present).map((x) => x.kernel);
+          const types = [
+            ...new Set(av.kernels.filter((x) => x.present).map((x) => `${x.type}${x.bitfieldBits ? `:${x.bitfieldBits}` : ''}`)),
+          ];
+          return { field: f, presentOn: on.length, types, ranges: versionRanges(on, withStruct) };
+        })
+        .filter((v) => v.presentOn < withStruct.length || v.types.length > 1);
+      emit(
+        {
+          struct: name,
+          kernels: per.map((a) => ({
+            name: a.kernel.name,
+            version: a.kernel.version,
+            arch: a.kernel.arch,
+            present: a.present,
+            ...(a.kind ? { kind: a.kind } : {}),
+            ...(a.size !== undefined ? { size: a.size } : {}),
+            fidelity: a.kernel.fidelity,
+          })),
+          varyingFields: varying,
+        },
+        () => {
+          let s = table(
+            ['KERNEL', 'VERSION', 'ARCH', 'PRESENT', 'KIND', 'SIZE', 'NOTE'],
+            per.map((a) => [
+              a.kernel.name,
+              a.kernel.version,
+              a.kernel.arch,
+              yesNo(a.present),
+              a.kind ?? '',
+              a.size === undefined ? '' : String(a.size),
+              caveat(a.kernel, a.present),
+            ]),
+          );
+          s += `\n${name}: present on ${countOf(withStruct, ks)}${withStruct.length ? ` (${versionRanges(withStruct, ks)})` : ''}\n`;
+          if (varying.length) {
+            s += `\nmembers that differ across those kernels:\n`;
+            s += table(
+              ['FIELD', 'PRESENT ON', 'TYPES'],
+              varying.map((v) => [v.field, `${v.presentOn}/${withStruct.length}: ${v.ranges}`, v.types.join(' | ')]),
+            );
+          }
+          return s;
+        },
+      );
       return 0;
     }
     case 'helper': {
       const ks = kernels();
       const h = db.helper(need('NAME'), ks);
-      emit({ helper: h.helper, id: h.id, since: h.since, gplOnly: h.gplOnly, progTypes: h.progTypes, kernels: h.kernels.map(answerJson) },
-        () => header([['helper', h.helper], ['id', h.id], ['since (facts)', h.since], ['GPL only', h.gplOnly], ['program types', h.progTypes?.join(', ')]]) + answers(h.kernels, ks));
+      emit(
+        { helper: h.helper, id: h.id, since: h.since, gplOnly: h.gplOnly, progTypes: h.progTypes, kernels: h.kernels.map(answerJson) },
+        () =>
+          header([
+            ['helper', h.helper],
+            ['id', h.id],
+            ['since (facts)', h.since],
+            ['GPL only', h.gplOnly],
+            ['program types', h.progTypes?.join(', ')],
+          ]) + answers(h.kernels, ks),
+      );
       return 0;
     }
-    case 'prog-type': case 'map-type': {
+    case 'prog-type':
+    case 'map-type': {
       const ks = kernels();
       const r = cmd === 'prog-type' ? db.progType(need('NAME'), ks) : db.mapType(need('NAME'), ks);
-      emit({ name: r.name, since: r.since, configs: r.configs, kernels: r.kernels.map(answerJson) },
-        () => header([['name', r.name], ['since (facts)', r.since], ['configs', r.configs?.join(', ')]]) + answers(r.kernels, ks));
+      emit(
+        { name: r.name, since: r.since, configs: r.configs, kernels: r.kernels.map(answerJson) },
+        () =>
+          header([
+            ['name', r.name],
+            ['since (facts)', r.since],
+            ['configs', r.configs?.join(', ')],
+          ]) + answers(r.kernels, ks),
+      );
       return 0;
     }
     case 'sec': {
       const ks = kernels();
       const r = db.section(need('SEC'), ks);
       const cfg = r.configs.map((c) => ({ name: c, values: db.config(c, ks) }));
-      emit({
-        sec: r.sec, prefix: r.prefix, progType: r.progType, attachType: r.attachType, target: r.target, sinceKernel: r.sinceKernel,
-        configs: r.configs,
-        kernels: r.kernels.map((a, i) => ({ ...answerJson(a), reasons: a.reasons, configs: Object.fromEntries(cfg.map((c) => [c.name, c.values[i].value ?? null])) })),
-      }, () => {
-        let s = header([['SEC', r.sec], ['libbpf prefix', r.prefix], ['program type', r.progType], ['attach type', r.attachType], ['target', r.target], ['since (facts)', r.sinceKernel], ['configs', r.configs.join(', ')]]);
-        s += table(['KERNEL', 'VERSION', 'ARCH', 'AVAILABLE', 'BASIS', 'WHY NOT', 'CONFIG OFF'],
-          r.kernels.map((a, i) => [a.kernel.name, a.kernel.version, a.kernel.arch, yesNo(a.present), a.basis, a.reasons.join('; '),
-            cfg.filter((c) => c.values[i].value === 'n' || c.values[i].value === 'unset').map((c) => c.name).join(' ') || (a.kernel.hasConfig ? '' : '(no config)')]));
-        const ok = r.kernels.filter((a) => a.present).map((a) => a.kernel);
-        return `${s}\n${r.sec}: available on ${countOf(ok, ks)}${ok.length ? ` (${versionRanges(ok, ks)})` : ''}\n`;
-      });
+      emit(
+        {
+          sec: r.sec,
+          prefix: r.prefix,
+          progType: r.progType,
+          attachType: r.attachType,
+          target: r.target,
+          sinceKernel: r.sinceKernel,
+          configs: r.configs,
+          kernels: r.kernels.map((a, i) => ({
+            ...answerJson(a),
+            reasons: a.reasons,
+            configs: Object.fromEntries(cfg.map((c) => [c.name, c.values[i].value ?? null])),
+          })),
+        },
+        () => {
+          let s = header([
+            ['SEC', r.sec],
+            ['libbpf prefix', r.prefix],
+            ['program type', r.progType],
+            ['attach type', r.attachType],
+            ['target', r.target],
+            ['since (facts)', r.sinceKernel],
+            ['configs', r.configs.join(', ')],
+          ]);
+          s += table(
+            ['KERNEL', 'VERSION', 'ARCH', 'AVAILABLE', 'BASIS', 'WHY NOT', 'CONFIG OFF'],
+            r.kernels.map((a, i) => [
+              a.kernel.name,
+              a.kernel.version,
+              a.kernel.arch,
+              yesNo(a.present),
+              a.basis,
+              a.reasons.join('; '),
+              cfg
+                .filter((c) => c.values[i].value === 'n' || c.values[i].value === 'unset')
+                .map((c) => c.name)
+                .join(' ') || (a.kernel.hasConfig ? '' : '(no config)'),
+            ]),
+          );
+          const ok = r.kernels.filter((a) => a.present).map((a) => a.kernel);
+          return `${s}\n${r.sec}: available on ${countOf(ok, ks)}${ok.length ? ` (${versionRanges(ok, ks)})` : ''}\n`;
+        },
+      );
       return 0;
     }
-    case 'kfunc': case 'func': case 'lsm': {
+    case 'kfunc':
+    case 'func':
+    case 'lsm': {
       const ks = kernels();
       const name = need('NAME');
       const r = cmd === 'kfunc' ? db.kfunc(name, ks) : cmd === 'lsm' ? db.lsmHook(name, ks) : db.func(name, ks);
-      emit({ [cmd === 'lsm' ? 'hook' : cmd]: name, kernels: r.map((a) => ({ ...answerJson(a), ...(a.inlined ? { inlined: true } : {}), ...(a.proto ? { proto: a.proto } : {}) })) },
-        () => answers(r, ks, (a) => [a.inlined ? 'inlined' : '', a.proto ?? '']));
+      emit(
+        {
+          [cmd === 'lsm' ? 'hook' : cmd]: name,
+          kernels: r.map((a) => ({ ...answerJson(a), ...(a.inlined ? { inlined: true } : {}), ...(a.proto ? { proto: a.proto } : {}) })),
+        },
+        () => answers(r, ks, (a) => [a.inlined ? 'inlined' : '', a.proto ?? '']),
+      );
       return 0;
     }
     case 'tracepoint': {
       const ks = kernels();
       const r = db.tracepoint(need('EVENT'), ks);
-      emit({ tracepoint: rest[0], kernels: r.map((a) => ({ ...answerJson(a), ...(a.class ? { class: a.class } : {}) })) }, () => answers(r, ks));
+      emit({ tracepoint: rest[0], kernels: r.map((a) => ({ ...answerJson(a), ...(a.class ? { class: a.class } : {}) })) }, () =>
+        answers(r, ks),
+      );
       return 0;
     }
     case 'config': {
       const ks = kernels();
       const r = db.config(need('CONFIG_X'), ks);
-      emit({ config: rest[0], kernels: r.map((a) => ({ ...answerJson(a), value: a.value ?? null })) }, () => answers(r, ks, (a) => [a.value ?? 'unknown (no config)']));
+      emit({ config: rest[0], kernels: r.map((a) => ({ ...answerJson(a), value: a.value ?? null })) }, () =>
+        answers(r, ks, (a) => [a.value ?? 'unknown (no config)']),
+      );
       return 0;
     }
     case 'add': {
       const file = need('FILE');
       const t0 = performance.now();
       const meta = await db.user!.add(file, db.facts, (n) => db.kernels.some((k) => !k.user && k.name === n), {
-        name: args.options.get('name'), version: args.options.get('version'), arch: args.options.get('arch'),
-        distro: args.options.get('distro'), config: args.options.get('config'), force: args.flags.has('force'),
+        name: args.options.get('name'),
+        version: args.options.get('version'),
+        arch: args.options.get('arch'),
+        distro: args.options.get('distro'),
+        config: args.options.get('config'),
+        force: args.flags.has('force'),
       });
-      emit({ added: meta, ms: Math.round(performance.now() - t0) }, () =>
-        `imported ${meta.name} (version ${meta.version}, ${meta.arch}, ${meta.fidelity}) into ${db.user!.dir} in ${Math.round(performance.now() - t0)} ms\n` +
-        `use it with --target ${meta.name} (or --target user for every imported kernel)\n`);
+      emit(
+        { added: meta, ms: Math.round(performance.now() - t0) },
+        () =>
+          `imported ${meta.name} (version ${meta.version}, ${meta.arch}, ${meta.fidelity}) into ${db.user!.dir} in ${Math.round(performance.now() - t0)} ms\n` +
+          `use it with --target ${meta.name} (or --target user for every imported kernel)\n`,
+      );
       return 0;
     }
     case 'remove': {
@@ -219,13 +334,28 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
 
 function kernelJson(k: Kernel) {
   return {
-    name: k.name, release: k.release, version: k.version, arch: k.arch, distro: k.distro, flavour: k.flavour,
-    fidelity: k.fidelity, source: k.source, hasConfig: k.hasConfig, imported: k.user,
+    name: k.name,
+    release: k.release,
+    version: k.version,
+    arch: k.arch,
+    distro: k.distro,
+    flavour: k.flavour,
+    fidelity: k.fidelity,
+    source: k.source,
+    hasConfig: k.hasConfig,
+    imported: k.user,
   };
 }
 
 function answerJson(a: KernelAnswer) {
-  return { name: a.kernel.name, version: a.kernel.version, arch: a.kernel.arch, present: a.present, basis: a.basis, fidelity: a.kernel.fidelity };
+  return {
+    name: a.kernel.name,
+    version: a.kernel.version,
+    arch: a.kernel.arch,
+    present: a.present,
+    basis: a.basis,
+    fidelity: a.kernel.fidelity,
+  };
 }
 
 function caveat(k: Kernel, present: boolean | null): string {
@@ -234,14 +364,18 @@ function caveat(k: Kernel, present: boolean | null): string {
 }
 
 function header(pairs: [string, unknown][]): string {
-  return pairs.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${typeof v === 'boolean' ? (v ? 'yes' : 'no') : v}`).join('\n') + '\n\n';
+  return `${pairs
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}: ${typeof v === 'boolean' ? (v ? 'yes' : 'no') : v}`)
+    .join('\n')}\n\n`;
 }
 
 function answers<A extends KernelAnswer>(rows: readonly A[], all: readonly Kernel[], extra?: (a: A) => string[]): string {
   const ok = rows.filter((a) => a.present).map((a) => a.kernel);
   const unknown = rows.filter((a) => a.present === null).length;
   const extraHead = extra && rows.length ? extra(rows[0]).map((_, i) => (i === 0 ? 'DETAIL' : 'INFO')) : [];
-  return table(['KERNEL', 'VERSION', 'ARCH', 'PRESENT', 'BASIS', ...extraHead],
-    rows.map((a) => [a.kernel.name, a.kernel.version, a.kernel.arch, yesNo(a.present), a.basis, ...(extra ? extra(a) : [])])) +
-    `\npresent on ${countOf(ok, all)}${ok.length ? ` (${versionRanges(ok, all)})` : ''}${unknown ? `; unknown on ${unknown}` : ''}\n`;
+  return `${table(
+    ['KERNEL', 'VERSION', 'ARCH', 'PRESENT', 'BASIS', ...extraHead],
+    rows.map((a) => [a.kernel.name, a.kernel.version, a.kernel.arch, yesNo(a.present), a.basis, ...(extra ? extra(a) : [])]),
+  )}\npresent on ${countOf(ok, all)}${ok.length ? ` (${versionRanges(ok, all)})` : ''}${unknown ? `; unknown on ${unknown}` : ''}\n`;
 }

@@ -40,7 +40,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
         require(bundle);
         return await new Promise<number>(() => undefined);
       }
-      case undefined: case '-h': case '--help': case 'help':
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
         io.out(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
@@ -48,7 +51,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof TargetError) {
-      io.err(`ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' || cmd === 'check' || cmd === 'verify' ? `${cmd} ` : ''}--help)\n`);
+      io.err(
+        `ebpf-portability: ${e.message}\n(see ebpf-portability ${cmd === 'db' || cmd === 'check' || cmd === 'verify' ? `${cmd} ` : ''}--help)\n`,
+      );
       return 2;
     }
     if (e instanceof BtfError) {

@@ -87,14 +87,18 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
   const wanted = fromDir ? undefined : spec === 'all' ? 'all' : kernelVersions(spec, db.kernels);
   // Images from a directory need the archive only for the guest's bpftool: any lists will do.
   const apt = privateApt(cache, log, fromDir);
-  if (!apt && !fromDir) throw new HostError('no kernel images: this machine has no apt-get to download Debian\'s; give --kernels a directory of vmlinuz files or kernel .debs');
+  if (!apt && !fromDir)
+    throw new HostError(
+      "no kernel images: this machine has no apt-get to download Debian's; give --kernels a directory of vmlinuz files or kernel .debs",
+    );
   const guest = guestTools(apt, cache, args.flags.has('host-bpftool'), log);
 
   // Kernel images.
   let images: KernelImage[];
   if (fromDir) {
     images = imagesFromPath(spec, cache, log);
-    if (images.length === 0) throw new HostError(`no kernel images in ${spec}: expected vmlinuz-<release>, bzImage or linux-image/linux-binary .deb files`);
+    if (images.length === 0)
+      throw new HostError(`no kernel images in ${spec}: expected vmlinuz-<release>, bzImage or linux-image/linux-binary .deb files`);
   } else {
     const r = debianImages(apt!, db.kernels, wanted!, cache, log);
     if (r.missing.length) log(`the Debian archive has no amd64 generic kernel for ${r.missing.join(', ')}`);
@@ -135,32 +139,55 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
         linter = lv.get(input);
       }
     }
-    const rows: Row[] = [...images].sort((a, b) => compareRelease(a.release, b.release)).map((img) => {
-      const b = boots.get(img.release)!;
-      const r = b.objects.object;
-      const name = names.get(img.release);
-      const verdict = r.verdict === 'no-result' ? (b.timedOut ? 'timed out' : 'no result') : r.verdict;
-      return {
-        kernel: name ?? img.release, release: img.release, ...(img.package ? { package: `${img.package} ${img.version}` } : {}),
-        verdict, ...(r.program ? { program: r.program } : {}),
-        reason: r.verdict === 'no-result' ? `no result from the guest${b.tail.length ? `; last console line: ${b.tail[b.tail.length - 1]}` : ''}` : r.reason,
-        explain: r.verdict === 'no-result' ? b.tail.slice(-8) : r.explain,
-        ...(r.seconds !== undefined ? { seconds: r.seconds } : {}), ...(name && linter?.get(name) ? { linter: linter.get(name) } : {}),
-      };
-    });
+    const rows: Row[] = [...images]
+      .sort((a, b) => compareRelease(a.release, b.release))
+      .map((img) => {
+        const b = boots.get(img.release)!;
+        const r = b.objects.object;
+        const name = names.get(img.release);
+        const verdict = r.verdict === 'no-result' ? (b.timedOut ? 'timed out' : 'no result') : r.verdict;
+        return {
+          kernel: name ?? img.release,
+          release: img.release,
+          ...(img.package ? { package: `${img.package} ${img.version}` } : {}),
+          verdict,
+          ...(r.program ? { program: r.program } : {}),
+          reason:
+            r.verdict === 'no-result'
+              ? `no result from the guest${b.tail.length ? `; last console line: ${b.tail[b.tail.length - 1]}` : ''}`
+              : r.reason,
+          explain: r.verdict === 'no-result' ? b.tail.slice(-8) : r.explain,
+          ...(r.seconds !== undefined ? { seconds: r.seconds } : {}),
+          ...(name && linter?.get(name) ? { linter: linter.get(name) } : {}),
+        };
+      });
     const failed = rows.filter((r) => r.verdict !== 'loaded');
     if (json) {
-      io.out(`${JSON.stringify({
-        version: 1, input: args.positional[0], guest: { bpftool: guest.bpftoolVersion, origin: guest.origin, autoattach: guest.autoattach },
-        kernels: rows,
-      }, null, 2)}\n`);
+      io.out(
+        `${JSON.stringify(
+          {
+            version: 1,
+            input: args.positional[0],
+            guest: { bpftool: guest.bpftoolVersion, origin: guest.origin, autoattach: guest.autoattach },
+            kernels: rows,
+          },
+          null,
+          2,
+        )}\n`,
+      );
     } else {
-      io.out(table(
-        ['KERNEL', 'VERDICT', ...(linter ? ['LINTER'] : []), 'WHY'],
-        rows.map((r) => [r.kernel, r.verdict, ...(linter ? [r.linter ? (r.linter.fails ? 'fails' : 'loads') : '-'] : []), why(r)]),
-      ));
-      const disagree = linter ? rows.filter((r) => r.linter && r.linter.fails !== (r.verdict !== 'loaded') && !/^(timed out|no result)$/.test(r.verdict)) : [];
-      io.out(`${basename(input)}: loads on ${rows.length - failed.length} of ${rows.length} kernels${failed.length ? `; fails on ${failed.map((r) => r.kernel).join(', ')}` : ''}\n`);
+      io.out(
+        table(
+          ['KERNEL', 'VERDICT', ...(linter ? ['LINTER'] : []), 'WHY'],
+          rows.map((r) => [r.kernel, r.verdict, ...(linter ? [r.linter ? (r.linter.fails ? 'fails' : 'loads') : '-'] : []), why(r)]),
+        ),
+      );
+      const disagree = linter
+        ? rows.filter((r) => r.linter && r.linter.fails !== (r.verdict !== 'loaded') && !/^(timed out|no result)$/.test(r.verdict))
+        : [];
+      io.out(
+        `${basename(input)}: loads on ${rows.length - failed.length} of ${rows.length} kernels${failed.length ? `; fails on ${failed.map((r) => r.kernel).join(', ')}` : ''}\n`,
+      );
       if (disagree.length) io.out(`the linter and the kernel disagree on ${disagree.map((r) => r.kernel).join(', ')}\n`);
     }
     return failed.length ? 1 : 0;
@@ -177,12 +204,21 @@ function why(r: Row): string {
 /** major.minor versions named by a --kernels list of versions and database kernel names. */
 function kernelVersions(spec: string, kernels: readonly Kernel[]): string[] {
   const out: string[] = [];
-  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (/^\d+\.\d+$/.test(item)) out.push(item);
     else {
       const k = kernels.find((x) => x.name === item);
-      if (!k) throw new UsageError(`--kernels: "${item}" is neither a directory, a major.minor version nor a kernel of the database (see ebpf-portability db list)`);
-      if (k.distro !== 'debian' || k.arch !== 'x86_64') throw new UsageError(`--kernels: ${item} is not a Debian amd64 kernel, the only ones verify can download; give a directory of images instead`);
+      if (!k)
+        throw new UsageError(
+          `--kernels: "${item}" is neither a directory, a major.minor version nor a kernel of the database (see ebpf-portability db list)`,
+        );
+      if (k.distro !== 'debian' || k.arch !== 'x86_64')
+        throw new UsageError(
+          `--kernels: ${item} is not a Debian amd64 kernel, the only ones verify can download; give a directory of images instead`,
+        );
       out.push(/^(\d+\.\d+)/.exec(k.version)![1]);
     }
   }

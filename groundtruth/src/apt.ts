@@ -37,19 +37,31 @@ export class PrivateApt {
 
   constructor(readonly dir: string) {
     this.opts = [
-      '-o', `Dir::Etc::SourceList=${join(dir, 'etc', 'sources.list')}`,
-      '-o', 'Dir::Etc::SourceParts=/dev/null',
-      '-o', `Dir::Etc::Preferences=${join(dir, 'etc', 'preferences')}`,
-      '-o', 'Dir::Etc::PreferencesParts=/dev/null',
-      '-o', `Dir::State::Lists=${join(dir, 'lists')}`,
-      '-o', `Dir::Cache=${join(dir, 'cache')}`,
-      '-o', 'Dir::State::status=/dev/null',
-      '-o', 'APT::Architectures::=amd64',
-      '-o', 'APT::Architecture=amd64',
-      '-o', 'Debug::NoLocking=1',
+      '-o',
+      `Dir::Etc::SourceList=${join(dir, 'etc', 'sources.list')}`,
+      '-o',
+      'Dir::Etc::SourceParts=/dev/null',
+      '-o',
+      `Dir::Etc::Preferences=${join(dir, 'etc', 'preferences')}`,
+      '-o',
+      'Dir::Etc::PreferencesParts=/dev/null',
+      '-o',
+      `Dir::State::Lists=${join(dir, 'lists')}`,
+      '-o',
+      `Dir::Cache=${join(dir, 'cache')}`,
+      '-o',
+      'Dir::State::status=/dev/null',
+      '-o',
+      'APT::Architectures::=amd64',
+      '-o',
+      'APT::Architecture=amd64',
+      '-o',
+      'Debug::NoLocking=1',
       // Root's downloads otherwise switch to the _apt user, who cannot write into a root-owned cache.
-      '-o', `APT::Sandbox::User=${process.getuid?.() === 0 ? 'root' : '_apt'}`,
-      '-o', 'Acquire::Retries=3',
+      '-o',
+      `APT::Sandbox::User=${process.getuid?.() === 0 ? 'root' : '_apt'}`,
+      '-o',
+      'Acquire::Retries=3',
     ];
   }
 
@@ -88,7 +100,9 @@ export class PrivateApt {
     const memo = this.memo();
     const key = `names:${prefix}`;
     if (!memo.entries[key]) {
-      memo.entries[key] = run('apt-cache', [...this.opts, 'pkgnames', prefix]).stdout.split('\n').filter(Boolean);
+      memo.entries[key] = run('apt-cache', [...this.opts, 'pkgnames', prefix])
+        .stdout.split('\n')
+        .filter(Boolean);
       this.saveMemo(memo);
     }
     return memo.entries[key] as string[];
@@ -156,7 +170,18 @@ export class PrivateApt {
         const ver = /^Version: (\S+)$/m.exec(rec)?.[1];
         const dep = /^Depends: (.*)$/m.exec(rec)?.[1];
         if (!pkg || !ver || !memo.entries[`d:${pkg}=${ver}`]) continue;
-        memo.entries[`d:${pkg}=${ver}`] = dep ? dep.split(',').map((d) => d.split('|')[0].trim().split(/[\s(:]/)[0]).filter(Boolean) : [];
+        memo.entries[`d:${pkg}=${ver}`] = dep
+          ? dep
+              .split(',')
+              .map(
+                (d) =>
+                  d
+                    .split('|')[0]
+                    .trim()
+                    .split(/[\s(:]/)[0],
+              )
+              .filter(Boolean)
+          : [];
       }
       this.saveMemo(memo);
     }

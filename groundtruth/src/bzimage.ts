@@ -12,14 +12,24 @@ import { HostError, which } from './host';
 /** The compressed vmlinux inside a bzImage, and how it is compressed. */
 export function bzImagePayload(b: Uint8Array, file: string): { bytes: Uint8Array; format: 'gzip' | 'xz' | 'zstd' | 'lz4' | 'unknown' } {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  if (buf.length < 0x260 || buf.toString('latin1', 0x202, 0x206) !== 'HdrS') throw new HostError(`${file} is not an x86 bzImage (no "HdrS" boot header)`);
+  if (buf.length < 0x260 || buf.toString('latin1', 0x202, 0x206) !== 'HdrS')
+    throw new HostError(`${file} is not an x86 bzImage (no "HdrS" boot header)`);
   const setupSects = buf[0x1f1] || 4;
   const offset = (setupSects + 1) * 512 + buf.readUInt32LE(0x248);
   const length = buf.readUInt32LE(0x24c);
-  if (offset + length > buf.length || length < 16) throw new HostError(`${file}: the boot header's payload (${offset}+${length}) lies outside the file`);
+  if (offset + length > buf.length || length < 16)
+    throw new HostError(`${file}: the boot header's payload (${offset}+${length}) lies outside the file`);
   const bytes = b.subarray(offset, offset + length);
   const m = (sig: number[]) => sig.every((x, i) => bytes[i] === x);
-  const format = m([0x1f, 0x8b]) ? 'gzip' : m([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) ? 'xz' : m([0x28, 0xb5, 0x2f, 0xfd]) ? 'zstd' : m([0x02, 0x21, 0x4c, 0x18]) ? 'lz4' : 'unknown';
+  const format = m([0x1f, 0x8b])
+    ? 'gzip'
+    : m([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])
+      ? 'xz'
+      : m([0x28, 0xb5, 0x2f, 0xfd])
+        ? 'zstd'
+        : m([0x02, 0x21, 0x4c, 0x18])
+          ? 'lz4'
+          : 'unknown';
   return { bytes, format };
 }
 
@@ -35,11 +45,15 @@ export async function btfFromBzImage(file: string): Promise<Uint8Array> {
     // The kernel's xz stream uses the x86 BCJ filter, which the bundled xz decoder lacks, so all
     // three go through the host's decompressors.
     const tool = format;
-    if (!which(tool)) throw new HostError(`${file} is ${format}-compressed; install ${tool} (Debian package ${tool === 'xz' ? 'xz-utils' : tool}) to read its BTF, or pass --btf`);
+    if (!which(tool))
+      throw new HostError(
+        `${file} is ${format}-compressed; install ${tool} (Debian package ${tool === 'xz' ? 'xz-utils' : tool}) to read its BTF, or pass --btf`,
+      );
     const r = spawnSync(tool, ['-dc'], { input: format === 'lz4' ? bytes : stream, maxBuffer: 1 << 30 });
     // lz4's legacy frames carry no end marker, so its decoder may complain about the size trailer
     // after writing everything; what it wrote is what counts.
-    if (!r.stdout || r.stdout.length === 0) throw new HostError(`${tool} could not decompress the kernel in ${file}: ${String(r.stderr).trim()}`);
+    if (!r.stdout || r.stdout.length === 0)
+      throw new HostError(`${tool} could not decompress the kernel in ${file}: ${String(r.stderr).trim()}`);
     vmlinux = new Uint8Array(r.stdout);
   } else throw new HostError(`${file}: unknown kernel compression; pass --btf`);
   return elfSection(vmlinux, '.BTF', file);

@@ -53,7 +53,9 @@ export function clangFlags(includeDir: string): string[] {
 export function compileBpf(clang: string, source: string, includeDir: string, out: string): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   return new Promise((resolve, reject) => {
-    const child = spawn(clang, [...clangFlags(includeDir), '-I', dirname(source), '-c', source, '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(clang, [...clangFlags(includeDir), '-I', dirname(source), '-c', source, '-o', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let text = '';
     child.stdout.on('data', (b: Buffer) => (text += b.toString()));
     child.stderr.on('data', (b: Buffer) => (text += b.toString()));

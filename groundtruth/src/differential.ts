@@ -4,6 +4,7 @@
  * to load or to attach). Disagreements are either listed in the known-limitations table of
  * docs/ground-truth.md, with a reason, or they fail the check.
  */
+import type { Finding } from '../../server/src/analysis/model';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -87,7 +88,12 @@ export function kernelFails(v: KernelVerdict): boolean | undefined {
  * Runs the linter on each program with the booted kernels (by their database names) as the
  * target and the guest's libbpf as the loader; returns program → database name → verdict.
  */
-export async function linterVerdicts(root: string, programs: readonly MatrixProgram[], dbNames: readonly string[], libbpf?: string): Promise<Map<string, Map<string, LinterVerdict>>> {
+export async function linterVerdicts(
+  root: string,
+  programs: readonly MatrixProgram[],
+  dbNames: readonly string[],
+  libbpf?: string,
+): Promise<Map<string, Map<string, LinterVerdict>>> {
   const db = KernelDb.open({ noUser: true });
   const parser = await loadCParser();
   const engine = new Engine(db, (t) => parser.parseText(t));
@@ -103,7 +109,7 @@ export async function linterVerdicts(root: string, programs: readonly MatrixProg
       const text = readFileSync(path, 'utf8');
       const tree = parser.parseText(text);
       if (!tree) throw new Error(`the linter cannot parse ${p.source}`);
-      let findings;
+      let findings: Finding[];
       try {
         findings = engine.analyzeDocument(pathToFileURL(path).toString(), text, tree, settings).findings;
       } finally {
@@ -145,18 +151,31 @@ export function parseLimitations(markdown: string): Limitation[] {
     if (!header) {
       header = cells.map((c) => c.toLowerCase());
       const want = ['program', 'kernels', 'linter', 'kernel', 'reason'];
-      if (want.some((w, j) => header![j] !== w)) throw new Error(`the known-limitations table needs the columns ${want.join(' | ')}, not ${cells.join(' | ')}`);
+      if (want.some((w, j) => header![j] !== w))
+        throw new Error(`the known-limitations table needs the columns ${want.join(' | ')}, not ${cells.join(' | ')}`);
       continue;
     }
     if (cells.every((c) => /^:?-+:?$/.test(c))) continue;
     const bare = (c: string) => c.replace(/^`([^`]*)`$/, '$1');
     const [program, kernels, linter, kernel] = cells.slice(0, 4).map(bare);
     const reason = cells[4];
-    if (linter !== 'fails' && linter !== 'loads') throw new Error(`known limitation for ${program}: linter must be "fails" or "loads", not "${linter}"`);
-    if (kernel !== 'fails' && kernel !== 'loads') throw new Error(`known limitation for ${program}: kernel must be "fails" or "loads", not "${kernel}"`);
-    if (linter === kernel) throw new Error(`known limitation for ${program}: linter and kernel agree ("${linter}"), so it is no disagreement`);
+    if (linter !== 'fails' && linter !== 'loads')
+      throw new Error(`known limitation for ${program}: linter must be "fails" or "loads", not "${linter}"`);
+    if (kernel !== 'fails' && kernel !== 'loads')
+      throw new Error(`known limitation for ${program}: kernel must be "fails" or "loads", not "${kernel}"`);
+    if (linter === kernel)
+      throw new Error(`known limitation for ${program}: linter and kernel agree ("${linter}"), so it is no disagreement`);
     if (!reason || reason.length < 20) throw new Error(`known limitation for ${program}: give the reason in words`);
-    out.push({ program, kernels: kernels.split(',').map((k) => bare(k.trim())).filter(Boolean), linter, kernel, reason });
+    out.push({
+      program,
+      kernels: kernels
+        .split(',')
+        .map((k) => bare(k.trim()))
+        .filter(Boolean),
+      linter,
+      kernel,
+      reason,
+    });
   }
   return out;
 }
@@ -186,7 +205,11 @@ function covers(l: Limitation, k: MatrixKernel): boolean {
  * Compares every program × kernel with a kernel result and a database name; `unused` are the
  * known limitations this run could have seen but did not.
  */
-export function compare(results: MatrixResults, linter: Map<string, Map<string, LinterVerdict>>, limitations: readonly Limitation[]): { cells: Cell[]; unused: Limitation[] } {
+export function compare(
+  results: MatrixResults,
+  linter: Map<string, Map<string, LinterVerdict>>,
+  limitations: readonly Limitation[],
+): { cells: Cell[]; unused: Limitation[] } {
   const cells: Cell[] = [];
   const used = new Set<Limitation>();
   for (const p of results.programs) {
@@ -199,7 +222,9 @@ export function compare(results: MatrixResults, linter: Map<string, Map<string, 
       const agree = kf === lv.fails;
       const limitation = agree
         ? undefined
-        : limitations.find((l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.fails && (l.kernel === 'fails') === kf);
+        : limitations.find(
+            (l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.fails && (l.kernel === 'fails') === kf,
+          );
       if (limitation) used.add(limitation);
       cells.push({ program: p.source, kernel: k, linter: lv, verdict: r.verdict, result: r, agree, ...(limitation ? { limitation } : {}) });
     }
@@ -230,7 +255,10 @@ export function renderMatrix(results: MatrixResults, cells: readonly Cell[]): st
     });
     lines.push(`${p.padEnd(width)}  ${row.join('')}`.trimEnd());
   }
-  lines.push('', 'ok: both say it loads · fail: both say it fails · FP: linter error, kernel loads · FN: kernel fails, linter silent · *: known limitation (docs/ground-truth.md)');
+  lines.push(
+    '',
+    'ok: both say it loads · fail: both say it fails · FP: linter error, kernel loads · FN: kernel fails, linter silent · *: known limitation (docs/ground-truth.md)',
+  );
   return lines.join('\n');
 }
 
@@ -253,8 +281,14 @@ export function expectation(text: string): MatrixProgram['expect'] {
 export function renderKernelTable(m: MatrixResults): string {
   const w = Math.max(7, ...m.programs.map((p) => p.source.length));
   const mark: Record<string, string> = { loaded: 'load', 'load-failed': 'FAIL', 'attach-failed': 'ATTACH', 'no-result': '?' };
-  const lines = [`kernel verdicts (load: loaded and attached where bpftool can; FAIL: load failed; ATTACH: attach failed; ?: no result)`, `${'program'.padEnd(w)}  ${m.kernels.map((k) => k.majorMinor.padEnd(8)).join('')}`];
-  for (const p of m.programs) lines.push(`${p.source.padEnd(w)}  ${m.kernels.map((k) => (mark[m.results[p.source][k.release]?.verdict ?? 'no-result']).padEnd(8)).join('')}`.trimEnd());
+  const lines = [
+    `kernel verdicts (load: loaded and attached where bpftool can; FAIL: load failed; ATTACH: attach failed; ?: no result)`,
+    `${'program'.padEnd(w)}  ${m.kernels.map((k) => k.majorMinor.padEnd(8)).join('')}`,
+  ];
+  for (const p of m.programs)
+    lines.push(
+      `${p.source.padEnd(w)}  ${m.kernels.map((k) => mark[m.results[p.source][k.release]?.verdict ?? 'no-result'].padEnd(8)).join('')}`.trimEnd(),
+    );
   // Why, once per program and reason, with the kernels it holds on.
   lines.push('', 'why:');
   for (const p of m.programs) {

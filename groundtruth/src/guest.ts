@@ -92,7 +92,9 @@ export function debianGuestTools(apt: PrivateApt, cache: string, log: (s: string
   const bin = ['usr/sbin/bpftool', 'sbin/bpftool'].map((p) => join(root, p)).find(existsSync);
   const busybox = ['usr/bin/busybox', 'bin/busybox'].map((p) => join(root, p)).find(existsSync);
   if (!interp || !bin || !busybox) throw new HostError(`the guest sysroot ${root} lacks the dynamic loader, bpftool or busybox`);
-  const libPath = LIB_DIRS.map((d) => join(root, d)).filter(existsSync).join(':');
+  const libPath = LIB_DIRS.map((d) => join(root, d))
+    .filter(existsSync)
+    .join(':');
   // The sysroot's own loader resolves bpftool's libraries, as `ldd` would inside the guest.
   const list = run(interp, ['--library-path', libPath, '--list', bin]).stdout;
   const libs = parseLddOutput(list);
@@ -103,7 +105,10 @@ export function debianGuestTools(apt: PrivateApt, cache: string, log: (s: string
   const help = spawnText(hostRunnable.cmd, [...hostRunnable.args, 'prog', 'help']);
   const pkgs = JSON.parse(readFileSync(stamp, 'utf8')) as AptVersion[];
   return {
-    origin: `Debian ${bpftool.suite} bpftool ${bpftool.version} with ${pkgs.filter((p) => p.package !== 'bpftool').map((p) => `${p.package} ${p.version}`).join(', ')}`,
+    origin: `Debian ${bpftool.suite} bpftool ${bpftool.version} with ${pkgs
+      .filter((p) => p.package !== 'bpftool')
+      .map((p) => `${p.package} ${p.version}`)
+      .join(', ')}`,
     bpftoolVersion: version,
     libbpfVersion: /libbpf v(\d+\.\d+)/.exec(version)?.[1],
     autoattach: /autoattach/.test(help),
@@ -124,7 +129,8 @@ export function hostGuestTools(): GuestTools {
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find(existsSync);
   if (!busybox) throw new HostError('busybox is not installed (Debian package busybox-static)');
   const bbLdd = spawnText('ldd', [busybox]);
-  if (!/not a dynamic executable|statically linked/.test(bbLdd)) throw new HostError(`${busybox} is dynamically linked; install busybox-static`);
+  if (!/not a dynamic executable|statically linked/.test(bbLdd))
+    throw new HostError(`${busybox} is dynamically linked; install busybox-static`);
   const out = run('ldd', [bin]).stdout;
   const libs = parseLddOutput(out);
   const interp = /^\s*(\/\S*ld-linux[^\s]*)/m.exec(out)?.[1];

@@ -62,7 +62,11 @@ export function aptInstall(packages: string[], log: (s: string) => void): string
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const upd = spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8', env, timeout: 600_000 });
   if (upd.status !== 0) log(`apt-get update failed: ${String(upd.stderr).trim().split('\n').slice(-3).join(' ')}`);
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { encoding: 'utf8', env, timeout: 1_200_000 });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+    encoding: 'utf8',
+    env,
+    timeout: 1_200_000,
+  });
   if (r.status !== 0) log(`apt-get install failed: ${String(r.stderr).trim().split('\n').slice(-5).join(' ')}`);
   return packages.filter((p) => !installedCheck(p));
 }

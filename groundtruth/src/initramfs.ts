@@ -145,7 +145,21 @@ export function cpioNewc(entries: readonly Entry[]): Buffer {
   const put = (e: Entry) => {
     const data = e.data ?? new Uint8Array(0);
     const name = Buffer.from(`${e.name}\0`);
-    const fields = [ino++, e.mode, 0, 0, (e.mode & 0o170000) === 0o040000 ? 2 : 1, 0, data.length, 0, 0, e.rdev?.[0] ?? 0, e.rdev?.[1] ?? 0, name.length, 0];
+    const fields = [
+      ino++,
+      e.mode,
+      0,
+      0,
+      (e.mode & 0o170000) === 0o040000 ? 2 : 1,
+      0,
+      data.length,
+      0,
+      0,
+      e.rdev?.[0] ?? 0,
+      e.rdev?.[1] ?? 0,
+      name.length,
+      0,
+    ];
     const header = Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`, 'latin1');
     chunks.push(header, name, pad(header.length + name.length), Buffer.from(data), pad(data.length));
   };

@@ -58,7 +58,11 @@ export function databaseBuilds(kernels: readonly Kernel[]): { kernel: Kernel; pa
  * bootable image is in `linux-binary-*` (`linux-image-*` is an empty wrapper), so a release with
  * both uses `linux-binary-*`.
  */
-export function chooseKernels(available: readonly AptVersion[], wanted: readonly string[], db: readonly Kernel[]): { chosen: KernelChoice[]; missing: string[] } {
+export function chooseKernels(
+  available: readonly AptVersion[],
+  wanted: readonly string[],
+  db: readonly Kernel[],
+): { chosen: KernelChoice[]; missing: string[] } {
   const byRelease = new Map<string, AptVersion[]>();
   for (const v of available) {
     const m = IMAGE_NAME.exec(v.package);
@@ -134,10 +138,16 @@ export function fetchKernel(apt: PrivateApt, choice: KernelChoice, cache: string
     // Only the image is extracted: 5.10's package carries some 300 MB of modules beside it.
     run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards --no-anchored "vmlinuz*"', 'sh', deb, root]);
     const found = findVmlinuz(root, choice.release);
-    if (!found) throw new HostError(`${choice.package} ${choice.version} has no vmlinuz for ${choice.release} (looked in /boot and /usr/lib/modules/${choice.release})`);
+    if (!found)
+      throw new HostError(
+        `${choice.package} ${choice.version} has no vmlinuz for ${choice.release} (looked in /boot and /usr/lib/modules/${choice.release})`,
+      );
     mkdirSync(dir, { recursive: true });
     renameSync(found, vmlinuz);
-    writeFileSync(meta, `${JSON.stringify({ package: choice.package, version: choice.version, suite: choice.suite, sha256: sha256File(vmlinuz) }, null, 2)}\n`);
+    writeFileSync(
+      meta,
+      `${JSON.stringify({ package: choice.package, version: choice.version, suite: choice.suite, sha256: sha256File(vmlinuz) }, null, 2)}\n`,
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -146,13 +156,23 @@ export function fetchKernel(apt: PrivateApt, choice: KernelChoice, cache: string
 
 function imageOf(c: KernelChoice, vmlinuz: string): KernelImage {
   return {
-    majorMinor: c.majorMinor, release: c.release, package: c.package, version: c.version, suite: c.suite, vmlinuz,
-    ...(c.dbName ? { dbName: c.dbName } : {}), ...(c.note ? { note: c.note } : {}),
+    majorMinor: c.majorMinor,
+    release: c.release,
+    package: c.package,
+    version: c.version,
+    suite: c.suite,
+    vmlinuz,
+    ...(c.dbName ? { dbName: c.dbName } : {}),
+    ...(c.note ? { note: c.note } : {}),
   };
 }
 
 function findVmlinuz(root: string, release: string): string | undefined {
-  const candidates = [join(root, 'boot', `vmlinuz-${release}`), join(root, 'usr', 'lib', 'modules', release, 'vmlinuz'), join(root, 'lib', 'modules', release, 'vmlinuz')];
+  const candidates = [
+    join(root, 'boot', `vmlinuz-${release}`),
+    join(root, 'usr', 'lib', 'modules', release, 'vmlinuz'),
+    join(root, 'lib', 'modules', release, 'vmlinuz'),
+  ];
   return candidates.find((p) => existsSync(p) && statSync(p).isFile() && statSync(p).size > 1024 * 1024);
 }
 
@@ -164,11 +184,16 @@ function findVmlinuz(root: string, release: string): string | undefined {
 export function imagesFromPath(path: string, cache: string, log: (s: string) => void): KernelImage[] {
   const st = statSync(path);
   const files = st.isDirectory()
-    ? readdirSync(path).sort().flatMap((n) => {
-        const p = join(path, n);
-        if (statSync(p).isDirectory()) return readdirSync(p).sort().map((m) => join(p, m));
-        return [p];
-      })
+    ? readdirSync(path)
+        .sort()
+        .flatMap((n) => {
+          const p = join(path, n);
+          if (statSync(p).isDirectory())
+            return readdirSync(p)
+              .sort()
+              .map((m) => join(p, m));
+          return [p];
+        })
     : [path];
   const out: KernelImage[] = [];
   for (const f of files) {
@@ -203,8 +228,14 @@ export function imagesFromPath(path: string, cache: string, log: (s: string) => 
 
 /** Orders kernel releases by their numbers: 5.10.0-46 < 6.1.0-56 < 6.12.117+deb13. */
 export function compareRelease(a: string, b: string): number {
-  const pa = a.split(/[^\d]+/).filter(Boolean).map(Number);
-  const pb = b.split(/[^\d]+/).filter(Boolean).map(Number);
+  const pa = a
+    .split(/[^\d]+/)
+    .filter(Boolean)
+    .map(Number);
+  const pb = b
+    .split(/[^\d]+/)
+    .filter(Boolean)
+    .map(Number);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
 }

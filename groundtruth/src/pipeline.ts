@@ -23,7 +23,10 @@ export function findQemu(install: boolean, log: Log): string {
     aptInstall(['qemu-system-x86'], log);
     qemu = which('qemu-system-x86_64');
   }
-  if (!qemu) throw new HostError('qemu-system-x86_64 is not installed: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86; Fedora: dnf install qemu-system-x86)');
+  if (!qemu)
+    throw new HostError(
+      'qemu-system-x86_64 is not installed: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86; Fedora: dnf install qemu-system-x86)',
+    );
   return qemu;
 }
 
@@ -33,7 +36,8 @@ export function findClang(install: boolean, log: Log): string {
   if (missing.length && install) aptInstall(missing, log);
   const clang = which('clang');
   if (!clang) throw new HostError('clang is not installed: it compiles .bpf.c files (Debian/Ubuntu: apt-get install clang libbpf-dev)');
-  if (!hasLibbpfHeaders()) throw new HostError('libbpf headers (<bpf/bpf_helpers.h>) are missing (Debian/Ubuntu: apt-get install libbpf-dev)');
+  if (!hasLibbpfHeaders())
+    throw new HostError('libbpf headers (<bpf/bpf_helpers.h>) are missing (Debian/Ubuntu: apt-get install libbpf-dev)');
   return clang;
 }
 
@@ -64,7 +68,9 @@ export function guestTools(apt: PrivateApt | undefined, cache: string, preferHos
   try {
     return hostGuestTools();
   } catch (e) {
-    throw new HostError(`no bpftool for the guest: ${(e as Error).message}${apt ? '' : ' (without apt-get, Debian\'s bpftool cannot be downloaded either)'}`);
+    throw new HostError(
+      `no bpftool for the guest: ${(e as Error).message}${apt ? '' : " (without apt-get, Debian's bpftool cannot be downloaded either)"}`,
+    );
   }
 }
 
@@ -72,8 +78,16 @@ export function guestTools(apt: PrivateApt | undefined, cache: string, preferHos
  * Resolves wanted major.minor versions (or `all`: every Debian amd64 generic kernel the database
  * has) to images from the archive, downloading what the cache lacks.
  */
-export function debianImages(apt: PrivateApt, db: readonly Kernel[], wanted: readonly string[] | 'all', cache: string, log: Log): { images: KernelImage[]; missing: string[]; downloadMs: number } {
-  const all = sortMajorMinor(db.filter((k) => k.distro === 'debian' && k.arch === 'x86_64' && k.flavour === 'generic').map((k) => /^(\d+\.\d+)/.exec(k.version)![1]));
+export function debianImages(
+  apt: PrivateApt,
+  db: readonly Kernel[],
+  wanted: readonly string[] | 'all',
+  cache: string,
+  log: Log,
+): { images: KernelImage[]; missing: string[]; downloadMs: number } {
+  const all = sortMajorMinor(
+    db.filter((k) => k.distro === 'debian' && k.arch === 'x86_64' && k.flavour === 'generic').map((k) => /^(\d+\.\d+)/.exec(k.version)![1]),
+  );
   const mms = wanted === 'all' ? all : sortMajorMinor(wanted);
   const { chosen, missing } = chooseKernels(archiveImages(apt), mms, db);
   const images: KernelImage[] = [];
@@ -87,7 +101,14 @@ export function debianImages(apt: PrivateApt, db: readonly Kernel[], wanted: rea
 }
 
 /** Boots every image with one initramfs, `jobs` at a time; results by release. */
-export async function bootAll(qemu: string, images: readonly KernelImage[], initrd: string, objectIds: readonly string[], opts: { jobs?: number; timeoutS: number }, log: Log): Promise<Map<string, BootResult>> {
+export async function bootAll(
+  qemu: string,
+  images: readonly KernelImage[],
+  initrd: string,
+  objectIds: readonly string[],
+  opts: { jobs?: number; timeoutS: number },
+  log: Log,
+): Promise<Map<string, BootResult>> {
   const jobs = Math.max(1, opts.jobs ?? defaultJobs());
   const out = new Map<string, BootResult>();
   let next = 0;
@@ -96,7 +117,9 @@ export async function bootAll(qemu: string, images: readonly KernelImage[], init
       const img = images[next++];
       const r = await boot(qemu, img.vmlinuz, initrd, opts.timeoutS, objectIds);
       const loaded = Object.values(r.objects).filter((o) => o.verdict === 'loaded').length;
-      log(`booted ${img.release}: ${(r.ms / 1000).toFixed(1)} s, ${loaded}/${objectIds.length} loaded${r.complete ? '' : r.timedOut ? ' (timed out)' : ' (incomplete)'}`);
+      log(
+        `booted ${img.release}: ${(r.ms / 1000).toFixed(1)} s, ${loaded}/${objectIds.length} loaded${r.complete ? '' : r.timedOut ? ' (timed out)' : ' (incomplete)'}`,
+      );
       out.set(img.release, r);
     }
   };

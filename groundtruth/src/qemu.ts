@@ -46,8 +46,20 @@ export interface BootResult {
 /** The QEMU command line for a kernel and initramfs. */
 export function qemuArgs(vmlinuz: string, initrd: string, memoryMb = 512): string[] {
   return [
-    '-accel', 'tcg', '-cpu', 'max', '-m', String(memoryMb), '-nographic', '-no-reboot',
-    '-kernel', vmlinuz, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1 quiet',
+    '-accel',
+    'tcg',
+    '-cpu',
+    'max',
+    '-m',
+    String(memoryMb),
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    vmlinuz,
+    '-initrd',
+    initrd,
+    '-append',
+    'console=ttyS0 panic=-1 quiet',
   ];
 }
 
@@ -55,7 +67,9 @@ export function qemuArgs(vmlinuz: string, initrd: string, memoryMb = 512): strin
 export function boot(qemu: string, vmlinuz: string, initrd: string, timeoutS: number, objectIds: readonly string[]): Promise<BootResult> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('timeout', ['-k', '5', String(timeoutS), qemu, ...qemuArgs(vmlinuz, initrd)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('timeout', ['-k', '5', String(timeoutS), qemu, ...qemuArgs(vmlinuz, initrd)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => chunks.push(b));
     child.stderr.on('data', (b: Buffer) => chunks.push(b));
@@ -172,14 +186,18 @@ function explainLines(log: readonly string[]): { explain: string[]; reason: stri
   }
   if (verifier) closeVerifier();
   // Without a verifier log, libbpf's specific line says more than bpftool's closing "Error:".
-  reason ??= log.find((l) => /^libbpf: .*(extern|map '|failed to (create|attach|resolve|find)|load failed|incompatible|invalid)/.test(l))
-    ?? log.find((l) => /attach failed/.test(l))
-    ?? keep[keep.length - 1];
+  reason ??=
+    log.find((l) => /^libbpf: .*(extern|map '|failed to (create|attach|resolve|find)|load failed|incompatible|invalid)/.test(l)) ??
+    log.find((l) => /attach failed/.test(l)) ??
+    keep[keep.length - 1];
   return { explain: [...new Set(keep)].slice(0, 30), reason: (reason ?? '').trim() };
 }
 
 function classify(status: number, seconds: number, log: string[], retry?: number): ObjectResult {
-  const program = /prog '([^']+)': (?:BPF program load failed|failed to load|relo #|failed to resolve|failed to create|failed to attach|failed to auto-attach)/.exec(log.join('\n'))?.[1];
+  const program =
+    /prog '([^']+)': (?:BPF program load failed|failed to load|relo #|failed to resolve|failed to create|failed to attach|failed to auto-attach)/.exec(
+      log.join('\n'),
+    )?.[1];
   const named = program ? { program } : {};
   const split = log.indexOf(RETRY_LINE);
   const attachRun = split < 0 ? log : log.slice(0, split);

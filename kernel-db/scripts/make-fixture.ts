@@ -35,7 +35,15 @@ const CONFIG_KERNEL = 'debian-6.12.117-arm64';
  * Config symbols to copy. Most pass the database's config filter; CONFIG_HZ does not, so the
  * fixture also shows that unrelated symbols are dropped. The build fails if one is missing.
  */
-const CONFIG_NAMES = ['CONFIG_BPF', 'CONFIG_BPF_SYSCALL', 'CONFIG_BPF_JIT', 'CONFIG_BPF_LSM', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_BPF_PRELOAD', 'CONFIG_HZ'];
+const CONFIG_NAMES = [
+  'CONFIG_BPF',
+  'CONFIG_BPF_SYSCALL',
+  'CONFIG_BPF_JIT',
+  'CONFIG_BPF_LSM',
+  'CONFIG_DEBUG_INFO_BTF',
+  'CONFIG_BPF_PRELOAD',
+  'CONFIG_HZ',
+];
 
 const ROOT_AGGREGATES = ['task_struct', 'sock', 'sock_common', 'bio', 'inode', 'file', 'cred'];
 const ROOT_ENUMS = ['bpf_func_id', 'bpf_prog_type', 'bpf_map_type'];
@@ -63,7 +71,10 @@ function xzPath(): string {
  * for a few kilobytes and keeps decompression memory small.
  */
 function xz(data: Uint8Array): Uint8Array {
-  const r = spawnSync(xzPath(), ['--format=xz', '--check=crc64', '--lzma2=preset=9e,dict=1MiB', '-c'], { input: data, maxBuffer: 64 << 20 });
+  const r = spawnSync(xzPath(), ['--format=xz', '--check=crc64', '--lzma2=preset=9e,dict=1MiB', '-c'], {
+    input: data,
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`xz failed: ${r.error?.message ?? r.stderr.toString()}`);
   return new Uint8Array(r.stdout);
 }
@@ -95,13 +106,19 @@ function selectTypes(btf: Btf, roots: number[]): { full: Set<number>; fwd: Set<n
     full.add(id);
     const push = (ref: number, ptr: boolean) => stack.push([ref, ptr]);
     switch (k) {
-      case Kind.Struct: case Kind.Union:
+      case Kind.Struct:
+      case Kind.Union:
         for (const m of btf.members(id)) push(m.type, false);
         break;
       case Kind.Ptr:
         push(btf.ref(id), true);
         break;
-      case Kind.Typedef: case Kind.Const: case Kind.Volatile: case Kind.Restrict: case Kind.TypeTag: case Kind.DeclTag:
+      case Kind.Typedef:
+      case Kind.Const:
+      case Kind.Volatile:
+      case Kind.Restrict:
+      case Kind.TypeTag:
+      case Kind.DeclTag:
         push(btf.ref(id), viaPointer);
         break;
       case Kind.Array: {
@@ -148,7 +165,11 @@ function findRoots(btf: Btf, name: string): number[] {
   for (const t of ROOT_TYPEDEFS) firstOf((id) => kindIs(id, Kind.Typedef) && btf.name(id) === t, `typedef ${t}`, true);
   for (const i of ROOT_INTS) firstOf((id) => kindIs(id, Kind.Int) && btf.name(id) === i, `int ${i}`, true);
   // The kfunc is optional: 5.10 has none, and its BTF has no DECL_TAG records at all.
-  const tag = firstOf((id) => kindIs(id, Kind.DeclTag) && btf.name(id) === 'bpf_kfunc' && btf.name(btf.ref(id)) === ROOT_KFUNC, `kfunc ${ROOT_KFUNC}`, false);
+  const tag = firstOf(
+    (id) => kindIs(id, Kind.DeclTag) && btf.name(id) === 'bpf_kfunc' && btf.name(btf.ref(id)) === ROOT_KFUNC,
+    `kfunc ${ROOT_KFUNC}`,
+    false,
+  );
   if (tag === 0) firstOf((id) => kindIs(id, Kind.Func) && btf.name(id) === ROOT_KFUNC, `function ${ROOT_KFUNC}`, false);
   return roots;
 }
@@ -156,12 +177,20 @@ function findRoots(btf: Btf, name: string): number[] {
 /** Rewrites every type id in `t` through `map`. */
 function remap(t: BtfType, map: (id: number) => number): BtfType {
   switch (t.kind) {
-    case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict: case Kind.TypeTag:
-    case Kind.Func: case Kind.Var: case Kind.DeclTag:
+    case Kind.Ptr:
+    case Kind.Typedef:
+    case Kind.Volatile:
+    case Kind.Const:
+    case Kind.Restrict:
+    case Kind.TypeTag:
+    case Kind.Func:
+    case Kind.Var:
+    case Kind.DeclTag:
       return { ...t, type: map(t.type) };
     case Kind.Array:
       return { ...t, type: map(t.type), indexType: map(t.indexType) };
-    case Kind.Struct: case Kind.Union:
+    case Kind.Struct:
+    case Kind.Union:
       return { ...t, members: t.members.map((m) => ({ ...m, type: map(m.type) })) };
     case Kind.FuncProto:
       return { ...t, returnType: map(t.returnType), params: t.params.map((p) => ({ ...p, type: map(p.type) })) };
@@ -184,10 +213,10 @@ function miniBtf(btf: Btf, name: string): Uint8Array {
     if (n === undefined) throw new Error(`${name}: type ${id} is referenced but was not selected`);
     return n;
   };
-  const types = kept.map((id): BtfType =>
-    fwd.has(id)
-      ? { kind: Kind.Fwd, name: btf.name(id), kindFlag: btf.kind(id) === Kind.Union }
-      : remap(btf.type(id), map));
+  const types = kept.map(
+    (id): BtfType =>
+      fwd.has(id) ? { kind: Kind.Fwd, name: btf.name(id), kindFlag: btf.kind(id) === Kind.Union } : remap(btf.type(id), map),
+  );
   return writeBtf(types);
 }
 
@@ -222,7 +251,8 @@ function factEntries(src: string, file: string, key: string, wanted: string[]): 
 
 async function main(argv: string[]): Promise<void> {
   const src = resolve(argv[0] ?? join(repoRoot, '..', 'shared', 'kernel-data'));
-  if (!existsSync(join(src, 'btf', 'MANIFEST.json'))) throw new Error(`${src} holds no btf/MANIFEST.json; pass the shared kernel-data folder`);
+  if (!existsSync(join(src, 'btf', 'MANIFEST.json')))
+    throw new Error(`${src} holds no btf/MANIFEST.json; pass the shared kernel-data folder`);
   const manifest = JSON.parse(readFileSync(join(src, 'btf', 'MANIFEST.json'), 'utf8')) as Record<string, unknown>[];
 
   // The expected database beside the inputs is regenerated separately (kernel-db:build).
@@ -258,7 +288,9 @@ async function main(argv: string[]): Promise<void> {
   writeFileSync(join(OUT, 'config', `${CONFIG_KERNEL}.config.xz`), xz(Buffer.from(await configLines(src), 'utf8')));
   writeFileSync(join(OUT, 'facts', 'helpers.json'), `${JSON.stringify(factEntries(src, 'helpers.json', 'name', HELPERS), null, 1)}\n`);
   writeFileSync(join(OUT, 'facts', 'sections.json'), `${JSON.stringify(factEntries(src, 'sections.json', 'prefix', SECTIONS), null, 1)}\n`);
-  process.stderr.write(`kernel-db:fixture: wrote ${OUT}; now run npm run kernel-db:build -- test/fixtures/kernel-data-mini --out test/fixtures/kernel-data-mini/expected\n`);
+  process.stderr.write(
+    `kernel-db:fixture: wrote ${OUT}; now run npm run kernel-db:build -- test/fixtures/kernel-data-mini --out test/fixtures/kernel-data-mini/expected\n`,
+  );
 }
 
 main(process.argv.slice(2)).catch((e) => {

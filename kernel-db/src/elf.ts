@@ -116,7 +116,8 @@ export class ElfFile {
   /** A section's bytes in the file; an {@link ElfError} when they run past its end. */
   data(s: ElfSection): Uint8Array {
     if (s.type === SHT_NOBITS) return new Uint8Array(0);
-    if (s.offset + s.size > this.bytes.length) throw new ElfError(`section ${s.name || `#${s.index}`} (${s.offset}+${s.size}) is past the end of the file (truncated?)`);
+    if (s.offset + s.size > this.bytes.length)
+      throw new ElfError(`section ${s.name || `#${s.index}`} (${s.offset}+${s.size}) is past the end of the file (truncated?)`);
     return this.bytes.subarray(s.offset, s.offset + s.size);
   }
 

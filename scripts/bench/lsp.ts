@@ -11,7 +11,8 @@ const root = join(__dirname, '..', '..');
 
 /** A realistic 2,000-line file: many kprobe/fentry programs reading task and socket fields. */
 export function bigFile(lines = 2000): string {
-  const head = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\nstruct event { u32 pid; u32 ppid; u64 start; char comm[16]; };\n\n';
+  const head =
+    '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\nstruct event { u32 pid; u32 ppid; u64 start; char comm[16]; };\n\n';
   const prog = (i: number) => `SEC("kprobe/do_exit")
 int BPF_KPROBE(exit_${i}, long code)
 {
@@ -81,7 +82,9 @@ export async function benchLsp(): Promise<void> {
     }
     console.log(`${'edit to diagnostics, 200 edits: p50'.padEnd(44)} ${pct(lat, 50).toFixed(1)} ms`);
     console.log(`${'edit to diagnostics, 200 edits: p95'.padEnd(44)} ${pct(lat, 95).toFixed(1)} ms`);
-    console.log(`${'target kernels (default 4.14-7.x)'.padEnd(44)} ${(await c.diagnostics(uri))[0]?.data?.kernels.length ?? '?'} failing on the first finding`);
+    console.log(
+      `${'target kernels (default 4.14-7.x)'.padEnd(44)} ${(await c.diagnostics(uri))[0]?.data?.kernels.length ?? '?'} failing on the first finding`,
+    );
   } finally {
     await c.stop();
   }
@@ -104,7 +107,10 @@ export async function benchTargets(): Promise<void> {
   console.log('\n# whole-file analysis against more target kernels (2,000 lines, no reuse)');
   let base = 0;
   for (const n of [1, 10, 40, all.length]) {
-    const names = all.filter((_, i) => i % Math.max(1, Math.floor(all.length / n)) === 0).slice(0, n).map((k) => k.name);
+    const names = all
+      .filter((_, i) => i % Math.max(1, Math.floor(all.length / n)) === 0)
+      .slice(0, n)
+      .map((k) => k.name);
     const settings = { ...DEFAULT_SETTINGS, targetKernels: names.join(',') };
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {

@@ -72,11 +72,12 @@ async function main() {
   row('first field lookup (builds the index)', fmt(firstMs));
   const n = 100_000;
   const names = ['comm', 'pid', 'tgid', '__state', 'real_parent', 'cred', 'mm', 'flags'];
-  const warm = time(5, () => {
-    for (let i = 0; i < n; i++) db.fieldOn('task_struct', names[i & 7], all[i % all.length]);
-  }) / n;
+  const warm =
+    time(5, () => {
+      for (let i = 0; i < n; i++) db.fieldOn('task_struct', names[i & 7], all[i % all.length]);
+    }) / n;
   row('field lookup, one kernel (warm)', fmt(warm));
-  row('field availability, all kernels', fmt(time(50, () => db.field('task_struct', '__state', all)) ));
+  row('field availability, all kernels', fmt(time(50, () => db.field('task_struct', '__state', all))));
   row('helper availability, all kernels', fmt(time(50, () => db.helper('bpf_ringbuf_output', all))));
   row('SEC availability, all kernels', fmt(time(50, () => db.section('lsm/file_open', all))));
 
@@ -102,7 +103,10 @@ async function main() {
       return;
     }
     const bpftoolMs = time(3, () => {
-      const r = spawnSync(bpftool, ['btf', 'dump', 'file', raw, 'format', 'raw'], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 30 });
+      const r = spawnSync(bpftool, ['btf', 'dump', 'file', raw, 'format', 'raw'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        maxBuffer: 1 << 30,
+      });
       if (r.status !== 0) throw new Error(`bpftool failed: ${r.stderr}`);
     });
     row('bpftool btf dump file X format raw (median of 3)', fmt(bpftoolMs));

@@ -7,11 +7,22 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
-import { parseArgs, UsageError } from '../../cli/src/args';
+import { type Args, parseArgs, UsageError } from '../../cli/src/args';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { btfFromBzImage } from '../../groundtruth/src/bzimage';
 import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from '../../groundtruth/src/compile';
-import { compare, describeDisagreement, expectation, linterVerdicts, parseLimitations, renderKernelTable, renderMatrix, type MatrixKernel, type MatrixProgram, type MatrixResults } from '../../groundtruth/src/differential';
+import {
+  compare,
+  describeDisagreement,
+  expectation,
+  linterVerdicts,
+  parseLimitations,
+  renderKernelTable,
+  renderMatrix,
+  type MatrixKernel,
+  type MatrixProgram,
+  type MatrixResults,
+} from '../../groundtruth/src/differential';
 import { cacheDir, HostError, secs, sha256, sha256File, which } from '../../groundtruth/src/host';
 import { objectPrograms, netAttachType } from '../../groundtruth/src/elf';
 import { buildInitramfs, type GuestObject } from '../../groundtruth/src/initramfs';
@@ -53,7 +64,7 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  let args;
+  let args: Args;
   try {
     args = parseArgs(argv, {
       valued: ['kernels', 'jobs', 'timeout', 'out'],
@@ -91,7 +102,12 @@ function parse(argv: string[]): Options {
 /** The programs the matrix loads: every example and every test/matrix/programs file. */
 export function matrixSources(only?: string[]): string[] {
   const dirs = ['examples', join('test', 'matrix', 'programs')];
-  const files = dirs.flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith('.bpf.c')).sort().map((f) => join(d, f)));
+  const files = dirs.flatMap((d) =>
+    readdirSync(join(root, d))
+      .filter((f) => f.endsWith('.bpf.c'))
+      .sort()
+      .map((f) => join(d, f)),
+  );
   return only ? files.filter((f) => only.some((s) => f.includes(s))) : files;
 }
 
@@ -112,7 +128,8 @@ async function main(): Promise<number> {
   let t = performance.now();
   const apt = privateApt(cache, log);
   lap('aptUpdateMs', t);
-  if (!apt && !(opts.kernels && existsSync(opts.kernels))) throw new HostError('apt-get is needed to download Debian kernels; give --kernels a directory of vmlinuz files instead');
+  if (!apt && !(opts.kernels && existsSync(opts.kernels)))
+    throw new HostError('apt-get is needed to download Debian kernels; give --kernels a directory of vmlinuz files instead');
 
   t = performance.now();
   const guest = guestTools(apt, cache, opts.hostBpftool, log);
@@ -128,8 +145,15 @@ async function main(): Promise<number> {
     if (images.length === 0) throw new HostError(`no vmlinuz files or kernel .debs in ${wanted}`);
     timings.downloadMs = 0;
   } else {
-    const list = wanted === 'all' ? 'all' : wanted.split(',').map((s) => s.trim()).filter(Boolean);
-    if (list !== 'all') for (const v of list) if (!/^\d+\.\d+$/.test(v)) throw new HostError(`--kernels: "${v}" is not a major.minor version`);
+    const list =
+      wanted === 'all'
+        ? 'all'
+        : wanted
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
+    if (list !== 'all')
+      for (const v of list) if (!/^\d+\.\d+$/.test(v)) throw new HostError(`--kernels: "${v}" is not a major.minor version`);
     const r = debianImages(apt!, db.kernels, list, cache, log);
     if (r.missing.length) log(`the archive has no amd64 generic kernel for ${r.missing.join(', ')}`);
     images = r.images;
@@ -176,7 +200,6 @@ async function main(): Promise<number> {
   lap('compileMs', t);
   log(`compiled ${programs.length} programs against vmlinux.h from ${relative(root, blob).startsWith('..') ? blob : relative(root, blob)}`);
 
-
   t = performance.now();
   const initrd = join(work, 'initramfs.cpio.gz');
   const size = buildInitramfs(initrd, guest.files, objects, guest.autoattach);
@@ -184,21 +207,33 @@ async function main(): Promise<number> {
   log(`initramfs: ${(size / 1e6).toFixed(1)} MB with ${objects.length} objects`);
 
   t = performance.now();
-  const boots = await bootAll(qemu, images, initrd, objects.map((o) => o.id), { jobs: opts.jobs, timeoutS: opts.timeoutS }, log);
+  const boots = await bootAll(
+    qemu,
+    images,
+    initrd,
+    objects.map((o) => o.id),
+    { jobs: opts.jobs, timeoutS: opts.timeoutS },
+    log,
+  );
   lap('bootAllMs', t);
 
   const kernels: MatrixKernel[] = images.map((img) => {
     const b = boots.get(img.release)!;
     // The chosen build, else the kernel whose BTF the guest saw, else one of the same release.
-    const dbk = db.kernels.find((k) => k.name === img.dbName)
-      ?? (b.btfSha256 ? db.kernels.find((k) => k.sha256 === b.btfSha256) : undefined)
-      ?? db.kernels.find((k) => k.release === img.release && k.distro === 'debian' && k.arch === 'x86_64');
+    const dbk =
+      db.kernels.find((k) => k.name === img.dbName) ??
+      (b.btfSha256 ? db.kernels.find((k) => k.sha256 === b.btfSha256) : undefined) ??
+      db.kernels.find((k) => k.release === img.release && k.distro === 'debian' && k.arch === 'x86_64');
     return {
-      majorMinor: img.majorMinor, release: img.release,
+      majorMinor: img.majorMinor,
+      release: img.release,
       ...(img.package ? { package: img.package, version: img.version, suite: img.suite } : {}),
       ...(dbk ? { dbName: dbk.name, btfMatchesDb: b.btfSha256 === dbk.sha256 } : {}),
       ...(img.note ? { note: img.note } : {}),
-      complete: b.complete, timedOut: b.timedOut, bootMs: Math.round(b.ms), downloadMs: img.downloadMs ?? 0,
+      complete: b.complete,
+      timedOut: b.timedOut,
+      bootMs: Math.round(b.ms),
+      downloadMs: img.downloadMs ?? 0,
     };
   });
   const results: Record<string, Record<string, ObjectResult>> = {};
@@ -215,7 +250,12 @@ async function main(): Promise<number> {
   const matrix: MatrixResults = {
     version: 1,
     generated: new Date().toISOString(),
-    guest: { origin: guest.origin, bpftool: guest.bpftoolVersion, ...(guest.libbpfVersion ? { libbpf: guest.libbpfVersion } : {}), autoattach: guest.autoattach },
+    guest: {
+      origin: guest.origin,
+      bpftool: guest.bpftoolVersion,
+      ...(guest.libbpfVersion ? { libbpf: guest.libbpfVersion } : {}),
+      autoattach: guest.autoattach,
+    },
     btf: { blob: relative(root, blob).startsWith('..') ? blob : relative(root, blob), sha256: sha256File(blob) },
     clang: clangVersion,
     programs,
@@ -229,7 +269,9 @@ async function main(): Promise<number> {
   renameSync(`${opts.out}.tmp`, opts.out);
 
   process.stdout.write(`\n${renderKernelTable(matrix)}\n`);
-  process.stdout.write(`\ntimes: apt ${secs(timings.aptUpdateMs)}, guest tools ${secs(timings.guestToolsMs)}, compile ${secs(timings.compileMs)}, kernel images ${secs(timings.kernelsMs)} (download ${secs(timings.downloadMs)}), initramfs ${secs(timings.initramfsMs)}, boots ${secs(timings.bootAllMs)} (${kernels.map((k) => `${k.majorMinor} ${secs(k.bootMs)}`).join(', ')}), total ${secs(timings.totalMs)}\n`);
+  process.stdout.write(
+    `\ntimes: apt ${secs(timings.aptUpdateMs)}, guest tools ${secs(timings.guestToolsMs)}, compile ${secs(timings.compileMs)}, kernel images ${secs(timings.kernelsMs)} (download ${secs(timings.downloadMs)}), initramfs ${secs(timings.initramfsMs)}, boots ${secs(timings.bootAllMs)} (${kernels.map((k) => `${k.majorMinor} ${secs(k.bootMs)}`).join(', ')}), total ${secs(timings.totalMs)}\n`,
+  );
   process.stdout.write(`results: ${opts.out}\n`);
   const incomplete = kernels.filter((k) => !k.complete);
 
@@ -238,15 +280,24 @@ async function main(): Promise<number> {
   // The differential check, in this process for the printed matrix and summary line.
   const mapped = kernels.filter((k) => k.dbName);
   for (const k of kernels.filter((x) => !x.dbName)) log(`${k.release} has no kernel in the linter's database: not compared`);
-  for (const k of mapped.filter((x) => x.btfMatchesDb === false)) log(`${k.release}: the booted kernel's BTF differs from ${k.dbName}'s in the database`);
-  const linter = await linterVerdicts(root, programs, mapped.map((k) => k.dbName!), guest.libbpfVersion);
+  for (const k of mapped.filter((x) => x.btfMatchesDb === false))
+    log(`${k.release}: the booted kernel's BTF differs from ${k.dbName}'s in the database`);
+  const linter = await linterVerdicts(
+    root,
+    programs,
+    mapped.map((k) => k.dbName!),
+    guest.libbpfVersion,
+  );
   const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
   const { cells, unused } = compare(matrix, linter, limitations);
   process.stdout.write(`\nagreement (linter vs kernel):\n${renderMatrix(matrix, cells)}\n`);
   const bad = cells.filter((c) => !c.agree && !c.limitation);
   const known = cells.filter((c) => !c.agree && c.limitation);
   if (bad.length) process.stdout.write(`\nunexplained disagreements:\n${bad.map((c) => `  ${describeDisagreement(c)}`).join('\n')}\n`);
-  if (unused.length) process.stdout.write(`\nknown limitations that no longer occur (remove them from docs/ground-truth.md):\n${unused.map((l) => `  ${l.program} on ${l.kernels.join(',')}`).join('\n')}\n`);
+  if (unused.length)
+    process.stdout.write(
+      `\nknown limitations that no longer occur (remove them from docs/ground-truth.md):\n${unused.map((l) => `  ${l.program} on ${l.kernels.join(',')}`).join('\n')}\n`,
+    );
   const agree = cells.filter((c) => c.agree).length;
   const noResult = programs.length * kernels.length - cells.length;
   let testStatus = 0;
@@ -254,11 +305,15 @@ async function main(): Promise<number> {
     // The differential test, and verify's end-to-end test, which needs the kernels just cached.
     const tests = ['differential.test.ts', 'verify.test.ts'].map((f) => join('test', 'matrix', f));
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...tests], {
-      cwd: root, stdio: 'inherit', env: { ...process.env, EBPF_MATRIX_RESULTS: opts.out, EBPF_MATRIX_REQUIRED: '1' },
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, EBPF_MATRIX_RESULTS: opts.out, EBPF_MATRIX_REQUIRED: '1' },
     });
     testStatus = r.status ?? 1;
   }
-  process.stdout.write(`\nmatrix: ${kernels.length} kernels booted, ${programs.length} programs, ${cells.length} program × kernel pairs compared; ${known.length} known limitations${noResult ? `, ${noResult} without a comparable result` : ''}\n`);
+  process.stdout.write(
+    `\nmatrix: ${kernels.length} kernels booted, ${programs.length} programs, ${cells.length} program × kernel pairs compared; ${known.length} known limitations${noResult ? `, ${noResult} without a comparable result` : ''}\n`,
+  );
   process.stdout.write(`matrix: ${agree} passed, ${bad.length + incomplete.length} failed\n`);
   return bad.length || incomplete.length || testStatus ? 1 : 0;
 }

@@ -9,7 +9,10 @@ import { parseArgs, UsageError } from '../../cli/src/args';
 const SPEC = { valued: ['target', 'format'], lists: ['rule', 'arch'], flags: ['fix', 'help'], short: { h: 'help' } };
 
 test('values, flags, positional words and lists', () => {
-  const a = parseArgs(['a.bpf.c', '--target', '5.4-6.1', '--format=json', '--fix', 'dir', '--rule', 'x=off,y=warning', '--rule=z=info', '-h'], SPEC);
+  const a = parseArgs(
+    ['a.bpf.c', '--target', '5.4-6.1', '--format=json', '--fix', 'dir', '--rule', 'x=off,y=warning', '--rule=z=info', '-h'],
+    SPEC,
+  );
   assert.deepEqual(a.positional, ['a.bpf.c', 'dir']);
   assert.equal(a.options.get('target'), '5.4-6.1');
   assert.equal(a.options.get('format'), 'json');
@@ -39,6 +42,10 @@ test('unknown options, missing values and values given to flags are usage errors
     [['--fix=yes'], /^--fix takes no value$/],
   ];
   for (const [argv, re] of cases) {
-    assert.throws(() => parseArgs(argv, SPEC), (e: Error) => e instanceof UsageError && re.test(e.message), argv.join(' '));
+    assert.throws(
+      () => parseArgs(argv, SPEC),
+      (e: Error) => e instanceof UsageError && re.test(e.message),
+      argv.join(' '),
+    );
   }
 });

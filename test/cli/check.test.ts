@@ -18,7 +18,8 @@ const cli = (...args: string[]) => {
  * BCC kprobe on older kernels; the tests of the layout rules' interface turn them off so that
  * those findings do not change exit codes and counts.
  */
-const PROGRAM_RULES_OFF = 'prog-type-unavailable=off,map-type-unavailable=off,attach-target-missing-in-range=off,config-required=off,' +
+const PROGRAM_RULES_OFF =
+  'prog-type-unavailable=off,map-type-unavailable=off,attach-target-missing-in-range=off,config-required=off,' +
   'helper-unavailable=off,kfunc-unavailable=off,legacy-probe-read=off,verifier-feature-unavailable=off,kernel-version-gate=off';
 
 test('check --format json: the versioned interface, with failing kernels and fixes', () => {
@@ -28,7 +29,12 @@ test('check --format json: the versioned interface, with failing kernels and fix
   assert.equal(doc.version, 1);
   assert.ok(doc.kernels.length > 40);
   const byPath = Object.fromEntries(doc.files.map((f: { path: string }) => [f.path, f]));
-  assert.deepEqual(Object.keys(byPath).sort(), ['examples/bcc-opensnoop.c', 'examples/process-tracer.bpf.c', 'examples/task-flavors.bpf.c', 'examples/tcp-connect.bpf.c']);
+  assert.deepEqual(Object.keys(byPath).sort(), [
+    'examples/bcc-opensnoop.c',
+    'examples/process-tracer.bpf.c',
+    'examples/task-flavors.bpf.c',
+    'examples/tcp-connect.bpf.c',
+  ]);
   assert.deepEqual(byPath['examples/bcc-opensnoop.c'].diagnostics, [], 'BCC files are compiled on the host: silent');
   const pt = byPath['examples/process-tracer.bpf.c'].diagnostics;
   const d = pt.find((x: { message: string }) => x.message.includes('real_parent'));
@@ -47,7 +53,10 @@ test('check text output and the target option', () => {
   // On Debian's four 6.1 builds the offset agrees, so the fixed read is information, not an error.
   const r = cli('check', 'examples/tcp-connect.bpf.c', '--target', '6.1', '--distro', 'debian');
   assert.equal(r.status, 0);
-  assert.match(r.stdout, /examples\/tcp-connect\.bpf\.c:\d+:\d+: info: reads `tcp_sock\.srtt_us` at a fixed offset \([\d,]+ on debian 6\.1 [^;]+; the same on all 4 target kernels/);
+  assert.match(
+    r.stdout,
+    /examples\/tcp-connect\.bpf\.c:\d+:\d+: info: reads `tcp_sock\.srtt_us` at a fixed offset \([\d,]+ on debian 6\.1 [^;]+; the same on all 4 target kernels/,
+  );
   const wide = cli('check', 'examples/tcp-connect.bpf.c', '--target', '5.10-6.12', '--distro', 'debian');
   assert.equal(wide.status, 1);
   assert.match(wide.stdout, /error: reads `tcp_sock\.srtt_us` at a fixed offset \([^)]*differs on \d+ of 12 target kernels/);
@@ -65,9 +74,21 @@ test('check exit codes: 0 clean, 2 for bad usage or unreadable input', () => {
   assert.match(missing.stderr, /no\/such\/file\.bpf\.c: cannot read: ENOENT/);
   assert.equal(cli('check').status, 2);
   assert.match(cli('check', 'examples', '--rule', 'nope=error').stderr, /unknown rule "nope"/);
-  assert.equal(cli('check', 'examples', '--rule', `unsafe-kernel-deref=off,non-core-field-read=warning,${PROGRAM_RULES_OFF}`).status, 0, 'no error-severity findings left');
-  assert.equal(cli('check', 'examples', '--rule', 'unsafe-kernel-deref=off', '--rule=non-core-field-read=warning', '--rule', PROGRAM_RULES_OFF).status, 0, '--rule repeated adds up');
-  for (const [args, re] of [[['--bogus'], /unknown option --bogus/], [['--target'], /--target needs a value/], [['--fix=yes'], /--fix takes no value/]] as const) {
+  assert.equal(
+    cli('check', 'examples', '--rule', `unsafe-kernel-deref=off,non-core-field-read=warning,${PROGRAM_RULES_OFF}`).status,
+    0,
+    'no error-severity findings left',
+  );
+  assert.equal(
+    cli('check', 'examples', '--rule', 'unsafe-kernel-deref=off', '--rule=non-core-field-read=warning', '--rule', PROGRAM_RULES_OFF).status,
+    0,
+    '--rule repeated adds up',
+  );
+  for (const [args, re] of [
+    [['--bogus'], /unknown option --bogus/],
+    [['--target'], /--target needs a value/],
+    [['--fix=yes'], /--fix takes no value/],
+  ] as const) {
     const r = cli('check', 'examples', ...args);
     assert.equal(r.status, 2, args.join(' '));
     assert.match(r.stderr, re);

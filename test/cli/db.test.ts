@@ -11,7 +11,10 @@ const bin = join(root, 'bin', 'ebpf-portability.js');
 
 function cli(...args: string[]): { status: number; stdout: string; stderr: string } {
   assert.ok(existsSync(join(root, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` (npm test does)');
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, EBPF_PORTABILITY_HOME: join(tmpdir(), 'ebpf-portability-test-none') } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, EBPF_PORTABILITY_HOME: join(tmpdir(), 'ebpf-portability-test-none') },
+  });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -25,7 +28,8 @@ test('db list --json lists the built-in kernels with the documented keys', () =>
   const doc = json('db', 'list');
   assert.ok(doc.kernels.length >= 40);
   for (const k of doc.kernels) {
-    for (const key of ['name', 'release', 'version', 'arch', 'distro', 'flavour', 'fidelity', 'source']) assert.ok(key in k, `${k.name} has ${key}`);
+    for (const key of ['name', 'release', 'version', 'arch', 'distro', 'flavour', 'fidelity', 'source'])
+      assert.ok(key in k, `${k.name} has ${key}`);
     assert.match(k.version, /^\d+\.\d+\.\d+$/);
   }
   assert.ok(doc.kernels.some((k: { fidelity: string }) => k.fidelity === 'depsurf'));
@@ -36,7 +40,14 @@ test('db field --json: per-kernel presence, type, offset, and rename candidates'
   assert.equal(doc.struct, 'task_struct');
   assert.equal(doc.field, '__state');
   const d510 = doc.kernels.find((k: { name: string }) => k.name === 'debian-5.10.0-46-amd64');
-  assert.deepEqual(d510, { name: 'debian-5.10.0-46-amd64', version: '5.10.262', arch: 'x86_64', present: false, structPresent: true, fidelity: 'btf' });
+  assert.deepEqual(d510, {
+    name: 'debian-5.10.0-46-amd64',
+    version: '5.10.262',
+    arch: 'x86_64',
+    present: false,
+    structPresent: true,
+    fidelity: 'btf',
+  });
   const c516 = doc.kernels.find((k: { name: string }) => k.name === 'cilium-testdata-5.16-x86_64');
   assert.equal(c516.present, true);
   assert.equal(c516.type, 'unsigned int');
@@ -64,9 +75,15 @@ test('db helper, sec, struct, kfunc, config', () => {
   assert.equal(st.status, 0, st.stderr);
   assert.match(st.stdout, /bi_disk/);
   const kf = json('db', 'kfunc', 'bpf_task_acquire', '--target', '6.1-6.12', '--distro', 'debian', '--arch', 'x86_64');
-  assert.deepEqual(kf.kernels.map((k: { present: boolean }) => k.present), [false, false, true, true]);
+  assert.deepEqual(
+    kf.kernels.map((k: { present: boolean }) => k.present),
+    [false, false, true, true],
+  );
   const cfg = json('db', 'config', 'CONFIG_BPF_LSM', '--target', '7.0', '--arch', 'x86_64', '--distro', 'debian');
-  assert.ok(cfg.kernels.every((k: { present: null; value: null }) => k.present === null && k.value === null), 'no config: unknown, not absent');
+  assert.ok(
+    cfg.kernels.every((k: { present: null; value: null }) => k.present === null && k.value === null),
+    'no config: unknown, not absent',
+  );
 });
 
 test('bad usage and malformed targets exit 2 with a clear message', () => {
@@ -99,15 +116,25 @@ test('db add imports a BTF file, queries use it by name, and bad files get a cle
     assert.equal(add.status, 0, add.stderr);
     assert.match(add.stdout, /imported node-a \(version 6\.12\.1/);
     const list = JSON.parse(cli('db', 'list', '--target', 'user', '--json', '--user-dir', dir).stdout);
-    assert.deepEqual(list.kernels.map((k: { name: string; imported: boolean }) => [k.name, k.imported]), [['node-a', true]]);
-    const f = JSON.parse(cli('db', 'field', 'task_struct.comm', '--target', 'node-a,6.12', '--arch', 'x86_64,arm64', '--json', '--user-dir', dir).stdout);
+    assert.deepEqual(
+      list.kernels.map((k: { name: string; imported: boolean }) => [k.name, k.imported]),
+      [['node-a', true]],
+    );
+    const f = JSON.parse(
+      cli('db', 'field', 'task_struct.comm', '--target', 'node-a,6.12', '--arch', 'x86_64,arm64', '--json', '--user-dir', dir).stdout,
+    );
     assert.equal(f.kernels.find((k: { name: string }) => k.name === 'node-a').present, true);
     assert.ok(f.kernels.length > 1, 'built-in 6.12 kernels come along');
     const again = cli('db', 'add', join(fixtures, blob), '--name', 'node-a', '--user-dir', dir);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /already imported; pass --force/);
     assert.equal(cli('db', 'remove', 'node-a', '--user-dir', dir).status, 0);
-    assert.equal(JSON.parse(cli('db', 'list', '--target', '*', '--json', '--user-dir', dir).stdout).kernels.some((k: { name: string }) => k.name === 'node-a'), false);
+    assert.equal(
+      JSON.parse(cli('db', 'list', '--target', '*', '--json', '--user-dir', dir).stdout).kernels.some(
+        (k: { name: string }) => k.name === 'node-a',
+      ),
+      false,
+    );
 
     const junk = join(dir, 'junk.btf');
     writeFileSync(junk, Buffer.from('this is not BTF at all, just text'));

@@ -49,7 +49,10 @@ fs.copyFileSync(path.join(root, 'examples', 'process-tracer.bpf.c'), path.join(w
 // Kernels from 5.10 have ring buffers and tp_btf, so the example's only problems are its two
 // direct reads: the first squiggle, the hover and F8 then all point at them.
 fs.mkdirSync(path.join(workspace, '.vscode'));
-fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'ebpfPortability.targetKernels': '5.10-7.x' }, null, 2));
+fs.writeFileSync(
+  path.join(workspace, '.vscode', 'settings.json'),
+  JSON.stringify({ 'ebpfPortability.targetKernels': '5.10-7.x' }, null, 2),
+);
 prepareUserData(dirs.userDataDir);
 
 let cs;
@@ -87,8 +90,16 @@ try {
   const box = await page.locator(squiggle).first().boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForSelector('.monaco-hover', { timeout: 10_000 }).catch(() => undefined);
-  const hover = await page.locator('.monaco-hover').first().innerText().catch(() => '');
-  check('the hover shows the message', /kprobe program may not dereference kernel pointers/.test(hover), JSON.stringify(hover.split('\n')[0]));
+  const hover = await page
+    .locator('.monaco-hover')
+    .first()
+    .innerText()
+    .catch(() => '');
+  check(
+    'the hover shows the message',
+    /kprobe program may not dereference kernel pointers/.test(hover),
+    JSON.stringify(hover.split('\n')[0]),
+  );
   await page.screenshot({ path: path.join(shots, 'ui-2-hover.png') });
   await page.mouse.move(5, 5);
   await page.keyboard.press('Escape');
@@ -96,7 +107,10 @@ try {
   await page.keyboard.press('Control+Shift+M');
   await page.waitForSelector('.markers-panel .monaco-list-row', { timeout: 10_000 });
   const problems = await page.locator('.markers-panel').innerText();
-  check('the Problems view lists unsafe-kernel-deref from ebpf-portability', /unsafe-kernel-deref/.test(problems) && /ebpf-portability/.test(problems));
+  check(
+    'the Problems view lists unsafe-kernel-deref from ebpf-portability',
+    /unsafe-kernel-deref/.test(problems) && /ebpf-portability/.test(problems),
+  );
   await page.screenshot({ path: path.join(shots, 'ui-3-problems.png') });
 
   // F8 puts the cursor on the first problem (the task->tgid read); Ctrl+. offers its fixes.
@@ -113,16 +127,34 @@ try {
   await page.keyboard.press('Enter');
   // Monaco renders spaces as U+00A0, so the text is normalised before comparing.
   const fixed = await page
-    .waitForFunction(() => document.querySelector('.monaco-editor .view-lines')?.textContent.replace(/\u00a0/g, ' ').includes('e->pid = BPF_CORE_READ(task, tgid);'), null, { timeout: 10_000 })
-    .then(() => true, () => false);
+    .waitForFunction(
+      () =>
+        document
+          .querySelector('.monaco-editor .view-lines')
+          ?.textContent.replace(/\u00a0/g, ' ')
+          .includes('e->pid = BPF_CORE_READ(task, tgid);'),
+      null,
+      { timeout: 10_000 },
+    )
+    .then(
+      () => true,
+      () => false,
+    );
   check('Enter applies it: "e->pid = BPF_CORE_READ(task, tgid);"', fixed);
   // The server re-analyses the edit: the fixed read leaves the Problems view, the other stays.
   const republished = await page
-    .waitForFunction(() => {
-      const text = document.querySelector('.markers-panel')?.textContent ?? '';
-      return !text.includes('`task->tgid` reads') && text.includes('`task->real_parent->tgid` reads');
-    }, null, { timeout: 10_000 })
-    .then(() => true, () => false);
+    .waitForFunction(
+      () => {
+        const text = document.querySelector('.markers-panel')?.textContent ?? '';
+        return !text.includes('`task->tgid` reads') && text.includes('`task->real_parent->tgid` reads');
+      },
+      null,
+      { timeout: 10_000 },
+    )
+    .then(
+      () => true,
+      () => false,
+    );
   check('the fixed problem leaves the Problems view, the other stays', republished);
   const status = (await page.locator('.statusbar').innerText()).replace(/\s+/g, ' ');
   check('the status bar shows the target kernels', status.includes('eBPF 5.10-7.x'), JSON.stringify(status));

@@ -21,7 +21,8 @@ import { launchChromium, prepareUserData, startCodeServer } from './lib/code-ser
 
 // Workbench log lines that say nothing about the tests: connection set-up, the unreachable
 // extension gallery and GitHub authentication, deprecation warnings of built-in extensions.
-const NOISE = /^(Resolving connection token|Resolved connection token|Creating a socket|\[reconnection-grace-time\]|Updating additional builtin extensions cache|\[Service Worker\]|\[AgentHost|\[AccountPolicyGate\]|Timed out waiting for authentication provider|getaddrinfo ENOTFOUND|\[Extension Host\] \(node:\d+\) \[DEP)/;
+const NOISE =
+  /^(Resolving connection token|Resolved connection token|Creating a socket|\[reconnection-grace-time\]|Updating additional builtin extensions cache|\[Service Worker\]|\[AgentHost|\[AccountPolicyGate\]|Timed out waiting for authentication provider|getaddrinfo ENOTFOUND|\[Extension Host\] \(node:\d+\) \[DEP)/;
 const verbose = !!process.env.SHIM_VERBOSE;
 
 const argv = process.argv.slice(2);

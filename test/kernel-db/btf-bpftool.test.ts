@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { loadBtfFile } from '../../kernel-db/src/btf/container';
-import { Btf, KIND_NAMES, Kind } from '../../kernel-db/src/btf/reader';
+import { type Btf, KIND_NAMES, Kind } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import { EVERY_KIND, MINI_DATA, NO_SHARED_DATA, findBpftool, sharedKernelData } from './helpers';
 
@@ -57,7 +57,10 @@ after(() => {
 /** Manifest type counts by blob name, from both manifests of the shared data. */
 function manifestTypeCounts(dir: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const [file, key] of [['MANIFEST.json', 'type_count'], ['MANIFEST-btfhub.json', 'btf_type_count']] as const) {
+  for (const [file, key] of [
+    ['MANIFEST.json', 'type_count'],
+    ['MANIFEST-btfhub.json', 'btf_type_count'],
+  ] as const) {
     const p = join(dir, 'btf', file);
     if (!existsSync(p)) continue;
     for (const m of JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>[]) {
@@ -81,7 +84,9 @@ for (const name of REAL_BLOBS) {
 test('committed fixture blobs: bpftool accepts them and agrees with the reader', async (t) => {
   if (bpftoolSkip) return t.skip(bpftoolSkip);
   const dir = join(MINI_DATA, 'btf');
-  const blobs = readdirSync(dir).filter((f) => f.endsWith('.btf.xz')).sort();
+  const blobs = readdirSync(dir)
+    .filter((f) => f.endsWith('.btf.xz'))
+    .sort();
   assert.ok(blobs.length >= 3, `expected at least 3 fixture blobs in ${dir}`);
   for (const f of blobs) await checkAgainstBpftool(join(dir, f), f.replace(/\.btf\.xz$/, ''));
 });
@@ -102,7 +107,7 @@ async function checkAgainstBpftool(path: string, name: string): Promise<Btf> {
   writeFileSync(rawPath, loaded.raw);
   // The dump of a large kernel is tens of megabytes: write it to a file rather than a pipe buffer.
   const fd = openSync(dumpPath, 'w');
-  let r;
+  let r: SpawnSyncReturns<string>;
   try {
     r = spawnSync(bpftool!, ['btf', 'dump', 'file', rawPath, 'format', 'raw'], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
   } finally {
@@ -114,7 +119,11 @@ async function checkAgainstBpftool(path: string, name: string): Promise<Btf> {
   rmSync(dumpPath);
 
   const { problems, seen } = compareDump(loaded.btf, dump);
-  assert.equal(problems.length, 0, `${name}: ${problems.length} disagreement(s) between the reader and bpftool; the first ones:\n${problems.slice(0, 25).join('\n')}`);
+  assert.equal(
+    problems.length,
+    0,
+    `${name}: ${problems.length} disagreement(s) between the reader and bpftool; the first ones:\n${problems.slice(0, 25).join('\n')}`,
+  );
   // Guard against a comparison that silently looked at nothing.
   assert.equal(seen.types, loaded.btf.count, `${name}: bpftool listed ${seen.types} types, the reader ${loaded.btf.count}`);
   assert.ok(seen.members > 0 && seen.enumValues > 0, `${name}: the dump had no members or enum values to compare`);
@@ -184,7 +193,15 @@ function compareDump(btf: Btf, dump: string): { problems: string[]; seen: { type
     } else if (line.startsWith('\t') && cur) {
       const d = DATASEC_SUB.exec(line);
       if (d) {
-        cur.subs.push(new Map([['type_id', d[1]], ['offset', d[2]], ['size', d[3]], ['ref_kind', d[4]], ['ref_name', dumpName(d[5])]]));
+        cur.subs.push(
+          new Map([
+            ['type_id', d[1]],
+            ['offset', d[2]],
+            ['size', d[3]],
+            ['ref_kind', d[4]],
+            ['ref_name', dumpName(d[5])],
+          ]),
+        );
         continue;
       }
       const m = NAMED_SUB.exec(line);
@@ -213,53 +230,120 @@ function expectedRecord(btf: Btf, id: number): { attrs: [string, string | number
   switch (k) {
     case Kind.Int: {
       const i = btf.intInfo(id);
-      return { attrs: [['size', btf.size(id)], ['bits_offset', i.offset], ['nr_bits', i.bits], ['encoding', INT_ENCODING[i.encoding] ?? 'UNKN']], subs: [] };
+      return {
+        attrs: [
+          ['size', btf.size(id)],
+          ['bits_offset', i.offset],
+          ['nr_bits', i.bits],
+          ['encoding', INT_ENCODING[i.encoding] ?? 'UNKN'],
+        ],
+        subs: [],
+      };
     }
-    case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict: case Kind.TypeTag:
+    case Kind.Ptr:
+    case Kind.Typedef:
+    case Kind.Volatile:
+    case Kind.Const:
+    case Kind.Restrict:
+    case Kind.TypeTag:
       return { attrs: [['type_id', btf.ref(id)]], subs: [] };
     case Kind.Array: {
       const a = btf.arrayInfo(id);
-      return { attrs: [['type_id', a.type], ['index_type_id', a.indexType], ['nr_elems', a.nelems]], subs: [] };
-    }
-    case Kind.Struct: case Kind.Union:
       return {
-        attrs: [['size', btf.size(id)], ['vlen', btf.vlen(id)]],
+        attrs: [
+          ['type_id', a.type],
+          ['index_type_id', a.indexType],
+          ['nr_elems', a.nelems],
+        ],
+        subs: [],
+      };
+    }
+    case Kind.Struct:
+    case Kind.Union:
+      return {
+        attrs: [
+          ['size', btf.size(id)],
+          ['vlen', btf.vlen(id)],
+        ],
         subs: btf.members(id).map((m) => {
-          const s: [string, string | number][] = [['name', m.name], ['type_id', m.type], ['bits_offset', m.offsetBits]];
+          const s: [string, string | number][] = [
+            ['name', m.name],
+            ['type_id', m.type],
+            ['bits_offset', m.offsetBits],
+          ];
           if (m.bitfieldBits !== 0) s.push(['bitfield_size', m.bitfieldBits]);
           return s;
         }),
       };
-    case Kind.Enum: case Kind.Enum64: {
+    case Kind.Enum:
+    case Kind.Enum64: {
       const signed = btf.kindFlag(id);
       const suffix = k === Kind.Enum64 ? (signed ? 'LL' : 'ULL') : '';
       return {
-        attrs: [['encoding', signed ? 'SIGNED' : 'UNSIGNED'], ['size', btf.size(id)], ['vlen', btf.vlen(id)]],
-        subs: btf.enumValues(id).map((v) => [['name', v.name], ['val', `${v.value}${suffix}`]]),
+        attrs: [
+          ['encoding', signed ? 'SIGNED' : 'UNSIGNED'],
+          ['size', btf.size(id)],
+          ['vlen', btf.vlen(id)],
+        ],
+        subs: btf.enumValues(id).map((v) => [
+          ['name', v.name],
+          ['val', `${v.value}${suffix}`],
+        ]),
       };
     }
     case Kind.Fwd:
       return { attrs: [['fwd_kind', btf.kindFlag(id) ? 'union' : 'struct']], subs: [] };
     case Kind.Func:
-      return { attrs: [['type_id', btf.ref(id)], ['linkage', FUNC_LINKAGE[btf.vlen(id)] ?? '(unknown)']], subs: [] };
+      return {
+        attrs: [
+          ['type_id', btf.ref(id)],
+          ['linkage', FUNC_LINKAGE[btf.vlen(id)] ?? '(unknown)'],
+        ],
+        subs: [],
+      };
     case Kind.FuncProto:
       return {
-        attrs: [['ret_type_id', btf.ref(id)], ['vlen', btf.vlen(id)]],
-        subs: btf.params(id).map((p) => [['name', p.name], ['type_id', p.type]]),
+        attrs: [
+          ['ret_type_id', btf.ref(id)],
+          ['vlen', btf.vlen(id)],
+        ],
+        subs: btf.params(id).map((p) => [
+          ['name', p.name],
+          ['type_id', p.type],
+        ]),
       };
     case Kind.Var:
-      return { attrs: [['type_id', btf.ref(id)], ['linkage', VAR_LINKAGE[btf.varLinkage(id)] ?? '(unknown)']], subs: [] };
+      return {
+        attrs: [
+          ['type_id', btf.ref(id)],
+          ['linkage', VAR_LINKAGE[btf.varLinkage(id)] ?? '(unknown)'],
+        ],
+        subs: [],
+      };
     case Kind.Datasec:
       return {
-        attrs: [['size', btf.size(id)], ['vlen', btf.vlen(id)]],
+        attrs: [
+          ['size', btf.size(id)],
+          ['vlen', btf.vlen(id)],
+        ],
         subs: btf.datasecVars(id).map((v) => [
-          ['type_id', v.type], ['offset', v.offset], ['size', v.size], ['ref_kind', KIND_NAMES[btf.kind(v.type)]], ['ref_name', btf.name(v.type)],
+          ['type_id', v.type],
+          ['offset', v.offset],
+          ['size', v.size],
+          ['ref_kind', KIND_NAMES[btf.kind(v.type)]],
+          ['ref_name', btf.name(v.type)],
         ]),
       };
     case Kind.Float:
       return { attrs: [['size', btf.size(id)]], subs: [] };
     case Kind.DeclTag:
-      return { attrs: [['type_id', btf.ref(id)], ['component_idx', btf.declTagComponent(id)]], subs: [] };
+      return {
+        attrs: [
+          ['type_id', btf.ref(id)],
+          ['component_idx', btf.declTagComponent(id)],
+        ],
+        subs: [],
+      };
     default:
       return { attrs: [['unknown_kind', k]], subs: [] };
   }
@@ -293,5 +377,6 @@ function compareAttrs(where: string, got: Map<string, string>, want: [string, st
     if (g === undefined) problems.push(`${where}: bpftool does not print ${k}; the reader has ${k}=${v}`);
     else if (g !== String(v)) problems.push(`${where}: ${k} is ${g} in bpftool, ${v} in the reader`);
   }
-  for (const k of got.keys()) if (!wantKeys.has(k)) problems.push(`${where}: bpftool prints ${k}=${got.get(k)}, which the reader does not have`);
+  for (const k of got.keys())
+    if (!wantKeys.has(k)) problems.push(`${where}: bpftool prints ${k}=${got.get(k)}, which the reader does not have`);
 }

@@ -43,7 +43,10 @@ async function assertRejected(bytes: Uint8Array, defect: RegExp, file = FILE): P
 
 function checkError(err: unknown, defect: RegExp, file: string): BtfError {
   assert.ok(err !== undefined, `expected a BtfError matching ${defect}, but the input loaded`);
-  assert.ok(err instanceof BtfError, `expected a BtfError matching ${defect}, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+  assert.ok(
+    err instanceof BtfError,
+    `expected a BtfError matching ${defect}, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+  );
   assert.equal(err.file, file);
   assert.ok(err.message.startsWith(`${file}: `), `the message names the file: ${err.message}`);
   assert.match(err.message, defect);
@@ -85,8 +88,18 @@ test('a blob cut at any byte is rejected with the defect its cut point causes', 
     if (cut === 0) await assertRejected(part, /file is empty/);
     else if (cut < 2) await assertRejected(part, /not a BTF file: starts with bytes 9f/);
     else if (cut < 24) await assertRejected(part, new RegExp(`too short for a BTF header \\(${cut} bytes, need 24\\)`));
-    else if (cut < at.strings) await assertRejected(part, new RegExp(`type section \\(24\\.\\.${at.strings}\\) runs past the end of the blob \\(${cut} bytes\\); the file is truncated`));
-    else await assertRejected(part, new RegExp(`string section \\(${at.strings}\\.\\.${bytes.length}\\) runs past the end of the blob \\(${cut} bytes\\); the file is truncated`));
+    else if (cut < at.strings)
+      await assertRejected(
+        part,
+        new RegExp(`type section \\(24\\.\\.${at.strings}\\) runs past the end of the blob \\(${cut} bytes\\); the file is truncated`),
+      );
+    else
+      await assertRejected(
+        part,
+        new RegExp(
+          `string section \\(${at.strings}\\.\\.${bytes.length}\\) runs past the end of the blob \\(${cut} bytes\\); the file is truncated`,
+        ),
+      );
   }
 });
 
@@ -94,36 +107,112 @@ test('header defects: magic, version, header length, section bounds and layout',
   const { bytes, at } = minimalBtf();
   const len = bytes.length;
   const strLen = len - at.strings;
-  await assertRejected(corrupt((v) => v.setUint16(0, 0x1234, true)), /not a BTF file: starts with bytes 34 12 01 00/);
+  await assertRejected(
+    corrupt((v) => v.setUint16(0, 0x1234, true)),
+    /not a BTF file: starts with bytes 34 12 01 00/,
+  );
   // Past the container sniffing, the reader itself reports the magic.
-  assert.throws(() => new Btf(corrupt((v) => v.setUint16(0, 0x1234, true)), FILE), /^BtfError: corrupt\/vmlinux\.btf: not BTF: magic is 0x1234, expected 0xeb9f$/);
-  await assertRejected(corrupt((_v, b) => { b[2] = 2; }), /unsupported BTF version 2 \(only version 1 exists\)/);
-  await assertRejected(corrupt((v) => v.setUint32(4, len + 100, true)), new RegExp(`header length ${len + 100} is invalid for a ${len}-byte blob`));
-  await assertRejected(corrupt((v) => v.setUint32(4, 8, true)), /header length 8 is invalid/);
-  await assertRejected(corrupt((v) => v.setUint32(12, 1000, true)), new RegExp(`type section \\(24\\.\\.1024\\) runs past the end of the blob \\(${len} bytes\\)`));
-  await assertRejected(corrupt((v) => v.setUint32(8, 1000, true)), new RegExp(`type section \\(1024\\.\\.${1024 + at.strings - 24}\\) runs past the end`));
-  await assertRejected(corrupt((v) => v.setUint32(20, 1000, true)), new RegExp(`string section \\(${at.strings}\\.\\.${at.strings + 1000}\\) runs past the end`));
-  await assertRejected(corrupt((v) => v.setUint32(12, at.strings - 24 - 2, true)), new RegExp(`type section length ${at.strings - 24 - 2} is not a multiple of 4`));
+  assert.throws(
+    () =>
+      new Btf(
+        corrupt((v) => v.setUint16(0, 0x1234, true)),
+        FILE,
+      ),
+    /^BtfError: corrupt\/vmlinux\.btf: not BTF: magic is 0x1234, expected 0xeb9f$/,
+  );
+  await assertRejected(
+    corrupt((_v, b) => {
+      b[2] = 2;
+    }),
+    /unsupported BTF version 2 \(only version 1 exists\)/,
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(4, len + 100, true)),
+    new RegExp(`header length ${len + 100} is invalid for a ${len}-byte blob`),
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(4, 8, true)),
+    /header length 8 is invalid/,
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(12, 1000, true)),
+    new RegExp(`type section \\(24\\.\\.1024\\) runs past the end of the blob \\(${len} bytes\\)`),
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(8, 1000, true)),
+    new RegExp(`type section \\(1024\\.\\.${1024 + at.strings - 24}\\) runs past the end`),
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(20, 1000, true)),
+    new RegExp(`string section \\(${at.strings}\\.\\.${at.strings + 1000}\\) runs past the end`),
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(12, at.strings - 24 - 2, true)),
+    new RegExp(`type section length ${at.strings - 24 - 2} is not a multiple of 4`),
+  );
   // Strings placed 40 bytes into the type section.
-  await assertRejected(corrupt((v) => v.setUint32(16, 40, true)), new RegExp(`type section \\(24\\.\\.${at.strings}\\) overlaps the string section \\(64\\.\\.${64 + strLen}\\)`));
-  await assertRejected(corrupt((v) => v.setUint32(20, 0, true)), /string section does not start with the empty string/);
-  await assertRejected(corrupt((_v, b, at) => { b[at.strings] = 0x41; }), /string section does not start with the empty string/);
-  await assertRejected(corrupt((_v, b) => { b[b.length - 1] = 0x78; }), /string section is not NUL-terminated/);
+  await assertRejected(
+    corrupt((v) => v.setUint32(16, 40, true)),
+    new RegExp(`type section \\(24\\.\\.${at.strings}\\) overlaps the string section \\(64\\.\\.${64 + strLen}\\)`),
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(20, 0, true)),
+    /string section does not start with the empty string/,
+  );
+  await assertRejected(
+    corrupt((_v, b, at) => {
+      b[at.strings] = 0x41;
+    }),
+    /string section does not start with the empty string/,
+  );
+  await assertRejected(
+    corrupt((_v, b) => {
+      b[b.length - 1] = 0x78;
+    }),
+    /string section is not NUL-terminated/,
+  );
 });
 
 test('type record defects: dangling ids, bad string offsets, unknown kinds, overlong records', async () => {
   const { bytes, at } = minimalBtf();
   const strLen = bytes.length - at.strings;
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.member[1] + 4, 99, true)), /type \[3\] member 1 refers to type id 99, but only 4 types exist/);
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.type[2] + 8, 5, true)), /type \[2\] PTR refers to type id 5, but only 4 types exist/);
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.member[0], 500, true)), new RegExp(`type \\[3\\] member 0 name offset 500 is past the end of the string section \\(${strLen} bytes\\)`));
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.member[1] + 4, 99, true)),
+    /type \[3\] member 1 refers to type id 99, but only 4 types exist/,
+  );
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.type[2] + 8, 5, true)),
+    /type \[2\] PTR refers to type id 5, but only 4 types exist/,
+  );
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.member[0], 500, true)),
+    new RegExp(`type \\[3\\] member 0 name offset 500 is past the end of the string section \\(${strLen} bytes\\)`),
+  );
   // The first offset past the end: one beyond the final NUL.
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.type[4] + 12, strLen, true)), new RegExp(`type \\[4\\] value 0 name offset ${strLen} is past the end`));
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.type[1], 0xffffffff, true)), /type \[1\] its name offset 4294967295 is past the end/);
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.type[2] + 4, 25 << 24, true)), /type \[2\] at byte 40 has unknown kind 25/);
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.type[2] + 4, 0, true)), /type \[2\] at byte 40 has unknown kind 0/);
-  await assertRejected(corrupt((v, _b, at) => v.setUint32(at.type[3] + 4, (4 << 24) | 100, true)), /type \[3\] \(STRUCT\) at byte 52 runs past the end of the type section/);
-  await assertRejected(corrupt((v) => v.setUint32(12, at.strings - 24 - 4, true)), new RegExp(`type \\[4\\] \\(ENUM\\) at byte ${at.type[4]} runs past the end of the type section`));
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.type[4] + 12, strLen, true)),
+    new RegExp(`type \\[4\\] value 0 name offset ${strLen} is past the end`),
+  );
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.type[1], 0xffffffff, true)),
+    /type \[1\] its name offset 4294967295 is past the end/,
+  );
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.type[2] + 4, 25 << 24, true)),
+    /type \[2\] at byte 40 has unknown kind 25/,
+  );
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.type[2] + 4, 0, true)),
+    /type \[2\] at byte 40 has unknown kind 0/,
+  );
+  await assertRejected(
+    corrupt((v, _b, at) => v.setUint32(at.type[3] + 4, (4 << 24) | 100, true)),
+    /type \[3\] \(STRUCT\) at byte 52 runs past the end of the type section/,
+  );
+  await assertRejected(
+    corrupt((v) => v.setUint32(12, at.strings - 24 - 4, true)),
+    new RegExp(`type \\[4\\] \\(ENUM\\) at byte ${at.type[4]} runs past the end of the type section`),
+  );
 });
 
 test('accessors refuse ids and offsets that are not in the blob instead of reading elsewhere', () => {
@@ -181,11 +270,15 @@ test('truncated and damaged compression', async () => {
 test('ELF files: no .BTF section, truncated, compressed section, section past the end', async () => {
   const btf = minimalBtf().bytes;
   await assertRejected(makeElf64([{ name: '.text', data: new Uint8Array(16) }]), /ELF: no \.BTF section/);
-  const elf = makeElf64([{ name: '.text', data: new Uint8Array(16) }, { name: '.BTF', data: btf }]);
+  const elf = makeElf64([
+    { name: '.text', data: new Uint8Array(16) },
+    { name: '.BTF', data: btf },
+  ]);
   for (const cut of [4, 6, 51]) await assertRejected(elf.subarray(0, cut), /ELF: file is shorter than an ELF header/);
   for (const cut of [52, 63]) await assertRejected(elf.subarray(0, cut), /ELF: file is shorter than an ELF64 header/);
   // Section headers sit at the end of the file, so any later cut loses some of them.
-  for (const cut of [64, 200, elf.length - 64, elf.length - 1]) await assertRejected(elf.subarray(0, cut), /ELF: section header \d+ is past the end of the file \(truncated\?\)/);
+  for (const cut of [64, 200, elf.length - 64, elf.length - 1])
+    await assertRejected(elf.subarray(0, cut), /ELF: section header \d+ is past the end of the file \(truncated\?\)/);
   await assertRejected(makeElf64([{ name: '.BTF', data: btf, flags: 0x800 }]), /ELF: section \.BTF is compressed \(SHF_COMPRESSED\)/);
   const huge = elf.slice();
   const v = new DataView(huge.buffer);
@@ -199,7 +292,11 @@ test('ELF files: no .BTF section, truncated, compressed section, section past th
 
 test('tar archives: no BTF member, truncated member', async () => {
   const enc = new TextEncoder();
-  await assertRejected(makeTar([{ name: 'README', data: enc.encode('no types in here\n') }]), /tar archive holds no BTF or ELF file/, 'corrupt/btf.tar');
+  await assertRejected(
+    makeTar([{ name: 'README', data: enc.encode('no types in here\n') }]),
+    /tar archive holds no BTF or ELF file/,
+    'corrupt/btf.tar',
+  );
   const tar = makeTar([{ name: '5.4.0.btf', data: minimalBtf().bytes }]);
   await assertRejected(tar.subarray(0, 600), /tar member 5\.4\.0\.btf is truncated/, 'corrupt/btf.tar');
 });
@@ -208,15 +305,24 @@ test('seeded fuzzing: random and mutated inputs either load or throw BtfError, q
   const seed = 13;
   const iterations = 20000;
   // A child process, so that a hang becomes a timeout failure rather than a stalled test run.
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'kernel-db', 'fuzz-btf.ts'), String(seed), String(iterations)], {
-    cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'test', 'kernel-db', 'fuzz-btf.ts'), String(seed), String(iterations)],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+      maxBuffer: 64 << 20,
+    },
+  );
   const lines = (r.stdout ?? '').trimEnd().split('\n');
   const last = lines[lines.length - 1] ?? '';
   const replay = `replay: node --import tsx test/kernel-db/fuzz-btf.ts ${seed} ${iterations}`;
   if (!last.startsWith('RESULT ')) {
     const started = [...lines].reverse().find((l) => l.startsWith('case '));
-    assert.fail(`the fuzz child did not finish (${r.error ? r.error.message : `exit ${r.status}, signal ${r.signal}`}); last ${started ?? 'no case started'}; ${replay}\n${r.stderr ?? ''}${last}`);
+    assert.fail(
+      `the fuzz child did not finish (${r.error ? r.error.message : `exit ${r.status}, signal ${r.signal}`}); last ${started ?? 'no case started'}; ${replay}\n${r.stderr ?? ''}${last}`,
+    );
   }
   const result = JSON.parse(last.slice('RESULT '.length)) as FuzzResult;
   assert.deepEqual(result.failures, [], `inputs that threw something other than a BtfError; ${replay}`);
@@ -227,9 +333,11 @@ test('seeded fuzzing: random and mutated inputs either load or throw BtfError, q
   // Impossible-in-C type graphs: each finishes, with facts or with a BtfError naming the defect.
   assert.deepEqual(result.fixed, {
     'array-contains-itself': 'ok',
-    'struct-with-two-anonymous-copies-of-itself': 'BtfError: struct-with-two-anonymous-copies-of-itself.btf: anonymous members of type [2] repeat too often to flatten (cyclic or exponential); the BTF is malformed',
+    'struct-with-two-anonymous-copies-of-itself':
+      'BtfError: struct-with-two-anonymous-copies-of-itself.btf: anonymous members of type [2] repeat too often to flatten (cyclic or exponential); the BTF is malformed',
     'anonymous-struct-containing-itself': 'ok',
-    'prototype-dag-40-levels': 'BtfError: prototype-dag-40-levels.btf: type [22] has parameters longer than 16384 characters in all; the BTF is malformed',
+    'prototype-dag-40-levels':
+      'BtfError: prototype-dag-40-levels.btf: type [22] has parameters longer than 16384 characters in all; the BTF is malformed',
     'prototype-taking-itself': 'ok',
     'typedef-loop': 'ok',
     'pointer-to-itself': 'ok',
@@ -243,11 +351,22 @@ test('the same BTF in every supported container loads to the same types', async 
   const raw = ref.raw;
   const want = decodeAll(ref.btf);
   assert.ok(want.length > 100, 'the fixture blob has types');
-  const elf = makeElf64([{ name: '.text', data: new Uint8Array(32) }, { name: '.BTF', data: raw }, { name: '.BTF.ext', data: new Uint8Array(8) }]);
+  const elf = makeElf64([
+    { name: '.text', data: new Uint8Array(32) },
+    { name: '.BTF', data: raw },
+    { name: '.BTF.ext', data: new Uint8Array(8) },
+  ]);
   const cases: [string, Uint8Array, string[]][] = [
     ['raw', raw, []],
     ['gzip', new Uint8Array(gzipSync(raw)), ['gzip']],
-    ['tar', makeTar([{ name: 'README', data: new TextEncoder().encode('x') }, { name: '6.12.btf', data: raw }]), ['tar:6.12.btf']],
+    [
+      'tar',
+      makeTar([
+        { name: 'README', data: new TextEncoder().encode('x') },
+        { name: '6.12.btf', data: raw },
+      ]),
+      ['tar:6.12.btf'],
+    ],
     ['ELF64 .BTF section', elf, ['elf:.BTF']],
     ['gzip of a tar of an ELF', new Uint8Array(gzipSync(makeTar([{ name: 'vmlinux', data: elf }]))), ['gzip', 'tar:vmlinux', 'elf:.BTF']],
     ['big-endian raw', writeBtf(want, { littleEndian: false }), []],
@@ -259,5 +378,9 @@ test('the same BTF in every supported container loads to the same types', async 
     assert.deepEqual(decodeAll(got.btf), want, what);
   }
   // A container around damaged BTF still reports the BTF defect, under the container's name.
-  await assertRejected(new Uint8Array(gzipSync(raw.subarray(0, raw.length - 10))), /string section .* runs past the end of the blob .*; the file is truncated/, 'corrupt/vmlinux.btf.gz');
+  await assertRejected(
+    new Uint8Array(gzipSync(raw.subarray(0, raw.length - 10))),
+    /string section .* runs past the end of the blob .*; the file is truncated/,
+    'corrupt/vmlinux.btf.gz',
+  );
 });

@@ -33,7 +33,16 @@ test('the string section holds each distinct string once', () => {
   const types: BtfType[] = [
     { kind: Kind.Int, name: 'int', kindFlag: false, size: 4, encoding: 1, bitOffset: 0, bits: 32 },
     { kind: Kind.Typedef, name: 'int', kindFlag: false, type: 1 },
-    { kind: Kind.Struct, name: 'x', kindFlag: false, size: 8, members: [{ name: 'int', type: 1, offsetBits: 0, bitfieldBits: 0 }, { name: 'x', type: 1, offsetBits: 32, bitfieldBits: 0 }] },
+    {
+      kind: Kind.Struct,
+      name: 'x',
+      kindFlag: false,
+      size: 8,
+      members: [
+        { name: 'int', type: 1, offsetBits: 0, bitfieldBits: 0 },
+        { name: 'x', type: 1, offsetBits: 32, bitfieldBits: 0 },
+      ],
+    },
   ];
   const raw = writeBtf(types);
   const strLen = new DataView(raw.buffer, raw.byteOffset).getUint32(20, true);
@@ -45,12 +54,48 @@ test('the string section holds each distinct string once', () => {
 test('the writer refuses records the reader would reject or read back differently', () => {
   const int: BtfType = { kind: Kind.Int, name: 'int', kindFlag: false, size: 4, encoding: 1, bitOffset: 0, bits: 32 };
   const cases: [string, BtfType[], RegExp][] = [
-    ['dangling type id', [int, { kind: Kind.Ptr, name: '', kindFlag: false, type: 3 }], /type \[2\].*refers to type id 3, but only 2 types exist/],
-    ['bitfield without kind_flag', [int, { kind: Kind.Struct, name: 's', kindFlag: false, size: 4, members: [{ name: 'b', type: 1, offsetBits: 0, bitfieldBits: 3 }] }], /bitfield, which needs kind_flag/],
-    ['offset too large for kind_flag', [int, { kind: Kind.Struct, name: 's', kindFlag: true, size: 4, members: [{ name: 'b', type: 1, offsetBits: 1 << 24, bitfieldBits: 3 }] }], /does not fit the kind_flag encoding/],
-    ['enum value beyond 32 bits', [{ kind: Kind.Enum, name: 'e', kindFlag: false, size: 4, values: [{ name: 'X', value: 2 ** 32 }] }], /X=4294967296 does not fit 32 bits/],
-    ['enum64 value beyond 64 bits', [{ kind: Kind.Enum64, name: 'e', kindFlag: false, size: 8, values: [{ name: 'X', value: 1n << 64n }] }], /does not fit 64 bits/],
-    ['too many members', [int, { kind: Kind.Struct, name: 's', kindFlag: false, size: 4, members: Array.from({ length: 0x10000 }, () => ({ name: 'm', type: 1, offsetBits: 0, bitfieldBits: 0 })) }], /exceed the BTF limit of 65535/],
+    [
+      'dangling type id',
+      [int, { kind: Kind.Ptr, name: '', kindFlag: false, type: 3 }],
+      /type \[2\].*refers to type id 3, but only 2 types exist/,
+    ],
+    [
+      'bitfield without kind_flag',
+      [int, { kind: Kind.Struct, name: 's', kindFlag: false, size: 4, members: [{ name: 'b', type: 1, offsetBits: 0, bitfieldBits: 3 }] }],
+      /bitfield, which needs kind_flag/,
+    ],
+    [
+      'offset too large for kind_flag',
+      [
+        int,
+        { kind: Kind.Struct, name: 's', kindFlag: true, size: 4, members: [{ name: 'b', type: 1, offsetBits: 1 << 24, bitfieldBits: 3 }] },
+      ],
+      /does not fit the kind_flag encoding/,
+    ],
+    [
+      'enum value beyond 32 bits',
+      [{ kind: Kind.Enum, name: 'e', kindFlag: false, size: 4, values: [{ name: 'X', value: 2 ** 32 }] }],
+      /X=4294967296 does not fit 32 bits/,
+    ],
+    [
+      'enum64 value beyond 64 bits',
+      [{ kind: Kind.Enum64, name: 'e', kindFlag: false, size: 8, values: [{ name: 'X', value: 1n << 64n }] }],
+      /does not fit 64 bits/,
+    ],
+    [
+      'too many members',
+      [
+        int,
+        {
+          kind: Kind.Struct,
+          name: 's',
+          kindFlag: false,
+          size: 4,
+          members: Array.from({ length: 0x10000 }, () => ({ name: 'm', type: 1, offsetBits: 0, bitfieldBits: 0 })),
+        },
+      ],
+      /exceed the BTF limit of 65535/,
+    ],
     ['NUL inside a name', [{ ...int, name: 'a\0b' }], /contains a NUL byte/],
     ['negative size', [{ ...int, size: -1 }], /size -1 does not fit 32 bits/],
   ];

@@ -41,10 +41,18 @@ function makeElf32Be(): Uint8Array {
 }
 
 test('ELF64 little-endian: names, types and contents of the sections', () => {
-  const elf = readElf(makeElf64([{ name: '.text', data: enc.encode('abcd'), flags: 0x6 }, { name: '.BTF', data: enc.encode('btf!') }]));
+  const elf = readElf(
+    makeElf64([
+      { name: '.text', data: enc.encode('abcd'), flags: 0x6 },
+      { name: '.BTF', data: enc.encode('btf!') },
+    ]),
+  );
   assert.equal(elf.is64, true);
   assert.equal(elf.littleEndian, true);
-  assert.deepEqual(elf.sections.map((s) => s.name), ['', '.text', '.BTF', '.shstrtab']);
+  assert.deepEqual(
+    elf.sections.map((s) => s.name),
+    ['', '.text', '.BTF', '.shstrtab'],
+  );
   assert.equal(elf.sections[1].flags, 0x6);
   assert.equal(new TextDecoder().decode(elf.data(elf.section('.BTF')!)), 'btf!');
   assert.equal(elf.string(elf.section('.shstrtab')!, 1), '.text');
@@ -55,13 +63,21 @@ test('ELF32 big-endian, and a NOBITS section larger than the file', () => {
   const elf = readElf(makeElf32Be());
   assert.equal(elf.is64, false);
   assert.equal(elf.littleEndian, false);
-  assert.deepEqual(elf.sections.map((s) => s.name), ['', '.text', '.bss', '.shstrtab']);
+  assert.deepEqual(
+    elf.sections.map((s) => s.name),
+    ['', '.text', '.bss', '.shstrtab'],
+  );
   assert.equal(new TextDecoder().decode(elf.data(elf.section('.text')!)), 'code');
   assert.equal(elf.data(elf.section('.bss')!).length, 0);
 });
 
 test('near misses: a similar name is not the section, and a bad class or encoding is named', () => {
-  const elf = readElf(makeElf64([{ name: '.BTF.ext', data: new Uint8Array(8) }, { name: '.BT', data: new Uint8Array(8) }]));
+  const elf = readElf(
+    makeElf64([
+      { name: '.BTF.ext', data: new Uint8Array(8) },
+      { name: '.BT', data: new Uint8Array(8) },
+    ]),
+  );
   assert.equal(elf.section('.BTF'), undefined);
   const bad = makeElf64([{ name: '.text', data: new Uint8Array(4) }]);
   bad[4] = 3;
@@ -73,7 +89,10 @@ test('near misses: a similar name is not the section, and a bad class or encodin
 });
 
 test('corrupt headers: truncation, section-name table out of range, a section past the end', () => {
-  const elf = makeElf64([{ name: '.text', data: new Uint8Array(16) }, { name: '.BTF', data: new Uint8Array(8) }]);
+  const elf = makeElf64([
+    { name: '.text', data: new Uint8Array(16) },
+    { name: '.BTF', data: new Uint8Array(8) },
+  ]);
   assert.throws(() => readElf(elf.subarray(0, 20)), /file is shorter than an ELF header \(20 bytes; truncated\?\)/);
   assert.throws(() => readElf(elf.subarray(0, 60)), /file is shorter than an ELF64 header/);
   assert.throws(() => readElf(elf.subarray(0, elf.length - 1)), /section header \d+ is past the end of the file \(truncated\?\)/);
@@ -92,7 +111,13 @@ test('corrupt headers: truncation, section-name table out of range, a section pa
 });
 
 test('damaged files never throw anything but an ElfError', () => {
-  const originals = [makeElf64([{ name: '.text', data: new Uint8Array(16) }, { name: '.BTF', data: new Uint8Array(24) }]), makeElf32Be()];
+  const originals = [
+    makeElf64([
+      { name: '.text', data: new Uint8Array(16) },
+      { name: '.BTF', data: new Uint8Array(24) },
+    ]),
+    makeElf32Be(),
+  ];
   const next = prng(0xe1f);
   for (const original of originals) {
     for (let i = 0; i < 400; i++) {

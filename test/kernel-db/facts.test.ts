@@ -48,7 +48,13 @@ test('every feature the rules ask the facts for exists, with a version and a sou
 });
 
 test('helpers that take a callback come from their prototypes; their floor is the callbacks feature', () => {
-  assert.deepEqual(db.facts.callbackHelpers().sort(), ['bpf_find_vma', 'bpf_for_each_map_elem', 'bpf_loop', 'bpf_timer_set_callback', 'bpf_user_ringbuf_drain']);
+  assert.deepEqual(db.facts.callbackHelpers().sort(), [
+    'bpf_find_vma',
+    'bpf_for_each_map_elem',
+    'bpf_loop',
+    'bpf_timer_set_callback',
+    'bpf_user_ringbuf_drain',
+  ]);
   assert.ok(!db.facts.takesCallback('bpf_ringbuf_output'));
   assert.equal(db.facts.featureSince('callbacks'), '5.13');
   // The feature came with bpf_for_each_map_elem, the first helper to take one.
@@ -68,7 +74,10 @@ test('effectiveVersion: a kernel with backported helpers counts as the version o
     assert.ok(compareVersions(v, k.version) >= 0, k.name);
     if (!k.hasHelperEnum) assert.equal(v, k.version, `${k.name} has no helper list: its version stands`);
   }
-  assert.deepEqual(db.olderThan([oe, centos, deb], '5.3').map((k) => k.name), [centos.name]);
+  assert.deepEqual(
+    db.olderThan([oe, centos, deb], '5.3').map((k) => k.name),
+    [centos.name],
+  );
 });
 
 test('trusted call results: curated helpers and KF_ACQUIRE kfuncs, typed by the data', () => {

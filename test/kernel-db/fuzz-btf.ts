@@ -45,7 +45,19 @@ export const ADVERSARIAL: Record<string, BtfType[]> = {
     const t: BtfType[] = [INT];
     for (let k = 0; k < 40; k++) {
       const next = 2 + 2 * (k + 1) + 1;
-      t.push({ kind: Kind.FuncProto, name: '', kindFlag: false, returnType: 1, params: k === 39 ? [] : [{ name: 'a', type: next }, { name: 'b', type: next }] });
+      t.push({
+        kind: Kind.FuncProto,
+        name: '',
+        kindFlag: false,
+        returnType: 1,
+        params:
+          k === 39
+            ? []
+            : [
+                { name: 'a', type: next },
+                { name: 'b', type: next },
+              ],
+      });
       t.push({ kind: Kind.Ptr, name: '', kindFlag: false, type: 2 + 2 * k });
     }
     t.push({ kind: Kind.Func, name: 'bpf_lsm_file_open', kindFlag: false, type: 2, linkage: 0 });
@@ -96,7 +108,10 @@ async function main(seed: number, iterations: number): Promise<FuzzResult> {
   const containers = [
     new Uint8Array(gzipSync(everyKind)),
     makeTar([{ name: 'vmlinux.btf', data: minimal }]),
-    makeElf64([{ name: '.text', data: new Uint8Array(8) }, { name: '.BTF', data: everyKind }]),
+    makeElf64([
+      { name: '.text', data: new Uint8Array(8) },
+      { name: '.BTF', data: everyKind },
+    ]),
     fixtureXz,
   ];
   // Values that sit on the edges the reader has to check.
@@ -141,7 +156,8 @@ async function main(seed: number, iterations: number): Promise<FuzzResult> {
         v.setUint32(20, b.length - 24 - typeLen, true);
         return b;
       }
-      case 2: case 3:
+      case 2:
+      case 3:
         return mutate(pick(blobs), 6);
       case 4:
         return mutate(pick(containers), 4);

@@ -126,7 +126,7 @@ export function makeElf64(sections: { name: string; data: Uint8Array; flags?: nu
     const isStrtab = i === bodies.length - 1;
     v.setUint32(h, nameOff[i + 1], true);
     v.setUint32(h + 4, isStrtab ? 3 : 1, true); // SHT_STRTAB or SHT_PROGBITS
-    v.setBigUint64(h + 8, BigInt(isStrtab ? 0 : sections[i].flags ?? 0), true);
+    v.setBigUint64(h + 8, BigInt(isStrtab ? 0 : (sections[i].flags ?? 0)), true);
     v.setBigUint64(h + 0x18, BigInt(offsets[i]), true);
     v.setBigUint64(h + 0x20, BigInt(b.length), true);
     v.setBigUint64(h + 0x30, 1n, true);
@@ -155,7 +155,11 @@ export const EVERY_KIND: BtfType[] = [
   /* 2 */ { kind: Kind.Int, name: 'long unsigned int', kindFlag: false, size: 8, encoding: 0, bitOffset: 0, bits: 64 },
   /* 3 */ { kind: Kind.Ptr, name: '', kindFlag: false, type: 4 },
   /* 4 */ {
-    kind: Kind.Struct, name: 'task_struct', kindFlag: true, size: 24, members: [
+    kind: Kind.Struct,
+    name: 'task_struct',
+    kindFlag: true,
+    size: 24,
+    members: [
       { name: 'pid', type: 1, offsetBits: 0, bitfieldBits: 0 },
       { name: 'flag', type: 1, offsetBits: 32, bitfieldBits: 3 },
       { name: 'parent', type: 3, offsetBits: 64, bitfieldBits: 0 },
@@ -164,26 +168,73 @@ export const EVERY_KIND: BtfType[] = [
   },
   /* 5 */ { kind: Kind.Array, name: '', kindFlag: false, type: 1, indexType: 1, nelems: 16 },
   /* 6 */ {
-    kind: Kind.Union, name: '', kindFlag: false, size: 8, members: [
+    kind: Kind.Union,
+    name: '',
+    kindFlag: false,
+    size: 8,
+    members: [
       { name: 'a', type: 1, offsetBits: 0, bitfieldBits: 0 },
       { name: 'b', type: 2, offsetBits: 0, bitfieldBits: 0 },
     ],
   },
-  /* 7 */ { kind: Kind.Enum, name: 'signed_enum', kindFlag: true, size: 4, values: [{ name: 'NEG', value: -1 }, { name: 'MIN', value: -2147483648 }, { name: 'POS', value: 7 }] },
-  /* 8 */ { kind: Kind.Enum, name: 'unsigned_enum', kindFlag: false, size: 4, values: [{ name: 'BIG', value: 4294967295 }, { name: 'ZERO', value: 0 }] },
-  /* 9 */ {
-    kind: Kind.Enum64, name: 'e64', kindFlag: false, size: 8, values: [
-      { name: 'U64_MAX', value: 18446744073709551615n }, { name: 'SAFE', value: 4294967296 }, { name: 'UNSAFE', value: 9007199254740993n },
+  /* 7 */ {
+    kind: Kind.Enum,
+    name: 'signed_enum',
+    kindFlag: true,
+    size: 4,
+    values: [
+      { name: 'NEG', value: -1 },
+      { name: 'MIN', value: -2147483648 },
+      { name: 'POS', value: 7 },
     ],
   },
-  /* 10 */ { kind: Kind.Enum64, name: 's64', kindFlag: true, size: 8, values: [{ name: 'S64_MIN', value: -9223372036854775808n }, { name: 'M1', value: -1 }] },
+  /* 8 */ {
+    kind: Kind.Enum,
+    name: 'unsigned_enum',
+    kindFlag: false,
+    size: 4,
+    values: [
+      { name: 'BIG', value: 4294967295 },
+      { name: 'ZERO', value: 0 },
+    ],
+  },
+  /* 9 */ {
+    kind: Kind.Enum64,
+    name: 'e64',
+    kindFlag: false,
+    size: 8,
+    values: [
+      { name: 'U64_MAX', value: 18446744073709551615n },
+      { name: 'SAFE', value: 4294967296 },
+      { name: 'UNSAFE', value: 9007199254740993n },
+    ],
+  },
+  /* 10 */ {
+    kind: Kind.Enum64,
+    name: 's64',
+    kindFlag: true,
+    size: 8,
+    values: [
+      { name: 'S64_MIN', value: -9223372036854775808n },
+      { name: 'M1', value: -1 },
+    ],
+  },
   /* 11 */ { kind: Kind.Fwd, name: 'sock', kindFlag: false },
   /* 12 */ { kind: Kind.Fwd, name: 'bpf_attr', kindFlag: true },
   /* 13 */ { kind: Kind.Typedef, name: 'pid_t', kindFlag: false, type: 1 },
   /* 14 */ { kind: Kind.Volatile, name: '', kindFlag: false, type: 1 },
   /* 15 */ { kind: Kind.Const, name: '', kindFlag: false, type: 14 },
   /* 16 */ { kind: Kind.Restrict, name: '', kindFlag: false, type: 3 },
-  /* 17 */ { kind: Kind.FuncProto, name: '', kindFlag: false, returnType: 1, params: [{ name: 'task', type: 3 }, { name: '', type: 0 }] },
+  /* 17 */ {
+    kind: Kind.FuncProto,
+    name: '',
+    kindFlag: false,
+    returnType: 1,
+    params: [
+      { name: 'task', type: 3 },
+      { name: '', type: 0 },
+    ],
+  },
   /* 18 */ { kind: Kind.Func, name: 'do_sys_openat2', kindFlag: false, type: 17, linkage: 1 },
   /* 19 */ { kind: Kind.Var, name: 'jiffies', kindFlag: false, type: 2, linkage: 1 },
   /* 20 */ { kind: Kind.Datasec, name: '.data..percpu', kindFlag: false, size: 8, vars: [{ type: 19, offset: 0, size: 8 }] },

@@ -11,7 +11,8 @@ import { gunzipSync } from 'node:zlib';
 import { buildDatabase } from '../../kernel-db/src/build/build';
 import { MINI_DATA, NO_SHARED_DATA, REPO_ROOT, sharedKernelData } from './helpers';
 
-const MINI_STALE = 'stale generated data: run npm run kernel-db:build -- test/fixtures/kernel-data-mini --out test/fixtures/kernel-data-mini/expected';
+const MINI_STALE =
+  'stale generated data: run npm run kernel-db:build -- test/fixtures/kernel-data-mini --out test/fixtures/kernel-data-mini/expected';
 const REAL_STALE = 'stale generated data: run npm run kernel-db:build';
 
 /**

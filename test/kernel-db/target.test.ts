@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TargetError, TargetSpec, type TargetKernel } from '../../kernel-db/src/query/target';
 
-const K = (name: string, version: string, arch = 'x86_64', distro = 'debian', user = false): TargetKernel => ({ name, version, arch, distro, user });
+const K = (name: string, version: string, arch = 'x86_64', distro = 'debian', user = false): TargetKernel => ({
+  name,
+  version,
+  arch,
+  distro,
+  user,
+});
 const all = [
   K('u44', '4.4.0', 'x86_64', 'ubuntu'),
   K('u415', '4.15.0', 'x86_64', 'ubuntu'),
@@ -16,7 +22,10 @@ const all = [
   K('d73', '7.3.4'),
   K('node1', '6.8.0', 'x86_64', 'user', true),
 ];
-const sel = (spec: string, f?: { arch?: string[]; distro?: string[] }) => TargetSpec.parse(spec, f).select(all).map((k) => k.name);
+const sel = (spec: string, f?: { arch?: string[]; distro?: string[] }) =>
+  TargetSpec.parse(spec, f)
+    .select(all)
+    .map((k) => k.name);
 
 test('ranges include both ends by major.minor', () => {
   assert.deepEqual(sel('4.14-6.x'), ['u415', 'c418', 'd510', 'd510a', 'u58', 'd61', 'v66']);
@@ -60,7 +69,11 @@ test('malformed specs get a clear TargetError', () => {
     ['5.8-7.x;rm', /not a version, range or kernel name/],
   ];
   for (const [spec, re] of cases) {
-    assert.throws(() => TargetSpec.parse(spec), (e: unknown) => e instanceof TargetError && re.test((e as Error).message), spec);
+    assert.throws(
+      () => TargetSpec.parse(spec),
+      (e: unknown) => e instanceof TargetError && re.test((e as Error).message),
+      spec,
+    );
   }
   assert.throws(() => TargetSpec.parse('no-such-kernel').select(all), /unknown kernel "no-such-kernel"/);
 });

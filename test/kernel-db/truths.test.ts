@@ -125,70 +125,113 @@ test('DepSurf kernels answer with their lower fidelity: no offsets', () => {
 });
 
 test('helper bpf_ringbuf_output from 5.8 (per-kernel enum bpf_func_id)', () => {
-  const h = db.helper('bpf_ringbuf_output', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-5.10.0-46-amd64'), k('cilium-testdata-5.4-x86_64')]);
-  assert.deepEqual(h.kernels.map((x) => x.present), [false, true, true, false]);
+  const h = db.helper('bpf_ringbuf_output', [
+    k(U('5.4.0-26')),
+    k(U('5.8.0-25')),
+    k('debian-5.10.0-46-amd64'),
+    k('cilium-testdata-5.4-x86_64'),
+  ]);
+  assert.deepEqual(
+    h.kernels.map((x) => x.present),
+    [false, true, true, false],
+  );
   assert.ok(h.kernels.every((x) => x.basis !== 'facts'));
   assert.equal(h.since, '5.8');
   assert.equal(db.enumValue('bpf_func_id', 'BPF_FUNC_ringbuf_output', [k('debian-6.1.0-56-amd64')])[0].value, '130');
 });
 
 test('version numbers lie: openEuler 4.19 has bpf_probe_read_kernel, Ubuntu 4.18 does not', () => {
-  const h = presence(db.helper('bpf_probe_read_kernel', [k('bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64'), k(U('4.18.0-10'))]).kernels);
+  const h = presence(
+    db.helper('bpf_probe_read_kernel', [k('bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64'), k(U('4.18.0-10'))]).kernels,
+  );
   assert.deepEqual(Object.values(h), [true, false]);
 });
 
 test('BPF_PROG_TYPE_LSM from 5.7; Kylin V10 SP3 4.19 has BPF_PROG_TYPE_TRACING backported', () => {
   const lsm = db.progType('BPF_PROG_TYPE_LSM', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-5.10.0-46-amd64')]);
-  assert.deepEqual(lsm.kernels.map((x) => x.present), [false, true, true]);
+  assert.deepEqual(
+    lsm.kernels.map((x) => x.present),
+    [false, true, true],
+  );
   assert.equal(lsm.since, '5.7');
   const tracing = db.progType('tracing', [k('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'), k(U('4.18.0-10'))]);
-  assert.deepEqual(tracing.kernels.map((x) => x.present), [true, false]);
+  assert.deepEqual(
+    tracing.kernels.map((x) => x.present),
+    [true, false],
+  );
 });
 
 test('BPF_MAP_TYPE_RINGBUF from 5.8', () => {
   const r = db.mapType('ringbuf', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-6.1.0-56-arm64')]);
-  assert.deepEqual(r.kernels.map((x) => x.present), [false, true, true]);
+  assert.deepEqual(
+    r.kernels.map((x) => x.present),
+    [false, true, true],
+  );
 });
 
 test('do_sys_openat2 appears in 5.6 (kprobe target)', () => {
   const r = db.func('do_sys_openat2', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-6.1.0-56-amd64'), k('cilium-testdata-5.4-x86_64')]);
-  assert.deepEqual(r.map((x) => x.present), [false, true, true, null]);
+  assert.deepEqual(
+    r.map((x) => x.present),
+    [false, true, true, null],
+  );
 });
 
 test('LSM hook bpf_lsm_file_open: absent on Ubuntu 5.8 (CONFIG_BPF_LSM=n), present from 5.11', () => {
   const r = db.lsmHook('file_open', [k(U('5.8.0-25')), k(U('5.11.0-16')), k('debian-6.1.0-56-amd64')]);
-  assert.deepEqual(r.map((x) => x.present), [false, true, true]);
+  assert.deepEqual(
+    r.map((x) => x.present),
+    [false, true, true],
+  );
   assert.equal(r[2].proto, 'int bpf_lsm_file_open(struct file *file)');
   const sec = db.section('lsm/file_open', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-6.1.0-56-amd64')]);
   assert.equal(sec.progType, 'BPF_PROG_TYPE_LSM');
-  assert.deepEqual(sec.kernels.map((x) => x.present), [false, false, true]);
+  assert.deepEqual(
+    sec.kernels.map((x) => x.present),
+    [false, false, true],
+  );
   assert.ok(sec.configs.includes('CONFIG_BPF_LSM'));
 });
 
 test('kfunc bpf_task_acquire: tagged in 6.12 BTF, absent in 6.1', () => {
   const r = db.kfunc('bpf_task_acquire', [k('debian-6.1.0-56-amd64'), k('debian-6.12.117-amd64')]);
-  assert.deepEqual(r.map((x) => x.present), [false, true]);
+  assert.deepEqual(
+    r.map((x) => x.present),
+    [false, true],
+  );
   assert.equal(r[1].kfunc, true);
 });
 
 test('CONFIG values per kernel, unknown where no config exists', () => {
   const r = db.config('CONFIG_DEBUG_INFO_BTF', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-6.1.0-56-amd64'), k('debian-7.0.13-amd64')]);
-  assert.deepEqual(r.map((x) => x.present), [false, true, true, null]);
+  assert.deepEqual(
+    r.map((x) => x.present),
+    [false, true, true, null],
+  );
   assert.equal(r[2].value, 'y');
   assert.equal(db.config('BPF_LSM', [k('debian-6.1.0-56-amd64')])[0].value, 'y');
 });
 
 test('tracepoints: DepSurf tables for 4.x, btf_trace_* typedefs for BTF kernels', () => {
   const r = db.tracepoint('sched/sched_switch', [k(U('4.15.0-20')), k('debian-6.1.0-56-amd64'), k('centos8-4.18.0-147.5.1.el8_1-arm64')]);
-  assert.deepEqual(r.map((x) => x.present), [true, true, null]);
+  assert.deepEqual(
+    r.map((x) => x.present),
+    [true, true, null],
+  );
   assert.equal(r[0].class, 'sched_switch');
-  assert.match(db.typedef('btf_trace_sched_switch', [k('debian-6.1.0-56-amd64')])[0].value ?? '', /^void \(\*\)\(void \*, bool, struct task_struct \*/);
+  assert.match(
+    db.typedef('btf_trace_sched_switch', [k('debian-6.1.0-56-amd64')])[0].value ?? '',
+    /^void \(\*\)\(void \*, bool, struct task_struct \*/,
+  );
   assert.equal(db.aggregate('trace_event_raw_sched_switch', [k('debian-6.1.0-56-amd64')])[0].present, true);
 });
 
 test('struct availability: bpf_iter_meta appears with BPF iterators (5.8)', () => {
   const r = db.aggregate('bpf_iter_meta', [k(U('5.4.0-26')), k(U('5.8.0-25')), k('debian-5.10.0-46-amd64')]);
-  assert.deepEqual(r.map((x) => x.present), [false, true, true]);
+  assert.deepEqual(
+    r.map((x) => x.present),
+    [false, true, true],
+  );
   assert.equal(r[2].kind, 'struct');
   assert.ok((r[2].size ?? 0) > 0);
 });

@@ -10,7 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, describeDisagreement, kernelFails, linterVerdicts, parseLimitations, renderMatrix, type MatrixKernel, type MatrixResults } from '../../groundtruth/src/differential';
+import {
+  compare,
+  describeDisagreement,
+  kernelFails,
+  linterVerdicts,
+  parseLimitations,
+  renderMatrix,
+  type MatrixKernel,
+  type MatrixResults,
+} from '../../groundtruth/src/differential';
 import type { ObjectResult } from '../../groundtruth/src/qemu';
 import { cacheDir, sha256, which } from '../../groundtruth/src/host';
 
@@ -22,13 +31,18 @@ const required = process.env.EBPF_MATRIX_REQUIRED === '1';
 function load(): { results?: MatrixResults; stale: string[]; why?: string } {
   if (!existsSync(resultsFile)) {
     const qemu = which('qemu-system-x86_64') ? 'QEMU is installed' : 'QEMU is not installed';
-    return { stale: [], why: `no kernel matrix results at ${resultsFile} (${qemu}); run \`npm run matrix\` to boot the kernels (CI runs \`npm run matrix -- --ci\`)` };
+    return {
+      stale: [],
+      why: `no kernel matrix results at ${resultsFile} (${qemu}); run \`npm run matrix\` to boot the kernels (CI runs \`npm run matrix -- --ci\`)`,
+    };
   }
   const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as MatrixResults;
-  const stale = results.programs.filter((p) => {
-    const path = join(root, p.source);
-    return !existsSync(path) || sha256(readFileSync(path, 'utf8')) !== p.sourceSha256;
-  }).map((p) => p.source);
+  const stale = results.programs
+    .filter((p) => {
+      const path = join(root, p.source);
+      return !existsSync(path) || sha256(readFileSync(path, 'utf8')) !== p.sourceSha256;
+    })
+    .map((p) => p.source);
   return { results, stale };
 }
 
@@ -39,7 +53,7 @@ function skipOrFail(t: { skip: (m: string) => void }, message: string): void {
   t.skip(message);
 }
 
-test('the matrix booted every kernel, and each is the build the linter\'s database was made from', (t) => {
+test("the matrix booted every kernel, and each is the build the linter's database was made from", (t) => {
   if (!results) return skipOrFail(t, why!);
   assert.ok(results.kernels.length > 0, 'no kernels in the results');
   for (const k of results.kernels) {
@@ -58,13 +72,23 @@ test('the harness tells loading from failing: guarded programs load everywhere, 
     const verdicts: { k: MatrixKernel; r?: ObjectResult }[] = m.kernels.map((k) => ({ k, r: m.results[p.source]?.[k.release] }));
     if (p.expect === 'loads-everywhere') {
       for (const { k, r } of verdicts) {
-        assert.equal(r?.verdict, 'loaded', `${p.source} must load on ${k.release}:\n${(r?.explain.length ? r.explain : r?.log ?? []).join('\n')}`);
+        assert.equal(
+          r?.verdict,
+          'loaded',
+          `${p.source} must load on ${k.release}:\n${(r?.explain.length ? r.explain : (r?.log ?? [])).join('\n')}`,
+        );
       }
     }
     // Every fails-somewhere program fails on 5.10; with fewer kernels there may be no boundary.
     if (p.expect === 'fails-somewhere' && oldest) {
-      assert.ok(verdicts.some(({ r }) => r && kernelFails(r.verdict)), `${p.source} loads on every kernel, though it uses something newer than 5.10`);
-      assert.ok(verdicts.some(({ r }) => r?.verdict === 'loaded'), `${p.source} fails on every kernel: ${verdicts.map(({ r }) => r?.explain[0]).join(' | ')}`);
+      assert.ok(
+        verdicts.some(({ r }) => r && kernelFails(r.verdict)),
+        `${p.source} loads on every kernel, though it uses something newer than 5.10`,
+      );
+      assert.ok(
+        verdicts.some(({ r }) => r?.verdict === 'loaded'),
+        `${p.source} fails on every kernel: ${verdicts.map(({ r }) => r?.explain[0]).join(' | ')}`,
+      );
     }
   }
 });
@@ -78,12 +102,22 @@ test('every linter verdict agrees with the kernel, or is a documented known limi
   }
   const current: MatrixResults = { ...results, programs: results.programs.filter((p) => !stale.includes(p.source)) };
   const mapped = current.kernels.filter((k) => k.dbName);
-  const linter = await linterVerdicts(root, current.programs, mapped.map((k) => k.dbName!), current.guest.libbpf);
+  const linter = await linterVerdicts(
+    root,
+    current.programs,
+    mapped.map((k) => k.dbName!),
+    current.guest.libbpf,
+  );
   const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
   const { cells, unused } = compare(current, linter, limitations);
   t.diagnostic(`\n${renderMatrix(current, cells)}`);
-  for (const l of unused) t.diagnostic(`known limitation no longer seen (remove it from docs/ground-truth.md): ${l.program} on ${l.kernels.join(',')}`);
+  for (const l of unused)
+    t.diagnostic(`known limitation no longer seen (remove it from docs/ground-truth.md): ${l.program} on ${l.kernels.join(',')}`);
   assert.ok(cells.length > 0, 'nothing was compared');
   const bad = cells.filter((c) => !c.agree && !c.limitation);
-  assert.deepEqual(bad.map(describeDisagreement), [], 'disagreements between the linter and the kernels that docs/ground-truth.md does not explain');
+  assert.deepEqual(
+    bad.map(describeDisagreement),
+    [],
+    'disagreements between the linter and the kernels that docs/ground-truth.md does not explain',
+  );
 });

@@ -13,7 +13,14 @@ import { join, relative, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Kernel } from '../../kernel-db/src/query/db';
 import { compareDebVersions, type AptVersion } from '../../groundtruth/src/apt';
-import { compare, parseLimitations, renderKernelTable, renderMatrix, type LinterVerdict, type MatrixResults } from '../../groundtruth/src/differential';
+import {
+  compare,
+  parseLimitations,
+  renderKernelTable,
+  renderMatrix,
+  type LinterVerdict,
+  type MatrixResults,
+} from '../../groundtruth/src/differential';
 import { netAttachType, objectPrograms } from '../../groundtruth/src/elf';
 import { parseLddOutput } from '../../groundtruth/src/guest';
 import { which } from '../../groundtruth/src/host';
@@ -25,7 +32,13 @@ const root = join(__dirname, '..', '..');
 
 /** Serial output as the guest prints it: console noise, then marker lines. */
 function serial(objects: Record<string, { log: string[]; result: string }>, done = true): string {
-  const lines = ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', 'Booting from ROM...', `\x1bc\x1b[?7l\x1b[2J${MARK} kernel 6.1.0-56-amd64`, `${MARK} btf-sha256 ${'ab'.repeat(32)}`, `${MARK} bpftool bpftool v7.8.0 using libbpf v1.8 features: crypto `];
+  const lines = [
+    'SeaBIOS (version 1.16.2-debian-1.16.2-1)',
+    'Booting from ROM...',
+    `\x1bc\x1b[?7l\x1b[2J${MARK} kernel 6.1.0-56-amd64`,
+    `${MARK} btf-sha256 ${'ab'.repeat(32)}`,
+    `${MARK} bpftool bpftool v7.8.0 using libbpf v1.8 features: crypto `,
+  ];
   for (const [id, o] of Object.entries(objects)) {
     for (const l of o.log) lines.push(`${MARK} log ${id} ${l}`);
     lines.push(`${MARK} result ${id} ${o.result}`);
@@ -35,22 +48,25 @@ function serial(objects: Record<string, { log: string[]; result: string }>, done
 }
 
 test('serial output: a CO-RE relocation failure is load-failed, with the verifier lines that explain it', () => {
-  const r = parseSerial(serial({
-    state: {
-      log: [
-        "libbpf: prog 'st': BPF program load failed: -EINVAL",
-        "libbpf: prog 'st': -- BEGIN PROG LOAD LOG --",
-        '0: (85) call bpf_get_current_task#35',
-        '1: <invalid CO-RE relocation>',
-        'failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)',
-        'processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
-        '-- END PROG LOAD LOG --',
-        "libbpf: prog 'st': failed to load: -EINVAL",
-        'Error: failed to load object file',
-      ],
-      result: '255 1.98 2.17 -',
-    },
-  }), ['state']);
+  const r = parseSerial(
+    serial({
+      state: {
+        log: [
+          "libbpf: prog 'st': BPF program load failed: -EINVAL",
+          "libbpf: prog 'st': -- BEGIN PROG LOAD LOG --",
+          '0: (85) call bpf_get_current_task#35',
+          '1: <invalid CO-RE relocation>',
+          'failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)',
+          'processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
+          '-- END PROG LOAD LOG --',
+          "libbpf: prog 'st': failed to load: -EINVAL",
+          'Error: failed to load object file',
+        ],
+        result: '255 1.98 2.17 -',
+      },
+    }),
+    ['state'],
+  );
   assert.equal(r.release, '6.1.0-56-amd64');
   assert.equal(r.btfSha256, 'ab'.repeat(32));
   assert.equal(r.complete, true);
@@ -58,19 +74,56 @@ test('serial output: a CO-RE relocation failure is load-failed, with the verifie
   assert.equal(o.verdict, 'load-failed');
   assert.equal(o.program, 'st');
   assert.equal(o.seconds, 0.19);
-  assert.ok(o.explain.includes('verifier: failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)'), o.explain.join('\n'));
+  assert.ok(
+    o.explain.includes('verifier: failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)'),
+    o.explain.join('\n'),
+  );
   assert.ok(!o.explain.some((l) => l.includes('processed 2 insns')), 'the instruction count explains nothing');
   assert.equal(o.reason, 'failed to resolve CO-RE relocation <byte_off> [17] struct task_struct.__state (0:1 @ offset 24)');
 });
 
-test('serial output: the verifier\'s reason is the line after the last instruction, before 7.x\'s long report', () => {
-  const log = (lines: string[]) => ["libbpf: prog 'trace_exit': BPF program load failed: -EACCES", "libbpf: prog 'trace_exit': -- BEGIN PROG LOAD LOG --", ...lines, 'processed 9 insns (limit 1000000)', '-- END PROG LOAD LOG --', "libbpf: prog 'trace_exit': failed to load: -EACCES", 'Error: failed to load object file'];
-  const r = parseSerial(serial({
-    v7: { log: log(['8: (15) if r6 == 0x0 goto pc+21       ; R6=ringbuf_mem(id=3,sz=32) refs=3', '; e->pid = task->tgid; @ process-tracer.bpf.c:30', '9: (61) r1 = *(u32 *)(r7 +2876)', "R7 invalid mem access 'scalar'", '', 'Verification failed: Register Type Safety: Invalid dereference', '', 'Reason:', '  R7 is an integer scalar here, not a pointer to memory.', '', 'Suggestion:', '  arithmetic, helper calls, or other operations that can invalidate it.']), result: '255 1 2 -' },
-    v5: { log: log(['9: (61) r1 = *(u32 *)(r7 +2236)', "R7 invalid mem access 'inv'"]), result: '255 1 2 -' },
-    early: { log: log(["number of funcs in func_info doesn't match number of subprogs"]), result: '255 1 2 -' },
-    nolog: { log: ["libbpf: prog 'accept_all': BPF program load failed: -EINVAL", "libbpf: prog 'accept_all': failed to load: -EINVAL", 'Error: failed to load object file'], result: '255 1 2 -' },
-  }), ['v7', 'v5', 'early', 'nolog']);
+test("serial output: the verifier's reason is the line after the last instruction, before 7.x's long report", () => {
+  const log = (lines: string[]) => [
+    "libbpf: prog 'trace_exit': BPF program load failed: -EACCES",
+    "libbpf: prog 'trace_exit': -- BEGIN PROG LOAD LOG --",
+    ...lines,
+    'processed 9 insns (limit 1000000)',
+    '-- END PROG LOAD LOG --',
+    "libbpf: prog 'trace_exit': failed to load: -EACCES",
+    'Error: failed to load object file',
+  ];
+  const r = parseSerial(
+    serial({
+      v7: {
+        log: log([
+          '8: (15) if r6 == 0x0 goto pc+21       ; R6=ringbuf_mem(id=3,sz=32) refs=3',
+          '; e->pid = task->tgid; @ process-tracer.bpf.c:30',
+          '9: (61) r1 = *(u32 *)(r7 +2876)',
+          "R7 invalid mem access 'scalar'",
+          '',
+          'Verification failed: Register Type Safety: Invalid dereference',
+          '',
+          'Reason:',
+          '  R7 is an integer scalar here, not a pointer to memory.',
+          '',
+          'Suggestion:',
+          '  arithmetic, helper calls, or other operations that can invalidate it.',
+        ]),
+        result: '255 1 2 -',
+      },
+      v5: { log: log(['9: (61) r1 = *(u32 *)(r7 +2236)', "R7 invalid mem access 'inv'"]), result: '255 1 2 -' },
+      early: { log: log(["number of funcs in func_info doesn't match number of subprogs"]), result: '255 1 2 -' },
+      nolog: {
+        log: [
+          "libbpf: prog 'accept_all': BPF program load failed: -EINVAL",
+          "libbpf: prog 'accept_all': failed to load: -EINVAL",
+          'Error: failed to load object file',
+        ],
+        result: '255 1 2 -',
+      },
+    }),
+    ['v7', 'v5', 'early', 'nolog'],
+  );
   assert.equal(r.objects.v7.reason, "R7 invalid mem access 'scalar'");
   assert.ok(r.objects.v7.explain.includes('verifier: ; e->pid = task->tgid; @ process-tracer.bpf.c:30'), r.objects.v7.explain.join('\n'));
   assert.ok(r.objects.v7.explain.includes('verifier: Verification failed: Register Type Safety: Invalid dereference'));
@@ -81,10 +134,19 @@ test('serial output: the verifier\'s reason is the line after the last instructi
 });
 
 test('serial output: a failed kprobe attachment is attach-failed; "does not support autoattach" alone is not', () => {
-  const r = parseSerial(serial({
-    kp: { log: ["libbpf: prog 'switch_done': failed to create kprobe 'finish_task_switch+0x0' perf event: -ENOENT", 'Program switch_done does not support autoattach, falling back to pinning'], result: '0 2.6 2.9 -' },
-    nf: { log: ['Program accept_all does not support autoattach, falling back to pinning'], result: '0 3.0 3.1 -' },
-  }), ['kp', 'nf']);
+  const r = parseSerial(
+    serial({
+      kp: {
+        log: [
+          "libbpf: prog 'switch_done': failed to create kprobe 'finish_task_switch+0x0' perf event: -ENOENT",
+          'Program switch_done does not support autoattach, falling back to pinning',
+        ],
+        result: '0 2.6 2.9 -',
+      },
+      nf: { log: ['Program accept_all does not support autoattach, falling back to pinning'], result: '0 3.0 3.1 -' },
+    }),
+    ['kp', 'nf'],
+  );
   assert.equal(r.objects.kp.verdict, 'attach-failed');
   assert.equal(r.objects.kp.program, 'switch_done');
   assert.equal(r.objects.nf.verdict, 'loaded');
@@ -94,15 +156,51 @@ test('serial output: a failed kprobe attachment is attach-failed; "does not supp
 test('serial output: an unpinnable perf-event link is judged by the plain reload', () => {
   const ok = parseSerial(serial({ a: { log: ['Error: failed to pin all programs', RETRY_LINE], result: '255 1.0 1.4 0' } }), ['a']);
   assert.equal(ok.objects.a.verdict, 'loaded');
-  const attachThenPin = parseSerial(serial({ a: { log: ["libbpf: prog 'exit_multi': failed to attach: -EINVAL", 'Error: failed to pin all programs', RETRY_LINE], result: '255 1.0 1.4 0' } }), ['a']);
+  const attachThenPin = parseSerial(
+    serial({
+      a: {
+        log: ["libbpf: prog 'exit_multi': failed to attach: -EINVAL", 'Error: failed to pin all programs', RETRY_LINE],
+        result: '255 1.0 1.4 0',
+      },
+    }),
+    ['a'],
+  );
   assert.equal(attachThenPin.objects.a.verdict, 'attach-failed');
-  const reloadFails = parseSerial(serial({ a: { log: ['Error: failed to pin all programs', RETRY_LINE, "libbpf: map 'm': failed to create: -EINVAL", 'Error: failed to load object file'], result: '255 1.0 1.4 255' } }), ['a']);
+  const reloadFails = parseSerial(
+    serial({
+      a: {
+        log: [
+          'Error: failed to pin all programs',
+          RETRY_LINE,
+          "libbpf: map 'm': failed to create: -EINVAL",
+          'Error: failed to load object file',
+        ],
+        result: '255 1.0 1.4 255',
+      },
+    }),
+    ['a'],
+  );
   assert.equal(reloadFails.objects.a.verdict, 'load-failed');
   assert.deepEqual(reloadFails.objects.a.explain, ["libbpf: map 'm': failed to create: -EINVAL", 'Error: failed to load object file']);
 });
 
 test('serial output: a failed bpftool net attach is attach-failed; objects never reported are no-result', () => {
-  const r = parseSerial(serial({ tcx: { log: ['Program count_ingress does not support autoattach, falling back to pinning', 'Error: interface tcx_ingress attach failed: Invalid argument', `${NET_ATTACH_FAILED} tcx_ingress count_ingress`], result: '0 1 2 -' } }, false), ['tcx', 'later']);
+  const r = parseSerial(
+    serial(
+      {
+        tcx: {
+          log: [
+            'Program count_ingress does not support autoattach, falling back to pinning',
+            'Error: interface tcx_ingress attach failed: Invalid argument',
+            `${NET_ATTACH_FAILED} tcx_ingress count_ingress`,
+          ],
+          result: '0 1 2 -',
+        },
+      },
+      false,
+    ),
+    ['tcx', 'later'],
+  );
   assert.equal(r.objects.tcx.verdict, 'attach-failed');
   assert.ok(r.objects.tcx.explain.includes('Error: interface tcx_ingress attach failed: Invalid argument'));
   assert.equal(r.objects.later.verdict, 'no-result');
@@ -118,7 +216,22 @@ test('serial output: a kernel message on the same line before a marker does not 
 });
 
 test('the QEMU command line is the TCG one', () => {
-  assert.deepEqual(qemuArgs('/k', '/i'), ['-accel', 'tcg', '-cpu', 'max', '-m', '512', '-nographic', '-no-reboot', '-kernel', '/k', '-initrd', '/i', '-append', 'console=ttyS0 panic=-1 quiet']);
+  assert.deepEqual(qemuArgs('/k', '/i'), [
+    '-accel',
+    'tcg',
+    '-cpu',
+    'max',
+    '-m',
+    '512',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    '/k',
+    '-initrd',
+    '/i',
+    '-append',
+    'console=ttyS0 panic=-1 quiet',
+  ]);
 });
 
 /** Reads a newc archive back: name → { mode, data, rdev }. */
@@ -146,7 +259,12 @@ test('the initramfs is a newc archive the kernel can unpack: devices, tools, obj
     writeFileSync(join(dir, 'busybox'), 'BB');
     writeFileSync(join(dir, 'x.o'), 'OBJECT!');
     const out = join(dir, 'initrd.gz');
-    buildInitramfs(out, [{ guestPath: 'bin/busybox', hostPath: join(dir, 'busybox') }], [{ id: 'x', path: join(dir, 'x.o'), netAttach: [{ type: 'tcx_ingress', program: 'p' }] }], true);
+    buildInitramfs(
+      out,
+      [{ guestPath: 'bin/busybox', hostPath: join(dir, 'busybox') }],
+      [{ id: 'x', path: join(dir, 'x.o'), netAttach: [{ type: 'tcx_ingress', program: 'p' }] }],
+      true,
+    );
     const files = readCpio(gunzipSync(readFileSync(out)));
     assert.deepEqual(files.get('dev/console')?.rdev, [5, 1]);
     assert.equal(files.get('dev/console')!.mode & 0o170000, 0o020000);
@@ -161,7 +279,10 @@ test('the initramfs is a newc archive the kernel can unpack: devices, tools, obj
     rmSync(dir, { recursive: true, force: true });
   }
   // Every entry starts 4-byte aligned, whatever the name and data lengths.
-  const b = cpioNewc([{ name: 'a', mode: 0o100644, data: new Uint8Array([1, 2, 3]) }, { name: 'bb', mode: 0o100644, data: new Uint8Array(5) }]);
+  const b = cpioNewc([
+    { name: 'a', mode: 0o100644, data: new Uint8Array([1, 2, 3]) },
+    { name: 'bb', mode: 0o100644, data: new Uint8Array(5) },
+  ]);
   assert.equal(b.length % 4, 0);
   assert.deepEqual([...readCpio(b).keys()], ['a', 'bb']);
 });
@@ -181,15 +302,36 @@ test('/init attaches with autoattach only when bpftool has it, and reloads unatt
 });
 
 test('Debian version order: epochs, tildes, revisions, digit runs', () => {
-  const sorted = ['1:0.1', '7.3.4-1~bpo13+1', '7.3.4-1', '6.12.117-1~deb12u1', '6.12.117-1', '6.12.9-1', '6.1.192-2', '5.10.262-1', '5.10.223-1'].sort(compareDebVersions);
-  assert.deepEqual(sorted, ['5.10.223-1', '5.10.262-1', '6.1.192-2', '6.12.9-1', '6.12.117-1~deb12u1', '6.12.117-1', '7.3.4-1~bpo13+1', '7.3.4-1', '1:0.1']);
+  const sorted = [
+    '1:0.1',
+    '7.3.4-1~bpo13+1',
+    '7.3.4-1',
+    '6.12.117-1~deb12u1',
+    '6.12.117-1',
+    '6.12.9-1',
+    '6.1.192-2',
+    '5.10.262-1',
+    '5.10.223-1',
+  ].sort(compareDebVersions);
+  assert.deepEqual(sorted, [
+    '5.10.223-1',
+    '5.10.262-1',
+    '6.1.192-2',
+    '6.12.9-1',
+    '6.12.117-1~deb12u1',
+    '6.12.117-1',
+    '7.3.4-1~bpo13+1',
+    '7.3.4-1',
+    '1:0.1',
+  ]);
   assert.equal(compareDebVersions('1.0~rc1', '1.0'), -1 * Math.abs(compareDebVersions('1.0~rc1', '1.0')));
   assert.ok(compareDebVersions('1.0a', '1.0') > 0);
   assert.equal(compareDebVersions('2.0-1', '2.0-1'), 0);
 });
 
-test('kernel choice: the database\'s exact build, linux-binary over the empty linux-image wrapper, else the newest with a note', () => {
-  const k = (name: string, version: string, source: string) => ({ name, version, release: '', distro: 'debian', arch: 'x86_64', flavour: 'generic', source }) as unknown as Kernel;
+test("kernel choice: the database's exact build, linux-binary over the empty linux-image wrapper, else the newest with a note", () => {
+  const k = (name: string, version: string, source: string) =>
+    ({ name, version, release: '', distro: 'debian', arch: 'x86_64', flavour: 'generic', source }) as unknown as Kernel;
   const db = [
     k('debian-6.1.0-56-amd64', '6.1.192', 'Debian bookworm-security package linux-image-6.1.0-56-amd64 6.1.192-2'),
     k('debian-7.3.4-amd64', '7.3.4', 'Debian trixie-backports package linux-binary-7.3.4+deb13-amd64 7.3.4-1~bpo13+1'),
@@ -219,7 +361,9 @@ test('kernel choice: the database\'s exact build, linux-binary over the empty li
 });
 
 test('kernel releases sort by their numbers', () => {
-  const sorted = ['7.3.4+deb13-amd64', '6.12.117+deb13-amd64', '5.10.0-46-amd64', '6.1.0-56-amd64', '6.12.9+deb13-amd64'].sort(compareRelease);
+  const sorted = ['7.3.4+deb13-amd64', '6.12.117+deb13-amd64', '5.10.0-46-amd64', '6.1.0-56-amd64', '6.12.9+deb13-amd64'].sort(
+    compareRelease,
+  );
   assert.deepEqual(sorted, ['5.10.0-46-amd64', '6.1.0-56-amd64', '6.12.9+deb13-amd64', '6.12.117+deb13-amd64', '7.3.4+deb13-amd64']);
 });
 
@@ -240,7 +384,9 @@ test('bzImage release string from the boot protocol header', () => {
 });
 
 test('ldd output: libraries with paths, missing ones without, no vdso or loader', () => {
-  const libs = parseLddOutput('\tlinux-vdso.so.1 (0x00007ffd)\n\tlibelf.so.1 => /lib/x86_64-linux-gnu/libelf.so.1 (0x1)\n\tlibz.so.1 => not found\n\t/lib64/ld-linux-x86-64.so.2 (0x2)\n');
+  const libs = parseLddOutput(
+    '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibelf.so.1 => /lib/x86_64-linux-gnu/libelf.so.1 (0x1)\n\tlibz.so.1 => not found\n\t/lib64/ld-linux-x86-64.so.2 (0x2)\n',
+  );
   assert.deepEqual(libs, [{ soname: 'libelf.so.1', hostPath: '/lib/x86_64-linux-gnu/libelf.so.1' }, { soname: 'libz.so.1' }]);
 });
 
@@ -261,23 +407,40 @@ test('ELF programs of a compiled object: SEC name and function, not subprograms'
   }
   const dir = mkdtempSync(join(tmpdir(), 'matrix-elf-'));
   try {
-    writeFileSync(join(dir, 'p.bpf.c'), `#define SEC(name) __attribute__((section(name), used))
+    writeFileSync(
+      join(dir, 'p.bpf.c'),
+      `#define SEC(name) __attribute__((section(name), used))
 static __attribute__((noinline)) int helper(long x) { return x + 1; }
 SEC("tcx/ingress") int ingress(void *skb) { return helper((long)skb) > 0 ? -1 : 0; }
 SEC("xdp") int pass(void *ctx) { return 2; }
 char LICENSE[] SEC("license") = "GPL";
-`);
+`,
+    );
     // Little- and big-endian objects (bpfel, bpfeb) read alike.
     for (const target of ['bpfel', 'bpfeb']) {
-      const r: SpawnSyncReturns<string> = spawnSync(clang, ['-target', target, '-O2', '-g', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, `${target}.o`)], { encoding: 'utf8' });
+      const r: SpawnSyncReturns<string> = spawnSync(
+        clang,
+        ['-target', target, '-O2', '-g', '-c', join(dir, 'p.bpf.c'), '-o', join(dir, `${target}.o`)],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(objectPrograms(join(dir, `${target}.o`)), [{ sec: 'tcx/ingress', name: 'ingress' }, { sec: 'xdp', name: 'pass' }], target);
+      assert.deepEqual(
+        objectPrograms(join(dir, `${target}.o`)),
+        [
+          { sec: 'tcx/ingress', name: 'ingress' },
+          { sec: 'xdp', name: 'pass' },
+        ],
+        target,
+      );
     }
     assert.throws(() => objectPrograms(join(dir, 'p.bpf.c')), /not an ELF/);
     // A truncated object is one clear error naming the file, not a RangeError.
     const whole = readFileSync(join(dir, 'bpfel.o'));
     writeFileSync(join(dir, 'cut.o'), whole.subarray(0, whole.length - 10));
-    assert.throws(() => objectPrograms(join(dir, 'cut.o')), (e: Error) => !(e instanceof RangeError) && /cut\.o: section header \d+ is past the end of the file/.test(e.message));
+    assert.throws(
+      () => objectPrograms(join(dir, 'cut.o')),
+      (e: Error) => !(e instanceof RangeError) && /cut\.o: section header \d+ is past the end of the file/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -287,7 +450,8 @@ test('the known-limitations table: the real one parses, and malformed rows are r
   const real = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
   assert.ok(real.length > 0);
   for (const l of real) assert.ok(existsSync(join(root, l.program)), `${l.program} exists`);
-  const table = (row: string) => `# x\n## Known limitations\n\n| program | kernels | linter | kernel | reason |\n| --- | --- | --- | --- | --- |\n${row}\n`;
+  const table = (row: string) =>
+    `# x\n## Known limitations\n\n| program | kernels | linter | kernel | reason |\n| --- | --- | --- | --- | --- |\n${row}\n`;
   assert.deepEqual(parseLimitations(table('| `a.bpf.c` | 5.10, `6.1` | fails | loads | a reason long enough to read `x | y` |')), [
     { program: 'a.bpf.c', kernels: ['5.10', '6.1'], linter: 'fails', kernel: 'loads', reason: 'a reason long enough to read `x | y`' },
   ]);
@@ -299,11 +463,32 @@ test('the known-limitations table: the real one parses, and malformed rows are r
 });
 
 test('the comparison: agreements, documented and undocumented disagreements, unused rows, the matrix text', () => {
-  const kern = (mm: string) => ({ majorMinor: mm, release: `${mm}.0-1-amd64`, dbName: `debian-${mm}`, complete: true, timedOut: false, bootMs: 1, downloadMs: 0 });
-  const res = (verdict: 'loaded' | 'load-failed' | 'attach-failed' | 'no-result') => ({ verdict, explain: verdict === 'loaded' ? [] : ['why'], reason: verdict === 'loaded' ? '' : 'why', log: ['why'] });
+  const kern = (mm: string) => ({
+    majorMinor: mm,
+    release: `${mm}.0-1-amd64`,
+    dbName: `debian-${mm}`,
+    complete: true,
+    timedOut: false,
+    bootMs: 1,
+    downloadMs: 0,
+  });
+  const res = (verdict: 'loaded' | 'load-failed' | 'attach-failed' | 'no-result') => ({
+    verdict,
+    explain: verdict === 'loaded' ? [] : ['why'],
+    reason: verdict === 'loaded' ? '' : 'why',
+    log: ['why'],
+  });
   const results: MatrixResults = {
-    version: 1, generated: '', guest: { origin: '', bpftool: '', autoattach: true }, btf: { blob: '', sha256: '' }, clang: '', timings: {},
-    programs: [{ id: 'a', source: 'a.bpf.c', sourceSha256: '' }, { id: 'b', source: 'b.bpf.c', sourceSha256: '' }],
+    version: 1,
+    generated: '',
+    guest: { origin: '', bpftool: '', autoattach: true },
+    btf: { blob: '', sha256: '' },
+    clang: '',
+    timings: {},
+    programs: [
+      { id: 'a', source: 'a.bpf.c', sourceSha256: '' },
+      { id: 'b', source: 'b.bpf.c', sourceSha256: '' },
+    ],
     kernels: [kern('5.10'), kern('6.1')],
     results: {
       'a.bpf.c': { '5.10.0-1-amd64': res('load-failed'), '6.1.0-1-amd64': res('loaded') },
@@ -312,10 +497,24 @@ test('the comparison: agreements, documented and undocumented disagreements, unu
   };
   const lv = (fails: boolean): LinterVerdict => ({ fails, because: fails ? ['rule: message (line 1)'] : [] });
   const linter = new Map([
-    ['a.bpf.c', new Map([['debian-5.10', lv(true)], ['debian-6.1', lv(true)]])],
-    ['b.bpf.c', new Map([['debian-5.10', lv(false)], ['debian-6.1', lv(false)]])],
+    [
+      'a.bpf.c',
+      new Map([
+        ['debian-5.10', lv(true)],
+        ['debian-6.1', lv(true)],
+      ]),
+    ],
+    [
+      'b.bpf.c',
+      new Map([
+        ['debian-5.10', lv(false)],
+        ['debian-6.1', lv(false)],
+      ]),
+    ],
   ]);
-  const lim = parseLimitations('## Known limitations\n| program | kernels | linter | kernel | reason |\n|-|-|-|-|-|\n| a.bpf.c | 6.1 | fails | loads | documented: the loader cannot see it |\n| b.bpf.c | 5.10 | fails | loads | the opposite of what happens on 5.10 |\n| c.bpf.c | 5.10 | loads | fails | about a program this run did not load |\n| a.bpf.c | 7.3 | fails | loads | about a kernel this run did not boot |\n');
+  const lim = parseLimitations(
+    '## Known limitations\n| program | kernels | linter | kernel | reason |\n|-|-|-|-|-|\n| a.bpf.c | 6.1 | fails | loads | documented: the loader cannot see it |\n| b.bpf.c | 5.10 | fails | loads | the opposite of what happens on 5.10 |\n| c.bpf.c | 5.10 | loads | fails | about a program this run did not load |\n| a.bpf.c | 7.3 | fails | loads | about a kernel this run did not boot |\n',
+  );
   const { cells, unused } = compare(results, linter, lim);
   assert.equal(cells.length, 3, 'no-result is not compared');
   const at = (p: string, mm: string) => cells.find((c) => c.program === p && c.kernel.majorMinor === mm)!;
@@ -324,14 +523,18 @@ test('the comparison: agreements, documented and undocumented disagreements, unu
   assert.equal(at('a.bpf.c', '6.1').limitation?.reason, 'documented: the loader cannot see it');
   assert.equal(at('b.bpf.c', '5.10').agree, false, 'attach-failed is a failure the linter missed');
   assert.equal(at('b.bpf.c', '5.10').limitation, undefined);
-  assert.deepEqual(unused.map((l) => l.reason), ['the opposite of what happens on 5.10'], 'only rows this run could have seen are stale');
+  assert.deepEqual(
+    unused.map((l) => l.reason),
+    ['the opposite of what happens on 5.10'],
+    'only rows this run could have seen are stale',
+  );
   const text = renderMatrix(results, cells);
   assert.match(text, /^a\.bpf\.c\s+fail\s+FP\*$/m);
   assert.match(text, /^b\.bpf\.c\s+FN\s+-$/m);
   const kernelText = renderKernelTable(results);
   assert.match(kernelText, /^a\.bpf\.c\s+FAIL\s+load$/m);
   assert.match(kernelText, /^b\.bpf\.c\s+ATTACH\s+\?$/m);
-  assert.match(kernelText, /^  a\.bpf\.c on 5\.10: FAIL: why$/m);
+  assert.match(kernelText, /^ {2}a\.bpf\.c on 5\.10: FAIL: why$/m);
 });
 
 test('groundtruth/ imports neither the CLI, the scripts, the client nor the LSP edge', () => {

@@ -77,7 +77,7 @@ test('verify: an unknown kernel name is a usage error naming db list, before any
   assert.doesNotMatch(r.err, /apt-get update|downloading/);
 });
 
-test('verify: boots two cached kernels and reports the kernel\'s verdict beside the linter\'s', async (t) => {
+test("verify: boots two cached kernels and reports the kernel's verdict beside the linter's", async (t) => {
   const kernels = join(cacheDir(), 'kernels');
   const wanted = ['5.10.0-46-amd64', '7.3.4+deb13-amd64'];
   const guestCached = existsSync(join(cacheDir(), 'guest'));
@@ -96,15 +96,27 @@ test('verify: boots two cached kernels and reports the kernel\'s verdict beside 
     const text = await cli([src, '--kernels', dir]);
     assert.equal(text.code, 1, `${text.out}\n${text.err}`);
     assert.match(text.out, /^KERNEL\s+VERDICT\s+LINTER\s+WHY$/m);
-    assert.match(text.out, /^debian-5\.10\.0-46-amd64\s+load-failed\s+fails\s+exit_state: failed to resolve CO-RE relocation .*task_struct\.__state/m);
+    assert.match(
+      text.out,
+      /^debian-5\.10\.0-46-amd64\s+load-failed\s+fails\s+exit_state: failed to resolve CO-RE relocation .*task_struct\.__state/m,
+    );
     assert.match(text.out, /^debian-7\.3\.4-amd64\s+loaded\s+loads$/m);
     assert.match(text.out, /state\.bpf\.c: loads on 1 of 2 kernels; fails on debian-5\.10\.0-46-amd64/);
     assert.match(text.err, /compiled state\.bpf\.c against vmlinux\.h from 7\.3\.4\+deb13-amd64's BTF/);
     const json = await cli([src, '--kernels', dir, '--json']);
     assert.equal(json.code, 1);
-    const doc = JSON.parse(json.out) as { version: number; kernels: { kernel: string; verdict: string; reason: string; linter?: { fails: boolean } }[] };
+    const doc = JSON.parse(json.out) as {
+      version: number;
+      kernels: { kernel: string; verdict: string; reason: string; linter?: { fails: boolean } }[];
+    };
     assert.equal(doc.version, 1);
-    assert.deepEqual(doc.kernels.map((k) => [k.kernel, k.verdict, k.linter?.fails]), [['debian-5.10.0-46-amd64', 'load-failed', true], ['debian-7.3.4-amd64', 'loaded', false]]);
+    assert.deepEqual(
+      doc.kernels.map((k) => [k.kernel, k.verdict, k.linter?.fails]),
+      [
+        ['debian-5.10.0-46-amd64', 'load-failed', true],
+        ['debian-7.3.4-amd64', 'loaded', false],
+      ],
+    );
     assert.match(doc.kernels[0].reason, /task_struct\.__state/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

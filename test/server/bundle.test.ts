@@ -32,7 +32,15 @@ loadCParser().then((parser) => {
 `,
   );
   // The same options as scripts/build.mjs uses for the server.
-  await build({ entryPoints: [entry], outfile: join(dir, 'with', 'probe.js'), bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'error' });
+  await build({
+    entryPoints: [entry],
+    outfile: join(dir, 'with', 'probe.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'error',
+  });
   copyFileSync(join(dir, 'with', 'probe.js'), join(dir, 'probe.js'));
   for (const [from, to] of WASM) copyFileSync(join(REPO_ROOT, from), join(dir, 'with', to));
 });

@@ -19,7 +19,8 @@ import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 
 const root = join(__dirname, '..', '..');
-const find = (cmd: string) => [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
+const find = (cmd: string) =>
+  [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
 const clang = find('clang');
 const bpftool = find('bpftool');
 const helpersH = '/usr/include/bpf/bpf_helpers.h';
@@ -162,17 +163,29 @@ test('call-rule fixes compile with clang -target bpf', async (t) => {
     const engine = new Engine(KernelDb.open({ noUser: true }), (s) => parser.parseText(s));
     const compile = (label: string, text: string) => {
       const file = join(dir, `${label.replace(/\W+/g, '-')}.bpf.c`);
-      writeFileSync(file, needShim && text.includes('bpf_ksym_exists') ? text.replace('#include <bpf/bpf_tracing.h>\n', `#include <bpf/bpf_tracing.h>\n${KSYM_EXISTS}`) : text);
-      const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], { encoding: 'utf8' });
+      writeFileSync(
+        file,
+        needShim && text.includes('bpf_ksym_exists')
+          ? text.replace('#include <bpf/bpf_tracing.h>\n', `#include <bpf/bpf_tracing.h>\n${KSYM_EXISTS}`)
+          : text,
+      );
+      const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], {
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, `${label} compiles:\n${text}\n${r.stdout}${r.stderr}`);
     };
     let fixes = 0;
     for (const s of SNIPPETS) {
       compile(`${s.name} as written`, s.code);
       const tree = parser.parseText(s.code)!;
-      const findings = engine.analyzeDocument(`file://${join(dir, 'x.bpf.c')}`, s.code, tree, { ...DEFAULT_SETTINGS, ...s.settings }).findings.filter((f) => s.rules.includes(f.rule));
+      const findings = engine
+        .analyzeDocument(`file://${join(dir, 'x.bpf.c')}`, s.code, tree, { ...DEFAULT_SETTINGS, ...s.settings })
+        .findings.filter((f) => s.rules.includes(f.rule));
       tree.delete();
-      assert.ok(findings.some((f) => f.fixes.length > 0), `${s.name}: the rules offer fixes`);
+      assert.ok(
+        findings.some((f) => f.fixes.length > 0),
+        `${s.name}: the rules offer fixes`,
+      );
       for (const f of findings) {
         f.fixes.forEach((fix, i) => {
           fixes++;

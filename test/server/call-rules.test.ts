@@ -10,7 +10,6 @@ import type { Finding } from '../../server/src/analysis/model';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, applyFix, assertFindings } from './expect';
 
-
 /** Findings of the given rules only (other rules have their own tests). */
 async function check(code: string, rules: string[], settings: Partial<Settings> = {}): Promise<Finding[]> {
   return analyzeSnippet(code, { rules, settings, uri: 'file:///snippets/calls.bpf.c' });
@@ -49,7 +48,11 @@ ${GPL}`;
   const f = await check(code, ['helper-unavailable']);
   assertFindings(code, f);
   const names = f[0].kernels;
-  assert.ok(names.includes('ubuntu-4.15.0-20-generic-amd64') && names.includes('centos8-4.18.0-147.5.1.el8_1-arm64') && names.includes('ubuntu-5.4.0-26-generic-amd64'));
+  assert.ok(
+    names.includes('ubuntu-4.15.0-20-generic-amd64') &&
+      names.includes('centos8-4.18.0-147.5.1.el8_1-arm64') &&
+      names.includes('ubuntu-5.4.0-26-generic-amd64'),
+  );
   assert.ok(!names.includes('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'), 'Kylin V10 SP3 backports the helper');
   assert.ok(!names.some((n) => /^debian-/.test(n)), 'every Debian kernel is 5.10 or newer');
   assert.match(f[0].message, /backported to 4\.19 \(openEuler 4\.19\)/);
@@ -57,7 +60,10 @@ ${GPL}`;
   assert.equal(f[0].fixes.length, 1);
   assert.ok(f[0].fixes[0].safe);
   const fixed = applyFix(bare(code), (await check(bare(code), ['helper-unavailable']))[0]);
-  assert.match(fixed, /if \(bpf_core_enum_value_exists\(enum bpf_func_id, BPF_FUNC_ringbuf_output\)\) \{\n {8}bpf_ringbuf_output\(&rb, &v, sizeof\(v\), 0\);\n {4}\}/);
+  assert.match(
+    fixed,
+    /if \(bpf_core_enum_value_exists\(enum bpf_func_id, BPF_FUNC_ringbuf_output\)\) \{\n {8}bpf_ringbuf_output\(&rb, &v, sizeof\(v\), 0\);\n {4}\}/,
+  );
   assert.deepEqual(await check(fixed, ['helper-unavailable']), []);
   // Near miss: a target from 5.8 on has it everywhere.
   assert.deepEqual(await check(bare(code), ['helper-unavailable'], { targetKernels: '5.8-7.x' }), []);
@@ -247,7 +253,10 @@ ${GPL}`;
   const fixed = applyFix(bare(code), tuned[1]);
   assert.match(fixed, /bpf_task_release\(struct task_struct \*p\) __ksym __weak;/);
   assert.match(fixed, /if \(bpf_ksym_exists\(bpf_task_release\)\) \{/);
-  assert.deepEqual((await check(fixed, ['kfunc-unavailable'])).map((x) => x.message.slice(0, 24)), ['kfunc `bpf_task_acquire`']);
+  assert.deepEqual(
+    (await check(fixed, ['kfunc-unavailable'])).map((x) => x.message.slice(0, 24)),
+    ['kfunc `bpf_task_acquire`'],
+  );
   // Near miss: from 6.2 on every distro kernel has both.
   assert.deepEqual(await check(bare(code), ['kfunc-unavailable'], { targetKernels: '6.2-7.x' }), []);
 });
@@ -304,15 +313,21 @@ ${GPL}`;
   const f = await check(code, ['legacy-probe-read']);
   assertFindings(code, f);
   assert.ok(f.every((x) => x.severity === 'warning'));
-  assert.deepEqual(f.map((x) => x.fixes.map((y) => `${y.edits[0].newText}${y.safe ? '!' : ''}`)), [
-    ['bpf_probe_read_kernel!', 'bpf_probe_read_user'],
-    ['bpf_probe_read_user_str!', 'bpf_probe_read_kernel_str'],
-    ['bpf_probe_read_kernel', 'bpf_probe_read_user'],
-  ]);
+  assert.deepEqual(
+    f.map((x) => x.fixes.map((y) => `${y.edits[0].newText}${y.safe ? '!' : ''}`)),
+    [
+      ['bpf_probe_read_kernel!', 'bpf_probe_read_user'],
+      ['bpf_probe_read_user_str!', 'bpf_probe_read_kernel_str'],
+      ['bpf_probe_read_kernel', 'bpf_probe_read_user'],
+    ],
+  );
   // Near miss: libbpf 0.1 does not rewrite, and pre-5.5 kernels have only the legacy helpers.
   assert.deepEqual(await check(bare(code), ['legacy-probe-read'], { loader: { kind: 'libbpf', minVersion: '0.1' } }), []);
   // With that loader on 5.5 and later, the explicit forms exist everywhere.
-  assert.equal((await check(bare(code), ['legacy-probe-read'], { loader: { kind: 'libbpf', minVersion: '0.1' }, targetKernels: '5.5-7.x' })).length, 3);
+  assert.equal(
+    (await check(bare(code), ['legacy-probe-read'], { loader: { kind: 'libbpf', minVersion: '0.1' }, targetKernels: '5.5-7.x' })).length,
+    3,
+  );
 });
 
 test('legacy-probe-read: silent in the fallback branch of a probe-read guard', async () => {
@@ -361,12 +376,18 @@ int BPF_KPROBE(on_exit, long code)
 ${GPL}`;
   const f = await check(code, ['verifier-bounded-loops']);
   assertFindings(code, f);
-  assert.deepEqual(f.map((x) => x.severity), ['warning', 'error', 'error']);
+  assert.deepEqual(
+    f.map((x) => x.severity),
+    ['warning', 'error', 'error'],
+  );
   assert.ok(f[0].kernels.includes('ubuntu-5.0.0-13-generic-amd64') && !f[0].kernels.includes('ubuntu-5.3.0-18-generic-amd64'));
   // CentOS 8.1's newest helpers are 5.0's; openEuler's 4.19 has 5.5 helpers, so its version lies.
   assert.ok(f[0].kernels.includes('centos8-4.18.0-147.5.1.el8_1-arm64'));
   assert.ok(!f[0].kernels.some((n) => n.startsWith('bclinux') || n.startsWith('kylin')));
-  assert.deepEqual(f.map((x) => x.fixes[0].safe), [true, false, false]);
+  assert.deepEqual(
+    f.map((x) => x.fixes[0].safe),
+    [true, false, false],
+  );
   const fixed = applyFix(bare(code), (await check(bare(code), ['verifier-bounded-loops']))[0]);
   assert.match(fixed, /#pragma unroll\n {4}for \(i = 0; i < MAX; i\+\+\)\n {8}s \+= i;\n#pragma unroll/);
   assert.equal((await check(fixed, ['verifier-bounded-loops'])).length, 2);
@@ -435,7 +456,10 @@ ${GPL}`;
   const f = await check(code, ['verifier-global-data'], { targetKernels: '4.14-5.4' });
   assertFindings(code, f);
   assert.match(f[0].message, /3 more uses in this function/);
-  assert.ok(f[0].kernels.includes('centos8-4.18.0-147.5.1.el8_1-arm64') && f[0].kernels.includes('bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64'));
+  assert.ok(
+    f[0].kernels.includes('centos8-4.18.0-147.5.1.el8_1-arm64') &&
+      f[0].kernels.includes('bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64'),
+  );
   assert.ok(!f[0].kernels.includes('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'), 'Kylin V10 SP3 has BPF_MAP_FREEZE');
   assert.deepEqual(await check(bare(code), ['verifier-global-data'], { targetKernels: '5.2-7.x' }), []);
   // BPF_NO_GLOBAL_DATA keeps bpf_printk's format on the stack.
@@ -489,7 +513,9 @@ struct {
 ${GPL}`;
   const f = await check(code, ['verifier-spin-lock-timer']);
   assertFindings(code, f);
-  assert.ok(f[0].kernels.includes('ubuntu-5.0.0-13-generic-amd64') && !f[0].kernels.includes('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'));
+  assert.ok(
+    f[0].kernels.includes('ubuntu-5.0.0-13-generic-amd64') && !f[0].kernels.includes('kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64'),
+  );
   assert.deepEqual(await check(bare(code), ['verifier-spin-lock-timer'], { targetKernels: '5.1-7.x' }), []);
 });
 
@@ -537,7 +563,10 @@ ${GPL}`;
   assert.deepEqual(f[0].kernels, ['kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64']);
   assert.match(f[0].message, /bpf_core_enum_value_exists\(enum bpf_func_id, BPF_FUNC_ringbuf_output\)/);
   // Guarded variant: the probe it suggests is not a version check, and the helper stays silent.
-  const probed = bare(code).replace('LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 8, 0)', 'bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_output)');
+  const probed = bare(code).replace(
+    'LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 8, 0)',
+    'bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_output)',
+  );
   assert.deepEqual(await check(probed, ['kernel-version-gate', 'helper-unavailable']), []);
   // Near miss: a comparison that does not involve the kernel version.
   assert.deepEqual(await check(bare(code).replace('LINUX_KERNEL_VERSION >=', 'v >='), ['kernel-version-gate']), []);

@@ -6,9 +6,12 @@ import { parseLoader } from '../../server/src/analysis/loader';
 import { validateSettings, type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings } from './expect';
 
-
 async function check(code: string, settings: Partial<Settings> = {}): Promise<Finding[]> {
-  return analyzeSnippet(code, { rules: ['unsafe-kernel-deref', 'field-missing-in-range', 'invalid-lint-comment', 'non-core-field-read'], settings, uri: 'file:///snippets/comments.bpf.c' });
+  return analyzeSnippet(code, {
+    rules: ['unsafe-kernel-deref', 'field-missing-in-range', 'invalid-lint-comment', 'non-core-field-read'],
+    settings,
+    uri: 'file:///snippets/comments.bpf.c',
+  });
 }
 
 const HEAD = `#include "vmlinux.h"
@@ -82,7 +85,10 @@ int BPF_PROG(on_exit, long code)
 }
 `;
   const wide = await check(`${HEAD}${body}`);
-  assert.deepEqual(wide.map((f) => f.rule), ['field-missing-in-range']);
+  assert.deepEqual(
+    wide.map((f) => f.rule),
+    ['field-missing-in-range'],
+  );
   assert.deepEqual(await check(`${HEAD}// ebpf-portability: target=5.15-7.x\n${body}`), [], '__state exists on every kernel from 5.15');
 });
 
@@ -101,7 +107,11 @@ int probe(struct pt_regs *ctx)
   const libbpf = await check(code);
   assert.deepEqual(libbpf.map((f) => f.rule).sort(), ['field-missing-in-range', 'non-core-field-read']);
   const bcc = await check(code, { loader: { kind: 'bcc' } });
-  assert.deepEqual(bcc.map((f) => f.rule), ['field-missing-in-range'], 'real_start_time is gone from 5.5');
+  assert.deepEqual(
+    bcc.map((f) => f.rule),
+    ['field-missing-in-range'],
+    'real_start_time is gone from 5.5',
+  );
   assert.deepEqual(parseLoader('libbpf>=1.3'), { kind: 'libbpf', minVersion: '1.3' });
   assert.equal(parseLoader('bcc>=1.0'), undefined);
   assert.match(validateSettings({ loader: 'lib-bpf' }).problems[0], /loader must be/);

@@ -18,7 +18,8 @@ import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 
 const root = join(__dirname, '..', '..');
-const which = (cmd: string, extra: string[] = []) => [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', ...extra].map((d) => join(d, cmd)).find((p) => existsSync(p));
+const which = (cmd: string, extra: string[] = []) =>
+  [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', ...extra].map((d) => join(d, cmd)).find((p) => existsSync(p));
 const clang = which('clang');
 const bpftool = which('bpftool');
 const libbpfHeaders = existsSync('/usr/include/bpf/bpf_helpers.h');
@@ -39,7 +40,9 @@ async function vmlinuxH(dir: string): Promise<string | undefined> {
 }
 
 function compile(dir: string, file: string): { ok: boolean; out: string } {
-  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], { encoding: 'utf8' });
+  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], {
+    encoding: 'utf8',
+  });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -80,7 +83,11 @@ test('fixed examples compile with clang -target bpf', async (t) => {
       const t2 = parser.parseText(fixed)!;
       const again = engine.analyzeDocument(`file://${after}`, fixed, t2, DEFAULT_SETTINGS).findings;
       t2.delete();
-      assert.deepEqual(again.filter((f) => f.severity === 'error' && f.fixes.some((x) => x.safe)).map((f) => f.message), [], `${name} after fixing`);
+      assert.deepEqual(
+        again.filter((f) => f.severity === 'error' && f.fixes.some((x) => x.safe)).map((f) => f.message),
+        [],
+        `${name} after fixing`,
+      );
     }
     assert.ok(fixedSomething >= 2, 'the examples exercise the fixes');
   } finally {
@@ -108,19 +115,30 @@ test('the renamed-field fallback (a fix to review) compiles and leaves the read 
     };
     for (const [name, text] of Object.entries(snippets)) {
       const tree = parser.parseText(text)!;
-      const f = engine.analyzeDocument(`file://${join(dir, name)}`, text, tree, DEFAULT_SETTINGS).findings.find((x) => x.rule === 'field-missing-in-range');
+      const f = engine
+        .analyzeDocument(`file://${join(dir, name)}`, text, tree, DEFAULT_SETTINGS)
+        .findings.find((x) => x.rule === 'field-missing-in-range');
       tree.delete();
       assert.ok(f && f.fixes[0], `${name}: a fallback fix`);
       assert.equal(f.fixes[0].safe, false);
       const fixed = applyEdits(text, f.fixes[0].edits);
-      assert.match(fixed, /struct task_struct___old \{\n\tvolatile long int state;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/);
+      assert.match(
+        fixed,
+        /struct task_struct___old \{\n\tvolatile long int state;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/,
+      );
       writeFileSync(join(dir, name), fixed);
       const c = compile(dir, join(dir, name));
       assert.ok(c.ok, `${name} fixed compiles:\n${fixed}\n${c.out}`);
       const t2 = parser.parseText(fixed)!;
-      const again = engine.analyzeDocument(`file://${join(dir, name)}`, fixed, t2, DEFAULT_SETTINGS).findings.filter((x) => x.rule === 'field-missing-in-range');
+      const again = engine
+        .analyzeDocument(`file://${join(dir, name)}`, fixed, t2, DEFAULT_SETTINGS)
+        .findings.filter((x) => x.rule === 'field-missing-in-range');
       t2.delete();
-      assert.deepEqual(again.map((x) => x.message), [], `${name}: the guarded reads are clean`);
+      assert.deepEqual(
+        again.map((x) => x.message),
+        [],
+        `${name}: the guarded reads are clean`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Edit, Parser, Tree } from 'web-tree-sitter';
 import { maskBpfMacros } from '../../server/src/parse/bpfMacros';
-import { DocumentStore, loadCParser, maskedEdit, type ContentChange, type CParser, type ParsedDocument } from '../../server/src/parse/documents';
+import {
+  DocumentStore,
+  loadCParser,
+  maskedEdit,
+  type ContentChange,
+  type CParser,
+  type ParsedDocument,
+} from '../../server/src/parse/documents';
 import { computeLineStarts, offsetAt, positionAt } from '../../server/src/parse/positions';
 import { corpus, dumpTree, findNode, rng, syntaxErrors } from './helpers';
 
@@ -64,7 +71,11 @@ test('offsetAt and positionAt agree with vscode-languageserver-textdocument, cla
     }
     for (let k = 0; k < 200; k++) {
       const position = { line: Math.floor(rand() * 8) - 1, character: Math.floor(rand() * 8) - 1 };
-      assert.deepEqual(offsetAt(text, starts, position), reference.offsetAt(position), `offsetAt(${JSON.stringify(position)}) in ${JSON.stringify(text)}`);
+      assert.deepEqual(
+        offsetAt(text, starts, position),
+        reference.offsetAt(position),
+        `offsetAt(${JSON.stringify(position)}) in ${JSON.stringify(text)}`,
+      );
     }
   }
 });
@@ -85,7 +96,10 @@ test('changes apply in order with LSP semantics, like vscode-languageserver-text
           start: { line, character: Math.floor(rand() * 30) },
           end: { line: line + Math.floor(rand() * 3) - 1, character: Math.floor(rand() * 30) },
         };
-        const change = rand() < 0.05 ? { text: `int v${version};\n` } : { range, text: ['', 'x', '\n', 'é😀', ');\r\n{', '\r'][Math.floor(rand() * 6)]! };
+        const change =
+          rand() < 0.05
+            ? { text: `int v${version};\n` }
+            : { range, text: ['', 'x', '\n', 'é😀', ');\r\n{', '\r'][Math.floor(rand() * 6)]! };
         changes.push(change);
         // The reference applies one change to a document freshly created from the current text,
         // which keeps its own line-offset bookkeeping out of the comparison.
@@ -108,7 +122,12 @@ function naiveEdit(oldText: string, newText: string): Edit {
   let start = 0;
   while (start < oldText.length && start < newText.length && oldText[start] === newText[start]) start++;
   let suffix = 0;
-  while (suffix < oldText.length - start && suffix < newText.length - start && oldText[oldText.length - 1 - suffix] === newText[newText.length - 1 - suffix]) suffix++;
+  while (
+    suffix < oldText.length - start &&
+    suffix < newText.length - start &&
+    oldText[oldText.length - 1 - suffix] === newText[newText.length - 1 - suffix]
+  )
+    suffix++;
   const point = (t: string, i: number) => {
     const lines = t.slice(0, i).split('\n');
     return { row: lines.length - 1, column: lines[lines.length - 1]!.length };
@@ -157,8 +176,31 @@ test('incremental parsing after random edits matches a fresh parse, node for nod
   const rand = rng(2024);
   // Single characters, pieces that open or close macros (and so change masking around the edit),
   // non-ASCII text and multi-line snippets.
-  const pieces = ['x', ';', '{', '}', '(', ')', ',', '"', '\n', '\r\n', ' ', 'é', '😀', '/*', '*/', '//', 'SEC("xdp")', 'SEC(', '__uint(type, 1);',
-    '__attribute__((unused))', 'bpf_for(i, 0, 3) ', '\nint BPF_KPROBE(p, int a)\n{\n\treturn a;\n}\n', 'struct {\n\t__type(key, u32);\n} m SEC(".maps");\n'];
+  const pieces = [
+    'x',
+    ';',
+    '{',
+    '}',
+    '(',
+    ')',
+    ',',
+    '"',
+    '\n',
+    '\r\n',
+    ' ',
+    'é',
+    '😀',
+    '/*',
+    '*/',
+    '//',
+    'SEC("xdp")',
+    'SEC(',
+    '__uint(type, 1);',
+    '__attribute__((unused))',
+    'bpf_for(i, 0, 3) ',
+    '\nint BPF_KPROBE(p, int a)\n{\n\treturn a;\n}\n',
+    'struct {\n\t__type(key, u32);\n} m SEC(".maps");\n',
+  ];
   let edits = 0;
   let recoveryDifferences = 0;
   try {
@@ -176,7 +218,8 @@ test('incremental parsing after random edits matches a fresh parse, node for nod
         const startPos = doc.positionAt(a);
         doc = store.change(name, ++version, [{ range: { start: startPos, end: doc.positionAt(b) }, text: insert }]);
         undo.push({ range: { start: startPos, end: doc.positionAt(a + insert.length) }, text: removed });
-        if (checkIncremental(doc, previous, `${name} v${version}: replaced [${a}, ${b}) with ${JSON.stringify(insert)}`)) recoveryDifferences++;
+        if (checkIncremental(doc, previous, `${name} v${version}: replaced [${a}, ${b}) with ${JSON.stringify(insert)}`))
+          recoveryDifferences++;
         edits++;
       }
       // Undoing every edit, newest first, leads back to the original, error-free file.
@@ -255,7 +298,10 @@ test('a full replacement re-parses from scratch', () => {
     store.open('file:///r.c', 'int a;', 1);
     const doc = store.change('file:///r.c', 2, [{ text: 'SEC("xdp") int f(void *c) { return 2; }' }]);
     assert.equal(doc.text, 'SEC("xdp") int f(void *c) { return 2; }');
-    assert.deepEqual(doc.sites.map((s) => s.kind), ['section']);
+    assert.deepEqual(
+      doc.sites.map((s) => s.kind),
+      ['section'],
+    );
     assertMatchesFreshParse(doc, 'replacement');
   } finally {
     store.dispose();
@@ -353,9 +399,14 @@ test('a document over the size limit has no tree and says so; shrinking it parse
     assert.deepEqual(doc.positionAt(big.length), { line: 102, character: 0 });
     doc = store.change('file:///big.c', 2, [{ range: { start: { line: 1, character: 0 }, end: { line: 101, character: 0 } }, text: '' }]);
     assert.equal(doc.tooLarge, false);
-    assert.deepEqual(doc.sites.map((s) => s.kind), ['section']);
+    assert.deepEqual(
+      doc.sites.map((s) => s.kind),
+      ['section'],
+    );
     assertMatchesFreshParse(doc, 'shrunk');
-    doc = store.change('file:///big.c', 3, [{ range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, text: 'x'.repeat(2000) }]);
+    doc = store.change('file:///big.c', 3, [
+      { range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, text: 'x'.repeat(2000) },
+    ]);
     assert.equal(doc.tooLarge, true);
     assert.equal(doc.tree, null);
   } finally {

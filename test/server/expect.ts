@@ -49,7 +49,13 @@ export function expectations(code: string): Expected[] {
 /** Asserts that `findings` are exactly the expected ones (rule and range), with the words. */
 export function assertFindings(code: string, findings: readonly Finding[], label = ''): void {
   const want = expectations(code);
-  const got = findings.map((f) => ({ rule: f.rule, line: f.range.start.line, start: f.range.start.character, end: f.range.end.line === f.range.start.line ? f.range.end.character : -1, message: f.message }));
+  const got = findings.map((f) => ({
+    rule: f.rule,
+    line: f.range.start.line,
+    start: f.range.start.character,
+    end: f.range.end.line === f.range.start.line ? f.range.end.character : -1,
+    message: f.message,
+  }));
   const fmt = (x: { rule: string; line: number; start: number; end: number }) => `${x.rule}@${x.line + 1}:${x.start}-${x.end}`;
   assert.deepEqual(got.map(fmt).sort(), want.map(fmt).sort(), `${label}\nfindings: ${JSON.stringify(got, null, 1)}`);
   for (const w of want) {
@@ -74,7 +80,10 @@ const engines = new WeakMap<KernelDb, Engine>();
  * Analyses a snippet as the server analyses a document (default settings, so 4.14-7.x on x86_64
  * and arm64) and returns its findings — only those of `rules`, when given.
  */
-export async function analyzeSnippet(code: string, opts: { rules?: readonly string[]; settings?: Partial<Settings>; uri?: string; db?: KernelDb } = {}): Promise<Finding[]> {
+export async function analyzeSnippet(
+  code: string,
+  opts: { rules?: readonly string[]; settings?: Partial<Settings>; uri?: string; db?: KernelDb } = {},
+): Promise<Finding[]> {
   const parser = await loadCParser();
   const db = opts.db ?? builtinDb;
   let engine = engines.get(db);
@@ -85,7 +94,10 @@ export async function analyzeSnippet(code: string, opts: { rules?: readonly stri
   const tree = parser.parseText(code);
   assert.ok(tree, 'snippet parses');
   try {
-    const findings = engine.analyzeDocument(opts.uri ?? 'file:///snippets/snippet.bpf.c', code, tree, { ...DEFAULT_SETTINGS, ...opts.settings }).findings;
+    const findings = engine.analyzeDocument(opts.uri ?? 'file:///snippets/snippet.bpf.c', code, tree, {
+      ...DEFAULT_SETTINGS,
+      ...opts.settings,
+    }).findings;
     return opts.rules ? findings.filter((f) => opts.rules!.includes(f.rule)) : findings;
   } finally {
     tree.delete();

@@ -25,7 +25,9 @@ export function syntaxErrors(tree: Tree): string[] {
   const out: string[] = [];
   const walk = (n: Node): void => {
     if (n.isError || n.isMissing) {
-      out.push(`${n.isMissing ? `MISSING ${n.type}` : 'ERROR'} ${n.startPosition.row + 1}:${n.startPosition.column + 1} ${JSON.stringify(n.text.slice(0, 60))}`);
+      out.push(
+        `${n.isMissing ? `MISSING ${n.type}` : 'ERROR'} ${n.startPosition.row + 1}:${n.startPosition.column + 1} ${JSON.stringify(n.text.slice(0, 60))}`,
+      );
     }
     if (!n.hasError && !n.isMissing) return;
     for (const c of n.children) if (c) walk(c);

@@ -58,7 +58,13 @@ export class TestClient {
     await c.conn.sendRequest('initialize', {
       processId: process.pid,
       rootUri: null,
-      capabilities: { workspace: { configuration }, textDocument: { publishDiagnostics: { versionSupport: true }, codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix', 'source.fixAll'] } } } } },
+      capabilities: {
+        workspace: { configuration },
+        textDocument: {
+          publishDiagnostics: { versionSupport: true },
+          codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix', 'source.fixAll'] } } },
+        },
+      },
     });
     await c.conn.sendNotification('initialized', {});
     return c;
@@ -73,13 +79,19 @@ export class TestClient {
   }
 
   /** Waits until diagnostics for `uri` (at `version`, when given) satisfy `pred`. */
-  async diagnostics(uri: string, pred: (d: WireDiagnostic[]) => boolean = () => true, version?: number, timeoutMs = 20000): Promise<WireDiagnostic[]> {
+  async diagnostics(
+    uri: string,
+    pred: (d: WireDiagnostic[]) => boolean = () => true,
+    version?: number,
+    timeoutMs = 20000,
+  ): Promise<WireDiagnostic[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const d = this.diags.get(uri);
       if (d && (version === undefined || d.version === version) && pred(d.diagnostics)) return d.diagnostics;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for diagnostics of ${uri} (last: ${JSON.stringify(d)}); server stderr: ${this.stderr}`);
+      if (left <= 0)
+        throw new Error(`timed out waiting for diagnostics of ${uri} (last: ${JSON.stringify(d)}); server stderr: ${this.stderr}`);
       await new Promise<void>((res) => {
         const t = setTimeout(res, left);
         this.waiters.push(() => {

@@ -17,7 +17,12 @@ interface WireAction {
   title: string;
   kind: string;
   isPreferred?: boolean;
-  edit: { documentChanges: { textDocument: { uri: string; version: number }; edits: { range: { start: { line: number; character: number }; end: { line: number; character: number } }; newText: string }[] }[] };
+  edit: {
+    documentChanges: {
+      textDocument: { uri: string; version: number };
+      edits: { range: { start: { line: number; character: number }; end: { line: number; character: number } }; newText: string }[];
+    }[];
+  };
 }
 
 test('diagnostics, quick fix, applied edit, diagnostic gone', async () => {
@@ -38,7 +43,9 @@ test('diagnostics, quick fix, applied edit, diagnostic gone', async () => {
     assert.ok(!diags.some((x) => x.range.start.line === position(example, 'parent->pid').line));
 
     const actions = await c.conn.sendRequest<WireAction[]>('textDocument/codeAction', {
-      textDocument: { uri }, range: d.range, context: { diagnostics: [d], only: ['quickfix'] },
+      textDocument: { uri },
+      range: d.range,
+      context: { diagnostics: [d], only: ['quickfix'] },
     });
     const fix = actions.find((a) => a.title === 'Read with BPF_CORE_READ(task, real_parent, tgid)');
     assert.ok(fix, `quick fix offered; got ${actions.map((a) => a.title).join(' | ')}`);
@@ -49,18 +56,26 @@ test('diagnostics, quick fix, applied edit, diagnostic gone', async () => {
     c.change(uri, 2, [{ text: edited }]);
     const after = await c.diagnostics(uri, () => true, 2);
     assert.ok(!after.some((x) => x.range.start.line === at.line), 'the fixed line is clean');
-    assert.ok(after.some((x) => x.code === 'unsafe-kernel-deref'), 'the other direct read is still flagged');
+    assert.ok(
+      after.some((x) => x.code === 'unsafe-kernel-deref'),
+      'the other direct read is still flagged',
+    );
 
     // Fix-all applies every safe fix at once.
     const all = await c.conn.sendRequest<WireAction[]>('textDocument/codeAction', {
-      textDocument: { uri }, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, context: { diagnostics: [], only: ['source.fixAll'] },
+      textDocument: { uri },
+      range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+      context: { diagnostics: [], only: ['source.fixAll'] },
     });
     assert.equal(all.length, 1);
     assert.equal(all[0].kind, 'source.fixAll.ebpf-portability');
     const fixedAll = applyEdits(edited, all[0].edit.documentChanges[0].edits);
     c.change(uri, 3, [{ text: fixedAll }]);
     // Every fixable problem is gone (what remains, e.g. ringbuf helpers before 5.8, has no fix).
-    assert.deepEqual((await c.diagnostics(uri, () => true, 3)).filter((x) => x.code === 'unsafe-kernel-deref' || x.code === 'non-core-field-read'), []);
+    assert.deepEqual(
+      (await c.diagnostics(uri, () => true, 3)).filter((x) => x.code === 'unsafe-kernel-deref' || x.code === 'non-core-field-read'),
+      [],
+    );
   } finally {
     await c.stop();
   }
@@ -72,14 +87,23 @@ test('incremental edits update diagnostics', async () => {
     const uri = 'file:///work/t/incremental.bpf.c';
     // x86-64 Debian and Ubuntu from 5.8 all have kprobes configured (config-required is quiet).
     c.settings = { targetKernels: '5.8-7.x', architectures: ['x86_64'], distros: ['debian', 'ubuntu'] };
-    const text = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\nSEC("kprobe/do_exit")\nint probe(struct pt_regs *ctx)\n{\n    struct task_struct *t = (void *)bpf_get_current_task();\n    return 0;\n}\n';
+    const text =
+      '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\nSEC("kprobe/do_exit")\nint probe(struct pt_regs *ctx)\n{\n    struct task_struct *t = (void *)bpf_get_current_task();\n    return 0;\n}\n';
     c.open(uri, text);
     assert.deepEqual(await c.diagnostics(uri, () => true, 1), []);
     const at = position(text, 'return 0;', 'return '.length);
     // Type the read character by character, as a person would.
     const typed = 't->pid';
     for (let i = 0; i < typed.length; i++) {
-      c.change(uri, 2 + i, [{ range: { start: { line: at.line, character: at.character + i }, end: { line: at.line, character: at.character + i + (i === 0 ? 1 : 0) } }, text: typed[i] }]);
+      c.change(uri, 2 + i, [
+        {
+          range: {
+            start: { line: at.line, character: at.character + i },
+            end: { line: at.line, character: at.character + i + (i === 0 ? 1 : 0) },
+          },
+          text: typed[i],
+        },
+      ]);
     }
     const d = await c.diagnostics(uri, (x) => x.length === 1, 1 + typed.length);
     assert.equal(d[0].code, 'unsafe-kernel-deref');
@@ -96,15 +120,24 @@ test('settings per document: target, rule severities, and bad values reported, n
     c.settings = { rules: { 'unsafe-kernel-deref': 'warning' }, targetKernels: '6.1' };
     c.open(uri, example);
     const d = await c.diagnostics(uri, (x) => x.length > 0);
-    assert.ok(d.every((x) => x.severity === 2), 'warning severity from settings');
-    assert.ok(d.every((x) => (x.data?.kernels ?? []).every((k) => /6\.1/.test(k))), 'only 6.1 kernels targeted');
+    assert.ok(
+      d.every((x) => x.severity === 2),
+      'warning severity from settings',
+    );
+    assert.ok(
+      d.every((x) => (x.data?.kernels ?? []).every((k) => /6\.1/.test(k))),
+      'only 6.1 kernels targeted',
+    );
 
     c.settings = { targetKernels: '4.14-', rules: { 'no-such-rule': 'error' } };
     void c.conn.sendNotification('workspace/didChangeConfiguration', { settings: {} });
     const d2 = await c.diagnostics(uri, (x) => x.length > 0 && x[0].severity === 1);
     assert.ok(d2.length > 0, 'falls back to the default target');
     await new Promise((r) => setTimeout(r, 200));
-    assert.ok(c.messages.some((m) => /malformed target "4\.14-"/.test(m.message)), JSON.stringify(c.messages));
+    assert.ok(
+      c.messages.some((m) => /malformed target "4\.14-"/.test(m.message)),
+      JSON.stringify(c.messages),
+    );
     assert.ok(c.messages.some((m) => /unknown rule "no-such-rule"/.test(m.message)));
   } finally {
     await c.stop();
@@ -115,7 +148,9 @@ test('a client without workspace/configuration uses initialization or didChangeC
   const c = await TestClient.start(undefined, false);
   try {
     const uri = 'file:///work/t/noconf.bpf.c';
-    void c.conn.sendNotification('workspace/didChangeConfiguration', { settings: { ebpfPortability: { rules: { 'unsafe-kernel-deref': 'off' } } } });
+    void c.conn.sendNotification('workspace/didChangeConfiguration', {
+      settings: { ebpfPortability: { rules: { 'unsafe-kernel-deref': 'off' } } },
+    });
     c.open(uri, example);
     const d = await c.diagnostics(uri, () => true, 1);
     assert.ok(!d.some((x) => x.code === 'unsafe-kernel-deref'));
@@ -132,7 +167,10 @@ test('the server survives anything a user can type', async () => {
       ['file:///t/empty.bpf.c', ''],
       ['file:///t/binary.bpf.c', garbage],
       ['file:///t/half.bpf.c', example.slice(0, Math.floor(example.length / 2))],
-      ['file:///t/unbalanced.bpf.c', '#include "vmlinux.h"\nSEC("kprobe/x") int f(struct pt_regs *ctx) { struct task_struct *t = 0; return t->'],
+      [
+        'file:///t/unbalanced.bpf.c',
+        '#include "vmlinux.h"\nSEC("kprobe/x") int f(struct pt_regs *ctx) { struct task_struct *t = 0; return t->',
+      ],
       ['file:///t/huge.bpf.c', `#include "vmlinux.h"\n${'int x;\n'.repeat(1_600_000)}`],
       ['file:///t/macros.bpf.c', '#define A(x) x->y\n#define B A(\n'.repeat(100)],
     ];
@@ -141,7 +179,10 @@ test('the server survives anything a user can type', async () => {
     // Still serving: a real document still gets its findings.
     c.open('file:///t/after.bpf.c', example);
     assert.ok((await c.diagnostics('file:///t/after.bpf.c', (x) => x.length > 0)).length > 0);
-    assert.ok(c.messages.some((m) => /too large/.test(m.message)), 'the 10 MB file is reported as too large');
+    assert.ok(
+      c.messages.some((m) => /too large/.test(m.message)),
+      'the 10 MB file is reported as too large',
+    );
     assert.equal(c.proc.exitCode, null, 'server still running');
   } finally {
     await c.stop();
@@ -185,7 +226,10 @@ test('hover shows availability across the target kernels', async () => {
     assert.match(field.contents.value, /missing on \d+: 4\.15/);
     assert.match(field.contents.value, /named `state`/);
     assert.match(field.contents.value, /type: `unsigned int`/);
-    const helper = await c.conn.sendRequest<H>('textDocument/hover', { textDocument: { uri }, position: position(text, 'bpf_ringbuf_output', 3) });
+    const helper = await c.conn.sendRequest<H>('textDocument/hover', {
+      textDocument: { uri },
+      position: position(text, 'bpf_ringbuf_output', 3),
+    });
     assert.match(helper?.contents.value ?? '', /helper bpf_ringbuf_output[\s\S]*since 5\.8/);
     const sec = await c.conn.sendRequest<H>('textDocument/hover', { textDocument: { uri }, position: position(text, 'fentry/do_exit', 2) });
     assert.match(sec?.contents.value ?? '', /SEC\("fentry\/do_exit"\)[\s\S]*BPF_PROG_TYPE_TRACING/);

@@ -47,19 +47,31 @@ const MASKS: Array<[string, string, string]> = [
     `struct { int    key( u32); int     values( struct inner); } m ${sp('SEC(".maps")')};`,
   ],
   ['attribute macros become spaces', 'extern bool CONFIG_X __kconfig __weak;', `extern bool CONFIG_X ${sp('__kconfig')} ${sp('__weak')};`],
-  ['function attribute macros become spaces', 'static __always_inline int f(void) { return 0; }', `static ${sp('__always_inline')} int f(void) { return 0; }`],
+  [
+    'function attribute macros become spaces',
+    'static __always_inline int f(void) { return 0; }',
+    `static ${sp('__always_inline')} int f(void) { return 0; }`,
+  ],
   [
     '__contains is blanked with its arguments',
     'struct v { struct bpf_list_head h __contains(node_data, node); };',
     `struct v { struct bpf_list_head h ${sp('__contains(node_data, node)')}; };`,
   ],
-  ['BCC maps declare their name', 'BPF_HASH(counts, struct key_t, u64, 1024);', `int${sp('_HASH(')}counts${sp(', struct key_t, u64, 1024)')};`],
+  [
+    'BCC maps declare their name',
+    'BPF_HASH(counts, struct key_t, u64, 1024);',
+    `int${sp('_HASH(')}counts${sp(', struct key_t, u64, 1024)')};`,
+  ],
   [
     'BPF_TABLE names the map in its fourth argument',
     'BPF_TABLE("hash", struct key_t, u64, tbl, 64);',
     `int${sp('_TABLE("hash", struct key_t, u64, ')}tbl${sp(', 64)')};`,
   ],
-  ['BCC probes become a function _ with the real parameters', 'KFUNC_PROBE(do_unlinkat, int dfd) { return 0; }', `int${sp('NC_PROB')}_(${sp('do_unlinkat,')} int dfd) { return 0; }`],
+  [
+    'BCC probes become a function _ with the real parameters',
+    'KFUNC_PROBE(do_unlinkat, int dfd) { return 0; }',
+    `int${sp('NC_PROB')}_(${sp('do_unlinkat,')} int dfd) { return 0; }`,
+  ],
   [
     'TRACEPOINT_PROBE has no written parameters',
     'TRACEPOINT_PROBE(sched, sched_switch) { return 0; }',
@@ -70,7 +82,11 @@ const MASKS: Array<[string, string, string]> = [
     'int f(void) { return bpf_core_enum_value(enum bpf_func_id, BPF_FUNC_x); }',
     `int f(void) { return bpf_core_enum_value(0${sp('num bpf_func_id')}, BPF_FUNC_x); }`,
   ],
-  ['bpf_for becomes a while loop over a comma expression', 'int f(void) { int i; bpf_for(i, 0, 3) { } return 0; }', 'int f(void) { int i; while  (i, 0, 3) { } return 0; }'],
+  [
+    'bpf_for becomes a while loop over a comma expression',
+    'int f(void) { int i; bpf_for(i, 0, 3) { } return 0; }',
+    'int f(void) { int i; while  (i, 0, 3) { } return 0; }',
+  ],
   ['bpf_repeat becomes a while loop', 'int f(void) { bpf_repeat(4) g(); return 0; }', 'int f(void) { while     (4) g(); return 0; }'],
 ];
 
@@ -167,12 +183,20 @@ test('a SEC with escapes or several literals decodes; a SEC naming a macro has n
   const { sites } = maskBpfMacros('SEC("kprobe/" "x\\x41\\101") int a(void) { return 0; }\nSEC(NAME) int b(void) { return 0; }\n');
   assert.deepEqual(
     sites.map((s) => (s.kind === 'section' ? [s.section, s.target?.name] : null)),
-    [['kprobe/xAA', 'a'], [null, 'b']],
+    [
+      ['kprobe/xAA', 'a'],
+      [null, 'b'],
+    ],
   );
 });
 
 test('half-typed macros are neither sites nor masked', () => {
-  for (const text of ['SEC("kprobe/x"\nint f(void) { return 0; }\n', 'struct { __uint(type, ; } m;\n', 'int f(void) { bpf_for(i, 0, ) {} }\n', 'SEC(']) {
+  for (const text of [
+    'SEC("kprobe/x"\nint f(void) { return 0; }\n',
+    'struct { __uint(type, ; } m;\n',
+    'int f(void) { bpf_for(i, 0, ) {} }\n',
+    'SEC(',
+  ]) {
     const { masked, sites } = maskBpfMacros(text);
     assert.equal(masked, text, JSON.stringify(text));
     assert.deepEqual(sites, [], JSON.stringify(text));
@@ -210,8 +234,40 @@ test('directives: pragmas and defines that matter to BPF are reported, others ar
 test('the lexer keeps comments, strings and directives opaque and pairs brackets', () => {
   const text = '#define A(x) SEC(x) \\\n  more\nint /* ( */ f(char *s = ")", int c = \'(\') { g(a[1]); } )';
   const { tokens, directives, match } = lexC(text);
-  assert.deepEqual(directives.map((d) => d.text), ['#define A(x) SEC(x) \\\n  more']);
-  assert.deepEqual(tokens.map((t) => t.text), ['int', 'f', '(', 'char', '*', 's', '=', '")"', ',', 'int', 'c', '=', "'('", ')', '{', 'g', '(', 'a', '[', '1', ']', ')', ';', '}', ')']);
+  assert.deepEqual(
+    directives.map((d) => d.text),
+    ['#define A(x) SEC(x) \\\n  more'],
+  );
+  assert.deepEqual(
+    tokens.map((t) => t.text),
+    [
+      'int',
+      'f',
+      '(',
+      'char',
+      '*',
+      's',
+      '=',
+      '")"',
+      ',',
+      'int',
+      'c',
+      '=',
+      "'('",
+      ')',
+      '{',
+      'g',
+      '(',
+      'a',
+      '[',
+      '1',
+      ']',
+      ')',
+      ';',
+      '}',
+      ')',
+    ],
+  );
   assert.equal(match[2], 13);
   assert.equal(match[14], 23);
   assert.equal(match[18], 20);

@@ -259,7 +259,10 @@ const EXPECTED: Record<string, string[]> = {
 };
 
 test('the corpus and the expectations name the same files', () => {
-  assert.deepEqual(corpus().map((c) => c.name), Object.keys(EXPECTED).sort());
+  assert.deepEqual(
+    corpus().map((c) => c.name),
+    Object.keys(EXPECTED).sort(),
+  );
 });
 
 for (const { name, text } of corpus()) {
@@ -346,7 +349,10 @@ test('program wrappers stay function declarators named after the macro, with the
   } finally {
     tree.delete();
   }
-  assert.deepEqual(sites.map(describe), ['section "kprobe/do_unlinkat" -> function do_unlinkat', 'program BPF_KPROBE do_unlinkat(int|dfd, struct filename *|name)']);
+  assert.deepEqual(sites.map(describe), [
+    'section "kprobe/do_unlinkat" -> function do_unlinkat',
+    'program BPF_KPROBE do_unlinkat(int|dfd, struct filename *|name)',
+  ]);
 });
 
 test('near misses: SEC in comments, strings, macro bodies and as a name is not a site', () => {

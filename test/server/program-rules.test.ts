@@ -8,13 +8,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
-import { type Settings } from '../../server/src/driver/settings';
+import type { Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings, builtinDb } from './expect';
 
 const db = builtinDb;
 
 /** Findings of the given rules only (other rules have their own tests). */
-async function check(code: string, rules: string[], settings: Partial<Settings> = {}, uri = 'file:///snippets/prog.bpf.c'): Promise<Finding[]> {
+async function check(
+  code: string,
+  rules: string[],
+  settings: Partial<Settings> = {},
+  uri = 'file:///snippets/prog.bpf.c',
+): Promise<Finding[]> {
   return analyzeSnippet(code, { rules, settings, uri });
 }
 
@@ -47,10 +52,16 @@ int BPF_KPROBE(on_exit_kprobe, long code)
   assertFindings(code, f);
   const ks = f[0].kernels;
   assert.ok(ks.includes('ubuntu-5.4.0-26-generic-amd64'), 'no tracing programs before 5.5');
-  assert.ok(ks.includes('debian-5.10.0-32-arm64') && !ks.includes('debian-5.10.0-46-amd64'), 'arm64 5.10 has the program type but no trampoline JIT');
+  assert.ok(
+    ks.includes('debian-5.10.0-32-arm64') && !ks.includes('debian-5.10.0-46-amd64'),
+    'arm64 5.10 has the program type but no trampoline JIT',
+  );
   assert.ok(!ks.includes('debian-6.1.0-56-arm64'), 'the arm64 JIT builds trampolines from 6.0');
   // Kylin's 4.19 has tracing programs backported, but its arm64 JIT builds no trampolines.
-  assert.match(f[0].message, /the arm64 JIT builds BPF trampolines only from 6\.0 on [^;]*kylin-v10sp3-4\.19\.90-52\.22\.v2207\.ky10-arm64[^;]*debian-5\.10\.0-32-arm64/);
+  assert.match(
+    f[0].message,
+    /the arm64 JIT builds BPF trampolines only from 6\.0 on [^;]*kylin-v10sp3-4\.19\.90-52\.22\.v2207\.ky10-arm64[^;]*debian-5\.10\.0-32-arm64/,
+  );
   // Near miss: x86-64 kernels from 5.5 on can all load it.
   assert.deepEqual(await check(bare(code), ['prog-type-unavailable'], { targetKernels: '5.8-7.x', architectures: ['x86_64'] }), []);
 });
@@ -96,7 +107,10 @@ int on_tc(struct __sk_buff *skb)
   const newer = await check(code, ['prog-type-unavailable'], { loader: { kind: 'libbpf', minVersion: '1.3' } });
   assert.equal(newer.length, 1);
   assert.doesNotMatch(newer[0].message, /Only libbpf/);
-  assert.deepEqual(await check(bare(code), ['prog-type-unavailable'], { targetKernels: '6.6-7.x', loader: { kind: 'libbpf', minVersion: '1.3' } }), []);
+  assert.deepEqual(
+    await check(bare(code), ['prog-type-unavailable'], { targetKernels: '6.6-7.x', loader: { kind: 'libbpf', minVersion: '1.3' } }),
+    [],
+  );
   // On 6.6+ with the default minimum libbpf, the section is still newer than libbpf 1.0: a warning.
   const old = await check(bare(code), ['prog-type-unavailable'], { targetKernels: '6.6-7.x' });
   assert.equal(old.length, 1);
@@ -133,7 +147,10 @@ int on_xdp_ok(struct xdp_md *ctx)
   assert.match(f[1].message, /`lsm=` on the kernel command line\), which the linter cannot check/);
   assert.ok(f[1].kernels.includes('debian-5.10.0-32-arm64'), 'BPF LSM attaches through trampolines');
   // The cilium/ebpf loader has its own section table: no libbpf warning.
-  assert.equal((await check(code, ['prog-type-unavailable'], { loader: { kind: 'cilium/ebpf' } })).filter((x) => x.severity === 'warning').length, 0);
+  assert.equal(
+    (await check(code, ['prog-type-unavailable'], { loader: { kind: 'cilium/ebpf' } })).filter((x) => x.severity === 'warning').length,
+    0,
+  );
 });
 
 // ---- map-type-unavailable -----------------------------------------------------------------------
@@ -163,7 +180,10 @@ struct bpf_map_def SEC("maps") legacy = {
   const ring = f[0].kernels;
   assert.ok(ring.includes('ubuntu-5.4.0-26-generic-amd64') && !ring.includes('ubuntu-5.8.0-25-generic-amd64'));
   assert.match(f[0].message, /upstream since 5\.8/);
-  assert.ok(f[1].kernels.includes('ubuntu-4.18.0-10-generic-amd64') && !f[1].kernels.includes('ubuntu-5.0.0-13-generic-amd64'), 'queue maps: 4.20');
+  assert.ok(
+    f[1].kernels.includes('ubuntu-4.18.0-10-generic-amd64') && !f[1].kernels.includes('ubuntu-5.0.0-13-generic-amd64'),
+    'queue maps: 4.20',
+  );
   // Near miss: a target from 5.8 has ring buffers everywhere (and queues).
   assert.deepEqual(await check(bare(code), ['map-type-unavailable'], { targetKernels: '5.8-7.x' }), []);
 });
@@ -217,7 +237,10 @@ int BPF_KPROBE(open2_optional, int dfd)
   const ks = f[0].kernels;
   assert.ok(ks.includes('ubuntu-5.4.0-26-generic-amd64') && !ks.includes('ubuntu-5.8.0-25-generic-amd64'));
   assert.ok(ks.includes('debian-5.10.0-32-arm64') && !ks.includes('debian-5.10.0-46-amd64'), 'not a symbol on Debian 5.10 arm64');
-  assert.deepEqual(await check(bare(code), ['attach-target-missing-in-range'], { targetKernels: '5.8-7.x', architectures: ['x86_64'] }), []);
+  assert.deepEqual(
+    await check(bare(code), ['attach-target-missing-in-range'], { targetKernels: '5.8-7.x', architectures: ['x86_64'] }),
+    [],
+  );
 });
 
 test('attach-target-missing-in-range: blk_account_io_start is inlined on 5.16-6.8 kernels', async () => {
@@ -300,7 +323,10 @@ TRACEPOINT_PROBE(block, block_rq_issue)
 `;
   const b = await check(bcc, ['attach-target-missing-in-range'], {}, 'file:///snippets/bcc.c');
   assertFindings(bcc, b);
-  assert.ok(b[2].kernels.includes('ubuntu-6.2.0-20-generic-amd64') && !b[2].kernels.includes('ubuntu-6.5.0-9-generic-amd64'), 'block_io_start: 6.5');
+  assert.ok(
+    b[2].kernels.includes('ubuntu-6.2.0-20-generic-amd64') && !b[2].kernels.includes('ubuntu-6.5.0-9-generic-amd64'),
+    'block_io_start: 6.5',
+  );
 });
 
 test('attach-target-missing-in-range: a build difference (a module on some builds) is not counted', async () => {
@@ -318,11 +344,15 @@ int BPF_KPROBE(typo, int x)
     return 0;
 }
 `;
-  assert.equal(db.func('ext4_file_open', db.target('6.1', { distro: ['debian'], arch: ['x86_64'] })).filter((a) => a.present === false).length, 1, 'absent from one Debian 6.1 build');
+  assert.equal(
+    db.func('ext4_file_open', db.target('6.1', { distro: ['debian'], arch: ['x86_64'] })).filter((a) => a.present === false).length,
+    1,
+    'absent from one Debian 6.1 build',
+  );
   assertFindings(code, await check(code, ['attach-target-missing-in-range']));
 });
 
-test('attach-target-missing-in-range: an LSM hook where BPF LSM is configured out is config-required\'s', async () => {
+test("attach-target-missing-in-range: an LSM hook where BPF LSM is configured out is config-required's", async () => {
   const code = `${CORE}
 SEC("lsm/file_open")
 //  ^^^^^^^^^^^^^^^ config-required: CONFIG_BPF_LSM is off on ubuntu-5.8.0-25-generic-amd64
@@ -331,7 +361,10 @@ int BPF_PROG(on_open, struct file *file)
     return 0;
 }
 `;
-  const f = await check(code, ['attach-target-missing-in-range', 'config-required'], { targetKernels: '5.8-6.8', architectures: ['x86_64'] });
+  const f = await check(code, ['attach-target-missing-in-range', 'config-required'], {
+    targetKernels: '5.8-6.8',
+    architectures: ['x86_64'],
+  });
   assertFindings(code, f);
 });
 
@@ -397,8 +430,15 @@ int BPF_PROG(fm_open, int dfd)
   assert.match(f[0].message, /CONFIG_LSM leaves `bpf` out of the active LSMs/);
   assert.ok(f[1].kernels.includes('debian-6.1.0-56-amd64') && !f[1].kernels.includes('ubuntu-6.8.0-31-generic-amd64'));
   // Where BPF LSM is built in everywhere, what is left is the information about CONFIG_LSM.
-  const later = await check(bare(code), ['config-required'], { targetKernels: '5.10-6.8', architectures: ['x86_64'], distros: ['debian', 'ubuntu'] });
-  assert.deepEqual(later.map((x) => x.severity), ['info', 'error']);
+  const later = await check(bare(code), ['config-required'], {
+    targetKernels: '5.10-6.8',
+    architectures: ['x86_64'],
+    distros: ['debian', 'ubuntu'],
+  });
+  assert.deepEqual(
+    later.map((x) => x.severity),
+    ['info', 'error'],
+  );
   assert.deepEqual(later[0].kernels, []);
 });
 

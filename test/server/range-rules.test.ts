@@ -5,9 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
-import { type Settings } from '../../server/src/driver/settings';
+import type { Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, assertFindings } from './expect';
-
 
 /** Findings of the given rules only (other rules have their own tests). */
 async function check(code: string, rules: string[], settings: Partial<Settings> = {}): Promise<Finding[]> {
@@ -93,7 +92,10 @@ int BPF_PROG(on_read, struct file *file)
 `;
   const f = await check(code, ['field-missing-in-range']);
   assertFindings(code, f);
-  assert.ok(f[0].kernels.every((n) => !/6\.(6|7|8)/.test(n.replace(/-.*/, '')) ), 'not on 6.6-6.10, where the guard takes the other branch');
+  assert.ok(
+    f[0].kernels.every((n) => !/6\.(6|7|8)/.test(n.replace(/-.*/, ''))),
+    'not on 6.6-6.10, where the guard takes the other branch',
+  );
   assert.ok(f[0].kernels.includes('debian-6.12.117-amd64'), 'but on 6.11+, where neither field exists');
 });
 

@@ -57,9 +57,16 @@ ${after}
     assert.equal(stmts.length, 90);
     const has = (k: KSet) => k.size;
     const guarded = stmts.slice(30).map((n) => has(guards.kernelsAt(n)));
-    assert.ok(guarded.every((n) => n > 0 && n < kernels.length), 'reads after the guard run only where the field exists');
+    assert.ok(
+      guarded.every((n) => n > 0 && n < kernels.length),
+      'reads after the guard run only where the field exists',
+    );
     const unguarded = stmts.slice(0, 30).map((n) => has(guards.kernelsAt(n)));
-    assert.deepEqual(unguarded, unguarded.map(() => kernels.length), 'reads before the guard run on every target');
+    assert.deepEqual(
+      unguarded,
+      unguarded.map(() => kernels.length),
+      'reads before the guard run on every target',
+    );
   } finally {
     tree.delete();
   }
@@ -77,7 +84,15 @@ function aligned(n: Node): Node {
       get(t, k) {
         if (k === 'id') return t.id * 4096;
         const x = Reflect.get(t, k, t);
-        return typeof x === 'function' ? (...a: unknown[]) => wrap(x.apply(t, a.map((y) => (y && typeof y === 'object' && targets.get(y)) || y))) : wrap(x);
+        return typeof x === 'function'
+          ? (...a: unknown[]) =>
+              wrap(
+                x.apply(
+                  t,
+                  a.map((y) => (y && typeof y === 'object' && targets.get(y)) || y),
+                ),
+              )
+          : wrap(x);
       },
     });
     targets.set(p, v as object);

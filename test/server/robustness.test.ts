@@ -53,7 +53,9 @@ test('half-typed code: typing a file in chunks keeps a tree at every step and en
     let at = 0;
     for (let version = 1; at < text.length; version++) {
       const next = Math.min(text.length, at + 1 + Math.floor(rand() * 40));
-      doc = store.change(`file:///${name}`, version, [{ range: { start: doc.positionAt(at), end: doc.positionAt(at) }, text: text.slice(at, next) }]);
+      doc = store.change(`file:///${name}`, version, [
+        { range: { start: doc.positionAt(at), end: doc.positionAt(at) }, text: text.slice(at, next) },
+      ]);
       assertSane(doc, `${name} typed to ${next}`);
       at = next;
     }
@@ -104,7 +106,9 @@ test('a 10 MB file returns at once, flagged too large, in the store and in parse
   assert.ok(performance.now() - started < 500);
   // Growing an open document past the limit drops its tree, and shrinking it back parses it.
   store.open('file:///grow.bpf.c', unit, 1);
-  const grown = store.change('file:///grow.bpf.c', 2, [{ range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, text: huge }]);
+  const grown = store.change('file:///grow.bpf.c', 2, [
+    { range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, text: huge },
+  ]);
   assert.equal(grown.tooLarge, true);
   const shrunk = store.change('file:///grow.bpf.c', 3, [{ text: unit }]);
   assert.equal(shrunk.tooLarge, false);
@@ -129,18 +133,28 @@ test('unbalanced and deeply nested brackets', () => {
 });
 
 test('a file of nothing but #define lines', () => {
-  const lines = Array.from({ length: 5000 }, (_, i) => (i % 3 === 0 ? `#define CONST_${i} ${i}` : i % 3 === 1 ? `#define MACRO_${i}(a, b) ((a) + (b) * ${i})` : `#define SEC_${i} SEC("kprobe/f${i}") __ksym`));
+  const lines = Array.from({ length: 5000 }, (_, i) =>
+    i % 3 === 0
+      ? `#define CONST_${i} ${i}`
+      : i % 3 === 1
+        ? `#define MACRO_${i}(a, b) ((a) + (b) * ${i})`
+        : `#define SEC_${i} SEC("kprobe/f${i}") __ksym`,
+  );
   const text = `${lines.join('\n')}\n#define BPF_NO_PRESERVE_ACCESS_INDEX\n`;
   const doc = openSane(text, 'defines');
   assert.deepEqual(syntaxErrors(doc.tree!), []);
   // SEC and __ksym inside a #define body are not uses; the one define that matters is reported.
-  assert.deepEqual(doc.sites.map((s) => s.name), ['define BPF_NO_PRESERVE_ACCESS_INDEX']);
+  assert.deepEqual(
+    doc.sites.map((s) => s.name),
+    ['define BPF_NO_PRESERVE_ACCESS_INDEX'],
+  );
   assert.equal(doc.masked, text);
   assert.equal(doc.tree!.rootNode.namedChildCount, 5001);
 });
 
 test('maskBpfMacros alone survives every prefix of a macro-dense line', () => {
-  const line = 'struct { __uint(type, X); __array(values, struct { __type(key, u32); }); } m SEC(".maps") __attribute__((a)) __attribute__((b)); BPF_HASH(h, struct k); TRACEPOINT_PROBE(a, b) { bpf_for(i, 0, n) { h.update(&i, &i); } }';
+  const line =
+    'struct { __uint(type, X); __array(values, struct { __type(key, u32); }); } m SEC(".maps") __attribute__((a)) __attribute__((b)); BPF_HASH(h, struct k); TRACEPOINT_PROBE(a, b) { bpf_for(i, 0, n) { h.update(&i, &i); } }';
   for (let at = 0; at <= line.length; at++) {
     const text = line.slice(0, at);
     const { masked } = maskBpfMacros(text);

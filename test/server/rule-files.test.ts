@@ -13,7 +13,10 @@ test('each rule has a doc, tests and a settings entry; ids are kebab-case and so
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const ruleSettings = pkg.contributes.configuration.properties['ebpfPortability.rules'].properties;
   const dir = join(root, 'test', 'server');
-  const tests = readdirSync(dir).filter((f) => f.endsWith('.test.ts') && f !== 'rule-files.test.ts').map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+  const tests = readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts') && f !== 'rule-files.test.ts')
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
   assert.deepEqual([...RULE_IDS], [...RULE_IDS].sort());
   for (const r of RULES) {
     assert.match(r.meta.id, /^[a-z]+(-[a-z]+)+$/);
@@ -24,7 +27,11 @@ test('each rule has a doc, tests and a settings entry; ids are kebab-case and so
       assert.ok(text.includes(h), `${r.meta.id}.md has "${h}"`);
     }
     // A caret expectation (`// ^^^^ rule-id`) under a snippet line: the finding's exact range is checked.
-    assert.match(tests, new RegExp(`//\\s*\\^+\\s+${r.meta.id}\\b`), `a snippet test under test/server marks a ${r.meta.id} finding with carets`);
+    assert.match(
+      tests,
+      new RegExp(`//\\s*\\^+\\s+${r.meta.id}\\b`),
+      `a snippet test under test/server marks a ${r.meta.id} finding with carets`,
+    );
     assert.ok(ruleSettings[r.meta.id], `package.json lets users set ${r.meta.id}`);
   }
   // A group (one id for several rules) has a doc and a setting too, and only rules as members.
@@ -32,7 +39,11 @@ test('each rule has a doc, tests and a settings entry; ids are kebab-case and so
     assert.ok(!RULES.some((r) => r.meta.id === g), `${g} is a group, not a rule`);
     assert.ok(existsSync(join(root, 'docs', 'rules', `${g}.md`)), `docs/rules/${g}.md`);
     assert.ok(ruleSettings[g], `package.json lets users set the group ${g}`);
-    for (const m of members) assert.ok(RULES.some((r) => r.meta.id === m), `${g} member ${m} is a rule`);
+    for (const m of members)
+      assert.ok(
+        RULES.some((r) => r.meta.id === m),
+        `${g} member ${m} is a rule`,
+      );
   }
   const docs = readdirSync(join(root, 'docs', 'rules')).map((f) => f.replace(/\.md$/, ''));
   assert.deepEqual(docs.sort(), [...RULE_IDS], 'no doc without a rule');
@@ -53,11 +64,20 @@ test('the registry is sorted by id, and package.json and the README list exactly
 test('rules run after the rules their metadata names, and a bad relation is refused', () => {
   const order = runOrder(RULES).map((r) => r.meta.id);
   assert.equal(order.length, RULES.length);
-  for (const r of RULES) for (const a of r.meta.after ?? []) assert.ok(order.indexOf(a) < order.indexOf(r.meta.id), `${a} runs before ${r.meta.id}`);
+  for (const r of RULES)
+    for (const a of r.meta.after ?? []) assert.ok(order.indexOf(a) < order.indexOf(r.meta.id), `${a} runs before ${r.meta.id}`);
   assert.ok(order.indexOf('unsafe-kernel-deref') < order.indexOf('non-core-field-read'));
-  const rule = (id: string, after?: string[]): Rule => ({ meta: { id, description: '', defaultSeverity: 'error', fixable: false, ...(after ? { after } : {}) } });
-  assert.throws(() => runOrder([rule('unsafe-kernel-deref', ['non-core-field-read']), rule('non-core-field-read', ['unsafe-kernel-deref'])]), /cycle/);
+  const rule = (id: string, after?: string[]): Rule => ({
+    meta: { id, description: '', defaultSeverity: 'error', fixable: false, ...(after ? { after } : {}) },
+  });
+  assert.throws(
+    () => runOrder([rule('unsafe-kernel-deref', ['non-core-field-read']), rule('non-core-field-read', ['unsafe-kernel-deref'])]),
+    /cycle/,
+  );
   assert.throws(() => runOrder([rule('non-core-field-read', ['no-such-rule'])]), /unknown rule no-such-rule/);
   // A near miss: relations to a rule that is switched off (not in the list) are fine.
-  assert.deepEqual(runOrder([rule('non-core-field-read', ['unsafe-kernel-deref'])]).map((r) => r.meta.id), ['non-core-field-read']);
+  assert.deepEqual(
+    runOrder([rule('non-core-field-read', ['unsafe-kernel-deref'])]).map((r) => r.meta.id),
+    ['non-core-field-read'],
+  );
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Finding } from '../../server/src/analysis/model';
-import { type Settings } from '../../server/src/driver/settings';
+import type { Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, applyFix, assertFindings, builtinDb } from './expect';
 
 const db = builtinDb;
@@ -208,10 +208,12 @@ int BPF_PROG(on_exit, long code)
   assertFindings(code, f);
   assert.equal(f[0].fixes[0].title, 'Add __attribute__((preserve_access_index)) to struct task_struct___o');
   const fixed = applyFix(code, f[0]);
-  assert.match(fixed, /struct task_struct___o \{\n    long state;\n\} __attribute__\(\(preserve_access_index\)\);/);
+  assert.match(fixed, /struct task_struct___o \{\n {4}long state;\n\} __attribute__\(\(preserve_access_index\)\);/);
   assert.deepEqual(await check(fixed), [], 'the copy relocates now');
   // Near miss: the same copy read only through BPF_CORE_READ is relocated by the macro.
-  const viaMacro = code.replace('return o->state + x->__state;', 'return BPF_CORE_READ(o, state) + x->__state;').replace(/\n *\/\/ \^+[^\n]*/, '');
+  const viaMacro = code
+    .replace('return o->state + x->__state;', 'return BPF_CORE_READ(o, state) + x->__state;')
+    .replace(/\n *\/\/ \^+[^\n]*/, '');
   assert.deepEqual(await check(viaMacro), []);
 });
 
@@ -243,7 +245,10 @@ int BPF_KPROBE(trace_exit, long code)
 `;
   assert.equal((await check(code, { rules: { 'unsafe-kernel-deref': 'off' } })).length, 0);
   const w = await check(code, { rules: { 'unsafe-kernel-deref': 'warning' } });
-  assert.deepEqual(w.map((x) => [x.rule, x.severity]), [['unsafe-kernel-deref', 'warning']]);
+  assert.deepEqual(
+    w.map((x) => [x.rule, x.severity]),
+    [['unsafe-kernel-deref', 'warning']],
+  );
 });
 
 test('fixes keep surrounding casts and parentheses and handle `.` members', async () => {

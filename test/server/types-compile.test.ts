@@ -98,19 +98,23 @@ test('fixes of the type rules compile with clang -target bpf', async (t) => {
     const parser = await loadCParser();
     const engine = new Engine(KernelDb.open({ noUser: true }), (s) => parser.parseText(s));
     const tree = parser.parseText(SNIPPET)!;
-    const findings = engine.analyzeDocument(`file://${join(dir, 'types.bpf.c')}`, SNIPPET, tree, DEFAULT_SETTINGS).findings.filter((f) => RULES.includes(f.rule));
+    const findings = engine
+      .analyzeDocument(`file://${join(dir, 'types.bpf.c')}`, SNIPPET, tree, DEFAULT_SETTINGS)
+      .findings.filter((f) => RULES.includes(f.rule));
     tree.delete();
     const fixes = findings.filter((f) => f.fixes.length > 0);
     // Direct and macro reads of sk_protocol (also through skb->sk), sk_tsflags, and the enum uses.
     assert.ok(fixes.length >= 6, `fixes offered: ${findings.map((f) => f.message).join('\n')}`);
     // Each fix's edits, plus the one include edit they share, applied together from the end.
     const seen = new Set<string>();
-    const edits = fixes.flatMap((f) => f.fixes[0].edits).filter((e) => {
-      const k = JSON.stringify(e);
-      if (seen.has(k)) return false;
-      seen.add(k);
-      return true;
-    });
+    const edits = fixes
+      .flatMap((f) => f.fixes[0].edits)
+      .filter((e) => {
+        const k = JSON.stringify(e);
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
     const fixed = applyEdits(SNIPPET, edits);
     // A multi-step BPF_CORE_READ has no fix: clang rejects a BPF_CORE_READ nested in the bitfield macro.
     assert.match(fixed, /u16 b = BPF_CORE_READ\(skb, sk, sk_protocol\);/);
@@ -119,7 +123,9 @@ test('fixes of the type rules compile with clang -target bpf', async (t) => {
     assert.match(fixed, /#include <bpf\/bpf_core_read\.h>/);
     const file = join(dir, 'types.bpf.c');
     writeFileSync(file, fixed);
-    const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], { encoding: 'utf8' });
+    const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, `the fixed snippet compiles:\n${fixed}\n${r.stdout}${r.stderr}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import { Kind, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
-import { type Settings } from '../../server/src/driver/settings';
+import type { Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, applyFix, assertFindings, builtinDb } from './expect';
 
 const db = builtinDb;
@@ -35,8 +35,13 @@ const CORE = `#include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 `;
 
-const BITFIELD_KERNELS = ['centos8-4.18.0-147.5.1.el8_1-arm64', 'bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64',
-  'kylin-v10sp2-4.19.90-25.41.v2101.ky10-arm64', 'kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64', 'cilium-testdata-5.4-x86_64'];
+const BITFIELD_KERNELS = [
+  'centos8-4.18.0-147.5.1.el8_1-arm64',
+  'bclinux21.10u3-4.19.90-2107.6.0.0248.35.oe1.bclinux-x86_64',
+  'kylin-v10sp2-4.19.90-25.41.v2101.ky10-arm64',
+  'kylin-v10sp3-4.19.90-52.22.v2207.ky10-arm64',
+  'cilium-testdata-5.4-x86_64',
+];
 
 test('field-type-changed-in-range: sock.sk_protocol is an 8-bit bitfield before 5.6; the fix reads it with BPF_CORE_READ_BITFIELD_PROBED', async () => {
   const code = `${CORE}
@@ -193,9 +198,12 @@ int handle_rq(void *ctx)
 }
 `;
   assertFindings(code, await check(code, ['type-missing-in-range']));
-  const unguarded = code.replace(/    if \(!bpf_core_type_exists[^\n]*\n[^\n]*\n/, '');
+  const unguarded = code.replace(/ {4}if \(!bpf_core_type_exists[^\n]*\n[^\n]*\n/, '');
   const f = await check(unguarded, ['type-missing-in-range']);
-  assert.deepEqual(f.map((x) => x.message.startsWith('struct trace_event_raw_block_rq_completion is missing')), [true]);
+  assert.deepEqual(
+    f.map((x) => x.message.startsWith('struct trace_event_raw_block_rq_completion is missing')),
+    [true],
+  );
   assert.equal(f[0].range.start.line, 8);
   assert.ok(f[0].kernels.includes('debian-5.10.0-46-amd64'));
 });
@@ -208,12 +216,21 @@ int BPF_PROG(on_charge, struct mem_cgroup *memcg)
     return memcg->id.id;
 }
 `;
-  const minimal = db.aggregate('mem_cgroup', db.target('5.18-7.x')).filter((a) => a.present === false).map((a) => a.kernel.fidelity);
-  assert.ok(minimal.length > 0 && minimal.every((x) => x === 'btf-minimal-config'), 'only minimal builds lack struct mem_cgroup in 5.18-7.x');
+  const minimal = db
+    .aggregate('mem_cgroup', db.target('5.18-7.x'))
+    .filter((a) => a.present === false)
+    .map((a) => a.kernel.fidelity);
+  assert.ok(
+    minimal.length > 0 && minimal.every((x) => x === 'btf-minimal-config'),
+    'only minimal builds lack struct mem_cgroup in 5.18-7.x',
+  );
   assert.deepEqual(await check(code, ['type-missing-in-range'], { targetKernels: '5.18-7.x' }), []);
   // Near miss the other way: a real developer build of 5.13 has no memory cgroups either.
   const f = await check(code, ['type-missing-in-range']);
-  assert.deepEqual(f.map((x) => x.kernels), [['cilium-testdata-5.13.2-x86_64']]);
+  assert.deepEqual(
+    f.map((x) => x.kernels),
+    [['cilium-testdata-5.13.2-x86_64']],
+  );
 });
 
 test('enum-value-not-relocated: PIDTYPE_TGID is 3 on CentOS 8 4.18; the fix asks bpf_core_enum_value', async () => {
@@ -275,7 +292,11 @@ function rcuBtf(): Uint8Array {
   const types: BtfType[] = [
     { kind: Kind.Int, name: 'int', kindFlag: false, size: 4, encoding: 1, bitOffset: 0, bits: 32 },
     {
-      kind: Kind.Struct, name: 'task_struct', kindFlag: false, size: 24, members: [
+      kind: Kind.Struct,
+      name: 'task_struct',
+      kindFlag: false,
+      size: 24,
+      members: [
         { name: 'tgid', type: 1, offsetBits: 0, bitfieldBits: 0 },
         { name: 'real_parent', type: 4, offsetBits: 64, bitfieldBits: 0 },
         { name: 'group_leader', type: 5, offsetBits: 128, bitfieldBits: 0 },

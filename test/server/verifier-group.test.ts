@@ -182,7 +182,10 @@ test('settings: the group id sets every member; a member set on its own override
 
   const override = rules({ [GROUP]: 'off', 'verifier-atomics': 'warning' });
   const f = await check(LOOPS_AND_ATOMICS, MEMBERS, { rules: override, targetKernels: '4.14-5.4' });
-  assert.deepEqual(f.map((x) => [x.rule, x.severity]), [['verifier-atomics', 'warning']]);
+  assert.deepEqual(
+    f.map((x) => [x.rule, x.severity]),
+    [['verifier-atomics', 'warning']],
+  );
   // Key order does not matter.
   assert.deepEqual(rules({ 'verifier-atomics': 'warning', [GROUP]: 'off' }), override);
 
@@ -190,10 +193,16 @@ test('settings: the group id sets every member; a member set on its own override
   const { settings, problems } = validateSettings({ rules: { [GROUP]: 'info' } });
   assert.deepEqual(problems, []);
   const g = await check(LOOPS_AND_ATOMICS, MEMBERS, { rules: settings.rules, targetKernels: '4.14-5.4' });
-  assert.deepEqual(g.map((x) => [x.rule, x.severity]).sort(), [['verifier-atomics', 'info'], ['verifier-bounded-loops', 'info']]);
+  assert.deepEqual(g.map((x) => [x.rule, x.severity]).sort(), [
+    ['verifier-atomics', 'info'],
+    ['verifier-bounded-loops', 'info'],
+  ]);
   // Without settings both report as errors.
   const d = await check(LOOPS_AND_ATOMICS, MEMBERS, { targetKernels: '4.14-5.4' });
-  assert.deepEqual(d.map((x) => [x.rule, x.severity]).sort(), [['verifier-atomics', 'error'], ['verifier-bounded-loops', 'error']]);
+  assert.deepEqual(d.map((x) => [x.rule, x.severity]).sort(), [
+    ['verifier-atomics', 'error'],
+    ['verifier-bounded-loops', 'error'],
+  ]);
   // Typos are still problems.
   assert.equal(validateSettings({ rules: { 'verifier-feature-unavailabl': 'off' } }).problems.length, 1);
 });

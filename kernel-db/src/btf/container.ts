@@ -21,7 +21,8 @@ export interface LoadedBtf {
   readonly layers: string[];
 }
 
-const isXz = (b: Uint8Array) => b.length >= 6 && b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58 && b[4] === 0x5a && b[5] === 0;
+const isXz = (b: Uint8Array) =>
+  b.length >= 6 && b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58 && b[4] === 0x5a && b[5] === 0;
 const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 const isZstd = (b: Uint8Array) => b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd;
 const isBtf = (b: Uint8Array) => b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
@@ -66,9 +67,12 @@ export async function unwrapBtf(bytes: Uint8Array, file: string): Promise<{ raw:
       layers.push(`tar:${member.name}`);
     } else {
       const head = Array.from(bytes.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
-      throw new BtfError(file, bytes.length === 0
-        ? 'file is empty'
-        : `not a BTF file: starts with bytes ${head}; expected raw BTF (9f eb), xz, gzip, tar or an ELF file with a .BTF section`);
+      throw new BtfError(
+        file,
+        bytes.length === 0
+          ? 'file is empty'
+          : `not a BTF file: starts with bytes ${head}; expected raw BTF (9f eb), xz, gzip, tar or an ELF file with a .BTF section`,
+      );
     }
   }
   throw new BtfError(file, 'too many nested containers');

@@ -4,7 +4,7 @@
  * typedefs. Type strings are rendered in one canonical C spelling so that the same type on two
  * kernels compares equal as a string.
  */
-import { Btf, BtfError, Kind } from './reader';
+import { type Btf, BtfError, Kind } from './reader';
 
 /** One field of an aggregate, after anonymous members were flattened. */
 export interface FieldFact {
@@ -97,7 +97,8 @@ export class TypeNamer {
       if (depth > MAX_DEPTH) return '?';
       this.cache.set(id, '?');
       s = this.renderDecl(id, '', depth);
-      if (s.length > MAX_TYPE_TEXT) throw new BtfError(this.btf.file, `type [${id}] renders to more than ${MAX_TYPE_TEXT} characters; the BTF is malformed`);
+      if (s.length > MAX_TYPE_TEXT)
+        throw new BtfError(this.btf.file, `type [${id}] renders to more than ${MAX_TYPE_TEXT} characters; the BTF is malformed`);
       this.cache.set(id, s);
     }
     return s;
@@ -114,15 +115,24 @@ export class TypeNamer {
     switch (b.kind(id)) {
       case Kind.Unknown:
         return join('void');
-      case Kind.Int: case Kind.Float: case Kind.Typedef:
+      case Kind.Int:
+      case Kind.Float:
+      case Kind.Typedef:
         return join(b.name(id) || '?');
-      case Kind.Struct: return join(`struct ${b.name(id) || '(anon)'}`);
-      case Kind.Union: return join(`union ${b.name(id) || '(anon)'}`);
-      case Kind.Enum: case Kind.Enum64: return join(`enum ${b.name(id) || '(anon)'}`);
-      case Kind.Fwd: return join(`${b.kindFlag(id) ? 'union' : 'struct'} ${b.name(id)}`);
+      case Kind.Struct:
+        return join(`struct ${b.name(id) || '(anon)'}`);
+      case Kind.Union:
+        return join(`union ${b.name(id) || '(anon)'}`);
+      case Kind.Enum:
+      case Kind.Enum64:
+        return join(`enum ${b.name(id) || '(anon)'}`);
+      case Kind.Fwd:
+        return join(`${b.kindFlag(id) ? 'union' : 'struct'} ${b.name(id)}`);
       case Kind.TypeTag:
         return this.renderDecl(b.ref(id), decl, depth + 1);
-      case Kind.Const: case Kind.Volatile: case Kind.Restrict: {
+      case Kind.Const:
+      case Kind.Volatile:
+      case Kind.Restrict: {
         const q = b.kind(id) === Kind.Const ? 'const' : b.kind(id) === Kind.Volatile ? 'volatile' : 'restrict';
         const target = this.skipTags(b.ref(id));
         // A qualifier on a pointer follows the star (`char * const`); otherwise it leads.
@@ -142,8 +152,7 @@ export class TypeNamer {
         return this.renderDecl(a.type, `${decl}[${a.nelems}]`, depth + 1);
       }
       case Kind.FuncProto: {
-        const params = b.params(id).map((p, i, all) =>
-          p.type === 0 && i === all.length - 1 ? '...' : this.renderAt(p.type, depth + 1));
+        const params = b.params(id).map((p, i, all) => (p.type === 0 && i === all.length - 1 ? '...' : this.renderAt(p.type, depth + 1)));
         return this.renderDecl(b.ref(id), `${decl}(${params.length ? joinCapped(b, id, params) : 'void'})`, depth + 1);
       }
       case Kind.Func:
@@ -165,7 +174,8 @@ export class TypeNamer {
     for (let d = 0; d < MAX_DEPTH; d++) {
       const k = b.kind(id);
       if (k === Kind.TypeTag) tags.push(b.name(id));
-      else if (k !== Kind.Ptr && k !== Kind.Const && k !== Kind.Volatile && k !== Kind.Restrict && k !== Kind.Typedef && k !== Kind.Array) break;
+      else if (k !== Kind.Ptr && k !== Kind.Const && k !== Kind.Volatile && k !== Kind.Restrict && k !== Kind.Typedef && k !== Kind.Array)
+        break;
       if (k === Kind.Typedef) break;
       id = k === Kind.Array ? b.arrayInfo(id).type : b.ref(id);
     }
@@ -180,7 +190,12 @@ export class TypeNamer {
     let count = 1;
     for (let d = 0; d < MAX_DEPTH; d++) {
       switch (b.kind(id)) {
-        case Kind.Int: case Kind.Float: case Kind.Struct: case Kind.Union: case Kind.Enum: case Kind.Enum64:
+        case Kind.Int:
+        case Kind.Float:
+        case Kind.Struct:
+        case Kind.Union:
+        case Kind.Enum:
+        case Kind.Enum64:
           return b.size(id) * count;
         case Kind.Ptr:
           return this.pointerSize() * count;
@@ -190,7 +205,11 @@ export class TypeNamer {
           id = a.type;
           break;
         }
-        case Kind.Typedef: case Kind.Const: case Kind.Volatile: case Kind.Restrict: case Kind.TypeTag:
+        case Kind.Typedef:
+        case Kind.Const:
+        case Kind.Volatile:
+        case Kind.Restrict:
+        case Kind.TypeTag:
           id = b.ref(id);
           break;
         default:
@@ -274,7 +293,10 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
     if (depth > MAX_DEPTH) return;
     for (const m of btf.members(id)) {
       if (--budget < 0) {
-        throw new BtfError(btf.file, `anonymous members of type [${id}] repeat too often to flatten (cyclic or exponential); the BTF is malformed`);
+        throw new BtfError(
+          btf.file,
+          `anonymous members of type [${id}] repeat too often to flatten (cyclic or exponential); the BTF is malformed`,
+        );
       }
       const off = baseBits + m.offsetBits;
       if (m.name === '') {
@@ -313,12 +335,14 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
 
   for (let id = 1; id <= btf.count; id++) {
     switch (btf.kind(id)) {
-      case Kind.Struct: case Kind.Union: {
+      case Kind.Struct:
+      case Kind.Union: {
         const name = btf.name(id);
         if (name) addAggregate(name, id, 0);
         break;
       }
-      case Kind.Enum: case Kind.Enum64: {
+      case Kind.Enum:
+      case Kind.Enum64: {
         const enumName = btf.name(id);
         for (const v of btf.enumValues(id)) enumValues.push({ enumName, name: v.name, value: v.value });
         break;
@@ -328,7 +352,8 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
         if (name && !typedefs.has(name)) {
           typedefs.set(name, namer.render(btf.ref(id)));
           const agg = namer.aggregateOf(btf.ref(id), name);
-          if (agg && agg.id !== 0 && btf.name(agg.id) === '' && skipModifiers(btf, btf.ref(id)) === agg.id) pending.push({ ...agg, nest: 0 });
+          if (agg && agg.id !== 0 && btf.name(agg.id) === '' && skipModifiers(btf, btf.ref(id)) === agg.id)
+            pending.push({ ...agg, nest: 0 });
         }
         break;
       }
@@ -380,7 +405,8 @@ function funcProto(namer: TypeNamer, btf: Btf, funcId: number): string {
 function joinCapped(btf: Btf, id: number, parts: string[]): string {
   let n = 0;
   for (const p of parts) n += p.length + 2;
-  if (n > MAX_TYPE_TEXT) throw new BtfError(btf.file, `type [${id}] has parameters longer than ${MAX_TYPE_TEXT} characters in all; the BTF is malformed`);
+  if (n > MAX_TYPE_TEXT)
+    throw new BtfError(btf.file, `type [${id}] has parameters longer than ${MAX_TYPE_TEXT} characters in all; the BTF is malformed`);
   return parts.join(', ');
 }
 

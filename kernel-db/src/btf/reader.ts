@@ -9,7 +9,7 @@
  */
 
 /** BTF kinds, numbered as in `include/uapi/linux/btf.h`. */
-export const enum Kind {
+export enum Kind {
   Unknown = 0,
   Int = 1,
   Ptr = 2,
@@ -34,8 +34,25 @@ export const enum Kind {
 
 /** Kind names as bpftool prints them, indexed by kind number. */
 export const KIND_NAMES = [
-  'UNKN', 'INT', 'PTR', 'ARRAY', 'STRUCT', 'UNION', 'ENUM', 'FWD', 'TYPEDEF', 'VOLATILE',
-  'CONST', 'RESTRICT', 'FUNC', 'FUNC_PROTO', 'VAR', 'DATASEC', 'FLOAT', 'DECL_TAG', 'TYPE_TAG',
+  'UNKN',
+  'INT',
+  'PTR',
+  'ARRAY',
+  'STRUCT',
+  'UNION',
+  'ENUM',
+  'FWD',
+  'TYPEDEF',
+  'VOLATILE',
+  'CONST',
+  'RESTRICT',
+  'FUNC',
+  'FUNC_PROTO',
+  'VAR',
+  'DATASEC',
+  'FLOAT',
+  'DECL_TAG',
+  'TYPE_TAG',
   'ENUM64',
 ] as const;
 
@@ -103,18 +120,68 @@ export interface BtfIntInfo {
  * lossless.
  */
 export type BtfType =
-  | { readonly kind: Kind.Int; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly encoding: number; readonly bitOffset: number; readonly bits: number }
-  | { readonly kind: Kind.Ptr | Kind.Typedef | Kind.Volatile | Kind.Const | Kind.Restrict | Kind.TypeTag; readonly name: string; readonly kindFlag: boolean; readonly type: number }
-  | { readonly kind: Kind.Array; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly indexType: number; readonly nelems: number }
-  | { readonly kind: Kind.Struct | Kind.Union; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly members: readonly BtfMember[] }
-  | { readonly kind: Kind.Enum | Kind.Enum64; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly values: readonly BtfEnumValue[] }
+  | {
+      readonly kind: Kind.Int;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly size: number;
+      readonly encoding: number;
+      readonly bitOffset: number;
+      readonly bits: number;
+    }
+  | {
+      readonly kind: Kind.Ptr | Kind.Typedef | Kind.Volatile | Kind.Const | Kind.Restrict | Kind.TypeTag;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly type: number;
+    }
+  | {
+      readonly kind: Kind.Array;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly type: number;
+      readonly indexType: number;
+      readonly nelems: number;
+    }
+  | {
+      readonly kind: Kind.Struct | Kind.Union;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly size: number;
+      readonly members: readonly BtfMember[];
+    }
+  | {
+      readonly kind: Kind.Enum | Kind.Enum64;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly size: number;
+      readonly values: readonly BtfEnumValue[];
+    }
   | { readonly kind: Kind.Fwd; readonly name: string; readonly kindFlag: boolean }
   | { readonly kind: Kind.Func; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly linkage: number }
-  | { readonly kind: Kind.FuncProto; readonly name: string; readonly kindFlag: boolean; readonly returnType: number; readonly params: readonly BtfParam[] }
+  | {
+      readonly kind: Kind.FuncProto;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly returnType: number;
+      readonly params: readonly BtfParam[];
+    }
   | { readonly kind: Kind.Var; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly linkage: number }
-  | { readonly kind: Kind.Datasec; readonly name: string; readonly kindFlag: boolean; readonly size: number; readonly vars: readonly BtfDatasecVar[] }
+  | {
+      readonly kind: Kind.Datasec;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly size: number;
+      readonly vars: readonly BtfDatasecVar[];
+    }
   | { readonly kind: Kind.Float; readonly name: string; readonly kindFlag: boolean; readonly size: number }
-  | { readonly kind: Kind.DeclTag; readonly name: string; readonly kindFlag: boolean; readonly type: number; readonly componentIdx: number };
+  | {
+      readonly kind: Kind.DeclTag;
+      readonly name: string;
+      readonly kindFlag: boolean;
+      readonly type: number;
+      readonly componentIdx: number;
+    };
 
 /** Per-kind record sizes from the optional kind-layout section (newer BTF headers). */
 interface KindLayout {
@@ -145,7 +212,10 @@ export class Btf {
    * @param file the name used in error messages.
    * @throws BtfError when the blob is malformed in any way.
    */
-  constructor(bytes: Uint8Array, readonly file = '<btf>') {
+  constructor(
+    bytes: Uint8Array,
+    readonly file = '<btf>',
+  ) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const fail: (detail: string) => never = (detail) => {
@@ -169,8 +239,12 @@ export class Btf {
     const typeEnd = typeStart + typeLen;
     this.strStart = hdrLen + strOff;
     this.strEnd = this.strStart + strLen;
-    if (typeEnd > bytes.byteLength) fail(`type section (${typeStart}..${typeEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
-    if (this.strEnd > bytes.byteLength) fail(`string section (${this.strStart}..${this.strEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
+    if (typeEnd > bytes.byteLength)
+      fail(`type section (${typeStart}..${typeEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`);
+    if (this.strEnd > bytes.byteLength)
+      fail(
+        `string section (${this.strStart}..${this.strEnd}) runs past the end of the blob (${bytes.byteLength} bytes); the file is truncated`,
+      );
     if (typeLen % 4 !== 0) fail(`type section length ${typeLen} is not a multiple of 4`);
     // The kernel and libbpf both reject overlapping sections; a blob with them is damaged, and
     // parsing it would read type records as strings or the reverse.
@@ -186,7 +260,8 @@ export class Btf {
       const layoutLen = this.u32(28);
       if (layoutLen > 0) {
         const ls = hdrLen + layoutOff;
-        if (ls + layoutLen > bytes.byteLength || layoutLen % 4 !== 0) fail(`kind-layout section (${ls}..${ls + layoutLen}) is out of bounds`);
+        if (ls + layoutLen > bytes.byteLength || layoutLen % 4 !== 0)
+          fail(`kind-layout section (${ls}..${ls + layoutLen}) is out of bounds`);
         layouts = [];
         for (let p = ls; p < ls + layoutLen; p += 4) {
           layouts.push({ infoSize: bytes[p], elemSize: bytes[p + 1] });
@@ -206,7 +281,8 @@ export class Btf {
       const vlen = info & 0xffff;
       const size = this.recordSize(kind, vlen, layouts);
       if (size < 0) fail(`type [${offs.length}] at byte ${p} has unknown kind ${kind}`);
-      if (p + size > typeEnd) fail(`type [${offs.length}] (${KIND_NAMES[kind] ?? kind}) at byte ${p} runs past the end of the type section`);
+      if (p + size > typeEnd)
+        fail(`type [${offs.length}] (${KIND_NAMES[kind] ?? kind}) at byte ${p} runs past the end of the type section`);
       offs.push(p);
       kinds.push(kind);
       p += size;
@@ -228,16 +304,29 @@ export class Btf {
   /** Size in bytes of a type record of `kind` with `vlen` members, or -1 for an unknown kind. */
   private recordSize(kind: number, vlen: number, layouts: KindLayout[] | undefined): number {
     switch (kind) {
-      case Kind.Int: case Kind.Var: case Kind.DeclTag:
+      case Kind.Int:
+      case Kind.Var:
+      case Kind.DeclTag:
         return 16;
       case Kind.Array:
         return 24;
-      case Kind.Struct: case Kind.Union: case Kind.Datasec: case Kind.Enum64:
+      case Kind.Struct:
+      case Kind.Union:
+      case Kind.Datasec:
+      case Kind.Enum64:
         return 12 + 12 * vlen;
-      case Kind.Enum: case Kind.FuncProto:
+      case Kind.Enum:
+      case Kind.FuncProto:
         return 12 + 8 * vlen;
-      case Kind.Ptr: case Kind.Fwd: case Kind.Typedef: case Kind.Volatile: case Kind.Const:
-      case Kind.Restrict: case Kind.Func: case Kind.Float: case Kind.TypeTag:
+      case Kind.Ptr:
+      case Kind.Fwd:
+      case Kind.Typedef:
+      case Kind.Volatile:
+      case Kind.Const:
+      case Kind.Restrict:
+      case Kind.Func:
+      case Kind.Float:
+      case Kind.TypeTag:
         return 12;
       default: {
         const l = layouts?.[kind];
@@ -261,8 +350,16 @@ export class Btf {
       const vlen = this.u32(p + 4) & 0xffff;
       checkStr(id, this.u32(p), 'its');
       switch (kind) {
-        case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict:
-        case Kind.Func: case Kind.Var: case Kind.DeclTag: case Kind.TypeTag: case Kind.FuncProto:
+        case Kind.Ptr:
+        case Kind.Typedef:
+        case Kind.Volatile:
+        case Kind.Const:
+        case Kind.Restrict:
+        case Kind.Func:
+        case Kind.Var:
+        case Kind.DeclTag:
+        case Kind.TypeTag:
+        case Kind.FuncProto:
           checkType(id, this.u32(p + 8), KIND_NAMES[kind]);
           break;
         case Kind.Array:
@@ -467,13 +564,20 @@ export class Btf {
         const i = this.intInfo(id);
         return { kind, name, kindFlag, size: this.size(id), encoding: i.encoding, bitOffset: i.offset, bits: i.bits };
       }
-      case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict: case Kind.TypeTag:
+      case Kind.Ptr:
+      case Kind.Typedef:
+      case Kind.Volatile:
+      case Kind.Const:
+      case Kind.Restrict:
+      case Kind.TypeTag:
         return { kind, name, kindFlag, type: this.ref(id) };
       case Kind.Array:
         return { kind, name, kindFlag, ...this.arrayInfo(id) };
-      case Kind.Struct: case Kind.Union:
+      case Kind.Struct:
+      case Kind.Union:
         return { kind, name, kindFlag, size: this.size(id), members: this.members(id) };
-      case Kind.Enum: case Kind.Enum64:
+      case Kind.Enum:
+      case Kind.Enum64:
         return { kind, name, kindFlag, size: this.size(id), values: this.enumValues(id) };
       case Kind.Fwd:
         return { kind, name, kindFlag };
@@ -490,7 +594,10 @@ export class Btf {
       case Kind.DeclTag:
         return { kind, name, kindFlag, type: this.ref(id), componentIdx: this.declTagComponent(id) };
       default:
-        throw new BtfError(this.file, id === 0 ? 'type id 0 (void) has no record' : `type [${id}] has kind ${kind}, which this reader cannot decode`);
+        throw new BtfError(
+          this.file,
+          id === 0 ? 'type id 0 (void) has no record' : `type [${id}] has kind ${kind}, which this reader cannot decode`,
+        );
     }
   }
 }

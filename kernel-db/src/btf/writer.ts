@@ -42,7 +42,7 @@ export function writeBtf(types: readonly BtfType[], opts: WriteBtfOptions = {}):
   const head = (i: number, t: BtfType, vlen: number, sizeOrType: number, isRef: boolean) => {
     if (vlen > MAX_VLEN) fail(i, t, `${vlen} members/values/parameters exceed the BTF limit of ${MAX_VLEN}`);
     words.push(strings.offset(t.name));
-    words.push(((t.kindFlag ? 1 : 0) << 31 | t.kind << 24 | vlen) >>> 0);
+    words.push((((t.kindFlag ? 1 : 0) << 31) | (t.kind << 24) | vlen) >>> 0);
     if (isRef) ref(i, t, sizeOrType, 'it');
     else u32(i, t, sizeOrType, 'size');
   };
@@ -54,7 +54,12 @@ export function writeBtf(types: readonly BtfType[], opts: WriteBtfOptions = {}):
         if (t.encoding > 0x0f || t.bitOffset > 0xff || t.bits > 0xff) fail(i, t, 'INT encoding, offset or width out of range');
         words.push(((t.encoding << 24) | (t.bitOffset << 16) | t.bits) >>> 0);
         break;
-      case Kind.Ptr: case Kind.Typedef: case Kind.Volatile: case Kind.Const: case Kind.Restrict: case Kind.TypeTag:
+      case Kind.Ptr:
+      case Kind.Typedef:
+      case Kind.Volatile:
+      case Kind.Const:
+      case Kind.Restrict:
+      case Kind.TypeTag:
         head(i, t, 0, t.type, true);
         break;
       case Kind.Array:
@@ -63,14 +68,16 @@ export function writeBtf(types: readonly BtfType[], opts: WriteBtfOptions = {}):
         ref(i, t, t.indexType, 'index type');
         u32(i, t, t.nelems, 'element count');
         break;
-      case Kind.Struct: case Kind.Union:
+      case Kind.Struct:
+      case Kind.Union:
         head(i, t, t.members.length, t.size, false);
         for (const m of t.members) {
           words.push(strings.offset(m.name));
           ref(i, t, m.type, `member '${m.name}'`);
           if (t.kindFlag) {
             // With kind_flag set, the offset word holds the bitfield width in its top 8 bits.
-            if (m.offsetBits > 0xffffff || m.bitfieldBits > 0xff) fail(i, t, `member '${m.name}' offset or bitfield width does not fit the kind_flag encoding`);
+            if (m.offsetBits > 0xffffff || m.bitfieldBits > 0xff)
+              fail(i, t, `member '${m.name}' offset or bitfield width does not fit the kind_flag encoding`);
             words.push(((m.bitfieldBits << 24) | m.offsetBits) >>> 0);
           } else {
             if (m.bitfieldBits !== 0) fail(i, t, `member '${m.name}' is a bitfield, which needs kind_flag`);
@@ -127,7 +134,8 @@ export function writeBtf(types: readonly BtfType[], opts: WriteBtfOptions = {}):
         break;
       case Kind.DeclTag:
         head(i, t, 0, t.type, true);
-        if (!Number.isInteger(t.componentIdx) || t.componentIdx < -1 || t.componentIdx > MAX_VLEN) fail(i, t, `component_idx ${t.componentIdx} is out of range`);
+        if (!Number.isInteger(t.componentIdx) || t.componentIdx < -1 || t.componentIdx > MAX_VLEN)
+          fail(i, t, `component_idx ${t.componentIdx} is out of range`);
         words.push(t.componentIdx >>> 0);
         break;
       default:

@@ -15,8 +15,17 @@ import { archiveInputs, configFilter, debianInputs, listFiles, readConfig, sha25
 
 /** The curated fact tables copied into the database, by file name. */
 export const FACT_FILES = [
-  'helpers', 'prog_types', 'attach_types', 'map_types', 'link_types', 'sections', 'features',
-  'core_macros', 'bcc_conventions', 'configs', 'kfuncs',
+  'helpers',
+  'prog_types',
+  'attach_types',
+  'map_types',
+  'link_types',
+  'sections',
+  'features',
+  'core_macros',
+  'bcc_conventions',
+  'configs',
+  'kfuncs',
 ] as const;
 
 /** Result of a build: file name → bytes. */
@@ -30,7 +39,11 @@ export async function buildDatabase(dir: string, log: (m: string) => void): Prom
   const facts = readFacts(dir);
   const keepConfig = configFilter(facts.configNames);
 
-  type Pending = { meta: Omit<KernelMeta, 'sha256' | 'hasHelperEnum' | 'hasFuncs'> & { hasFuncs?: boolean }; btf?: BtfInput; depsurfImage?: number };
+  type Pending = {
+    meta: Omit<KernelMeta, 'sha256' | 'hasHelperEnum' | 'hasFuncs'> & { hasFuncs?: boolean };
+    btf?: BtfInput;
+    depsurfImage?: number;
+  };
   const pending: Pending[] = [
     ...debianInputs(dir).map((btf) => ({ meta: btf.meta, btf })),
     ...archiveInputs(dir).map((btf) => ({ meta: btf.meta, btf })),
@@ -38,9 +51,14 @@ export async function buildDatabase(dir: string, log: (m: string) => void): Prom
   const ds = depsurfKernels(dir);
   for (const d of ds) pending.push({ meta: d.meta, depsurfImage: d.image.index });
   if (pending.length === 0) throw new Error(`no kernels found in ${dir} (expected btf/MANIFEST*.json or depsurf/images.json)`);
-  pending.sort((a, b) =>
-    compareVersions(a.meta.version, b.meta.version) || cmp(a.meta.distro, b.meta.distro) ||
-    cmp(a.meta.flavour, b.meta.flavour) || cmp(a.meta.arch, b.meta.arch) || cmp(a.meta.name, b.meta.name));
+  pending.sort(
+    (a, b) =>
+      compareVersions(a.meta.version, b.meta.version) ||
+      cmp(a.meta.distro, b.meta.distro) ||
+      cmp(a.meta.flavour, b.meta.flavour) ||
+      cmp(a.meta.arch, b.meta.arch) ||
+      cmp(a.meta.name, b.meta.name),
+  );
 
   const b = new DbBuilder();
   const depsurfSha = existsSync(join(dir, 'depsurf', 'structs.jsonl.xz')) ? sha256File(join(dir, 'depsurf', 'structs.jsonl.xz')) : '';
@@ -65,18 +83,31 @@ export async function buildDatabase(dir: string, log: (m: string) => void): Prom
       configSha = sha256File(p.btf.configPath);
       for (const [n, v] of await readConfig(p.btf.configPath)) if (keepConfig(n)) b.addConfig(k, n, v);
     }
-    sources.push({ ...describe(b.kernels[k]), origin: p.btf.origin, input: relative(dir, p.btf.btfPath), ...(configSha ? { config: relative(dir, p.btf.configPath!), configSha256: configSha } : {}) });
-    log(`  ${p.meta.name}: ${loaded.btf.count} types, ${kf.aggregates.size} aggregates, ${kf.funcs.size} functions (${Date.now() - t0} ms)`);
+    sources.push({
+      ...describe(b.kernels[k]),
+      origin: p.btf.origin,
+      input: relative(dir, p.btf.btfPath),
+      ...(configSha ? { config: relative(dir, p.btf.configPath!), configSha256: configSha } : {}),
+    });
+    log(
+      `  ${p.meta.name}: ${loaded.btf.count} types, ${kf.aggregates.size} aggregates, ${kf.funcs.size} functions (${Date.now() - t0} ms)`,
+    );
   }
 
   let depsurfFiles: { file: string; sha256: string }[] = [];
   if (ds.length) {
     const byImage = new Map(pending.flatMap((p, k) => (p.depsurfImage === undefined ? [] : [[p.depsurfImage, k] as const])));
-    depsurfFiles = await addDepsurf(dir, b, (i) => {
-      const k = byImage.get(i);
-      if (k === undefined) throw new Error(`depsurf: unknown image index ${i}`);
-      return k;
-    }, ds.map((d) => d.image), keepConfig);
+    depsurfFiles = await addDepsurf(
+      dir,
+      b,
+      (i) => {
+        const k = byImage.get(i);
+        if (k === undefined) throw new Error(`depsurf: unknown image index ${i}`);
+        return k;
+      },
+      ds.map((d) => d.image),
+      keepConfig,
+    );
     for (const d of ds) {
       const k = byImage.get(d.image.index)!;
       sources.push({ ...describe(b.kernels[k]), origin: b.kernels[k].source, input: 'depsurf/' });
@@ -104,8 +135,15 @@ export async function buildDatabase(dir: string, log: (m: string) => void): Prom
 
 function describe(k: KernelMeta) {
   return {
-    name: k.name, release: k.release, version: k.version, distro: k.distro, flavour: k.flavour,
-    arch: k.arch, fidelity: k.fidelity, sha256: k.sha256, hasConfig: k.hasConfig,
+    name: k.name,
+    release: k.release,
+    version: k.version,
+    distro: k.distro,
+    flavour: k.flavour,
+    arch: k.arch,
+    fidelity: k.fidelity,
+    sha256: k.sha256,
+    hasConfig: k.hasConfig,
   };
 }
 

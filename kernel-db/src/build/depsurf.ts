@@ -88,7 +88,10 @@ export async function addDepsurf(
     const name = row.name as string;
     const inlined = new Set((row.images_inlined_fully as number[] | undefined) ?? []);
     const symbol = (row.images_plain_symbol as number[] | undefined) ?? (row.images_present as number[]);
-    each(symbol.filter((i) => !inlined.has(i)), (k) => b.addFunc(k, name));
+    each(
+      symbol.filter((i) => !inlined.has(i)),
+      (k) => b.addFunc(k, name),
+    );
     each([...inlined], (k) => b.addFunc(k, name, { inlined: true }));
     if (name.startsWith('bpf_lsm_')) {
       for (const p of (row.protos as { proto: string; images: number[] }[] | undefined) ?? []) {

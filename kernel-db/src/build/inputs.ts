@@ -22,11 +22,18 @@ export interface BtfInput {
 /** Normalises architecture names (`amd64` → `x86_64`, `aarch64` → `arm64`). */
 export function normalizeArch(a: string): string {
   const m: Record<string, string> = {
-    amd64: 'x86_64', x86_64: 'x86_64', x64: 'x86_64',
-    arm64: 'arm64', aarch64: 'arm64',
-    armhf: 'arm', arm: 'arm', armel: 'arm',
-    ppc64el: 'ppc64le', ppc64le: 'ppc64le',
-    riscv64: 'riscv64', s390x: 's390x',
+    amd64: 'x86_64',
+    x86_64: 'x86_64',
+    x64: 'x86_64',
+    arm64: 'arm64',
+    aarch64: 'arm64',
+    armhf: 'arm',
+    arm: 'arm',
+    armel: 'arm',
+    ppc64el: 'ppc64le',
+    ppc64le: 'ppc64le',
+    riscv64: 'riscv64',
+    s390x: 's390x',
   };
   return m[a.toLowerCase()] ?? a.toLowerCase();
 }
@@ -50,9 +57,7 @@ export function debianInputs(dir: string): BtfInput[] {
         distro: local ? 'local' : 'debian',
         flavour: local ? 'local' : String(m.flavour).startsWith('cloud') ? 'cloud' : 'generic',
         fidelity: 'btf' as Fidelity,
-        source: local
-          ? `running kernel ${m.kernel_release}: ${m.package}`
-          : `Debian ${m.suite} package ${m.package} ${m.package_version}`,
+        source: local ? `running kernel ${m.kernel_release}: ${m.package}` : `Debian ${m.suite} package ${m.package} ${m.package_version}`,
         hasConfig: existsSync(cfg),
       },
       btfPath: join(dir, 'btf', `${name}.btf.xz`),
@@ -115,7 +120,10 @@ export function archiveInputs(dir: string): BtfInput[] {
 /** Reads an xz-compressed JSON Lines file. */
 export async function readJsonl(path: string): Promise<Record<string, unknown>[]> {
   const text = Buffer.from(await xzDecompress(new Uint8Array(readFileSync(path)), path)).toString('utf8');
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l));
 }
 
 /** Reads a kernel `.config` (plain or xz). */
@@ -142,7 +150,8 @@ export function parseConfig(text: string): Map<string, string> {
 
 /** CONFIG symbols the database keeps: BPF-related by name, plus every symbol the facts name. */
 export function configFilter(factConfigs: Set<string>): (name: string) => boolean {
-  const re = /BPF|BTF|KPROBE|UPROBE|FTRACE|TRACEPOINT|TRACING|PERF_EVENTS|CGROUP|LSM|FPROBE|IKHEADERS|IKCONFIG|DEBUG_INFO|XDP|NET_CLS|NET_ACT|NET_SCH_INGRESS|SECURITY|LOCKDOWN|KALLSYMS|FUNCTION_ERROR_INJECTION|DYNAMIC_FTRACE|MODULES|PREEMPT|SCHED_CLASS_EXT|NETKIT|NET_XGRESS|NETFILTER|HID_BPF|RETHOOK|SOCK_CGROUP|STACKTRACE|^CONFIG_BPF|SYSCALL/;
+  const re =
+    /BPF|BTF|KPROBE|UPROBE|FTRACE|TRACEPOINT|TRACING|PERF_EVENTS|CGROUP|LSM|FPROBE|IKHEADERS|IKCONFIG|DEBUG_INFO|XDP|NET_CLS|NET_ACT|NET_SCH_INGRESS|SECURITY|LOCKDOWN|KALLSYMS|FUNCTION_ERROR_INJECTION|DYNAMIC_FTRACE|MODULES|PREEMPT|SCHED_CLASS_EXT|NETKIT|NET_XGRESS|NETFILTER|HID_BPF|RETHOOK|SOCK_CGROUP|STACKTRACE|^CONFIG_BPF|SYSCALL/;
   return (n) => factConfigs.has(n) || re.test(n);
 }
 
@@ -153,5 +162,9 @@ export function sha256File(path: string): string {
 
 /** Files directly in `dir` ending with `suffix`, sorted. */
 export function listFiles(dir: string, suffix: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(suffix)).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(suffix))
+        .sort()
+    : [];
 }

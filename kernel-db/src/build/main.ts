@@ -35,7 +35,11 @@ async function main(argv: string[]): Promise<number> {
   const result = await buildDatabase(input, quiet ? () => {} : (m) => process.stderr.write(`${m}\n`));
   mkdirSync(out, { recursive: true });
   for (const [name, bytes] of Object.entries(result.files)) writeFileSync(join(out, name), bytes);
-  process.stderr.write(`kernel-db:build: ${result.kernelCount} kernels → ${out} (${Object.entries(result.files).map(([n, b]) => `${n} ${(b.length / 1e6).toFixed(2)} MB`).join(', ')}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `kernel-db:build: ${result.kernelCount} kernels → ${out} (${Object.entries(result.files)
+      .map(([n, b]) => `${n} ${(b.length / 1e6).toFixed(2)} MB`)
+      .join(', ')}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
   return 0;
 }
 

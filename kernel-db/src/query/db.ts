@@ -126,7 +126,11 @@ export interface OpenOptions {
 export function defaultDataDir(): string {
   const env = process.env.EBPF_PORTABILITY_DATA;
   if (env) return env;
-  for (const rel of [['..', '..', 'data'], ['..', 'kernel-db', 'data'], ['..', '..', '..', 'kernel-db', 'data']]) {
+  for (const rel of [
+    ['..', '..', 'data'],
+    ['..', 'kernel-db', 'data'],
+    ['..', '..', '..', 'kernel-db', 'data'],
+  ]) {
     const p = join(__dirname, ...rel);
     if (existsSync(join(p, 'kernels.kdb'))) return p;
   }
@@ -188,7 +192,10 @@ export class KernelDb {
     let v = this.effectiveCache.get(k.id);
     if (v === undefined) {
       v = k.hasHelperEnum
-        ? this.facts.newestHelperSince((h) => this.enumValue('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`, [k])[0].present === true, k.version)
+        ? this.facts.newestHelperSince(
+            (h) => this.enumValue('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`, [k])[0].present === true,
+            k.version,
+          )
         : k.version;
       this.effectiveCache.set(k.id, v);
     }
@@ -251,11 +258,17 @@ export class KernelDb {
         const f = s.fieldRecord(r);
         if (!s.has(f.kset, i)) continue;
         return {
-          kernel: k, present: true, basis, structPresent: true, type: f.type, tags: f.tags,
+          kernel: k,
+          present: true,
+          basis,
+          structPresent: true,
+          type: f.type,
+          tags: f.tags,
           ...(f.offsetBits >= 0 ? { offsetBits: f.offsetBits } : {}),
           ...(f.bitfieldBits >= 0 ? { bitfieldBits: f.bitfieldBits } : {}),
           ...(f.size >= 0 ? { size: f.size } : {}),
-          anon: f.anon, ref: f.ref,
+          anon: f.anon,
+          ref: f.ref,
         };
       }
     }
@@ -416,7 +429,9 @@ export class KernelDb {
         const kfunc = s.has(s.col('func.kfunc', 'u32')[r], i);
         const proto = s.rowsBy('proto', 'func', name).find((p) => s.has(s.col('proto.kset', 'u32')[p], i));
         return {
-          kernel: k, present, basis,
+          kernel: k,
+          present,
+          basis,
           ...(inlined ? { inlined } : {}),
           ...(kfunc ? { kfunc } : {}),
           ...(proto !== undefined ? { proto: s.str(s.col('proto.text', 'u32')[proto]) } : {}),
@@ -513,7 +528,8 @@ export class KernelDb {
     let v = this.tpCache.get(k.id);
     if (v === undefined) {
       const { s, i } = this.locate(k);
-      v = s.rowsBy('tp', 'event', 'sys_enter').some((r) => s.has(s.col('tp.kset', 'u32')[r], i)) ||
+      v =
+        s.rowsBy('tp', 'event', 'sys_enter').some((r) => s.has(s.col('tp.kset', 'u32')[r], i)) ||
         s.rowsBy('tp', 'event', 'sched_switch').some((r) => s.has(s.col('tp.kset', 'u32')[r], i));
       this.tpCache.set(k.id, v);
     }
@@ -554,7 +570,17 @@ export class KernelDb {
   section(sec: string, kernels: readonly Kernel[]): SectionAvailability {
     return this.answers.get('section', [sec], kernels, () => {
       const m = this.facts.section(sec);
-      if (!m) return { sec, configs: [], kernels: kernels.map((k) => ({ kernel: k, present: null, basis: 'facts' as const, reasons: [`libbpf does not know SEC("${sec}")`] })) };
+      if (!m)
+        return {
+          sec,
+          configs: [],
+          kernels: kernels.map((k) => ({
+            kernel: k,
+            present: null,
+            basis: 'facts' as const,
+            reasons: [`libbpf does not know SEC("${sec}")`],
+          })),
+        };
       const f = m.fact;
       const prog = f.prog_type ? this.progType(f.prog_type, kernels).kernels : undefined;
       // libbpf drops an optional expected attach type on kernels that lack it.
@@ -562,8 +588,13 @@ export class KernelDb {
       const floorOnly = f.since_kernel_reason !== f.prog_type && f.since_kernel_reason !== f.attach_type;
       const target = this.sectionTarget(f.prefix, m.target, kernels);
       return {
-        sec, prefix: f.prefix, ...(f.prog_type ? { progType: f.prog_type } : {}), ...(f.attach_type ? { attachType: f.attach_type } : {}),
-        ...(m.target ? { target: m.target } : {}), sinceKernel: f.since_kernel, configs: f.configs ?? [],
+        sec,
+        prefix: f.prefix,
+        ...(f.prog_type ? { progType: f.prog_type } : {}),
+        ...(f.attach_type ? { attachType: f.attach_type } : {}),
+        ...(m.target ? { target: m.target } : {}),
+        sinceKernel: f.since_kernel,
+        configs: f.configs ?? [],
         kernels: kernels.map((k, n) => {
           const reasons: string[] = [];
           let present: boolean | null = true;
@@ -596,7 +627,11 @@ export class KernelDb {
     if (base === 'lsm') return this.lsmHook(target, kernels).map((a) => ({ ...a, what: `LSM hook bpf_lsm_${target}` }));
     if (['kprobe', 'kretprobe', 'fentry', 'fexit', 'fmod_ret'].includes(base)) {
       const fn = target.replace(/\+\d+$/, '');
-      return this.func(fn, kernels).map((a) => ({ ...a, present: a.present && !a.inlined ? a.present : a.present === null ? null : false, what: `function ${fn}` }));
+      return this.func(fn, kernels).map((a) => ({
+        ...a,
+        present: a.present && !a.inlined ? a.present : a.present === null ? null : false,
+        what: `function ${fn}`,
+      }));
     }
     if (base === 'tracepoint' || base === 'tp' || base === 'raw_tracepoint' || base === 'raw_tp' || base === 'tp_btf') {
       return this.tracepoint(target, kernels).map((a) => ({ ...a, what: `tracepoint ${target}` }));
@@ -645,10 +680,14 @@ export class KernelDb {
 /** Fidelity notes a report should show beside an absence. */
 export function fidelityCaveat(f: Fidelity): string | undefined {
   switch (f) {
-    case 'btf-minimal-config': return 'minimal test config: may only be configured out';
-    case 'btf-types-only': return 'BTF without function records';
-    case 'depsurf': return 'no offsets or bitfield widths in the data';
-    default: return undefined;
+    case 'btf-minimal-config':
+      return 'minimal test config: may only be configured out';
+    case 'btf-types-only':
+      return 'BTF without function records';
+    case 'depsurf':
+      return 'no offsets or bitfield widths in the data';
+    default:
+      return undefined;
   }
 }
 

@@ -99,7 +99,12 @@ export interface AnalysisFacts {
   /** Options every trampoline attached to a kernel function needs, for the program types listed. */
   readonly trampoline_configs: readonly { readonly name: string; readonly prog_types: readonly string[]; readonly source: string }[];
   /** Options a section's facts list that a section with this prefix and target does not need. */
-  readonly config_exemptions: readonly { readonly section_prefix: string; readonly target_prefix: string; readonly config: string; readonly source: string }[];
+  readonly config_exemptions: readonly {
+    readonly section_prefix: string;
+    readonly target_prefix: string;
+    readonly config: string;
+    readonly source: string;
+  }[];
 }
 
 /** All fact tables, with lookups by name built once. */

@@ -44,8 +44,15 @@ export function countOf(subset: readonly unknown[], all: readonly unknown[]): st
 }
 
 const DISTRO_NAMES: Record<string, string> = {
-  debian: 'Debian', ubuntu: 'Ubuntu', rhel: 'CentOS/RHEL', openeuler: 'openEuler', vanilla: 'vanilla',
-  arch: 'Arch', unknown: 'developer builds', local: 'local', user: 'imported',
+  debian: 'Debian',
+  ubuntu: 'Ubuntu',
+  rhel: 'CentOS/RHEL',
+  openeuler: 'openEuler',
+  vanilla: 'vanilla',
+  arch: 'Arch',
+  unknown: 'developer builds',
+  local: 'local',
+  user: 'imported',
 };
 
 /** What {@link describeKernels} needs of a kernel. */
@@ -70,7 +77,11 @@ export function describeKernels(subset: readonly Describable[], all: readonly De
     const uniq = [...new Set(vs)];
     const label = DISTRO_NAMES[d] ?? d;
     if (d === 'user') return `${label} ${uniq.join(', ')}`;
-    return uniq.length === 1 ? `${label} ${uniq[0]}` : uniq.length === 2 ? `${label} ${uniq[0]}, ${uniq[1]}` : `${label} ${uniq[0]} … ${uniq[uniq.length - 1]}`;
+    return uniq.length === 1
+      ? `${label} ${uniq[0]}`
+      : uniq.length === 2
+        ? `${label} ${uniq[0]}, ${uniq[1]}`
+        : `${label} ${uniq[0]} … ${uniq[uniq.length - 1]}`;
   });
   return `${versionRanges(subset, all)} (${parts.join('; ')})`;
 }

@@ -39,11 +39,7 @@ export interface TargetFilters {
 }
 
 type Bound = [number, number, number];
-type Item =
-  | { kind: 'all' }
-  | { kind: 'user' }
-  | { kind: 'name'; name: string }
-  | { kind: 'range'; lo: Bound; hi: Bound };
+type Item = { kind: 'all' } | { kind: 'user' } | { kind: 'name'; name: string } | { kind: 'range'; lo: Bound; hi: Bound };
 
 const VERSION = /^(\d+)\.(x|\d+)(?:\.(\d+))?$/;
 const MAX = 1e9;
@@ -55,14 +51,23 @@ function versionSpan(tok: string, spec: string): [Bound, Bound] | undefined {
   const major = Number(m[1]);
   if (m[2] === 'x') {
     if (m[3] !== undefined) throw new TargetError(`malformed target "${spec}": "${tok}" — write "${major}.x" without a patch level`);
-    return [[major, 0, 0], [major, MAX, MAX]];
+    return [
+      [major, 0, 0],
+      [major, MAX, MAX],
+    ];
   }
   const minor = Number(m[2]);
   if (m[3] !== undefined) {
     const p = Number(m[3]);
-    return [[major, minor, p], [major, minor, p]];
+    return [
+      [major, minor, p],
+      [major, minor, p],
+    ];
   }
-  return [[major, minor, 0], [major, minor, MAX]];
+  return [
+    [major, minor, 0],
+    [major, minor, MAX],
+  ];
 }
 
 function cmpBound(a: Bound, b: Bound): number {
@@ -87,7 +92,8 @@ export class TargetSpec {
     const arch = (filters.arch ?? []).map(normalizeArch);
     const distro = (filters.distro ?? []).map((d) => d.toLowerCase());
     const trimmed = text.trim();
-    if (trimmed === '') throw new TargetError('empty target: write a range such as "4.14-7.x", a version such as "5.10", "*", or kernel names');
+    if (trimmed === '')
+      throw new TargetError('empty target: write a range such as "4.14-7.x", a version such as "5.10", "*", or kernel names');
     for (const word of trimmed.split(/\s+/)) {
       const f = /^(arch|distro)=(.*)$/.exec(word);
       if (f) {
@@ -122,9 +128,12 @@ export class TargetSpec {
       if (this.distro.length && !this.distro.includes(k.distro)) return false;
       return this.items.some((it) => {
         switch (it.kind) {
-          case 'name': return it.name === k.name;
-          case 'user': return k.user;
-          case 'all': return !k.user && k.distro !== 'local';
+          case 'name':
+            return it.name === k.name;
+          case 'user':
+            return k.user;
+          case 'all':
+            return !k.user && k.distro !== 'local';
           case 'range': {
             if (k.user || k.distro === 'local') return false;
             const v = parseVersion(k.version);
@@ -148,8 +157,10 @@ function parseItem(tok: string, spec: string): Item {
   if (dash) {
     const lo = versionSpan(dash[1], spec);
     const hi = versionSpan(dash[2], spec);
-    if (!lo || !hi) throw new TargetError(`malformed target "${spec}": "${tok}" — a range is two versions such as "4.14-6.x" or "5.4-5.15"`);
-    if (cmpBound(lo[0], hi[1]) > 0) throw new TargetError(`malformed target "${spec}": range "${tok}" is empty (its start is after its end)`);
+    if (!lo || !hi)
+      throw new TargetError(`malformed target "${spec}": "${tok}" — a range is two versions such as "4.14-6.x" or "5.4-5.15"`);
+    if (cmpBound(lo[0], hi[1]) > 0)
+      throw new TargetError(`malformed target "${spec}": range "${tok}" is empty (its start is after its end)`);
     return { kind: 'range', lo: lo[0], hi: hi[1] };
   }
   const span = versionSpan(tok, spec);
@@ -157,6 +168,7 @@ function parseItem(tok: string, spec: string): Item {
   if (/^[\d.x-]+$/.test(tok) || /^[-.]/.test(tok)) {
     throw new TargetError(`malformed target "${spec}": "${tok}" — use "4.14-7.x", "5.10", "6.x", "5.8+", "*", or a kernel name`);
   }
-  if (!/^[A-Za-z0-9_.+~:-]+$/.test(tok)) throw new TargetError(`malformed target "${spec}": "${tok}" is not a version, range or kernel name`);
+  if (!/^[A-Za-z0-9_.+~:-]+$/.test(tok))
+    throw new TargetError(`malformed target "${spec}": "${tok}" is not a version, range or kernel name`);
   return { kind: 'name', name: tok };
 }

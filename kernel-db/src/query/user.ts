@@ -83,10 +83,18 @@ export class UserKernels {
     const loaded = await loadBtfBytes(bytes, path);
     const facts1 = extractKernelFacts(loaded.btf);
     const running = path === '/sys/kernel/btf/vmlinux';
-    const name = opts.name ?? (running ? `local-${osRelease()}` : basename(path).replace(/(\.btf)?(\.tar)?(\.(xz|gz))?$/, '').replace(/^vmlinux-?/, '') || 'kernel');
-    if (!/^[A-Za-z0-9_.+~:-]+$/.test(name)) throw new Error(`kernel name "${name}" may only use letters, digits and _ . + ~ : -; pass --name`);
+    const name =
+      opts.name ??
+      (running
+        ? `local-${osRelease()}`
+        : basename(path)
+            .replace(/(\.btf)?(\.tar)?(\.(xz|gz))?$/, '')
+            .replace(/^vmlinux-?/, '') || 'kernel');
+    if (!/^[A-Za-z0-9_.+~:-]+$/.test(name))
+      throw new Error(`kernel name "${name}" may only use letters, digits and _ . + ~ : -; pass --name`);
     if (reserved(name)) throw new Error(`"${name}" is a built-in kernel's name; pass --name to choose another`);
-    if (!opts.force && this.list().some((e) => e.meta.name === name)) throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
+    if (!opts.force && this.list().some((e) => e.meta.name === name))
+      throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
     const fromName = /(\d+\.\d+(?:\.\d+)?)/.exec(running ? osRelease() : name)?.[1];
     const estimated = !opts.version && !fromName;
     const version = opts.version ?? (fromName ? normalizeVersion(fromName) : estimateVersion(facts1, facts));
@@ -107,7 +115,8 @@ export class UserKernels {
       distro: opts.distro ?? 'user',
       flavour: 'user',
       fidelity: facts1.funcs.size > 0 ? 'btf' : 'btf-types-only',
-      source: `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}` +
+      source:
+        `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}` +
         (estimated ? `; version ${version} estimated from its BPF enums and kfuncs (a lower bound; pass --version)` : ''),
       hasConfig: configText !== undefined,
       hasHelperEnum: false,
@@ -167,7 +176,10 @@ function estimateVersion(kf: KernelFacts, facts: Facts): string {
     if (since && compareVersions(since, best) > 0) best = normalizeVersion(since);
   };
   const enums: Record<string, readonly { name: string; since: string }[]> = {
-    bpf_prog_type: facts.progTypes, bpf_map_type: facts.mapTypes, bpf_attach_type: facts.attachTypes, bpf_link_type: facts.linkTypes,
+    bpf_prog_type: facts.progTypes,
+    bpf_map_type: facts.mapTypes,
+    bpf_attach_type: facts.attachTypes,
+    bpf_link_type: facts.linkTypes,
   };
   const helpers = new Set<string>();
   for (const v of kf.enumValues) {

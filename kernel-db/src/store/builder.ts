@@ -133,8 +133,17 @@ export class DbBuilder {
   private *allStrings(): Generator<string> {
     yield '';
     const stringCells: Record<string, number[]> = {
-      agg: [0], field: [0, 1, 2, 3, 7, 8], enumv: [0, 1, 2], func: [0], funcKfunc: [0], funcInlined: [0],
-      proto: [0, 1], var: [0, 1], typedef: [0, 1], tp: [0, 1], config: [0, 1],
+      agg: [0],
+      field: [0, 1, 2, 3, 7, 8],
+      enumv: [0, 1, 2],
+      func: [0],
+      funcKfunc: [0],
+      funcInlined: [0],
+      proto: [0, 1],
+      var: [0, 1],
+      typedef: [0, 1],
+      tp: [0, 1],
+      config: [0, 1],
     };
     for (const [t, cols] of Object.entries(stringCells)) {
       for (const r of this.t[t as keyof typeof this.t].rows.values()) {
@@ -176,7 +185,8 @@ export class DbBuilder {
     };
     emit('agg', this.t.agg.sorted(), ({ cells: c, kernels }: Row, o) => set(o, s(c[0]), c[1] as number, c[2] as number, ks(kernels)));
     emit('field', this.t.field.sorted(), ({ cells: c, kernels }: Row, o) =>
-      set(o, s(c[0]), s(c[1]), s(c[2]), s(c[3]), c[4] as number, c[5] as number, c[6] as number, s(c[7]), s(c[8]), ks(kernels)));
+      set(o, s(c[0]), s(c[1]), s(c[2]), s(c[3]), c[4] as number, c[5] as number, c[6] as number, s(c[7]), s(c[8]), ks(kernels)),
+    );
     emit('enumv', this.t.enumv.sorted(), ({ cells: [e, n, v], kernels }: Row, o) => {
       const big = typeof v === 'string';
       set(o, s(e), s(n), big ? Number(v) : v, big ? s(v) : 0, ks(kernels));
@@ -202,12 +212,19 @@ export class DbBuilder {
 
 function makeColumn(type: SectionType, n: number) {
   switch (type) {
-    case 'u8': case 'bytes': return new Uint8Array(n);
-    case 'i8': return new Int8Array(n);
-    case 'u16': return new Uint16Array(n);
-    case 'u32': return new Uint32Array(n);
-    case 'i32': return new Int32Array(n);
-    case 'f64': return new Float64Array(n);
+    case 'u8':
+    case 'bytes':
+      return new Uint8Array(n);
+    case 'i8':
+      return new Int8Array(n);
+    case 'u16':
+      return new Uint16Array(n);
+    case 'u32':
+      return new Uint32Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'f64':
+      return new Float64Array(n);
   }
 }
 

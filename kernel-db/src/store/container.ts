@@ -87,7 +87,10 @@ export class ContainerReader {
    * @param compressed the file's bytes.
    * @param file the name used in error messages.
    */
-  constructor(compressed: Uint8Array, readonly file: string) {
+  constructor(
+    compressed: Uint8Array,
+    readonly file: string,
+  ) {
     let buf: Uint8Array;
     try {
       const raw = gunzipSync(compressed);
@@ -108,7 +111,9 @@ export class ContainerReader {
       throw new Error(`${file}: corrupt kernel database header`);
     }
     if (parsed.format !== FORMAT_VERSION) {
-      throw new Error(`${file}: kernel database format ${parsed.format}, this version reads format ${FORMAT_VERSION}; rebuild or re-import it`);
+      throw new Error(
+        `${file}: kernel database format ${parsed.format}, this version reads format ${FORMAT_VERSION}; rebuild or re-import it`,
+      );
     }
     this.meta = parsed.meta;
     this.entries = parsed.sections;

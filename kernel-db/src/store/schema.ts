@@ -48,7 +48,16 @@ export interface KernelMeta {
 export const TABLES = {
   agg: { name: 'u32', kind: 'u8', size: 'i32', kset: 'u32' },
   field: {
-    agg: 'u32', name: 'u32', type: 'u32', tags: 'u32', off: 'i32', bf: 'i8', size: 'i32', anon: 'u32', ref: 'u32', kset: 'u32',
+    agg: 'u32',
+    name: 'u32',
+    type: 'u32',
+    tags: 'u32',
+    off: 'i32',
+    bf: 'i8',
+    size: 'i32',
+    anon: 'u32',
+    ref: 'u32',
+    kset: 'u32',
   },
   enumv: { enum: 'u32', name: 'u32', value: 'f64', big: 'u32', kset: 'u32' },
   func: { name: 'u32', kset: 'u32', kfunc: 'u32', inlined: 'u32' },

@@ -35,12 +35,16 @@ export class KernelStore {
   private readonly idIndexes = new Map<string, Map<number, number[]>>();
   private readonly scans = new Map<string, number>();
 
-  constructor(bytes: Uint8Array, readonly file: string) {
+  constructor(
+    bytes: Uint8Array,
+    readonly file: string,
+  ) {
     this.c = new ContainerReader(bytes, file);
     this.meta = this.c.meta;
     this.kernels = this.c.meta.kernels as KernelMeta[];
     this.width = this.c.meta.ksetWords as number;
-    if (!Array.isArray(this.kernels) || typeof this.width !== 'number') throw new Error(`${file}: kernel database header lacks the kernel list`);
+    if (!Array.isArray(this.kernels) || typeof this.width !== 'number')
+      throw new Error(`${file}: kernel database header lacks the kernel list`);
     this.strOff = this.c.get('str.offsets', 'u32');
     this.strData = this.c.get('str.data', 'bytes');
     this.kwords = this.c.get('kset.words', 'u32');
@@ -141,7 +145,8 @@ export class KernelStore {
     const size = this.col('agg.size', 'i32');
     const kset = this.col('agg.kset', 'u32');
     const out = [];
-    for (let i = e.aggStart; i < e.aggEnd; i++) out.push({ kind: kind[i] === 1 ? 'union' as const : 'struct' as const, size: size[i], kset: kset[i] });
+    for (let i = e.aggStart; i < e.aggEnd; i++)
+      out.push({ kind: kind[i] === 1 ? ('union' as const) : ('struct' as const), size: size[i], kset: kset[i] });
     return out;
   }
 
@@ -203,7 +208,17 @@ export class KernelStore {
   }
 
   /** Tables whose rows are sorted by this column (so by its string ids). */
-  private static readonly SORTED = new Set(['func.name', 'proto.func', 'typedef.name', 'tp.event', 'config.name', 'var.name', 'agg.name', 'field.agg', 'enumv.enum']);
+  private static readonly SORTED = new Set([
+    'func.name',
+    'proto.func',
+    'typedef.name',
+    'tp.event',
+    'config.name',
+    'var.name',
+    'agg.name',
+    'field.agg',
+    'enumv.enum',
+  ]);
 
   /**
    * Rows of a table whose column `col` (a string id) equals `name`: a binary search where the

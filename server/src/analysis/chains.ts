@@ -57,7 +57,8 @@ export interface Chain {
 }
 
 /** Calls whose arguments are compile-time CO-RE expressions or relocations, not loads. */
-const NO_LOAD_CALLS = /^(BPF_CORE_READ\w*|BPF_PROBE_READ\w*|bpf_core_\w+|__builtin_\w+|bpf_ksym_exists|BPF_CORE_WRITE_BITFIELD|sizeof|typeof|__typeof__|offsetof|container_of)$/;
+const NO_LOAD_CALLS =
+  /^(BPF_CORE_READ\w*|BPF_PROBE_READ\w*|bpf_core_\w+|__builtin_\w+|bpf_ksym_exists|BPF_CORE_WRITE_BITFIELD|sizeof|typeof|__typeof__|offsetof|container_of)$/;
 const PROBE_READ = /^bpf_probe_read(_kernel)?(_str)?$/;
 
 /** Finds every maximal member chain in `body`. */
@@ -118,7 +119,8 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
     const ft = scope.env.fieldType(agg.name, field);
     if (arrow) {
       // Each further pointer was read out of the previous object.
-      if (segments.length > 0) prov = prov === 'trusted' ? 'trusted' : prov === 'unknown' ? 'unknown' : prov === 'local' ? 'local' : 'untrusted';
+      if (segments.length > 0)
+        prov = prov === 'trusted' ? 'trusted' : prov === 'unknown' ? 'unknown' : prov === 'local' ? 'local' : 'untrusted';
       segments.push({ agg, fields: [field], prov, node: s });
     } else if (segments.length > 0) {
       const last = segments[segments.length - 1];
@@ -131,7 +133,13 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
   const { mode, within } = modeOf(top, t, src);
   const probeRead = mode === 'address' ? probeReadAround(top, src) : undefined;
   return {
-    top, base, baseTyped, links, subscripted, mode, ...(within ? { within } : {}),
+    top,
+    base,
+    baseTyped,
+    links,
+    subscripted,
+    mode,
+    ...(within ? { within } : {}),
     // Taking an address reads every pointer on the way but not the last object; loads and
     // writes touch every object.
     segments: segments.map((s, i) => ({ ...s, reads: mode === 'skip' ? false : mode === 'address' ? i < segments.length - 1 : true })),
@@ -145,7 +153,8 @@ function modeOf(top: Node, finalType: CType, src: (n: Node) => string): { mode: 
       const fn = a.childForFieldName('function');
       if (fn && NO_LOAD_CALLS.test(src(fn))) return { mode: 'skip', within: src(fn) };
     }
-    if (a.type === 'sizeof_expression' || a.type === 'offsetof_expression' || a.type === 'alignof_expression') return { mode: 'skip', within: a.type.replace('_expression', '') };
+    if (a.type === 'sizeof_expression' || a.type === 'offsetof_expression' || a.type === 'alignof_expression')
+      return { mode: 'skip', within: a.type.replace('_expression', '') };
     if (a.type === 'function_definition' || a.type === 'compound_statement') break;
   }
   const p = top.parent;
@@ -156,7 +165,6 @@ function modeOf(top: Node, finalType: CType, src: (n: Node) => string): { mode: 
   if (finalType.arr > 0) return { mode: 'address' };
   return { mode: 'load' };
 }
-
 
 /**
  * Chains spelled as CO-RE macro arguments: `BPF_CORE_READ(task, real_parent, tgid)` reads

@@ -48,7 +48,14 @@ export function directives(text: string): Directive[] {
     const idRe = /[A-Za-z0-9_-]+/g;
     let r: RegExpExecArray | null;
     while ((r = idRe.exec(d[2]))) ruleSpans.push({ id: r[0], start: listStart + r.index, end: listStart + r.index + r[0].length });
-    out.push({ kind: d[1] as Directive['kind'], rules: ruleSpans.map((s) => s.id), start: m.index, end: m.index + m[0].length, line, ruleSpans });
+    out.push({
+      kind: d[1] as Directive['kind'],
+      rules: ruleSpans.map((s) => s.id),
+      start: m.index,
+      end: m.index + m[0].length,
+      line,
+      ruleSpans,
+    });
   }
   return out;
 }

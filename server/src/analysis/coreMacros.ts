@@ -27,7 +27,13 @@ export interface CoreMacro {
   readonly bitfield?: boolean;
 }
 
-const read = (source: number, relocates: boolean, extra: Partial<CoreMacro> = {}): CoreMacro => ({ reads: true, source, relocates, toleratesMissing: false, ...extra });
+const read = (source: number, relocates: boolean, extra: Partial<CoreMacro> = {}): CoreMacro => ({
+  reads: true,
+  source,
+  relocates,
+  toleratesMissing: false,
+  ...extra,
+});
 const check = (toleratesMissing: boolean): CoreMacro => ({ reads: false, relocates: true, toleratesMissing });
 const operator: CoreMacro = { reads: false, relocates: false, toleratesMissing: true };
 

@@ -83,7 +83,8 @@ export function readTypeText(type: string): TypeText {
   const pointee = !func && !arr && bare.endsWith('*') ? bare.slice(0, -1).trim() : undefined;
   const agg = !func && !arr && pointee === undefined ? /^(struct|union) (.+)$/.exec(bare) : null;
   return {
-    bare, func,
+    bare,
+    func,
     ...(arr ? { array: { elem: arr[1], dims: arr[2], count: (arr[2].match(/\[/g) ?? []).length } } : {}),
     ...(pointee !== undefined ? { pointee } : {}),
     ...(agg ? { aggregate: { kind: agg[1] as 'struct' | 'union', name: agg[2] } } : {}),
@@ -139,7 +140,11 @@ export function fromSpecifier(node: Node | null, text: (n: Node) => string, type
  * Applies a declarator to a base type and returns the declared name and type:
  * `*p` adds a pointer, `a[4]` an array dimension, `f(...)` makes it a function (scalar).
  */
-export function applyDeclarator(base: CType, decl: Node | null, text: (n: Node) => string): { name: string; nameNode: Node | null; type: CType } {
+export function applyDeclarator(
+  base: CType,
+  decl: Node | null,
+  text: (n: Node) => string,
+): { name: string; nameNode: Node | null; type: CType } {
   let t = base;
   let node = decl;
   for (let depth = 0; node && depth < 64; depth++) {

@@ -101,11 +101,16 @@ export interface HeaderModel {
 /** Resolves `#include "x.h"` of a file to that header's model, if it can be read. */
 export type IncludeResolver = (fromUri: string, path: string) => HeaderModel | undefined;
 
-
 const KERNEL_HEADER = /^(linux|asm|asm-generic|net|uapi|trace|generated)\//;
 
 /** Builds the model of a parsed file. */
-export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver, knownSites?: readonly BpfMacroSite[]): FileModel {
+export function buildFileModel(
+  uri: string,
+  text: string,
+  tree: Tree,
+  resolve?: IncludeResolver,
+  knownSites?: readonly BpfMacroSite[],
+): FileModel {
   const src = (n: Node) => text.slice(n.startIndex, n.endIndex);
   const root = tree.rootNode;
   const includes: Include[] = [];
@@ -149,9 +154,18 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
     }
     // `preserve_access_index` may sit before the name or after the closing brace.
     const after = text.slice(n.endIndex, Math.min(text.length, n.endIndex + 200)).split(';')[0];
-    const attr = /preserve_access_index/.test(src(n).slice(0, body.startIndex - n.startIndex)) || /preserve_access_index/.test(after) ||
+    const attr =
+      /preserve_access_index/.test(src(n).slice(0, body.startIndex - n.startIndex)) ||
+      /preserve_access_index/.test(after) ||
       /preserve_access_index/.test(src(n).slice(body.endIndex - n.startIndex));
-    structs.set(name, { name, kind: n.type === 'union_specifier' ? 'union' : 'struct', core: attr || inRegion(n.startIndex), fields, node: n, uri });
+    structs.set(name, {
+      name,
+      kind: n.type === 'union_specifier' ? 'union' : 'struct',
+      core: attr || inRegion(n.startIndex),
+      fields,
+      node: n,
+      uri,
+    });
   };
 
   const visitTop = (n: Node) => {
@@ -186,7 +200,8 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
         if (name && src(name) === 'BPF_NO_PRESERVE_ACCESS_INDEX' && !vmlinux) noPreserveAccessIndex = true;
         break;
       }
-      case 'struct_specifier': case 'union_specifier':
+      case 'struct_specifier':
+      case 'union_specifier':
         addStruct(n);
         break;
       case 'type_definition': {
@@ -202,7 +217,12 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
           if (anon) {
             // An anonymous aggregate behind a typedef is known by the typedef's name.
             addStruct(spec, r.name);
-            typedefs.set(r.name, { kind: spec.type === 'union_specifier' ? 'union' : 'struct', name: r.name, ptr: r.type.ptr, arr: r.type.arr });
+            typedefs.set(r.name, {
+              kind: spec.type === 'union_specifier' ? 'union' : 'struct',
+              name: r.name,
+              ptr: r.type.ptr,
+              arr: r.type.arr,
+            });
           } else {
             typedefs.set(r.name, r.type);
           }
@@ -221,15 +241,21 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
           globals.set(r.name, { type: r.type, node: d });
           if (ext) externs.set(r.name, { name: r.name, ...ext, isFunction: isFunctionDeclarator(d), node: n });
           const sec = sections.get(declaratorName(d)?.startIndex ?? -1);
-          if (sec?.section === 'license' && d.type === 'init_declarator') license = stringValue(d.childForFieldName('value'), text) ?? license;
+          if (sec?.section === 'license' && d.type === 'init_declarator')
+            license = stringValue(d.childForFieldName('value'), text) ?? license;
         }
         break;
       }
       case 'function_definition':
         functions.push(functionInfo(n, src, typedefs, sections));
         break;
-      case 'preproc_ifdef': case 'preproc_if': case 'preproc_else': case 'preproc_elif': case 'preproc_elifdef':
-      case 'linkage_specification': case 'declaration_list':
+      case 'preproc_ifdef':
+      case 'preproc_if':
+      case 'preproc_else':
+      case 'preproc_elif':
+      case 'preproc_elifdef':
+      case 'linkage_specification':
+      case 'declaration_list':
         for (const c of n.namedChildren) if (c) visitTop(c);
         break;
       default:
@@ -238,8 +264,19 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
   };
   for (const c of root.namedChildren) if (c) visitTop(c);
   return {
-    uri, text, includes, vmlinux, kernelHeaders, noPreserveAccessIndex, coreReadIncluded, headers: headerPrints.join('\u0000'),
-    bcc, structs, typedefs, globals, functions,
+    uri,
+    text,
+    includes,
+    vmlinux,
+    kernelHeaders,
+    noPreserveAccessIndex,
+    coreReadIncluded,
+    headers: headerPrints.join('\u0000'),
+    bcc,
+    structs,
+    typedefs,
+    globals,
+    functions,
     ...(license !== undefined ? { license } : {}),
     externs,
     sites: () => sites,
@@ -256,7 +293,10 @@ export function buildFileModel(uri: string, text: string, tree: Tree, resolve?: 
       if (site.name === '__ksym' || site.name === '__kconfig') {
         kind = site.name === '__ksym' ? 'ksym' : 'kconfig';
         attrEnd = site.end;
-      } else if (site.name === '__weak' || (site.name.startsWith('__attribute') && site.args.some((a) => /\bweak\b|\b__weak__\b/.test(a.text)))) {
+      } else if (
+        site.name === '__weak' ||
+        (site.name.startsWith('__attribute') && site.args.some((a) => /\bweak\b|\b__weak__\b/.test(a.text)))
+      ) {
         weak = true;
       }
     }
@@ -319,10 +359,23 @@ function stringValue(n: Node | null, text: string): string | undefined {
 export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver): HeaderModel {
   const m = buildFileModel(uri, text, tree, resolve);
   const fingerprint = createHash('sha1').update(text).update('\u0000').update(m.headers).digest('base64');
-  return { fingerprint, vmlinux: m.vmlinux, kernelHeaders: m.kernelHeaders, coreReadIncluded: m.coreReadIncluded, noPreserveAccessIndex: m.noPreserveAccessIndex, structs: m.structs, typedefs: m.typedefs };
+  return {
+    fingerprint,
+    vmlinux: m.vmlinux,
+    kernelHeaders: m.kernelHeaders,
+    coreReadIncluded: m.coreReadIncluded,
+    noPreserveAccessIndex: m.noPreserveAccessIndex,
+    structs: m.structs,
+    typedefs: m.typedefs,
+  };
 }
 
-function functionInfo(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<string, CType>, sections: ReadonlyMap<number, SectionSite>): FunctionInfo {
+function functionInfo(
+  n: Node,
+  src: (n: Node) => string,
+  typedefs: ReadonlyMap<string, CType>,
+  sections: ReadonlyMap<number, SectionSite>,
+): FunctionInfo {
   let decl = n.childForFieldName('declarator');
   while (decl && decl.type !== 'function_declarator') decl = decl.childForFieldName('declarator');
   const nameNode = decl?.childForFieldName('declarator') ?? null;
@@ -348,7 +401,10 @@ function functionInfo(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<s
   // The masker links each SEC() to the name it annotates.
   const sec = sections.get(nameStart);
   return {
-    name, node: n, body: n.childForFieldName('body'), params,
+    name,
+    node: n,
+    body: n.childForFieldName('body'),
+    params,
     ...(sec?.section != null && sec.target?.kind === 'function' ? { sec: sec.section } : {}),
     ...(wrapper ? { wrapper } : {}),
   };

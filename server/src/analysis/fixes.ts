@@ -85,9 +85,12 @@ export function probeReadFix(chain: Chain, env: FixEnv): Fix | undefined {
   const str = pr.fn.endsWith('_str');
   const size = src(pr.size).replace(/\s+/g, '');
   let dst = src(pr.dst);
-  const dstName = /^&\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|->[A-Za-z_]\w*)*)$/.exec(dst)?.[1] ?? (/^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|->[A-Za-z_]\w*)*$/.test(dst) ? dst : undefined);
+  const dstName =
+    /^&\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|->[A-Za-z_]\w*)*)$/.exec(dst)?.[1] ??
+    (/^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|->[A-Za-z_]\w*)*$/.test(dst) ? dst : undefined);
   if (!dstName) return undefined;
-  const sizeOk = size === `sizeof(${dstName.replace(/\s+/g, '')})` || size === `sizeof(*${dst.replace(/\s+/g, '')})` || size === `sizeof${dstName}`;
+  const sizeOk =
+    size === `sizeof(${dstName.replace(/\s+/g, '')})` || size === `sizeof(*${dst.replace(/\s+/g, '')})` || size === `sizeof${dstName}`;
   if (!sizeOk) return undefined;
   if (!dst.startsWith('&')) {
     // `bpf_probe_read_kernel_str(buf, sizeof(buf), …)` with an array `buf`: the macro needs `&buf`.
@@ -134,7 +137,16 @@ export function guardWrap(env: Pick<FixEnv, 'model' | 'lines'>, call: Node, cond
   // Under an unbraced `if`/loop, braces keep a following `else` with its own `if`.
   if (stmt.parent && stmt.parent.type !== 'compound_statement' && stmt.parent.type !== 'case_statement') {
     const outer = indent.endsWith(unit) ? indent.slice(0, -unit.length) : indent;
-    return { edit: { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}` }, whole };
+    return {
+      edit: {
+        range: env.lines.range(stmt.startIndex, stmt.endIndex),
+        newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}`,
+      },
+      whole,
+    };
   }
-  return { edit: { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` }, whole };
+  return {
+    edit: { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` },
+    whole,
+  };
 }

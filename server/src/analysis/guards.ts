@@ -200,7 +200,8 @@ export class Guards {
         const m = /\(\s*enum\s+([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(call);
         if (!m) return this.unknown();
         const ename = m[1].replace(/___\w+$/, '');
-        if (ename === 'bpf_func_id') return this.presence(this.db.helper(m[2].replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present));
+        if (ename === 'bpf_func_id')
+          return this.presence(this.db.helper(m[2].replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present));
         return this.presence(this.db.enumValue(ename, m[2], target).map((a) => a.present));
       }
       case 'bpf_ksym_exists': {

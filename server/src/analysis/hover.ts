@@ -22,11 +22,21 @@ export interface HoverInfo {
 }
 
 /** The hover at `offset`, if the text there is something the kernel data knows. */
-export function hoverAt(uri: string, text: string, tree: Tree, db: KernelDb, kernels: readonly Kernel[], offset: number, resolve?: IncludeResolver, sites?: readonly BpfMacroSite[]): HoverInfo | undefined {
+export function hoverAt(
+  uri: string,
+  text: string,
+  tree: Tree,
+  db: KernelDb,
+  kernels: readonly Kernel[],
+  offset: number,
+  resolve?: IncludeResolver,
+  sites?: readonly BpfMacroSite[],
+): HoverInfo | undefined {
   const lines = new LineIndex(text);
   const model = buildFileModel(uri, text, tree, resolve, sites);
   const sec = model.sites().find((s) => s.kind === 'section' && offset >= s.start && offset <= s.end);
-  if (sec?.kind === 'section' && sec.section !== null) return { markdown: sectionHover(db, kernels, sec.section), range: lines.range(sec.start, sec.end) };
+  if (sec?.kind === 'section' && sec.section !== null)
+    return { markdown: sectionHover(db, kernels, sec.section), range: lines.range(sec.start, sec.end) };
   const node = tree.rootNode.descendantForIndex(offset);
   if (!node) return undefined;
   const src = (n: Node) => text.slice(n.startIndex, n.endIndex);
@@ -47,7 +57,8 @@ export function hoverAt(uri: string, text: string, tree: Tree, db: KernelDb, ker
   if (node.type === 'identifier' && node.parent?.type === 'call_expression' && node.parent.childForFieldName('function')?.id === node.id) {
     const name = src(node);
     if (db.facts.helper(name)) return { markdown: helperHover(db, kernels, name), range };
-    if (db.facts.kfunc(name) || model.externs.get(name)?.kind === 'ksym') return { markdown: presenceHover(`kfunc \`${name}\``, db.kfunc(name, kernels), kernels), range };
+    if (db.facts.kfunc(name) || model.externs.get(name)?.kind === 'ksym')
+      return { markdown: presenceHover(`kfunc \`${name}\``, db.kfunc(name, kernels), kernels), range };
     return undefined;
   }
   if (node.type === 'type_identifier' && (node.parent?.type === 'struct_specifier' || node.parent?.type === 'union_specifier')) {
@@ -85,8 +96,13 @@ function fieldHover(db: KernelDb, kernels: readonly Kernel[], struct: string, fi
   if (cand) out.push(`- named \`${cand.name}\` on ${cand.kernels.length} of the kernels that lack it`);
   out.push(`- type: ${types.map((t) => `\`${t}\``).join(', ') || 'unknown'}`);
   if (offsets.size) {
-    const list = [...offsets].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([o, n]) => `${num(o)} (${n})`);
-    out.push(`- byte offset: ${offsets.size === 1 ? `${list[0]} everywhere it is known` : `${offsets.size} different: ${list.join(', ')}${offsets.size > 4 ? ', …' : ''}`}`);
+    const list = [...offsets]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4)
+      .map(([o, n]) => `${num(o)} (${n})`);
+    out.push(
+      `- byte offset: ${offsets.size === 1 ? `${list[0]} everywhere it is known` : `${offsets.size} different: ${list.join(', ')}${offsets.size > 4 ? ', …' : ''}`}`,
+    );
   }
   return out.join('\n');
 }
@@ -101,6 +117,12 @@ function helperHover(db: KernelDb, kernels: readonly Kernel[], name: string): st
 function sectionHover(db: KernelDb, kernels: readonly Kernel[], sec: string): string {
   const s = db.section(sec, kernels);
   const head = presenceHover(`SEC("${sec}")`, s.kernels, kernels);
-  const info = [s.progType && `program type \`${s.progType}\``, s.attachType && `attach type \`${s.attachType}\``, s.sinceKernel && `since ${s.sinceKernel}`].filter(Boolean).join(', ');
+  const info = [
+    s.progType && `program type \`${s.progType}\``,
+    s.attachType && `attach type \`${s.attachType}\``,
+    s.sinceKernel && `since ${s.sinceKernel}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
   return [head, ...(info ? [`- ${info}`] : []), ...(s.configs.length ? [`- needs ${s.configs.join(', ')}`] : [])].join('\n');
 }

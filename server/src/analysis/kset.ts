@@ -37,11 +37,17 @@ export class KSet {
   }
 
   and(o: KSet): KSet {
-    return new KSet(this.target, this.bits.map((w, i) => w & o.bits[i]));
+    return new KSet(
+      this.target,
+      this.bits.map((w, i) => w & o.bits[i]),
+    );
   }
 
   or(o: KSet): KSet {
-    return new KSet(this.target, this.bits.map((w, i) => w | o.bits[i]));
+    return new KSet(
+      this.target,
+      this.bits.map((w, i) => w | o.bits[i]),
+    );
   }
 
   /** Kernels of the target not in this set. */
@@ -50,7 +56,10 @@ export class KSet {
   }
 
   minus(o: KSet): KSet {
-    return new KSet(this.target, this.bits.map((w, i) => w & ~o.bits[i]));
+    return new KSet(
+      this.target,
+      this.bits.map((w, i) => w & ~o.bits[i]),
+    );
   }
 
   get size(): number {

@@ -23,8 +23,14 @@ export interface OffsetSpread {
 }
 
 /** Per database, by target kernel ids and member (bounded: a settings change fills new entries). */
-const spreads = new OwnedCache<KernelDb, OffsetSpread>({ name: 'layout.offsetSpread', owner: 'kernel database', key: 'target kernel ids, struct and member path' }, 50_000);
-const fieldsAcross = new OwnedCache<KernelDb, FieldOnKernel[]>({ name: 'layout.fieldAcross', owner: 'kernel database', key: 'target kernel ids, struct and member' }, 50_000);
+const spreads = new OwnedCache<KernelDb, OffsetSpread>(
+  { name: 'layout.offsetSpread', owner: 'kernel database', key: 'target kernel ids, struct and member path' },
+  50_000,
+);
+const fieldsAcross = new OwnedCache<KernelDb, FieldOnKernel[]>(
+  { name: 'layout.fieldAcross', owner: 'kernel database', key: 'target kernel ids, struct and member' },
+  50_000,
+);
 
 /**
  * `struct.field` on every target kernel, in target order, cached per target: rules ask about the
@@ -45,7 +51,6 @@ function targetKey(kernels: readonly Kernel[]): string {
 }
 
 function computeSpread(db: KernelDb, kernels: readonly Kernel[], struct: string, fields: readonly string[]): OffsetSpread {
-
   const offsets = new Map<Kernel, number>();
   const missing: Kernel[] = [];
   const unknown: Kernel[] = [];
@@ -76,7 +81,9 @@ function computeSpread(db: KernelDb, kernels: readonly Kernel[], struct: string,
   const r: OffsetSpread = {
     ...(common !== undefined ? { common, commonOn: withCommon[withCommon.length - 1] } : {}),
     differ: known.filter((k) => offsets.get(k) !== common),
-    missing, unknown, known,
+    missing,
+    unknown,
+    known,
   };
   return r;
 }

@@ -34,9 +34,26 @@ export type Layout =
 
 /** UAPI context structs: their accesses are rewritten by the verifier, not kernel layouts. */
 export const CONTEXT_STRUCTS = new Set([
-  '__sk_buff', 'xdp_md', 'bpf_sock_ops', 'sk_msg_md', 'sk_reuseport_md', 'bpf_sock', 'bpf_sock_addr', 'bpf_sk_lookup',
-  'bpf_sockopt', 'bpf_sysctl', 'bpf_cgroup_dev_ctx', 'bpf_perf_event_data', 'bpf_raw_tracepoint_args', 'pt_regs',
-  'user_pt_regs', 'bpf_flow_keys', 'bpf_nf_ctx', 'bpf_tcp_sock', 'bpf_xdp_sock', 'xdp_buff',
+  '__sk_buff',
+  'xdp_md',
+  'bpf_sock_ops',
+  'sk_msg_md',
+  'sk_reuseport_md',
+  'bpf_sock',
+  'bpf_sock_addr',
+  'bpf_sk_lookup',
+  'bpf_sockopt',
+  'bpf_sysctl',
+  'bpf_cgroup_dev_ctx',
+  'bpf_perf_event_data',
+  'bpf_raw_tracepoint_args',
+  'pt_regs',
+  'user_pt_regs',
+  'bpf_flow_keys',
+  'bpf_nf_ctx',
+  'bpf_tcp_sock',
+  'bpf_xdp_sock',
+  'xdp_buff',
 ]);
 
 /**
@@ -76,10 +93,10 @@ export class TypeEnv {
     else if (def) {
       // A local struct is a copy of a kernel struct only if every member it declares exists
       // there; a program's own `struct event` that shares a kernel name is its own struct.
-      const copy = kernelName !== undefined && def.fields.size > 0 && [...def.fields.keys()].every((f) => this.db.fieldShape(kernelName, f));
+      const copy =
+        kernelName !== undefined && def.fields.size > 0 && [...def.fields.keys()].every((f) => this.db.fieldShape(kernelName, f));
       r = { layout: def.core ? 'core' : copy ? 'fixed' : 'user', ...(copy || def.core ? { kernelName } : {}), def };
-    }
-    else if (!kernelName) r = { layout: 'user' };
+    } else if (!kernelName) r = { layout: 'user' };
     else if (m.vmlinux) r = { layout: m.noPreserveAccessIndex ? 'fixed' : 'core', kernelName };
     else if (m.kernelHeaders) r = { layout: 'fixed', kernelName };
     else r = { layout: 'unknown', kernelName };
@@ -178,7 +195,12 @@ export class FunctionScope {
         const t = applyDeclarator(base, td?.childForFieldName('declarator') ?? null, this.src).type;
         const inner = this.typeOf(e.childForFieldName('value'), depth + 1);
         // A pointer made from an integer is what the verifier calls a scalar: not readable.
-        const prov: Provenance = inner.type.kind === 'scalar' && inner.type.ptr === 0 ? (inner.prov === 'local' || inner.prov === 'untrusted' ? 'untrusted' : inner.prov) : inner.prov;
+        const prov: Provenance =
+          inner.type.kind === 'scalar' && inner.type.ptr === 0
+            ? inner.prov === 'local' || inner.prov === 'untrusted'
+              ? 'untrusted'
+              : inner.prov
+            : inner.prov;
         return { type: t, prov };
       }
       case 'field_expression': {
@@ -189,7 +211,16 @@ export class FunctionScope {
         const fieldNode = e.childForFieldName('field');
         const t = fieldNode ? this.env.fieldType(agg.name, this.src(fieldNode)) : UNKNOWN;
         // Reading a pointer out of a trusted object yields a BTF pointer; out of anything else, a scalar.
-        const prov: Provenance = base.prov === 'trusted' ? 'trusted' : base.prov === 'local' && !arrow ? 'local' : base.prov === 'ctx' ? 'untrusted' : base.prov === 'unknown' ? 'unknown' : 'untrusted';
+        const prov: Provenance =
+          base.prov === 'trusted'
+            ? 'trusted'
+            : base.prov === 'local' && !arrow
+              ? 'local'
+              : base.prov === 'ctx'
+                ? 'untrusted'
+                : base.prov === 'unknown'
+                  ? 'unknown'
+                  : 'untrusted';
         return { type: t, prov };
       }
       case 'subscript_expression': {

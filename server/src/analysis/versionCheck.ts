@@ -49,12 +49,18 @@ export function versionCondition(text: string): VersionComparison | undefined {
 export function holds(c: VersionComparison, kernel: string): boolean {
   const d = compareVersions(kernel, c.version);
   switch (c.op) {
-    case '<': return d < 0;
-    case '<=': return d <= 0;
-    case '>': return d > 0;
-    case '>=': return d >= 0;
-    case '==': return d === 0;
-    case '!=': return d !== 0;
+    case '<':
+      return d < 0;
+    case '<=':
+      return d <= 0;
+    case '>':
+      return d > 0;
+    case '>=':
+      return d >= 0;
+    case '==':
+      return d === 0;
+    case '!=':
+      return d !== 0;
   }
 }
 

@@ -27,7 +27,6 @@ import { FunctionScope, TypeEnv } from '../analysis/scope';
 import type { Loader } from '../analysis/loader';
 import { DEFAULT_SETTINGS, type RuleSetting } from './settings';
 
-
 /** Findings of functions from the previous analysis of a document, for reuse. */
 export class AnalysisCache {
   /** Key (file signature + function text) → findings relative to the function's start. */
@@ -78,16 +77,28 @@ export function analyze(input: AnalysisInput): Finding[] {
     // `off` rules were filtered out above.
     const setting = input.rules?.[rule.meta.id] as Severity | undefined;
     return {
-      model, env, db, kernels, lines, claimed, ruleIds: RULE_IDS, loader: input.loader ?? DEFAULT_SETTINGS.loader,
+      model,
+      env,
+      db,
+      kernels,
+      lines,
+      claimed,
+      ruleIds: RULE_IDS,
+      loader: input.loader ?? DEFAULT_SETTINGS.loader,
       text: (n: Node) => text.slice(n.startIndex, n.endIndex),
       range: (n: Node) => lines.range(n.startIndex, n.endIndex),
       report: (f) => {
         // A rule lowers a finding to info when no target kernel breaks; otherwise the setting wins.
-        const severity = f.severity === 'info' ? 'info' : setting ?? f.severity ?? rule.meta.defaultSeverity;
+        const severity = f.severity === 'info' ? 'info' : (setting ?? f.severity ?? rule.meta.defaultSeverity);
         const [start, end] = 'node' in f ? [f.node.startIndex, f.node.endIndex] : [f.span.start, f.span.end];
         sink.push({
-          rule: rule.meta.id, severity, message: f.message, range: lines.range(start, end),
-          kernels: f.kernels, fixes: f.fixes ?? [], ...(f.related ? { related: f.related } : {}),
+          rule: rule.meta.id,
+          severity,
+          message: f.message,
+          range: lines.range(start, end),
+          kernels: f.kernels,
+          fixes: f.fixes ?? [],
+          ...(f.related ? { related: f.related } : {}),
         });
       },
     };
@@ -96,7 +107,15 @@ export function analyze(input: AnalysisInput): Finding[] {
   const cache = input.cache;
   const next = new Map<string, Finding[]>();
   // Hashed once, so each function's key is short to build and to look up.
-  const sig = cache ? createHash('sha1').update(signature(text, model)).update(`\u0000${model.headers}`).update(`\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`).digest('base64') : '';
+  const sig = cache
+    ? createHash('sha1')
+        .update(signature(text, model))
+        .update(`\u0000${model.headers}`)
+        .update(
+          `\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`,
+        )
+        .digest('base64')
+    : '';
   if (cache) cache.stats = { hits: 0, misses: 0 };
   // Facts of each function, built on demand: a helper function's kernels come from the guarded
   // call sites in its callers, so callers may be built for it even when their findings are reused.
@@ -132,7 +151,9 @@ export function analyze(input: AnalysisInput): Finding[] {
   for (const fn of model.functions) {
     const ctxOf = contexts.get(fn)!;
     const origin = lines.positionAt(fn.node.startIndex);
-    const key = cache ? `${sig}\u0000${ctxOf.policy}\u0000${baseOf(fn).key()}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}` : '';
+    const key = cache
+      ? `${sig}\u0000${ctxOf.policy}\u0000${baseOf(fn).key()}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}`
+      : '';
     const hit = cache?.entries.get(key);
     if (hit) {
       cache!.stats.hits++;
@@ -143,14 +164,21 @@ export function analyze(input: AnalysisInput): Finding[] {
     if (cache) cache.stats.misses++;
     const { scope, guards } = factsOf(fn);
     const facts: FunctionFacts = {
-      fn, ctx: ctxOf, scope, guards,
+      fn,
+      ctx: ctxOf,
+      scope,
+      guards,
       chains: fn.body ? findChains(fn.body, scope, text) : [],
       macroChains: fn.body ? coreMacroChains(fn.body, scope, text) : [],
     };
     const local: Finding[] = [];
     const claims = new Map<Chain, string>();
     for (const rule of rules) rule.checkFunction?.(makeContext(rule, claims, local), facts);
-    if (cache) next.set(key, local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })));
+    if (cache)
+      next.set(
+        key,
+        local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
+      );
     findings.push(...local);
   }
   if (cache) cache.entries = next;
@@ -158,14 +186,22 @@ export function analyze(input: AnalysisInput): Finding[] {
 
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
-  const kept = ds.length ? findings.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, [f.rule, ...groupsOf(f.rule)], f.range.start.line)) : findings;
+  const kept = ds.length
+    ? findings.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, [f.rule, ...groupsOf(f.rule)], f.range.start.line))
+    : findings;
   // The include the CO-RE macros need depends on the whole file: add it once it is known.
   const include = includeEdit({ model, lines });
-  const out = kept.map((f) => (f.fixes.some((x) => x.needsCoreRead) ? {
-    ...f,
-    fixes: f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x)),
-  } : f));
-  return out.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1));
+  const out = kept.map((f) =>
+    f.fixes.some((x) => x.needsCoreRead)
+      ? {
+          ...f,
+          fixes: f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x)),
+        }
+      : f,
+  );
+  return out.sort(
+    (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1),
+  );
 }
 
 /** The text outside function bodies: what every function's analysis may depend on. */
@@ -182,9 +218,10 @@ function signature(text: string, model: FileModel): string {
 
 /** Moves a finding from one origin to another (positions on the origin's line keep their column offset). */
 function moveFinding(f: Finding, from: Position, to: Position): Finding {
-  const p = (x: Position): Position => (x.line === from.line
-    ? { line: to.line, character: x.character - from.character + to.character }
-    : { line: x.line - from.line + to.line, character: x.character });
+  const p = (x: Position): Position =>
+    x.line === from.line
+      ? { line: to.line, character: x.character - from.character + to.character }
+      : { line: x.line - from.line + to.line, character: x.character };
   const r = (x: Range): Range => ({ start: p(x.start), end: p(x.end) });
   return {
     ...f,

@@ -34,7 +34,11 @@ export interface Settings {
  * The few 32-bit arm, ppc64le and riscv64 images (Ubuntu 5.4) are there for who targets them.
  */
 export const DEFAULT_SETTINGS: Settings = {
-  targetKernels: '4.14-7.x', architectures: ['x86_64', 'arm64'], distros: [], rules: {}, loader: { kind: 'libbpf', minVersion: LIBBPF.defaultMinVersion },
+  targetKernels: '4.14-7.x',
+  architectures: ['x86_64', 'arm64'],
+  distros: [],
+  rules: {},
+  loader: { kind: 'libbpf', minVersion: LIBBPF.defaultMinVersion },
 };
 
 const SEVERITIES = new Set(['error', 'warning', 'info', 'off']);
@@ -56,7 +60,11 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
     const v = r[key];
     if (v === undefined) return [...DEFAULT_SETTINGS[key]];
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
-    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (typeof v === 'string')
+      return v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     problems.push(`ebpfPortability.${key} must be a list of strings; ignoring it`);
     return [];
   };
@@ -67,7 +75,8 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
     } else {
       for (const [id, v] of Object.entries(r.rules as Record<string, unknown>)) {
         if (!RULE_IDS.includes(id)) problems.push(`ebpfPortability.rules: unknown rule "${id}" (known: ${RULE_IDS.join(', ')})`);
-        else if (typeof v !== 'string' || !SEVERITIES.has(v)) problems.push(`ebpfPortability.rules.${id} must be "error", "warning", "info" or "off"`);
+        else if (typeof v !== 'string' || !SEVERITIES.has(v))
+          problems.push(`ebpfPortability.rules.${id} must be "error", "warning", "info" or "off"`);
         else rules[id] = v as RuleSetting;
       }
     }
@@ -77,7 +86,10 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
   if (r.loader !== undefined) {
     const l = typeof r.loader === 'string' ? parseLoader(r.loader) : undefined;
     if (l) loader = l;
-    else problems.push('ebpfPortability.loader must be "libbpf", "libbpf>=1.3" (a minimum libbpf version), "cilium/ebpf" or "bcc"; using "libbpf"');
+    else
+      problems.push(
+        'ebpfPortability.loader must be "libbpf", "libbpf>=1.3" (a minimum libbpf version), "cilium/ebpf" or "bcc"; using "libbpf"',
+      );
   }
   return { settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules, loader }, problems };
 }

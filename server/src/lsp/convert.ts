@@ -6,7 +6,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  CodeAction, CodeActionKind, Diagnostic, DiagnosticSeverity, type Range as LspRange, type TextEdit as LspTextEdit, type WorkspaceEdit,
+  CodeAction,
+  CodeActionKind,
+  type Diagnostic,
+  DiagnosticSeverity,
+  type Range as LspRange,
+  type TextEdit as LspTextEdit,
+  type WorkspaceEdit,
 } from 'vscode-languageserver';
 import { fixAllEdits } from '../analysis/fixall';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
@@ -19,7 +25,10 @@ export const SOURCE = 'ebpf-portability';
 
 /** Where the rule docs are: beside the bundle (`dist/../docs/rules`) or the sources. */
 function docsDir(): string | undefined {
-  for (const rel of [['..', 'docs', 'rules'], ['..', '..', '..', 'docs', 'rules']]) {
+  for (const rel of [
+    ['..', 'docs', 'rules'],
+    ['..', '..', '..', 'docs', 'rules'],
+  ]) {
     const p = join(__dirname, ...rel);
     if (existsSync(p)) return p;
   }
@@ -48,14 +57,17 @@ export function toDiagnostic(f: Finding, uri: string): Diagnostic {
     data: { kernels: f.kernels },
   };
   if (href) d.codeDescription = { href };
-  if (f.related?.length) d.relatedInformation = f.related.map((r) => ({ location: { uri, range: r.range as LspRange }, message: r.message }));
+  if (f.related?.length)
+    d.relatedInformation = f.related.map((r) => ({ location: { uri, range: r.range as LspRange }, message: r.message }));
   return d;
 }
 
 /** A fix as a workspace edit on one document. */
 export function toWorkspaceEdit(uri: string, version: number, edits: Fix['edits']): WorkspaceEdit {
   return {
-    documentChanges: [{ textDocument: { uri, version }, edits: edits.map((e) => ({ range: e.range as LspRange, newText: e.newText }) as LspTextEdit) }],
+    documentChanges: [
+      { textDocument: { uri, version }, edits: edits.map((e) => ({ range: e.range as LspRange, newText: e.newText }) as LspTextEdit) },
+    ],
   };
 }
 

@@ -4,7 +4,15 @@
  * user types or a client sends, the server logs the problem and keeps serving.
  */
 import {
-  CodeActionKind, DidChangeConfigurationNotification, MarkupKind, TextDocumentSyncKind, type CodeAction, type Hover, type Connection, type InitializeParams, type InitializeResult,
+  CodeActionKind,
+  DidChangeConfigurationNotification,
+  MarkupKind,
+  TextDocumentSyncKind,
+  type CodeAction,
+  type Hover,
+  type Connection,
+  type InitializeParams,
+  type InitializeResult,
 } from 'vscode-languageserver';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
@@ -104,7 +112,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   };
 
   const publish = (uri: string, version: number | undefined, findings: Finding[]) => {
-    void connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics: findings.map((f) => toDiagnostic(f, uri)) });
+    void connection.sendDiagnostics({
+      uri,
+      ...(version !== undefined ? { version } : {}),
+      diagnostics: findings.map((f) => toDiagnostic(f, uri)),
+    });
   };
 
   const validate = async (doc: ParsedDocument) => {

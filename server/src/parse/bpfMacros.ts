@@ -26,14 +26,7 @@ import {
   MAP_MEMBER_MACROS,
   PROGRAM_WRAPPERS,
 } from './macroTables';
-import type {
-  BpfMacroSite,
-  MacroArg,
-  MaskResult,
-  ProgramParam,
-  SectionSite,
-  SectionTarget,
-} from './sites';
+import type { BpfMacroSite, MacroArg, MaskResult, ProgramParam, SectionSite, SectionTarget } from './sites';
 
 export type * from './sites';
 
@@ -357,7 +350,16 @@ class MacroPass {
         if (j === last) section = s;
       }
     }
-    const site: Mutable<SectionSite> = { kind: 'section', name: 'SEC', start: t.start, end, args: split.args, masked: true, section, target: null };
+    const site: Mutable<SectionSite> = {
+      kind: 'section',
+      name: 'SEC',
+      start: t.start,
+      end,
+      args: split.args,
+      masked: true,
+      section,
+      target: null,
+    };
     this.sites.push(site);
     this.sections.push({ ident: i, close, site });
   }
@@ -587,7 +589,10 @@ class MacroPass {
     if (prev?.text === 'struct') return 1;
     if (prev?.text === 'union' || prev?.text === 'enum') return 0;
 
-    const afterBody = prev?.text === '}' && this.braceKinds.get(this.match[prevIdx]!) !== undefined && this.braceKinds.get(this.match[prevIdx]!) !== 'block';
+    const afterBody =
+      prev?.text === '}' &&
+      this.braceKinds.get(this.match[prevIdx]!) !== undefined &&
+      this.braceKinds.get(this.match[prevIdx]!) !== 'block';
     const afterTag = prev?.kind === 'ident' && STRUCT_LIKE.has(this.tokens[this.sigPrev(prevIdx)]?.text ?? '');
     // Between a struct or union tag and its body the grammar has no place for an attribute.
     if (afterTag && next === '{') return 0;
@@ -601,8 +606,7 @@ class MacroPass {
     if (prev?.text === ')') return context === 'record' ? (next === ';' ? 1 : 0) : count;
 
     const afterDeclarator =
-      prev?.text === ']' ||
-      (prev?.kind === 'ident' && !DECL_KEYWORDS.has(prev.text) && !nextStartsDeclarator && next !== '{');
+      prev?.text === ']' || (prev?.kind === 'ident' && !DECL_KEYWORDS.has(prev.text) && !nextStartsDeclarator && next !== '{');
     if (afterDeclarator) {
       if (context === 'record') return next === ';' ? 1 : 0;
       if (context === 'paren') return next === '=' || next === ';' ? 0 : count;

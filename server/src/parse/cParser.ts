@@ -48,8 +48,7 @@ function wasmCandidates(file: 'tree-sitter.wasm' | 'tree-sitter-c.wasm'): string
   // In the bundle, __dirname is dist/, where scripts/build.mjs copies both files. From sources,
   // __dirname is server/src/parse/.
   const root = resolve(__dirname, '..', '..', '..');
-  const fromSources =
-    file === 'tree-sitter.wasm' ? join(root, 'node_modules', 'web-tree-sitter', file) : join(root, 'grammars', file);
+  const fromSources = file === 'tree-sitter.wasm' ? join(root, 'node_modules', 'web-tree-sitter', file) : join(root, 'grammars', file);
   return [join(__dirname, file), fromSources];
 }
 

@@ -56,9 +56,29 @@ const CH_HASH = 35;
 // a minus sign. Only the ones whose halves the macro pass could misread need to be listed, but
 // listing the full set keeps the tokens faithful.
 const PUNCTUATORS = [
-  '...', '<<=', '>>=',
-  '->', '++', '--', '<<', '>>', '<=', '>=', '==', '!=', '&&', '||',
-  '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=', '##',
+  '...',
+  '<<=',
+  '>>=',
+  '->',
+  '++',
+  '--',
+  '<<',
+  '>>',
+  '<=',
+  '>=',
+  '==',
+  '!=',
+  '&&',
+  '||',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  '##',
 ];
 
 function isIdentStart(c: number): boolean {
@@ -138,7 +158,7 @@ function skipDirective(text: string, i: number, comments: { start: number; end: 
     if (c === CH_NL || c === CH_CR) return j;
     if (c === CH_BACKSLASH) {
       const after = skipLineBreak(text, j + 1);
-      j = after > j + 1 ? after : j + 1;
+      j = Math.max(after, j + 1);
       continue;
     }
     if (c === CH_SLASH && text.charCodeAt(j + 1) === CH_STAR) {

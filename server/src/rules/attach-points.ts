@@ -32,7 +32,15 @@ export interface AttachPoint {
 }
 
 /** Prefixes BCC strips from a kprobe name to find a syscall, which it then attaches through the host's syscall wrapper. */
-const BCC_SYSCALL_PREFIXES = ['sys_', '__x64_sys_', '__arm64_sys_', '__s390x_sys_', '__riscv_sys_', '__ia32_compat_sys_', '__x32_compat_sys_'];
+const BCC_SYSCALL_PREFIXES = [
+  'sys_',
+  '__x64_sys_',
+  '__arm64_sys_',
+  '__s390x_sys_',
+  '__riscv_sys_',
+  '__ia32_compat_sys_',
+  '__x32_compat_sys_',
+];
 
 /** The libbpf section a BCC probe type and target amount to. */
 function bccSection(type: string, target: string): string | undefined {
@@ -49,14 +57,22 @@ function bccSection(type: string, target: string): string | undefined {
       const s = syscall(target);
       return s ? `kretsyscall/${s}` : `kretprobe/${target}`;
     }
-    case 'tracepoint': return `tracepoint/${target.replace(':', '/')}`;
-    case 'raw_tracepoint': return `raw_tp/${target}`;
-    case 'kfunc': return `fentry/${target}`;
-    case 'kretfunc': return `fexit/${target}`;
-    case 'kmod_ret': return `fmod_ret/${target}`;
-    case 'lsm': return `lsm/${target}`;
-    case 'iter': return `iter/${target}`;
-    default: return undefined;
+    case 'tracepoint':
+      return `tracepoint/${target.replace(':', '/')}`;
+    case 'raw_tracepoint':
+      return `raw_tp/${target}`;
+    case 'kfunc':
+      return `fentry/${target}`;
+    case 'kretfunc':
+      return `fexit/${target}`;
+    case 'kmod_ret':
+      return `fmod_ret/${target}`;
+    case 'lsm':
+      return `lsm/${target}`;
+    case 'iter':
+      return `iter/${target}`;
+    default:
+      return undefined;
   }
 }
 
@@ -85,9 +101,10 @@ export function attachPoints(model: FileModel): AttachPoint[] {
       if (!sec || !site.probe.target) continue;
       // A probe macro is reported on its name arguments; a function BCC attaches by name, on that name.
       const names = site.masked ? site.args.slice(0, site.probe.type === 'tracepoint' ? 2 : 1) : [];
-      const span = names.length > 0
-        ? { start: names[0].start, end: names[names.length - 1].end }
-        : { start: site.start, end: site.start + site.name.length };
+      const span =
+        names.length > 0
+          ? { start: names[0].start, end: names[names.length - 1].end }
+          : { start: site.start, end: site.start + site.name.length };
       out.push({
         sec,
         written: site.masked ? `${site.name}(${names.map((a) => a.text).join(', ')})` : site.name,

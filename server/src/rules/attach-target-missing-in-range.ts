@@ -57,27 +57,53 @@ function targetOf(prefix: string, target: string): Target | undefined {
     case 'fexit':
     case 'fmod_ret':
     case 'fsession':
-      return { kind: 'function', name: fn, label: `${base} target \`${fn}\``, consequence: 'the program fails to load there (no BTF function to attach to)' };
+      return {
+        kind: 'function',
+        name: fn,
+        label: `${base} target \`${fn}\``,
+        consequence: 'the program fails to load there (no BTF function to attach to)',
+      };
     case 'ksyscall':
     case 'kretsyscall':
-      return { kind: 'syscall', name: fn, label: `syscall \`${fn}\` (${base} target)`, consequence: `attaching the ${base === 'ksyscall' ? 'kprobe' : 'kretprobe'} fails there` };
+      return {
+        kind: 'syscall',
+        name: fn,
+        label: `syscall \`${fn}\` (${base} target)`,
+        consequence: `attaching the ${base === 'ksyscall' ? 'kprobe' : 'kretprobe'} fails there`,
+      };
     case 'tracepoint':
     case 'tp': {
       const m = /^([\w-]+)\/(\w+)$/.exec(target);
       if (!m) return undefined;
       // Syscall events are generated from the syscall table, not declared as tracepoints.
       const sys = m[1] === 'syscalls' ? /^sys_(?:enter|exit)_(\w+)$/.exec(m[2]) : null;
-      if (sys) return { kind: 'syscall', name: sys[1], label: `syscall \`${sys[1]}\` (of tracepoint \`${target}\`)`, consequence: 'the tracepoint does not exist there and attaching fails' };
+      if (sys)
+        return {
+          kind: 'syscall',
+          name: sys[1],
+          label: `syscall \`${sys[1]}\` (of tracepoint \`${target}\`)`,
+          consequence: 'the tracepoint does not exist there and attaching fails',
+        };
       return { kind: 'tracepoint', name: m[2], label: `tracepoint \`${target}\``, consequence: 'attaching fails there' };
     }
     case 'raw_tracepoint':
     case 'raw_tp':
       return { kind: 'tracepoint', name: fn, label: `raw tracepoint \`${fn}\``, consequence: 'attaching fails there' };
     case 'tp_btf':
-      return { kind: 'tracepoint', name: fn, label: `BTF tracepoint \`${fn}\``, consequence: 'the program fails to load there (no btf_trace_ type to attach to)' };
+      return {
+        kind: 'tracepoint',
+        name: fn,
+        label: `BTF tracepoint \`${fn}\``,
+        consequence: 'the program fails to load there (no btf_trace_ type to attach to)',
+      };
     case 'lsm':
     case 'lsm_cgroup':
-      return { kind: 'lsm', name: fn, label: `LSM hook \`${fn}\``, consequence: 'the program fails to load there (no bpf_lsm_ hook to attach to)' };
+      return {
+        kind: 'lsm',
+        name: fn,
+        label: `LSM hook \`${fn}\``,
+        consequence: 'the program fails to load there (no bpf_lsm_ hook to attach to)',
+      };
     default:
       return undefined;
   }
@@ -85,7 +111,11 @@ function targetOf(prefix: string, target: string): Target | undefined {
 
 /** The syscall wrapper prefix libbpf's `ksyscall` and BCC use on each architecture. */
 const SYSCALL_PREFIX: Record<string, string> = {
-  x86_64: '__x64_sys_', arm64: '__arm64_sys_', riscv64: '__riscv_sys_', s390x: '__s390x_sys_', ppc64le: '__powerpc_sys_',
+  x86_64: '__x64_sys_',
+  arm64: '__arm64_sys_',
+  riscv64: '__riscv_sys_',
+  s390x: '__s390x_sys_',
+  ppc64le: '__powerpc_sys_',
 };
 
 /** A function's state per kernel. */
@@ -109,10 +139,14 @@ function syscallStatus(db: KernelDb, name: string, kernels: readonly Kernel[]): 
 
 function statusOf(db: KernelDb, t: Target, kernels: readonly Kernel[]): Status[] {
   switch (t.kind) {
-    case 'function': return funcStatus(db, t.name, kernels);
-    case 'lsm': return funcStatus(db, `bpf_lsm_${t.name}`, kernels);
-    case 'syscall': return syscallStatus(db, t.name, kernels);
-    case 'tracepoint': return db.tracepoint(t.name, kernels).map((a) => (a.present === null ? 'unknown' : a.present ? 'ok' : 'absent'));
+    case 'function':
+      return funcStatus(db, t.name, kernels);
+    case 'lsm':
+      return funcStatus(db, `bpf_lsm_${t.name}`, kernels);
+    case 'syscall':
+      return syscallStatus(db, t.name, kernels);
+    case 'tracepoint':
+      return db.tracepoint(t.name, kernels).map((a) => (a.present === null ? 'unknown' : a.present ? 'ok' : 'absent'));
   }
 }
 
@@ -123,15 +157,21 @@ function statusOf(db: KernelDb, t: Target, kernels: readonly Kernel[]): Status[]
 function buildDifference(k: Kernel, all: readonly Kernel[], status: Map<number, Status>): boolean {
   if (k.fidelity === 'btf-minimal-config') return true;
   const mm = majorMinor(k.version);
-  const known = all.filter((o) => o.id !== k.id && (status.get(o.id) === 'ok' || status.get(o.id) === 'absent' || status.get(o.id) === 'inlined'));
+  const known = all.filter(
+    (o) => o.id !== k.id && (status.get(o.id) === 'ok' || status.get(o.id) === 'absent' || status.get(o.id) === 'inlined'),
+  );
   const sameArch = known.filter((o) => o.arch === k.arch);
   if (sameArch.some((o) => majorMinor(o.version) === mm && status.get(o.id) === 'ok')) return true;
   // The nearest version on one side: whether some build of it has the target, or undefined when
   // there is no older (newer) kernel of this architecture.
   const side = (older: boolean): boolean | undefined => {
-    const cands = sameArch.filter((o) => (older ? compareVersions(majorMinor(o.version), mm) < 0 : compareVersions(majorMinor(o.version), mm) > 0));
+    const cands = sameArch.filter((o) =>
+      older ? compareVersions(majorMinor(o.version), mm) < 0 : compareVersions(majorMinor(o.version), mm) > 0,
+    );
     if (cands.length === 0) return undefined;
-    const nearest = cands.map((o) => majorMinor(o.version)).reduce((a, b) => ((older ? compareVersions(a, b) > 0 : compareVersions(a, b) < 0) ? a : b));
+    const nearest = cands
+      .map((o) => majorMinor(o.version))
+      .reduce((a, b) => ((older ? compareVersions(a, b) > 0 : compareVersions(a, b) < 0) ? a : b));
     return cands.some((o) => majorMinor(o.version) === nearest && status.get(o.id) === 'ok');
   };
   const before = side(true);
@@ -179,8 +219,11 @@ function check(ctx: RuleContext, p: AttachPoint) {
   ctx.report({
     span: p.span,
     kernels: failing.map((k) => k.name),
-    message: `${capitalize(t.label)} is unavailable on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
-      (builds > 0 ? ` (${builds} more kernel${builds === 1 ? ' lacks' : 's lack'} it only in ${builds === 1 ? 'its' : 'their'} build, e.g. as a module, and ${builds === 1 ? 'is' : 'are'} not counted.)` : ''),
+    message:
+      `${capitalize(t.label)} is unavailable on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
+      (builds > 0
+        ? ` (${builds} more kernel${builds === 1 ? ' lacks' : 's lack'} it only in ${builds === 1 ? 'its' : 'their'} build, e.g. as a module, and ${builds === 1 ? 'is' : 'are'} not counted.)`
+        : ''),
   });
 }
 

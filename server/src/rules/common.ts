@@ -8,7 +8,11 @@ import type { Kernel } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
 import type { FunctionFacts, RuleContext } from './rule';
 
-const loadableCache = new OwnedCache<readonly Kernel[], KSet>({ name: 'rules.programKernels', owner: 'target kernel list', key: 'program type' });
+const loadableCache = new OwnedCache<readonly Kernel[], KSet>({
+  name: 'rules.programKernels',
+  owner: 'target kernel list',
+  key: 'program type',
+});
 
 /**
  * The target kernels on which the function's program type exists: elsewhere the program does not

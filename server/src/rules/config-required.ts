@@ -36,7 +36,11 @@ export const configRequired: Rule = {
 function implied(ctx: RuleContext): ReadonlySet<string> {
   return impliedCache.get(ctx.db.facts, '', () => new Set(ctx.db.facts.analysis.implied_configs.map((c) => c.name)));
 }
-const impliedCache = new OwnedCache<object, ReadonlySet<string>>({ name: 'config-required.implied', owner: "the database's curated facts", key: '—' });
+const impliedCache = new OwnedCache<object, ReadonlySet<string>>({
+  name: 'config-required.implied',
+  owner: "the database's curated facts",
+  key: '—',
+});
 
 /**
  * Options a trampoline attached to a kernel function needs for program type `pt`, beyond the
@@ -53,8 +57,11 @@ function trampolineConfigs(ctx: RuleContext, pt: string | null): string[] {
  * widens the set).
  */
 function exempted(ctx: RuleContext, prefix: string, target: string): Set<string> {
-  return new Set(ctx.db.facts.analysis.config_exemptions
-    .filter((e) => prefix.startsWith(e.section_prefix) && target.startsWith(e.target_prefix)).map((e) => e.config));
+  return new Set(
+    ctx.db.facts.analysis.config_exemptions
+      .filter((e) => prefix.startsWith(e.section_prefix) && target.startsWith(e.target_prefix))
+      .map((e) => e.config),
+  );
 }
 
 /** The options that are off, per option, among `kernels` (the ones a finding may name). */
@@ -65,13 +72,22 @@ interface ConfigGaps {
   readonly unknown: Kernel[];
 }
 
-const firstSeenCache = new OwnedCache<KernelDb, string | undefined>({ name: 'config-required.firstSeen', owner: 'kernel database', key: 'CONFIG option' });
+const firstSeenCache = new OwnedCache<KernelDb, string | undefined>({
+  name: 'config-required.firstSeen',
+  owner: 'kernel database',
+  key: 'CONFIG option',
+});
 
 /** The oldest version of any built-in kernel whose config mentions `option` (set or not set). */
 function firstSeen(ctx: RuleContext, option: string): string | undefined {
   return firstSeenCache.get(ctx.db, option, () => {
-    const mentioned = ctx.db.config(option, ctx.db.kernels.filter((k) => k.hasConfig && !k.user))
-      .filter((v) => v.value !== undefined && v.value !== 'unset').map((v) => v.kernel.version);
+    const mentioned = ctx.db
+      .config(
+        option,
+        ctx.db.kernels.filter((k) => k.hasConfig && !k.user),
+      )
+      .filter((v) => v.value !== undefined && v.value !== 'unset')
+      .map((v) => v.kernel.version);
     return mentioned.sort(compareVersions)[0];
   });
 }
@@ -84,7 +100,9 @@ function gaps(ctx: RuleContext, configs: readonly string[], kernels: readonly Ke
     const since = firstSeen(ctx, c);
     // An option a config does not mention is off only once the option exists: Ubuntu 4.15 has no
     // CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE (5.5) to turn on.
-    const ks = kernels.filter((k, i) => vals[i].value === 'n' || (vals[i].value === 'unset' && since !== undefined && compareVersions(k.version, since) >= 0));
+    const ks = kernels.filter(
+      (k, i) => vals[i].value === 'n' || (vals[i].value === 'unset' && since !== undefined && compareVersions(k.version, since) >= 0),
+    );
     if (ks.length > 0) off.set(c, ks);
   }
   return { off, unknown: kernels.filter((k) => !k.hasConfig) };
@@ -99,10 +117,15 @@ function describeGaps(ctx: RuleContext, g: ConfigGaps, of: number): { text: stri
     if (!bySet.has(key)) bySet.set(key, { names: [], ks });
     bySet.get(key)!.names.push(c);
   }
-  const parts = [...bySet.values()].map(({ names, ks }) =>
-    `${names.length === 1 ? `${names[0]} is` : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} are`} off on ${describeSome(ks, ctx.kernels)}`);
+  const parts = [...bySet.values()].map(
+    ({ names, ks }) =>
+      `${names.length === 1 ? `${names[0]} is` : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} are`} off on ${describeSome(ks, ctx.kernels)}`,
+  );
   const failing = ctx.kernels.filter((k) => [...g.off.values()].some((ks) => ks.includes(k)));
-  const unknown = g.unknown.length > 0 ? ` ${g.unknown.length} of the ${of} kernels have no known config and may lack ${g.off.size === 1 ? 'it' : 'them'} too.` : '';
+  const unknown =
+    g.unknown.length > 0
+      ? ` ${g.unknown.length} of the ${of} kernels have no known config and may lack ${g.off.size === 1 ? 'it' : 'them'} too.`
+      : '';
   return { text: parts.join('; '), failing, unknown };
 }
 
@@ -132,8 +155,13 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
   ctx.report({
     span: p.span,
     kernels: d.failing.map((k) => k.name),
-    message: `${p.written} needs kernel options that are off on ${d.failing.length} of ${ctx.kernels.length} target kernels: ${d.text}; ${what}.${d.unknown}` +
-      (lsmNote ? ` ${lsmNote}` : isLsm ? ' BPF LSM programs also need `bpf` in the active LSM list, which the kernel command line (`lsm=`) can change and the linter cannot check.' : ''),
+    message:
+      `${p.written} needs kernel options that are off on ${d.failing.length} of ${ctx.kernels.length} target kernels: ${d.text}; ${what}.${d.unknown}` +
+      (lsmNote
+        ? ` ${lsmNote}`
+        : isLsm
+          ? ' BPF LSM programs also need `bpf` in the active LSM list, which the kernel command line (`lsm=`) can change and the linter cannot check.'
+          : ''),
   });
 }
 
@@ -144,7 +172,9 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
 function inactiveBpfLsm(ctx: RuleContext, kernels: readonly Kernel[]): string | undefined {
   const lsm = ctx.db.config('CONFIG_BPF_LSM', kernels);
   const order = ctx.db.config('CONFIG_LSM', kernels);
-  const inactive = kernels.filter((_, i) => lsm[i].present === true && order[i].present === true && !(order[i].value ?? '').split(',').includes('bpf'));
+  const inactive = kernels.filter(
+    (_, i) => lsm[i].present === true && order[i].present === true && !(order[i].value ?? '').split(',').includes('bpf'),
+  );
   if (inactive.length === 0) return undefined;
   return `On ${describeSome(inactive, ctx.kernels)}, BPF LSM is built in but CONFIG_LSM leaves \`bpf\` out of the active LSMs, so the program runs only where the kernel command line adds it (\`lsm=…,bpf\`), which the linter cannot check.`;
 }
@@ -178,7 +208,7 @@ function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
     if (!name.startsWith('bpf_')) continue;
     const fact = ctx.db.facts.helper(name);
     if (!fact) continue;
-    const extra = f.ctx.progType ? fact.prog_type_details?.[f.ctx.progType]?.configs ?? [] : [];
+    const extra = f.ctx.progType ? (fact.prog_type_details?.[f.ctx.progType]?.configs ?? []) : [];
     const configs = [...(fact.configs ?? []), ...extra].filter((c) => !secConfigs.has(c));
     if (configs.length === 0) continue;
     const at = f.guards.kernelsAt(call);
@@ -193,7 +223,8 @@ function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
     ctx.report({
       node: fnNode,
       kernels: d.failing.map((k) => k.name),
-      message: `\`${name}\` needs kernel options that are off on ${d.failing.length} of ${at.size} kernels this code runs on: ${d.text}; ` +
+      message:
+        `\`${name}\` needs kernel options that are off on ${d.failing.length} of ${at.size} kernels this code runs on: ${d.text}; ` +
         `the helper is not offered there and the verifier rejects the program.${d.unknown}` +
         (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '') +
         ` Guard the call with \`if (${[...g.off.keys()][0]})\` and \`extern bool ${[...g.off.keys()][0]} __kconfig __weak;\` if the program must load there.`,

@@ -12,7 +12,8 @@ import type { Fix } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** Calls whose arguments are relocations or compile-time questions, not the constant's value. */
-const NOT_A_VALUE = /^(bpf_core_enum_value|bpf_core_enum_value_exists|bpf_core_type_exists|bpf_core_type_matches|bpf_core_field_exists|__builtin_\w+|sizeof|typeof|__typeof__)$/;
+const NOT_A_VALUE =
+  /^(bpf_core_enum_value|bpf_core_enum_value_exists|bpf_core_type_exists|bpf_core_type_matches|bpf_core_field_exists|__builtin_\w+|sizeof|typeof|__typeof__)$/;
 
 export const enumValueNotRelocated: Rule = {
   meta: {
@@ -154,13 +155,18 @@ function report(ctx: RuleContext, f: FunctionFacts, id: Node, name: string, v: V
   const known = vals.filter((x) => x !== undefined).length;
   const enumName = v.enums.length === 1 ? v.enums[0] : undefined;
   const where = caseOrConstant(id);
-  const fixes: Fix[] = enumName && !where ? [{
-    title: `Use bpf_core_enum_value(enum ${enumName}, ${name})`,
-    // Where the constant is absent, the relocated value fails to load instead of being wrong.
-    safe: !kernels.some((k, i) => vals[i] === undefined && k.fidelity !== 'depsurf'),
-    needsCoreRead: true,
-    edits: [{ range: ctx.range(id), newText: `bpf_core_enum_value(enum ${enumName}, ${name})` }],
-  }] : [];
+  const fixes: Fix[] =
+    enumName && !where
+      ? [
+          {
+            title: `Use bpf_core_enum_value(enum ${enumName}, ${name})`,
+            // Where the constant is absent, the relocated value fails to load instead of being wrong.
+            safe: !kernels.some((k, i) => vals[i] === undefined && k.fidelity !== 'depsurf'),
+            needsCoreRead: true,
+            edits: [{ range: ctx.range(id), newText: `bpf_core_enum_value(enum ${enumName}, ${name})` }],
+          },
+        ]
+      : [];
   const how = enumName
     ? where
       ? `A ${where} needs a constant, so compare against bpf_core_enum_value(enum ${enumName}, ${name}) in an if instead.`
@@ -168,7 +174,8 @@ function report(ctx: RuleContext, f: FunctionFacts, id: Node, name: string, v: V
     : 'It belongs to an anonymous enum, which bpf_core_enum_value() cannot name; guard the code by kernel version instead.';
   ctx.report({
     node: id,
-    message: `\`${name}\`${enumName ? ` (enum ${enumName})` : ''} is compiled in as ${ref}, its value on ${best} of the ${known} kernels this code runs on whose data has it, but it is ` +
+    message:
+      `\`${name}\`${enumName ? ` (enum ${enumName})` : ''} is compiled in as ${ref}, its value on ${best} of the ${known} kernels this code runs on whose data has it, but it is ` +
       [...groups].map(([x, ks]) => `${x} on ${ks.length} (${describeKernels(ks, kernels)})`).join(', ') +
       `: there the number means another constant. ${how}`,
     kernels: failing.map((k) => k.name),
@@ -179,9 +186,11 @@ function report(ctx: RuleContext, f: FunctionFacts, id: Node, name: string, v: V
 /** `case` label or another place that needs an integer constant expression, if the use is in one. */
 function caseOrConstant(id: Node): string | undefined {
   for (let a: Node | null = id.parent, depth = 0; a && depth < 40; a = a.parent, depth++) {
-    if (a.type === 'case_statement') return a.childForFieldName('value') && isWithin(id, a.childForFieldName('value')!) ? 'case label' : undefined;
+    if (a.type === 'case_statement')
+      return a.childForFieldName('value') && isWithin(id, a.childForFieldName('value')!) ? 'case label' : undefined;
     if (a.type === 'array_declarator' || a.type === 'bitfield_clause' || a.type === 'enumerator') return 'constant expression';
-    if (a.type === 'declaration' && a.children.some((c) => c?.type === 'storage_class_specifier' && c.text === 'static')) return 'static initializer';
+    if (a.type === 'declaration' && a.children.some((c) => c?.type === 'storage_class_specifier' && c.text === 'static'))
+      return 'static initializer';
     if (a.type === 'compound_statement' || a.type === 'function_definition') return undefined;
   }
   return undefined;

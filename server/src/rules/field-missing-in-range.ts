@@ -59,7 +59,8 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const what = `\`${kname}.${link.field}\``;
     ctx.report({
       node: link.node,
-      message: `${what} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, kernels)}` +
+      message:
+        `${what} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, kernels)}` +
         `${cand ? `; named \`${cand.name}\` there` : ''}. ${capitalize(how)}.` +
         (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : ''),
       kernels: gone.map((k) => k.name),
@@ -76,7 +77,7 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
  * Offered only where both members are scalars or pointers (so the two arms of `?:` agree).
  */
 function renameFix(ctx: RuleContext, f: FunctionFacts, chain: Chain, struct: string, old: string, oldKernels: Kernel[]): Fix[] {
-  if (chain.subscripted || chain.mode === 'write' || chain.mode === 'address' && !chain.within) return [];
+  if (chain.subscripted || chain.mode === 'write' || (chain.mode === 'address' && !chain.within)) return [];
   const last = chain.links[chain.links.length - 1];
   const oldType = oldKernels.map((k) => ctx.db.fieldOn(struct, old, k)).find((r) => r.present)?.type;
   if (!oldType || !scalarish(oldType) || !scalarish(renderNew(last.type))) return [];
@@ -105,7 +106,10 @@ function renameFix(ctx: RuleContext, f: FunctionFacts, chain: Chain, struct: str
   const edits: Fix['edits'] = [];
   if (!ctx.model.structs.has(flavor)) {
     const at = itemStart(ctx, f);
-    edits.push({ range: ctx.lines.range(at, at), newText: `struct ${flavor} {\n\t${declare(oldType, old)};\n} __attribute__((preserve_access_index));\n\n` });
+    edits.push({
+      range: ctx.lines.range(at, at),
+      newText: `struct ${flavor} {\n\t${declare(oldType, old)};\n} __attribute__((preserve_access_index));\n\n`,
+    });
   }
   const direct = f.ctx.policy === 'btf' && !macro;
   const newer = direct ? `${b}->${last.field}` : `BPF_CORE_READ(${base}, ${last.field})`;
@@ -114,7 +118,14 @@ function renameFix(ctx: RuleContext, f: FunctionFacts, chain: Chain, struct: str
     range: ctx.lines.range(chain.top.startIndex, chain.top.endIndex),
     newText: `(bpf_core_field_exists(${b}->${last.field}) ? ${newer} : ${older})`,
   });
-  return [{ title: `Fall back to \`${old}\` where \`${last.field}\` is missing (bpf_core_field_exists + struct ${flavor})`, safe: false, needsCoreRead: !direct, edits }];
+  return [
+    {
+      title: `Fall back to \`${old}\` where \`${last.field}\` is missing (bpf_core_field_exists + struct ${flavor})`,
+      safe: false,
+      needsCoreRead: !direct,
+      edits,
+    },
+  ];
 }
 
 /** Where the top-level item holding the function starts: its `SEC()` line, or the function's line. */
@@ -122,7 +133,15 @@ function itemStart(ctx: RuleContext, f: FunctionFacts): number {
   const text = ctx.model.text;
   let at = f.fn.node.startIndex;
   for (const s of ctx.model.sites()) {
-    if (s.kind === 'section' && s.target?.kind === 'function' && s.end <= at && s.start < at && at - s.end < 200 && /^[\w\s]*$/.test(text.slice(s.end, at))) at = s.start;
+    if (
+      s.kind === 'section' &&
+      s.target?.kind === 'function' &&
+      s.end <= at &&
+      s.start < at &&
+      at - s.end < 200 &&
+      /^[\w\s]*$/.test(text.slice(s.end, at))
+    )
+      at = s.start;
   }
   return text.lastIndexOf('\n', at - 1) + 1;
 }

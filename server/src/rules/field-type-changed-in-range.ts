@@ -17,7 +17,6 @@ import { fieldAcross } from '../analysis/layout';
 import type { Fix, Severity } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-
 export const fieldTypeChangedInRange: Rule = {
   meta: {
     id: 'field-type-changed-in-range',
@@ -75,7 +74,17 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const per = idx.map((j) => all[j]);
     if (per.some((p) => p.present !== true)) return; // Absence is field-missing-in-range's finding.
     const shapes = shapesOf(ctx.db, all);
-    reportLink(ctx, chain, link, last, access, lay.kernelName, kernels, per, idx.map((j) => shapes[j]));
+    reportLink(
+      ctx,
+      chain,
+      link,
+      last,
+      access,
+      lay.kernelName,
+      kernels,
+      per,
+      idx.map((j) => shapes[j]),
+    );
   });
 }
 
@@ -114,19 +123,36 @@ function sizeGuarded(ctx: RuleContext, node: Node): boolean {
  * Shapes of a member on every target kernel, cached with the member's per-target answers (which
  * `fieldAcross` keeps), since typedef resolution asks the database once per kernel.
  */
-const shapeCache = new OwnedCache<FieldOnKernel[], Shape[]>({ name: 'field-type-changed-in-range.shapes', owner: "a member's per-target answers (layout.fieldAcross)", key: '—' });
+const shapeCache = new OwnedCache<FieldOnKernel[], Shape[]>({
+  name: 'field-type-changed-in-range.shapes',
+  owner: "a member's per-target answers (layout.fieldAcross)",
+  key: '—',
+});
 function shapesOf(db: KernelDb, all: FieldOnKernel[]): Shape[] {
-  return shapeCache.get(all, '', () => all.map((p) => (p.present === true ? shapeOf(db, p.type ?? '', p.kernel, p.size) : { k: 'unknown' as const })));
+  return shapeCache.get(all, '', () =>
+    all.map((p) => (p.present === true ? shapeOf(db, p.type ?? '', p.kernel, p.size) : { k: 'unknown' as const })),
+  );
 }
 
-function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, access: Access, struct: string, kernels: Kernel[], per: FieldOnKernel[], shapes: Shape[]) {
+function reportLink(
+  ctx: RuleContext,
+  chain: Chain,
+  link: Link,
+  last: boolean,
+  access: Access,
+  struct: string,
+  kernels: Kernel[],
+  per: FieldOnKernel[],
+  shapes: Shape[],
+) {
   // The compiled type is that of the vmlinux.h the program was built with, which the linter
   // cannot see: take the declaration most of these kernels share (the newest on a tie), and
   // report the kernels that differ from it. Only kernels whose layout is known can be it.
   const resizes = ctx.loader.kind === 'libbpf';
   const candidates = new Map<string, number>();
   per.forEach((p, i) => {
-    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown') candidates.set(`${shapeKey(shapes[i])}|${p.bitfieldBits > 0}|${/union/.test(p.anon ?? '')}`, i);
+    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown')
+      candidates.set(`${shapeKey(shapes[i])}|${p.bitfieldBits > 0}|${/union/.test(p.anon ?? '')}`, i);
   });
   let ref = -1;
   let best = -1;
@@ -151,8 +177,12 @@ function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, a
   if (changes.size === 0) return;
   const failing = [...changes.keys()].map((i) => kernels[i]);
   const kinds = new Set([...changes.values()].flat());
-  const severity: Severity = kinds.has('bitfield') || kinds.has('kind') || (kinds.has('width') && access === 'load') ? 'error'
-    : kinds.has('width') || kinds.has('sign') || kinds.has('pointee') ? 'warning' : 'info';
+  const severity: Severity =
+    kinds.has('bitfield') || kinds.has('kind') || (kinds.has('width') && access === 'load')
+      ? 'error'
+      : kinds.has('width') || kinds.has('sign') || kinds.has('pointee')
+        ? 'warning'
+        : 'info';
   const name = `${struct}.${link.field}`;
   // Group the differing kernels by how they declare the member, for a message that names them.
   const groups = new Map<string, Kernel[]>();
@@ -164,23 +194,35 @@ function reportLink(ctx: RuleContext, chain: Chain, link: Link, last: boolean, a
   const variants = [...groups].map(([s, ks]) => `${s} on ${ks.length} (${describeKernels(ks, kernels)})`).join('; ');
   const why: string[] = [];
   if (kinds.has('bitfield')) {
-    why.push(access === 'load'
-      ? 'a plain load cannot read a bitfield: libbpf cannot relocate it to the bits, so the instruction is poisoned and the verifier rejects the program there'
-      : 'a probe read of the member copies whole bytes there, not the bitfield\'s bits');
+    why.push(
+      access === 'load'
+        ? 'a plain load cannot read a bitfield: libbpf cannot relocate it to the bits, so the instruction is poisoned and the verifier rejects the program there'
+        : "a probe read of the member copies whole bytes there, not the bitfield's bits",
+    );
   }
-  if (kinds.has('kind')) why.push('CO-RE does not match members of incompatible kinds, so the relocation fails and the program does not load there');
+  if (kinds.has('kind'))
+    why.push('CO-RE does not match members of incompatible kinds, so the relocation fails and the program does not load there');
   if (kinds.has('width')) {
-    why.push(access === 'load'
-      ? (ctx.loader.kind === 'libbpf' ? 'libbpf resizes only unsigned loads, so the signed load is poisoned and the program is rejected there' : 'the loader relocates the offset but not the load size, so the read takes the wrong number of bytes there')
-      : `the read copies sizeof the compiled type (${sizeText(rs)}), not the member's size there; size it with bpf_core_field_size()`);
+    why.push(
+      access === 'load'
+        ? ctx.loader.kind === 'libbpf'
+          ? 'libbpf resizes only unsigned loads, so the signed load is poisoned and the program is rejected there'
+          : 'the loader relocates the offset but not the load size, so the read takes the wrong number of bytes there'
+        : `the read copies sizeof the compiled type (${sizeText(rs)}), not the member's size there; size it with bpf_core_field_size()`,
+    );
   }
   if (kinds.has('sign')) why.push('the value is sign- or zero-extended differently there');
-  if (kinds.has('pointee')) why.push('it points to another type there, so CO-RE accesses through it against the compiled type fail to relocate unless a ___flavor struct covers it');
-  if (kinds.has('union')) why.push('it shares storage with other members of an anonymous union there, so it holds their value while they are the live member');
+  if (kinds.has('pointee'))
+    why.push(
+      'it points to another type there, so CO-RE accesses through it against the compiled type fail to relocate unless a ___flavor struct covers it',
+    );
+  if (kinds.has('union'))
+    why.push('it shares storage with other members of an anonymous union there, so it holds their value while they are the live member');
   const fixes = (kinds.has('bitfield') || kinds.has('width')) && !kinds.has('kind') ? bitfieldFix(ctx, chain, last, shapes) : [];
   ctx.report({
     node: last || chain.within ? chain.top : link.node,
-    message: `\`${name}\` is ${spelling(r)} on ${kernels.length - failing.length} of ${kernels.length} kernels this code runs on, but ${variants}: ${why.join('; ')}.` +
+    message:
+      `\`${name}\` is ${spelling(r)} on ${kernels.length - failing.length} of ${kernels.length} kernels this code runs on, but ${variants}: ${why.join('; ')}.` +
       (fixes.length ? ` Read it with BPF_CORE_READ_BITFIELD_PROBED(), which sizes, shifts and sign-extends at load time.` : ''),
     kernels: failing.map((k) => k.name),
     fixes,
@@ -200,7 +242,7 @@ function differences(r: FieldOnKernel, rs: Shape, p: FieldOnKernel, s: Shape, la
   // Only the kind of a member the chain passes through (or takes the address of) matters.
   if (!last || access === 'bitfield-macro' || access === 'address') return out;
   // Bitfield widths are known only from BTF; DepSurf kernels leave them unknown, never changed.
-  const bitfield = r.bitfieldBits !== undefined && p.bitfieldBits !== undefined && (r.bitfieldBits > 0) !== (p.bitfieldBits > 0);
+  const bitfield = r.bitfieldBits !== undefined && p.bitfieldBits !== undefined && r.bitfieldBits > 0 !== p.bitfieldBits > 0;
   if (bitfield && access !== 'string') out.push('bitfield');
   if (rs.k === 'int' && s.k === 'int') {
     if (!bitfield && access !== 'string' && rs.bytes !== s.bytes) {
@@ -275,18 +317,30 @@ function shapeOf(db: KernelDb, type: string, k: Kernel, size: number | undefined
 /** A string that is equal for two types exactly when a pointer to them means the same. */
 function shapeKey(s: Shape): string {
   switch (s.k) {
-    case 'int': return `int${s.bytes}${s.signed === null ? 'c' : s.signed ? 's' : 'u'}`;
-    case 'float': return `float${s.bytes}`;
-    case 'agg': return s.name;
-    case 'enum': return s.name;
-    case 'ptr': return s.to === '?' ? '?' : `${s.to}*`;
-    case 'array': return s.elem === '?' ? '?' : `${s.elem}${s.n}`;
-    case 'func': return 'func';
-    default: return '?';
+    case 'int':
+      return `int${s.bytes}${s.signed === null ? 'c' : s.signed ? 's' : 'u'}`;
+    case 'float':
+      return `float${s.bytes}`;
+    case 'agg':
+      return s.name;
+    case 'enum':
+      return s.name;
+    case 'ptr':
+      return s.to === '?' ? '?' : `${s.to}*`;
+    case 'array':
+      return s.elem === '?' ? '?' : `${s.elem}${s.n}`;
+    case 'func':
+      return 'func';
+    default:
+      return '?';
   }
 }
 
-const typedefCache = new OwnedCache<KernelDb, string | null>({ name: 'field-type-changed-in-range.typedefs', owner: 'kernel database', key: 'typedef name' });
+const typedefCache = new OwnedCache<KernelDb, string | null>({
+  name: 'field-type-changed-in-range.typedefs',
+  owner: 'kernel database',
+  key: 'typedef name',
+});
 
 /** Where typedef `name` leads on kernel `k`: its own BTF, else what every built-in BTF kernel says. */
 function typedefOn(db: KernelDb, name: string, k: Kernel): string | undefined {
@@ -294,7 +348,12 @@ function typedefOn(db: KernelDb, name: string, k: Kernel): string | undefined {
   if (own.present === true) return own.value;
   const v = typedefCache.get(db, name, () => {
     const btf = db.kernels.filter((x) => !x.user && x.fidelity !== 'depsurf');
-    const values = new Set(db.typedef(name, btf).filter((a) => a.present).map((a) => a.value ?? ''));
+    const values = new Set(
+      db
+        .typedef(name, btf)
+        .filter((a) => a.present)
+        .map((a) => a.value ?? ''),
+    );
     return values.size === 1 ? [...values][0] : null;
   });
   return v ?? undefined;
@@ -320,7 +379,10 @@ function bitfieldFix(ctx: RuleContext, chain: Chain, last: boolean, shapes: Shap
     const arg = chain.links[j].node.childForFieldName('argument');
     if (!arg) return [];
     ptr = text.slice(arg.startIndex, arg.endIndex);
-    fields = chain.links.slice(j).map((l) => l.field).join('.');
+    fields = chain.links
+      .slice(j)
+      .map((l) => l.field)
+      .join('.');
   } else if (chain.within === 'BPF_CORE_READ') {
     // `BPF_CORE_READ(skb, sk, sk_protocol)` has no single-macro form: clang rejects a
     // BPF_CORE_READ() nested in the bitfield macro (nested preserve_access_index).
@@ -333,10 +395,12 @@ function bitfieldFix(ctx: RuleContext, chain: Chain, last: boolean, shapes: Shap
   // The macro pastes its pointer argument into casts and member accesses: keep it a plain operand.
   if (!/^[A-Za-z_]\w*(\s*(->|\.)\s*[A-Za-z_]\w*)*$/.test(ptr.trim())) return [];
   const call = `BPF_CORE_READ_BITFIELD_PROBED(${ptr.trim()}, ${fields})`;
-  return [{
-    title: `Read with ${call}`,
-    safe,
-    needsCoreRead: true,
-    edits: [{ range: ctx.lines.range(chain.top.startIndex, chain.top.endIndex), newText: call }],
-  }];
+  return [
+    {
+      title: `Read with ${call}`,
+      safe,
+      needsCoreRead: true,
+      edits: [{ range: ctx.lines.range(chain.top.startIndex, chain.top.endIndex), newText: call }],
+    },
+  ];
 }

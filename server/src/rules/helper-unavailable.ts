@@ -35,7 +35,12 @@ import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** License strings the kernel treats as GPL-compatible (`license_is_gpl_compatible()`, exact match). */
 export const GPL_COMPATIBLE: ReadonlySet<string> = new Set([
-  'GPL', 'GPL v2', 'GPL and additional rights', 'Dual BSD/GPL', 'Dual MIT/GPL', 'Dual MPL/GPL',
+  'GPL',
+  'GPL v2',
+  'GPL and additional rights',
+  'Dual BSD/GPL',
+  'Dual MIT/GPL',
+  'Dual MPL/GPL',
 ]);
 
 /** The new probe-read helpers and the legacy helper loaders rewrite them to where a kernel lacks them. */
@@ -166,16 +171,24 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   const parts: string[] = [];
   if (missing.length) parts.push(missingSentence(name, fact, missing, kernels, avail));
   if (rewrittenRejected.length) {
-    parts.push(`Where the kernel lacks it (${describeKernels(rewrittenRejected, kernels)}), the loader calls \`${rewrite}\` instead, which ${f.ctx.label} programs may not call.`);
+    parts.push(
+      `Where the kernel lacks it (${describeKernels(rewrittenRejected, kernels)}), the loader calls \`${rewrite}\` instead, which ${f.ctx.label} programs may not call.`,
+    );
   }
   if (notAllowed.length) {
-    parts.push(`${f.ctx.label} programs (${pt}) may not call \`${name}\`: the verifier rejects the load on ${notAllowed.length === kernels.length ? `all ${kernels.length}` : `${notAllowed.length} of ${kernels.length}`} kernels this code runs on.`);
+    parts.push(
+      `${f.ctx.label} programs (${pt}) may not call \`${name}\`: the verifier rejects the load on ${notAllowed.length === kernels.length ? `all ${kernels.length}` : `${notAllowed.length} of ${kernels.length}`} kernels this code runs on.`,
+    );
   }
   if (tooOld.length) {
-    parts.push(`${f.ctx.label} programs (${pt}) may call \`${name}\` only since ${since}: the verifier rejects it on ${tooOld.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tooOld, kernels)}.`);
+    parts.push(
+      `${f.ctx.label} programs (${pt}) may call \`${name}\` only since ${since}: the verifier rejects it on ${tooOld.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tooOld, kernels)}.`,
+    );
   }
   if (gpl) {
-    parts.push(`\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible: the verifier rejects the load on every kernel ("cannot call GPL-restricted function from non-GPL compatible program"). Use "GPL", "Dual BSD/GPL" or another license string the kernel accepts.`);
+    parts.push(
+      `\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible: the verifier rejects the load on every kernel ("cannot call GPL-restricted function from non-GPL compatible program"). Use "GPL", "Dual BSD/GPL" or another license string the kernel accepts.`,
+    );
   }
   if (parts.length === 0) return;
   const failing = gpl ? kernels : [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld])];
@@ -194,13 +207,22 @@ function missingSentence(name: string, fact: HelperFact, missing: Kernel[], kern
   // Kernels older than the facts' version that have the helper all the same (distro backports).
   const backported = kernels.filter((k, i) => avail[i].present === true && compareVersions(k.version, fact.since) < 0);
   let s = `\`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
-  if (floor.length) s += ` (on ${floor.length} of them by the facts' version floor ${fact.since}, for want of the kernel's own helper list)`;
+  if (floor.length)
+    s += ` (on ${floor.length} of them by the facts' version floor ${fact.since}, for want of the kernel's own helper list)`;
   s += `; the verifier rejects the call as an unknown function there (it came in ${fact.since}`;
   if (backported.length) s += `, and is backported to ${describeKernels(backported, kernels)}`;
   return `${s}).`;
 }
 
-function missingFixes(ctx: RuleContext, call: Node, name: string, missing: Kernel[], kernels: Kernel[], pt: string | undefined, onlyMissing: boolean): Fix[] {
+function missingFixes(
+  ctx: RuleContext,
+  call: Node,
+  name: string,
+  missing: Kernel[],
+  kernels: Kernel[],
+  pt: string | undefined,
+  onlyMissing: boolean,
+): Fix[] {
   const fixes: Fix[] = [];
   const legacyName = PROBE_READ_LEGACY[name];
   if (legacyName) {
@@ -212,7 +234,11 @@ function missingFixes(ctx: RuleContext, call: Node, name: string, missing: Kerne
       // The legacy helper is ambiguous between user and kernel memory, and not offered at all
       // on architectures whose address spaces overlap: only x86-64 and arm64 targets make it a drop-in.
       const plainArch = kernels.every((k) => k.arch === 'x86_64' || k.arch === 'arm64');
-      fixes.push({ title: `Use the older equivalent helper ${legacyName}`, safe: plainArch && onlyMissing, edits: [{ range: ctx.range(fn), newText: legacyName }] });
+      fixes.push({
+        title: `Use the older equivalent helper ${legacyName}`,
+        safe: plainArch && onlyMissing,
+        edits: [{ range: ctx.range(fn), newText: legacyName }],
+      });
     }
   }
   const wrap = guardWrap(ctx, call, `bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_${name.replace(/^bpf_/, '')})`);

@@ -29,10 +29,28 @@ import { verifierSpinLockTimer } from './verifier-spin-lock-timer';
 
 /** Every rule, sorted by id. */
 export const RULES: readonly Rule[] = [
-  attachTargetMissingInRange, configRequired, enumValueNotRelocated, fieldMissingInRange, fieldTypeChangedInRange,
-  helperUnavailable, invalidLintComment, kernelVersionGate, kfuncUnavailable, legacyProbeRead, mapTypeUnavailable,
-  nonCoreFieldRead, progTypeUnavailable, rcuPtrDirectDeref, typeMissingInRange, unsafeKernelDeref, verifierArena,
-  verifierAtomics, verifierBoundedLoops, verifierGlobalData, verifierOpenCodedIterators, verifierSpinLockTimer,
+  attachTargetMissingInRange,
+  configRequired,
+  enumValueNotRelocated,
+  fieldMissingInRange,
+  fieldTypeChangedInRange,
+  helperUnavailable,
+  invalidLintComment,
+  kernelVersionGate,
+  kfuncUnavailable,
+  legacyProbeRead,
+  mapTypeUnavailable,
+  nonCoreFieldRead,
+  progTypeUnavailable,
+  rcuPtrDirectDeref,
+  typeMissingInRange,
+  unsafeKernelDeref,
+  verifierArena,
+  verifierAtomics,
+  verifierBoundedLoops,
+  verifierGlobalData,
+  verifierOpenCodedIterators,
+  verifierSpinLockTimer,
 ];
 
 /**

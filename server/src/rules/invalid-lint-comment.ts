@@ -21,7 +21,11 @@ export const invalidLintComment: Rule = {
         try {
           const kernels = TargetSpec.parse(d.spec ?? '').select(ctx.db.kernels);
           if (kernels.length === 0) {
-            ctx.report({ span, message: `target comment "${d.spec}" selects no kernels; the file keeps its configured target`, kernels: [] });
+            ctx.report({
+              span,
+              message: `target comment "${d.spec}" selects no kernels; the file keeps its configured target`,
+              kernels: [],
+            });
           }
         } catch (e) {
           if (!(e instanceof TargetError)) throw e;
@@ -31,7 +35,11 @@ export const invalidLintComment: Rule = {
       }
       for (const r of d.ruleSpans) {
         if (ctx.ruleIds.includes(r.id)) continue;
-        ctx.report({ span: r, message: `unknown rule "${r.id}" in an ebpf-portability comment (known: ${ctx.ruleIds.join(', ')})`, kernels: [] });
+        ctx.report({
+          span: r,
+          message: `unknown rule "${r.id}" in an ebpf-portability comment (known: ${ctx.ruleIds.join(', ')})`,
+          kernels: [],
+        });
       }
     }
   },

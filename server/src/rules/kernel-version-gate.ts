@@ -19,7 +19,6 @@ import { kfuncDecl } from './kfunc-unavailable';
 import { versionComparison } from '../analysis/versionCheck';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-
 /** A version comparison: the operator with the version name on the left, and the version. */
 interface Gate {
   readonly node: Node;
@@ -105,7 +104,12 @@ function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {
   const feature = g.newer && f ? featureOf(ctx, f, g.newer, g.skip, at) : undefined;
   const head = `Selects code by kernel version (${g.op} ${g.version}): distro kernels backport features without changing their version (RHEL 8's 4.18, openEuler's 4.19) and configs leave features out of newer ones, so the check can pick the wrong branch.`;
   if (!feature) {
-    ctx.report({ node: g.node, message: `${head} Probe the feature itself: \`bpf_core_field_exists()\`, \`bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_…)\` or \`bpf_ksym_exists()\`.`, kernels: [], severity: 'info' });
+    ctx.report({
+      node: g.node,
+      message: `${head} Probe the feature itself: \`bpf_core_field_exists()\`, \`bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_…)\` or \`bpf_ksym_exists()\`.`,
+      kernels: [],
+      severity: 'info',
+    });
     return;
   }
   const newer = (k: Kernel) => compareVersions(k.version, g.version) >= 0;
@@ -117,12 +121,18 @@ function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {
     else if (p === false && newer(k)) late.push(k);
   });
   const lies: string[] = [];
-  if (early.length) lies.push(`${describeKernels(early, at)} ${early.length === 1 ? 'has' : 'have'} ${feature.what} though older than ${g.version}`);
+  if (early.length)
+    lies.push(`${describeKernels(early, at)} ${early.length === 1 ? 'has' : 'have'} ${feature.what} though older than ${g.version}`);
   if (late.length) lies.push(`${describeKernels(late, at)} ${late.length === 1 ? 'lacks' : 'lack'} it though ${g.version} or newer`);
   const verdict = lies.length
     ? `For ${feature.what}, which the newer branch uses, the version lies on ${early.length + late.length} of the ${at.length} target kernels: ${lies.join('; ')}.`
     : `For ${feature.what}, which the newer branch uses, the version happens to agree with every target kernel, but not necessarily with kernels outside the target.`;
-  ctx.report({ node: g.node, message: `${head} ${verdict} Probe the feature instead: \`${feature.probe}\`.`, kernels: [...early, ...late].map((k) => k.name), severity: 'info' });
+  ctx.report({
+    node: g.node,
+    message: `${head} ${verdict} Probe the feature instead: \`${feature.probe}\`.`,
+    kernels: [...early, ...late].map((k) => k.name),
+    severity: 'info',
+  });
 }
 
 /** The first helper, kfunc or kernel struct member used in `branch` whose presence differs across `at`. */
@@ -135,7 +145,12 @@ function featureOf(ctx: RuleContext, f: FunctionFacts, branch: Node, skip: Node 
     if (!name || local.has(name)) continue;
     if (ctx.db.facts.helper(name)) {
       const present = ctx.db.helper(name, at).kernels.map((a) => a.present);
-      if (varies(present)) return { what: `\`${name}\``, probe: `bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_${name.replace(/^bpf_/, '')})`, present };
+      if (varies(present))
+        return {
+          what: `\`${name}\``,
+          probe: `bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_${name.replace(/^bpf_/, '')})`,
+          present,
+        };
     } else if (kfuncDecl(ctx.model, name) || ctx.db.facts.kfunc(name)) {
       const present = ctx.db.kfunc(name, at).map((a) => a.present);
       if (varies(present)) return { what: `kfunc \`${name}\``, probe: `bpf_ksym_exists(${name})`, present };

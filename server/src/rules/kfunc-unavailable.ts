@@ -29,11 +29,22 @@ export function kfuncDecl(model: FileModel, name: string): Extern | undefined {
   return e?.kind === 'ksym' && e.isFunction ? e : undefined;
 }
 
-const everCache = new OwnedCache<KernelDb, boolean>({ name: 'kfunc-unavailable.inAnyVmlinux', owner: 'kernel database', key: 'kfunc name' });
+const everCache = new OwnedCache<KernelDb, boolean>({
+  name: 'kfunc-unavailable.inAnyVmlinux',
+  owner: 'kernel database',
+  key: 'kfunc name',
+});
 
 /** Whether any built-in kernel has `name` as a kfunc in its vmlinux BTF. */
 function inAnyVmlinux(db: KernelDb, name: string): boolean {
-  return everCache.get(db, name, () => db.kfunc(name, db.kernels.filter((k) => !k.user)).some((a) => a.present === true && a.basis !== 'facts'));
+  return everCache.get(db, name, () =>
+    db
+      .kfunc(
+        name,
+        db.kernels.filter((k) => !k.user),
+      )
+      .some((a) => a.present === true && a.basis !== 'facts'),
+  );
 }
 
 /**
@@ -43,11 +54,13 @@ function inAnyVmlinux(db: KernelDb, name: string): boolean {
 export function kfuncMissing(db: KernelDb, name: string, answers: readonly FuncOnKernel[]): Kernel[] {
   const since = db.facts.kfunc(name)?.since;
   const somewhere = inAnyVmlinux(db, name);
-  return answers.filter((a) => {
-    if (a.present !== false) return false;
-    if (since && compareVersions(a.kernel.version, since) < 0) return true;
-    return somewhere && a.kernel.fidelity === 'btf';
-  }).map((a) => a.kernel);
+  return answers
+    .filter((a) => {
+      if (a.present !== false) return false;
+      if (since && compareVersions(a.kernel.version, since) < 0) return true;
+      return somewhere && a.kernel.fidelity === 'btf';
+    })
+    .map((a) => a.kernel);
 }
 
 export const kfuncUnavailable: Rule = {
@@ -82,11 +95,17 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, dec
   const floor = missing.filter((k) => answers[kernels.indexOf(k)].basis === 'facts');
   let message = `kfunc \`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
   if (floor.length) message += ` (on ${floor.length} of them by the facts' version floor ${since}, for want of kfunc tags in their BTF)`;
-  message += decl && !decl.weak
-    ? `; libbpf cannot resolve the \`__ksym\` there and refuses to load the program${since ? ` (it came in ${since})` : ''}.`
-    : `; libbpf leaves the kfunc unresolved there and the verifier rejects the call${since ? ` (it came in ${since})` : ''}.`;
+  message +=
+    decl && !decl.weak
+      ? `; libbpf cannot resolve the \`__ksym\` there and refuses to load the program${since ? ` (it came in ${since})` : ''}.`
+      : `; libbpf leaves the kfunc unresolved there and the verifier rejects the call${since ? ` (it came in ${since})` : ''}.`;
   if (f.guards.kernelsAt(call).size < ctx.kernels.length) message += ' (Checked against the kernels its guards leave.)';
-  ctx.report({ node: call.childForFieldName('function') ?? call, message, kernels: missing.map((k) => k.name), fixes: fixes(ctx, call, name, decl) });
+  ctx.report({
+    node: call.childForFieldName('function') ?? call,
+    message,
+    kernels: missing.map((k) => k.name),
+    fixes: fixes(ctx, call, name, decl),
+  });
 }
 
 function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefined): Fix[] {
@@ -96,12 +115,15 @@ function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefi
   // bpf_ksym_exists() refuses (at compile time) a kfunc that is not declared __weak.
   if (decl && !decl.weak) edits.push({ range: ctx.lines.range(decl.attrEnd, decl.attrEnd), newText: ' __weak' });
   // bpf_ksym_exists() is in libbpf's bpf_helpers.h from 1.2 on.
-  const libbpf12 = ctx.loader.kind === 'libbpf' && compareVersions(ctx.loader.minVersion ?? LIBBPF.defaultMinVersion, LIBBPF.ksymExistsSince) >= 0;
-  return [{
-    title: `Call ${name} only on kernels that have it (bpf_ksym_exists${decl && !decl.weak ? ', and declare it __weak' : ''}; libbpf 1.2+)`,
-    // Only a whole call statement can be skipped without changing what later code sees, and only
-    // a declaration in this file is known to be (made) __weak.
-    safe: wrap.whole && libbpf12 && decl !== undefined,
-    edits,
-  }];
+  const libbpf12 =
+    ctx.loader.kind === 'libbpf' && compareVersions(ctx.loader.minVersion ?? LIBBPF.defaultMinVersion, LIBBPF.ksymExistsSince) >= 0;
+  return [
+    {
+      title: `Call ${name} only on kernels that have it (bpf_ksym_exists${decl && !decl.weak ? ', and declare it __weak' : ''}; libbpf 1.2+)`,
+      // Only a whole call statement can be skipped without changing what later code sees, and only
+      // a declaration in this file is known to be (made) __weak.
+      safe: wrap.whole && libbpf12 && decl !== undefined,
+      edits,
+    },
+  ];
 }

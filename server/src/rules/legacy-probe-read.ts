@@ -62,11 +62,17 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string) {
   const how = rewritesProbeRead(ctx.loader)
     ? `the loader (${ctx.loader.kind}) turns the explicit forms back into \`${name}\` on kernels before ${split}`
     : `every kernel this code runs on has the explicit forms`;
-  const message = `\`${name}\` cannot tell kernel from user memory: on architectures whose user and kernel address ranges overlap (s390x, for one) it may read the wrong one, ` +
+  const message =
+    `\`${name}\` cannot tell kernel from user memory: on architectures whose user and kernel address ranges overlap (s390x, for one) it may read the wrong one, ` +
     `and since ${split} such architectures do not offer it at all (it needs CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE)` +
     (gone.length ? `; ${gone.length} of the kernels this code runs on lack that option` : '') +
     `. Say which memory it reads with \`${forms.kernel}\` or \`${forms.user}\`; ${how}.`;
-  ctx.report({ node: call.childForFieldName('function') ?? call, message, kernels: gone.map((k) => k.name), fixes: fixes(ctx, f, call, forms) });
+  ctx.report({
+    node: call.childForFieldName('function') ?? call,
+    message,
+    kernels: gone.map((k) => k.name),
+    fixes: fixes(ctx, f, call, forms),
+  });
 }
 
 /** Both explicit forms; the one the source argument clearly points at comes first and is safe. */
@@ -75,8 +81,16 @@ function fixes(ctx: RuleContext, f: FunctionFacts, call: Node, forms: { kernel: 
   if (!fn) return [];
   const args = (call.childForFieldName('arguments')?.namedChildren ?? []).filter((x): x is Node => !!x && x.type !== 'comment');
   const which = args[2] ? memoryOf(ctx, f, args[2]) : undefined;
-  const kernel: Fix = { title: `Read kernel memory with ${forms.kernel}`, safe: which === 'kernel', edits: [{ range: ctx.range(fn), newText: forms.kernel }] };
-  const user: Fix = { title: `Read user memory with ${forms.user}`, safe: which === 'user', edits: [{ range: ctx.range(fn), newText: forms.user }] };
+  const kernel: Fix = {
+    title: `Read kernel memory with ${forms.kernel}`,
+    safe: which === 'kernel',
+    edits: [{ range: ctx.range(fn), newText: forms.kernel }],
+  };
+  const user: Fix = {
+    title: `Read user memory with ${forms.user}`,
+    safe: which === 'user',
+    edits: [{ range: ctx.range(fn), newText: forms.user }],
+  };
   return which === 'user' ? [user, kernel] : [kernel, user];
 }
 
@@ -86,7 +100,8 @@ function fixes(ctx: RuleContext, f: FunctionFacts, call: Node, forms: { kernel: 
  */
 function memoryOf(ctx: RuleContext, f: FunctionFacts, arg: Node): 'kernel' | 'user' | undefined {
   let e: Node | null = arg;
-  while (e && (e.type === 'parenthesized_expression' || e.type === 'cast_expression')) e = e.type === 'cast_expression' ? e.childForFieldName('value') : e.namedChild(0);
+  while (e && (e.type === 'parenthesized_expression' || e.type === 'cast_expression'))
+    e = e.type === 'cast_expression' ? e.childForFieldName('value') : e.namedChild(0);
   if (!e) return undefined;
   if (e.type === 'identifier') {
     const name = ctx.text(e);

@@ -87,14 +87,18 @@ function check(ctx: RuleContext, m: MapDecl) {
   const missing: Kernel[] = ctx.kernels.filter((_, i) => av.kernels[i].present === false);
   if (missing.length === 0) return;
   const since = av.since ? ` (upstream since ${av.since})` : '';
-  const how = m.bcc ? 'BCC cannot create the map there, so the program does not load' : 'creating the map fails there, and with it loading the whole object';
-  const alt = m.type === 'BPF_MAP_TYPE_RINGBUF'
-    ? ' Where older kernels matter, declare a BPF_MAP_TYPE_PERF_EVENT_ARRAY instead, or switch the map\'s type from user space (bpf_map__set_type) on kernels that lack ring buffers.'
-    : '';
+  const how = m.bcc
+    ? 'BCC cannot create the map there, so the program does not load'
+    : 'creating the map fails there, and with it loading the whole object';
+  const alt =
+    m.type === 'BPF_MAP_TYPE_RINGBUF'
+      ? " Where older kernels matter, declare a BPF_MAP_TYPE_PERF_EVENT_ARRAY instead, or switch the map's type from user space (bpf_map__set_type) on kernels that lack ring buffers."
+      : '';
   ctx.report({
     span: m.span,
     kernels: missing.map((k) => k.name),
-    message: `${m.type}${m.name ? ` (map \`${m.name}\`)` : ''} is missing on ${missing.length} of ${ctx.kernels.length} target kernels${since}: ` +
+    message:
+      `${m.type}${m.name ? ` (map \`${m.name}\`)` : ''} is missing on ${missing.length} of ${ctx.kernels.length} target kernels${since}: ` +
       `${describeSome(missing, ctx.kernels)}; ${how}.${alt}`,
   });
 }

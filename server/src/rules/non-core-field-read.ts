@@ -35,15 +35,27 @@ export const nonCoreFieldRead: Rule = {
       for (const s of chain.segments) {
         const lay = ctx.env.layoutOf(s.agg.name);
         if (lay.layout !== 'fixed' || !lay.kernelName) continue;
-        const spread = lay.def && s.fields.length === 1 && [...lay.def.fields.keys()][0] === s.fields[0]
-          ? firstMemberSpread(ctx, runsOn, lay.kernelName, s.fields[0])
-          : offsetSpread(ctx.db, runsOn, lay.kernelName, s.fields);
-        const how = lay.def ? `local copy of struct ${lay.def.name} without preserve_access_index` : ctx.model.noPreserveAccessIndex ? 'BPF_NO_PRESERVE_ACCESS_INDEX' : 'kernel headers';
-        if (!worst || failing(spread).length > failing(worst.spread).length) worst = { spread, struct: lay.kernelName, fields: s.fields, how, ...(lay.def ? { def: lay.def } : {}) };
+        const spread =
+          lay.def && s.fields.length === 1 && [...lay.def.fields.keys()][0] === s.fields[0]
+            ? firstMemberSpread(ctx, runsOn, lay.kernelName, s.fields[0])
+            : offsetSpread(ctx.db, runsOn, lay.kernelName, s.fields);
+        const how = lay.def
+          ? `local copy of struct ${lay.def.name} without preserve_access_index`
+          : ctx.model.noPreserveAccessIndex
+            ? 'BPF_NO_PRESERVE_ACCESS_INDEX'
+            : 'kernel headers';
+        if (!worst || failing(spread).length > failing(worst.spread).length)
+          worst = { spread, struct: lay.kernelName, fields: s.fields, how, ...(lay.def ? { def: lay.def } : {}) };
       }
       if (!worst) continue;
       ctx.claimed.add(chain);
-      const fixes: Fix[] = chainFix(chain, { model: ctx.model, lines: ctx.lines, db: ctx.db, kernels: ctx.kernels, isArray: (n) => f.scope.typeOf(n).type.arr > 0 });
+      const fixes: Fix[] = chainFix(chain, {
+        model: ctx.model,
+        lines: ctx.lines,
+        db: ctx.db,
+        kernels: ctx.kernels,
+        isArray: (n) => f.scope.typeOf(n).type.arr > 0,
+      });
       // Through a local copy of a kernel struct, the better fix is to make the copy relocatable.
       if (worst.def && worst.def.uri === ctx.model.uri) fixes.unshift(attributeFix(ctx, worst.def));
       report(ctx, chain.top, `${worst.struct}.${worst.fields.join('.')}`, worst.spread, worst.how, fixes, runsOn.length);
@@ -79,7 +91,12 @@ function failing(s: OffsetSpread) {
 
 function report(ctx: RuleContext, node: Node, what: string, s: OffsetSpread, how: string, fixes: Fix[], total: number) {
   const bad = failing(s);
-  const at = s.common === undefined ? 'no known offset' : s.commonOn ? `${num(s.common)} on ${shortLabel(s.commonOn)}` : `${num(s.common)} in the local copy`;
+  const at =
+    s.common === undefined
+      ? 'no known offset'
+      : s.commonOn
+        ? `${num(s.common)} on ${shortLabel(s.commonOn)}`
+        : `${num(s.common)} in the local copy`;
   const parts = [at];
   if (s.differ.length) parts.push(`differs on ${s.differ.length} of ${total} target kernels`);
   if (s.missing.length) parts.push(`missing on ${s.missing.length}`);

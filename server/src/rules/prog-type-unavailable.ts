@@ -8,7 +8,15 @@
 import { LIBBPF } from '../analysis/loader';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
-import { attachPoints, belowTrampolineFloor, describeSome, libbpfSince, trampolineFloor, usesTrampoline, type AttachPoint } from './attach-points';
+import {
+  attachPoints,
+  belowTrampolineFloor,
+  describeSome,
+  libbpfSince,
+  trampolineFloor,
+  usesTrampoline,
+  type AttachPoint,
+} from './attach-points';
 import type { Rule, RuleContext } from './rule';
 
 export const progTypeUnavailable: Rule = {
@@ -55,7 +63,9 @@ function check(ctx: RuleContext, p: AttachPoint) {
   if (failing.length === 0) {
     if (libbpf) {
       ctx.report({
-        span: p.span, severity: 'warning', kernels: ctx.kernels.map((k) => k.name),
+        span: p.span,
+        severity: 'warning',
+        kernels: ctx.kernels.map((k) => k.name),
         message: `${p.written}: ${libbpf.text} Built with an older libbpf, the program has no type and fails to load on every kernel. ${libbpf.hint}`,
       });
     }
@@ -66,8 +76,10 @@ function check(ctx: RuleContext, p: AttachPoint) {
   ctx.report({
     span: p.span,
     kernels: failing.map((k) => k.name),
-    message: `${p.written} cannot load on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
-      extraNote(f.prefix) + (libbpf ? ` ${libbpf.text}` : ''),
+    message:
+      `${p.written} cannot load on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
+      extraNote(f.prefix) +
+      (libbpf ? ` ${libbpf.text}` : ''),
   });
 }
 
@@ -98,10 +110,11 @@ function libbpfNote(ctx: RuleContext, p: AttachPoint, sinceLibbpf: string): { te
   const since = libbpfSince(sinceLibbpf);
   const min = ctx.loader.minVersion ?? LIBBPF.defaultMinVersion;
   if (!since || compareVersions(min, since) >= 0) return undefined;
-  const named = since === LIBBPF.unreleased ? 'only libbpf\'s development branch' : `libbpf ${since} and later`;
+  const named = since === LIBBPF.unreleased ? "only libbpf's development branch" : `libbpf ${since} and later`;
   return {
     text: `Only ${named} know${since === LIBBPF.unreleased ? 's' : ''} this section, and the minimum libbpf in the settings is ${min}.`,
-    hint: since === LIBBPF.unreleased ? '' : `If you build with libbpf ${since} or later, set ebpfPortability.loader to "libbpf>=${since}".`,
+    hint:
+      since === LIBBPF.unreleased ? '' : `If you build with libbpf ${since} or later, set ebpfPortability.loader to "libbpf>=${since}".`,
   };
 }
 
@@ -113,7 +126,8 @@ function unknownSection(ctx: RuleContext, p: AttachPoint) {
     span: p.span,
     severity: 'warning',
     kernels: ctx.kernels.map((k) => k.name),
-    message: `libbpf does not know ${p.written}: the program gets no program type, and libbpf 1.0 and later refuse to load the object on every kernel ` +
+    message:
+      `libbpf does not know ${p.written}: the program gets no program type, and libbpf 1.0 and later refuse to load the object on every kernel ` +
       '("missing BPF prog type, check ELF section name"). Use a section name from libbpf\'s table, e.g. SEC("kprobe/<function>") or SEC("tracepoint/<category>/<event>").',
   });
 }

@@ -42,7 +42,8 @@ export const rcuPtrDirectDeref: Rule = {
  * end of the function), in source order: the read-side sections the verifier tracks.
  */
 function rcuSections(ctx: RuleContext, body: Node): [number, number][] {
-  const calls = body.descendantsOfType('call_expression')
+  const calls = body
+    .descendantsOfType('call_expression')
     .filter((c): c is Node => !!c)
     .map((c) => ({ c, name: ctx.text(c.childForFieldName('function') ?? c) }))
     .filter((x) => x.name === 'bpf_rcu_read_lock' || x.name === 'bpf_rcu_read_unlock')
@@ -81,7 +82,8 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const ptr = ctx.text(prev.node);
     ctx.report({
       node: prev.node,
-      message: `\`${ptr}\` is an \`__rcu\` pointer (\`${lay.kernelName}.${link.field}\`) on ${tagged.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tagged, kernels)}. ` +
+      message:
+        `\`${ptr}\` is an \`__rcu\` pointer (\`${lay.kernelName}.${link.field}\`) on ${tagged.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tagged, kernels)}. ` +
         `This sleepable program reads through it outside bpf_rcu_read_lock()/bpf_rcu_read_unlock(), so the verifier marks it untrusted there ` +
         '(kfuncs that need a trusted pointer reject it) and the object may be freed while it is read. ' +
         'Take bpf_rcu_read_lock() around the access, or read it with BPF_CORE_READ().',

@@ -66,7 +66,15 @@ export interface RuleContext {
    * Reports a finding at a node, or at a `span` of UTF-16 offsets (for text no node covers, such
    * as a `SEC()` string or a comment); the rule id and configured severity are filled in.
    */
-  report(f: ({ node: Node } | { span: { start: number; end: number } }) & { message: string; kernels: string[]; fixes?: Fix[]; severity?: Severity; related?: Finding['related'] }): void;
+  report(
+    f: ({ node: Node } | { span: { start: number; end: number } }) & {
+      message: string;
+      kernels: string[];
+      fixes?: Fix[];
+      severity?: Severity;
+      related?: Finding['related'];
+    },
+  ): void;
   /** Every rule and group id the registry knows (for comments that name rules). */
   readonly ruleIds: readonly string[];
   /** Chains already reported by the rules this one runs after (so one construct gets one finding). */

@@ -68,7 +68,8 @@ function relocationCalls(ctx: RuleContext, f: FunctionFacts) {
     if (gone.length === 0) continue;
     ctx.report({
       node: call,
-      message: `${m[1]} ${kname} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, at.kernels())}. ` +
+      message:
+        `${m[1]} ${kname} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, at.kernels())}. ` +
         `\`${name}()\` is relocated against the kernel's own type, so the relocation fails and the program does not load there; ` +
         `guard it with bpf_core_type_exists(${m[1]} ${m[2]}).`,
       kernels: gone.map((k) => k.name),
@@ -94,7 +95,8 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
     }
   };
   // Parameters first (the tracepoint record type), then the body in source order.
-  for (const p of f.fn.params) for (const n of [p.node, ...p.node.descendantsOfType(['struct_specifier', 'union_specifier'])]) if (n) visit(n);
+  for (const p of f.fn.params)
+    for (const n of [p.node, ...p.node.descendantsOfType(['struct_specifier', 'union_specifier'])]) if (n) visit(n);
   for (const n of f.fn.body!.descendantsOfType(['struct_specifier', 'union_specifier'])) if (n) visit(n);
   if (mentions.size === 0) return;
   const reads = [...f.chains, ...f.macroChains].filter((c) => !toleratesMissing(c.within));
@@ -105,12 +107,16 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
     if (at.empty) continue;
     const { gone } = missingOn(ctx, kname, at);
     if (gone.length === 0) continue;
-    const tracepoint = f.fn.params[0]?.node.startIndex <= m.node.startIndex && f.fn.params[0]?.node.endIndex >= m.node.endIndex &&
-      /^(tp|tracepoint)\//.test(f.ctx.sec ?? '') && kname.startsWith('trace_event_raw_');
+    const tracepoint =
+      f.fn.params[0]?.node.startIndex <= m.node.startIndex &&
+      f.fn.params[0]?.node.endIndex >= m.node.endIndex &&
+      /^(tp|tracepoint)\//.test(f.ctx.sec ?? '') &&
+      kname.startsWith('trace_event_raw_');
     const what = tracepoint ? `the record type of \`SEC("${f.ctx.sec}")\`, ${m.kind} ${kname},` : `${m.kind} ${kname}`;
     ctx.report({
       node: m.node,
-      message: `${what} is missing on ${gone.length} of ${at.size} kernels where this function reads through it: ${describeKernels(gone, at.kernels())}. ` +
+      message:
+        `${what} is missing on ${gone.length} of ${at.size} kernels where this function reads through it: ${describeKernels(gone, at.kernels())}. ` +
         `The ${through.length} CO-RE read${through.length === 1 ? '' : 's'} through it cannot be relocated there, so the program does not load` +
         `${tracepoint ? ' (the tracepoint or its record layout does not exist there)' : ''}; guard ${through.length === 1 ? 'it' : 'them'} with bpf_core_type_exists(${m.kind} ${m.local}).`,
       kernels: gone.map((k) => k.name),

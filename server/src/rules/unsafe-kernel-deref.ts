@@ -30,15 +30,25 @@ export const unsafeKernelDeref: Rule = {
       if (!bad) continue;
       const i = chain.segments.indexOf(bad);
       const through = i === 0 ? ctx.text(chain.base) : ctx.text(chain.segments[i - 1].node);
-      const where = f.ctx.policy === 'btf'
-        ? `\`${through}\` is not a BTF-typed pointer (it was made from an integer or read with a probe read), so the verifier rejects the load`
-        : `${article(f.ctx.label)} ${f.ctx.label} program may not dereference kernel pointers; the verifier rejects the load`;
+      const where =
+        f.ctx.policy === 'btf'
+          ? `\`${through}\` is not a BTF-typed pointer (it was made from an integer or read with a probe read), so the verifier rejects the load`
+          : `${article(f.ctx.label)} ${f.ctx.label} program may not dereference kernel pointers; the verifier rejects the load`;
       ctx.claimed.add(chain);
       ctx.report({
         node: chain.top,
         message: `\`${ctx.text(chain.top)}\` reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly through \`${through}\`: ${where} on every kernel. Read it with BPF_CORE_READ().`,
-        kernels: f.guards.kernelsAt(chain.top).kernels().map((k) => k.name),
-        fixes: chainFix(chain, { model: ctx.model, lines: ctx.lines, db: ctx.db, kernels: ctx.kernels, isArray: (n) => f.scope.typeOf(n).type.arr > 0 }),
+        kernels: f.guards
+          .kernelsAt(chain.top)
+          .kernels()
+          .map((k) => k.name),
+        fixes: chainFix(chain, {
+          model: ctx.model,
+          lines: ctx.lines,
+          db: ctx.db,
+          kernels: ctx.kernels,
+          isArray: (n) => f.scope.typeOf(n).type.arr > 0,
+        }),
       });
     }
   },

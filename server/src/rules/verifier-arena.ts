@@ -23,7 +23,9 @@ export const verifierArena: Rule = {
 };
 
 function arena(ctx: RuleContext, f: FunctionFacts, body: Node) {
-  const site = ctx.model.sites().find((s) => s.kind === 'attribute' && s.name === '__arena' && s.start >= body.startIndex && s.end <= body.endIndex);
+  const site = ctx.model
+    .sites()
+    .find((s) => s.kind === 'attribute' && s.name === '__arena' && s.start >= body.startIndex && s.end <= body.endIndex);
   if (!site) return;
   const node = body.descendantForIndex(site.start, site.end);
   if (!node) return;
@@ -35,8 +37,9 @@ function arena(ctx: RuleContext, f: FunctionFacts, body: Node) {
   if (missing.length === 0) return;
   ctx.report({
     span: { start: site.start, end: site.end },
-    message: `\`__arena\` pointers need BPF arenas (${since}, BPF_MAP_TYPE_ARENA), which are missing on ${where(missing, at)}; the program does not load there.` + guardedNote(ctx, f, node),
+    message:
+      `\`__arena\` pointers need BPF arenas (${since}, BPF_MAP_TYPE_ARENA), which are missing on ${where(missing, at)}; the program does not load there.` +
+      guardedNote(ctx, f, node),
     kernels: missing.map((k) => k.name),
   });
 }
-

@@ -23,7 +23,8 @@ export const verifierAtomics: Rule = {
 };
 
 /** Atomic adds older kernels have (XADD) when their result is unused. */
-const PLAIN_ADD = /^(?:__sync_fetch_and_add|__sync_add_and_fetch|__sync_fetch_and_sub|__sync_sub_and_fetch|__atomic_fetch_add|__atomic_add_fetch|__atomic_fetch_sub|__atomic_sub_fetch)$/;
+const PLAIN_ADD =
+  /^(?:__sync_fetch_and_add|__sync_add_and_fetch|__sync_fetch_and_sub|__sync_sub_and_fetch|__atomic_fetch_add|__atomic_add_fetch|__atomic_fetch_sub|__atomic_sub_fetch)$/;
 
 function atomics(ctx: RuleContext, f: FunctionFacts, body: Node) {
   const since = ctx.db.facts.featureSince('atomics');
@@ -42,9 +43,10 @@ function atomics(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (old.length === 0) continue;
     ctx.report({
       node: fn,
-      message: `\`${name}\`${PLAIN_ADD.test(name) ? ' with its result used' : ''} needs the atomic instructions of ${since} (BPF_ATOMIC with fetch; clang -mcpu=v3): verifiers before ${since} know only an atomic add without result, on ${where(old, at)}.` + guardedNote(ctx, f, call),
+      message:
+        `\`${name}\`${PLAIN_ADD.test(name) ? ' with its result used' : ''} needs the atomic instructions of ${since} (BPF_ATOMIC with fetch; clang -mcpu=v3): verifiers before ${since} know only an atomic add without result, on ${where(old, at)}.` +
+        guardedNote(ctx, f, call),
       kernels: old.map((k) => k.name),
     });
   }
 }
-

@@ -31,7 +31,12 @@ function loops(ctx: RuleContext, f: FunctionFacts, body: Node) {
   const since = ctx.db.facts.featureSince('bounded_loops');
   if (!since) return;
   // `bpf_for(…)` and friends are masked into `while` loops: they are iterator loops, checked below.
-  const macroLoops = new Set(ctx.model.sites().filter((s) => s.kind === 'loop').map((s) => s.start));
+  const macroLoops = new Set(
+    ctx.model
+      .sites()
+      .filter((s) => s.kind === 'loop')
+      .map((s) => s.start),
+  );
   for (const loop of body.descendantsOfType(LOOPS)) {
     if (!loop || macroLoops.has(loop.startIndex) || unrolled(ctx.model.text, loop.startIndex)) continue;
     const at = runsOn(ctx, f, loop).kernels();
@@ -62,7 +67,9 @@ function unrolled(text: string, offset: number): boolean {
     const line = text.slice(start, end).trim();
     end = start - 1;
     if (line === '' || line.startsWith('//') || /^\/\*.*\*\/$/.test(line)) continue;
-    return /^#\s*pragma\s+(?:unroll\b(?!\s*\(\s*1\s*\))|GCC\s+unroll\b|clang\s+loop\s+unroll(?:_count)?\s*\(\s*(?:full|enable|[2-9]|\d\d+)\s*\))/.test(line);
+    return /^#\s*pragma\s+(?:unroll\b(?!\s*\(\s*1\s*\))|GCC\s+unroll\b|clang\s+loop\s+unroll(?:_count)?\s*\(\s*(?:full|enable|[2-9]|\d\d+)\s*\))/.test(
+      line,
+    );
   }
   return false;
 }
@@ -73,7 +80,8 @@ function unrolled(text: string, offset: number): boolean {
  */
 function constantBound(ctx: RuleContext, loop: Node): boolean {
   if (loop.type !== 'for_statement') return false;
-  const isConst = (n: Node) => /^(?:\s*(?:\d+[uUlL]*|0x[0-9a-fA-F]+[uUlL]*|[A-Z][A-Z0-9_]*|sizeof\s*\([^()]*\)|[-+*/()<> ]))+\s*$/.test(ctx.text(n));
+  const isConst = (n: Node) =>
+    /^(?:\s*(?:\d+[uUlL]*|0x[0-9a-fA-F]+[uUlL]*|[A-Z][A-Z0-9_]*|sizeof\s*\([^()]*\)|[-+*/()<> ]))+\s*$/.test(ctx.text(n));
   const bounded = (c: Node | null, depth = 0): boolean => {
     if (!c || depth > 8) return false;
     if (c.type === 'parenthesized_expression') return bounded(c.namedChild(0), depth + 1);
@@ -100,4 +108,3 @@ function pragmaFix(ctx: RuleContext, loop: Node, constant: boolean): Fix {
     edits: [{ range: ctx.lines.range(loop.startIndex, loop.startIndex), newText: `#pragma unroll\n${indent}` }],
   };
 }
-

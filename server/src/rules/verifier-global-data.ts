@@ -35,7 +35,11 @@ interface GlobalUse {
   readonly what: string;
 }
 
-const kindsCache = new OwnedCache<FileModel, ReadonlyMap<string, 'data' | 'kconfig'>>({ name: 'verifier-global-data.kinds', owner: 'file model', key: '—' });
+const kindsCache = new OwnedCache<FileModel, ReadonlyMap<string, 'data' | 'kconfig'>>({
+  name: 'verifier-global-data.kinds',
+  owner: 'file model',
+  key: '—',
+});
 
 /** Sections whose variables libbpf does not keep in global data maps. */
 const NOT_GLOBAL_DATA = /^(\.?maps|license|version)$/;
@@ -46,7 +50,8 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
     // Maps (`SEC(".maps")`), the license and the version section are not global data.
     const sectioned = new Set<string>();
     for (const site of model.sites()) {
-      if (site.kind === 'section' && site.target?.kind === 'variable' && NOT_GLOBAL_DATA.test(site.section ?? '')) sectioned.add(site.target.name);
+      if (site.kind === 'section' && site.target?.kind === 'variable' && NOT_GLOBAL_DATA.test(site.section ?? ''))
+        sectioned.add(site.target.name);
     }
     const m = new Map<string, 'data' | 'kconfig'>();
     for (const [name, g] of model.globals) {
@@ -57,7 +62,9 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
       let decl: Node | null = g.node;
       while (decl && decl.type !== 'declaration') decl = decl.parent;
       if (!decl || decl.descendantsOfType('function_declarator').length > 0) continue;
-      const isExtern = decl.children.some((c) => c?.type === 'storage_class_specifier' && model.text.slice(c.startIndex, c.endIndex) === 'extern');
+      const isExtern = decl.children.some(
+        (c) => c?.type === 'storage_class_specifier' && model.text.slice(c.startIndex, c.endIndex) === 'extern',
+      );
       if (isExtern || sectioned.has(name)) continue;
       m.set(name, 'data');
     }
@@ -79,8 +86,15 @@ function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (!id) continue;
     const name = ctx.text(id);
     const kind = kinds.get(name);
-    if (!kind || locals.has(name) || id.parent?.type === 'field_expression' && id.parent.childForFieldName('field')?.id === id.id) continue;
-    uses.push({ node: id, what: kind === 'kconfig' ? `the \`__kconfig\` extern \`${name}\` (kconfig externs live in a global data map)` : `the global variable \`${name}\`` });
+    if (!kind || locals.has(name) || (id.parent?.type === 'field_expression' && id.parent.childForFieldName('field')?.id === id.id))
+      continue;
+    uses.push({
+      node: id,
+      what:
+        kind === 'kconfig'
+          ? `the \`__kconfig\` extern \`${name}\` (kconfig externs live in a global data map)`
+          : `the global variable \`${name}\``,
+    });
   }
   for (const d of body.descendantsOfType('declaration')) {
     if (!d || !/^\s*static\b/.test(ctx.text(d))) continue;
@@ -89,7 +103,11 @@ function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
   if (!/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text)) {
     for (const c of body.descendantsOfType('call_expression')) {
       const fn = c?.childForFieldName('function');
-      if (c && fn && ctx.text(fn) === 'bpf_printk') uses.push({ node: fn, what: '`bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)' });
+      if (c && fn && ctx.text(fn) === 'bpf_printk')
+        uses.push({
+          node: fn,
+          what: '`bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)',
+        });
     }
   }
   if (uses.length === 0) return;
@@ -105,11 +123,19 @@ function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (!first && missing.length) first = { use, missing, at };
   }
   if (!first) return;
-  const more = uses.filter((u) => u !== first!.use && runsOn(ctx, f, u.node).kernels().some((k) => all.has(k))).length;
+  const more = uses.filter(
+    (u) =>
+      u !== first!.use &&
+      runsOn(ctx, f, u.node)
+        .kernels()
+        .some((k) => all.has(k)),
+  ).length;
   ctx.report({
     node: first.use.node,
-    message: `This function uses ${first.use.what}: global data needs ${since}-era kernels (BPF_PSEUDO_MAP_VALUE and map freezing), and libbpf refuses to load the object ("kernel doesn't support global data") on ` +
-      `${where(first.missing, first.at)}${more ? `. ${more} more use${more === 1 ? '' : 's'} in this function need it too` : ''}.` + guardedNote(ctx, f, first.use.node),
+    message:
+      `This function uses ${first.use.what}: global data needs ${since}-era kernels (BPF_PSEUDO_MAP_VALUE and map freezing), and libbpf refuses to load the object ("kernel doesn't support global data") on ` +
+      `${where(first.missing, first.at)}${more ? `. ${more} more use${more === 1 ? '' : 's'} in this function need it too` : ''}.` +
+      guardedNote(ctx, f, first.use.node),
     kernels: [...all].map((k) => k.name),
   });
 }
@@ -131,4 +157,3 @@ function noGlobalData(ctx: RuleContext, kernels: readonly Kernel[], since: strin
   const freeze = ctx.db.enumValue('bpf_cmd', 'BPF_MAP_FREEZE', kernels);
   return kernels.filter((k, i) => (k.hasHelperEnum ? freeze[i].present === false : compareVersions(k.version, since) < 0));
 }
-

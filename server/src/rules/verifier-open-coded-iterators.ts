@@ -43,10 +43,11 @@ function iterators(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (missing.length === 0) continue;
     ctx.report({
       span: { start: site.start, end: site.start + site.name.length },
-      message: `\`${site.name}()\` is an open-coded iterator loop (${since} for the numeric iterator) built on the \`${kfunc}\` kfunc, which is missing on ${where(missing, at)}; the program does not load there. ` +
-        `Older kernels need a bounded \`for\` loop${paren(ctx.db.facts.featureSince('bounded_loops'))} or \`bpf_loop()\`${helperSince('bpf_loop')}.` + guardedNote(ctx, f, node),
+      message:
+        `\`${site.name}()\` is an open-coded iterator loop (${since} for the numeric iterator) built on the \`${kfunc}\` kfunc, which is missing on ${where(missing, at)}; the program does not load there. ` +
+        `Older kernels need a bounded \`for\` loop${paren(ctx.db.facts.featureSince('bounded_loops'))} or \`bpf_loop()\`${helperSince('bpf_loop')}.` +
+        guardedNote(ctx, f, node),
       kernels: missing.map((k) => k.name),
     });
   }
 }
-

@@ -25,7 +25,7 @@ function mapValueFeatures(ctx: RuleContext) {
   for (const site of ctx.model.sites()) {
     if (site.kind !== 'map-member' || site.member !== 'value') continue;
     const m = /^(?:struct\s+)?([A-Za-z_]\w*)$/.exec((site as MapMemberSite).value.text.trim());
-    const def = m ? ctx.model.structs.get(m[1]) ?? ctx.model.structs.get(nameOfTypedef(ctx.model, m[1]) ?? '') : undefined;
+    const def = m ? (ctx.model.structs.get(m[1]) ?? ctx.model.structs.get(nameOfTypedef(ctx.model, m[1]) ?? '')) : undefined;
     if (!def) continue;
     for (const [field, info] of def.fields) {
       if (info.type.kind !== 'struct' || info.type.ptr !== 0) continue;
@@ -38,7 +38,8 @@ function mapValueFeatures(ctx: RuleContext) {
       if (missing.length === 0) continue;
       ctx.report({
         span: { start: site.value.start, end: site.value.end },
-        message: `The map value struct ${def.name} holds a \`struct ${info.type.name}\` (\`${field}\`), which needs ${since} (${lock ? 'BPF spin locks' : 'BPF timers'}); ` +
+        message:
+          `The map value struct ${def.name} holds a \`struct ${info.type.name}\` (\`${field}\`), which needs ${since} (${lock ? 'BPF spin locks' : 'BPF timers'}); ` +
           `the kernel has no such struct, so creating the map fails, on ${missing.length} of ${ctx.kernels.length} target kernels: ${describeKernels(missing, ctx.kernels)}.`,
         kernels: missing.map((k) => k.name),
       });

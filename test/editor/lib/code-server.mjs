@@ -84,8 +84,18 @@ export async function startCodeServer(dirs, { folder, verbose = false, extension
   fs.mkdirSync(dirs.extensionsDir, { recursive: true });
   const port = await freePort();
   const cfg = configArgs(dirs);
-  const args = [CODE_SERVER, ...cfg.args, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override'];
+  const args = [
+    CODE_SERVER,
+    ...cfg.args,
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+  ];
   if (verbose) args.push('--log', 'trace');
   if (extensionTests) args.push('--vscode-option', 'enable-smoke-test-driver');
   if (folder) args.push(folder);
@@ -150,8 +160,16 @@ export async function launchChromium(profileDir, viewport = { width: 1400, heigh
     handleSIGHUP: false,
     // Chromium writes "Crash Reports" under $XDG_CONFIG_HOME even with its own profile dir.
     env: { ...process.env, XDG_CONFIG_HOME: path.join(profileDir, 'xdg-config'), XDG_CACHE_HOME: path.join(profileDir, 'xdg-cache') },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport,
   });
 }
