@@ -9,16 +9,23 @@ import { isBccSite } from './file';
 
 /** Only the first characters of a huge file are looked at. */
 const HEAD = 200_000;
-const BPF_INCLUDE = /^#\s*include\s*[<"](?:bpf\/|vmlinux|linux\/bpf\.h|uapi\/linux\/ptrace\.h|bcc\/)/;
+/** Headers only BPF programs include (libbpf's BPF-side headers, vmlinux.h, BCC's). */
+const BPF_SIDE =
+  /^#\s*include\s*[<"](?:bpf\/bpf_(?:helpers|tracing|core_read|endian)\.h|(?:[^>"]*\/)?vmlinux[^/>"]*\.h|uapi\/linux\/ptrace\.h|bcc\/)/;
+/** Headers only user-space loaders include (libbpf's loader API, generated skeletons). */
+const USER_SPACE = /^#\s*include\s*[<"](?:bpf\/libbpf\.h|bpf\/bpf\.h|[^>"]*\.skel\.h)[>"]/;
 
 /**
- * Whether a document looks like BPF C: named `*.bpf.c`/`*.bpf.h`, includes BPF, libbpf, BCC or
- * vmlinux headers, or has a `SEC()` annotation or a BCC map or probe. `sites` are the document's
- * macro sites when the caller has them.
+ * Whether a document is BPF C: named `*.bpf.c`/`*.bpf.h`, or with a `SEC()` annotation or a BCC
+ * map or probe, or including BPF-side headers (libbpf's `bpf_helpers.h` and friends, `vmlinux.h`,
+ * BCC's) and no user-space loader header (`bpf/libbpf.h`, `bpf/bpf.h`, a `.skel.h`): a loader
+ * that includes both runs in user space, where globals and loops are plain C. `sites` are the
+ * document's macro sites when the caller has them.
  */
 export function isBpfDocument(uri: string, text: string, sites?: readonly BpfMacroSite[]): boolean {
   if (/\.bpf\.(c|h)$/.test(uri)) return true;
   const head = text.length > HEAD ? text.slice(0, HEAD) : text;
-  if (lexC(head).directives.some((d) => BPF_INCLUDE.test(d.text))) return true;
-  return (sites ?? maskBpfMacros(head).sites).some((s) => s.kind === 'section' || isBccSite(s));
+  if ((sites ?? maskBpfMacros(head).sites).some((s) => s.kind === 'section' || isBccSite(s))) return true;
+  const includes = lexC(head).directives.map((d) => d.text);
+  return includes.some((d) => BPF_SIDE.test(d)) && !includes.some((d) => USER_SPACE.test(d));
 }
