@@ -82,7 +82,10 @@ else
   rm -rf "$CS" && mkdir -p "$CS"
   echo '{"private":true,"allowScripts":{"code-server":true,"argon2":true}}' >"$CS/package.json"
   # NODE_DISABLE_COMPILE_CACHE keeps npm on Node 24 from leaving a compile cache in /tmp.
-  if ! (cd "$CS" && PATH="$N24/bin:$PATH" npm_config_nodedir="$N24" NODE_DISABLE_COMPILE_CACHE=1 \
+  # Run from `npm run test:editor`, the outer npm (Node 20) exports npm_config_* variables, among
+  # them its user agent, which the inner npm would pass on to code-server's postinstall check.
+  if ! (cd "$CS" && for v in $(compgen -e | grep '^npm_'); do unset "$v"; done &&
+    PATH="$N24/bin:$PATH" npm_config_nodedir="$N24" NODE_DISABLE_COMPILE_CACHE=1 \
     timeout 1200 npm install --foreground-scripts --no-audit --no-fund --no-save \
     "code-server@$CODE_SERVER_VERSION") >"$CACHE/code-server-install.log" 2>&1; then
     tail -40 "$CACHE/code-server-install.log"
