@@ -207,7 +207,7 @@ test('tidy: every cache is an owned cache or an object field, and ARCHITECTURE.m
     const text = readFileSync(join(root, file), 'utf8');
     for (const m of text.matchAll(/^(?:export )?(?:const|let) ([a-z]\w*)\s*(?::[^=]*)?=\s*new (?:Weak)?Map\b/gm))
       loose.push(`${file}: ${m[1]}`);
-    for (const m of text.matchAll(/^\s+(?:private |protected )?(?:readonly )?(\w*[cC]ache\w*)\??\s*[:=]/gm)) fields.push(m[1]);
+    for (const m of text.matchAll(/^\s+(?:private|protected|readonly)\s+(?:readonly\s+)?(\w*[cC]ache\w*)\??\s*[:=]/gm)) fields.push(m[1]);
   }
   assert.deepEqual(loose, [], 'module-level maps: use OwnedCache (server/src/analysis/memo.ts)');
   assert.deepEqual(

@@ -6,6 +6,8 @@
  * Findings of a function are reused while its text, the text outside all function bodies, the
  * target and the rule settings are unchanged: typing in one function re-analyses that function.
  */
+import type { RuntimeChoices } from '../analysis/runtimeChoices';
+import { applyAlternatives } from './alternatives';
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
@@ -54,6 +56,8 @@ export interface AnalysisInput {
   readonly loader?: Loader;
   /** The BPF macro sites of `text`, when the caller has them (saves masking the text again). */
   readonly sites?: readonly BpfMacroSite[];
+  /** What the program's user-space loader switches at run time, when a loader was found. */
+  readonly runtime?: RuntimeChoices;
 }
 
 /** Analyses a file and returns its findings, sorted by position. */
@@ -184,11 +188,14 @@ export function analyze(input: AnalysisInput): Finding[] {
   if (cache) cache.entries = next;
   for (const rule of rules) rule.checkFile?.(makeContext(rule, new Map(), findings));
 
+  // Variants the loader chooses at run time turn some failures into warnings (whole-file: a
+  // program's alternatives may be anywhere in it, so this is never cached per function).
+  const varied = applyAlternatives(findings, model, lines, input.runtime);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
   const kept = ds.length
-    ? findings.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, [f.rule, ...groupsOf(f.rule)], f.range.start.line))
-    : findings;
+    ? varied.filter((f) => f.rule === 'invalid-lint-comment' || !suppressed(ds, [f.rule, ...groupsOf(f.rule)], f.range.start.line))
+    : varied;
   // The include the CO-RE macros need depends on the whole file: add it once it is known.
   const include = includeEdit({ model, lines });
   const out = kept.map((f) =>

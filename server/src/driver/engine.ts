@@ -2,8 +2,9 @@
  * The analysis engine shared by the language server and the CLI: the kernel database, target
  * resolution per settings, local headers read from disk, and one call to analyse a document.
  */
-import { readFileSync, type Stats, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { type LoaderSource, type RuntimeChoices, runtimeChoices } from '../analysis/runtimeChoices';
+import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
@@ -28,6 +29,8 @@ export interface DocumentResult {
 }
 
 const MAX_HEADER_BYTES = 2 * 1024 * 1024;
+/** User-space C files of one directory read to find a program's loader. */
+const MAX_LOADER_FILES = 400;
 
 /** An include a cached header resolved, with the fingerprint it had then. */
 interface NestedInclude {
@@ -48,6 +51,10 @@ export class Engine {
     { mtimeMs: number; size: number; model: HeaderModel | undefined; tree?: Tree; nested: NestedInclude[] }
   >();
   private readonly caches = new Map<string, AnalysisCache>();
+  /** User-space C read for loaders, by path: valid while its mtime and size are the same. */
+  private readonly userSpace = new Map<string, { mtimeMs: number; size: number; text: string }>();
+  /** What a BPF file's loader switches, by the BPF file's path: valid while its directory's C files are unchanged. */
+  private readonly runtimeCache = new Map<string, { stamp: string; choices: RuntimeChoices | undefined }>();
 
   constructor(
     readonly db: KernelDb,
@@ -105,8 +112,63 @@ export class Engine {
       loader: settings.loader,
       sites,
       resolveInclude: (from, path) => this.header(from, path, 0),
+      runtime: this.runtimeChoicesFor(uri),
     });
     return { findings, kernels, problems: problem ? [problem] : [] };
+  }
+
+  /**
+   * What the user-space loader beside a BPF file switches at run time: the `.c` files of its
+   * directory that include its skeleton (`<name>.skel.h`) are its loaders, the directory's other
+   * user-space C may define the wrappers they call. Undefined when no loader is found.
+   */
+  private runtimeChoicesFor(uri: string): RuntimeChoices | undefined {
+    const path = toPath(uri);
+    if (!path || !/\.bpf\.c$/.test(path)) return undefined;
+    const dir = dirname(path);
+    const base = basename(path).replace(/\.bpf\.c$/, '');
+    let names: string[];
+    try {
+      names = readdirSync(dir)
+        .filter((n) => n.endsWith('.c') && !n.endsWith('.bpf.c'))
+        .sort();
+    } catch {
+      return undefined;
+    }
+    const sources: LoaderSource[] = [];
+    let stamp = '';
+    for (const n of names.slice(0, MAX_LOADER_FILES)) {
+      const file = join(dir, n);
+      let st: Stats;
+      try {
+        st = statSync(file);
+      } catch {
+        continue;
+      }
+      if (!st.isFile() || st.size > MAX_HEADER_BYTES) continue;
+      stamp += `${n}\u0000${st.mtimeMs}\u0000${st.size}\u0000`;
+      let cached = this.userSpace.get(file);
+      if (!cached || cached.mtimeMs !== st.mtimeMs || cached.size !== st.size) {
+        cached = { mtimeMs: st.mtimeMs, size: st.size, text: readFileSync(file, 'utf8') };
+        this.userSpace.set(file, cached);
+      }
+      sources.push({ path: n, text: cached.text });
+    }
+    const hit = this.runtimeCache.get(path);
+    if (hit && hit.stamp === stamp) return hit.choices;
+    const skeleton = new RegExp(
+      `^[ \\t]*#[ \\t]*include[ \\t]*[<"](?:[^>"]*/)?${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.skel\\.h[>"]`,
+      'm',
+    );
+    const loaders = sources.filter((s) => skeleton.test(s.text));
+    const choices = loaders.length
+      ? runtimeChoices(
+          loaders,
+          sources.filter((s) => !loaders.includes(s)),
+        )
+      : undefined;
+    this.runtimeCache.set(path, { stamp, choices });
+    return choices;
   }
 
   /** The model of a local header `#include "path"` seen from document `from`, read from disk. */

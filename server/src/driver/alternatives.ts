@@ -1,0 +1,125 @@
+/**
+ * Variants chosen at run time. A program is optional when its section starts with `?` or its
+ * loader may switch it off (`bpf_program__set_autoload`, see analysis/runtimeChoices.ts). Its
+ * variants are the programs of the same hook (fentry and kprobe of one function, tp_btf and raw_tp
+ * of one tracepoint) or, when there are none, the programs the loader switches in the other
+ * branch of the same `if … else`. A failure of an optional program is a warning where a variant
+ * loads on every kernel it names, or where it has no variant (the loader switches it off and the
+ * rest of the object loads); on kernels where no variant loads it stays an error, for those
+ * kernels only. A missing attach target of a program the loader retargets, and a map type the
+ * loader changes, are warnings too.
+ */
+import type { FileModel } from '../analysis/file';
+import type { LineIndex } from '../analysis/lines';
+import type { Finding, Range } from '../analysis/model';
+import type { RuntimeChoices } from '../analysis/runtimeChoices';
+import { type AttachPoint, attachPoints } from '../rules/attach-points';
+
+/** The hook a section attaches to, shared by its variants; undefined when it has no known variants. */
+export function hookOf(sec: string): string | undefined {
+  const slash = sec.indexOf('/');
+  if (slash < 0) return undefined;
+  const kind = sec.slice(0, slash);
+  const rest = sec.slice(slash + 1);
+  const last = rest.slice(rest.lastIndexOf('/') + 1);
+  switch (kind) {
+    case 'fentry':
+    case 'kprobe':
+      return rest && !rest.includes('/') ? `entry:${rest}` : undefined;
+    case 'fexit':
+    case 'kretprobe':
+      return rest && !rest.includes('/') ? `exit:${rest}` : undefined;
+    case 'tp_btf':
+    case 'raw_tp':
+    case 'raw_tracepoint':
+    case 'tp':
+    case 'tracepoint':
+      return last ? `tp:${last}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+interface Program {
+  readonly point: AttachPoint;
+  readonly hook: string | undefined;
+  /** Offsets the program covers: its `SEC()` string and its function. */
+  readonly spans: readonly Range[];
+  /** Why it is optional (`SEC("?…")`, or the loader's line), if it is. */
+  readonly optional?: string;
+}
+
+const inside = (r: Range, s: Range) =>
+  (r.start.line > s.start.line || (r.start.line === s.start.line && r.start.character >= s.start.character)) &&
+  (r.start.line < s.end.line || (r.start.line === s.end.line && r.start.character <= s.end.character));
+
+/** Findings with optional programs' and switchable maps' failures made warnings where a variant serves. */
+export function applyAlternatives(findings: Finding[], model: FileModel, lines: LineIndex, runtime: RuntimeChoices | undefined): Finding[] {
+  const fnByName = new Map(model.functions.map((f) => [f.name, f]));
+  const programs: Program[] = attachPoints(model)
+    .filter((p) => !p.bcc)
+    .map((point) => {
+      const fn = fnByName.get(point.program);
+      const spans = [lines.range(point.span.start, point.span.end), ...(fn ? [lines.range(fn.node.startIndex, fn.node.endIndex)] : [])];
+      const why = point.optional ? `${point.written} is off unless the loader turns it on` : runtime?.programs.get(point.program);
+      return { point, hook: hookOf(point.sec), spans, ...(why ? { optional: why } : {}) };
+    });
+  const programOf = (f: Finding) => programs.find((p) => p.spans.some((s) => inside(f.range, s)));
+  // Kernels on which each program fails to load, from its error findings.
+  const failing = new Map<Program, Set<string>>(programs.map((p) => [p, new Set<string>()]));
+  for (const f of findings) {
+    const p = f.severity === 'error' ? programOf(f) : undefined;
+    if (p) for (const k of f.kernels) failing.get(p)!.add(k);
+  }
+  const mapOf = (f: Finding): string | undefined => {
+    for (const s of model.sites()) {
+      if (s.kind !== 'map-member' || s.member !== 'type' || !s.map) continue;
+      if (inside(f.range, lines.range(s.value.start, s.value.end))) return s.map;
+    }
+    return undefined;
+  };
+  const byName = new Map(programs.map((p) => [p.point.program, p]));
+  const variantsOf = (p: Program): Program[] => {
+    const same = p.hook ? programs.filter((q) => q !== p && q.hook === p.hook) : [];
+    if (same.length) return same;
+    return [...(runtime?.alternatives.get(p.point.program) ?? [])].map((n) => byName.get(n)).filter((q): q is Program => !!q && q !== p);
+  };
+  return findings.map((f) => {
+    if (f.severity !== 'error') return f;
+    if (f.rule === 'map-type-unavailable' && runtime) {
+      const map = mapOf(f);
+      const where = map ? runtime.maps.get(map) : undefined;
+      return where ? { ...f, severity: 'warning', message: `${f.message} The loader changes this map's type at run time (${where}).` } : f;
+    }
+    const p = programOf(f);
+    if (!p) return f;
+    const retarget = f.rule === 'attach-target-missing-in-range' ? runtime?.retargeted.get(p.point.program) : undefined;
+    if (retarget)
+      return { ...f, severity: 'warning', message: `${f.message} The loader sets this program's attach target at run time (${retarget}).` };
+    if (!p.optional) return f;
+    const variants = variantsOf(p);
+    if (variants.length === 0) {
+      return {
+        ...f,
+        severity: 'warning',
+        message: `${f.message} The program is optional (${p.optional}): where it cannot load, the rest of the object still does.`,
+      };
+    }
+    const servedBy = (k: string) => variants.filter((q) => !failing.get(q)!.has(k));
+    const uncovered = f.kernels.filter((k) => servedBy(k).length === 0);
+    const names = [...new Set(f.kernels.flatMap(servedBy))].map((q) => `\`${q.point.program}\``);
+    if (uncovered.length === 0) {
+      return {
+        ...f,
+        severity: 'warning',
+        message: `${f.message} This variant is optional (${p.optional}); ${names.join(' or ')} serves these kernels.`,
+      };
+    }
+    if (uncovered.length === f.kernels.length) return f;
+    return {
+      ...f,
+      kernels: uncovered,
+      message: `${f.message} ${names.join(' or ')} serves ${f.kernels.length - uncovered.length} of them; no variant of this hook loads on ${uncovered.length}: ${uncovered.slice(0, 3).join(', ')}${uncovered.length > 3 ? ', …' : ''}.`,
+    };
+  });
+}

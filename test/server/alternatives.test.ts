@@ -1,0 +1,158 @@
+/**
+ * Programs and maps the loader chooses at run time: variants of one hook switched by
+ * `bpf_program__set_autoload`, map types changed by `bpf_map__set_type` (also through a wrapper
+ * in another file), attach targets set at run time. Each case has a near miss without the loader.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Finding } from '../../server/src/analysis/model';
+import { runtimeChoices } from '../../server/src/analysis/runtimeChoices';
+import { Engine } from '../../server/src/driver/engine';
+import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
+import { loadCParser } from '../../server/src/parse/documents';
+import { builtinDb } from './expect';
+
+const PROG = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 4096);
+} events SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    return 0;
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(switch_raw)
+{
+    return 0;
+}
+
+SEC("kprobe/blk_account_io_merge_bio")
+int BPF_KPROBE(merge_bio)
+{
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const LOADER = `#include <bpf/libbpf.h>
+#include "prog.skel.h"
+
+int main(void)
+{
+    struct prog_bpf *obj = prog_bpf__open();
+    if (probe_tp_btf("sched_switch"))
+        bpf_program__set_autoload(obj->progs.switch_raw, false);
+    else
+        bpf_program__set_autoload(obj->progs.switch_btf, false);
+    if (!kallsyms_has("blk_account_io_merge_bio"))
+        bpf_program__set_autoload(obj->progs.merge_bio, false);
+    buffer_new(obj->maps.events);
+    return prog_bpf__load(obj);
+}
+`;
+
+const COMPAT = `#include <bpf/libbpf.h>
+/* bpf_map__set_type(obj->maps.heap, 0) in a comment does not count. */
+int buffer_new(struct bpf_map *events)
+{
+    if (!probe_ringbuf())
+        bpf_map__set_type(events, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+    return 0;
+}
+`;
+
+async function analyzeIn(files: Record<string, string>): Promise<Finding[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-portability-alt-'));
+  const parser = await loadCParser();
+  const engine = new Engine(builtinDb, (t) => parser.parseText(t));
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const text = files['prog.bpf.c'];
+    const tree = parser.parseText(text)!;
+    try {
+      // 4.18-5.10 on x86_64: tp_btf needs 5.5, raw_tp 4.17, the ring buffer 5.8.
+      const settings = { ...DEFAULT_SETTINGS, targetKernels: '4.18-5.10', architectures: ['x86_64'] };
+      return engine.analyzeDocument(pathToFileURL(join(dir, 'prog.bpf.c')).href, text, tree, settings).findings;
+    } finally {
+      tree.delete();
+    }
+  } finally {
+    engine.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const find = (fs: Finding[], rule: string, words: string) => fs.find((f) => f.rule === rule && f.message.includes(words));
+
+test('the loader reads: autoload switches, if/else alternatives, map type changes through a wrapper, comments ignored', () => {
+  const r = runtimeChoices([{ path: 'prog.c', text: LOADER }], [{ path: 'compat.c', text: COMPAT }]);
+  assert.deepEqual([...r.programs.keys()].sort(), ['merge_bio', 'switch_btf', 'switch_raw']);
+  assert.equal(r.programs.get('switch_raw'), 'prog.c:8');
+  assert.deepEqual([...(r.alternatives.get('switch_btf') ?? [])], ['switch_raw']);
+  assert.ok(!r.alternatives.has('merge_bio'), 'a switch outside an if/else pairs with nothing');
+  assert.deepEqual([...r.maps.keys()], ['events'], 'the heap in a comment does not count');
+  const commented = runtimeChoices(
+    [
+      {
+        path: 'x.c',
+        text: '// bpf_program__set_autoload(obj->progs.a, false);\nconst char *s = "bpf_program__set_autoload(obj->progs.b, false)";\n',
+      },
+    ],
+    [],
+  );
+  assert.equal(commented.programs.size, 0);
+});
+
+test('variants: a tp_btf program the loader swaps for raw_tp, and a ring buffer it turns into a perf buffer, are warnings', async () => {
+  const f = await analyzeIn({ 'prog.bpf.c': PROG, 'prog.c': LOADER, 'compat.c': COMPAT });
+  const btf = find(f, 'prog-type-unavailable', 'tp_btf/sched_switch');
+  assert.equal(btf?.severity, 'warning');
+  assert.match(btf!.message, /`switch_raw` serves these kernels/);
+  const ring = find(f, 'map-type-unavailable', 'RINGBUF');
+  assert.equal(ring?.severity, 'warning');
+  assert.match(ring!.message, /changes this map's type at run time \(prog\.c:13\)/);
+  const merge = find(f, 'attach-target-missing-in-range', 'blk_account_io_merge_bio');
+  assert.equal(merge?.severity, 'warning', 'an optional program without variants does not fail the object');
+  assert.ok(!f.some((x) => x.severity === 'error'), JSON.stringify(f.filter((x) => x.severity === 'error').map((x) => x.message)));
+});
+
+test('near miss: without the loader, the same failures are errors', async () => {
+  const f = await analyzeIn({ 'prog.bpf.c': PROG, 'compat.c': COMPAT });
+  assert.equal(find(f, 'prog-type-unavailable', 'tp_btf/sched_switch')?.severity, 'error');
+  assert.equal(find(f, 'map-type-unavailable', 'RINGBUF')?.severity, 'error');
+  assert.equal(find(f, 'attach-target-missing-in-range', 'blk_account_io_merge_bio')?.severity, 'error');
+});
+
+test('variants: where no variant loads, the finding stays an error for those kernels only', async () => {
+  // raw_tp came in 4.17: on 4.15 neither variant loads.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-portability-alt-'));
+  const parser = await loadCParser();
+  const engine = new Engine(builtinDb, (t) => parser.parseText(t));
+  try {
+    writeFileSync(join(dir, 'prog.bpf.c'), PROG);
+    writeFileSync(join(dir, 'prog.c'), LOADER);
+    const tree = parser.parseText(PROG)!;
+    const settings = { ...DEFAULT_SETTINGS, targetKernels: '4.15-5.4', architectures: ['x86_64'] };
+    const f = engine.analyzeDocument(pathToFileURL(join(dir, 'prog.bpf.c')).href, PROG, tree, settings).findings;
+    tree.delete();
+    const btf = find(f, 'prog-type-unavailable', 'tp_btf/sched_switch');
+    assert.equal(btf?.severity, 'error');
+    assert.ok(btf!.kernels.length > 0 && btf!.kernels.every((k) => k.includes('4.15')), btf!.kernels.join(','));
+    assert.match(btf!.message, /no variant of this hook loads on/);
+  } finally {
+    engine.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
