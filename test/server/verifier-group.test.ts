@@ -81,12 +81,12 @@ ${GPL}`,
     id: 'verifier-global-data',
     code: `${HEAD}
 u64 hits;
+ // ^^^^ verifier-global-data: The object has global data (\`hits\`): libbpf refuses to load it without kernel support (5.2)
 
 SEC("kprobe/do_exit")
 int BPF_KPROBE(on_exit, long code)
 {
     hits++;
- // ^^^^ verifier-global-data: uses the global variable \`hits\`: global data needs 5.2
     return 0;
 }
 ${GPL}`,

@@ -11,9 +11,8 @@ import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
-import { runsOn } from './common';
-import type { FunctionFacts, Rule, RuleContext } from './rule';
-import { guardedNote, where } from './verifier-feature-unavailable';
+import type { Rule, RuleContext } from './rule';
+import { describeKernels } from '../../../kernel-db/src/query/summary';
 
 export const verifierGlobalData: Rule = {
   meta: {
@@ -22,11 +21,9 @@ export const verifierGlobalData: Rule = {
     defaultSeverity: 'error',
     fixable: false,
   },
-  checkFunction(ctx, f) {
-    const body = f.fn.body;
-    if (!body) return;
+  checkFile(ctx) {
     // BCC keeps its tables and globals in its own way; libbpf's global data maps do not apply.
-    if (!ctx.model.bcc) globalData(ctx, f, body);
+    if (!ctx.model.bcc) globalData(ctx);
   },
 };
 
@@ -72,9 +69,9 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
   });
 }
 
-function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
-  const kinds = globalKinds(ctx.model);
-  const locals = new Set(f.fn.params.map((p) => p.name));
+/** What one function uses of global data. */
+function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: ReadonlyMap<string, 'data' | 'kconfig'>): GlobalUse[] {
+  const locals = new Set(params);
   for (const d of body.descendantsOfType('declaration')) {
     for (const decl of d?.childrenForFieldName('declarator') ?? []) {
       const id = declaredName(decl);
@@ -88,13 +85,7 @@ function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
     const kind = kinds.get(name);
     if (!kind || locals.has(name) || (id.parent?.type === 'field_expression' && id.parent.childForFieldName('field')?.id === id.id))
       continue;
-    uses.push({
-      node: id,
-      what:
-        kind === 'kconfig'
-          ? `the \`__kconfig\` extern \`${name}\` (kconfig externs live in a global data map)`
-          : `the global variable \`${name}\``,
-    });
+    uses.push({ node: id, what: kind === 'kconfig' ? `the \`__kconfig\` extern \`${name}\`` : `\`${name}\`` });
   }
   for (const d of body.descendantsOfType('declaration')) {
     if (!d || !/^\s*static\b/.test(ctx.text(d))) continue;
@@ -103,41 +94,72 @@ function globalData(ctx: RuleContext, f: FunctionFacts, body: Node) {
   if (!/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text)) {
     for (const c of body.descendantsOfType('call_expression')) {
       const fn = c?.childForFieldName('function');
-      if (c && fn && ctx.text(fn) === 'bpf_printk')
-        uses.push({
-          node: fn,
-          what: '`bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)',
-        });
+      if (c && fn && ctx.text(fn) === 'bpf_printk') uses.push({ node: fn, what: '`bpf_printk()`' });
     }
   }
-  if (uses.length === 0) return;
-  uses.sort((a, b) => a.node.startIndex - b.node.startIndex);
+  return uses;
+}
+
+/**
+ * Global data is a property of the object: libbpf creates its `.data`, `.rodata`, `.bss` and
+ * `.kconfig` maps before loading any program and refuses the whole object where the kernel has no
+ * global data ("kernel doesn't support global data"), whatever guards the uses sit under. So it
+ * is reported once, at the first global the file declares (or the first use), with every use as
+ * related information.
+ */
+function globalData(ctx: RuleContext) {
+  const kinds = globalKinds(ctx.model);
+  const uses = ctx.model.functions.flatMap((fn) =>
+    fn.body
+      ? usesIn(
+          ctx,
+          fn.params.map((p) => p.name),
+          fn.body,
+          kinds,
+        )
+      : [],
+  );
+  // Declared data globals the object keeps even unused (clang drops only unused statics).
+  const declared = [...kinds]
+    .filter(([, kind]) => kind === 'data')
+    .map(([name]) => ({ name, node: ctx.model.globals.get(name)!.node }))
+    .filter((g) => uses.some((u) => u.what === `\`${g.name}\``) || !isStatic(ctx, g.node))
+    .sort((a, b) => a.node.startIndex - b.node.startIndex);
+  if (uses.length === 0 && declared.length === 0) return;
   const since = ctx.db.facts.featureSince('global_data');
   if (!since) return;
-  let first: { use: GlobalUse; missing: Kernel[]; at: Kernel[] } | undefined;
-  const all = new Set<Kernel>();
-  for (const use of uses) {
-    const at = runsOn(ctx, f, use.node).kernels();
-    const missing = noGlobalData(ctx, at, since);
-    for (const k of missing) all.add(k);
-    if (!first && missing.length) first = { use, missing, at };
-  }
-  if (!first) return;
-  const more = uses.filter(
-    (u) =>
-      u !== first!.use &&
-      runsOn(ctx, f, u.node)
-        .kernels()
-        .some((k) => all.has(k)),
-  ).length;
+  const missing = noGlobalData(ctx, ctx.kernels, since);
+  if (missing.length === 0) return;
+  uses.sort((a, b) => a.node.startIndex - b.node.startIndex);
+  const anchor = declared[0] ? { node: nameIn(declared[0].node) ?? declared[0].node, what: `\`${declared[0].name}\`` } : uses[0];
+  const names = [...new Set([...declared.map((g) => `\`${g.name}\``), ...uses.map((u) => u.what)])];
+  const others = names.filter((n) => n !== anchor.what);
   ctx.report({
-    node: first.use.node,
+    node: anchor.node,
     message:
-      `This function uses ${first.use.what}: global data needs ${since}-era kernels (BPF_PSEUDO_MAP_VALUE and map freezing), and libbpf refuses to load the object ("kernel doesn't support global data") on ` +
-      `${where(first.missing, first.at)}${more ? `. ${more} more use${more === 1 ? '' : 's'} in this function need it too` : ''}.` +
-      guardedNote(ctx, f, first.use.node),
-    kernels: [...all].map((k) => k.name),
+      `The object has global data (${anchor.what}${others.length ? ` and ${others.length} more` : ''}): libbpf refuses to load it without kernel support (${since}), on ` +
+      `${missing.length} of ${ctx.kernels.length} target kernels: ${describeKernels(missing, ctx.kernels)}.`,
+    kernels: missing.map((k) => k.name),
+    related: uses.slice(0, 20).map((u) => ({
+      range: ctx.range(u.node),
+      message:
+        u.what === '`bpf_printk()`'
+          ? 'uses `bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)'
+          : `uses ${u.what}`,
+    })),
   });
+}
+
+/** Whether a global's declaration is `static`. */
+function isStatic(ctx: RuleContext, decl: Node): boolean {
+  let d: Node | null = decl;
+  while (d && d.type !== 'declaration') d = d.parent;
+  return !!d && d.children.some((c) => c?.type === 'storage_class_specifier' && ctx.text(c) === 'static');
+}
+
+/** The declared name inside a declarator. */
+function nameIn(d: Node): Node | undefined {
+  return declaredName(d);
 }
 
 /** The identifier a declarator declares (`x` of `*x = 0`, `buf[16]`). */
