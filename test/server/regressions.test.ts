@@ -176,3 +176,24 @@ int on_exit(struct pt_regs *ctx)
     engine.dispose();
   }
 });
+
+test('member-alias macros: a member spelled with an object-like macro is not reported as missing', async () => {
+  const code = `${CORE}
+#define sk_family __sk_common.skc_family
+
+SEC("kprobe/tcp_connect")
+int BPF_KPROBE(on_connect, struct sock *sk)
+{
+    return BPF_CORE_READ(sk, sk_family) + BPF_CORE_READ(sk, sk_nosuchfield);
+                                       // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-missing-in-range
+}
+`;
+  assertFindings(code, await analyzeSnippet(code, { rules: ['field-missing-in-range'] }));
+  // Near miss: without the alias, the name is not a member of struct sock on any kernel.
+  const bare = code.replace('#define sk_family __sk_common.skc_family\n', '\n');
+  const f = await analyzeSnippet(bare, { rules: ['field-missing-in-range'] });
+  assert.ok(
+    f.some((x) => x.message.includes('sock.sk_family')),
+    JSON.stringify(f.map((x) => x.message)),
+  );
+});

@@ -52,6 +52,11 @@ export interface Chain {
    */
   readonly within?: string;
   readonly subscripted: boolean;
+  /**
+   * A member is spelled with an object-like macro (`sk->sk_family` with `#define sk_family
+   * __sk_common.skc_family`): the chain's member names are not the members the compiler reads.
+   */
+  readonly aliased?: boolean;
   /** `bpf_probe_read*(dst, size, &chain)` around the chain, when that is how it is used. */
   readonly probeRead?: { call: Node; fn: string; dst: Node; size: Node };
 }
@@ -138,6 +143,7 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
     baseTyped,
     links,
     subscripted,
+    ...(links.some((l) => scope.env.model.macros.has(l.field)) ? { aliased: true } : {}),
     mode,
     ...(within ? { within } : {}),
     // Taking an address reads every pointer on the way but not the last object; loads and
@@ -210,7 +216,18 @@ export function coreMacroChains(body: Node, scope: FunctionScope, text: string):
       prov = prov === 'trusted' ? 'trusted' : 'untrusted';
     }
     if (!ok) continue;
-    out.push({ top: call, base, baseTyped, links, segments, mode: 'skip', within: name, subscripted: false });
+    const aliased = fields.some((f) => f.split('.').some((x) => scope.env.model.macros.has(x)));
+    out.push({
+      top: call,
+      base,
+      baseTyped,
+      links,
+      segments,
+      mode: 'skip',
+      within: name,
+      subscripted: false,
+      ...(aliased ? { aliased } : {}),
+    });
   }
   return out;
 }

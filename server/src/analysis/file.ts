@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import { decodeStringBody, maskBpfMacros, type BpfMacroSite, type SectionSite } from '../parse/bpfMacros';
+import { lexC } from '../parse/lexer';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 
@@ -82,6 +83,12 @@ export interface FileModel {
   readonly license?: string;
   /** `extern … __ksym` and `extern … __kconfig` declarations, by name. */
   readonly externs: ReadonlyMap<string, Extern>;
+  /**
+   * Object-like macros the file and its local headers define, name → replacement text (the last
+   * definition wins): a member spelled with one (`#define sk_family __sk_common.skc_family`) is
+   * not the member it names.
+   */
+  readonly macros: ReadonlyMap<string, string>;
   /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…). */
   sites(): readonly BpfMacroSite[];
 }
@@ -96,6 +103,7 @@ export interface HeaderModel {
   readonly noPreserveAccessIndex: boolean;
   readonly structs: Map<string, StructDef>;
   readonly typedefs: Map<string, CType>;
+  readonly macros: ReadonlyMap<string, string>;
 }
 
 /** Resolves `#include "x.h"` of a file to that header's model, if it can be read. */
@@ -131,6 +139,7 @@ export function buildFileModel(
   for (const site of sites) if (site.kind === 'section' && site.target) sections.set(site.target.start, site);
   let license: string | undefined;
   const headerPrints: string[] = [];
+  const macros = new Map<string, string>();
 
   const regions = coreRegions(text);
   const inRegion = (offset: number) => regions.some(([a, b]) => offset >= a && offset < b);
@@ -191,6 +200,7 @@ export function buildFileModel(
             noPreserveAccessIndex ||= h.noPreserveAccessIndex;
             for (const [k, v] of h.structs) if (!structs.has(k)) structs.set(k, v);
             for (const [k, v] of h.typedefs) if (!typedefs.has(k)) typedefs.set(k, v);
+            for (const [k, v] of h.macros) macros.set(k, v);
           }
         }
         break;
@@ -263,6 +273,11 @@ export function buildFileModel(
     }
   };
   for (const c of root.namedChildren) if (c) visitTop(c);
+  for (const d of lexC(text).directives) {
+    // `#define NAME replacement`: no parenthesis right after the name.
+    const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([^]*)$/.exec(d.text);
+    if (m) macros.set(m[1], m[2].replace(/\\\r?\n/g, ' ').trim());
+  }
   return {
     uri,
     text,
@@ -279,6 +294,7 @@ export function buildFileModel(
     functions,
     ...(license !== undefined ? { license } : {}),
     externs,
+    macros,
     sites: () => sites,
   };
 
@@ -367,6 +383,7 @@ export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?
     noPreserveAccessIndex: m.noPreserveAccessIndex,
     structs: m.structs,
     typedefs: m.typedefs,
+    macros: m.macros,
   };
 }
 

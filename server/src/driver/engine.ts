@@ -186,6 +186,7 @@ export class Engine {
         noPreserveAccessIndex: false,
         structs: new Map(),
         typedefs: new Map(),
+        macros: new Map(),
       };
     }
     let st: Stats;

@@ -4,6 +4,7 @@
  * `if (bpf_core_field_exists(…))` are checked only against the kernels that have the field, and
  * the fallback branch only against the others.
  */
+import { runsOn } from './common';
 import { readTypeText } from '../analysis/ctypes';
 import { toleratesMissing } from '../analysis/coreMacros';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
@@ -26,14 +27,15 @@ export const fieldMissingInRange: Rule = {
   },
   checkFunction(ctx, f) {
     for (const chain of [...f.chains, ...f.macroChains]) {
-      if (toleratesMissing(chain.within)) continue;
+      // A member spelled with a macro is some other member: what cannot be followed stays silent.
+      if (toleratesMissing(chain.within) || chain.aliased) continue;
       check(ctx, f, chain);
     }
   },
 };
 
 function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
-  const at = f.guards.kernelsAt(chain.top);
+  const at = runsOn(ctx, f, chain.top);
   if (at.empty) return;
   for (const link of chain.links) {
     const agg = link.agg;

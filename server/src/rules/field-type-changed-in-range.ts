@@ -6,6 +6,7 @@
  * an anonymous union. CO-RE relocates the offset, not the type: the compiled read keeps the size
  * and meaning of the type in the vmlinux.h it was built with.
  */
+import { runsOn } from './common';
 import { readTypeText } from '../analysis/ctypes';
 import { OwnedCache } from '../analysis/memo';
 import { coreMacro, readsNothing } from '../analysis/coreMacros';
@@ -30,7 +31,7 @@ export const fieldTypeChangedInRange: Rule = {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.
     for (const chain of [...f.chains, ...f.macroChains]) {
       if (ctx.claimed.has(chain)) continue;
-      if (readsNothing(chain.within)) continue;
+      if (readsNothing(chain.within) || chain.aliased) continue;
       check(ctx, f, chain);
     }
   },
@@ -54,7 +55,7 @@ type Access = 'load' | 'probe' | 'string' | 'bitfield-macro' | 'address' | 'none
 type Change = 'bitfield' | 'kind' | 'width' | 'sign' | 'pointee' | 'union';
 
 function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
-  const at = f.guards.kernelsAt(chain.top);
+  const at = runsOn(ctx, f, chain.top);
   if (at.empty) return;
   if (sizeGuarded(ctx, chain.top)) return;
   const kernels = at.kernels();

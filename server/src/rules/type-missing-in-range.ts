@@ -5,6 +5,7 @@
  * where that code runs do not have. CO-RE cannot relocate anything against a type the kernel's
  * BTF lacks, so the program does not load there.
  */
+import { runsOn } from './common';
 import { toleratesMissing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
 import type { AggregateOnKernel, Kernel } from '../../../kernel-db/src/query/db';
@@ -62,7 +63,7 @@ function relocationCalls(ctx: RuleContext, f: FunctionFacts) {
     if (!m) continue;
     const kname = kernelType(ctx, m[2]);
     if (!kname) continue;
-    const at = f.guards.kernelsAt(call);
+    const at = runsOn(ctx, f, call);
     if (at.empty) continue;
     const { gone } = missingOn(ctx, kname, at);
     if (gone.length === 0) continue;
@@ -103,7 +104,7 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
   for (const [kname, m] of mentions) {
     const through = reads.filter((c) => readsThrough(ctx, c, kname));
     if (through.length === 0) continue;
-    const at = through.reduce((acc, c) => acc.or(f.guards.kernelsAt(c.top)), KSet.none(ctx.kernels));
+    const at = through.reduce((acc, c) => acc.or(runsOn(ctx, f, c.top)), KSet.none(ctx.kernels));
     if (at.empty) continue;
     const { gone } = missingOn(ctx, kname, at);
     if (gone.length === 0) continue;
