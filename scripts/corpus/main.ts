@@ -1,0 +1,128 @@
+/**
+ * `npm run corpus`: the linter over the real programs of ../shared/corpus, each project as its own
+ * build sees it, as a user would run it (`ebpf-portability check` on the project's directory).
+ * Prints, per project and rule, the findings and the files they are in; with test/corpus/triage.json,
+ * how many findings are triaged true or false and which are not triaged yet.
+ *
+ * Usage: npm run corpus [-- --json] [-- --untriaged]
+ * Exit status: 0, also when the corpus is absent (it says so); 1 when a project cannot be checked.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = join(import.meta.dirname, '..', '..');
+const corpus = process.env.EBPF_CORPUS ?? join(root, '..', 'shared', 'corpus');
+
+/**
+ * The projects and what their builds pass that the check can use: every one compiles with
+ * `-D__TARGET_ARCH_x86` (../shared/corpus/README.md), so its objects are x86-64 objects.
+ */
+export const PROJECTS = [
+  { name: 'libbpf-tools', dir: 'bcc/libbpf-tools', arch: 'x86_64' },
+  { name: 'libbpf-bootstrap', dir: 'libbpf-bootstrap/examples/c', arch: 'x86_64' },
+  { name: 'inspektor-gadget', dir: 'inspektor-gadget/gadgets', arch: 'x86_64' },
+] as const;
+
+/** One triaged finding: where, which rule, and the verdict with its evidence. */
+export interface TriageEntry {
+  readonly file: string;
+  readonly line: number;
+  readonly rule: string;
+  readonly verdict: 'true' | 'false';
+  readonly evidence: string;
+}
+
+interface Diagnostic {
+  readonly rule: string;
+  readonly severity: string;
+  readonly message: string;
+  readonly range: { start: { line: number } };
+}
+
+/** The key a finding is triaged under: its file (relative to the corpus), line and rule. */
+export function triageKey(file: string, line: number, rule: string): string {
+  return `${file}:${line} ${rule}`;
+}
+
+function main(): number {
+  const args = new Set(process.argv.slice(2));
+  if (!existsSync(corpus)) {
+    console.log(`corpus: skipped: ${corpus} is absent (set EBPF_CORPUS to a checkout of the corpus)`);
+    return 0;
+  }
+  const cli = join(root, 'bin', 'ebpf-portability.js');
+  if (!existsSync(join(root, 'dist', 'cli.js'))) {
+    console.error('corpus: dist/cli.js is missing; run `npm run build` first');
+    return 1;
+  }
+  const triagePath = join(root, 'test', 'corpus', 'triage.json');
+  const triage = existsSync(triagePath) ? (JSON.parse(readFileSync(triagePath, 'utf8')) as TriageEntry[]) : undefined;
+  const verdicts = new Map((triage ?? []).map((t) => [triageKey(t.file, t.line, t.rule), t.verdict]));
+  const report: Record<string, unknown> = {};
+  const untriaged: string[] = [];
+  let failed = 0;
+  for (const p of PROJECTS) {
+    const dir = join(corpus, p.dir);
+    if (!existsSync(dir)) {
+      console.log(`${p.name}: skipped: ${dir} is absent`);
+      continue;
+    }
+    const r = spawnSync(process.execPath, [cli, 'check', dir, '--arch', p.arch, '--format', 'json'], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    if (r.status !== 0 && r.status !== 1) {
+      console.error(`${p.name}: check failed (${r.status}): ${r.stderr.trim()}`);
+      failed++;
+      continue;
+    }
+    const out = JSON.parse(r.stdout) as { files: { path: string; diagnostics?: Diagnostic[] }[] };
+    const byRule = new Map<string, { error: number; warning: number; info: number; files: Set<string>; true: number; false: number }>();
+    for (const f of out.files) {
+      const file = relative(corpus, join(root, f.path));
+      for (const d of f.diagnostics ?? []) {
+        let e = byRule.get(d.rule);
+        if (!e) byRule.set(d.rule, (e = { error: 0, warning: 0, info: 0, files: new Set(), true: 0, false: 0 }));
+        e[d.severity as 'error' | 'warning' | 'info']++;
+        e.files.add(file);
+        if (d.severity === 'info') continue;
+        const v = verdicts.get(triageKey(file, d.range.start.line + 1, d.rule));
+        if (v) e[v]++;
+        else untriaged.push(`${triageKey(file, d.range.start.line + 1, d.rule)} ${d.severity}: ${d.message.slice(0, 160)}`);
+      }
+    }
+    const rows = [...byRule].sort(([a], [b]) => (a < b ? -1 : 1));
+    report[p.name] = {
+      files: out.files.length,
+      rules: Object.fromEntries(
+        rows.map(([rule, e]) => [
+          rule,
+          { error: e.error, warning: e.warning, info: e.info, files: e.files.size, true: e.true, false: e.false },
+        ]),
+      ),
+    };
+    if (!args.has('--json')) {
+      console.log(`\n${p.name}: ${out.files.length} files (${p.dir}, --arch ${p.arch})`);
+      console.log(
+        `  ${'rule'.padEnd(34)} ${'error'.padStart(5)} ${'warn'.padStart(5)} ${'info'.padStart(5)} ${'files'.padStart(5)}${triage ? `  ${'true'.padStart(5)} ${'false'.padStart(5)}` : ''}`,
+      );
+      for (const [rule, e] of rows) {
+        const t = triage ? `  ${String(e.true).padStart(5)} ${String(e.false).padStart(5)}` : '';
+        console.log(
+          `  ${rule.padEnd(34)} ${String(e.error).padStart(5)} ${String(e.warning).padStart(5)} ${String(e.info).padStart(5)} ${String(e.files.size).padStart(5)}${t}`,
+        );
+      }
+    }
+  }
+  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged }, null, 2));
+  else {
+    console.log(
+      `\ncorpus: ${untriaged.length} error/warning finding(s) not in test/corpus/triage.json${triage ? '' : ' (no triage file yet)'}`,
+    );
+    if (args.has('--untriaged')) for (const u of untriaged) console.log(`  ${u}`);
+  }
+  return failed ? 1 : 0;
+}
+
+process.exit(main());
