@@ -6,7 +6,6 @@
  */
 import { OwnedCache } from './memo';
 import type { Node } from 'web-tree-sitter';
-import { lexC } from '../parse/lexer';
 import type { FileModel, FunctionInfo } from './file';
 
 /** A call of a local function. */
@@ -73,7 +72,7 @@ const localNamesCache = new OwnedCache<FileModel, ReadonlySet<string>>({ name: '
 export function localNames(model: FileModel): ReadonlySet<string> {
   return localNamesCache.get(model, '', () => {
     const s = new Set(model.functions.map((f) => f.name));
-    for (const d of lexC(model.text).directives) {
+    for (const d of model.directives) {
       const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)/.exec(d.text);
       if (m) s.add(m[1]);
     }

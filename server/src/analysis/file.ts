@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import { decodeStringBody, maskBpfMacros, type BpfMacroSite, type SectionSite } from '../parse/bpfMacros';
-import { lexC } from '../parse/lexer';
+import { type DirectiveToken, lexC } from '../parse/lexer';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 
@@ -89,6 +89,8 @@ export interface FileModel {
    * not the member it names.
    */
   readonly macros: ReadonlyMap<string, string>;
+  /** The file's preprocessor directives, from the lexer. */
+  readonly directives: readonly DirectiveToken[];
   /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…). */
   sites(): readonly BpfMacroSite[];
 }
@@ -273,7 +275,8 @@ export function buildFileModel(
     }
   };
   for (const c of root.namedChildren) if (c) visitTop(c);
-  for (const d of lexC(text).directives) {
+  const directives = lexC(text).directives;
+  for (const d of directives) {
     // `#define NAME replacement`: no parenthesis right after the name.
     const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([^]*)$/.exec(d.text);
     if (m) macros.set(m[1], m[2].replace(/\\\r?\n/g, ' ').trim());
@@ -295,6 +298,7 @@ export function buildFileModel(
     ...(license !== undefined ? { license } : {}),
     externs,
     macros,
+    directives,
     sites: () => sites,
   };
 
