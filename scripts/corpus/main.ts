@@ -15,20 +15,26 @@ const root = join(import.meta.dirname, '..', '..');
 const corpus = process.env.EBPF_CORPUS ?? join(root, '..', 'shared', 'corpus');
 
 /**
- * The projects and what their builds pass that the check can use: every one compiles with
- * `-D__TARGET_ARCH_x86` (../shared/corpus/README.md), so its objects are x86-64 objects.
+ * The projects, their builds and their loaders as the check can use them: every one compiles
+ * with `-D__TARGET_ARCH_x86` (../shared/corpus/README.md), so its objects are x86-64 objects;
+ * libbpf-tools and libbpf-bootstrap load with libbpf, Inspektor Gadget with cilium/ebpf (its own
+ * section conventions: `socket1`, `classifier/…`, `perf_event/…`).
  */
 export const PROJECTS = [
-  { name: 'libbpf-tools', dir: 'bcc/libbpf-tools', arch: 'x86_64' },
-  { name: 'libbpf-bootstrap', dir: 'libbpf-bootstrap/examples/c', arch: 'x86_64' },
-  { name: 'inspektor-gadget', dir: 'inspektor-gadget/gadgets', arch: 'x86_64' },
+  { name: 'libbpf-tools', dir: 'bcc/libbpf-tools', arch: 'x86_64', loader: 'libbpf' },
+  { name: 'libbpf-bootstrap', dir: 'libbpf-bootstrap/examples/c', arch: 'x86_64', loader: 'libbpf' },
+  { name: 'inspektor-gadget', dir: 'inspektor-gadget/gadgets', arch: 'x86_64', loader: 'cilium/ebpf' },
 ] as const;
 
-/** One triaged finding: where, which rule, and the verdict with its evidence. */
+/**
+ * One triaged finding: where, which rule, the severity it was judged at (a finding whose severity
+ * changes is judged again), and the verdict with its evidence.
+ */
 export interface TriageEntry {
   readonly file: string;
   readonly line: number;
   readonly rule: string;
+  readonly severity: 'error' | 'warning';
   readonly verdict: 'true' | 'false';
   readonly evidence: string;
 }
@@ -40,9 +46,9 @@ interface Diagnostic {
   readonly range: { start: { line: number } };
 }
 
-/** The key a finding is triaged under: its file (relative to the corpus), line and rule. */
-export function triageKey(file: string, line: number, rule: string): string {
-  return `${file}:${line} ${rule}`;
+/** The key a finding is triaged under: its file (relative to the corpus), line, rule and severity. */
+export function triageKey(file: string, line: number, rule: string, severity: string): string {
+  return `${file}:${line} ${rule} ${severity}`;
 }
 
 function main(): number {
@@ -58,9 +64,11 @@ function main(): number {
   }
   const triagePath = join(root, 'test', 'corpus', 'triage.json');
   const triage = existsSync(triagePath) ? (JSON.parse(readFileSync(triagePath, 'utf8')) as TriageEntry[]) : undefined;
-  const verdicts = new Map((triage ?? []).map((t) => [triageKey(t.file, t.line, t.rule), t.verdict]));
+  const verdicts = new Map((triage ?? []).map((t) => [triageKey(t.file, t.line, t.rule, t.severity), t.verdict]));
   const report: Record<string, unknown> = {};
   const untriaged: string[] = [];
+  /** Printed findings triaged false: what is still to fix. */
+  const falses: string[] = [];
   let failed = 0;
   for (const p of PROJECTS) {
     const dir = join(corpus, p.dir);
@@ -68,7 +76,7 @@ function main(): number {
       console.log(`${p.name}: skipped: ${dir} is absent`);
       continue;
     }
-    const r = spawnSync(process.execPath, [cli, 'check', dir, '--arch', p.arch, '--format', 'json'], {
+    const r = spawnSync(process.execPath, [cli, 'check', dir, '--arch', p.arch, '--loader', p.loader, '--format', 'json'], {
       encoding: 'utf8',
       maxBuffer: 256 * 1024 * 1024,
     });
@@ -87,9 +95,11 @@ function main(): number {
         e[d.severity as 'error' | 'warning' | 'info']++;
         e.files.add(file);
         if (d.severity === 'info') continue;
-        const v = verdicts.get(triageKey(file, d.range.start.line + 1, d.rule));
+        const key = triageKey(file, d.range.start.line + 1, d.rule, d.severity);
+        const v = verdicts.get(key);
         if (v) e[v]++;
-        else untriaged.push(`${triageKey(file, d.range.start.line + 1, d.rule)} ${d.severity}: ${d.message.slice(0, 160)}`);
+        else untriaged.push(`${key}: ${d.message.slice(0, 160)}`);
+        if (v === 'false') falses.push(key);
       }
     }
     const rows = [...byRule].sort(([a], [b]) => (a < b ? -1 : 1));
@@ -103,7 +113,7 @@ function main(): number {
       ),
     };
     if (!args.has('--json')) {
-      console.log(`\n${p.name}: ${out.files.length} files (${p.dir}, --arch ${p.arch})`);
+      console.log(`\n${p.name}: ${out.files.length} files (${p.dir}, --arch ${p.arch} --loader ${p.loader})`);
       console.log(
         `  ${'rule'.padEnd(34)} ${'error'.padStart(5)} ${'warn'.padStart(5)} ${'info'.padStart(5)} ${'files'.padStart(5)}${triage ? `  ${'true'.padStart(5)} ${'false'.padStart(5)}` : ''}`,
       );
@@ -115,12 +125,14 @@ function main(): number {
       }
     }
   }
-  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged }, null, 2));
+  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged, false: falses }, null, 2));
   else {
     console.log(
       `\ncorpus: ${untriaged.length} error/warning finding(s) not in test/corpus/triage.json${triage ? '' : ' (no triage file yet)'}`,
     );
     if (args.has('--untriaged')) for (const u of untriaged) console.log(`  ${u}`);
+    console.log(`corpus: ${falses.length} printed finding(s) triaged false (${falses.filter((k) => k.endsWith(' error')).length} errors)`);
+    if (args.has('--false')) for (const f of falses) console.log(`  ${f}`);
   }
   return failed ? 1 : 0;
 }

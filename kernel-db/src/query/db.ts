@@ -143,6 +143,8 @@ export class KernelDb {
   private readonly stores: { store: KernelStore | undefined; offset: number; count: number; load?: () => KernelStore }[] = [];
   /** Answers of the per-kernel queries (see answers.ts). */
   private readonly answers = new AnswerCache();
+  /** Function name → whether any DepSurf kernel lists it (the database is immutable once open). */
+  private readonly depsurfTrackedCache = new Map<string, boolean>();
   private factsCache?: Facts;
 
   private constructor(
@@ -417,14 +419,19 @@ export class KernelDb {
   /** A kernel function (kprobe/fentry target) per kernel; unknown where the data has no function list. */
   func(name: string, kernels: readonly Kernel[]): FuncOnKernel[] {
     return this.answers.get('func', [name], kernels, () => {
+      const tracked = this.depsurfTracks(name);
       return kernels.map((k) => {
         if (!k.hasFuncs) return { kernel: k, present: null, basis: this.basisOf(k) };
         const { s, i } = this.locate(k);
         const rows = s.rowsBy('func', 'name', name);
         const basis = this.basisOf(k);
-        if (rows.length === 0) return { kernel: k, present: false, basis };
+        // DepSurf's function tables are not complete (mutex_unlock is in none of them): where no
+        // DepSurf kernel lists a function, its absence there says nothing.
+        const unknownHere = k.fidelity === 'depsurf' && !tracked;
+        if (rows.length === 0) return { kernel: k, present: unknownHere ? null : false, basis };
         const r = rows[0];
-        const present = s.has(s.col('func.kset', 'u32')[r], i);
+        const listed = s.has(s.col('func.kset', 'u32')[r], i);
+        const present = listed ? true : unknownHere ? null : false;
         const inlined = s.has(s.col('func.inlined', 'u32')[r], i);
         const kfunc = s.has(s.col('func.kfunc', 'u32')[r], i);
         const proto = s.rowsBy('proto', 'func', name).find((p) => s.has(s.col('proto.kset', 'u32')[p], i));
@@ -438,6 +445,21 @@ export class KernelDb {
         };
       });
     });
+  }
+
+  /** Whether any DepSurf kernel of the database lists function `name` (memoised per name). */
+  private depsurfTracks(name: string): boolean {
+    let v = this.depsurfTrackedCache.get(name);
+    if (v === undefined) {
+      const depsurf = this.kernels.filter((k) => k.fidelity === 'depsurf' && k.hasFuncs);
+      v = depsurf.some((k) => {
+        const { s, i } = this.locate(k);
+        const rows = s.rowsBy('func', 'name', name);
+        return rows.length > 0 && s.has(s.col('func.kset', 'u32')[rows[0]], i);
+      });
+      this.depsurfTrackedCache.set(name, v);
+    }
+    return v;
   }
 
   /**

@@ -117,12 +117,13 @@ export function runtimeChoices(loaders: readonly LoaderSource[], helpers: readon
   // Wrappers: parameter positions that reach a switch, found to a fixed point (wrappers of wrappers).
   const progWrappers = new Map<string, Set<number>>([...PROGRAM_SWITCHES].map((n) => [n, new Set([0])]));
   const mapWrappers = new Map<string, Set<number>>([...MAP_SWITCHES].map((n) => [n, new Set([0])]));
+  const retargetWrappers = new Map<string, Set<number>>([...RETARGETS].map((n) => [n, new Set([0])]));
   const defs = lexed.flatMap(({ lex }) => functionDefs(lex.tokens, lex.match).map((d) => ({ d, lex })));
   for (let round = 0, changed = true; changed && round < 4; round++) {
     changed = false;
     for (const { d, lex } of defs) {
       for (const call of callsBetween(lex.tokens, lex.match, d.body[0], d.body[1])) {
-        for (const [table] of [[progWrappers], [mapWrappers]] as const) {
+        for (const [table] of [[progWrappers], [mapWrappers], [retargetWrappers]] as const) {
           const positions = table.get(call.callee);
           if (!positions) continue;
           for (const p of positions) {
@@ -171,8 +172,8 @@ export function runtimeChoices(loaders: readonly LoaderSource[], helpers: readon
     }
     for (const call of callsBetween(lex.tokens, lex.match, 0, lex.tokens.length)) {
       const where = () => `${src.path}:${lineOf(src.text, call.at.start)}`;
-      if (RETARGETS.has(call.callee)) {
-        const name = call.args[0] && memberOf(call.args[0], 'progs');
+      for (const p of retargetWrappers.get(call.callee) ?? []) {
+        const name = call.args[p] && memberOf(call.args[p], 'progs');
         if (name && !retargeted.has(name)) retargeted.set(name, where());
       }
       for (const p of progWrappers.get(call.callee) ?? []) {

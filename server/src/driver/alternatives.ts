@@ -79,10 +79,12 @@ export function applyAlternatives(findings: Finding[], model: FileModel, lines: 
     return undefined;
   };
   const byName = new Map(programs.map((p) => [p.point.program, p]));
+  /** The loader's exclusive alternatives of `p`: programs it switches in the other branch of an `if … else`. */
+  const exclusiveOf = (p: Program): Program[] =>
+    [...(runtime?.alternatives.get(p.point.program) ?? [])].map((n) => byName.get(n)).filter((q): q is Program => !!q && q !== p);
   const variantsOf = (p: Program): Program[] => {
     const same = p.hook ? programs.filter((q) => q !== p && q.hook === p.hook) : [];
-    if (same.length) return same;
-    return [...(runtime?.alternatives.get(p.point.program) ?? [])].map((n) => byName.get(n)).filter((q): q is Program => !!q && q !== p);
+    return [...new Set([...same, ...exclusiveOf(p)])];
   };
   return findings.map((f) => {
     if (f.severity !== 'error') return f;
@@ -113,6 +115,15 @@ export function applyAlternatives(findings: Finding[], model: FileModel, lines: 
         ...f,
         severity: 'warning',
         message: `${f.message} This variant is optional (${p.optional}); ${names.join(' or ')} serves these kernels.`,
+      };
+    }
+    // Only an if/else in the loader proves that one of the variants must load; otherwise the
+    // loader may switch them all off there, and the rest of the object still loads.
+    if (exclusiveOf(p).length === 0) {
+      return {
+        ...f,
+        severity: 'warning',
+        message: `${f.message} The program is optional (${p.optional}): where no variant loads, the loader may switch it off.`,
       };
     }
     if (uncovered.length === f.kernels.length) return f;
