@@ -197,3 +197,23 @@ int BPF_KPROBE(on_connect, struct sock *sk)
     JSON.stringify(f.map((x) => x.message)),
   );
 });
+
+test('type-missing-in-range: a struct from kernel or UAPI headers read plainly is compiled to fixed offsets, not relocated', async () => {
+  const uapi = `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("tp/syscalls/sys_enter_write")
+int on_write(void *ctx)
+{
+    struct bpf_pidns_info ns;
+    bpf_get_ns_current_pid_tgid(1, 2, &ns, sizeof(ns));
+    return ns.pid;
+}
+`;
+  assert.deepEqual(await analyzeSnippet(uapi, { rules: ['type-missing-in-range'] }), []);
+  // Near miss: the same struct from vmlinux.h relocates, and is missing before 5.7.
+  const core = uapi.replace('#include <linux/bpf.h>', '#include "vmlinux.h"');
+  const f = await analyzeSnippet(core, { rules: ['type-missing-in-range'] });
+  assert.equal(f.length, 1);
+  assert.match(f[0].message, /struct bpf_pidns_info is missing/);
+});

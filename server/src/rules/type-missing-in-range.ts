@@ -6,7 +6,7 @@
  * BTF lacks, so the program does not load there.
  */
 import { runsOn } from './common';
-import { toleratesMissing } from '../analysis/coreMacros';
+import { coreMacro, toleratesMissing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
 import type { AggregateOnKernel, Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
@@ -140,5 +140,13 @@ function usedAsType(n: Node): boolean {
 
 /** Whether a chain reads a member of kernel struct `kname` (through any flavor of it). */
 function readsThrough(ctx: RuleContext, c: Chain, kname: string): boolean {
-  return c.links.some((l) => (l.agg.kind === 'struct' || l.agg.kind === 'union') && kernelType(ctx, l.agg.name) === kname);
+  // Only a relocated read needs the type in the kernel: a CO-RE macro, or a type with CO-RE layout.
+  // A struct from kernel or UAPI headers read plainly is compiled to fixed offsets (no relocation).
+  const macro = coreMacro(c.within)?.relocates === true;
+  return c.links.some(
+    (l) =>
+      (l.agg.kind === 'struct' || l.agg.kind === 'union') &&
+      kernelType(ctx, l.agg.name) === kname &&
+      (macro || ctx.env.layoutOf(l.agg.name).layout === 'core'),
+  );
 }
