@@ -475,3 +475,22 @@ test('program rules: the bundled examples', async () => {
   const bcc = await check(read('bcc-opensnoop.c'), rules, {}, 'file:///examples/bcc-opensnoop.c');
   assert.ok(bcc.some((f) => f.rule === 'attach-target-missing-in-range' && f.message.includes('`do_sys_openat2`')));
 });
+
+test('attach-target-missing-in-range: before the syscall wrappers (4.17 on x86-64), an unlisted SyS_ name is unknown, not absent', async () => {
+  const code = `${CORE}
+SEC("tracepoint/syscalls/sys_enter_umount")
+int tp_umount(void *ctx)
+{
+    return 0;
+}
+`;
+  // Ubuntu 4.15's function table lists neither __x64_sys_umount (no wrappers yet) nor SyS_umount.
+  assert.deepEqual(await check(code, ['attach-target-missing-in-range'], { targetKernels: '4.15', architectures: ['x86_64'] }), []);
+  // Near miss: from 4.17 on, a missing wrapper is a missing syscall (openat2 came in 5.6).
+  const f = await check(code.replaceAll('umount', 'openat2'), ['attach-target-missing-in-range'], {
+    targetKernels: '4.18-5.4',
+    architectures: ['x86_64'],
+  });
+  assert.equal(f.length, 1);
+  assert.ok(f[0].kernels.some((k) => k.startsWith('ubuntu-5.4')));
+});

@@ -93,6 +93,8 @@ export interface TrustedReturnFact {
 
 /** The analysis' own curated tables (`kernel-db/curated/analysis-facts.json`). */
 export interface AnalysisFacts {
+  /** Per architecture, the version from which every syscall has an architecture wrapper (`__x64_sys_X`). */
+  readonly syscall_wrappers: { readonly since: Readonly<Record<string, string>>; readonly source: string };
   readonly trusted_return_helpers: readonly TrustedReturnFact[];
   /** Options without which there is no BPF at all: they say nothing about one program. */
   readonly implied_configs: readonly { readonly name: string; readonly source: string }[];

@@ -126,14 +126,24 @@ function funcStatus(db: KernelDb, name: string, kernels: readonly Kernel[]): Sta
 /**
  * Whether a syscall exists per kernel: any of the names it is known by (the architecture's
  * wrapper, `sys_`, `__se_sys_`, `SyS_`, `__do_sys_`) in the kernel's function list. A syscall the
- * kernel has is always reachable through the wrapper libbpf picks, so any name is enough.
+ * kernel has is always reachable through the wrapper libbpf picks, so any name is enough; it is
+ * absent only where every name is known to be absent (a kernel of the era before the wrappers
+ * names it `SyS_x`, which an incomplete function table may not list).
  */
 function syscallStatus(db: KernelDb, name: string, kernels: readonly Kernel[]): Status[] {
   const names = [...new Set([...Object.values(SYSCALL_PREFIX), 'sys_', '__se_sys_', 'SyS_', '__do_sys_'].map((p) => `${p}${name}`))];
   const per = names.map((n) => db.func(n, kernels));
-  return kernels.map((_, i) => {
+  const wrappers = db.facts.analysis.syscall_wrappers.since;
+  return kernels.map((k, i) => {
     if (per.some((a) => a[i].present === true || a[i].inlined)) return 'ok';
-    return per.every((a) => a[i].present === null) ? 'unknown' : 'absent';
+    // Where the architecture wraps every syscall, the wrapper's absence is the syscall's.
+    const prefix = SYSCALL_PREFIX[k.arch];
+    const since = wrappers[k.arch];
+    if (prefix && since && compareVersions(k.version, since) >= 0) {
+      const wrapper = per[names.indexOf(`${prefix}${name}`)][i].present;
+      return wrapper === false ? 'absent' : 'unknown';
+    }
+    return per.some((a) => a[i].present === null) ? 'unknown' : 'absent';
   });
 }
 
