@@ -278,7 +278,7 @@ export function buildFileModel(
   const directives = lexC(text).directives;
   for (const d of directives) {
     // `#define NAME replacement`: no parenthesis right after the name.
-    const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([^]*)$/.exec(d.text);
+    const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([\s\S]*)$/.exec(d.text);
     if (m) macros.set(m[1], m[2].replace(/\\\r?\n/g, ' ').trim());
   }
   return {
