@@ -25,22 +25,24 @@ export function calleeName(call: Node, text: string): string | undefined {
   return fn?.type === 'identifier' ? text.slice(fn.startIndex, fn.endIndex) : undefined;
 }
 
-/** The calls between the functions of one file. */
+/**
+ * The calls between the functions of one file. Who calls whom comes from one pass over the
+ * function bodies' text (names followed by `(`); the call nodes of a callee are found in the tree
+ * only when asked for, and only in the bodies of its callers.
+ */
 export class CallGraph {
   private readonly sites = new Map<string, CallSite[]>();
   private readonly callerSets = new Map<FunctionInfo, Set<FunctionInfo>>();
 
   constructor(readonly model: FileModel) {
     const byName = new Map(model.functions.map((f) => [f.name, f]));
+    const call = /\b([A-Za-z_]\w*)\s*\(/g;
     for (const caller of model.functions) {
       if (!caller.body) continue;
-      for (const node of callsIn(caller.body)) {
-        const name = calleeName(node, model.text);
-        const callee = name === undefined ? undefined : byName.get(name);
+      const body = model.text.slice(caller.body.startIndex, caller.body.endIndex);
+      for (const m of body.matchAll(call)) {
+        const callee = byName.get(m[1]);
         if (!callee || callee === caller) continue;
-        let list = this.sites.get(callee.name);
-        if (!list) this.sites.set(callee.name, (list = []));
-        list.push({ caller, node });
         let set = this.callerSets.get(callee);
         if (!set) this.callerSets.set(callee, (set = new Set()));
         set.add(caller);
@@ -50,10 +52,18 @@ export class CallGraph {
 
   /** Calls of the local function `name` from other functions, in source order. */
   callSitesOf(name: string): readonly CallSite[] {
-    return this.sites.get(name) ?? [];
+    let list = this.sites.get(name);
+    if (list) return list;
+    list = [];
+    const callee = this.model.functions.find((f) => f.name === name);
+    for (const caller of callee ? [...this.callersOf(callee)].sort((a, b) => a.node.startIndex - b.node.startIndex) : []) {
+      for (const node of callsIn(caller.body!)) if (calleeName(node, this.model.text) === name) list.push({ caller, node });
+    }
+    this.sites.set(name, list);
+    return list;
   }
 
-  /** The functions that call `fn`. */
+  /** The functions whose bodies call `fn`. */
   callersOf(fn: FunctionInfo): ReadonlySet<FunctionInfo> {
     return this.callerSets.get(fn) ?? new Set();
   }

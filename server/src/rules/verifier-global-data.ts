@@ -71,15 +71,18 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
 
 /** What one function uses of global data. */
 function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: ReadonlyMap<string, 'data' | 'kconfig'>): GlobalUse[] {
+  const text = ctx.model.text.slice(body.startIndex, body.endIndex);
+  // Walking the tree costs far more than reading the text: only bodies that can use global data.
+  const mentions = [...kinds.keys()].some((name) => text.includes(name));
   const locals = new Set(params);
-  for (const d of body.descendantsOfType('declaration')) {
+  for (const d of mentions ? body.descendantsOfType('declaration') : []) {
     for (const decl of d?.childrenForFieldName('declarator') ?? []) {
       const id = declaredName(decl);
       if (id) locals.add(ctx.text(id));
     }
   }
   const uses: GlobalUse[] = [];
-  for (const id of body.descendantsOfType('identifier')) {
+  for (const id of mentions ? body.descendantsOfType('identifier') : []) {
     if (!id) continue;
     const name = ctx.text(id);
     const kind = kinds.get(name);
@@ -87,12 +90,12 @@ function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: 
       continue;
     uses.push({ node: id, what: kind === 'kconfig' ? `the \`__kconfig\` extern \`${name}\`` : `\`${name}\`` });
   }
-  for (const d of body.descendantsOfType('declaration')) {
+  for (const d of /\bstatic\b/.test(text) ? body.descendantsOfType('declaration') : []) {
     if (!d || !/^\s*static\b/.test(ctx.text(d))) continue;
     uses.push({ node: d, what: 'a static local variable' });
   }
   if (!/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text)) {
-    for (const c of body.descendantsOfType('call_expression')) {
+    for (const c of text.includes('bpf_printk') ? body.descendantsOfType('call_expression') : []) {
       const fn = c?.childForFieldName('function');
       if (c && fn && ctx.text(fn) === 'bpf_printk') uses.push({ node: fn, what: '`bpf_printk()`' });
     }
