@@ -6,7 +6,7 @@
  */
 
 /** Printed findings triaged false today (errors among them): lower these as they are fixed. */
-const KNOWN_FALSE = { all: 10, errors: 10 };
+const KNOWN_FALSE = { all: 9, errors: 9 };
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

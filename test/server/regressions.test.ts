@@ -217,3 +217,40 @@ int on_write(void *ctx)
   assert.equal(f.length, 1);
   assert.match(f[0].message, /struct bpf_pidns_info is missing/);
 });
+
+test('guards: a helper that returns an existence check guards like the check; a name declared in two blocks keeps each type', async () => {
+  const code = (cond: string) => `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+struct trace_event_raw_block_rq_completion___x { dev_t dev; } __attribute__((preserve_access_index));
+struct trace_event_raw_block_rq_complete___x { dev_t dev; } __attribute__((preserve_access_index));
+
+static __always_inline bool has_block_rq_completion()
+{
+    if (bpf_core_type_exists(struct trace_event_raw_block_rq_completion___x))
+        return true;
+    return false;
+}
+
+SEC("tp_btf/block_rq_complete")
+int handle(void *args)
+{
+    u32 dev;
+    if (${cond}) {
+        struct trace_event_raw_block_rq_completion___x *ctx = args;
+        dev = BPF_CORE_READ(ctx, dev);
+    } else {
+        struct trace_event_raw_block_rq_complete___x *ctx = args;
+        dev = BPF_CORE_READ(ctx, dev);
+    }
+    return dev;
+}
+`;
+  assert.deepEqual(await analyzeSnippet(code('has_block_rq_completion()'), { rules: ['type-missing-in-range'] }), []);
+  // Near miss: an unrelated condition guards nothing, so each branch needs its type everywhere.
+  const f = await analyzeSnippet(code('args != 0'), { rules: ['type-missing-in-range'] });
+  assert.deepEqual(f.map((x) => /struct (\w+) is missing/.exec(x.message)?.[1]).sort(), [
+    'trace_event_raw_block_rq_complete',
+    'trace_event_raw_block_rq_completion',
+  ]);
+});

@@ -91,8 +91,20 @@ export interface FileModel {
   readonly macros: ReadonlyMap<string, string>;
   /** The file's preprocessor directives, from the lexer. */
   readonly directives: readonly DirectiveToken[];
+  /**
+   * Functions of the file and its local headers whose whole body returns a CO-RE existence check
+   * (`static bool has_x(void) { return bpf_core_type_exists(struct x); }`): a call of one is that
+   * guard. Name → the check's text, and whether it is negated.
+   */
+  readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
   /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…). */
   sites(): readonly BpfMacroSite[];
+}
+
+/** A function that only returns an existence check. */
+export interface GuardFunction {
+  readonly call: string;
+  readonly negated: boolean;
 }
 
 /** What a local header contributes (parsed once and cached by the host). */
@@ -106,6 +118,7 @@ export interface HeaderModel {
   readonly structs: Map<string, StructDef>;
   readonly typedefs: Map<string, CType>;
   readonly macros: ReadonlyMap<string, string>;
+  readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
 }
 
 /** Resolves `#include "x.h"` of a file to that header's model, if it can be read. */
@@ -142,6 +155,7 @@ export function buildFileModel(
   let license: string | undefined;
   const headerPrints: string[] = [];
   const macros = new Map<string, string>();
+  const guardFunctions = new Map<string, GuardFunction>();
 
   const regions = coreRegions(text);
   const inRegion = (offset: number) => regions.some(([a, b]) => offset >= a && offset < b);
@@ -203,6 +217,7 @@ export function buildFileModel(
             for (const [k, v] of h.structs) if (!structs.has(k)) structs.set(k, v);
             for (const [k, v] of h.typedefs) if (!typedefs.has(k)) typedefs.set(k, v);
             for (const [k, v] of h.macros) macros.set(k, v);
+            for (const [k, v] of h.guardFunctions) guardFunctions.set(k, v);
           }
         }
         break;
@@ -258,9 +273,13 @@ export function buildFileModel(
         }
         break;
       }
-      case 'function_definition':
-        functions.push(functionInfo(n, src, typedefs, sections));
+      case 'function_definition': {
+        const info = functionInfo(n, src, typedefs, sections);
+        functions.push(info);
+        const g = info.body && !info.sec ? guardReturned(info.body, src) : undefined;
+        if (g) guardFunctions.set(info.name, g);
         break;
+      }
       case 'preproc_ifdef':
       case 'preproc_if':
       case 'preproc_else':
@@ -299,6 +318,7 @@ export function buildFileModel(
     externs,
     macros,
     directives,
+    guardFunctions,
     sites: () => sites,
   };
 
@@ -388,7 +408,51 @@ export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?
     structs: m.structs,
     typedefs: m.typedefs,
     macros: m.macros,
+    guardFunctions: m.guardFunctions,
   };
+}
+
+/** Existence checks a guard function may return. */
+const GUARD_CALLS = /^(bpf_core_type_exists|bpf_core_type_matches|bpf_core_enum_value_exists)$/;
+
+/**
+ * The existence check a function body returns, if that is all it does: `return C;`, or
+ * `if (C) return true; return false;` (and the negations of both).
+ */
+function guardReturned(body: Node, src: (n: Node) => string): GuardFunction | undefined {
+  const stmts = body.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment');
+  const constant = (s: Node | undefined): boolean | undefined => {
+    const v =
+      s?.type === 'return_statement'
+        ? src(s)
+            .replace(/^return\s*|\s*;$/g, '')
+            .trim()
+        : '';
+    return /^(true|1)$/.test(v) ? true : /^(false|0)$/.test(v) ? false : undefined;
+  };
+  let e: Node | null;
+  let negated = false;
+  if (stmts.length === 1 && stmts[0].type === 'return_statement') e = stmts[0].namedChild(0);
+  else if (stmts.length === 2 && stmts[0].type === 'if_statement' && !stmts[0].childForFieldName('alternative')) {
+    const cons = stmts[0].childForFieldName('consequence');
+    const inner =
+      cons?.type === 'compound_statement' ? cons.namedChildren.filter((c): c is Node => !!c && c.type !== 'comment') : cons ? [cons] : [];
+    const then = inner.length === 1 ? constant(inner[0]) : undefined;
+    const otherwise = constant(stmts[1]);
+    if (then === undefined || otherwise === undefined || then === otherwise) return undefined;
+    e = stmts[0].childForFieldName('condition');
+    negated = !then;
+  } else return undefined;
+  for (let i = 0; e && i < 8; i++) {
+    if (e.type === 'parenthesized_expression') e = e.namedChild(0);
+    else if (e.type === 'unary_expression' && e.child(0)?.type === '!') {
+      negated = !negated;
+      e = e.childForFieldName('argument');
+    } else break;
+  }
+  const fn = e?.type === 'call_expression' ? e.childForFieldName('function') : null;
+  if (!e || !fn || !GUARD_CALLS.test(src(fn))) return undefined;
+  return { call: src(e), negated };
 }
 
 function functionInfo(

@@ -171,6 +171,28 @@ export class Guards {
     };
   }
 
+  /** A type or enum existence check given as text (the body of a guard function). */
+  private textCond(negated: boolean, call: string): Truth {
+    const name = /^([A-Za-z_]\w*)\s*\(/.exec(call)?.[1];
+    const target = this.base.target;
+    let t: Truth | undefined;
+    if (name === 'bpf_core_type_exists' || name === 'bpf_core_type_matches') {
+      const m = /\(\s*(?:struct|union)\s+([A-Za-z_]\w*)\s*\)/.exec(call);
+      if (m) t = this.presence(this.db.aggregate(this.env.kernelName(m[1]) ?? m[1], target).map((a) => a.present));
+    } else if (name === 'bpf_core_enum_value_exists') {
+      const m = /\(\s*enum\s+([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(call);
+      if (m) {
+        const ename = m[1].replace(/___\w+$/, '');
+        t =
+          ename === 'bpf_func_id'
+            ? this.presence(this.db.helper(m[2].replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present))
+            : this.presence(this.db.enumValue(ename, m[2], target).map((a) => a.present));
+      }
+    }
+    if (!t) return this.unknown();
+    return negated ? { t: t.f, f: t.t } : t;
+  }
+
   /** Presence as a truth: unknown kernels may be either. */
   private presence(present: (boolean | null)[]): Truth {
     const target = this.base.target;
@@ -183,6 +205,10 @@ export class Guards {
     const call = this.src(e);
     const target = this.base.target;
     const args = (e.childForFieldName('arguments')?.namedChildren ?? []).filter((x): x is Node => !!x);
+    // `has_x()` whose whole body is `return bpf_core_type_exists(struct x);` (a helper of the file
+    // or of a local header): the guard it returns.
+    const wrapped = args.length === 0 ? this.env.model.guardFunctions.get(name) : undefined;
+    if (wrapped) return this.textCond(wrapped.negated, wrapped.call);
     switch (name) {
       case 'bpf_core_field_exists': {
         const f = this.fieldArg(call, args);

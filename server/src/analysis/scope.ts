@@ -118,6 +118,12 @@ export class TypeEnv {
 /** Names and their typed values in one function. */
 export class FunctionScope {
   private readonly vars = new Map<string, Typed>();
+  /**
+   * Every declaration of a name, with the block it is declared in: names declared again in other
+   * blocks (`struct x___a *ctx` in one branch, `struct x___b *ctx` in the other) are looked up by
+   * where they are used.
+   */
+  private readonly decls = new Map<string, { block: Node; at: number; typed: Typed }[]>();
   private readonly src: (n: Node) => string;
 
   constructor(
@@ -157,6 +163,13 @@ export class FunctionScope {
           // A value (not a pointer) lives on the stack whatever initialised it.
           const prov: Provenance = r.type.ptr === 0 ? 'local' : init ? this.typeOf(init).prov : 'unknown';
           this.vars.set(r.name, { type: r.type, prov });
+          let block: Node | null = n.parent;
+          while (block && block.type !== 'compound_statement' && block.type !== 'for_statement') block = block.parent;
+          if (block) {
+            let list = this.decls.get(r.name);
+            if (!list) this.decls.set(r.name, (list = []));
+            list.push({ block, at: n.startIndex, typed: { type: r.type, prov } });
+          }
         }
       } else if (n.type === 'assignment_expression') {
         const left = n.childForFieldName('left');
@@ -182,6 +195,21 @@ export class FunctionScope {
     switch (e.type) {
       case 'identifier': {
         const name = this.src(e);
+        const list = this.decls.get(name);
+        if (list && list.length > 1) {
+          // The innermost enclosing block's latest declaration before the use.
+          let best: { block: Node; at: number; typed: Typed } | undefined;
+          for (const d of list) {
+            if (d.at > e.startIndex || e.startIndex < d.block.startIndex || e.startIndex >= d.block.endIndex) continue;
+            if (
+              !best ||
+              d.block.endIndex - d.block.startIndex < best.block.endIndex - best.block.startIndex ||
+              (d.block.id === best.block.id && d.at > best.at)
+            )
+              best = d;
+          }
+          if (best) return best.typed;
+        }
         const v = this.vars.get(name);
         if (v) return v;
         const g = this.env.model.globals.get(name);

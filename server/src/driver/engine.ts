@@ -187,6 +187,7 @@ export class Engine {
         structs: new Map(),
         typedefs: new Map(),
         macros: new Map(),
+        guardFunctions: new Map(),
       };
     }
     let st: Stats;
