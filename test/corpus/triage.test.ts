@@ -44,3 +44,17 @@ test('corpus: every error and warning is triaged; no more false ones than the kn
     'every verdict gives its evidence',
   );
 });
+
+test('corpus: the triage file stays compact and in one order (one verdict a line, sorted by file, line, rule, severity)', () => {
+  const text = readFileSync(join(root, 'test', 'corpus', 'triage.json'), 'utf8');
+  const entries = JSON.parse(text) as { file: string; line: number; rule: string; severity: string; verdict: string; evidence: string }[];
+  const key = (e: (typeof entries)[number]) => `${e.file}\u0000${String(e.line).padStart(6, '0')}\u0000${e.rule}\u0000${e.severity}`;
+  const sorted = [...entries].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const canonical = `[\n${sorted
+    .map((e) =>
+      JSON.stringify({ file: e.file, line: e.line, rule: e.rule, severity: e.severity, verdict: e.verdict, evidence: e.evidence }),
+    )
+    .join(',\n')}\n]\n`;
+  assert.equal(text, canonical, 'write test/corpus/triage.json one entry a line, sorted');
+  assert.equal(new Set(entries.map(key)).size, entries.length, 'one verdict per finding');
+});
