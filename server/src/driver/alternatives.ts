@@ -64,6 +64,8 @@ export function applyAlternatives(findings: Finding[], model: FileModel, lines: 
       const why = point.optional ? `${point.written} is off unless the loader turns it on` : runtime?.programs.get(point.program);
       return { point, hook: hookOf(point.sec), spans, ...(why ? { optional: why } : {}) };
     });
+  // Most files have neither a loader nor `SEC("?…")` programs: nothing to weigh.
+  if (!runtime && !programs.some((p) => p.optional)) return findings;
   const programOf = (f: Finding) => programs.find((p) => p.spans.some((s) => inside(f.range, s)));
   // Kernels on which each program fails to load, from its error findings.
   const failing = new Map<Program, Set<string>>(programs.map((p) => [p, new Set<string>()]));
