@@ -243,6 +243,28 @@ int BPF_KPROBE(open2_optional, int dfd)
   );
 });
 
+test('attach-target-missing-in-range: a function one distribution never has in vmlinux is its build, not its history', async () => {
+  // md_flush_request is built in on Ubuntu (4.4-6.8) and in md-mod on every Debian kernel; it was
+  // never removed. inotify_handle_event was (5.11): Ubuntu 5.8 has it, no kernel after it does.
+  const code = `${CORE}
+SEC("kprobe/md_flush_request")
+int BPF_KPROBE(md_flush, void *mddev, void *bio)
+{
+    return 0;
+}
+
+SEC("kprobe/inotify_handle_event")
+//  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ attach-target-missing-in-range: Kprobe target \`inotify_handle_event\` is unavailable
+int BPF_KPROBE(inotify_event)
+{
+    return 0;
+}
+`;
+  const f = await check(code, ['attach-target-missing-in-range'], { targetKernels: '5.10-7.x', architectures: ['x86_64'] });
+  assertFindings(code, f);
+  assert.ok(f[0].kernels.includes('debian-6.1.0-56-amd64') && !f[0].kernels.includes('ubuntu-5.8.0-25-generic-amd64'));
+});
+
 test('attach-target-missing-in-range: blk_account_io_start is inlined on 5.16-6.8 kernels', async () => {
   const code = `${CORE}
 SEC("kprobe/blk_account_io_start")

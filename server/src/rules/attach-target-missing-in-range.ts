@@ -9,8 +9,9 @@
  * some builds and modular on others, is missing from some lists without being missing from the
  * running system. So an absence counts only where it looks like the kernel's history, not its
  * build: never on a minimal test config, not when another build of the same version and
- * architecture has the function, not when the nearest older and newer versions both have it, and
- * not at all for a name no kernel of the database has. Inlining recorded by DepSurf always counts.
+ * architecture has the function, not when the nearest older and newer versions both have it, not
+ * when the kernel's distribution has it in none of its builds, and not at all for a name no kernel
+ * of the database has. Inlining recorded by DepSurf always counts.
  */
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { compareVersions, majorMinor } from '../../../kernel-db/src/version';
@@ -172,6 +173,16 @@ function buildDifference(k: Kernel, all: readonly Kernel[], status: Map<number, 
   );
   const sameArch = known.filter((o) => o.arch === k.arch);
   if (sameArch.some((o) => majorMinor(o.version) === mm && status.get(o.id) === 'ok')) return true;
+  // A distribution that has it in none of its builds of this architecture while other kernels of
+  // the same years do configures it out or builds it as a module (md_flush_request is md-mod on
+  // every Debian kernel, built in on Ubuntu up to 6.8). A distribution whose kernels all postdate
+  // the last kernel that has it (inotify_handle_event, gone in 5.11, on Debian 5.10.262+) is history.
+  const family = k.distro === 'unknown' ? [] : sameArch.filter((o) => o.distro === k.distro);
+  if (family.length > 0 && !family.some((o) => status.get(o.id) === 'ok')) {
+    const oldest = family.map((o) => majorMinor(o.version)).reduce((a, b) => (compareVersions(a, b) <= 0 ? a : b), mm);
+    if (known.some((o) => o.distro !== k.distro && status.get(o.id) === 'ok' && compareVersions(majorMinor(o.version), oldest) >= 0))
+      return true;
+  }
   // The nearest version on one side: whether some build of it has the target, or undefined when
   // there is no older (newer) kernel of this architecture.
   const side = (older: boolean): boolean | undefined => {
