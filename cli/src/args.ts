@@ -19,6 +19,8 @@ export interface ArgSpec {
   readonly valued?: readonly string[];
   /** Options whose comma-separated values add up over repeats (`--rule a=off --rule b=off,c=off`). */
   readonly lists?: readonly string[];
+  /** Options whose values add up over repeats, each taken whole (`-I dir -I other`). */
+  readonly repeated?: readonly string[];
   /** Options without a value. */
   readonly flags?: readonly string[];
   /** One-letter aliases, e.g. `{ h: 'help' }`. */
@@ -31,7 +33,7 @@ export interface Args {
   /** Each valued or list option given, with its last value as written. */
   readonly options: Map<string, string>;
   readonly flags: Set<string>;
-  /** A list option's items over all its occurrences, in order; undefined when it was not given. */
+  /** A list or repeated option's items over all its occurrences, in order; undefined when it was not given. */
   list(name: string): string[] | undefined;
 }
 
@@ -41,7 +43,7 @@ export interface Args {
  * @throws UsageError for an unknown option, a missing value or a value given to a flag.
  */
 export function parseArgs(argv: readonly string[], spec: ArgSpec): Args {
-  const valued = [...(spec.valued ?? []), ...(spec.lists ?? [])];
+  const valued = [...(spec.valued ?? []), ...(spec.lists ?? []), ...(spec.repeated ?? [])];
   const flags = spec.flags ?? [];
   const options: NonNullable<ParseArgsConfig['options']> = {};
   const shortOf = (name: string) => Object.entries(spec.short ?? {}).find(([, long]) => long === name)?.[0];
@@ -79,6 +81,7 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): Args {
     if (t.value === undefined) throw new UsageError(`${t.rawName} needs a value`);
     last.set(t.name, t.value);
     if (spec.lists?.includes(t.name)) items.set(t.name, [...(items.get(t.name) ?? []), ...splitList(t.value)]);
+    if (spec.repeated?.includes(t.name)) items.set(t.name, [...(items.get(t.name) ?? []), t.value]);
   }
   return { positional, options: last, flags: set, list: (name) => items.get(name) };
 }

@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KernelDb } from '../../kernel-db/src/query/db';
+import { type Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { versionRanges } from '../../kernel-db/src/query/summary';
 import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
 import type { Finding } from '../../server/src/analysis/model';
@@ -15,6 +15,8 @@ import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
 import { loadCParser } from '../../server/src/parse/documents';
 import { parseLoader } from '../../server/src/analysis/loader';
 import { DEFAULT_SETTINGS, RULE_IDS, validateSettings } from '../../server/src/driver/settings';
+import type { SettingKey } from '../../server/src/driver/engine';
+import { CONFIG_FILE } from '../../server/src/driver/project';
 import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
 
@@ -31,6 +33,13 @@ options:
   --loader L            libbpf (default), libbpf>=1.3, cilium/ebpf or bcc
   --format text|json    output format (default text)
   --fix                 apply every safe fix in place (BPF_CORE_READ rewrites, attributes, includes)
+  -I DIR                add an include directory (after the project's own); repeatable
+  -D NAME[=VALUE]       define a macro as the build does; repeatable
+  --compile-commands F  the compilation database to take each file's flags from (default: the
+                        nearest compile_commands.json or compile_flags.txt above the file)
+  --config F            the project configuration to use (default: the nearest ${CONFIG_FILE})
+  --no-config           ignore project configuration files
+Options given here win over the project configuration file; it wins over the defaults.
 exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
 `;
 
@@ -39,9 +48,11 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** Runs `check`; returns the exit status. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const args = parseArgs(argv, {
-    valued: ['target', 'format', 'data', 'user-dir', 'loader'],
+    valued: ['target', 'format', 'data', 'user-dir', 'loader', 'compile-commands', 'config'],
     lists: ['arch', 'distro', 'rule'],
-    flags: ['help', 'fix'],
+    repeated: ['include-dir', 'define'],
+    flags: ['help', 'fix', 'no-config'],
+    short: { I: 'include-dir', D: 'define' },
   });
   if (args.flags.has('help')) {
     io.out(USAGE);
@@ -67,6 +78,22 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     distros: args.list('distro') ?? [],
     rules,
   });
+  // The options given here win over a project's configuration file.
+  const pinned = new Set<SettingKey>();
+  if (args.options.has('target')) pinned.add('targetKernels');
+  if (args.options.has('arch')) pinned.add('architectures');
+  if (args.options.has('distro')) pinned.add('distros');
+  if (args.options.has('rule')) pinned.add('rules');
+  if (loader !== undefined) pinned.add('loader');
+  if (args.flags.has('no-config') && args.options.has('config')) throw new UsageError('--config and --no-config exclude each other');
+  for (const d of args.list('define') ?? [])
+    if (!/^[A-Za-z_]\w*(=.*)?$/.test(d)) throw new UsageError(`-D expects NAME or NAME=VALUE, got "${d}"`);
+  const extraFlags = [...(args.list('include-dir') ?? []).map((d) => `-I${d}`), ...(args.list('define') ?? []).map((d) => `-D${d}`)];
+  const compileCommands = args.options.get('compile-commands');
+  if (compileCommands !== undefined && !isFile(compileCommands))
+    throw new UsageError(`--compile-commands: ${compileCommands} is not a file`);
+  const config = args.options.get('config');
+  if (config !== undefined && !isFile(config)) throw new UsageError(`--config: ${config} is not a file`);
   const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });
   // Validate the target before reading files, so a typo is a usage error, not a silent default.
   const kernels = db.target(settings.targetKernels, { arch: settings.architectures, distro: settings.distros });
@@ -74,8 +101,14 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
 
   const files = collect(args.positional);
   const parser = await loadCParser();
-  const engine = new Engine(db, (text) => parser.parseText(text));
-  const results: { path: string; findings: Finding[]; error?: string }[] = [];
+  const engine = new Engine(db, (text) => parser.parseText(text), {
+    ...(compileCommands !== undefined ? { compileCommands } : {}),
+    ...(args.flags.has('no-config') ? { config: false as const } : config !== undefined ? { config } : {}),
+    extraFlags,
+  });
+  const results: { path: string; findings: Finding[]; error?: string; kernels?: readonly Kernel[]; project?: string[]; target?: string }[] =
+    [];
+  const problems = new Set<string>();
   let unreadable = false;
   let fixedFiles = 0;
   for (const f of files) {
@@ -102,7 +135,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     }
     try {
       const uri = pathToFileURL(resolve(f.path)).toString();
-      let r = engine.analyzeDocument(uri, text, tree, settings);
+      let r = engine.analyzeDocument(uri, text, tree, settings, false, undefined, pinned);
       const edits = args.flags.has('fix') ? fixAllEdits(r.findings) : [];
       if (edits.length) {
         // Write the fixed text, then report what is left in it.
@@ -112,13 +145,24 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         const t2 = parser.parseText(fixed);
         if (t2) {
           try {
-            r = engine.analyzeDocument(uri, fixed, t2, settings);
+            r = engine.analyzeDocument(uri, fixed, t2, settings, false, undefined, pinned);
           } finally {
             t2.delete();
           }
         }
       }
-      results.push({ path: f.path, findings: r.findings });
+      for (const p of r.problems) problems.add(p);
+      results.push({
+        path: f.path,
+        findings: r.findings,
+        kernels: r.kernels,
+        ...(r.projectFiles.length ? { project: r.projectFiles } : {}),
+        ...(r.settings.targetKernels !== settings.targetKernels ||
+        r.settings.architectures.join() !== settings.architectures.join() ||
+        r.settings.distros.join() !== settings.distros.join()
+          ? { target: `${r.settings.targetKernels}${r.settings.architectures.length ? ` (${r.settings.architectures.join(',')})` : ''}` }
+          : {}),
+      });
     } finally {
       tree.delete();
     }
@@ -132,9 +176,12 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
           version: 1,
           target: settings.targetKernels,
           kernels: kernels.map((k) => k.name),
+          ...(problems.size ? { problems: [...problems] } : {}),
           files: results.map((r) => ({
             path: r.path,
             ...(r.error ? { error: r.error } : {}),
+            ...(r.project ? { project: r.project } : {}),
+            ...(r.target ? { target: r.target, kernels: r.kernels?.map((k) => k.name) } : {}),
             diagnostics: r.findings.map((d) => ({
               rule: d.rule,
               severity: d.severity,
@@ -158,19 +205,34 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         if (d.severity === 'error') errors++;
         else if (d.severity === 'warning') warnings++;
         io.out(`${r.path}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${d.message} [${d.rule}]\n`);
-        if (d.kernels.length && d.kernels.length < kernels.length) {
-          const bad = kernels.filter((k) => d.kernels.includes(k.name));
-          io.out(`    breaks on ${d.kernels.length} of ${kernels.length} target kernels: ${versionRanges(bad, kernels)}\n`);
+        const fileKernels = r.kernels ?? kernels;
+        if (d.kernels.length && d.kernels.length < fileKernels.length) {
+          const bad = fileKernels.filter((k) => d.kernels.includes(k.name));
+          io.out(`    breaks on ${d.kernels.length} of ${fileKernels.length} target kernels: ${versionRanges(bad, fileKernels)}\n`);
         }
         if (d.fixes.length) io.out(`    fix: ${d.fixes[0].title}\n`);
       }
     }
+    for (const p of problems) io.err(`warning: ${p}\n`);
+    const byProject = new Map<string, number>();
+    for (const r of results) if (r.project) byProject.set(r.project.join(', '), (byProject.get(r.project.join(', ')) ?? 0) + 1);
+    for (const [files, n] of byProject) io.out(`project: ${files} (${n} file${n === 1 ? '' : 's'})\n`);
+    const own = results.filter((r) => r.target).length;
+    if (own) io.out(`${own} file(s) use their project's target instead of ${settings.targetKernels}\n`);
     io.out(
       `${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)${args.flags.has('fix') ? `; fixed ${fixedFiles} file(s)` : ''}\n`,
     );
   }
   if (unreadable) return 2;
   return results.some((r) => r.findings.some((d) => d.severity === 'error')) ? 1 : 0;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The files to check: named files as given, directories searched for BPF C files. */

@@ -21,7 +21,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { scheme: 'untitled', language: 'c' },
       { scheme: 'file', pattern: '**/*.bpf.c' },
     ],
-    synchronize: { configurationSection: 'ebpfPortability' },
+    synchronize: {
+      configurationSection: 'ebpfPortability',
+      // Headers, user-space loaders and project files the analysis reads from disk.
+      fileEvents: vscode.workspace.createFileSystemWatcher('**/{*.h,*.c,.ebpf-portability.json,compile_commands.json,compile_flags.txt}'),
+    },
   };
   client = new LanguageClient('ebpfPortability', 'eBPF Portability', serverOptions, clientOptions);
   context.subscriptions.push(statusBar(context));

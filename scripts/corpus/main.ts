@@ -16,14 +16,16 @@ const corpus = process.env.EBPF_CORPUS ?? join(root, '..', 'shared', 'corpus');
 
 /**
  * The projects, their builds and their loaders as the check can use them: every one compiles
- * with `-D__TARGET_ARCH_x86` (../shared/corpus/README.md), so its objects are x86-64 objects;
- * libbpf-tools and libbpf-bootstrap load with libbpf, Inspektor Gadget with cilium/ebpf (its own
- * section conventions: `socket1`, `classifier/…`, `perf_event/…`).
+ * with `-D__TARGET_ARCH_x86` (../shared/corpus/README.md), so its objects are x86-64 objects,
+ * and with its own include paths (`-I`, relative to the corpus; the `<arch>/` directories that
+ * hold only a generated vmlinux.h are not in the corpus); libbpf-tools and libbpf-bootstrap load
+ * with libbpf, Inspektor Gadget with cilium/ebpf (its own section conventions: `socket1`,
+ * `classifier/…`, `perf_event/…`).
  */
 export const PROJECTS = [
-  { name: 'libbpf-tools', dir: 'bcc/libbpf-tools', arch: 'x86_64', loader: 'libbpf' },
-  { name: 'libbpf-bootstrap', dir: 'libbpf-bootstrap/examples/c', arch: 'x86_64', loader: 'libbpf' },
-  { name: 'inspektor-gadget', dir: 'inspektor-gadget/gadgets', arch: 'x86_64', loader: 'cilium/ebpf' },
+  { name: 'libbpf-tools', dir: 'bcc/libbpf-tools', include: ['bcc/libbpf-tools'], loader: 'libbpf' },
+  { name: 'libbpf-bootstrap', dir: 'libbpf-bootstrap/examples/c', include: ['libbpf-bootstrap/examples/c'], loader: 'libbpf' },
+  { name: 'inspektor-gadget', dir: 'inspektor-gadget/gadgets', include: ['inspektor-gadget/include'], loader: 'cilium/ebpf' },
 ] as const;
 
 /**
@@ -76,10 +78,15 @@ function main(): number {
       console.log(`${p.name}: skipped: ${dir} is absent`);
       continue;
     }
-    const r = spawnSync(process.execPath, [cli, 'check', dir, '--arch', p.arch, '--loader', p.loader, '--format', 'json'], {
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-    });
+    const flags = ['-D__TARGET_ARCH_x86', ...p.include.map((d) => `-I${join(corpus, d)}`)];
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'check', dir, ...flags.flatMap((f) => [f.slice(0, 2), f.slice(2)]), '--loader', p.loader, '--format', 'json'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    );
     if (r.status !== 0 && r.status !== 1) {
       console.error(`${p.name}: check failed (${r.status}): ${r.stderr.trim()}`);
       failed++;
@@ -113,7 +120,9 @@ function main(): number {
       ),
     };
     if (!args.has('--json')) {
-      console.log(`\n${p.name}: ${out.files.length} files (${p.dir}, --arch ${p.arch} --loader ${p.loader})`);
+      console.log(
+        `\n${p.name}: ${out.files.length} files (${p.dir}, ${flags.map((f) => (relative(corpus, f.slice(2)) && f.startsWith('-I') ? `-I ${relative(corpus, f.slice(2))}` : f)).join(' ')} --loader ${p.loader})`,
+      );
       console.log(
         `  ${'rule'.padEnd(34)} ${'error'.padStart(5)} ${'warn'.padStart(5)} ${'info'.padStart(5)} ${'files'.padStart(5)}${triage ? `  ${'true'.padStart(5)} ${'false'.padStart(5)}` : ''}`,
       );

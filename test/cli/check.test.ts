@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -118,4 +118,56 @@ test('check: the program rules on the BCC example (kprobe on do_sys_openat2, a 5
   const d = JSON.parse(r.stdout).files[0].diagnostics.find((x: { rule: string }) => x.rule === 'attach-target-missing-in-range');
   assert.match(d.message, /^Kprobe target `do_sys_openat2` is unavailable on \d+ of \d+ target kernels/);
   assert.ok(d.kernels.includes('ubuntu-5.4.0-26-generic-amd64') && !d.kernels.includes('ubuntu-5.8.0-25-generic-amd64'));
+});
+
+test('check: -I, -D and the project files; the output names the configuration that applied', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-check-project-'));
+  try {
+    const program = `#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <net/aliases.h>
+char LICENSE[] SEC("license") = "GPL";
+SEC("kprobe/tcp_connect")
+int BPF_KPROBE(on_connect, struct sock *sk)
+{
+    return BPF_CORE_READ(sk, sk_family);
+}
+`;
+    writeFileSync(join(dir, 'prog.bpf.c'), program);
+    const inc = join(dir, 'inc', 'net');
+    mkdirSync(inc, { recursive: true });
+    writeFileSync(join(inc, 'aliases.h'), '#define sk_family __sk_common.skc_family\n');
+    const prog = join(dir, 'prog.bpf.c');
+    // Near miss first: without the include path, the alias reads as a member nobody has.
+    const alone = cli('check', prog, '--format', 'json');
+    assert.equal(alone.status, 1);
+    assert.deepEqual(
+      JSON.parse(alone.stdout).files[0].diagnostics.map((d: { rule: string }) => d.rule),
+      ['field-missing-in-range'],
+    );
+    const withI = cli('check', prog, '-I', join(dir, 'inc'), '--format', 'json');
+    assert.equal(withI.status, 0, withI.stdout);
+    assert.deepEqual(JSON.parse(withI.stdout).files[0].diagnostics, []);
+    assert.equal(cli('check', prog, `-Dsk_family=__sk_common.skc_family`).status, 0);
+    assert.equal(cli('check', prog, '-D', '1bad').status, 2, 'a malformed -D is a usage error');
+
+    writeFileSync(join(dir, '.ebpf-portability.json'), JSON.stringify({ includePaths: ['inc'], targetKernels: '6.1+' }));
+    const text = cli('check', prog);
+    assert.equal(text.status, 0, text.stdout);
+    assert.match(
+      text.stdout,
+      new RegExp(`project: ${join(dir, '.ebpf-portability.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(1 file\\)`),
+    );
+    const json = JSON.parse(cli('check', prog, '--format', 'json').stdout);
+    assert.deepEqual(json.files[0].project, [join(dir, '.ebpf-portability.json')]);
+    assert.match(json.files[0].target, /^6\.1\+/);
+    assert.equal(cli('check', prog, '--no-config').status, 1, '--no-config ignores the file');
+    writeFileSync(join(dir, '.ebpf-portability.json'), JSON.stringify({ includePaths: ['inc'], loader: 'bpftool' }));
+    const bad = cli('check', prog);
+    assert.match(bad.stderr, /\.ebpf-portability\.json: loader must be/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -99,6 +99,8 @@ export interface FileModel {
   readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
   /** The BPF macro sites of the file (SEC, map members, BCC maps, kfunc externs, loops…). */
   sites(): readonly BpfMacroSite[];
+  /** How the build compiles the file (its project's `-D`, `-U`, `-include`, architecture). */
+  readonly build: BuildContext;
 }
 
 /** A function that only returns an existence check. */
@@ -121,8 +123,27 @@ export interface HeaderModel {
   readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
 }
 
-/** Resolves `#include "x.h"` of a file to that header's model, if it can be read. */
-export type IncludeResolver = (fromUri: string, path: string) => HeaderModel | undefined;
+/**
+ * Resolves an include of a file to that header's model, if it can be read: `#include "x.h"`
+ * (`system` false) or `#include <x.h>` (`system` true, found only through the project's include
+ * paths).
+ */
+export type IncludeResolver = (fromUri: string, path: string, system: boolean) => HeaderModel | undefined;
+
+/**
+ * How the build compiles the file, from its project (empty without one): the macros of `-D`
+ * (name → value) and the names `-U` removes, the headers `-include` reads first, and the
+ * architecture of `-D__TARGET_ARCH_<arch>`.
+ */
+export interface BuildContext {
+  readonly defines: ReadonlyMap<string, string>;
+  readonly undefines: readonly string[];
+  readonly forced: readonly string[];
+  readonly arch?: string;
+}
+
+/** The build context of a file without a project. */
+export const NO_BUILD: BuildContext = { defines: new Map(), undefines: [], forced: [] };
 
 const KERNEL_HEADER = /^(linux|asm|asm-generic|net|uapi|trace|generated)\//;
 
@@ -133,6 +154,7 @@ export function buildFileModel(
   tree: Tree,
   resolve?: IncludeResolver,
   knownSites?: readonly BpfMacroSite[],
+  build: BuildContext = NO_BUILD,
 ): FileModel {
   const src = (n: Node) => text.slice(n.startIndex, n.endIndex);
   const root = tree.rootNode;
@@ -154,7 +176,8 @@ export function buildFileModel(
   for (const site of sites) if (site.kind === 'section' && site.target) sections.set(site.target.start, site);
   let license: string | undefined;
   const headerPrints: string[] = [];
-  const macros = new Map<string, string>();
+  // `-D` comes before the file: its own #define of a name wins.
+  const macros = new Map<string, string>(build.defines);
   const guardFunctions = new Map<string, GuardFunction>();
 
   const regions = coreRegions(text);
@@ -206,20 +229,7 @@ export function buildFileModel(
         else if (system && KERNEL_HEADER.test(path)) kernelHeaders = true;
         if (/bpf_core_read\.h$/.test(path)) coreReadIncluded = true;
         if (system && BCC_HEADERS.test(path)) bcc = true;
-        if (!system && resolve) {
-          const h = resolve(uri, path);
-          headerPrints.push(`${path}\u0001${h?.fingerprint ?? '-'}`);
-          if (h) {
-            vmlinux ||= h.vmlinux;
-            kernelHeaders ||= h.kernelHeaders;
-            coreReadIncluded ||= h.coreReadIncluded;
-            noPreserveAccessIndex ||= h.noPreserveAccessIndex;
-            for (const [k, v] of h.structs) if (!structs.has(k)) structs.set(k, v);
-            for (const [k, v] of h.typedefs) if (!typedefs.has(k)) typedefs.set(k, v);
-            for (const [k, v] of h.macros) macros.set(k, v);
-            for (const [k, v] of h.guardFunctions) guardFunctions.set(k, v);
-          }
-        }
+        includeHeader(path, system);
         break;
       }
       case 'preproc_def': {
@@ -293,6 +303,28 @@ export function buildFileModel(
         break;
     }
   };
+  /** Takes what a header contributes (its types, macros and CO-RE facts). */
+  function includeHeader(path: string, system: boolean) {
+    if (!resolve) return;
+    const h = resolve(uri, path, system);
+    // Angle includes nothing resolves (libbpf's, the kernel's, the C library's) change nothing.
+    if (system && !h) return;
+    headerPrints.push(`${system ? '<' : ''}${path}\u0001${h?.fingerprint ?? '-'}`);
+    if (!h) return;
+    vmlinux ||= h.vmlinux;
+    kernelHeaders ||= h.kernelHeaders;
+    coreReadIncluded ||= h.coreReadIncluded;
+    noPreserveAccessIndex ||= h.noPreserveAccessIndex;
+    for (const [k, v] of h.structs) if (!structs.has(k)) structs.set(k, v);
+    for (const [k, v] of h.typedefs) if (!typedefs.has(k)) typedefs.set(k, v);
+    for (const [k, v] of h.macros) macros.set(k, v);
+    for (const [k, v] of h.guardFunctions) guardFunctions.set(k, v);
+  }
+  // `-include FILE` is read before the file's first line.
+  for (const f of build.forced) {
+    if (/(^|\/)vmlinux[^/]*\.h$/.test(f)) vmlinux = true;
+    includeHeader(f, false);
+  }
   for (const c of root.namedChildren) if (c) visitTop(c);
   const directives = lexC(text).directives;
   for (const d of directives) {
@@ -320,6 +352,7 @@ export function buildFileModel(
     directives,
     guardFunctions,
     sites: () => sites,
+    build,
   };
 
   /** `extern` with a `__ksym` or `__kconfig` attribute inside the declaration `n`. */
@@ -397,7 +430,7 @@ function stringValue(n: Node | null, text: string): string | undefined {
 
 /** The header-level facts of a parsed local header. */
 export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?: IncludeResolver): HeaderModel {
-  const m = buildFileModel(uri, text, tree, resolve);
+  const m = buildFileModel(uri, text, tree, resolve, undefined, NO_BUILD);
   const fingerprint = createHash('sha1').update(text).update('\u0000').update(m.headers).digest('base64');
   return {
     fingerprint,

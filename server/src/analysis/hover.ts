@@ -8,7 +8,7 @@ import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { deref } from './ctypes';
 import type { BpfMacroSite } from '../parse/sites';
-import { buildFileModel, type FileModel, type IncludeResolver } from './file';
+import { type BuildContext, buildFileModel, type FileModel, type IncludeResolver } from './file';
 import { num } from './layout';
 import type { Range } from './model';
 import { LineIndex } from './lines';
@@ -30,10 +30,11 @@ export function hoverAt(
   kernels: readonly Kernel[],
   offset: number,
   resolve?: IncludeResolver,
+  build?: BuildContext,
   sites?: readonly BpfMacroSite[],
 ): HoverInfo | undefined {
   const lines = new LineIndex(text);
-  const model = buildFileModel(uri, text, tree, resolve, sites);
+  const model = buildFileModel(uri, text, tree, resolve, sites, build);
   const sec = model.sites().find((s) => s.kind === 'section' && offset >= s.start && offset <= s.end);
   if (sec?.kind === 'section' && sec.section !== null)
     return { markdown: sectionHover(db, kernels, sec.section), range: lines.range(sec.start, sec.end) };

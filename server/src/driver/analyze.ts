@@ -18,7 +18,7 @@ import type { FunctionFacts, Rule, RuleContext } from '../rules/rule';
 import { callGraph } from '../analysis/calls';
 import { coreMacroChains, findChains, type Chain } from '../analysis/chains';
 import { directives, suppressed } from '../analysis/comments';
-import { buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from '../analysis/file';
+import { type BuildContext, buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from '../analysis/file';
 import { includeEdit } from '../analysis/fixes';
 import { Guards } from '../analysis/guards';
 import { KSet } from '../analysis/kset';
@@ -58,13 +58,15 @@ export interface AnalysisInput {
   readonly sites?: readonly BpfMacroSite[];
   /** What the program's user-space loader switches at run time, when a loader was found. */
   readonly runtime?: RuntimeChoices;
+  /** How the project's build compiles the file (`-D`, `-U`, `-include`); none by default. */
+  readonly build?: BuildContext;
 }
 
 /** Analyses a file and returns its findings, sorted by position. */
 export function analyze(input: AnalysisInput): Finding[] {
   const { text, tree, db, kernels } = input;
   if (kernels.length === 0) return [];
-  const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites);
+  const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites, input.build);
   const env = new TypeEnv(model, db);
   const lines = new LineIndex(text);
   const contexts = functionContexts(model, db.facts);
@@ -115,6 +117,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     ? createHash('sha1')
         .update(signature(text, model))
         .update(`\u0000${model.headers}`)
+        .update(`\u0000${JSON.stringify([...model.build.defines, model.build.undefines, model.build.forced])}`)
         .update(
           `\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`,
         )

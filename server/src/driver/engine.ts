@@ -5,7 +5,7 @@
 import { type LoaderSource, type RuntimeChoices, runtimeChoices } from '../analysis/runtimeChoices';
 import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
@@ -15,7 +15,9 @@ import { hoverAt, type HoverInfo } from '../analysis/hover';
 import { AnalysisCache, analyze } from './analyze';
 import { buildHeaderModel, type HeaderModel } from '../analysis/file';
 import type { Finding } from '../analysis/model';
-import { DEFAULT_SETTINGS, type Settings } from './settings';
+import { DEFAULT_SETTINGS, type Settings, validateSettings } from './settings';
+import { NO_PROJECT, type Project, ProjectFiles, type ProjectOptions } from './project';
+import type { BuildContext } from '../analysis/file';
 
 /** Parses C text (with the BPF macro layer); returns undefined for text it will not parse. */
 export type ParseFn = (text: string) => Tree | undefined;
@@ -26,9 +28,31 @@ export interface DocumentResult {
   readonly kernels: readonly Kernel[];
   /** Problems with settings (bad target spec…), to show the user once. */
   readonly problems: string[];
+  /** The settings the analysis used: the caller's, with the project's configuration applied. */
+  readonly settings: Settings;
+  /** The project files that applied (`.ebpf-portability.json`, `compile_commands.json`…). */
+  readonly projectFiles: string[];
 }
 
+/** Settings keys a caller may pin against the project's configuration (the CLI's explicit options). */
+export type SettingKey = keyof Settings;
+
+/**
+ * libbpf's own headers, known by name (what they define is built into the analysis): never read,
+ * wherever an include path finds them.
+ */
+const LIBRARY_HEADER = /^bpf\/(bpf_helpers|bpf_helper_defs|bpf_core_read|bpf_tracing|bpf_endian|usdt\.bpf|bpf_tracing_net)\.h$/;
+/**
+ * Kernel and C library headers: their effect is known by name (kernel headers without CO-RE), and
+ * a kernel source tree on the include path would have thousands of them. `<net/…>` and
+ * `<trace/…>` are read when a project directory has them (projects name their own so too).
+ */
+const SYSTEM_HEADER =
+  /^(linux|asm|asm-generic|uapi|generated|sys|bits|gnu)\/|^(std\w*|string|stddef|stdint|stdbool|limits|errno|assert|ctype|endian)\.h$/;
+
 const MAX_HEADER_BYTES = 2 * 1024 * 1024;
+/** Parsed headers kept at most (a project with more is parsed again when they come back). */
+const MAX_HEADERS = 2000;
 /** User-space C files of one directory read to find a program's loader. */
 const MAX_LOADER_FILES = 400;
 
@@ -36,6 +60,7 @@ const MAX_LOADER_FILES = 400;
 interface NestedInclude {
   readonly from: string;
   readonly path: string;
+  readonly system: boolean;
   readonly fingerprint: string;
 }
 
@@ -48,18 +73,67 @@ export class Engine {
    */
   private readonly headers = new Map<
     string,
-    { mtimeMs: number; size: number; model: HeaderModel | undefined; tree?: Tree; nested: NestedInclude[] }
+    { mtimeMs: number; size: number; model: HeaderModel | undefined; tree?: Tree; nested: NestedInclude[]; text?: string }
   >();
+  /**
+   * The text of a file as an editor has it, when it is open there (the language server sets it):
+   * headers are read from it instead of the disk.
+   */
+  overlay?: (path: string) => string | undefined;
   private readonly caches = new Map<string, AnalysisCache>();
   /** User-space C read for loaders, by path: valid while its mtime and size are the same. */
   private readonly userSpace = new Map<string, { mtimeMs: number; size: number; text: string }>();
   /** What a BPF file's loader switches, by the BPF file's path: valid while its directory's C files are unchanged. */
   private readonly runtimeCache = new Map<string, { stamp: string; choices: RuntimeChoices | undefined }>();
 
+  private readonly projects: ProjectFiles;
+
   constructor(
     readonly db: KernelDb,
     private readonly parse: ParseFn,
-  ) {}
+    projectOptions: ProjectOptions = {},
+  ) {
+    this.projects = new ProjectFiles(projectOptions);
+  }
+
+  /** The project of a document (its configuration file and compiler flags); none for other schemes. */
+  project(uri: string): Project {
+    const path = toPath(uri);
+    return path ? this.projects.forFile(path) : NO_PROJECT;
+  }
+
+  /**
+   * The settings for a document: the caller's, with the project's configuration file applied
+   * over them (the nearest file wins over user settings), except the keys in `pinned` (options
+   * given on the command line). The architecture the flags build for narrows the target when
+   * neither sets it.
+   */
+  effectiveSettings(
+    project: Project,
+    settings: Settings,
+    pinned: ReadonlySet<SettingKey> = new Set(),
+  ): { settings: Settings; problems: string[] } {
+    const problems: string[] = [];
+    let out: Settings = settings;
+    for (const [key, value] of Object.entries(project.settings)) {
+      if (pinned.has(key as SettingKey)) continue;
+      const v = validateSettings({ [key]: value });
+      if (v.problems.length) {
+        problems.push(...v.problems.map((p) => `${project.configFile}: ${p.replace(/^ebpfPortability\./, '')}`));
+        continue;
+      }
+      const k = key as SettingKey;
+      out = { ...out, [k]: k === 'rules' ? { ...out.rules, ...v.settings.rules } : v.settings[k] };
+    }
+    // Rules given on the command line win rule by rule; the project's others still apply.
+    if (pinned.has('rules') && 'rules' in project.settings) {
+      const v = validateSettings({ rules: project.settings.rules });
+      out = { ...out, rules: { ...v.settings.rules, ...settings.rules } };
+    }
+    if (project.flags.arch && !('architectures' in project.settings) && !pinned.has('architectures'))
+      out = { ...out, architectures: [project.flags.arch] };
+    return { settings: out, problems };
+  }
 
   /** The kernels a document's settings select; a bad spec falls back to the default. */
   targets(settings: Settings): { kernels: Kernel[]; problem?: string } {
@@ -96,7 +170,11 @@ export class Engine {
     settings: Settings,
     reuse = false,
     sites?: readonly BpfMacroSite[],
+    pinned?: ReadonlySet<SettingKey>,
   ): DocumentResult {
+    const project = this.project(uri);
+    const applied = this.effectiveSettings(project, settings, pinned);
+    settings = applied.settings;
     const { kernels: configured, problem } = this.targets(settings);
     const kernels = fileTarget(text, configured);
     let cache = reuse ? this.caches.get(uri) : undefined;
@@ -111,10 +189,18 @@ export class Engine {
       cache,
       loader: settings.loader,
       sites,
-      resolveInclude: (from, path) => this.header(from, path, 0),
+      resolveInclude: (from, path, system) => this.header(from, path, system, project, 0),
       runtime: this.runtimeChoicesFor(uri),
+      build: buildContext(project),
     });
-    return { findings, kernels, problems: problem ? [problem] : [] };
+    const projectFiles = [project.configFile, project.flagsFile].filter((f): f is string => !!f);
+    return {
+      findings,
+      kernels,
+      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : [])],
+      settings,
+      projectFiles,
+    };
   }
 
   /**
@@ -171,11 +257,31 @@ export class Engine {
     return choices;
   }
 
-  /** The model of a local header `#include "path"` seen from document `from`, read from disk. */
-  private header(from: string, path: string, depth: number): HeaderModel | undefined {
+  /**
+   * The file an include names, as the compiler searches: `"x.h"` in the including file's
+   * directory, then `-iquote`, then the include paths; `<x.h>` in the include paths only. libbpf's,
+   * the kernel's and the C library's headers are known by name and never read.
+   */
+  private locate(fromPath: string, path: string, system: boolean, project: Project): string | undefined {
+    if (isAbsolute(path)) return path;
+    if (system && (LIBRARY_HEADER.test(path) || SYSTEM_HEADER.test(path))) return undefined;
+    const dirs = system ? project.flags.include : [dirname(fromPath), ...project.flags.quote, ...project.flags.include];
+    for (const d of dirs) {
+      const f = resolve(d, path);
+      try {
+        if (statSync(f).isFile()) return f;
+      } catch {
+        // Not in this directory.
+      }
+    }
+    // Quoted includes nothing finds keep the including file's directory (reported as unreadable).
+    return system ? undefined : resolve(dirname(fromPath), path);
+  }
+
+  /** The model of a header `path` included from document `from` in `project`, read from disk. */
+  private header(from: string, path: string, system: boolean, project: Project, depth: number): HeaderModel | undefined {
     const fromPath = toPath(from);
     if (!fromPath || depth > 8) return undefined;
-    const file = isAbsolute(path) ? path : resolve(dirname(fromPath), path);
     if (/(^|\/)vmlinux[^/]*\.h$/.test(path)) {
       // vmlinux.h is generated by bpftool with the CO-RE pragma around every type: no need to parse it.
       return {
@@ -190,46 +296,70 @@ export class Engine {
         guardFunctions: new Map(),
       };
     }
-    let st: Stats;
-    try {
-      st = statSync(file);
-    } catch {
-      return undefined;
+    const file = this.locate(fromPath, path, system, project);
+    if (!file) return undefined;
+    // A header open in the editor is read as the editor has it, saved or not.
+    const open = this.overlay?.(file);
+    let st: Pick<Stats, 'mtimeMs' | 'size'> & { isFile(): boolean };
+    if (open !== undefined) st = { mtimeMs: -1, size: open.length, isFile: () => true };
+    else {
+      try {
+        st = statSync(file);
+      } catch {
+        return undefined;
+      }
     }
-    const cached = this.headers.get(file);
+    // A header's nested includes resolve through its project's include paths.
+    const key = `${project.key}\u0000${file}`;
+    const cached = this.headers.get(key);
     if (
       cached &&
       cached.mtimeMs === st.mtimeMs &&
       cached.size === st.size &&
-      cached.nested.every((n) => (this.header(n.from, n.path, depth + 1)?.fingerprint ?? '-') === n.fingerprint)
+      cached.text === open &&
+      cached.nested.every((n) => (this.header(n.from, n.path, n.system, project, depth + 1)?.fingerprint ?? '-') === n.fingerprint)
     )
       return cached.model;
     let model: HeaderModel | undefined;
     let tree: Tree | undefined;
     const nested: NestedInclude[] = [];
     if (st.isFile() && st.size <= MAX_HEADER_BYTES) {
-      const text = readFileSync(file, 'utf8');
+      const text = open ?? readFileSync(file, 'utf8');
       tree = this.parse(text);
-      const uri = `file://${file}`;
+      const uri = pathToFileURL(file).toString();
       // Guard against include cycles while this header is being read.
-      this.headers.set(file, { mtimeMs: st.mtimeMs, size: st.size, model: undefined, nested: [] });
+      this.headers.set(key, { mtimeMs: st.mtimeMs, size: st.size, model: undefined, nested: [] });
       if (tree) {
-        model = buildHeaderModel(uri, text, tree, (f, p) => {
-          const h = this.header(f, p, depth + 1);
-          nested.push({ from: f, path: p, fingerprint: h?.fingerprint ?? '-' });
+        model = buildHeaderModel(uri, text, tree, (f, p, sys) => {
+          const h = this.header(f, p, sys, project, depth + 1);
+          nested.push({ from: f, path: p, system: sys, fingerprint: h?.fingerprint ?? '-' });
           return h;
         });
       }
     }
     cached?.tree?.delete();
-    this.headers.set(file, { mtimeMs: st.mtimeMs, size: st.size, model, tree, nested });
+    if (this.headers.size > MAX_HEADERS) {
+      for (const h of this.headers.values()) h.tree?.delete();
+      this.headers.clear();
+    }
+    this.headers.set(key, { mtimeMs: st.mtimeMs, size: st.size, model, tree, nested, ...(open !== undefined ? { text: open } : {}) });
     return model;
   }
 
   /** Availability of what is at `offset` (a member, helper, kfunc, struct or SEC name), for hovers. */
   hover(uri: string, text: string, tree: Tree, settings: Settings, offset: number): HoverInfo | undefined {
-    const kernels = fileTarget(text, this.targets(settings).kernels);
-    return hoverAt(uri, text, tree, this.db, kernels, offset, (from, path) => this.header(from, path, 0));
+    const project = this.project(uri);
+    const kernels = fileTarget(text, this.targets(this.effectiveSettings(project, settings).settings).kernels);
+    return hoverAt(
+      uri,
+      text,
+      tree,
+      this.db,
+      kernels,
+      offset,
+      (from, path, system) => this.header(from, path, system, project, 0),
+      buildContext(project),
+    );
   }
 
   /** Drops what was kept for a document (it was closed). */
@@ -247,6 +377,12 @@ export class Engine {
     for (const h of this.headers.values()) h.tree?.delete();
     this.headers.clear();
   }
+}
+
+/** What the analysis needs of a project's flags. */
+function buildContext(project: Project): BuildContext {
+  const f = project.flags;
+  return { defines: f.defines, undefines: f.undefines, forced: f.forced, ...(f.arch ? { arch: f.arch } : {}) };
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type InitializeParams,
   type InitializeResult,
 } from 'vscode-languageserver';
+import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
@@ -44,6 +45,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   let globalSettings: unknown;
   const states = new Map<string, DocState>();
   const warned = new Set<string>();
+  /** Project files already named in the log. */
+  const logged = new Set<string>();
 
   const warnOnce = (msg: string) => {
     if (warned.has(msg)) return;
@@ -66,6 +69,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       const parser = await loadCParser();
       docs = new DocumentStore(parser);
       engine = new Engine(KernelDb.open(), (text) => parser.parseText(text));
+      // Headers open in the editor are read as they are there, saved or not.
+      engine.overlay = (path) => docs?.get(pathToFileURL(path).toString())?.text;
     })().catch((e) => {
       connection.console.error(`eBPF portability: cannot start analysis: ${(e as Error).stack ?? e}`);
       void connection.window.showErrorMessage(`eBPF portability: cannot start analysis: ${(e as Error).message}`);
@@ -135,6 +140,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites), undefined);
     if (!result) return;
     result.problems.forEach(warnOnce);
+    for (const f of result.projectFiles) {
+      if (logged.has(f)) continue;
+      logged.add(f);
+      connection.console.info(`eBPF portability: using ${f} for ${doc.uri} and the files beside it`);
+    }
     state.results = { version: doc.version, findings: result.findings };
     publish(doc.uri, doc.version, result.findings);
   };
@@ -163,8 +173,16 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   connection.onDidChangeTextDocument((p) => {
     void (startup ?? Promise.resolve()).then(() => {
       const ok = guard('change', () => docs?.change(p.textDocument.uri, p.textDocument.version, p.contentChanges), undefined);
-      if (ok) schedule(p.textDocument.uri);
+      if (!ok) return;
+      schedule(p.textDocument.uri);
+      // An edited header may change what every open program includes from it.
+      if (!/\.c$/i.test(p.textDocument.uri)) for (const uri of states.keys()) if (uri !== p.textDocument.uri) schedule(uri);
     });
+  });
+
+  // A header, a loader or a project file changed on disk: what was read from it is stale.
+  connection.onDidChangeWatchedFiles(() => {
+    for (const uri of states.keys()) schedule(uri);
   });
 
   connection.onDidCloseTextDocument((p) => {
@@ -175,6 +193,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     guard('close', () => docs?.close(p.textDocument.uri), undefined);
     engine?.forget(p.textDocument.uri);
     publish(p.textDocument.uri, undefined, []);
+    // A closed header is read from the disk again.
+    if (!/\.c$/i.test(p.textDocument.uri)) for (const uri of states.keys()) schedule(uri);
   });
 
   connection.onDidChangeConfiguration((p) => {
