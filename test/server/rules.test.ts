@@ -167,15 +167,18 @@ test('non-core-field-read: BPF_NO_PRESERVE_ACCESS_INDEX turns vmlinux.h types fi
 SEC("kprobe/tcp_connect")
 int BPF_KPROBE(on_connect, struct sock *sk)
 {
+    int rcvbuf = 0;
     u16 dport = 0;
+    bpf_probe_read_kernel(&rcvbuf, sizeof(rcvbuf), &sk->sk_rcvbuf);
+                                                 // ^^^^^^^^^^^^^ non-core-field-read: BPF_NO_PRESERVE_ACCESS_INDEX
+    // Near miss: \`skc_dport\` sits at the same offset on every kernel with a known layout.
     bpf_probe_read_kernel(&dport, sizeof(dport), &sk->__sk_common.skc_dport);
-                                               // ^^^^^^^^^^^^^^^^^^^^^^^^^ non-core-field-read: BPF_NO_PRESERVE_ACCESS_INDEX
-    return dport;
+    return rcvbuf + dport;
 }
 `;
   const f = await check(fixedCode);
   assertFindings(fixedCode, f);
-  assert.match(applyFix(fixedCode, f[0]), /BPF_CORE_READ_INTO\(&dport, sk, __sk_common\.skc_dport\);/);
+  assert.match(applyFix(fixedCode, f[0]), /BPF_CORE_READ_INTO\(&rcvbuf, sk, sk_rcvbuf\);/);
   const coreCode = fixedCode.replace('#define BPF_NO_PRESERVE_ACCESS_INDEX\n', '').replace(/\n\s*\/\/ \^+[^\n]*/, '');
   assertFindings(coreCode, await check(coreCode));
 });

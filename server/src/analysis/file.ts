@@ -89,6 +89,12 @@ export interface FileModel {
    * not the member it names.
    */
   readonly macros: ReadonlyMap<string, string>;
+  /**
+   * Where each macro of {@link macros} becomes defined, for `#if` evaluation: the offset of its
+   * `#define` (or of the `#include` that brought it; -1 for `-D`), and whether a definition sits
+   * under a condition (other than an include guard), or is `#undef`ined, so it may not be defined.
+   */
+  readonly macroSites: ReadonlyMap<string, MacroSite>;
   /** The file's preprocessor directives, from the lexer. */
   readonly directives: readonly DirectiveToken[];
   /**
@@ -101,6 +107,12 @@ export interface FileModel {
   sites(): readonly BpfMacroSite[];
   /** How the build compiles the file (its project's `-D`, `-U`, `-include`, architecture). */
   readonly build: BuildContext;
+}
+
+/** Where a macro becomes defined (see {@link FileModel.macroSites}). */
+export interface MacroSite {
+  readonly offset: number;
+  readonly conditional: boolean;
 }
 
 /** A function that only returns an existence check. */
@@ -120,6 +132,8 @@ export interface HeaderModel {
   readonly structs: Map<string, StructDef>;
   readonly typedefs: Map<string, CType>;
   readonly macros: ReadonlyMap<string, string>;
+  /** The macros whose definition in the header (or its includes) may not apply: see {@link FileModel.macroSites}. */
+  readonly conditionalMacros: ReadonlySet<string>;
   readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
 }
 
@@ -178,6 +192,9 @@ export function buildFileModel(
   const headerPrints: string[] = [];
   // `-D` comes before the file: its own #define of a name wins.
   const macros = new Map<string, string>(build.defines);
+  const macroSites = new Map<string, MacroSite>([...build.defines.keys()].map((k) => [k, { offset: -1, conditional: false }]));
+  /** Offset of the include being read, while a header's macros are taken. */
+  let includeAt = 0;
   const guardFunctions = new Map<string, GuardFunction>();
 
   const regions = coreRegions(text);
@@ -229,6 +246,7 @@ export function buildFileModel(
         else if (system && KERNEL_HEADER.test(path)) kernelHeaders = true;
         if (/bpf_core_read\.h$/.test(path)) coreReadIncluded = true;
         if (system && BCC_HEADERS.test(path)) bcc = true;
+        includeAt = n.startIndex;
         includeHeader(path, system);
         break;
       }
@@ -317,7 +335,11 @@ export function buildFileModel(
     noPreserveAccessIndex ||= h.noPreserveAccessIndex;
     for (const [k, v] of h.structs) if (!structs.has(k)) structs.set(k, v);
     for (const [k, v] of h.typedefs) if (!typedefs.has(k)) typedefs.set(k, v);
-    for (const [k, v] of h.macros) macros.set(k, v);
+    for (const [k, v] of h.macros) {
+      macros.set(k, v);
+      if (!macroSites.has(k) || h.conditionalMacros.has(k))
+        macroSites.set(k, { offset: includeAt, conditional: h.conditionalMacros.has(k) });
+    }
     for (const [k, v] of h.guardFunctions) guardFunctions.set(k, v);
   }
   // `-include FILE` is read before the file's first line.
@@ -327,10 +349,22 @@ export function buildFileModel(
   }
   for (const c of root.namedChildren) if (c) visitTop(c);
   const directives = lexC(text).directives;
-  for (const d of directives) {
+  const conditional = conditionalDirectives(directives);
+  for (const [i, d] of directives.entries()) {
     // `#define NAME replacement`: no parenthesis right after the name.
     const m = /^#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])[ \t]*([\s\S]*)$/.exec(d.text);
-    if (m) macros.set(m[1], m[2].replace(/\\\r?\n/g, ' ').trim());
+    if (m) {
+      macros.set(m[1], m[2].replace(/\\\r?\n/g, ' ').trim());
+      const prev = macroSites.get(m[1]);
+      // The first definition says when it starts to exist; any conditional one makes it uncertain.
+      macroSites.set(m[1], {
+        offset: prev && prev.offset < d.start ? prev.offset : d.start,
+        conditional: (prev?.conditional ?? false) || conditional[i],
+      });
+      continue;
+    }
+    const u = /^#[ \t]*undef[ \t]+([A-Za-z_]\w*)/.exec(d.text);
+    if (u) macroSites.set(u[1], { offset: macroSites.get(u[1])?.offset ?? d.start, conditional: true });
   }
   return {
     uri,
@@ -349,6 +383,7 @@ export function buildFileModel(
     ...(license !== undefined ? { license } : {}),
     externs,
     macros,
+    macroSites,
     directives,
     guardFunctions,
     sites: () => sites,
@@ -375,6 +410,33 @@ export function buildFileModel(
     }
     return kind ? { kind, weak, attrEnd } : undefined;
   }
+}
+
+/**
+ * For each directive, whether it sits inside a conditional (`#if`, `#ifdef`, `#ifndef` … `#endif`)
+ * other than the file's include guard (`#ifndef G` / `#define G` first, its `#endif` last).
+ */
+function conditionalDirectives(directives: readonly DirectiveToken[]): boolean[] {
+  const kind = (d: DirectiveToken) => /^#[ \t]*(\w+)/.exec(d.text)?.[1] ?? '';
+  const guard =
+    directives.length >= 3 &&
+    kind(directives[0]) === 'ifndef' &&
+    /^#[ \t]*define[ \t]+(\w+)/.exec(directives[1].text)?.[1] === /^#[ \t]*ifndef[ \t]+(\w+)/.exec(directives[0].text)?.[1] &&
+    kind(directives[directives.length - 1]) === 'endif';
+  // A header with `#pragma once` has no guard to skip.
+  let depth = guard ? -1 : 0;
+  return directives.map((d) => {
+    const k = kind(d);
+    if (k === 'if' || k === 'ifdef' || k === 'ifndef') {
+      depth++;
+      return depth > 0;
+    }
+    if (k === 'endif') {
+      depth--;
+      return depth >= 0;
+    }
+    return depth > 0;
+  });
 }
 
 /** System headers that only BCC programs include. */
@@ -441,6 +503,7 @@ export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?
     structs: m.structs,
     typedefs: m.typedefs,
     macros: m.macros,
+    conditionalMacros: new Set([...m.macroSites].filter(([, v]) => v.conditional).map(([k]) => k)),
     guardFunctions: m.guardFunctions,
   };
 }

@@ -9,6 +9,7 @@ import type { Chain } from './chains';
 import type { FileModel } from './file';
 import type { LineIndex } from './lines';
 import type { Fix, TextEdit } from './model';
+import { isPacket } from './scope';
 
 /** What fix builders need. */
 export interface FixEnv {
@@ -25,6 +26,9 @@ export interface FixEnv {
  * or undefined when the macro cannot express it (subscripts, a first step that is not `->`).
  */
 export function coreReadArgs(chain: Chain, text: string): string | undefined {
+  // A probe read of packet memory is never the fix: the program reads it directly (and
+  // networking programs cannot call the probe-read helpers on older kernels at all).
+  if (isPacket(chain.baseTyped)) return undefined;
   if (chain.subscripted || chain.links.length === 0 || chain.links[0].op !== '->') return undefined;
   const base = text.slice(chain.base.startIndex, chain.base.endIndex);
   if (/[\n;{}]/.test(base)) return undefined;

@@ -10,9 +10,12 @@ import type { FileModel, FunctionInfo } from './file';
  * How the verifier treats kernel pointers in a program:
  * `btf`: arguments are BTF-typed pointers that may be read directly (fentry, fexit, fmod_ret,
  * tp_btf, lsm, iter, struct_ops); `probe-read`: kernel memory must go through probe reads
- * (kprobe, uprobe, tracepoint, raw_tp, perf_event, networking programs); `unknown`: cannot say.
+ * (kprobe, uprobe, tracepoint, raw_tp, perf_event, networking programs without packet data);
+ * `packet`: as `probe-read`, in a program whose context hands out packet pointers (XDP, tc,
+ * sk_skb, …): the program reads packet memory directly, and a helper function's pointer
+ * arguments may point into the packet; `unknown`: cannot say.
  */
-export type DerefPolicy = 'btf' | 'probe-read' | 'unknown';
+export type DerefPolicy = 'btf' | 'probe-read' | 'packet' | 'unknown';
 
 /** A function's program context. */
 export interface ProgramContext {
@@ -24,19 +27,16 @@ export interface ProgramContext {
 }
 
 const BTF_PROG_TYPES = new Set(['BPF_PROG_TYPE_TRACING', 'BPF_PROG_TYPE_LSM', 'BPF_PROG_TYPE_STRUCT_OPS', 'BPF_PROG_TYPE_EXT']);
-const PROBE_READ_PROG_TYPES = new Set([
-  'BPF_PROG_TYPE_KPROBE',
-  'BPF_PROG_TYPE_TRACEPOINT',
-  'BPF_PROG_TYPE_RAW_TRACEPOINT',
-  'BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE',
-  'BPF_PROG_TYPE_PERF_EVENT',
+/**
+ * Program types whose context has members the verifier types as packet pointers
+ * (`PTR_TO_PACKET`): the types `may_access_direct_pkt_data()` admits (kernel/bpf/verifier.c), and
+ * sock_ops, whose `skb_data` is one (net/core/filter.c, `sock_ops_is_valid_access`).
+ */
+const PACKET_PROG_TYPES = new Set([
   'BPF_PROG_TYPE_XDP',
   'BPF_PROG_TYPE_SCHED_CLS',
   'BPF_PROG_TYPE_SCHED_ACT',
-  'BPF_PROG_TYPE_SOCKET_FILTER',
   'BPF_PROG_TYPE_CGROUP_SKB',
-  'BPF_PROG_TYPE_CGROUP_SOCK',
-  'BPF_PROG_TYPE_CGROUP_SOCK_ADDR',
   'BPF_PROG_TYPE_SOCK_OPS',
   'BPF_PROG_TYPE_SK_SKB',
   'BPF_PROG_TYPE_SK_MSG',
@@ -46,9 +46,19 @@ const PROBE_READ_PROG_TYPES = new Set([
   'BPF_PROG_TYPE_LWT_XMIT',
   'BPF_PROG_TYPE_LWT_SEG6LOCAL',
   'BPF_PROG_TYPE_SK_REUSEPORT',
+  'BPF_PROG_TYPE_CGROUP_SOCKOPT',
+]);
+const PROBE_READ_PROG_TYPES = new Set([
+  'BPF_PROG_TYPE_KPROBE',
+  'BPF_PROG_TYPE_TRACEPOINT',
+  'BPF_PROG_TYPE_RAW_TRACEPOINT',
+  'BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE',
+  'BPF_PROG_TYPE_PERF_EVENT',
+  'BPF_PROG_TYPE_SOCKET_FILTER',
+  'BPF_PROG_TYPE_CGROUP_SOCK',
+  'BPF_PROG_TYPE_CGROUP_SOCK_ADDR',
   'BPF_PROG_TYPE_SK_LOOKUP',
   'BPF_PROG_TYPE_CGROUP_SYSCTL',
-  'BPF_PROG_TYPE_CGROUP_SOCKOPT',
   'BPF_PROG_TYPE_CGROUP_DEVICE',
   'BPF_PROG_TYPE_NETFILTER',
 ]);
@@ -59,7 +69,13 @@ export function secContext(sec: string, facts: Facts): ProgramContext {
   const label = sec.split('/')[0];
   if (!m || !m.fact.prog_type) return { policy: 'unknown', label, sec };
   const pt = m.fact.prog_type;
-  const policy: DerefPolicy = BTF_PROG_TYPES.has(pt) ? 'btf' : PROBE_READ_PROG_TYPES.has(pt) ? 'probe-read' : 'unknown';
+  const policy: DerefPolicy = BTF_PROG_TYPES.has(pt)
+    ? 'btf'
+    : PACKET_PROG_TYPES.has(pt)
+      ? 'packet'
+      : PROBE_READ_PROG_TYPES.has(pt)
+        ? 'probe-read'
+        : 'unknown';
   return { policy, label: m.fact.prefix.replace(/[+.]$/, ''), sec, progType: pt };
 }
 

@@ -2,7 +2,8 @@
  * Expression types and pointer provenance inside one function: what a name or expression is
  * (`struct task_struct *`), and where a pointer came from — a BTF-typed program argument the
  * verifier lets us read directly (`trusted`), an integer or a probe-read result it does not
- * (`untrusted`), the program context, local memory, or unknown (analysis then stays silent).
+ * (`untrusted`), the program context, packet memory (`ctx->data` and every pointer computed from
+ * it), local memory, or unknown (analysis then stays silent).
  */
 import type { Node } from 'web-tree-sitter';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
@@ -10,8 +11,12 @@ import { addressOf, aggType, applyDeclarator, deref, fromKernelType, fromSpecifi
 import type { FileModel, FunctionInfo, StructDef } from './file';
 import type { ProgramContext } from './program';
 
-/** Where a pointer value comes from. */
-export type Provenance = 'trusted' | 'untrusted' | 'ctx' | 'local' | 'unknown';
+/**
+ * Where a pointer value comes from. `packet`: the packet (or socket option buffer) a networking
+ * program's context points at — read directly after the program's `data_end` bounds check, its
+ * layout the wire format's, not a kernel object's.
+ */
+export type Provenance = 'trusted' | 'untrusted' | 'ctx' | 'packet' | 'local' | 'unknown';
 
 /** A typed value. */
 export interface Typed {
@@ -55,6 +60,27 @@ export const CONTEXT_STRUCTS = new Set([
   'bpf_xdp_sock',
   'xdp_buff',
 ]);
+
+/**
+ * Context members the verifier types as packet pointers (`PTR_TO_PACKET`, `PTR_TO_PACKET_META`,
+ * `PTR_TO_PACKET_END`), by context struct. Sources: net/core/filter.c (`xdp_is_valid_access`,
+ * `tc_cls_act_is_valid_access`, `sk_skb_is_valid_access`, `sk_msg_is_valid_access`,
+ * `flow_dissector_is_valid_access`, `sock_ops_is_valid_access`, `sk_reuseport_is_valid_access`)
+ * and kernel/bpf/cgroup.c (`cg_sockopt_is_valid_access`).
+ */
+const PACKET_MEMBERS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['xdp_md', new Set(['data', 'data_end', 'data_meta'])],
+  ['__sk_buff', new Set(['data', 'data_end', 'data_meta'])],
+  ['sk_msg_md', new Set(['data', 'data_end'])],
+  ['sk_reuseport_md', new Set(['data', 'data_end'])],
+  ['bpf_sock_ops', new Set(['skb_data', 'skb_data_end'])],
+  ['bpf_sockopt', new Set(['optval', 'optval_end'])],
+]);
+
+/** Whether a value points into packet memory (see `Provenance`). */
+export function isPacket(t: Typed): boolean {
+  return t.prov === 'packet';
+}
 
 /**
  * The type of a call's result when the verifier trusts it (a BTF pointer the program may read
@@ -145,6 +171,9 @@ export class FunctionScope {
       if (index === 0 && !this.fn.wrapper && t.name.startsWith('trace_event_raw_')) return 'ctx';
     }
     if (this.ctx.policy === 'probe-read') return this.fn.wrapper || index > 0 ? 'untrusted' : 'ctx';
+    // A helper function of a packet program is handed packet pointers, map values and stack
+    // memory as often as the context: its arguments' provenance is unknown.
+    if (this.ctx.policy === 'packet') return this.fn.sec && !this.fn.wrapper && index === 0 ? 'ctx' : 'unknown';
     return 'unknown';
   }
 
@@ -177,7 +206,9 @@ export class FunctionScope {
         if (left?.type === 'identifier' && right) {
           const v = this.vars.get(this.src(left));
           if (v && v.type.ptr > 0) {
-            const p = this.typeOf(right).prov;
+            const op = n.childForFieldName('operator')?.type;
+            // `cursor += len` moves a packet pointer within the packet.
+            const p = (op === '+=' || op === '-=') && v.prov === 'packet' ? 'packet' : this.typeOf(right).prov;
             if (p !== v.prov) this.vars.set(this.src(left), { type: v.type, prov: v.prov === 'unknown' ? p : 'unknown' });
           }
         }
@@ -238,6 +269,8 @@ export class FunctionScope {
         if (agg.kind !== 'struct' && agg.kind !== 'union') return { type: UNKNOWN, prov: 'unknown' };
         const fieldNode = e.childForFieldName('field');
         const t = fieldNode ? this.env.fieldType(agg.name, this.src(fieldNode)) : UNKNOWN;
+        // `ctx->data` of a packet program's context is a packet pointer.
+        if (base.prov === 'ctx' && fieldNode && PACKET_MEMBERS.get(agg.name)?.has(this.src(fieldNode))) return { type: t, prov: 'packet' };
         // Reading a pointer out of a trusted object yields a BTF pointer; out of anything else, a scalar.
         const prov: Provenance =
           base.prov === 'trusted'
@@ -269,6 +302,17 @@ export class FunctionScope {
         if (name === 'bpf_map_lookup_elem' || name === 'bpf_ringbuf_reserve') return { type: UNKNOWN, prov: 'local' };
         if (/^BPF_CORE_READ$|^BPF_PROBE_READ$/.test(name)) return { type: UNKNOWN, prov: 'untrusted' };
         if (name === 'bpf_core_cast' || name === 'bpf_rdonly_cast') return { type: UNKNOWN, prov: 'trusted' };
+        return { type: UNKNOWN, prov: 'unknown' };
+      }
+      case 'binary_expression': {
+        // Packet pointer arithmetic stays in the packet: `data + off`, `eth + 1`,
+        // `(long)ctx->data + ETH_HLEN`. The difference of two packet pointers is a length.
+        const op = e.childForFieldName('operator')?.type;
+        if (op !== '+' && op !== '-') return { type: UNKNOWN, prov: 'unknown' };
+        const l = this.typeOf(e.childForFieldName('left'), depth + 1);
+        const r = this.typeOf(e.childForFieldName('right'), depth + 1);
+        if (l.prov === 'packet' && r.prov !== 'packet') return l;
+        if (op === '+' && r.prov === 'packet' && l.prov !== 'packet') return r;
         return { type: UNKNOWN, prov: 'unknown' };
       }
       case 'number_literal':

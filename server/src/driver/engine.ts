@@ -293,6 +293,7 @@ export class Engine {
         structs: new Map(),
         typedefs: new Map(),
         macros: new Map(),
+        conditionalMacros: new Set(),
         guardFunctions: new Map(),
       };
     }

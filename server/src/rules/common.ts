@@ -6,6 +6,8 @@ import { OwnedCache } from '../analysis/memo';
 import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
+import type { Chain } from '../analysis/chains';
+import { isPacket } from '../analysis/scope';
 import type { FunctionFacts, RuleContext } from './rule';
 
 const loadableCache = new OwnedCache<readonly Kernel[], KSet>({
@@ -30,4 +32,13 @@ export function programKernels(ctx: RuleContext, f: FunctionFacts): KSet {
 /** The kernels where `node` runs: its guards, within the kernels that can load its program. */
 export function runsOn(ctx: RuleContext, f: FunctionFacts, node: Node): KSet {
   return f.guards.kernelsAt(node).and(programKernels(ctx, f));
+}
+
+/**
+ * A member chain through a packet pointer (`eth->h_proto` with `eth` computed from `ctx->data`)
+ * reads packet memory: the program reads it directly after its bounds check, and its layout is
+ * the wire format's, not a kernel object's, so no kernel-layout rule applies to it.
+ */
+export function readsPacket(chain: Chain): boolean {
+  return isPacket(chain.baseTyped);
 }

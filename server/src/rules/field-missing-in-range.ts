@@ -4,7 +4,7 @@
  * `if (bpf_core_field_exists(…))` are checked only against the kernels that have the field, and
  * the fallback branch only against the others.
  */
-import { runsOn } from './common';
+import { readsPacket, runsOn } from './common';
 import { readTypeText } from '../analysis/ctypes';
 import { toleratesMissing } from '../analysis/coreMacros';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
@@ -28,7 +28,7 @@ export const fieldMissingInRange: Rule = {
   checkFunction(ctx, f) {
     for (const chain of [...f.chains, ...f.macroChains]) {
       // A member spelled with a macro is some other member: what cannot be followed stays silent.
-      if (toleratesMissing(chain.within) || chain.aliased) continue;
+      if (toleratesMissing(chain.within) || chain.aliased || readsPacket(chain)) continue;
       check(ctx, f, chain);
     }
   },

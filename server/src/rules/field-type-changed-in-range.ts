@@ -6,7 +6,7 @@
  * an anonymous union. CO-RE relocates the offset, not the type: the compiled read keeps the size
  * and meaning of the type in the vmlinux.h it was built with.
  */
-import { runsOn } from './common';
+import { readsPacket, runsOn } from './common';
 import { readTypeText } from '../analysis/ctypes';
 import { OwnedCache } from '../analysis/memo';
 import { coreMacro, readsNothing } from '../analysis/coreMacros';
@@ -31,7 +31,7 @@ export const fieldTypeChangedInRange: Rule = {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC compiles against each host's own headers.
     for (const chain of [...f.chains, ...f.macroChains]) {
       if (ctx.claimed.has(chain)) continue;
-      if (readsNothing(chain.within) || chain.aliased) continue;
+      if (readsNothing(chain.within) || chain.aliased || readsPacket(chain)) continue;
       check(ctx, f, chain);
     }
   },

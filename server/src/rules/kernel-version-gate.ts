@@ -12,7 +12,7 @@ import type { Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import { deref } from '../analysis/ctypes';
-import { isArrow } from '../analysis/scope';
+import { isArrow, isPacket } from '../analysis/scope';
 import { calleeName, callsIn, localNames } from '../analysis/calls';
 import { runsOn } from './common';
 import { kfuncDecl } from './kfunc-unavailable';
@@ -161,7 +161,10 @@ function featureOf(ctx: RuleContext, f: FunctionFacts, branch: Node, skip: Node 
     const obj = e.childForFieldName('argument');
     const field = e.childForFieldName('field');
     if (!obj || !field) continue;
-    const t = f.scope.typeOf(obj).type;
+    const typed = f.scope.typeOf(obj);
+    // Packet headers are the wire format's, whatever the kernel's BTF says.
+    if (isPacket(typed)) continue;
+    const t = typed.type;
     const agg = isArrow(e) ? deref(t) : t;
     if (agg.kind !== 'struct' && agg.kind !== 'union') continue;
     const lay = ctx.env.layoutOf(agg.name);

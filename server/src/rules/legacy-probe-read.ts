@@ -12,7 +12,7 @@ import type { Node } from 'web-tree-sitter';
 import { compareVersions } from '../../../kernel-db/src/version';
 import { deref } from '../analysis/ctypes';
 import type { Fix } from '../analysis/model';
-import { isArrow } from '../analysis/scope';
+import { isArrow, isPacket } from '../analysis/scope';
 import { calleeName, callsIn, localNames } from '../analysis/calls';
 import { rewritesProbeRead } from './helper-unavailable';
 import { runsOn } from './common';
@@ -124,7 +124,10 @@ function memoryOf(ctx: RuleContext, f: FunctionFacts, arg: Node): 'kernel' | 'us
   }
   const obj = base.childForFieldName('argument');
   if (!obj) return undefined;
-  const t = f.scope.typeOf(obj).type;
+  const typed = f.scope.typeOf(obj);
+  // Packet memory is neither: the program reads it directly.
+  if (isPacket(typed)) return undefined;
+  const t = typed.type;
   const agg = isArrow(base) ? deref(t) : t;
   if (agg.kind !== 'struct' && agg.kind !== 'union') return undefined;
   const lay = ctx.env.layoutOf(agg.name);

@@ -5,7 +5,7 @@
  * where that code runs do not have. CO-RE cannot relocate anything against a type the kernel's
  * BTF lacks, so the program does not load there.
  */
-import { runsOn } from './common';
+import { readsPacket, runsOn } from './common';
 import { coreMacro, toleratesMissing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
 import type { AggregateOnKernel, Kernel } from '../../../kernel-db/src/query/db';
@@ -100,7 +100,7 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
     for (const n of [p.node, ...p.node.descendantsOfType(['struct_specifier', 'union_specifier'])]) if (n) visit(n);
   for (const n of f.fn.body!.descendantsOfType(['struct_specifier', 'union_specifier'])) if (n) visit(n);
   if (mentions.size === 0) return;
-  const reads = [...f.chains, ...f.macroChains].filter((c) => !toleratesMissing(c.within));
+  const reads = [...f.chains, ...f.macroChains].filter((c) => !toleratesMissing(c.within) && !readsPacket(c));
   for (const [kname, m] of mentions) {
     const through = reads.filter((c) => readsThrough(ctx, c, kname));
     if (through.length === 0) continue;

@@ -22,6 +22,8 @@ export const unsafeKernelDeref: Rule = {
     for (const chain of f.chains) {
       if (chain.mode === 'skip') continue;
       const bad = chain.segments.find((s) => {
+        // Packet pointers (`ctx->data` and pointers computed from it) are readable after the
+        // program's bounds check: their provenance is `packet`, never `untrusted`.
         if (!s.reads || s.prov !== 'untrusted') return false;
         const layout = ctx.env.layoutOf(s.agg.name);
         // Only kernel objects: the program's own structs and context structs are readable.
