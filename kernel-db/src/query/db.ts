@@ -693,6 +693,25 @@ export class KernelDb {
     return { type: f.type, ref: f.ref, ...(refKind ? { refKind } : {}) };
   }
 
+  /**
+   * Every distinct type of `struct.field` across the built-in kernels, {@link fieldShape}'s first:
+   * a member whose type changed (`mm_struct.rss_stat`, a struct before 6.2 and an array since)
+   * has one shape per declaration, and a member chain tells which one it was compiled against.
+   */
+  fieldShapes(struct: string, field: string): { type: string; ref: string; refKind?: 'struct' | 'union' }[] {
+    const { s } = this.locate(this.kernels[0]);
+    const rows = s.fields(struct).get(field);
+    if (!rows || rows.length === 0) return [];
+    const out: { type: string; ref: string; refKind?: 'struct' | 'union' }[] = [];
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const f = s.fieldRecord(rows[i]);
+      if (out.some((o) => o.type === f.type && o.ref === f.ref)) continue;
+      const refKind = f.ref ? s.aggregate(f.ref)[0]?.kind : undefined;
+      out.push({ type: f.type, ref: f.ref, ...(refKind ? { refKind } : {}) });
+    }
+    return out;
+  }
+
   /** Names of all structs and unions in any built-in kernel. */
   aggregateNames(): string[] {
     return [...this.locate(this.kernels[0]).s.aggregateNames()];

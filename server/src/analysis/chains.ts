@@ -6,7 +6,7 @@
  */
 import { coreMacro } from './coreMacros';
 import type { Node } from 'web-tree-sitter';
-import { deref, type CType } from './ctypes';
+import { deref, isAggPointer, isAggValue, type CType } from './ctypes';
 import { isArrow, type FunctionScope, type Provenance, type Typed } from './scope';
 
 /** One `.`/`->` step. */
@@ -17,8 +17,10 @@ export interface Link {
   readonly node: Node;
   /** The aggregate the field belongs to. */
   readonly agg: CType;
-  /** The field's type. */
+  /** The field's type (of the declaration the chain's syntax fits, where kernels differ). */
   readonly type: CType;
+  /** How many subscripts follow the field before the next link (`count[1]` in `rss_stat.count[1].counter`: 1). */
+  readonly index: number;
 }
 
 /** One memory access: a `->` followed by any number of `.` steps. */
@@ -65,6 +67,8 @@ export interface Chain {
 const NO_LOAD_CALLS =
   /^(BPF_CORE_READ\w*|BPF_PROBE_READ\w*|bpf_core_\w+|__builtin_\w+|bpf_ksym_exists|BPF_CORE_WRITE_BITFIELD|sizeof|typeof|__typeof__|offsetof|container_of)$/;
 const PROBE_READ = /^bpf_probe_read(_kernel)?(_str)?$/;
+/** A CO-RE macro's field argument: `comm`, `se.vruntime`, `cpus_mask.bits[0]`, `rss_stat.count[1].counter`. */
+const MACRO_FIELD = /^[A-Za-z_]\w*(\s*(\.\s*[A-Za-z_]\w*|\[[^[\]]*\]))*$/;
 
 /** Finds every maximal member chain in `body`. */
 export function findChains(body: Node, scope: FunctionScope, text: string): Chain[] {
@@ -73,7 +77,7 @@ export function findChains(body: Node, scope: FunctionScope, text: string): Chai
   const stack: Node[] = [body];
   while (stack.length) {
     const n = stack.pop()!;
-    if (n.type === 'field_expression' && isChainTop(n)) {
+    if ((n.type === 'field_expression' || n.type === 'subscript_expression') && isChainTop(n)) {
       const c = chainAt(n, scope, src);
       if (c) out.push(c);
     }
@@ -85,6 +89,86 @@ export function findChains(body: Node, scope: FunctionScope, text: string): Chai
   return out;
 }
 
+/** One step of a member chain: a `.`/`->` member, or a subscript. */
+type Step =
+  | { readonly kind: 'field'; readonly op: '->' | '.'; readonly field: string; readonly node: Node }
+  | { readonly kind: 'index'; readonly node: Node };
+
+/** What a walk along steps found: the links, the memory accesses and the final type. */
+interface Walk {
+  readonly links: Link[];
+  readonly segments: { agg: CType; fields: string[]; prov: Provenance; node: Node }[];
+  readonly type: CType;
+}
+
+/** Provenance of a pointer read out of an object reached with provenance `p`. */
+function readOutOf(p: Provenance): Provenance {
+  return p === 'trusted' ? 'trusted' : p === 'unknown' ? 'unknown' : p === 'local' ? 'local' : 'untrusted';
+}
+
+/**
+ * Types the steps from a typed base. A subscript of an array member stays inside the object; a
+ * subscript of a pointer is a new memory access, like `->`. A member whose type differs between
+ * kernels takes the declaration the following steps fit (`rss_stat.count` needs the struct
+ * `rss_stat` was before it became an array). Undefined where a step does not fit its type.
+ */
+function walkSteps(scope: FunctionScope, base: Typed, steps: readonly Step[]): Walk | undefined {
+  const links: Link[] = [];
+  const segments: Walk['segments'] = [];
+  let t = base.type;
+  let prov = base.prov;
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i];
+    if (s.kind === 'index') {
+      if (t.kind === 'unknown' || t.ptr + t.arr === 0) return undefined;
+      const through = t.arr === 0;
+      t = deref(t);
+      if (through && isAggValue(t)) {
+        if (segments.length > 0) prov = readOutOf(prov);
+        segments.push({ agg: t, fields: [], prov, node: s.node });
+      }
+      continue;
+    }
+    const arrow = s.op === '->';
+    if (arrow ? !isAggPointer(t) : !isAggValue(t)) return undefined;
+    const agg = arrow ? deref(t) : t;
+    const ft = fitting(scope.env.fieldTypes(agg.name, s.field), steps, i + 1);
+    if (arrow) {
+      // Each further pointer was read out of the previous object.
+      if (segments.length > 0) prov = readOutOf(prov);
+      segments.push({ agg, fields: [s.field], prov, node: s.node });
+    } else if (segments.length > 0) {
+      const last = segments[segments.length - 1];
+      last.fields.push(s.field);
+      last.node = s.node;
+    }
+    let index = 0;
+    while (steps[i + 1 + index]?.kind === 'index') index++;
+    links.push({ op: s.op, field: s.field, node: s.node, agg, type: ft, index });
+    t = ft;
+  }
+  return { links, segments, type: t };
+}
+
+/** The first of a member's types that the steps from `from` on fit (else the first). */
+function fitting(types: readonly CType[], steps: readonly Step[], from: number): CType {
+  if (types.length === 1) return types[0];
+  const fits = (c: CType): boolean => {
+    let t = c;
+    for (let j = from; j < steps.length; j++) {
+      const s = steps[j];
+      if (s.kind === 'index') {
+        if (t.kind === 'unknown' || t.ptr + t.arr === 0) return false;
+        t = deref(t);
+        continue;
+      }
+      return s.op === '->' ? isAggPointer(t) : isAggValue(t);
+    }
+    return true;
+  };
+  return types.find(fits) ?? types[0];
+}
+
 function isChainTop(n: Node): boolean {
   const p = n.parent;
   if (!p) return true;
@@ -94,55 +178,40 @@ function isChainTop(n: Node): boolean {
 
 function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Chain | undefined {
   // Walk down to the base, remembering the steps.
-  const steps: Node[] = [];
+  const nodes: Node[] = [];
   let cur: Node | null = top;
-  let subscripted = false;
   while (cur && (cur.type === 'field_expression' || cur.type === 'subscript_expression')) {
-    if (cur.type === 'subscript_expression') subscripted = true;
-    steps.push(cur);
+    nodes.push(cur);
     cur = cur.childForFieldName('argument');
   }
   if (!cur) return undefined;
   const base = cur;
-  const baseTyped = scope.typeOf(base);
-  steps.reverse();
-
-  const links: Link[] = [];
-  const segments: { agg: CType; fields: string[]; prov: Provenance; node: Node }[] = [];
-  let t = baseTyped.type;
-  let prov = baseTyped.prov;
-  for (const s of steps) {
-    if (s.type === 'subscript_expression') {
-      t = deref(t);
+  nodes.reverse();
+  const steps: Step[] = [];
+  for (const n of nodes) {
+    if (n.type === 'subscript_expression') {
+      steps.push({ kind: 'index', node: n });
       continue;
     }
-    const arrow = isArrow(s);
-    const agg = arrow ? deref(t) : t;
-    const fieldNode = s.childForFieldName('field');
-    if (!fieldNode || (agg.kind !== 'struct' && agg.kind !== 'union')) return undefined;
-    const field = src(fieldNode);
-    const ft = scope.env.fieldType(agg.name, field);
-    if (arrow) {
-      // Each further pointer was read out of the previous object.
-      if (segments.length > 0)
-        prov = prov === 'trusted' ? 'trusted' : prov === 'unknown' ? 'unknown' : prov === 'local' ? 'local' : 'untrusted';
-      segments.push({ agg, fields: [field], prov, node: s });
-    } else if (segments.length > 0) {
-      const last = segments[segments.length - 1];
-      last.fields.push(field);
-      last.node = s;
-    }
-    links.push({ op: arrow ? '->' : '.', field, node: s, agg, type: ft });
-    t = ft;
+    const fieldNode = n.childForFieldName('field');
+    if (!fieldNode) return undefined;
+    steps.push({ kind: 'field', op: isArrow(n) ? '->' : '.', field: src(fieldNode), node: n });
   }
-  const { mode, within } = modeOf(top, t, src);
+  if (!steps.some((s) => s.kind === 'field')) return undefined;
+  const baseTyped = scope.typeOf(base);
+  const walk = walkSteps(scope, baseTyped, steps);
+  if (!walk) return undefined;
+  const { links } = walk;
+  const { mode, within } = modeOf(top, walk.type, src);
   const probeRead = mode === 'address' ? probeReadAround(top, src) : undefined;
+  // A subscript through a pointer that no member follows reads an element the chain does not name.
+  const segments = walk.segments.filter((s) => s.fields.length > 0);
   return {
     top,
     base,
     baseTyped,
     links,
-    subscripted,
+    subscripted: steps.some((s) => s.kind === 'index'),
     ...(links.some((l) => scope.env.model.macros.has(l.field)) ? { aliased: true } : {}),
     mode,
     ...(within ? { within } : {}),
@@ -189,43 +258,31 @@ export function coreMacroChains(body: Node, scope: FunctionScope, text: string):
     const args = (call.childForFieldName('arguments')?.namedChildren ?? []).filter((a): a is Node => !!a && a.type !== 'comment');
     const base = args[first];
     const fields = args.slice(first + 1).map((a) => src(a).trim());
-    if (!base || fields.length === 0 || !fields.every((f) => /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/.test(f))) continue;
-    const baseTyped = scope.typeOf(base);
-    let t = baseTyped.type;
-    let prov = baseTyped.prov;
-    const links: Link[] = [];
-    const segments: Segment[] = [];
-    let ok = true;
+    if (!base || fields.length === 0 || !fields.every((f) => MACRO_FIELD.test(f))) continue;
+    // Each argument is pasted after `->` (`src->a.b[1].c`); subscripts and `.` steps stay inside it.
+    const steps: Step[] = [];
     for (const f of fields) {
-      const parts = f.split('.');
-      let agg = deref(t);
-      const segFields: string[] = [];
-      for (const [i, field] of parts.entries()) {
-        if (i > 0) agg = t;
-        if (agg.kind !== 'struct' && agg.kind !== 'union') {
-          ok = false;
-          break;
-        }
-        const ft = scope.env.fieldType(agg.name, field);
-        links.push({ op: i === 0 ? '->' : '.', field, node: call, agg, type: ft });
-        segFields.push(field);
-        t = ft;
+      let op: '->' | '.' = '->';
+      for (const m of f.matchAll(/([A-Za-z_]\w*)|\[[^\]]*\]/g)) {
+        if (m[1]) {
+          steps.push({ kind: 'field', op, field: m[1], node: call });
+          op = '.';
+        } else steps.push({ kind: 'index', node: call });
       }
-      if (!ok) break;
-      segments.push({ agg: links[links.length - parts.length].agg, fields: segFields, prov, reads: false, node: call });
-      prov = prov === 'trusted' ? 'trusted' : 'untrusted';
     }
-    if (!ok) continue;
-    const aliased = fields.some((f) => f.split('.').some((x) => scope.env.model.macros.has(x)));
+    const baseTyped = scope.typeOf(base);
+    const walk = walkSteps(scope, baseTyped, steps);
+    if (!walk) continue;
+    const aliased = walk.links.some((l) => scope.env.model.macros.has(l.field));
     out.push({
       top: call,
       base,
       baseTyped,
-      links,
-      segments,
+      links: walk.links,
+      segments: walk.segments.filter((s) => s.fields.length > 0).map((s) => ({ ...s, reads: false })),
       mode: 'skip',
       within: name,
-      subscripted: false,
+      subscripted: steps.some((s) => s.kind === 'index'),
       ...(aliased ? { aliased } : {}),
     });
   }

@@ -93,6 +93,20 @@ export function readTypeText(type: string): TypeText {
 }
 
 /**
+ * How many array dimensions and pointer levels a type string has before its base type
+ * (`struct percpu_counter[4]`: 1, `struct cgroup_subsys_state *[14]`: 2, `struct mm_rss_stat`: 0).
+ * Typedef names count as their spelling (0).
+ */
+export function typeLevels(type: string): number {
+  let t = readTypeText(type);
+  if (t.func) return 0;
+  let n = t.array?.count ?? 0;
+  if (t.array) t = readTypeText(t.array.elem);
+  for (; t.pointee !== undefined; n++) t = readTypeText(t.pointee);
+  return n;
+}
+
+/**
  * Reads a kernel-database field type (`struct task_struct *`, `char[16]`, `const struct cred *`,
  * `atomic_t`) with the aggregate key the database gives (`ref`).
  */
@@ -181,6 +195,21 @@ export function applyDeclarator(
     }
   }
   return { name: '', nameNode: null, type: t };
+}
+
+/**
+ * The name CO-RE matches a local type or enum value by: libbpf ignores a `___flavor` suffix, from
+ * the last `___` that has a non-underscore on both sides (`task_struct___old` → `task_struct`,
+ * `a___b___c` → `a___b`; `x____y` has no flavor). Member names are matched exactly (libbpf's
+ * `bpf_core_match_member` compares them with `strcmp`), so this is not for fields.
+ *
+ * Source: libbpf relo_core.c, `bpf_core_essential_name_len()` / `bpf_core_is_flavor_sep()`.
+ */
+export function essentialName(name: string): string {
+  for (let i = name.length - 5; i >= 0; i--) {
+    if (name[i] !== '_' && name.startsWith('___', i + 1) && name[i + 4] !== '_') return name.slice(0, i + 1);
+  }
+  return name;
 }
 
 /** Renders a type for messages: `struct task_struct *`. */

@@ -6,6 +6,7 @@
 import type { Node } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import type { Chain } from './chains';
+import { essentialName } from './ctypes';
 import type { FileModel } from './file';
 import type { LineIndex } from './lines';
 import type { Fix, TextEdit } from './model';
@@ -43,7 +44,7 @@ function endsInBitfield(chain: Chain, env: FixEnv): boolean {
   if (agg.kind !== 'struct' && agg.kind !== 'union') return false;
   const local = env.model.structs.get(agg.name);
   if (local) return local.fields.get(last.field)?.bitfield ?? false;
-  const name = agg.name.replace(/___\w+$/, '');
+  const name = essentialName(agg.name);
   return env.kernels.some((k) => (env.db.fieldOn(name, last.field, k).bitfieldBits ?? 0) > 0);
 }
 

@@ -10,7 +10,7 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
-import { deref } from './ctypes';
+import { deref, essentialName } from './ctypes';
 import { KSet } from './kset';
 import { isArrow, type FunctionScope, type TypeEnv } from './scope';
 import { holds, versionComparison, versionCondition, type VersionComparison } from './versionCheck';
@@ -182,15 +182,23 @@ export class Guards {
     } else if (name === 'bpf_core_enum_value_exists') {
       const m = /\(\s*enum\s+([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(call);
       if (m) {
-        const ename = m[1].replace(/___\w+$/, '');
-        t =
-          ename === 'bpf_func_id'
-            ? this.presence(this.db.helper(m[2].replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present))
-            : this.presence(this.db.enumValue(ename, m[2], target).map((a) => a.present));
+        t = this.enumValueTruth(m[1], m[2]);
       }
     }
     if (!t) return this.unknown();
     return negated ? { t: t.f, f: t.t } : t;
+  }
+
+  /**
+   * `bpf_core_enum_value_exists(enum E, V)`: the enum and the value are matched by their essential
+   * names (`bpf_func_id___x`, `BPF_FUNC_x___y`); `enum bpf_func_id` asks whether a helper exists.
+   */
+  private enumValueTruth(enumName: string, value: string): Truth {
+    const target = this.base.target;
+    const ename = essentialName(enumName);
+    const v = essentialName(value);
+    if (ename === 'bpf_func_id') return this.presence(this.db.helper(v.replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present));
+    return this.presence(this.db.enumValue(ename, v, target).map((a) => a.present));
   }
 
   /** Presence as a truth: unknown kernels may be either. */
@@ -225,10 +233,7 @@ export class Guards {
       case 'bpf_core_enum_value_exists': {
         const m = /\(\s*enum\s+([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*)\s*\)/.exec(call);
         if (!m) return this.unknown();
-        const ename = m[1].replace(/___\w+$/, '');
-        if (ename === 'bpf_func_id')
-          return this.presence(this.db.helper(m[2].replace(/^BPF_FUNC_/, ''), target).kernels.map((a) => a.present));
-        return this.presence(this.db.enumValue(ename, m[2], target).map((a) => a.present));
+        return this.enumValueTruth(m[1], m[2]);
       }
       case 'bpf_ksym_exists': {
         const sym = args[0] ? this.src(args[0]).trim() : '';

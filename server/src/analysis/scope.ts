@@ -7,7 +7,18 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
-import { addressOf, aggType, applyDeclarator, deref, fromKernelType, fromSpecifier, scalarType, UNKNOWN, type CType } from './ctypes';
+import {
+  addressOf,
+  aggType,
+  applyDeclarator,
+  deref,
+  essentialName,
+  fromKernelType,
+  fromSpecifier,
+  scalarType,
+  UNKNOWN,
+  type CType,
+} from './ctypes';
 import type { FileModel, FunctionInfo, StructDef } from './file';
 import type { ProgramContext } from './program';
 
@@ -104,7 +115,7 @@ export class TypeEnv {
   /** The name of the kernel struct `name` stands for (`task_struct___o` → `task_struct`), if any. */
   kernelName(name: string): string | undefined {
     if (this.db.hasAggregate(name)) return name;
-    const base = name.replace(/___\w+$/, '');
+    const base = essentialName(name);
     return base !== name && this.db.hasAggregate(base) ? base : undefined;
   }
 
@@ -138,6 +149,19 @@ export class TypeEnv {
     if (!kname) return UNKNOWN;
     const shape = this.db.fieldShape(kname, field);
     return shape ? fromKernelType(shape.type, shape.ref, shape.refKind) : UNKNOWN;
+  }
+
+  /**
+   * Every type member `field` of aggregate `agg` has on some kernel, {@link fieldType}'s first
+   * (one for the program's own structs): a member chain picks the one its syntax fits.
+   */
+  fieldTypes(agg: string, field: string): CType[] {
+    const def = this.model.structs.get(agg);
+    if (def) return [def.fields.get(field)?.type ?? UNKNOWN];
+    const kname = this.kernelName(agg);
+    if (!kname) return [UNKNOWN];
+    const shapes = this.db.fieldShapes(kname, field);
+    return shapes.length ? shapes.map((s) => fromKernelType(s.type, s.ref, s.refKind)) : [UNKNOWN];
   }
 }
 

@@ -7,7 +7,7 @@
  * and meaning of the type in the vmlinux.h it was built with.
  */
 import { readsPacket, runsOn } from './common';
-import { readTypeText } from '../analysis/ctypes';
+import { readTypeText, typeLevels } from '../analysis/ctypes';
 import { OwnedCache } from '../analysis/memo';
 import { coreMacro, readsNothing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
@@ -61,7 +61,8 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
   const kernels = at.kernels();
   const idx = kernels.map((k) => ctx.kernels.indexOf(k));
   chain.links.forEach((link, i) => {
-    const last = i === chain.links.length - 1;
+    // A member the chain subscripts (`bits[0]`) is passed through: only its kind matters.
+    const last = i === chain.links.length - 1 && link.index === 0;
     const access: Access = last ? finalAccess(chain) : 'load';
     if (access === 'none') return;
     const agg = link.agg;
@@ -85,8 +86,19 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
       kernels,
       per,
       idx.map((j) => shapes[j]),
+      chain.links[i + 1]?.op,
     );
   });
+}
+
+/**
+ * Whether a kernel's declaration of a member fits how the chain goes on after it: `index`
+ * subscripts, then a `.` (an aggregate value) or a `->` (one pointer or array level to one).
+ */
+function fitsSyntax(p: FieldOnKernel, index: number, next: '->' | '.' | undefined): boolean {
+  const levels = typeLevels(p.type ?? '');
+  if (next === undefined) return levels >= index;
+  return !!p.ref && levels === index + (next === '->' ? 1 : 0);
 }
 
 /** How the chain's last member is read. */
@@ -145,14 +157,16 @@ function reportLink(
   kernels: Kernel[],
   per: FieldOnKernel[],
   shapes: Shape[],
+  next: '->' | '.' | undefined,
 ) {
   // The compiled type is that of the vmlinux.h the program was built with, which the linter
   // cannot see: take the declaration most of these kernels share (the newest on a tie), and
-  // report the kernels that differ from it. Only kernels whose layout is known can be it.
+  // report the kernels that differ from it. Only kernels whose layout is known can be it, and
+  // only a declaration the chain's syntax fits (`rss_stat.count` was compiled against a struct).
   const resizes = ctx.loader.kind === 'libbpf';
   const candidates = new Map<string, number>();
   per.forEach((p, i) => {
-    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown')
+    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown' && fitsSyntax(p, link.index, next))
       candidates.set(`${shapeKey(shapes[i])}|${p.bitfieldBits > 0}|${/union/.test(p.anon ?? '')}`, i);
   });
   let ref = -1;
@@ -372,8 +386,10 @@ function bitfieldFix(ctx: RuleContext, chain: Chain, last: boolean, shapes: Shap
   const text = ctx.model.text;
   let ptr: string;
   let fields: string;
+  // The macro's field list cannot spell a subscript the chain has in the middle.
+  if (chain.subscripted) return [];
   if (!chain.within) {
-    if (chain.mode !== 'load' || chain.subscripted) return [];
+    if (chain.mode !== 'load') return [];
     let j = chain.links.length - 1;
     while (j >= 0 && chain.links[j].op !== '->') j--;
     if (j < 0) return [];
