@@ -100,6 +100,18 @@ export interface AnalysisFacts {
   readonly implied_configs: readonly { readonly name: string; readonly source: string }[];
   /** Options every trampoline attached to a kernel function needs, for the program types listed. */
   readonly trampoline_configs: readonly { readonly name: string; readonly prog_types: readonly string[]; readonly source: string }[];
+  /** Helpers the verifier offers only to sleepable programs (`prog->aux->sleepable ? &proto : NULL`). */
+  readonly sleepable_only_helpers: readonly { readonly name: string; readonly source: string }[];
+  /**
+   * Per-program-type floors the shared helper table does not give: from `since` on, the program
+   * types listed may call the helpers listed (before, their verifier has no proto for them).
+   */
+  readonly helper_prog_type_floors: readonly {
+    readonly helpers: readonly string[];
+    readonly prog_types: readonly string[];
+    readonly since: string;
+    readonly source: string;
+  }[];
   /** Options a section's facts list that a section with this prefix and target does not need. */
   readonly config_exemptions: readonly {
     readonly section_prefix: string;
@@ -193,6 +205,19 @@ export class Facts {
   trustedReturnHelper(name: string): TrustedReturnFact | undefined {
     this.trustedByName ??= new Map(this.analysis.trusted_return_helpers.map((h) => [h.name, h]));
     return this.trustedByName.get(name);
+  }
+
+  /** Whether the verifier offers the helper only to sleepable programs (the curated list). */
+  sleepableOnlyHelper(name: string): boolean {
+    return this.analysis.sleepable_only_helpers.some((h) => h.name === name);
+  }
+
+  /**
+   * The first version in which program type `pt` may call `helper`, from the curated floors the
+   * shared table lacks (undefined when none applies).
+   */
+  helperProgTypeFloor(helper: string, pt: string): string | undefined {
+    return this.analysis.helper_prog_type_floors.find((f) => f.helpers.includes(helper) && f.prog_types.includes(pt))?.since;
   }
 
   /** Whether the facts flag a kfunc `KF_ACQUIRE`: it returns a referenced, trusted pointer. */

@@ -9,7 +9,9 @@
  *   existence or size check, or a compile-time operator); elsewhere a failed relocation makes
  *   libbpf poison the instruction, and the verifier rejects the program if it can be reached.
  *
- * Sources: libbpf's bpf_core_read.h (the macros and the relocation kinds they emit) and
+ * - `helper`: the BPF helper the expansion calls, which the program type must be allowed to call.
+ *
+ * Sources: libbpf's bpf_core_read.h (the macros, the relocation kinds and helpers they emit) and
  * libbpf's relocation resolution (`bpf_core_calc_relo`: exists/size relocations on a missing
  * target resolve to 0 instead of failing).
  */
@@ -25,36 +27,52 @@ export interface CoreMacro {
   readonly string?: boolean;
   /** A read macro that extracts a bitfield. */
   readonly bitfield?: boolean;
+  /**
+   * The BPF helper the macro's expansion calls (`bpf_probe_read_kernel` for `BPF_CORE_READ`), as
+   * libbpf releases that rewrite the new probe-read helpers on old kernels spell it.
+   */
+  readonly helper?: string;
 }
 
-const read = (source: number, relocates: boolean, extra: Partial<CoreMacro> = {}): CoreMacro => ({
+const read = (source: number | undefined, relocates: boolean, helper: string, extra: Partial<CoreMacro> = {}): CoreMacro => ({
   reads: true,
-  source,
+  ...(source !== undefined ? { source } : {}),
   relocates,
   toleratesMissing: false,
+  helper,
   ...extra,
 });
+const KERNEL = 'bpf_probe_read_kernel';
+const KERNEL_STR = 'bpf_probe_read_kernel_str';
+const USER = 'bpf_probe_read_user';
+const USER_STR = 'bpf_probe_read_user_str';
 const check = (toleratesMissing: boolean): CoreMacro => ({ reads: false, relocates: true, toleratesMissing });
 const operator: CoreMacro = { reads: false, relocates: false, toleratesMissing: true };
 
 /** Every macro and operator the analysis knows, by name. */
 export const CORE_MACRO_SEMANTICS: ReadonlyMap<string, CoreMacro> = new Map<string, CoreMacro>([
   // Reads through a CO-RE relocation.
-  ['BPF_CORE_READ', read(0, true)],
-  ['BPF_CORE_READ_INTO', read(1, true)],
-  ['BPF_CORE_READ_STR_INTO', read(1, true, { string: true })],
-  ['BPF_CORE_READ_USER', read(0, true)],
-  ['BPF_CORE_READ_USER_INTO', read(1, true)],
-  ['BPF_CORE_READ_USER_STR_INTO', read(1, true, { string: true })],
-  ['BPF_CORE_READ_BITFIELD', read(0, true, { bitfield: true })],
-  ['BPF_CORE_READ_BITFIELD_PROBED', read(0, true, { bitfield: true })],
+  ['BPF_CORE_READ', read(0, true, KERNEL)],
+  ['BPF_CORE_READ_INTO', read(1, true, KERNEL)],
+  ['BPF_CORE_READ_STR_INTO', read(1, true, KERNEL_STR, { string: true })],
+  ['BPF_CORE_READ_USER', read(0, true, USER)],
+  ['BPF_CORE_READ_USER_INTO', read(1, true, USER)],
+  ['BPF_CORE_READ_USER_STR_INTO', read(1, true, USER_STR, { string: true })],
+  // A plain load of the bitfield's bytes: no helper.
+  ['BPF_CORE_READ_BITFIELD', { reads: true, source: 0, relocates: true, toleratesMissing: false, bitfield: true }],
+  ['BPF_CORE_READ_BITFIELD_PROBED', read(0, true, KERNEL, { bitfield: true })],
   // The same chains as probe reads without relocations.
-  ['BPF_PROBE_READ', read(0, false)],
-  ['BPF_PROBE_READ_INTO', read(1, false)],
-  ['BPF_PROBE_READ_STR_INTO', read(1, false, { string: true })],
-  ['BPF_PROBE_READ_USER', read(0, false)],
-  ['BPF_PROBE_READ_USER_INTO', read(1, false)],
-  ['BPF_PROBE_READ_USER_STR_INTO', read(1, false, { string: true })],
+  ['BPF_PROBE_READ', read(0, false, KERNEL)],
+  ['BPF_PROBE_READ_INTO', read(1, false, KERNEL)],
+  ['BPF_PROBE_READ_STR_INTO', read(1, false, KERNEL_STR, { string: true })],
+  ['BPF_PROBE_READ_USER', read(0, false, USER)],
+  ['BPF_PROBE_READ_USER_INTO', read(1, false, USER)],
+  ['BPF_PROBE_READ_USER_STR_INTO', read(1, false, USER_STR, { string: true })],
+  // `bpf_core_read(dst, sz, src)` and its kin: one relocated probe read of an expression.
+  ['bpf_core_read', read(undefined, true, KERNEL)],
+  ['bpf_core_read_str', read(undefined, true, KERNEL_STR, { string: true })],
+  ['bpf_core_read_user', read(undefined, true, USER)],
+  ['bpf_core_read_user_str', read(undefined, true, USER_STR, { string: true })],
   // Relocations that read nothing.
   ['bpf_core_field_exists', check(true)],
   ['bpf_core_field_size', check(false)],

@@ -24,6 +24,12 @@ export interface ProgramContext {
   readonly label: string;
   readonly sec?: string;
   readonly progType?: string;
+  /**
+   * Whether the program is sleepable: its `SEC()` is one libbpf loads with `BPF_F_SLEEPABLE`
+   * (`fentry.s`, `lsm.s`, `uprobe.s`, `syscall`, …: the section facts' `sleepable` flag).
+   * Undefined where the section is unknown.
+   */
+  readonly sleepable?: boolean;
 }
 
 const BTF_PROG_TYPES = new Set(['BPF_PROG_TYPE_TRACING', 'BPF_PROG_TYPE_LSM', 'BPF_PROG_TYPE_STRUCT_OPS', 'BPF_PROG_TYPE_EXT']);
@@ -76,7 +82,7 @@ export function secContext(sec: string, facts: Facts): ProgramContext {
       : PROBE_READ_PROG_TYPES.has(pt)
         ? 'probe-read'
         : 'unknown';
-  return { policy, label: m.fact.prefix.replace(/[+.]$/, ''), sec, progType: pt };
+  return { policy, label: m.fact.prefix.replace(/[+.]$/, ''), sec, progType: pt, sleepable: m.fact.flags.includes('sleepable') };
 }
 
 /**

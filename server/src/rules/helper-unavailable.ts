@@ -22,10 +22,11 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { Kernel, KernelAnswer } from '../../../kernel-db/src/query/db';
-import type { HelperFact } from '../../../kernel-db/src/query/facts';
+import type { Facts, HelperFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import { calleeName, callsIn, localNames } from '../analysis/calls';
+import { coreMacro } from '../analysis/coreMacros';
 import { guardWrap } from '../analysis/fixes';
 import { KSet } from '../analysis/kset';
 import type { Fix } from '../analysis/model';
@@ -84,10 +85,10 @@ export function allowedFor(fact: HelperFact, pt: string | undefined): boolean | 
  * one per program type. A `since` shared by every program type of the helper says when it became
  * a base helper for all of them, not when each got it, so it is not used.
  */
-export function allowedSince(fact: HelperFact, pt: string): string | undefined {
+export function allowedSince(fact: HelperFact, pt: string, facts?: Facts): string | undefined {
   const details = fact.prog_type_details ?? {};
   const since = details[pt]?.since;
-  if (!since) return undefined;
+  if (!since) return facts?.helperProgTypeFloor(fact.name, pt);
   const all = (fact.prog_types ?? []).map((p) => details[p]?.since);
   if (all.length > 1 && all.every((s) => s === since)) return undefined;
   return since;
@@ -103,15 +104,59 @@ export const helperUnavailable: Rule = {
   checkFunction(ctx, f) {
     if (!f.fn.body) return;
     const local = localNames(ctx.model);
+    /** Failing kernels already reported per helper: a macro's hidden call repeats no cause. */
+    const reported = new Map<string, Set<string>>();
+    const report = (name: string, v: Verdict) => {
+      let seen = reported.get(name);
+      if (!seen) reported.set(name, (seen = new Set()));
+      for (const k of v.kernels) seen.add(k);
+      ctx.report(v);
+    };
+    const macros: { call: Node; macro: string; helper: string }[] = [];
     for (const call of callsIn(f.fn.body)) {
       const name = calleeName(call, ctx.model.text);
-      if (!name || !name.startsWith('bpf_') || local.has(name)) continue;
+      if (!name || local.has(name)) continue;
+      const emitted = ctx.model.bcc ? undefined : coreMacro(name)?.helper;
+      if (emitted) {
+        macros.push({ call, macro: name, helper: macroHelper(ctx, emitted) });
+        continue;
+      }
+      if (!name.startsWith('bpf_')) continue;
       const fact = ctx.db.facts.helper(name);
       if (!fact) continue;
-      checkCall(ctx, f, call, name, fact);
+      const v = checkCall(ctx, f, call, name, fact);
+      if (v) report(name, v);
+    }
+    // Helpers the CO-RE macros call: checked like explicit calls, reported at the macro, and only
+    // where an explicit call or an earlier macro did not already report the same kernels.
+    for (const m of macros) {
+      const fact = ctx.db.facts.helper(m.helper);
+      if (!fact) continue;
+      const v = checkCall(ctx, f, m.call, m.helper, fact, m.macro);
+      if (!v) continue;
+      const seen = reported.get(m.helper);
+      if (seen && v.kernels.every((k) => seen.has(k))) continue;
+      report(m.helper, v);
     }
   },
 };
+
+/** A finding of this rule, before it is reported. */
+interface Verdict {
+  node: Node;
+  message: string;
+  kernels: string[];
+  fixes: Fix[];
+}
+
+/**
+ * The helper a CO-RE macro's expansion calls with this loader: libbpf releases before its
+ * probe-read rewrite spelled the macros with the legacy `bpf_probe_read[_str]`.
+ */
+function macroHelper(ctx: RuleContext, helper: string): string {
+  const legacy = PROBE_READ_LEGACY[helper];
+  return legacy && ctx.loader.kind === 'libbpf' && !rewritesProbeRead(ctx.loader) ? legacy : helper;
+}
 
 /**
  * Kernels a call to a helper that takes a callback function fails on even under a guard: before
@@ -129,11 +174,15 @@ function callbackFloorKernels(ctx: RuleContext, f: FunctionFacts, name: string):
   return KSet.where(ctx.kernels, (k, i) => unguarded.has(i) && compareVersions(k.version, since) < 0);
 }
 
-function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, fact: HelperFact) {
+/**
+ * Checks one call of helper `name` (written out, or made by the CO-RE macro `via`) against the
+ * kernels it runs on; undefined when it loads on all of them.
+ */
+function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, fact: HelperFact, via?: string): Verdict | undefined {
   let at = runsOn(ctx, f, call);
   const callbackFloor = callbackFloorKernels(ctx, f, name);
   if (callbackFloor) at = at.or(callbackFloor);
-  if (at.empty) return;
+  if (at.empty) return undefined;
   const kernels = at.kernels();
   const avail = ctx.db.helper(name, kernels).kernels;
   const legacyName = PROBE_READ_LEGACY[name];
@@ -142,12 +191,15 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   const legacyFact = rewrite ? ctx.db.facts.helper(rewrite) : undefined;
   const pt = ctx.model.bcc ? undefined : f.ctx.progType;
   const allowed = allowedFor(fact, pt);
-  const since = pt && allowed ? allowedSince(fact, pt) : undefined;
+  const since = pt && allowed ? allowedSince(fact, pt, ctx.db.facts) : undefined;
+  // A helper only sleepable programs may call, in a program whose SEC() is not a sleepable one.
+  const sleepOnly = pt !== undefined && f.ctx.sleepable === false && ctx.db.facts.sleepableOnlyHelper(name);
 
   const missing: Kernel[] = [];
   const rewrittenRejected: Kernel[] = [];
   const notAllowed: Kernel[] = [];
   const tooOld: Kernel[] = [];
+  const notSleepable: Kernel[] = [];
   kernels.forEach((k, i) => {
     const a = avail[i];
     if (a.present === false) {
@@ -164,6 +216,7 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
     // Per-type floors are version numbers: on a kernel whose own helper list contradicts its
     // version (a backport), the version says nothing about the program type either.
     else if (since && compareVersions(k.version, since) < 0 && compareVersions(k.version, fact.since) >= 0) tooOld.push(k);
+    else if (sleepOnly) notSleepable.push(k);
   });
   const license = ctx.model.license;
   const gpl = !ctx.model.bcc && fact.gpl_only && license !== undefined && !GPL_COMPATIBLE.has(license);
@@ -185,21 +238,32 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
       `${f.ctx.label} programs (${pt}) may call \`${name}\` only since ${since}: the verifier rejects it on ${tooOld.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tooOld, kernels)}.`,
     );
   }
+  if (notSleepable.length) {
+    parts.push(
+      `\`${name}\` may sleep, and the verifier offers it only to sleepable programs: SEC("${f.ctx.sec}") is not one, so the load fails ` +
+        `("unknown func" or "helper call might sleep in a non-sleepable prog") on ${notSleepable.length === kernels.length ? `all ${kernels.length}` : `${notSleepable.length} of ${kernels.length}`} kernels this code runs on. ` +
+        `Use a sleepable variant of the section (\`${f.ctx.label}.s/…\`) where the hook allows one${/copy_from_user/.test(name) ? ', or read user memory with bpf_probe_read_user()' : ''}.`,
+    );
+  }
   if (gpl) {
     parts.push(
       `\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible: the verifier rejects the load on every kernel ("cannot call GPL-restricted function from non-GPL compatible program"). Use "GPL", "Dual BSD/GPL" or another license string the kernel accepts.`,
     );
   }
-  if (parts.length === 0) return;
-  const failing = gpl ? kernels : [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld])];
+  if (parts.length === 0) return undefined;
+  const failing = gpl ? kernels : [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld, ...notSleepable])];
   const guarded = f.guards.kernelsAt(call).size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '';
-  const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && !gpl;
-  ctx.report({
+  const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && notSleepable.length === 0 && !gpl;
+  const macro = via ? `\`${via}()\` reads with the helper \`${name}\`, which its expansion calls. ` : '';
+  return {
     node: call.childForFieldName('function') ?? call,
-    message: parts.join(' ') + guarded,
+    message: macro + parts.join(' ') + guarded,
     kernels: failing.map((k) => k.name),
-    fixes: missing.length && !ctx.model.bcc ? missingFixes(ctx, call, name, missing, kernels, pt, onlyMissing) : [],
-  });
+    fixes:
+      missing.length && !ctx.model.bcc && !via && notSleepable.length === 0
+        ? missingFixes(ctx, call, name, missing, kernels, pt, onlyMissing)
+        : [],
+  };
 }
 
 function missingSentence(name: string, fact: HelperFact, missing: Kernel[], kernels: Kernel[], avail: KernelAnswer[]): string {

@@ -13,9 +13,6 @@ import type { Chain } from '../analysis/chains';
 import { fieldAcross } from '../analysis/layout';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-/** `SEC()` prefixes of sleepable programs: the `.s` variants. */
-const SLEEPABLE = /^[a-z_]+\.s(\/|$)/;
-
 export const rcuPtrDirectDeref: Rule = {
   meta: {
     id: 'rcu-ptr-direct-deref',
@@ -27,7 +24,7 @@ export const rcuPtrDirectDeref: Rule = {
   },
   checkFunction(ctx, f) {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc' || !f.fn.body) return;
-    if (f.ctx.policy !== 'btf' || !SLEEPABLE.test(f.ctx.sec ?? '')) return;
+    if (f.ctx.policy !== 'btf' || !f.ctx.sleepable) return;
     const sections = rcuSections(ctx, f.fn.body);
     for (const chain of f.chains) {
       if (chain.mode === 'skip' || ctx.claimed.has(chain)) continue;
