@@ -156,3 +156,68 @@ test('variants: where no variant loads, the finding stays an error for those ker
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('loader-set flags: code under a const volatile flag the loader sets is optional; the same code unguarded stays an error', async () => {
+  const prog = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+const volatile bool use_pidns = false;
+const volatile bool always = true;
+
+SEC("kprobe/do_unlinkat")
+int BPF_KPROBE(on_unlink)
+{
+    struct bpf_pidns_info ns = {};
+    u32 pid = 0;
+    if (use_pidns && !bpf_get_ns_current_pid_tgid(1, 2, &ns, sizeof(ns)))
+        pid = ns.tgid;
+    return pid;
+}
+
+SEC("kprobe/do_rmdir")
+int BPF_KPROBE(on_rmdir)
+{
+    struct bpf_pidns_info ns2 = {};
+    if (always && !bpf_get_ns_current_pid_tgid(1, 2, &ns2, sizeof(ns2)))
+        return ns2.pid;
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+  const loader = `#include "prog.skel.h"
+int main(void)
+{
+    struct prog_bpf *obj = prog_bpf__open();
+    if (probe_ns_helper())
+        obj->rodata->use_pidns = true;
+    obj->rodata->always = true;
+    return prog_bpf__load(obj);
+}
+`;
+  const r = runtimeChoices([{ path: 'prog.c', text: loader }], []);
+  assert.deepEqual(
+    [...r.rodata],
+    [
+      ['use_pidns', 'prog.c:6'],
+      ['always', 'prog.c:7'],
+    ],
+  );
+  const f = (await analyzeIn({ 'prog.bpf.c': prog, 'prog.c': loader })).filter(
+    (x) => x.rule === 'helper-unavailable' || x.rule === 'type-missing-in-range',
+  );
+  const line = (x: Finding) => x.range.start.line + 1;
+  const flagged = f.filter((x) => line(x) <= 15);
+  assert.deepEqual(flagged.map((x) => `${x.rule}:${line(x)}:${x.severity}`).sort(), [
+    'helper-unavailable:13:warning',
+    'type-missing-in-range:11:warning',
+  ]);
+  assert.match(flagged[0].message, /runs only where the loader sets `use_pidns` \(prog\.c:6\)/);
+  // Near miss: `always` is true in the object, so the code it guards runs everywhere.
+  const plain = f.filter((x) => line(x) > 15);
+  assert.deepEqual(plain.map((x) => `${x.rule}:${x.severity}`).sort(), ['helper-unavailable:error', 'type-missing-in-range:error']);
+  // Near miss: without the loader, the flagged code is an error too.
+  const alone = (await analyzeIn({ 'prog.bpf.c': prog })).filter((x) => x.rule === 'helper-unavailable' && x.range.start.line + 1 === 13);
+  assert.equal(alone[0]?.severity, 'error');
+});

@@ -41,4 +41,9 @@ export interface Finding {
   readonly fixes: Fix[];
   /** Other places that explain the finding (e.g. the struct definition). */
   readonly related?: { range: Range; message: string }[];
+  /**
+   * The code whose execution fails, when it is not the finding's own range (a type reported at
+   * its declaration fails at the reads through it): the finding applies only where that code runs.
+   */
+  readonly uses?: Range[];
 }

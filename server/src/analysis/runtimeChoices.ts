@@ -27,6 +27,11 @@ export interface RuntimeChoices {
   readonly alternatives: ReadonlyMap<string, ReadonlySet<string>>;
   /** Programs whose attach target the loader sets at run time (`bpf_program__set_attach_target`). */
   readonly retargeted: ReadonlyMap<string, string>;
+  /**
+   * Read-only globals the loader writes before loading (`obj->rodata->use_pidns = true;`), each
+   * with where: libbpf freezes `.rodata`, so the verifier sees their values as constants.
+   */
+  readonly rodata: ReadonlyMap<string, string>;
 }
 
 /** The libbpf calls that switch a program off or change a map's type. */
@@ -156,7 +161,16 @@ export function runtimeChoices(loaders: readonly LoaderSource[], helpers: readon
     }
     return out;
   };
+  const rodata = new Map<string, string>();
   for (const { src, lex } of lexed.slice(0, loaders.length)) {
+    const t = lex.tokens;
+    for (let i = 0; i + 3 < t.length; i++) {
+      // `…rodata->name = …` or `…rodata->name[i] = …` (not `==`).
+      if (t[i].text !== 'rodata' || t[i + 1].text !== '->' || t[i + 2].kind !== 'ident') continue;
+      let j = i + 3;
+      if (t[j]?.text === '[' && lex.match[j] > j) j = lex.match[j] + 1;
+      if (t[j]?.text === '=' && !rodata.has(t[i + 2].text)) rodata.set(t[i + 2].text, `${src.path}:${lineOf(src.text, t[i].start)}`);
+    }
     for (const [a, b] of ifElseBranches(lex.tokens, lex.match)) {
       const left = switchedIn(lex, a[0], a[1]);
       const right = switchedIn(lex, b[0], b[1]);
@@ -186,7 +200,7 @@ export function runtimeChoices(loaders: readonly LoaderSource[], helpers: readon
       }
     }
   }
-  return { programs, maps, alternatives, retargeted };
+  return { programs, maps, alternatives, retargeted, rodata };
 }
 
 /** The end (exclusive) of the statement starting at token `i`: a braced block, or up to its `;`. */

@@ -14,6 +14,24 @@ import type { LineIndex } from '../analysis/lines';
 import type { Finding, Range } from '../analysis/model';
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { type AttachPoint, attachPoints } from '../rules/attach-points';
+import type { FlagRegion } from '../analysis/loaderFlags';
+
+/** An error in code only a loader-set flag turns on is a warning that names the flag. */
+function underFlag(f: Finding, flagged: readonly FlagRegion[], lines: LineIndex): Finding {
+  if (f.severity !== 'error') return f;
+  // Every use that fails must be under the flag (the finding's own range when it names none).
+  const regions = (f.uses ?? [f.range]).map((u) => {
+    const at = lines.offsetAt(u.start);
+    return flagged.find((x) => at >= x.start && at < x.end);
+  });
+  const r = regions[0];
+  if (!r || regions.some((x) => !x)) return f;
+  return {
+    ...f,
+    severity: 'warning',
+    message: `${f.message} This code runs only where the loader sets \`${r.flag}\` (${r.where}); elsewhere the flag is a constant false and the verifier skips it.`,
+  };
+}
 
 /** The hook a section attaches to, shared by its variants; undefined when it has no known variants. */
 export function hookOf(sec: string): string | undefined {
@@ -53,8 +71,18 @@ const inside = (r: Range, s: Range) =>
   (r.start.line > s.start.line || (r.start.line === s.start.line && r.start.character >= s.start.character)) &&
   (r.start.line < s.end.line || (r.start.line === s.end.line && r.start.character <= s.end.character));
 
-/** Findings with optional programs' and switchable maps' failures made warnings where a variant serves. */
-export function applyAlternatives(findings: Finding[], model: FileModel, lines: LineIndex, runtime: RuntimeChoices | undefined): Finding[] {
+/**
+ * Findings with optional programs' and switchable maps' failures made warnings where a variant
+ * serves, and failures in code that runs only when the loader sets a read-only flag made warnings.
+ */
+export function applyAlternatives(
+  findings: Finding[],
+  model: FileModel,
+  lines: LineIndex,
+  runtime: RuntimeChoices | undefined,
+  flagged: readonly FlagRegion[] = [],
+): Finding[] {
+  if (flagged.length) findings = findings.map((f) => underFlag(f, flagged, lines));
   const fnByName = new Map(model.functions.map((f) => [f.name, f]));
   const programs: Program[] = attachPoints(model)
     .filter((p) => !p.bcc)

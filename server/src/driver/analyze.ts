@@ -8,6 +8,7 @@
  */
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { applyAlternatives } from './alternatives';
+import { flagRegions } from '../analysis/loaderFlags';
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
@@ -109,6 +110,7 @@ export function analyze(input: AnalysisInput): Finding[] {
           kernels: f.kernels,
           fixes: f.fixes ?? [],
           ...(f.related ? { related: f.related } : {}),
+          ...(f.uses ? { uses: f.uses.map((u) => lines.range(u.startIndex, u.endIndex)) } : {}),
         });
       },
     };
@@ -197,7 +199,8 @@ export function analyze(input: AnalysisInput): Finding[] {
 
   // Variants the loader chooses at run time turn some failures into warnings (whole-file: a
   // program's alternatives may be anywhere in it, so this is never cached per function).
-  const varied = applyAlternatives(findings, model, lines, input.runtime);
+  const flagged = input.runtime?.rodata.size ? flagRegions(model, input.runtime.rodata) : [];
+  const varied = applyAlternatives(findings, model, lines, input.runtime, flagged);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
   const kept = ds.length
@@ -242,5 +245,6 @@ function moveFinding(f: Finding, from: Position, to: Position): Finding {
     range: r(f.range),
     fixes: f.fixes.map((x) => ({ ...x, edits: x.edits.map((e) => ({ ...e, range: r(e.range) })) })),
     ...(f.related ? { related: f.related.map((x) => ({ ...x, range: r(x.range) })) } : {}),
+    ...(f.uses ? { uses: f.uses.map(r) } : {}),
   };
 }

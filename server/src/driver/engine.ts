@@ -294,6 +294,7 @@ export class Engine {
         typedefs: new Map(),
         macros: new Map(),
         conditionalMacros: new Set(),
+        offsetofSteps: [],
         guardFunctions: new Map(),
       };
     }

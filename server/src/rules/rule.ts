@@ -73,6 +73,8 @@ export interface RuleContext {
       fixes?: Fix[];
       severity?: Severity;
       related?: Finding['related'];
+      /** The nodes whose execution fails, when not `node` itself (see {@link Finding.uses}). */
+      uses?: readonly Node[];
     },
   ): void;
   /** Every rule and group id the registry knows (for comments that name rules). */

@@ -121,6 +121,8 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
         `The ${through.length} CO-RE read${through.length === 1 ? '' : 's'} through it cannot be relocated there, so the program does not load` +
         `${tracepoint ? ' (the tracepoint or its record layout does not exist there)' : ''}; guard ${through.length === 1 ? 'it' : 'them'} with bpf_core_type_exists(${m.kind} ${m.local}).`,
       kernels: gone.map((k) => k.name),
+      uses: through.map((c) => c.top),
+      related: through.map((c) => ({ range: ctx.range(c.top), message: `a CO-RE read through ${m.kind} ${kname}` })),
     });
   }
 }
