@@ -3,12 +3,17 @@
  * silent on packet headers read through pointers computed from `ctx->data` (the verifier lets the
  * program read them after its bounds check, and their layout is the wire format's), and on fixed
  * offsets that are the same on every kernel with a known layout; a kernel pointer in the same
- * programs, and offsets that really differ, are still reported.
+ * programs, and offsets that really differ, are still reported. libbpf's `offsetof` on a CO-RE
+ * type is relocated; `__builtin_offsetof` (and `offsetof` from <stddef.h>) is a constant.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Finding } from '../../server/src/analysis/model';
-import { analyzeSnippet, assertFindings } from './expect';
+import { analyzeSnippet, applyFix, assertFindings } from './expect';
 
 /** Every rule about member reads and layouts. */
 const MEMBER_RULES = [
@@ -21,8 +26,8 @@ const MEMBER_RULES = [
   'kernel-version-gate',
 ];
 
-async function check(code: string): Promise<Finding[]> {
-  return analyzeSnippet(code, { rules: MEMBER_RULES, uri: 'file:///snippets/packet.bpf.c' });
+async function check(code: string, uri = 'file:///snippets/packet.bpf.c'): Promise<Finding[]> {
+  return analyzeSnippet(code, { rules: MEMBER_RULES, uri });
 }
 
 const CORE = `#include "vmlinux.h"
@@ -197,4 +202,105 @@ int on_rcv(struct pt_regs *ctx)
   const f = await check(code);
   assertFindings(code, f);
   assert.equal(f[0].severity, 'error');
+});
+
+test("offsetof: libbpf's macro on a vmlinux.h type is relocated; __builtin_offsetof is a constant", async () => {
+  const code = `${CORE}#include <bpf/bpf_tracing.h>
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    void *t = (void *)bpf_get_current_task();
+    u64 start = 0, rt = 0;
+    bpf_probe_read_kernel(&start, sizeof(start), t + offsetof(struct task_struct, start_time));
+    bpf_probe_read_kernel(&start, sizeof(start), t + __builtin_offsetof(struct task_struct, start_time));
+                                                  // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ non-core-field-read: __builtin_offsetof, a compile-time constant
+    bpf_probe_read_kernel(&rt, sizeof(rt), t + __builtin_offsetof(struct task_struct, se.sum_exec_runtime));
+                                            // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ non-core-field-read: task_struct.se.sum_exec_runtime
+    // Near miss: the same offset on every target kernel with a known layout.
+    return start + rt + __builtin_offsetof(struct ethhdr, h_proto);
+}
+`;
+  const f = await check(code);
+  assertFindings(code, f);
+  assert.ok(f.every((x) => x.severity === 'error'));
+  assert.equal(f[0].fixes[0].title, 'Use bpf_core_field_offset(struct task_struct, start_time)');
+  assert.equal(f[0].fixes[0].safe, false, 'a run-time offset is not a drop-in for a constant');
+  assert.match(applyFix(code, f[1]), /t \+ bpf_core_field_offset\(struct task_struct, se\.sum_exec_runtime\)\);/);
+});
+
+/** A kprobe that reads `start_time` through offsetof, after the includes given. */
+const OFFSETOF_PROGRAM = (includes: string) => `${includes}
+SEC("kprobe/do_exit")
+int on_exit(struct pt_regs *ctx)
+{
+    void *t = (void *)bpf_get_current_task();
+    u64 start = 0;
+    bpf_probe_read_kernel(&start, sizeof(start), t + offsetof(struct task_struct, start_time));
+    return start;
+}
+`;
+
+/** The findings' rules and first lines, for comparing variants of one program. */
+function where(f: Finding[]): string[] {
+  return f.map((x) => `${x.rule}@${x.range.start.line + 1}: ${x.message.slice(0, 60)}`);
+}
+
+test("offsetof: <stddef.h> before libbpf's headers makes it __builtin_offsetof; after them it is unknown", async () => {
+  const before = await check(OFFSETOF_PROGRAM('#include <stddef.h>\n#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>'));
+  assert.deepEqual(
+    before.map((x) => [x.rule, x.range.start.line + 1, x.severity]),
+    [['non-core-field-read', 9, 'error']],
+  );
+  assert.match(before[0].message, /which <stddef\.h> defines as __builtin_offsetof/);
+  // Near misses: clang 18's <stddef.h> keeps an earlier definition, older ones replace it.
+  assert.deepEqual(where(await check(OFFSETOF_PROGRAM('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <stddef.h>'))), []);
+  assert.deepEqual(where(await check(OFFSETOF_PROGRAM('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>'))), []);
+  // A definition of the program's own decides as it says.
+  const own = await check(
+    OFFSETOF_PROGRAM('#include "vmlinux.h"\n#define offsetof(T, M) __builtin_offsetof(T, M)\n#include <bpf/bpf_helpers.h>'),
+  );
+  assert.deepEqual(
+    own.map((x) => [x.rule, x.range.start.line + 1]),
+    [['non-core-field-read', 9]],
+  );
+  const relocatable = '#include "vmlinux.h"\n#define offsetof(TYPE, MEMBER) ((unsigned long)&((TYPE *)0)->MEMBER)';
+  assert.deepEqual(where(await check(OFFSETOF_PROGRAM(relocatable))), []);
+});
+
+test('offsetof: on a type from kernel headers it is a constant whichever definition it has', async () => {
+  const code = `#include <linux/sched.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("kprobe/do_exit")
+int on_exit(struct pt_regs *ctx)
+{
+    void *t = (void *)bpf_get_current_task();
+    u64 start = 0;
+    bpf_probe_read_kernel(&start, sizeof(start), t + offsetof(struct task_struct, start_time));
+                                                  // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ non-core-field-read: offsetof on a type from kernel headers
+    return start + offsetof(struct ethhdr, h_proto);
+}
+`;
+  assertFindings(code, await check(code));
+});
+
+test('offsetof: <stddef.h> included by a local header counts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-portability-offsetof-'));
+  try {
+    writeFileSync(join(dir, 'common.h'), '#pragma once\n#include <stddef.h>\n');
+    const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+    const viaHeader = await check(OFFSETOF_PROGRAM('#include "common.h"\n#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>'), uri);
+    assert.deepEqual(
+      viaHeader.map((x) => [x.rule, x.range.start.line + 1]),
+      [['non-core-field-read', 9]],
+    );
+    // Near miss: the header after libbpf's.
+    assert.deepEqual(
+      where(await check(OFFSETOF_PROGRAM('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "common.h"'), uri)),
+      [],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

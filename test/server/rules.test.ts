@@ -220,8 +220,10 @@ int BPF_PROG(on_exit, long code)
   assert.deepEqual(await check(viaMacro), []);
 });
 
-test('non-core-field-read: offsetof on a kernel struct is a compile-time constant', async () => {
-  const code = `${CORE}
+test('non-core-field-read: offsetof from <stddef.h> on a kernel struct is a compile-time constant', async () => {
+  // <stddef.h> first: \`offsetof\` is \`__builtin_offsetof\`, not libbpf's relocatable macro.
+  const code = `#include <stddef.h>
+${CORE}
 SEC("kprobe/do_exit")
 int BPF_KPROBE(on_exit, long code)
 {

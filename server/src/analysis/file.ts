@@ -97,6 +97,10 @@ export interface FileModel {
   readonly macroSites: ReadonlyMap<string, MacroSite>;
   /** The file's preprocessor directives, from the lexer. */
   readonly directives: readonly DirectiveToken[];
+  /** What `offsetof(T, m)` means in the file's functions (see {@link OffsetofMeaning}). */
+  readonly offsetof: OffsetofMeaning;
+  /** The steps that define `offsetof`, in order, the local headers' included (for headers). */
+  readonly offsetofSteps: readonly OffsetofStep[];
   /**
    * Functions of the file and its local headers whose whole body returns a CO-RE existence check
    * (`static bool has_x(void) { return bpf_core_type_exists(struct x); }`): a call of one is that
@@ -113,6 +117,50 @@ export interface FileModel {
 export interface MacroSite {
   readonly offset: number;
   readonly conditional: boolean;
+}
+
+/**
+ * What `offsetof(T, m)` expands to: `builtin` — `__builtin_offsetof`, a compile-time constant
+ * (`<stddef.h>` included before libbpf's headers); `relocatable` — libbpf's
+ * `((unsigned long)&((TYPE *)0)->MEMBER)` (bpf_helpers.h defines it when `offsetof` is not
+ * defined yet), a member access clang relocates like any other on a type with
+ * `preserve_access_index`; `unknown` — anything else, or not known.
+ */
+export type OffsetofMeaning = 'builtin' | 'relocatable' | 'unknown';
+
+/** One thing that (re)defines `offsetof`, in include order. */
+export type OffsetofStep =
+  /** `#include <bpf/bpf_helpers.h>`: `#ifndef offsetof` … libbpf's definition. */
+  | { readonly kind: 'libbpf' }
+  /** `#include <stddef.h>`: `__builtin_offsetof`; over an earlier definition only in older clangs. */
+  | { readonly kind: 'stddef' }
+  /** `#define offsetof(…) …`, possibly under a condition. */
+  | { readonly kind: 'define'; readonly means: OffsetofMeaning; readonly conditional: boolean }
+  | { readonly kind: 'undef'; readonly conditional: boolean };
+
+/**
+ * What `offsetof` means after `steps`. Clang's <stddef.h> defined it unconditionally up to
+ * clang 17 and only where it is not defined yet since clang 18 (`__stddef_offsetof.h`), so
+ * <stddef.h> after another definition leaves it unknown; a conditional definition is known only
+ * where it agrees with the one before it.
+ */
+export function offsetofMeaning(steps: readonly OffsetofStep[]): OffsetofMeaning {
+  let now: OffsetofMeaning | undefined;
+  for (const st of steps) {
+    if (st.kind === 'libbpf') now ??= 'relocatable';
+    else if (st.kind === 'stddef') now = now === undefined || now === 'builtin' ? 'builtin' : 'unknown';
+    else if (st.kind === 'define') now = !st.conditional || now === st.means ? st.means : 'unknown';
+    else now = st.conditional ? 'unknown' : undefined;
+  }
+  return now ?? 'unknown';
+}
+
+/** What a `#define offsetof(TYPE, MEMBER) …` replacement computes. */
+function offsetofDefinition(replacement: string): OffsetofMeaning {
+  if (/\b__builtin_offsetof\b/.test(replacement)) return 'builtin';
+  // A member access through a null pointer of the type: `&((TYPE *)0)->MEMBER`.
+  if (/&\s*\(\s*\(\s*\w+\s*\*\s*\)\s*0\s*\)\s*->/.test(replacement)) return 'relocatable';
+  return 'unknown';
 }
 
 /** A function that only returns an existence check. */
@@ -135,6 +183,8 @@ export interface HeaderModel {
   /** The macros whose definition in the header (or its includes) may not apply: see {@link FileModel.macroSites}. */
   readonly conditionalMacros: ReadonlySet<string>;
   readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
+  /** What the header (and its includes) do to `offsetof`, in order (none when absent). */
+  readonly offsetofSteps?: readonly OffsetofStep[];
 }
 
 /**
@@ -195,6 +245,8 @@ export function buildFileModel(
   const macroSites = new Map<string, MacroSite>([...build.defines.keys()].map((k) => [k, { offset: -1, conditional: false }]));
   /** Offset of the include being read, while a header's macros are taken. */
   let includeAt = 0;
+  /** Steps that define `offsetof`, with the offset they happen at (-1: before the file). */
+  const offsetofAt: [number, OffsetofStep][] = [];
   const guardFunctions = new Map<string, GuardFunction>();
 
   const regions = coreRegions(text);
@@ -247,6 +299,8 @@ export function buildFileModel(
         if (/bpf_core_read\.h$/.test(path)) coreReadIncluded = true;
         if (system && BCC_HEADERS.test(path)) bcc = true;
         includeAt = n.startIndex;
+        if (system && path === 'stddef.h') offsetofAt.push([includeAt, { kind: 'stddef' }]);
+        if (/(^|\/)bpf_helpers\.h$/.test(path)) offsetofAt.push([includeAt, { kind: 'libbpf' }]);
         includeHeader(path, system);
         break;
       }
@@ -341,6 +395,7 @@ export function buildFileModel(
         macroSites.set(k, { offset: includeAt, conditional: h.conditionalMacros.has(k) });
     }
     for (const [k, v] of h.guardFunctions) guardFunctions.set(k, v);
+    for (const st of h.offsetofSteps ?? []) offsetofAt.push([includeAt, st]);
   }
   // `-include FILE` is read before the file's first line.
   for (const f of build.forced) {
@@ -365,7 +420,13 @@ export function buildFileModel(
     }
     const u = /^#[ \t]*undef[ \t]+([A-Za-z_]\w*)/.exec(d.text);
     if (u) macroSites.set(u[1], { offset: macroSites.get(u[1])?.offset ?? d.start, conditional: true });
+    if (u?.[1] === 'offsetof') offsetofAt.push([d.start, { kind: 'undef', conditional: conditional[i] }]);
+    const o = /^#[ \t]*define[ \t]+offsetof\(([^)]*)\)([\s\S]*)$/.exec(d.text);
+    if (o) offsetofAt.push([d.start, { kind: 'define', means: offsetofDefinition(o[2]), conditional: conditional[i] }]);
   }
+  // Includes and the file's own directives in source order (the sort is stable: a header's steps
+  // keep theirs).
+  const offsetofSteps = offsetofAt.sort((a, b) => a[0] - b[0]).map(([, st]) => st);
   return {
     uri,
     text,
@@ -385,6 +446,8 @@ export function buildFileModel(
     macros,
     macroSites,
     directives,
+    offsetof: offsetofMeaning(offsetofSteps),
+    offsetofSteps,
     guardFunctions,
     sites: () => sites,
     build,
@@ -505,6 +568,7 @@ export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?
     macros: m.macros,
     conditionalMacros: new Set([...m.macroSites].filter(([, v]) => v.conditional).map(([k]) => k)),
     guardFunctions: m.guardFunctions,
+    offsetofSteps: m.offsetofSteps,
   };
 }
 

@@ -42,11 +42,7 @@ export const nonCoreFieldRead: Rule = {
           lay.def && s.fields.length === 1 && [...lay.def.fields.keys()][0] === s.fields[0]
             ? firstMemberSpread(ctx, runsOn, lay.kernelName, s.fields[0])
             : offsetSpread(ctx.db, runsOn, lay.kernelName, s.fields);
-        const how = lay.def
-          ? `local copy of struct ${lay.def.name} without preserve_access_index`
-          : ctx.model.noPreserveAccessIndex
-            ? 'BPF_NO_PRESERVE_ACCESS_INDEX'
-            : 'kernel headers';
+        const how = layoutSource(ctx, lay.def);
         if (!worst || failing(spread).length > failing(worst.spread).length)
           worst = { spread, struct: lay.kernelName, fields: s.fields, how, ...(lay.def ? { def: lay.def } : {}) };
       }
@@ -115,30 +111,68 @@ function report(ctx: RuleContext, node: Node, what: string, s: OffsetSpread, how
   });
 }
 
-/** `offsetof(struct task_struct, pid)`: a compile-time constant, never relocated. */
+/**
+ * `__builtin_offsetof(struct task_struct, pid)` is a compile-time constant, never relocated, and so
+ * is `offsetof` where it is the builtin (`<stddef.h>` first) or the type's layout is fixed anyway.
+ * libbpf's `offsetof` on a type with `preserve_access_index` is a relocated member access: silent,
+ * as is an `offsetof` whose definition is unknown.
+ */
 function offsetofUses(ctx: RuleContext, body: Node, guards: Guards) {
-  for (const n of body.descendantsOfType('offsetof_expression')) {
+  const uses = [
+    ...body.descendantsOfType('offsetof_expression').map((n) => ({ n, builtin: false })),
+    ...body
+      .descendantsOfType('call_expression')
+      .filter((n) => {
+        const fn = n?.childForFieldName('function');
+        return fn?.type === 'identifier' && ctx.text(fn) === '__builtin_offsetof';
+      })
+      .map((n) => ({ n, builtin: true })),
+  ];
+  for (const { n, builtin } of uses) {
     if (!n) continue;
-    const type = n.childForFieldName('type')?.childForFieldName('type');
-    const member = n.childForFieldName('member');
-    if (!type || !member || type.type !== 'struct_specifier') continue;
-    const name = type.childForFieldName('name');
-    if (!name) continue;
-    const lay = ctx.env.layoutOf(ctx.text(name));
+    // tree-sitter-c reads neither `__builtin_offsetof` nor a member path (`se.vruntime`) without
+    // ERROR nodes: the operands come from the text. Array designators (`a[2]`) are not followed.
+    const m =
+      /^\s*(?:__builtin_)?offsetof\s*\(\s*(?:(struct|union)\s+)?([A-Za-z_]\w*)\s*,\s*([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)\s*\)\s*$/.exec(
+        ctx.text(n),
+      );
+    if (!m) continue;
+    const [, keyword, spelled, path] = m;
+    const typedef = keyword ? undefined : ctx.model.typedefs.get(spelled);
+    if (!keyword && (!typedef || typedef.ptr > 0 || typedef.arr > 0 || (typedef.kind !== 'struct' && typedef.kind !== 'union'))) continue;
+    const lay = ctx.env.layoutOf(typedef?.name ?? spelled);
     if (!lay.kernelName || lay.layout === 'context' || lay.layout === 'user') continue;
+    const constant = builtin || ctx.model.offsetof === 'builtin';
+    if (!constant && lay.layout !== 'fixed') continue;
     const runsOn = guards.kernelsAt(n).kernels();
     if (runsOn.length === 0) continue;
-    const spread = offsetSpread(ctx.db, runsOn, lay.kernelName, ctx.text(member).split('.'));
+    const member = path.replace(/\s+/g, '');
+    const spread = offsetSpread(ctx.db, runsOn, lay.kernelName, member.split('.'));
     // The same offset on every target kernel with a known layout: the constant is right everywhere.
     if (failing(spread).length === 0) continue;
+    const type = keyword ? `${keyword} ${spelled}` : spelled;
     const fix: Fix = {
-      title: `Use bpf_core_field_offset(struct ${ctx.text(name)}, ${ctx.text(member)})`,
+      title: `Use bpf_core_field_offset(${type}, ${member})`,
       // A run-time value cannot stand where a constant is required (array sizes, initialisers).
       safe: false,
-      edits: [{ range: ctx.range(n), newText: `bpf_core_field_offset(struct ${ctx.text(name)}, ${ctx.text(member)})` }],
+      edits: [{ range: ctx.range(n), newText: `bpf_core_field_offset(${type}, ${member})` }],
     };
-    report(ctx, n, `${lay.kernelName}.${ctx.text(member)}`, spread, 'offsetof, a compile-time constant', [fix], runsOn.length);
+    const how = builtin
+      ? '__builtin_offsetof, a compile-time constant'
+      : ctx.model.offsetof === 'builtin'
+        ? 'offsetof, which <stddef.h> defines as __builtin_offsetof, a compile-time constant'
+        : `offsetof on a type from ${layoutSource(ctx, lay.def)}, a compile-time constant`;
+    report(ctx, n, `${lay.kernelName}.${member}`, spread, how, [fix], runsOn.length);
   }
+}
+
+/** Where a fixed layout comes from, for messages. */
+function layoutSource(ctx: RuleContext, def: StructDef | undefined): string {
+  return def
+    ? `local copy of struct ${def.name} without preserve_access_index`
+    : ctx.model.noPreserveAccessIndex
+      ? 'BPF_NO_PRESERVE_ACCESS_INDEX'
+      : 'kernel headers';
 }
 
 /**
