@@ -221,3 +221,48 @@ int main(void)
   const alone = (await analyzeIn({ 'prog.bpf.c': prog })).filter((x) => x.rule === 'helper-unavailable' && x.range.start.line + 1 === 13);
   assert.equal(alone[0]?.severity, 'error');
 });
+
+test('a run-time attachment chooser (build.yaml wasm): kprobes whose targets are missing load, so warnings; fentry stays an error', async () => {
+  const prog = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+SEC("kprobe/inotify_handle_inode_event")
+int BPF_KPROBE(new_event)
+{
+    return 0;
+}
+
+SEC("kprobe/inotify_handle_event")
+int BPF_KPROBE(old_event)
+{
+    return 0;
+}
+
+SEC("kprobe/do_sys_openat2")
+int BPF_KPROBE(open2)
+{
+    return 0;
+}
+
+SEC("fentry/inotify_handle_inode_event")
+int BPF_PROG(new_event_fentry)
+{
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+  const rules = (fs: Finding[]) =>
+    fs
+      .filter((x) => x.rule === 'attach-target-missing-in-range')
+      .map((x) => `${x.range.start.line + 1}:${x.severity}`)
+      .sort();
+  const f = await analyzeIn({ 'prog.bpf.c': prog, 'build.yaml': 'wasm: go/program.go\n' });
+  assert.deepEqual(rules(f), ['11:warning', '17:warning', '23:error', '5:warning']);
+  const byLine = (l: number) => f.find((x) => x.rule === 'attach-target-missing-in-range' && x.range.start.line + 1 === l)!;
+  assert.match(byLine(5).message, /`old_event` attaches where it is missing/);
+  assert.match(byLine(17).message, /chooses what to attach at run time; where it attaches this program anyway, that fails/);
+  // Near miss: without the module, the same kprobes are errors.
+  assert.deepEqual(rules(await analyzeIn({ 'prog.bpf.c': prog })), ['11:error', '17:error', '23:error', '5:error']);
+});

@@ -32,6 +32,12 @@ export interface RuntimeChoices {
    * with where: libbpf freezes `.rodata`, so the verifier sees their values as constants.
    */
   readonly rodata: ReadonlyMap<string, string>;
+  /**
+   * Who chooses at run time which programs to attach, when not the libbpf calls above (an
+   * Inspektor Gadget WASM module declared in `build.yaml`): a kprobe or tracepoint whose target
+   * is missing fails only to attach, and that loader may leave it unattached.
+   */
+  readonly attachments?: string;
 }
 
 /** The libbpf calls that switch a program off or change a map's type. */

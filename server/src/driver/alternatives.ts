@@ -15,6 +15,21 @@ import type { Finding, Range } from '../analysis/model';
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { type AttachPoint, attachPoints } from '../rules/attach-points';
 import type { FlagRegion } from '../analysis/loaderFlags';
+import type { Kernel } from '../../../kernel-db/src/query/db';
+import { compareVersions } from '../../../kernel-db/src/version';
+
+/**
+ * Sections whose target is looked up only when attaching (kprobes, uprobes, tracepoints, raw
+ * tracepoints): the program loads where the target is missing; fentry, tp_btf and LSM programs
+ * name their target's BTF when they load.
+ */
+const ATTACHED_BY_NAME = /^(kprobe|kretprobe|uprobe|uretprobe|ksyscall|kretsyscall|tracepoint|tp|raw_tp|raw_tracepoint)\//;
+
+/** Entry, return or tracepoint: what kind of event an attach-by-name section observes. */
+function attachKind(sec: string): string {
+  const kind = sec.slice(0, sec.indexOf('/'));
+  return /ret/.test(kind) ? 'exit' : /^(kprobe|uprobe|ksyscall)$/.test(kind) ? 'entry' : 'tp';
+}
 
 /** An error in code only a loader-set flag turns on is a warning that names the flag. */
 function underFlag(f: Finding, flagged: readonly FlagRegion[], lines: LineIndex): Finding {
@@ -81,6 +96,7 @@ export function applyAlternatives(
   lines: LineIndex,
   runtime: RuntimeChoices | undefined,
   flagged: readonly FlagRegion[] = [],
+  kernels: readonly Kernel[] = [],
 ): Finding[] {
   if (flagged.length) findings = findings.map((f) => underFlag(f, flagged, lines));
   const fnByName = new Map(model.functions.map((f) => [f.name, f]));
@@ -109,6 +125,46 @@ export function applyAlternatives(
     return undefined;
   };
   const byName = new Map(programs.map((p) => [p.point.program, p]));
+  /** Kernels on which each program's attach target is missing. */
+  const targetMissing = new Map<Program, Set<string>>(programs.map((p) => [p, new Set<string>()]));
+  for (const f of findings) {
+    const p = f.rule === 'attach-target-missing-in-range' ? programOf(f) : undefined;
+    if (p) for (const k of f.kernels) targetMissing.get(p)!.add(k);
+  }
+  const version = new Map(kernels.map((k) => [k.name, k.version]));
+  /** The oldest and newest version among kernel names. */
+  const span = (names: Iterable<string>): [string, string] | undefined => {
+    const vs = [...names].map((n) => version.get(n)).filter((v): v is string => !!v);
+    if (!vs.length) return undefined;
+    vs.sort(compareVersions);
+    return [vs[0], vs[vs.length - 1]];
+  };
+  /**
+   * Another program of the same kind (entry, return, tracepoint) attached by name whose target
+   * took over from this one's (or the reverse): present on every kernel `f` names, missing only
+   * where this one is present, on versions on the other side of it with no kernel between that
+   * has both (inotify_handle_event up to 5.10, inotify_handle_inode_event from 5.11). Unrelated
+   * hooks, present together on some kernels between their gaps, are not replacements.
+   */
+  const replacementOf = (p: Program, f: Finding): Program | undefined => {
+    const kind = attachKind(p.point.sec);
+    const mine = targetMissing.get(p)!;
+    const mySpan = span(mine);
+    if (!mySpan) return undefined;
+    return programs.find((q) => {
+      if (q === p || attachKind(q.point.sec) !== kind || !ATTACHED_BY_NAME.test(q.point.sec)) return false;
+      const missing = targetMissing.get(q)!;
+      if (missing.size === 0 || f.kernels.some((k) => missing.has(k)) || [...missing].some((k) => mine.has(k))) return false;
+      const theirs = span(missing);
+      if (!theirs) return false;
+      // One gap entirely before the other, and no kernel strictly between them has both targets.
+      const [lo, hi] = compareVersions(mySpan[1], theirs[0]) < 0 ? [mySpan[1], theirs[0]] : [theirs[1], mySpan[0]];
+      if (compareVersions(lo, hi) >= 0) return false;
+      return !kernels.some(
+        (k) => compareVersions(k.version, lo) > 0 && compareVersions(k.version, hi) < 0 && !mine.has(k.name) && !missing.has(k.name),
+      );
+    });
+  };
   /** The loader's exclusive alternatives of `p`: programs it switches in the other branch of an `if … else`. */
   const exclusiveOf = (p: Program): Program[] =>
     [...(runtime?.alternatives.get(p.point.program) ?? [])].map((n) => byName.get(n)).filter((q): q is Program => !!q && q !== p);
@@ -128,6 +184,16 @@ export function applyAlternatives(
     const retarget = f.rule === 'attach-target-missing-in-range' ? runtime?.retargeted.get(p.point.program) : undefined;
     if (retarget)
       return { ...f, severity: 'warning', message: `${f.message} The loader sets this program's attach target at run time (${retarget}).` };
+    if (f.rule === 'attach-target-missing-in-range' && runtime?.attachments && ATTACHED_BY_NAME.test(p.point.sec)) {
+      const replacement = replacementOf(p, f);
+      return {
+        ...f,
+        severity: 'warning',
+        message: replacement
+          ? `${f.message} The program loads without its target (it is looked up when attaching); \`${replacement.point.program}\` attaches where it is missing, and ${runtime.attachments} chooses what to attach at run time.`
+          : `${f.message} The program loads without its target (it is looked up when attaching), and ${runtime.attachments} chooses what to attach at run time; where it attaches this program anyway, that fails.`,
+      };
+    }
     if (!p.optional) return f;
     const variants = variantsOf(p);
     if (variants.length === 0) {

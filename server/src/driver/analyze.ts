@@ -200,7 +200,7 @@ export function analyze(input: AnalysisInput): Finding[] {
   // Variants the loader chooses at run time turn some failures into warnings (whole-file: a
   // program's alternatives may be anywhere in it, so this is never cached per function).
   const flagged = input.runtime?.rodata.size ? flagRegions(model, input.runtime.rodata) : [];
-  const varied = applyAlternatives(findings, model, lines, input.runtime, flagged);
+  const varied = applyAlternatives(findings, model, lines, input.runtime, flagged, kernels);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
   const kept = ds.length

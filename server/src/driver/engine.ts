@@ -240,6 +240,19 @@ export class Engine {
       }
       sources.push({ path: n, text: cached.text });
     }
+    // An Inspektor Gadget's WASM module (build.yaml `wasm: go/program.go`) chooses attachments.
+    let gadget: string | undefined;
+    try {
+      const yaml = join(dir, 'build.yaml');
+      const st = statSync(yaml);
+      if (st.isFile() && st.size <= MAX_HEADER_BYTES) {
+        stamp += `build.yaml\u0000${st.mtimeMs}\u0000${st.size}`;
+        const m = /^wasm:[ \t]*["']?([^\s"'#]+)/m.exec(readFileSync(yaml, 'utf8'));
+        if (m) gadget = `the gadget's WASM module, build.yaml: wasm: ${m[1]}`;
+      }
+    } catch {
+      // No build.yaml.
+    }
     const hit = this.runtimeCache.get(path);
     if (hit && hit.stamp === stamp) return hit.choices;
     const skeleton = new RegExp(
@@ -247,12 +260,13 @@ export class Engine {
       'm',
     );
     const loaders = sources.filter((s) => skeleton.test(s.text));
-    const choices = loaders.length
+    let choices = loaders.length
       ? runtimeChoices(
           loaders,
           sources.filter((s) => !loaders.includes(s)),
         )
       : undefined;
+    if (gadget) choices = { ...(choices ?? runtimeChoices([], [])), attachments: gadget };
     this.runtimeCache.set(path, { stamp, choices });
     return choices;
   }
