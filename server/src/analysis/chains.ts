@@ -202,7 +202,7 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
   const walk = walkSteps(scope, baseTyped, steps);
   if (!walk) return undefined;
   const { links } = walk;
-  const { mode, within } = modeOf(top, walk.type, src);
+  const { mode, within } = modeOf(top, walk.type, src, scope);
   const probeRead = mode === 'address' ? probeReadAround(top, src) : undefined;
   // A subscript through a pointer that no member follows reads an element the chain does not name.
   const segments = walk.segments.filter((s) => s.fields.length > 0);
@@ -222,7 +222,7 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
   };
 }
 
-function modeOf(top: Node, finalType: CType, src: (n: Node) => string): { mode: ChainMode; within?: string } {
+function modeOf(top: Node, finalType: CType, src: (n: Node) => string, scope: FunctionScope): { mode: ChainMode; within?: string } {
   for (let a: Node | null = top.parent, depth = 0; a && depth < 40; a = a.parent, depth++) {
     if (a.type === 'call_expression') {
       const fn = a.childForFieldName('function');
@@ -234,6 +234,14 @@ function modeOf(top: Node, finalType: CType, src: (n: Node) => string): { mode: 
   }
   const p = top.parent;
   if (p?.type === 'pointer_expression' && p.child(0)?.type === '&') return { mode: 'address' };
+  // The whole argument of a project macro that reads it through a probe read (`READ_KERN(t->pid)`):
+  // the macro hands its address to the helper.
+  if (p?.type === 'argument_list' && p.parent?.type === 'call_expression') {
+    const fn = p.parent.childForFieldName('function');
+    const macro = fn ? scope.env.model.functionMacros.get(src(fn)) : undefined;
+    const index = p.namedChildren.filter((c) => c && c.type !== 'comment').findIndex((c) => c?.id === top.id);
+    if (macro && index >= 0 && macro.probeReads.has(index)) return { mode: 'address', within: macro.name };
+  }
   if (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return { mode: 'write' };
   if (p?.type === 'update_expression') return { mode: 'write' };
   // An array member used as a value decays to its address.

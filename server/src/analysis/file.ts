@@ -8,6 +8,10 @@ import { decodeStringBody, maskBpfMacros, type BpfMacroSite, type SectionSite } 
 import { type DirectiveToken, lexC } from '../parse/lexer';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
+import { classifyMacros, type FunctionMacro, parseFunctionMacro } from './functionMacros';
+
+/** A function-like macro as written (see functionMacros.ts). */
+type RawFunctionMacro = NonNullable<ReturnType<typeof parseFunctionMacro>>;
 
 /** A `#include`. */
 export interface Include {
@@ -95,6 +99,11 @@ export interface FileModel {
    * under a condition (other than an include guard), or is `#undef`ined, so it may not be defined.
    */
   readonly macroSites: ReadonlyMap<string, MacroSite>;
+  /**
+   * Function-like macros of the file and its headers, with the parameters each reads through a
+   * probe read (`READ_KERN(task->pid)` reads `task->pid` with `bpf_probe_read`).
+   */
+  readonly functionMacros: ReadonlyMap<string, FunctionMacro>;
   /** The file's preprocessor directives, from the lexer. */
   readonly directives: readonly DirectiveToken[];
   /** What `offsetof(T, m)` means in the file's functions (see {@link OffsetofMeaning}). */
@@ -180,6 +189,8 @@ export interface HeaderModel {
   readonly structs: Map<string, StructDef>;
   readonly typedefs: Map<string, CType>;
   readonly macros: ReadonlyMap<string, string>;
+  /** Function-like macros the header (and its includes) define, unclassified. */
+  readonly functionMacros: ReadonlyMap<string, RawFunctionMacro>;
   /** The macros whose definition in the header (or its includes) may not apply: see {@link FileModel.macroSites}. */
   readonly conditionalMacros: ReadonlySet<string>;
   readonly guardFunctions: ReadonlyMap<string, GuardFunction>;
@@ -243,6 +254,7 @@ export function buildFileModel(
   // `-D` comes before the file: its own #define of a name wins.
   const macros = new Map<string, string>(build.defines);
   const macroSites = new Map<string, MacroSite>([...build.defines.keys()].map((k) => [k, { offset: -1, conditional: false }]));
+  const rawFunctionMacros = new Map<string, RawFunctionMacro>();
   /** Offset of the include being read, while a header's macros are taken. */
   let includeAt = 0;
   /** Steps that define `offsetof`, with the offset they happen at (-1: before the file). */
@@ -396,6 +408,7 @@ export function buildFileModel(
     }
     for (const [k, v] of h.guardFunctions) guardFunctions.set(k, v);
     for (const st of h.offsetofSteps ?? []) offsetofAt.push([includeAt, st]);
+    for (const [k, v] of h.functionMacros) rawFunctionMacros.set(k, v);
   }
   // `-include FILE` is read before the file's first line.
   for (const f of build.forced) {
@@ -423,6 +436,8 @@ export function buildFileModel(
     if (u?.[1] === 'offsetof') offsetofAt.push([d.start, { kind: 'undef', conditional: conditional[i] }]);
     const o = /^#[ \t]*define[ \t]+offsetof\(([^)]*)\)([\s\S]*)$/.exec(d.text);
     if (o) offsetofAt.push([d.start, { kind: 'define', means: offsetofDefinition(o[2]), conditional: conditional[i] }]);
+    const fm = parseFunctionMacro(d.text);
+    if (fm) rawFunctionMacros.set(fm.name, fm);
   }
   // Includes and the file's own directives in source order (the sort is stable: a header's steps
   // keep theirs).
@@ -445,6 +460,7 @@ export function buildFileModel(
     externs,
     macros,
     macroSites,
+    functionMacros: rawFunctionMacros.size ? classifyMacros(rawFunctionMacros) : new Map(),
     directives,
     offsetof: offsetofMeaning(offsetofSteps),
     offsetofSteps,
@@ -567,6 +583,9 @@ export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?
     typedefs: m.typedefs,
     macros: m.macros,
     conditionalMacros: new Set([...m.macroSites].filter(([, v]) => v.conditional).map(([k]) => k)),
+    functionMacros: new Map(
+      [...m.functionMacros].map(([k, v]) => [k, { name: v.name, params: [...v.params], variadic: v.variadic, body: v.body }]),
+    ),
     guardFunctions: m.guardFunctions,
     offsetofSteps: m.offsetofSteps,
   };

@@ -308,6 +308,7 @@ export class Engine {
         typedefs: new Map(),
         macros: new Map(),
         conditionalMacros: new Set(),
+        functionMacros: new Map(),
         offsetofSteps: [],
         guardFunctions: new Map(),
       };
