@@ -5,8 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { applyEdits } from './expect';
 import { position, TestClient } from './lsp-client';
 
@@ -236,6 +238,49 @@ test('hover shows availability across the target kernels', async () => {
     assert.match(sec?.contents.value ?? '', /SEC\("fentry\/do_exit"\)[\s\S]*BPF_PROG_TYPE_TRACING/);
     const nothing = await c.conn.sendRequest<H>('textDocument/hover', { textDocument: { uri }, position: position(text, 'long code', 1) });
     assert.equal(nothing, null, 'plain C words get no hover');
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a header edit changes the findings of the documents that include it: in the editor, on disk, and through a project include path', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-header-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'include', 'net'), { recursive: true });
+  const header = join(dir, 'include', 'net', 'aliases.h');
+  writeFileSync(header, '#pragma once\n');
+  writeFileSync(join(dir, 'compile_flags.txt'), '-Iinclude\n');
+  const text = `#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <net/aliases.h>
+char LICENSE[] SEC("license") = "GPL";
+SEC("kprobe/tcp_connect")
+int BPF_KPROBE(on_connect, struct sock *sk)
+{
+    return BPF_CORE_READ(sk, sk_family);
+}
+`;
+  const c = await TestClient.start();
+  try {
+    const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+    const missing = (d: { code?: string | number }[]) => d.some((x) => x.code === 'field-missing-in-range');
+    c.open(uri, text);
+    // The header (found through compile_flags.txt's -Iinclude) does not define the alias yet.
+    await c.diagnostics(uri, missing);
+    // Typed into the open header, not saved: the program's finding goes.
+    const hUri = pathToFileURL(header).href;
+    c.open(hUri, '#pragma once\n');
+    c.change(hUri, 2, [{ text: '#pragma once\n#define sk_family __sk_common.skc_family\n' }]);
+    await c.diagnostics(uri, (d) => !missing(d));
+    // Closed without saving: the disk's version (no alias) applies again.
+    void c.conn.sendNotification('textDocument/didClose', { textDocument: { uri: hUri } });
+    await c.diagnostics(uri, missing);
+    // Saved by another program: the watched-files notification brings the disk's new text.
+    writeFileSync(header, '#pragma once\n#define sk_family __sk_common.skc_family\n');
+    void c.conn.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: hUri, type: 2 }] });
+    await c.diagnostics(uri, (d) => !missing(d));
   } finally {
     await c.stop();
   }
