@@ -232,3 +232,33 @@ test('project: project files are read again when they change', async (t) => {
   assert.deepEqual(p2.flags.include, [join(dir, 'inc'), join(dir, 'other')]);
   assert.notEqual(p1.key, p2.key);
 });
+
+test('project: a long include chain is read once, and a header edited deep in it is seen', async (t) => {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 30; i++)
+    files[`include/chain/h${i}.h`] = `#pragma once\n${i ? `#include <chain/h${i - 1}.h>\n` : ''}#define CHAIN_${i} ${i}\n`;
+  const text = `${PROGRAM.replace('#include <net/aliases.h>', Array.from({ length: 30 }, (_, i) => `#include <chain/h${i}.h>`).join('\n'))}`;
+  const dir = project(t, { ...files, 'compile_flags.txt': '-Iinclude\n', 'prog.bpf.c': text });
+  const parser = await loadCParser();
+  let parses = 0;
+  const engine = new Engine(builtinDb, (x) => {
+    parses++;
+    return parser.parseText(x);
+  });
+  const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+  const tree = parser.parseText(text)!;
+  try {
+    const run = () => engine.analyzeDocument(uri, text, tree, DEFAULT_SETTINGS, true).findings.map((f) => f.rule);
+    assert.deepEqual(run(), ['field-missing-in-range']);
+    assert.equal(parses, 30, 'each header parsed once');
+    run();
+    run();
+    assert.equal(parses, 30, 'and not again while nothing changed');
+    // The alias defined at the bottom of the chain reaches the program.
+    writeFileSync(join(dir, 'include/chain/h0.h'), '#pragma once\n#define CHAIN_0 0\n#define sk_family __sk_common.skc_family\n');
+    assert.deepEqual(run(), []);
+  } finally {
+    tree.delete();
+    engine.dispose();
+  }
+});
