@@ -15,6 +15,7 @@ import { AnswerCache } from './answers';
 import { Facts, type EnumFact } from './facts';
 import { TargetSpec, type TargetFilters } from './target';
 import { UserKernels } from './user';
+import { renameEvidence, similar, type LaidOutMember, type RenameEvidence, type RenamePair } from './renames';
 
 /** A kernel of the database as queries see it. */
 export interface Kernel extends KernelMeta {
@@ -53,14 +54,25 @@ export interface FieldOnKernel extends KernelAnswer {
   readonly ref?: string;
 }
 
-/** A field that may be the same member under another name. */
+/**
+ * A member the layouts show to be the queried one under another name (see `renames.ts`): on the
+ * adjacent kernels where the queried member appears or disappears, it takes its offset or its
+ * place between the same neighbours, with a compatible type, and no kernel has both.
+ */
 export interface RenameCandidate {
   readonly name: string;
-  /** Kernels where the queried field is absent and this one present. */
+  /** Kernels of the query where the queried field is absent and this one present. */
   readonly kernels: string[];
+  /** On some evidence pair: the same type string. */
   readonly sameType: boolean;
+  /** On some evidence pair: the same offset. */
   readonly sameOffset: boolean;
+  /** On some evidence pair: between the queried member's neighbours. */
+  readonly sameNeighbours: boolean;
+  /** A kindred name (`state`/`__state`); ranks, never decides. */
   readonly similarName: boolean;
+  /** The adjacent kernels that show it, the one with the queried field first. */
+  readonly evidence: RenamePair[];
 }
 
 /** Availability of `struct.field` across kernels. */
@@ -287,34 +299,67 @@ export class KernelDb {
   }
 
   /**
-   * Fields that look like the queried one under another name: present on (some) kernels where it
-   * is absent though the struct exists, never together with it, and alike in type, offset or name.
+   * The members of the query's kernels that lack `field` which the layouts show to be `field`
+   * renamed, with the query's kernels that have each; the best supported first.
    */
   private renameCandidates(struct: string, field: string, per: FieldOnKernel[]): RenameCandidate[] {
     const missing = per.filter((p) => p.present === false && p.structPresent);
-    const present = per.filter((p) => p.present);
-    if (missing.length === 0 || present.length === 0) return [];
-    const types = new Set(present.map((p) => p.type));
-    const offsets = new Set(present.filter((p) => p.offsetBits !== undefined).map((p) => p.offsetBits));
-    const names = new Set<string>();
-    for (const m of missing) for (const n of this.fieldNames(struct, m.kernel)) names.add(n);
+    if (missing.length === 0) return [];
     const out: RenameCandidate[] = [];
-    for (const name of [...names].sort()) {
-      if (name === field) continue;
-      // Present together with the queried field on any kernel: not a rename.
-      if (present.some((p) => this.fieldOn(struct, name, p.kernel).present)) continue;
-      const on = missing.map((m) => ({ m, f: this.fieldOn(struct, name, m.kernel) })).filter((x) => x.f.present);
+    for (const e of this.renameEvidence(struct, field)) {
+      const on = missing.filter((m) => this.fieldOn(struct, e.name, m.kernel).present);
       if (on.length === 0) continue;
-      const sameType = on.some((x) => types.has(x.f.type));
-      const sameOffset = on.some((x) => x.f.offsetBits !== undefined && offsets.has(x.f.offsetBits));
-      const similarName = similar(name, field);
-      // Never together, and at the same offset or with a kindred name: a rename or a replacement
-      // (`bio.bi_disk` gave way to `bio.bi_bdev` at the same offset in 5.12).
-      if (!(similarName || sameOffset)) continue;
-      out.push({ name, kernels: on.map((x) => x.m.kernel.name), sameType, sameOffset, similarName });
+      out.push({
+        name: e.name,
+        kernels: on.map((m) => m.kernel.name),
+        sameType: e.pairs.some((p) => p.sameType),
+        sameOffset: e.pairs.some((p) => p.sameOffset),
+        sameNeighbours: e.pairs.some((p) => p.sameNeighbours),
+        similarName: similar(e.name, field),
+        evidence: e.pairs,
+      });
     }
-    const score = (c: RenameCandidate) => Number(c.similarName) * 4 + Number(c.sameOffset) * 2 + Number(c.sameType);
-    return out.sort((a, b) => score(b) - score(a) || b.kernels.length - a.kernels.length);
+    return out;
+  }
+
+  /**
+   * The members that every kernel of the database with a layout (BTF offsets) shows to be
+   * `struct.field` under another name, from the adjacent kernels where it appears or disappears
+   * (`renames.ts`); the target does not matter, the evidence is where the database has it.
+   */
+  renameEvidence(struct: string, field: string): RenameEvidence[] {
+    return this.answers.get('renameEvidence', [struct, field], this.kernels, () => {
+      const agg = this.aggregate(struct, this.kernels);
+      const all = this.kernels.filter((_, i) => agg[i].present);
+      const members = new Map<number, LaidOutMember[]>();
+      return renameEvidence<Kernel>(field, {
+        layoutKernels: all.filter((k) => k.fidelity !== 'depsurf'),
+        allKernels: all,
+        members: (k) => {
+          let m = members.get(k.id);
+          if (!m) members.set(k.id, (m = this.layoutOn(struct, k)));
+          return m;
+        },
+        has: (name, k) => this.fieldOn(struct, name, k).present === true,
+        typedef: (name, k) => this.typedef(name, [k])[0].value,
+      });
+    });
+  }
+
+  /** The members of `struct` on `k` whose offsets are known. */
+  private layoutOn(struct: string, k: Kernel): LaidOutMember[] {
+    const { s, i } = this.locate(k);
+    const out: LaidOutMember[] = [];
+    for (const [name, rows] of s.fields(struct)) {
+      for (const r of rows) {
+        const f = s.fieldRecord(r);
+        if (!s.has(f.kset, i)) continue;
+        if (f.offsetBits >= 0)
+          out.push({ name, type: f.type, offsetBits: f.offsetBits, bitfieldBits: Math.max(0, f.bitfieldBits), size: f.size });
+        break;
+      }
+    }
+    return out;
   }
 
   /** An enum constant (e.g. `BPF_FUNC_ringbuf_output` of `bpf_func_id`) per kernel. */
@@ -730,17 +775,4 @@ export function fidelityCaveat(f: Fidelity): string | undefined {
     default:
       return undefined;
   }
-}
-
-/**
- * Names alike enough to be one member renamed: `state`/`__state`, `i_ctime`/`__i_ctime`/`i_ctime_sec`.
- * One-letter differences are not enough (`i_atime` is not `i_ctime`).
- */
-export function similar(a: string, b: string): boolean {
-  const norm = (s: string) => s.replace(/^_+/, '');
-  const x = norm(a);
-  const y = norm(b);
-  if (x === y) return true;
-  // A unit suffix added or dropped: `i_ctime` → `i_ctime_sec`.
-  return x.length >= 4 && y.length >= 4 && (x.startsWith(`${y}_`) || y.startsWith(`${x}_`));
 }
