@@ -13,7 +13,7 @@ import { applyEdits } from '../../server/src/analysis/fixall';
 import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
-import type { Finding } from '../../server/src/analysis/model';
+import { type Finding, HEADLINE_MAX, headlineOf } from '../../server/src/analysis/model';
 
 export { applyEdits };
 
@@ -98,6 +98,12 @@ export async function analyzeSnippet(
       ...DEFAULT_SETTINGS,
       ...opts.settings,
     }).findings;
+    // Every message opens with a headline that fits an editor's problem list.
+    for (const f of findings)
+      assert.ok(
+        headlineOf(f.message).length <= HEADLINE_MAX,
+        `${f.rule}: headline over ${HEADLINE_MAX} characters: ${headlineOf(f.message)}`,
+      );
     return opts.rules ? findings.filter((f) => opts.rules!.includes(f.rule)) : findings;
   } finally {
     tree.delete();

@@ -41,6 +41,11 @@ test('diagnostics, quick fix, applied edit, diagnostic gone', async () => {
     assert.equal(d.severity, 1);
     assert.match(d.codeDescription?.href ?? '', /docs\/rules\/unsafe-kernel-deref\.md$/);
     assert.ok((d.data?.kernels.length ?? 0) > 40, 'the failing kernels travel with the diagnostic');
+    // The whole message travels: the headline the Problems list shows, the details the hover adds.
+    const [headline, ...details] = d.message.split('\n');
+    assert.match(headline, /^`task->real_parent->tgid` reads struct task_struct memory directly; /);
+    assert.ok(headline.length <= 120, headline);
+    assert.match(details.join('\n'), /Read it with BPF_CORE_READ\(\)/);
     // The BTF-typed reads in the tp_btf program are not flagged.
     const btfLine = position(example, 'parent->pid').line;
     assert.ok(!diags.some((x) => x.range.start.line === btfLine && /deref|field-read/.test(String(x.code))));

@@ -81,7 +81,7 @@ ${GPL}`,
     id: 'verifier-global-data',
     code: `${HEAD}
 u64 hits;
- // ^^^^ verifier-global-data: The object has global data (\`hits\`): libbpf refuses to load it without kernel support (5.2)
+ // ^^^^ verifier-global-data: lack kernel support for global data (5.2)
 
 SEC("kprobe/do_exit")
 int BPF_KPROBE(on_exit, long code)

@@ -47,3 +47,72 @@ export interface Finding {
    */
   readonly uses?: Range[];
 }
+
+/**
+ * The longest first line a finding's message has: what breaks, on how many target kernels, and
+ * the consequence in a few words. Editors list findings by it (VS Code's Problems panel, Neovim's
+ * virtual text, CI logs); the kernels, the evidence and the advice follow on the next lines.
+ */
+export const HEADLINE_MAX = 120;
+
+/**
+ * A finding's message: `headline`, then each non-empty detail on a line of its own. A headline
+ * over {@link HEADLINE_MAX} (a name of unusual length) is cut at a word with `…`, and the whole
+ * of it opens the details, so nothing is lost.
+ */
+export function findingMessage(headline: string, ...details: (string | undefined)[]): string {
+  const lines = details.map((d) => d?.trim()).filter((d): d is string => !!d);
+  let head = headline.trim();
+  if (head.length > HEADLINE_MAX) {
+    lines.unshift(head);
+    const space = head.lastIndexOf(' ', HEADLINE_MAX - 1);
+    head = `${head.slice(0, space > HEADLINE_MAX / 2 ? space : HEADLINE_MAX - 1)}…`;
+  }
+  return [head, ...lines].join('\n');
+}
+
+/**
+ * A headline that says `what` and, when the two fit in {@link HEADLINE_MAX} characters, its
+ * `consequence` after a semicolon; otherwise the consequence becomes the first detail (a sentence).
+ * Returns the headline and that detail, for {@link findingMessage}.
+ */
+export function headlineWith(what: string, consequence: string): [string, string | undefined] {
+  const joined = `${what}; ${consequence}`;
+  if (joined.length <= HEADLINE_MAX) return [joined, undefined];
+  return [what, `${consequence.charAt(0).toUpperCase()}${consequence.slice(1)}.`];
+}
+
+/** The first line of a finding's message. */
+export function headlineOf(message: string): string {
+  const nl = message.indexOf('\n');
+  return nl < 0 ? message : message.slice(0, nl);
+}
+
+/** The lines after a message's headline (none for a message that is only a headline). */
+export function detailsOf(message: string): string[] {
+  const nl = message.indexOf('\n');
+  return nl < 0 ? [] : message.slice(nl + 1).split('\n');
+}
+
+/** `message` with `sentence` added to its details, never to its headline. */
+export function withDetail(message: string, sentence: string): string {
+  return `${message}\n${sentence}`;
+}
+
+/**
+ * What keeps a message's headline from serving a problem list as it is: over
+ * {@link HEADLINE_MAX} characters, or cut to fit by {@link findingMessage} (a rule whose headline
+ * should be shorter); undefined when it fits as written.
+ */
+export function headlineProblem(message: string): string | undefined {
+  const head = headlineOf(message);
+  if (head.length > HEADLINE_MAX) return `${head.length} characters`;
+  const first = detailsOf(message)[0];
+  if (head.endsWith('…') && first?.startsWith(head.slice(0, -1))) return 'cut to fit';
+  return undefined;
+}
+
+/** The first of `forms` (longest and most telling first) that fits a headline; else the last. */
+export function fitting(...forms: string[]): string {
+  return forms.find((h) => h.length <= HEADLINE_MAX) ?? forms[forms.length - 1];
+}

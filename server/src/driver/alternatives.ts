@@ -11,7 +11,7 @@
  */
 import type { FileModel } from '../analysis/file';
 import type { LineIndex } from '../analysis/lines';
-import type { Finding, Range } from '../analysis/model';
+import { type Finding, type Range, withDetail } from '../analysis/model';
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { type AttachPoint, attachPoints } from '../rules/attach-points';
 import type { FlagRegion } from '../analysis/loaderFlags';
@@ -44,7 +44,10 @@ function underFlag(f: Finding, flagged: readonly FlagRegion[], lines: LineIndex)
   return {
     ...f,
     severity: 'warning',
-    message: `${f.message} This code runs only where the loader sets \`${r.flag}\` (${r.where}); elsewhere the flag is a constant false and the verifier skips it.`,
+    message: withDetail(
+      f.message,
+      `This code runs only where the loader sets \`${r.flag}\` (${r.where}); elsewhere the flag is a constant false and the verifier skips it.`,
+    ),
   };
 }
 
@@ -177,21 +180,33 @@ export function applyAlternatives(
     if (f.rule === 'map-type-unavailable' && runtime) {
       const map = mapOf(f);
       const where = map ? runtime.maps.get(map) : undefined;
-      return where ? { ...f, severity: 'warning', message: `${f.message} The loader changes this map's type at run time (${where}).` } : f;
+      return where
+        ? { ...f, severity: 'warning', message: withDetail(f.message, `The loader changes this map's type at run time (${where}).`) }
+        : f;
     }
     const p = programOf(f);
     if (!p) return f;
     const retarget = f.rule === 'attach-target-missing-in-range' ? runtime?.retargeted.get(p.point.program) : undefined;
     if (retarget)
-      return { ...f, severity: 'warning', message: `${f.message} The loader sets this program's attach target at run time (${retarget}).` };
+      return {
+        ...f,
+        severity: 'warning',
+        message: withDetail(f.message, `The loader sets this program's attach target at run time (${retarget}).`),
+      };
     if (f.rule === 'attach-target-missing-in-range' && runtime?.attachments && ATTACHED_BY_NAME.test(p.point.sec)) {
       const replacement = replacementOf(p, f);
       return {
         ...f,
         severity: 'warning',
         message: replacement
-          ? `${f.message} The program loads without its target (it is looked up when attaching); \`${replacement.point.program}\` attaches where it is missing, and ${runtime.attachments} chooses what to attach at run time.`
-          : `${f.message} The program loads without its target (it is looked up when attaching), and ${runtime.attachments} chooses what to attach at run time; where it attaches this program anyway, that fails.`,
+          ? withDetail(
+              f.message,
+              `The program loads without its target (it is looked up when attaching); \`${replacement.point.program}\` attaches where it is missing, and ${runtime.attachments} chooses what to attach at run time.`,
+            )
+          : withDetail(
+              f.message,
+              `The program loads without its target (it is looked up when attaching), and ${runtime.attachments} chooses what to attach at run time; where it attaches this program anyway, that fails.`,
+            ),
       };
     }
     if (!p.optional) return f;
@@ -200,7 +215,7 @@ export function applyAlternatives(
       return {
         ...f,
         severity: 'warning',
-        message: `${f.message} The program is optional (${p.optional}): where it cannot load, the rest of the object still does.`,
+        message: withDetail(f.message, `The program is optional (${p.optional}): where it cannot load, the rest of the object still does.`),
       };
     }
     const servedBy = (k: string) => variants.filter((q) => !failing.get(q)!.has(k));
@@ -210,7 +225,7 @@ export function applyAlternatives(
       return {
         ...f,
         severity: 'warning',
-        message: `${f.message} This variant is optional (${p.optional}); ${names.join(' or ')} serves these kernels.`,
+        message: withDetail(f.message, `This variant is optional (${p.optional}); ${names.join(' or ')} serves these kernels.`),
       };
     }
     // Only an if/else in the loader proves that one of the variants must load; otherwise the
@@ -219,14 +234,17 @@ export function applyAlternatives(
       return {
         ...f,
         severity: 'warning',
-        message: `${f.message} The program is optional (${p.optional}): where no variant loads, the loader may switch it off.`,
+        message: withDetail(f.message, `The program is optional (${p.optional}): where no variant loads, the loader may switch it off.`),
       };
     }
     if (uncovered.length === f.kernels.length) return f;
     return {
       ...f,
       kernels: uncovered,
-      message: `${f.message} ${names.join(' or ')} serves ${f.kernels.length - uncovered.length} of them; no variant of this hook loads on ${uncovered.length}: ${uncovered.slice(0, 3).join(', ')}${uncovered.length > 3 ? ', …' : ''}.`,
+      message: withDetail(
+        f.message,
+        `${names.join(' or ')} serves ${f.kernels.length - uncovered.length} of them; no variant of this hook loads on ${uncovered.length}: ${uncovered.slice(0, 3).join(', ')}${uncovered.length > 3 ? ', …' : ''}.`,
+      ),
     };
   });
 }

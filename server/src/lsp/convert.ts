@@ -45,7 +45,10 @@ function severity(s: Severity): DiagnosticSeverity {
   return s === 'error' ? DiagnosticSeverity.Error : s === 'warning' ? DiagnosticSeverity.Warning : DiagnosticSeverity.Information;
 }
 
-/** A finding as an LSP diagnostic; `data` keeps what code actions need. */
+/**
+ * A finding as an LSP diagnostic; `data` keeps what code actions need and the failing kernels. The
+ * message stays whole: editors list its first line (the headline) and show all of it on hover.
+ */
 export function toDiagnostic(f: Finding, uri: string): Diagnostic {
   const href = ruleDocUrl(f.rule);
   const d: Diagnostic = {

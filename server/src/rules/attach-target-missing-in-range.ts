@@ -16,6 +16,7 @@
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { compareVersions, majorMinor } from '../../../kernel-db/src/version';
 import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
+import { findingMessage, headlineWith } from '../analysis/model';
 import type { Rule, RuleContext } from './rule';
 
 export const attachTargetMissingInRange: Rule = {
@@ -237,14 +238,23 @@ function check(ctx: RuleContext, p: AttachPoint) {
   if (absent.length > 0) parts.push(`missing on ${describeSome(absent, ctx.kernels)}`);
   if (inlined.length > 0) parts.push(`fully inlined, with no symbol to attach to, on ${describeSome(inlined, ctx.kernels)}`);
   const how = p.bcc ? t.consequence.replace('the program fails to load', 'BCC cannot load the program') : t.consequence;
+  // "the program fails to load there (no BTF function to attach to)": the why goes to the details.
+  const why = /^(.*?) \((.*)\)$/.exec(how);
+  const [headline, consequence] = headlineWith(
+    `${capitalize(t.label)} is unavailable on ${failing.length} of ${ctx.kernels.length} target kernels`,
+    why ? why[1] : how,
+  );
   ctx.report({
     span: p.span,
     kernels: failing.map((k) => k.name),
-    message:
-      `${capitalize(t.label)} is unavailable on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
-      (builds > 0
-        ? ` (${builds} more kernel${builds === 1 ? ' lacks' : 's lack'} it only in ${builds === 1 ? 'its' : 'their'} build, e.g. as a module, and ${builds === 1 ? 'is' : 'are'} not counted.)`
-        : ''),
+    message: findingMessage(
+      headline,
+      consequence,
+      `It is ${parts.join('; ')}.${why ? ` ${capitalize(why[2])}.` : ''}`,
+      builds > 0
+        ? `(${builds} more kernel${builds === 1 ? ' lacks' : 's lack'} it only in ${builds === 1 ? 'its' : 'their'} build, e.g. as a module, and ${builds === 1 ? 'is' : 'are'} not counted.)`
+        : undefined,
+    ),
   });
 }
 

@@ -8,6 +8,7 @@
  * under `if (CONFIG_X)` with `extern … CONFIG_X __kconfig` stays silent.
  */
 import { OwnedCache } from '../analysis/memo';
+import { findingMessage, headlineWith } from '../analysis/model';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
@@ -145,7 +146,16 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
   const isLsm = f.prog_type === 'BPF_PROG_TYPE_LSM';
   const lsmNote = isLsm ? inactiveBpfLsm(ctx, kernels) : undefined;
   if (g.off.size === 0) {
-    if (lsmNote) ctx.report({ span: p.span, severity: 'info', kernels: [], message: `${p.written}: ${lsmNote}` });
+    if (lsmNote)
+      ctx.report({
+        span: p.span,
+        severity: 'info',
+        kernels: [],
+        message: findingMessage(
+          `${p.written}: BPF LSM is not active by default on ${lsmNote.count} of ${ctx.kernels.length} target kernels`,
+          lsmNote.text,
+        ),
+      });
     return;
   }
   const d = describeGaps(ctx, g, kernels.length);
@@ -155,13 +165,19 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
   ctx.report({
     span: p.span,
     kernels: d.failing.map((k) => k.name),
-    message:
-      `${p.written} needs kernel options that are off on ${d.failing.length} of ${ctx.kernels.length} target kernels: ${d.text}; ${what}.${d.unknown}` +
-      (lsmNote
-        ? ` ${lsmNote}`
+    message: findingMessage(
+      ...headlineWith(
+        `${p.written} needs kernel options off on ${d.failing.length} of ${ctx.kernels.length} target kernels`,
+        p.bcc ? 'BCC cannot load it there' : 'it fails to load or attach there',
+      ),
+      `${capitalize(what)}.`,
+      `${d.text}.${d.unknown}`,
+      lsmNote
+        ? lsmNote.text
         : isLsm
-          ? ' BPF LSM programs also need `bpf` in the active LSM list, which the kernel command line (`lsm=`) can change and the linter cannot check.'
-          : ''),
+          ? 'BPF LSM programs also need `bpf` in the active LSM list, which the kernel command line (`lsm=`) can change and the linter cannot check.'
+          : undefined,
+    ),
   });
 }
 
@@ -169,14 +185,17 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
  * BPF LSM built in but left out of the default LSM order (CONFIG_LSM) on some kernels: there the
  * hooks run only if the kernel command line enables them (`lsm=…,bpf`), which the linter cannot see.
  */
-function inactiveBpfLsm(ctx: RuleContext, kernels: readonly Kernel[]): string | undefined {
+function inactiveBpfLsm(ctx: RuleContext, kernels: readonly Kernel[]): { count: number; text: string } | undefined {
   const lsm = ctx.db.config('CONFIG_BPF_LSM', kernels);
   const order = ctx.db.config('CONFIG_LSM', kernels);
   const inactive = kernels.filter(
     (_, i) => lsm[i].present === true && order[i].present === true && !(order[i].value ?? '').split(',').includes('bpf'),
   );
   if (inactive.length === 0) return undefined;
-  return `On ${describeSome(inactive, ctx.kernels)}, BPF LSM is built in but CONFIG_LSM leaves \`bpf\` out of the active LSMs, so the program runs only where the kernel command line adds it (\`lsm=…,bpf\`), which the linter cannot check.`;
+  return {
+    count: inactive.length,
+    text: `On ${describeSome(inactive, ctx.kernels)}, BPF LSM is built in but CONFIG_LSM leaves \`bpf\` out of the active LSMs, so the program runs only where the kernel command line adds it (\`lsm=…,bpf\`), which the linter cannot check.`,
+  };
 }
 
 function checkMaps(ctx: RuleContext) {
@@ -190,7 +209,13 @@ function checkMaps(ctx: RuleContext) {
     ctx.report({
       span: { start: site.value.start, end: site.value.end },
       kernels: d.failing.map((k) => k.name),
-      message: `${site.value.text}${site.map ? ` (map \`${site.map}\`)` : ''} needs kernel options that are off on ${d.failing.length} of ${ctx.kernels.length} target kernels: ${d.text}; creating the map fails there.${d.unknown}`,
+      message: findingMessage(
+        ...headlineWith(
+          `${site.value.text}${site.map ? ` (map \`${site.map}\`)` : ''} needs kernel options off on ${d.failing.length} of ${ctx.kernels.length} target kernels`,
+          'creating the map fails there',
+        ),
+        `${d.text}.${d.unknown}`,
+      ),
     });
   }
 }
@@ -223,11 +248,19 @@ function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
     ctx.report({
       node: fnNode,
       kernels: d.failing.map((k) => k.name),
-      message:
-        `\`${name}\` needs kernel options that are off on ${d.failing.length} of ${at.size} kernels this code runs on: ${d.text}; ` +
-        `the helper is not offered there and the verifier rejects the program.${d.unknown}` +
-        (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '') +
-        ` Guard the call with \`if (${[...g.off.keys()][0]})\` and \`extern bool ${[...g.off.keys()][0]} __kconfig __weak;\` if the program must load there.`,
+      message: findingMessage(
+        ...headlineWith(
+          `\`${name}\` needs kernel options off on ${d.failing.length} of ${at.size} kernels this code runs on`,
+          'the verifier rejects the call there',
+        ),
+        `${d.text}; the helper is not offered there and the verifier rejects the program.${d.unknown}` +
+          (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : ''),
+        `Guard the call with \`if (${[...g.off.keys()][0]})\` and \`extern bool ${[...g.off.keys()][0]} __kconfig __weak;\` if the program must load there.`,
+      ),
     });
   }
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

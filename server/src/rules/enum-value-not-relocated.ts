@@ -8,7 +8,7 @@
 import type { Node } from 'web-tree-sitter';
 import type { Kernel, ValueOnKernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
-import type { Fix } from '../analysis/model';
+import { type Fix, findingMessage, headlineWith } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** Calls whose arguments are relocations or compile-time questions, not the constant's value. */
@@ -174,10 +174,16 @@ function report(ctx: RuleContext, f: FunctionFacts, id: Node, name: string, v: V
     : 'It belongs to an anonymous enum, which bpf_core_enum_value() cannot name; guard the code by kernel version instead.';
   ctx.report({
     node: id,
-    message:
-      `\`${name}\`${enumName ? ` (enum ${enumName})` : ''} is compiled in as ${ref}, its value on ${best} of the ${known} kernels this code runs on whose data has it, but it is ` +
-      [...groups].map(([x, ks]) => `${x} on ${ks.length} (${describeKernels(ks, kernels)})`).join(', ') +
-      `: there the number means another constant. ${how}`,
+    message: findingMessage(
+      ...headlineWith(
+        `\`${name}\` is compiled in as ${ref}, but its value differs on ${failing.length} of ${kernels.length} kernels this code runs on`,
+        'the number means another constant there',
+      ),
+      `${enumName ? `It belongs to enum ${enumName}, and ${ref}` : ref} is its value on ${best} of the ${known} kernels this code runs on whose data has it, but it is ` +
+        [...groups].map(([x, ks]) => `${x} on ${ks.length} (${describeKernels(ks, kernels)})`).join(', ') +
+        ': there the number means another constant.',
+      how,
+    ),
     kernels: failing.map((k) => k.name),
     fixes,
   });

@@ -15,7 +15,7 @@ import type { FieldOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/que
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain, Link } from '../analysis/chains';
 import { fieldAcross } from '../analysis/layout';
-import type { Fix, Severity } from '../analysis/model';
+import { type Fix, findingMessage, fitting, type Severity } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 export const fieldTypeChangedInRange: Rule = {
@@ -236,13 +236,48 @@ function reportLink(
   const fixes = (kinds.has('bitfield') || kinds.has('width')) && !kinds.has('kind') ? bitfieldFix(ctx, chain, last, shapes) : [];
   ctx.report({
     node: last || chain.within ? chain.top : link.node,
-    message:
-      `\`${name}\` is ${spelling(r)} on ${kernels.length - failing.length} of ${kernels.length} kernels this code runs on, but ${variants}: ${why.join('; ')}.` +
-      (fixes.length ? ` Read it with BPF_CORE_READ_BITFIELD_PROBED(), which sizes, shifts and sign-extends at load time.` : ''),
+    message: findingMessage(
+      headline(name, spelling(r), groups, kernels.length, failing.length, consequenceOf(kinds, access, ctx.loader.kind === 'libbpf')),
+      `It is ${variants}: ${why.join('; ')}.`,
+      fixes.length ? 'Read it with BPF_CORE_READ_BITFIELD_PROBED(), which sizes, shifts and sign-extends at load time.' : undefined,
+    ),
     kernels: failing.map((k) => k.name),
     fixes,
     severity,
   });
+}
+
+/**
+ * The most telling headline that fits: both declarations, or the usual one (with the consequence,
+ * then without it), or the count alone.
+ */
+function headline(
+  name: string,
+  ref: string,
+  groups: ReadonlyMap<string, unknown>,
+  total: number,
+  failing: number,
+  consequence: string,
+): string {
+  const by = `\`${name}\` is ${ref} on ${total - failing} of ${total} kernels this code runs on, but`;
+  const named = [...(groups.size === 1 ? [`${by} ${[...groups.keys()][0]} on ${failing}`] : []), `${by} declared otherwise on ${failing}`];
+  const count = `\`${name}\` is declared otherwise on ${failing} of ${total} kernels this code runs on`;
+  return fitting(...named.map((h) => `${h}; ${consequence}`), ...named, `${count}; ${consequence}`, count);
+}
+
+/** The gravest of the changes' consequences, in a few words for a headline. */
+function consequenceOf(kinds: ReadonlySet<Change>, access: Access, libbpf: boolean): string {
+  if (kinds.has('bitfield')) return access === 'load' ? 'the verifier rejects the load there' : 'the read copies whole bytes there';
+  if (kinds.has('kind')) return 'the CO-RE relocation fails there';
+  if (kinds.has('width'))
+    return access === 'load'
+      ? libbpf
+        ? 'the signed load is rejected there'
+        : 'the load takes the wrong size there'
+      : 'the read copies the wrong size there';
+  if (kinds.has('sign')) return 'the value is extended differently there';
+  if (kinds.has('pointee')) return 'accesses through it may not relocate there';
+  return "it may hold another member's value there";
 }
 
 /**

@@ -29,7 +29,7 @@ import { calleeName, callsIn, localNames } from '../analysis/calls';
 import { coreMacro } from '../analysis/coreMacros';
 import { guardWrap } from '../analysis/fixes';
 import { KSet } from '../analysis/kset';
-import type { Fix } from '../analysis/model';
+import { type Finding, type Fix, findingMessage, headlineWith } from '../analysis/model';
 import { LIBBPF, type Loader } from '../analysis/loader';
 import { programKernels, runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
@@ -106,11 +106,16 @@ export const helperUnavailable: Rule = {
     const local = localNames(ctx.model);
     /** Failing kernels already reported per helper: a macro's hidden call repeats no cause. */
     const reported = new Map<string, Set<string>>();
+    /** Verdicts by helper, message and kernels: one cause in one function is one finding. */
+    const groups = new Map<string, Verdict[]>();
     const report = (name: string, v: Verdict) => {
       let seen = reported.get(name);
       if (!seen) reported.set(name, (seen = new Set()));
       for (const k of v.kernels) seen.add(k);
-      ctx.report(v);
+      const key = `${name}\u0000${v.message}\u0000${v.kernels.join(',')}`;
+      const g = groups.get(key);
+      if (g) g.push(v);
+      else groups.set(key, [v]);
     };
     const macros: { call: Node; macro: string; helper: string }[] = [];
     for (const call of callsIn(f.fn.body)) {
@@ -138,8 +143,27 @@ export const helperUnavailable: Rule = {
       if (seen && v.kernels.every((k) => seen.has(k))) continue;
       report(m.helper, v);
     }
+    for (const vs of groups.values()) ctx.report(vs.length === 1 ? vs[0] : merged(ctx, vs));
   },
 };
+
+/**
+ * One finding for several calls of one helper that fail on the same kernels for the same reason:
+ * at the first call, the others as related information; its fix guards them all, when each has one.
+ */
+function merged(ctx: RuleContext, vs: readonly Verdict[]): Verdict & { related: Finding['related']; uses: Node[] } {
+  const [first, ...rest] = vs;
+  const fixes = vs.every((v) => v.fixes.length > 0)
+    ? [{ ...first.fixes[0], title: `${first.fixes[0].title} (all ${vs.length} calls)`, edits: vs.flatMap((v) => v.fixes[0].edits) }]
+    : [];
+  return {
+    ...first,
+    message: `${first.message} (${vs.length} calls in this function.)`,
+    fixes,
+    related: rest.map((v) => ({ range: ctx.range(v.node), message: 'another call that fails on the same kernels' })),
+    uses: vs.map((v) => v.node),
+  };
+}
 
 /** A finding of this rule, before it is reported. */
 interface Verdict {
@@ -230,7 +254,7 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   }
   if (notAllowed.length) {
     parts.push(
-      `${f.ctx.label} programs (${pt}) may not call \`${name}\`: the verifier rejects the load on ${notAllowed.length === kernels.length ? `all ${kernels.length}` : `${notAllowed.length} of ${kernels.length}`} kernels this code runs on.`,
+      `${f.ctx.label} programs (${pt}) may not call \`${name}\`: the verifier rejects the load on ${onCount(notAllowed, kernels)} kernels this code runs on.`,
     );
   }
   if (tooOld.length) {
@@ -241,7 +265,7 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   if (notSleepable.length) {
     parts.push(
       `\`${name}\` may sleep, and the verifier offers it only to sleepable programs: SEC("${f.ctx.sec}") is not one, so the load fails ` +
-        `("unknown func" or "helper call might sleep in a non-sleepable prog") on ${notSleepable.length === kernels.length ? `all ${kernels.length}` : `${notSleepable.length} of ${kernels.length}`} kernels this code runs on. ` +
+        `("unknown func" or "helper call might sleep in a non-sleepable prog") on ${onCount(notSleepable, kernels)} kernels this code runs on. ` +
         `Use a sleepable variant of the section (\`${f.ctx.label}.s/…\`) where the hook allows one${/copy_from_user/.test(name) ? ', or read user memory with bpf_probe_read_user()' : ''}.`,
     );
   }
@@ -252,12 +276,31 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   }
   if (parts.length === 0) return undefined;
   const failing = gpl ? kernels : [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld, ...notSleepable])];
-  const guarded = f.guards.kernelsAt(call).size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '';
+  const guarded = f.guards.kernelsAt(call).size < ctx.kernels.length ? '(Checked against the kernels its guards leave.)' : undefined;
   const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && notSleepable.length === 0 && !gpl;
-  const macro = via ? `\`${via}()\` reads with the helper \`${name}\`, which its expansion calls. ` : '';
+  const macro = via ? `\`${via}()\` reads with the helper \`${name}\`, which its expansion calls.` : undefined;
+  // The headline: the first cause, in brief; every cause in full follows.
+  const inCode = (ks: Kernel[]) => `${onCount(ks, kernels)} kernels this code runs on`;
+  const [headline, consequence] = missing.length
+    ? headlineWith(
+        `${via ? `\`${via}()\` calls \`${name}\`, which` : `\`${name}\``} is missing on ${inCode(missing)}`,
+        'the verifier rejects the call there',
+      )
+    : rewrittenRejected.length
+      ? headlineWith(
+          `\`${name}\`'s stand-in \`${rewrite}\` is not allowed in ${f.ctx.label} programs`,
+          `the load fails on ${inCode(rewrittenRejected)}`,
+        )
+      : notAllowed.length
+        ? headlineWith(`${f.ctx.label} programs may not call \`${name}\``, `the verifier rejects the load on ${inCode(notAllowed)}`)
+        : tooOld.length
+          ? headlineWith(`${f.ctx.label} programs may call \`${name}\` only since ${since}`, `the load fails on ${inCode(tooOld)}`)
+          : notSleepable.length
+            ? headlineWith(`\`${name}\` may sleep, but SEC("${f.ctx.sec}") is not sleepable`, `the load fails on ${inCode(notSleepable)}`)
+            : headlineWith(`\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible`, 'the load fails on every kernel');
   return {
     node: call.childForFieldName('function') ?? call,
-    message: macro + parts.join(' ') + guarded,
+    message: findingMessage(headline, consequence, macro, ...parts, guarded),
     kernels: failing.map((k) => k.name),
     fixes:
       missing.length && !ctx.model.bcc && !via && notSleepable.length === 0
@@ -266,11 +309,16 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   };
 }
 
+/** "all 81" or "3 of 81": how many of `kernels` fail. */
+function onCount(failing: readonly Kernel[], kernels: readonly Kernel[]): string {
+  return failing.length === kernels.length ? `all ${kernels.length}` : `${failing.length} of ${kernels.length}`;
+}
+
 function missingSentence(name: string, fact: HelperFact, missing: Kernel[], kernels: Kernel[], avail: KernelAnswer[]): string {
   const floor = missing.filter((k) => avail[kernels.indexOf(k)].basis === 'facts');
   // Kernels older than the facts' version that have the helper all the same (distro backports).
   const backported = kernels.filter((k, i) => avail[i].present === true && compareVersions(k.version, fact.since) < 0);
-  let s = `\`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
+  let s = `\`${name}\` is missing on ${describeKernels(missing, kernels)}`;
   if (floor.length)
     s += ` (on ${floor.length} of them by the facts' version floor ${fact.since}, for want of the kernel's own helper list)`;
   s += `; the verifier rejects the call as an unknown function there (it came in ${fact.since}`;

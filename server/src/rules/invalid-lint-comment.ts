@@ -5,6 +5,7 @@
  */
 import { TargetError, TargetSpec } from '../../../kernel-db/src/query/target';
 import { directives } from '../analysis/comments';
+import { findingMessage } from '../analysis/model';
 import type { Rule } from './rule';
 
 export const invalidLintComment: Rule = {
@@ -23,13 +24,13 @@ export const invalidLintComment: Rule = {
           if (kernels.length === 0) {
             ctx.report({
               span,
-              message: `target comment "${d.spec}" selects no kernels; the file keeps its configured target`,
+              message: findingMessage(`target comment "${d.spec}" selects no kernels; the file keeps its configured target`),
               kernels: [],
             });
           }
         } catch (e) {
           if (!(e instanceof TargetError)) throw e;
-          ctx.report({ span, message: `${e.message}; the file keeps its configured target`, kernels: [] });
+          ctx.report({ span, message: findingMessage(`${e.message}; the file keeps its configured target`), kernels: [] });
         }
         continue;
       }
@@ -37,7 +38,7 @@ export const invalidLintComment: Rule = {
         if (ctx.ruleIds.includes(r.id)) continue;
         ctx.report({
           span: r,
-          message: `unknown rule "${r.id}" in an ebpf-portability comment (known: ${ctx.ruleIds.join(', ')})`,
+          message: findingMessage(`unknown rule "${r.id}" in an ebpf-portability comment`, `Known rules: ${ctx.ruleIds.join(', ')}.`),
           kernels: [],
         });
       }

@@ -8,6 +8,7 @@
  * kernel itself. Guards still narrow on such checks (they do select code); this rule only informs.
  */
 import type { Node } from 'web-tree-sitter';
+import { findingMessage } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
@@ -102,11 +103,17 @@ function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {
   const at = f ? runsOn(ctx, f, g.node).kernels() : [...ctx.kernels];
   if (at.length === 0) return;
   const feature = g.newer && f ? featureOf(ctx, f, g.newer, g.skip, at) : undefined;
-  const head = `Selects code by kernel version (${g.op} ${g.version}): distro kernels backport features without changing their version (RHEL 8's 4.18, openEuler's 4.19) and configs leave features out of newer ones, so the check can pick the wrong branch.`;
+  const gate = `Selects code by kernel version (${g.op} ${g.version})`;
+  const why =
+    "Distro kernels backport features without changing their version (RHEL 8's 4.18, openEuler's 4.19) and configs leave features out of newer ones, so the check can pick the wrong branch.";
   if (!feature) {
     ctx.report({
       node: g.node,
-      message: `${head} Probe the feature itself: \`bpf_core_field_exists()\`, \`bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_…)\` or \`bpf_ksym_exists()\`.`,
+      message: findingMessage(
+        `${gate}; backports and configs can make it pick the wrong branch`,
+        why,
+        'Probe the feature itself: `bpf_core_field_exists()`, `bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_…)` or `bpf_ksym_exists()`.',
+      ),
       kernels: [],
       severity: 'info',
     });
@@ -129,7 +136,14 @@ function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {
     : `For ${feature.what}, which the newer branch uses, the version happens to agree with every target kernel, but not necessarily with kernels outside the target.`;
   ctx.report({
     node: g.node,
-    message: `${head} ${verdict} Probe the feature instead: \`${feature.probe}\`.`,
+    message: findingMessage(
+      lies.length
+        ? `${gate}, which is wrong about ${feature.what} on ${early.length + late.length} of ${at.length} target kernels`
+        : `${gate}; it agrees with ${feature.what} on the target kernels, not necessarily beyond`,
+      why,
+      verdict,
+      `Probe the feature instead: \`${feature.probe}\`.`,
+    ),
     kernels: [...early, ...late].map((k) => k.name),
     severity: 'info',
   });

@@ -21,6 +21,7 @@ import type { Fix } from '../analysis/model';
 import { calleeName, callsIn, localNames } from '../analysis/calls';
 import { guardWrap } from '../analysis/fixes';
 import { runsOn } from './common';
+import { findingMessage, headlineWith } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** The file's `extern … name(…) … __ksym;` kfunc declaration of `name`, if any. */
@@ -93,16 +94,22 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, dec
   if (missing.length === 0) return;
   const since = ctx.db.facts.kfunc(name)?.since;
   const floor = missing.filter((k) => answers[kernels.indexOf(k)].basis === 'facts');
-  let message = `kfunc \`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
-  if (floor.length) message += ` (on ${floor.length} of them by the facts' version floor ${since}, for want of kfunc tags in their BTF)`;
-  message +=
-    decl && !decl.weak
-      ? `; libbpf cannot resolve the \`__ksym\` there and refuses to load the program${since ? ` (it came in ${since})` : ''}.`
-      : `; libbpf leaves the kfunc unresolved there and the verifier rejects the call${since ? ` (it came in ${since})` : ''}.`;
-  if (f.guards.kernelsAt(call).size < ctx.kernels.length) message += ' (Checked against the kernels its guards leave.)';
+  const strong = decl && !decl.weak;
+  let details = `It is missing on ${describeKernels(missing, kernels)}`;
+  if (floor.length) details += ` (on ${floor.length} of them by the facts' version floor ${since}, for want of kfunc tags in their BTF)`;
+  details += strong
+    ? `; libbpf cannot resolve the \`__ksym\` there and refuses to load the program${since ? ` (it came in ${since})` : ''}.`
+    : `; libbpf leaves the kfunc unresolved there and the verifier rejects the call${since ? ` (it came in ${since})` : ''}.`;
+  if (f.guards.kernelsAt(call).size < ctx.kernels.length) details += ' (Checked against the kernels its guards leave.)';
   ctx.report({
     node: call.childForFieldName('function') ?? call,
-    message,
+    message: findingMessage(
+      ...headlineWith(
+        `kfunc \`${name}\` is missing on ${missing.length} of ${kernels.length} kernels this code runs on`,
+        strong ? 'the program fails to load there' : 'the verifier rejects the call there',
+      ),
+      details,
+    ),
     kernels: missing.map((k) => k.name),
     fixes: fixes(ctx, call, name, decl),
   });

@@ -11,7 +11,7 @@
 import type { Node } from 'web-tree-sitter';
 import { compareVersions } from '../../../kernel-db/src/version';
 import { deref } from '../analysis/ctypes';
-import type { Fix } from '../analysis/model';
+import { type Fix, findingMessage } from '../analysis/model';
 import { isArrow, isPacket } from '../analysis/scope';
 import { calleeName, callsIn, localNames } from '../analysis/calls';
 import { rewritesProbeRead } from './helper-unavailable';
@@ -62,11 +62,15 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string) {
   const how = rewritesProbeRead(ctx.loader)
     ? `the loader (${ctx.loader.kind}) turns the explicit forms back into \`${name}\` on kernels before ${split}`
     : `every kernel this code runs on has the explicit forms`;
-  const message =
-    `\`${name}\` cannot tell kernel from user memory: on architectures whose user and kernel address ranges overlap (s390x, for one) it may read the wrong one, ` +
-    `and since ${split} such architectures do not offer it at all (it needs CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE)` +
-    (gone.length ? `; ${gone.length} of the kernels this code runs on lack that option` : '') +
-    `. Say which memory it reads with \`${forms.kernel}\` or \`${forms.user}\`; ${how}.`;
+  const message = findingMessage(
+    `\`${name}\` cannot tell kernel from user memory` +
+      (gone.length ? `, and is not offered on ${gone.length} of ${kernels.length} kernels this code runs on` : ''),
+    'On architectures whose user and kernel address ranges overlap (s390x, for one) it may read the wrong one, ' +
+      `and since ${split} such architectures do not offer it at all (it needs CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE)` +
+      (gone.length ? `; ${gone.length} of the kernels this code runs on lack that option` : '') +
+      '.',
+    `Say which memory it reads with \`${forms.kernel}\` or \`${forms.user}\`; ${how}.`,
+  );
   ctx.report({
     node: call.childForFieldName('function') ?? call,
     message,

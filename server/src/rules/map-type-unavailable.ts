@@ -9,6 +9,7 @@
 import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { describeSome } from './attach-points';
+import { findingMessage, headlineWith } from '../analysis/model';
 import type { Rule, RuleContext } from './rule';
 
 export const mapTypeUnavailable: Rule = {
@@ -92,13 +93,18 @@ function check(ctx: RuleContext, m: MapDecl) {
     : 'creating the map fails there, and with it loading the whole object';
   const alt =
     m.type === 'BPF_MAP_TYPE_RINGBUF'
-      ? " Where older kernels matter, declare a BPF_MAP_TYPE_PERF_EVENT_ARRAY instead, or switch the map's type from user space (bpf_map__set_type) on kernels that lack ring buffers."
-      : '';
+      ? "Where older kernels matter, declare a BPF_MAP_TYPE_PERF_EVENT_ARRAY instead, or switch the map's type from user space (bpf_map__set_type) on kernels that lack ring buffers."
+      : undefined;
   ctx.report({
     span: m.span,
     kernels: missing.map((k) => k.name),
-    message:
-      `${m.type}${m.name ? ` (map \`${m.name}\`)` : ''} is missing on ${missing.length} of ${ctx.kernels.length} target kernels${since}: ` +
-      `${describeSome(missing, ctx.kernels)}; ${how}.${alt}`,
+    message: findingMessage(
+      ...headlineWith(
+        `${m.type}${m.name ? ` (map \`${m.name}\`)` : ''} is missing on ${missing.length} of ${ctx.kernels.length} target kernels`,
+        m.bcc ? 'BCC cannot create the map there' : 'the object fails to load there',
+      ),
+      `It is missing on ${describeSome(missing, ctx.kernels)}${since}; ${how}.`,
+      alt,
+    ),
   });
 }

@@ -8,7 +8,7 @@
 import type { Node } from 'web-tree-sitter';
 import { chainFix } from '../analysis/fixes';
 import { num, offsetSpread, shortLabel, type OffsetSpread } from '../analysis/layout';
-import type { Fix } from '../analysis/model';
+import { type Fix, findingMessage, headlineWith } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import type { StructDef } from '../analysis/file';
 import type { Guards } from '../analysis/guards';
@@ -105,7 +105,13 @@ function report(ctx: RuleContext, node: Node, what: string, s: OffsetSpread, how
   if (s.unknown.length) parts.push(`unknown on ${s.unknown.length} without offsets`);
   ctx.report({
     node,
-    message: `reads \`${what}\` at a fixed offset (${parts.join('; ')}); the layout comes from ${how}, so it is not relocated by CO-RE.`,
+    message: findingMessage(
+      ...headlineWith(
+        `reads \`${what}\` at a fixed offset, wrong on ${bad.length} of ${total} target kernels`,
+        'it reads other memory there',
+      ),
+      `Its offset is ${parts.join('; ')}; the layout comes from ${how}, so it is not relocated by CO-RE.`,
+    ),
     kernels: bad.map((k) => k.name),
     fixes,
   });

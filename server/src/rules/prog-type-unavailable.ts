@@ -6,6 +6,7 @@
  * `attach-target-missing-in-range`'s business, and CONFIG options are `config-required`'s.
  */
 import { LIBBPF } from '../analysis/loader';
+import { findingMessage, fitting } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
 import {
@@ -66,20 +67,28 @@ function check(ctx: RuleContext, p: AttachPoint) {
         span: p.span,
         severity: 'warning',
         kernels: ctx.kernels.map((k) => k.name),
-        message: `${p.written}: ${libbpf.text} Built with an older libbpf, the program has no type and fails to load on every kernel. ${libbpf.hint}`,
+        message: findingMessage(
+          `${p.written} needs a newer libbpf than the settings' minimum; built with an older one, it loads on no kernel`,
+          `${libbpf.text} Built with an older libbpf, the program has no type and fails to load on every kernel.`,
+          libbpf.hint,
+        ),
       });
     }
     return;
   }
   const parts = [...reasons].map(([why, ks]) => `${why} on ${describeSome(ks, ctx.kernels)}`);
   const how = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load there';
+  // The headline names the reason that holds on the most kernels, when it fits.
+  const [main] = [...reasons].sort((a, b) => b[1].length - a[1].length);
+  const what = `${p.written} cannot load on ${failing.length} of ${ctx.kernels.length} target kernels`;
+  const headline =
+    reasons.size > 1
+      ? fitting(`${what}; ${main[0]}, among other reasons`, `${what}; ${main[0]} on ${main[1].length}`, what)
+      : fitting(`${what}; ${main[0]} there`, what);
   ctx.report({
     span: p.span,
     kernels: failing.map((k) => k.name),
-    message:
-      `${p.written} cannot load on ${failing.length} of ${ctx.kernels.length} target kernels: ${parts.join('; ')}; ${how}.` +
-      extraNote(f.prefix) +
-      (libbpf ? ` ${libbpf.text}` : ''),
+    message: findingMessage(headline, `${capitalize(parts.join('; '))}; ${how}.`, extraNote(f.prefix), libbpf?.text),
   });
 }
 
@@ -93,10 +102,10 @@ function reasonText(r: string): string {
 /** What a message adds for sections with a well-known trap. */
 function extraNote(prefix: string): string {
   if (prefix === 'tc/ingress' || prefix === 'tc/egress') {
-    return ` With libbpf 1.3 and later, SEC("${prefix}") is a tcx program (BPF_TCX_${prefix === 'tc/ingress' ? 'INGRESS' : 'EGRESS'}, kernel 6.6), not the legacy cls_bpf classifier; SEC("tc") attached with bpf_tc_attach() works from 4.1.`;
+    return `With libbpf 1.3 and later, SEC("${prefix}") is a tcx program (BPF_TCX_${prefix === 'tc/ingress' ? 'INGRESS' : 'EGRESS'}, kernel 6.6), not the legacy cls_bpf classifier; SEC("tc") attached with bpf_tc_attach() works from 4.1.`;
   }
   if (prefix === 'lsm' || prefix === 'lsm.s' || prefix === 'lsm_cgroup') {
-    return ' BPF LSM programs also need `bpf` in the active LSM list (CONFIG_LSM or `lsm=` on the kernel command line), which the linter cannot check.';
+    return 'BPF LSM programs also need `bpf` in the active LSM list (CONFIG_LSM or `lsm=` on the kernel command line), which the linter cannot check.';
   }
   return '';
 }
@@ -126,8 +135,15 @@ function unknownSection(ctx: RuleContext, p: AttachPoint) {
     span: p.span,
     severity: 'warning',
     kernels: ctx.kernels.map((k) => k.name),
-    message:
-      `libbpf does not know ${p.written}: the program gets no program type, and libbpf 1.0 and later refuse to load the object on every kernel ` +
-      '("missing BPF prog type, check ELF section name"). Use a section name from libbpf\'s table, e.g. SEC("kprobe/<function>") or SEC("tracepoint/<category>/<event>").',
+    message: findingMessage(
+      `libbpf does not know ${p.written}: the object loads on no kernel with libbpf 1.0 and later`,
+      'The program gets no program type, and libbpf 1.0 and later refuse to load the object on every kernel ' +
+        '("missing BPF prog type, check ELF section name").',
+      'Use a section name from libbpf\'s table, e.g. SEC("kprobe/<function>") or SEC("tracepoint/<category>/<event>").',
+    ),
   });
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -7,6 +7,7 @@
  * Non-sleepable programs run inside one, so the verifier trusts those pointers and this is silent.
  */
 import type { Node } from 'web-tree-sitter';
+import { findingMessage, headlineWith } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
@@ -79,11 +80,16 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const ptr = ctx.text(prev.node);
     ctx.report({
       node: prev.node,
-      message:
-        `\`${ptr}\` is an \`__rcu\` pointer (\`${lay.kernelName}.${link.field}\`) on ${tagged.length} of ${kernels.length} kernels this code runs on: ${describeKernels(tagged, kernels)}. ` +
-        `This sleepable program reads through it outside bpf_rcu_read_lock()/bpf_rcu_read_unlock(), so the verifier marks it untrusted there ` +
-        '(kfuncs that need a trusted pointer reject it) and the object may be freed while it is read. ' +
+      message: findingMessage(
+        ...headlineWith(
+          `\`${ptr}\` is an \`__rcu\` pointer read outside an RCU section on ${tagged.length} of ${kernels.length} kernels this code runs on`,
+          'the verifier marks it untrusted there',
+        ),
+        `It is \`${lay.kernelName}.${link.field}\`, an \`__rcu\` pointer on ${describeKernels(tagged, kernels)}. ` +
+          'This sleepable program reads through it outside bpf_rcu_read_lock()/bpf_rcu_read_unlock(), so the verifier marks it untrusted there ' +
+          '(kfuncs that need a trusted pointer reject it) and the object may be freed while it is read.',
         'Take bpf_rcu_read_lock() around the access, or read it with BPF_CORE_READ().',
+      ),
       kernels: tagged.map((k) => k.name),
     });
     return;

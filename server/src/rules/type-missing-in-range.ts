@@ -5,6 +5,7 @@
  * where that code runs do not have. CO-RE cannot relocate anything against a type the kernel's
  * BTF lacks, so the program does not load there.
  */
+import { findingMessage, fitting, headlineWith } from '../analysis/model';
 import { readsPacket, runsOn } from './common';
 import { coreMacro, toleratesMissing } from '../analysis/coreMacros';
 import type { Node } from 'web-tree-sitter';
@@ -69,10 +70,15 @@ function relocationCalls(ctx: RuleContext, f: FunctionFacts) {
     if (gone.length === 0) continue;
     ctx.report({
       node: call,
-      message:
-        `${m[1]} ${kname} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, at.kernels())}. ` +
-        `\`${name}()\` is relocated against the kernel's own type, so the relocation fails and the program does not load there; ` +
-        `guard it with bpf_core_type_exists(${m[1]} ${m[2]}).`,
+      message: findingMessage(
+        ...headlineWith(
+          `${m[1]} ${kname} is missing on ${gone.length} of ${at.size} kernels this code runs on`,
+          'the program does not load there',
+        ),
+        `It is missing on ${describeKernels(gone, at.kernels())}. ` +
+          `\`${name}()\` is relocated against the kernel's own type, so the relocation fails and the program does not load there; ` +
+          `guard it with bpf_core_type_exists(${m[1]} ${m[2]}).`,
+      ),
       kernels: gone.map((k) => k.name),
     });
   }
@@ -113,13 +119,21 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
       f.fn.params[0]?.node.endIndex >= m.node.endIndex &&
       /^(tp|tracepoint)\//.test(f.ctx.sec ?? '') &&
       kname.startsWith('trace_event_raw_');
-    const what = tracepoint ? `the record type of \`SEC("${f.ctx.sec}")\`, ${m.kind} ${kname},` : `${m.kind} ${kname}`;
     ctx.report({
       node: m.node,
-      message:
-        `${what} is missing on ${gone.length} of ${at.size} kernels where this function reads through it: ${describeKernels(gone, at.kernels())}. ` +
-        `The ${through.length} CO-RE read${through.length === 1 ? '' : 's'} through it cannot be relocated there, so the program does not load` +
-        `${tracepoint ? ' (the tracepoint or its record layout does not exist there)' : ''}; guard ${through.length === 1 ? 'it' : 'them'} with bpf_core_type_exists(${m.kind} ${m.local}).`,
+      message: findingMessage(
+        fitting(
+          `${m.kind} ${kname} is missing on ${gone.length} of ${at.size} kernels where this function reads through it; the program does not load there`,
+          `${m.kind} ${kname} is missing on ${gone.length} of ${at.size} kernels this code runs on; the program does not load there`,
+          `${m.kind} ${kname} is missing on ${gone.length} of ${at.size} kernels; the program does not load there`,
+        ),
+        `It is missing on ${describeKernels(gone, at.kernels())}, of the ${at.size} kernels where this function reads through it.` +
+          (tracepoint
+            ? ` It is the record type of \`SEC("${f.ctx.sec}")\`: the tracepoint or its record layout does not exist there.`
+            : ''),
+        `The ${through.length} CO-RE read${through.length === 1 ? '' : 's'} through it cannot be relocated there, so the program does not load; ` +
+          `guard ${through.length === 1 ? 'it' : 'them'} with bpf_core_type_exists(${m.kind} ${m.local}).`,
+      ),
       kernels: gone.map((k) => k.name),
       uses: through.map((c) => c.top),
       related: through.map((c) => ({ range: ctx.range(c.top), message: `a CO-RE read through ${m.kind} ${kname}` })),

@@ -7,7 +7,10 @@
  */
 import { chainFix } from '../analysis/fixes';
 import { renderType } from '../analysis/ctypes';
-import type { Rule } from './rule';
+import { findingMessage, headlineWith } from '../analysis/model';
+import type { Chain } from '../analysis/chains';
+import { runsOn } from './common';
+import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 export const unsafeKernelDeref: Rule = {
   meta: {
@@ -19,6 +22,7 @@ export const unsafeKernelDeref: Rule = {
   checkFunction(ctx, f) {
     if (ctx.model.bcc || ctx.loader.kind === 'bcc') return; // BCC rewrites dereferences into probe reads itself.
     if (f.ctx.policy === 'unknown') return;
+    if (f.ctx.policy === 'btf') for (const chain of f.chains) beyondBtfType(ctx, f, chain);
     for (const chain of f.chains) {
       if (chain.mode === 'skip') continue;
       const bad = chain.segments.find((s) => {
@@ -39,7 +43,14 @@ export const unsafeKernelDeref: Rule = {
       ctx.claimed.add(chain);
       ctx.report({
         node: chain.top,
-        message: `\`${ctx.text(chain.top)}\` reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly through \`${through}\`: ${where} on every kernel. Read it with BPF_CORE_READ().`,
+        message: findingMessage(
+          ...headlineWith(
+            `\`${ctx.text(chain.top)}\` reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly`,
+            'the verifier rejects the load on every kernel',
+          ),
+          `It reads through \`${through}\`: ${where} on every kernel.`,
+          'Read it with BPF_CORE_READ().',
+        ),
         kernels: f.guards
           .kernelsAt(chain.top)
           .kernels()
@@ -55,6 +66,50 @@ export const unsafeKernelDeref: Rule = {
     }
   },
 };
+
+/**
+ * A BTF pointer cast to a larger struct (`struct tcp_sock *tp = (struct tcp_sock *)sk;` with `sk`
+ * a `struct sock *` argument of an fentry program) and read directly past the end of the struct
+ * the verifier knows: a C cast emits no instruction, so the register is still a `struct sock`
+ * pointer, and the verifier rejects the load ("access beyond struct sock"). Reported on the
+ * kernels where the member starts at or after the end of that struct; reads through
+ * BPF_CORE_READ() or bpf_skc_to_tcp_sock() are fine.
+ */
+function beyondBtfType(ctx: RuleContext, f: FunctionFacts, chain: Chain): void {
+  if (chain.mode !== 'load' && chain.mode !== 'write') return;
+  const base = chain.baseTyped;
+  const seg = chain.segments[0];
+  if (base.prov !== 'trusted' || !base.btf || !seg || seg.prov !== 'trusted' || seg.fields.length === 0) return;
+  const cast = ctx.env.kernelName(seg.agg.name);
+  const known = ctx.env.kernelName(base.btf);
+  if (!cast || !known || cast === known) return;
+  const at = runsOn(ctx, f, chain.top);
+  if (at.empty) return;
+  const kernels = at.kernels();
+  const field = ctx.db.field(cast, seg.fields[0], kernels).kernels;
+  const agg = ctx.db.aggregate(known, kernels);
+  const beyond = kernels.filter((_, i) => {
+    const off = field[i].offsetBits;
+    const size = agg[i].size;
+    return field[i].present === true && off !== undefined && size !== undefined && off / 8 >= size;
+  });
+  if (beyond.length === 0) return;
+  const i = kernels.indexOf(beyond[beyond.length - 1]);
+  const example = `at offset ${field[i].offsetBits! / 8} of struct ${cast}, past the ${agg[i].size} bytes of struct ${known} on ${beyond[beyond.length - 1].name}`;
+  ctx.claimed.add(chain);
+  ctx.report({
+    node: chain.top,
+    message: findingMessage(
+      ...headlineWith(
+        `\`${ctx.text(chain.top)}\` reads past struct ${known}, the type the verifier knows`,
+        `rejected on ${beyond.length === ctx.kernels.length ? 'all' : `${beyond.length} of ${ctx.kernels.length}`} target kernels`,
+      ),
+      `\`${ctx.text(chain.base)}\` points to a struct ${known} (a BTF-typed pointer); casting it to struct ${cast} changes nothing for the verifier, which refuses the load as an access beyond struct ${known}: \`${seg.fields[0]}\` is ${example}.`,
+      `Convert it with a helper the verifier understands (bpf_skc_to_tcp_sock() and friends for sockets), or read it with BPF_CORE_READ() (a probe read).`,
+    ),
+    kernels: beyond.map((k) => k.name),
+  });
+}
 
 function article(word: string): string {
   return /^[aeiou]/i.test(word) ? 'an' : 'a';

@@ -6,7 +6,8 @@
 import type { Node } from 'web-tree-sitter';
 import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
-import { guardedNote, where } from './verifier-feature-unavailable';
+import { findingMessage, headlineWith } from '../analysis/model';
+import { count, guardedNote, where } from './verifier-feature-unavailable';
 
 export const verifierArena: Rule = {
   meta: {
@@ -37,9 +38,14 @@ function arena(ctx: RuleContext, f: FunctionFacts, body: Node) {
   if (missing.length === 0) return;
   ctx.report({
     span: { start: site.start, end: site.end },
-    message:
-      `\`__arena\` pointers need BPF arenas (${since}, BPF_MAP_TYPE_ARENA), which are missing on ${where(missing, at)}; the program does not load there.` +
+    message: findingMessage(
+      ...headlineWith(
+        `\`__arena\` pointers need BPF arenas (${since}, BPF_MAP_TYPE_ARENA), missing on ${count(missing, at)}`,
+        'the program does not load there',
+      ),
+      `BPF arenas are missing on ${where(missing, at)}; the program does not load there.`,
       guardedNote(ctx, f, node),
+    ),
     kernels: missing.map((k) => k.name),
   });
 }

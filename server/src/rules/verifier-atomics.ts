@@ -6,6 +6,7 @@
 import type { Node } from 'web-tree-sitter';
 import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import { findingMessage, headlineWith } from '../analysis/model';
 import { guardedNote, where } from './verifier-feature-unavailable';
 
 export const verifierAtomics: Rule = {
@@ -43,9 +44,14 @@ function atomics(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (old.length === 0) continue;
     ctx.report({
       node: fn,
-      message:
-        `\`${name}\`${PLAIN_ADD.test(name) ? ' with its result used' : ''} needs the atomic instructions of ${since} (BPF_ATOMIC with fetch; clang -mcpu=v3): verifiers before ${since} know only an atomic add without result, on ${where(old, at)}.` +
+      message: findingMessage(
+        ...headlineWith(
+          `\`${name}\`${PLAIN_ADD.test(name) ? ' with its result used' : ''} needs the atomic instructions of ${since}`,
+          `${old.length} of ${at.length} kernels reject it`,
+        ),
+        `They are BPF_ATOMIC with fetch (clang -mcpu=v3): verifiers before ${since} know only an atomic add without result, on ${where(old, at)}.`,
         guardedNote(ctx, f, call),
+      ),
       kernels: old.map((k) => k.name),
     });
   }

@@ -9,6 +9,7 @@ import type { Node } from 'web-tree-sitter';
 import type { Fix } from '../analysis/model';
 import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import { findingMessage, headlineWith } from '../analysis/model';
 import { guardedNote, where } from './verifier-feature-unavailable';
 
 export const verifierBoundedLoops: Rule = {
@@ -45,11 +46,25 @@ function loops(ctx: RuleContext, f: FunctionFacts, body: Node) {
     const constant = constantBound(ctx, loop);
     const kw = loop.type === 'for_statement' ? 'for' : loop.type === 'while_statement' ? 'while' : 'do';
     const message = constant
-      ? `This \`${kw}\` loop has a constant bound but no \`#pragma unroll\`: clang -O2 usually unrolls such loops, but nothing guarantees it, and a loop left as a loop is rejected (back-edge) by verifiers before ${since} (bounded loops), on ${where(old, at)}.`
-      : `This \`${kw}\` loop's trip count is not a compile-time constant, so clang cannot unroll it: verifiers before ${since} reject any back-edge (bounded loops came in ${since}), on ${where(old, at)}.`;
+      ? findingMessage(
+          ...headlineWith(
+            `This \`${kw}\` loop has a constant bound but no \`#pragma unroll\``,
+            `if clang keeps the loop, ${old.length} of ${at.length} kernels reject it`,
+          ),
+          `Clang -O2 usually unrolls such loops, but nothing guarantees it, and a loop left as a loop is rejected (back-edge) by verifiers before ${since} (bounded loops), on ${where(old, at)}.`,
+          guardedNote(ctx, f, loop),
+        )
+      : findingMessage(
+          ...headlineWith(
+            `This \`${kw}\` loop's trip count is not a compile-time constant`,
+            `the verifier rejects it on ${old.length} of ${at.length} kernels`,
+          ),
+          `Clang cannot unroll it, and verifiers before ${since} reject any back-edge (bounded loops came in ${since}), on ${where(old, at)}.`,
+          guardedNote(ctx, f, loop),
+        );
     ctx.report({
       node: loop.child(0) ?? loop,
-      message: message + guardedNote(ctx, f, loop),
+      message,
       kernels: old.map((k) => k.name),
       ...(constant ? { severity: 'warning' as const } : {}),
       fixes: [pragmaFix(ctx, loop, constant)],

@@ -37,7 +37,12 @@ export function where(missing: readonly Kernel[], kernels: readonly Kernel[]): s
   return `${missing.length} of ${kernels.length} kernels this code runs on: ${describeKernels(missing, kernels)}`;
 }
 
+/** How many of the kernels this code runs on lack the feature: `3 of 81 kernels this code runs on`. */
+export function count(missing: readonly Kernel[], kernels: readonly Kernel[]): string {
+  return `${missing.length} of ${kernels.length} kernels this code runs on`;
+}
+
 /** The note a finding under a guard carries. */
-export function guardedNote(ctx: RuleContext, f: FunctionFacts, n: Node): string {
-  return f.guards.kernelsAt(n).size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : '';
+export function guardedNote(ctx: RuleContext, f: FunctionFacts, n: Node): string | undefined {
+  return f.guards.kernelsAt(n).size < ctx.kernels.length ? '(Checked against the kernels its guards leave.)' : undefined;
 }

@@ -7,6 +7,7 @@
  * Part of the `verifier-feature-unavailable` group.
  */
 import { OwnedCache } from '../analysis/memo';
+import { findingMessage } from '../analysis/model';
 import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
@@ -139,9 +140,11 @@ function globalData(ctx: RuleContext) {
   const others = names.filter((n) => n !== anchor.what);
   ctx.report({
     node: anchor.node,
-    message:
-      `The object has global data (${anchor.what}${others.length ? ` and ${others.length} more` : ''}): libbpf refuses to load it without kernel support (${since}), on ` +
-      `${missing.length} of ${ctx.kernels.length} target kernels: ${describeKernels(missing, ctx.kernels)}.`,
+    message: findingMessage(
+      `The object has global data (${anchor.what}${others.length ? ` and ${others.length} more` : ''}): libbpf refuses to load it on ` +
+        `${missing.length} of ${ctx.kernels.length} target kernels`,
+      `They lack kernel support for global data (${since}): ${describeKernels(missing, ctx.kernels)}.`,
+    ),
     kernels: missing.map((k) => k.name),
     related: uses.slice(0, 20).map((u) => ({
       range: ctx.range(u.node),

@@ -8,7 +8,8 @@ import type { Node } from 'web-tree-sitter';
 import { runsOn } from './common';
 import { kfuncMissing } from './kfunc-unavailable';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
-import { guardedNote, where } from './verifier-feature-unavailable';
+import { findingMessage, headlineWith } from '../analysis/model';
+import { count, guardedNote, where } from './verifier-feature-unavailable';
 
 export const verifierOpenCodedIterators: Rule = {
   meta: {
@@ -43,10 +44,15 @@ function iterators(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (missing.length === 0) continue;
     ctx.report({
       span: { start: site.start, end: site.start + site.name.length },
-      message:
-        `\`${site.name}()\` is an open-coded iterator loop (${since} for the numeric iterator) built on the \`${kfunc}\` kfunc, which is missing on ${where(missing, at)}; the program does not load there. ` +
-        `Older kernels need a bounded \`for\` loop${paren(ctx.db.facts.featureSince('bounded_loops'))} or \`bpf_loop()\`${helperSince('bpf_loop')}.` +
+      message: findingMessage(
+        ...headlineWith(
+          `\`${site.name}()\` needs the \`${kfunc}\` kfunc, missing on ${count(missing, at)}`,
+          'the program does not load there',
+        ),
+        `It is an open-coded iterator loop (${since} for the numeric iterator) built on the \`${kfunc}\` kfunc, which is missing on ${where(missing, at)}; the program does not load there.`,
+        `Older kernels need a bounded \`for\` loop${paren(ctx.db.facts.featureSince('bounded_loops'))} or \`bpf_loop()\`${helperSince('bpf_loop')}.`,
         guardedNote(ctx, f, node),
+      ),
       kernels: missing.map((k) => k.name),
     });
   }

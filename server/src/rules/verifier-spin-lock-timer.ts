@@ -7,6 +7,7 @@
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { FileModel } from '../analysis/file';
 import type { MapMemberSite } from '../parse/sites';
+import { findingMessage, headlineWith } from '../analysis/model';
 import type { Rule, RuleContext } from './rule';
 
 export const verifierSpinLockTimer: Rule = {
@@ -38,9 +39,14 @@ function mapValueFeatures(ctx: RuleContext) {
       if (missing.length === 0) continue;
       ctx.report({
         span: { start: site.value.start, end: site.value.end },
-        message:
-          `The map value struct ${def.name} holds a \`struct ${info.type.name}\` (\`${field}\`), which needs ${since} (${lock ? 'BPF spin locks' : 'BPF timers'}); ` +
-          `the kernel has no such struct, so creating the map fails, on ${missing.length} of ${ctx.kernels.length} target kernels: ${describeKernels(missing, ctx.kernels)}.`,
+        message: findingMessage(
+          ...headlineWith(
+            `The map value struct ${def.name} holds a \`struct ${info.type.name}\`, missing on ${missing.length} of ${ctx.kernels.length} target kernels`,
+            'creating the map fails there',
+          ),
+          `It holds a \`struct ${info.type.name}\` (\`${field}\`), which needs ${since} (${lock ? 'BPF spin locks' : 'BPF timers'}); ` +
+            `the kernel has no such struct, so creating the map fails, on ${describeKernels(missing, ctx.kernels)}.`,
+        ),
         kernels: missing.map((k) => k.name),
       });
     }
