@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { type Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { versionRanges } from '../../kernel-db/src/query/summary';
 import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
-import type { Finding } from '../../server/src/analysis/model';
+import { detailsOf, type Finding, headlineOf } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
 import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
 import { loadCParser } from '../../server/src/parse/documents';
@@ -186,6 +186,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
               rule: d.rule,
               severity: d.severity,
               message: d.message,
+              summary: headlineOf(d.message),
               range: d.range,
               kernels: d.kernels,
               fixes: d.fixes.map((x) => ({ title: x.title, edits: x.edits })),
@@ -204,7 +205,9 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       for (const d of r.findings) {
         if (d.severity === 'error') errors++;
         else if (d.severity === 'warning') warnings++;
-        io.out(`${r.path}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${d.message} [${d.rule}]\n`);
+        // The headline on the finding's line, the details indented below it.
+        io.out(`${r.path}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${headlineOf(d.message)} [${d.rule}]\n`);
+        for (const line of detailsOf(d.message)) io.out(`    ${line}\n`);
         const fileKernels = r.kernels ?? kernels;
         if (d.kernels.length && d.kernels.length < fileKernels.length) {
           const bad = fileKernels.filter((k) => d.kernels.includes(k.name));

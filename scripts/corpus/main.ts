@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { HEADLINE_MAX, headlineOf, headlineProblem } from '../../server/src/analysis/model';
 
 const root = join(import.meta.dirname, '..', '..');
 const corpus = process.env.EBPF_CORPUS ?? join(root, '..', 'shared', 'corpus');
@@ -69,6 +70,8 @@ function main(): number {
   const verdicts = new Map((triage ?? []).map((t) => [triageKey(t.file, t.line, t.rule, t.severity), t.verdict]));
   const report: Record<string, unknown> = {};
   const untriaged: string[] = [];
+  /** Findings whose first line is over the headline limit or was cut to fit it. */
+  const headlines: string[] = [];
   /** Printed findings triaged false: what is still to fix. */
   const falses: string[] = [];
   let failed = 0;
@@ -97,6 +100,8 @@ function main(): number {
     for (const f of out.files) {
       const file = relative(corpus, join(root, f.path));
       for (const d of f.diagnostics ?? []) {
+        const problem = headlineProblem(d.message);
+        if (problem) headlines.push(`${triageKey(file, d.range.start.line + 1, d.rule, d.severity)}: ${problem}: ${headlineOf(d.message)}`);
         let e = byRule.get(d.rule);
         if (!e) byRule.set(d.rule, (e = { error: 0, warning: 0, info: 0, files: new Set(), true: 0, false: 0 }));
         e[d.severity as 'error' | 'warning' | 'info']++;
@@ -134,7 +139,7 @@ function main(): number {
       }
     }
   }
-  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged, false: falses }, null, 2));
+  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged, false: falses, headlines }, null, 2));
   else {
     console.log(
       `\ncorpus: ${untriaged.length} error/warning finding(s) not in test/corpus/triage.json${triage ? '' : ' (no triage file yet)'}`,
@@ -142,6 +147,8 @@ function main(): number {
     if (args.has('--untriaged')) for (const u of untriaged) console.log(`  ${u}`);
     console.log(`corpus: ${falses.length} printed finding(s) triaged false (${falses.filter((k) => k.endsWith(' error')).length} errors)`);
     if (args.has('--false')) for (const f of falses) console.log(`  ${f}`);
+    console.log(`corpus: ${headlines.length} finding(s) whose first line is over ${HEADLINE_MAX} characters or cut to fit`);
+    for (const h of headlines) console.log(`  ${h}`);
   }
   return failed ? 1 : 0;
 }

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { headlineProblem } from '../../server/src/analysis/model';
 
 const root = join(__dirname, '..', '..');
 const cli = (...args: string[]) => {
@@ -56,9 +57,37 @@ test('check text output and the target option', () => {
   assert.doesNotMatch(r.stdout, /tcp_sock\.srtt_us/);
   const wide = cli('check', 'examples/tcp-connect.bpf.c', '--target', '5.10-6.12', '--distro', 'debian');
   assert.equal(wide.status, 1);
-  assert.match(wide.stdout, /error: reads `tcp_sock\.srtt_us` at a fixed offset \([^)]*differs on \d+ of 12 target kernels/);
+  // The headline on the finding's line, the details indented below it.
+  assert.match(
+    wide.stdout,
+    /error: reads `tcp_sock\.srtt_us` at a fixed offset, wrong on (\d+) of 12 target kernels; [^\n]* \[non-core-field-read\]\n {4}Its offset is [^\n]*differs on \1 of 12 target kernels/,
+  );
   assert.match(wide.stdout, /breaks on \d+ of 12 target kernels: /);
   assert.match(r.stdout, /1 file\(s\) checked against 4 kernels \(6\.1\)/);
+});
+
+/** Findings whose headline is over 120 characters, was cut to fit, or is not the JSON summary. */
+function badHeadlines(doc: { files: { path: string; diagnostics: { rule: string; message: string; summary: string }[] }[] }): string[] {
+  const bad: string[] = [];
+  for (const f of doc.files)
+    for (const d of f.diagnostics) {
+      const problem = d.summary === d.message.split('\n')[0] ? headlineProblem(d.message) : 'the summary is not the first line';
+      if (problem) bad.push(`${f.path} ${d.rule}: ${problem}: ${d.message}`);
+    }
+  return bad;
+}
+
+test('check: every finding opens with a headline of at most 120 characters, the JSON summary', () => {
+  let findings = 0;
+  for (const target of [[], ['--target', '*', '--arch', '*']]) {
+    const doc = JSON.parse(cli('check', 'examples', '--format', 'json', ...target).stdout);
+    findings += doc.files.reduce((n: number, f: { diagnostics: unknown[] }) => n + f.diagnostics.length, 0);
+    assert.deepEqual(badHeadlines(doc), [], target.join(' '));
+  }
+  assert.ok(findings > 10, `the examples have findings to check (${findings})`);
+  // The text output prints each detail line indented under the headline.
+  const text = cli('check', 'examples/process-tracer.bpf.c').stdout;
+  assert.match(text, /: error: `task->real_parent->tgid` reads struct task_struct memory directly; [^\n]*\n {4}It reads through `task`/);
 });
 
 test('check exit codes: 0 clean, 2 for bad usage or unreadable input', () => {
