@@ -62,6 +62,7 @@ int BPF_KPROBE(on_exit, long code)
 {
     u64 v = code, *e;
     bpf_ringbuf_output(&rb, &v, sizeof(v), 0);
+    bpf_ringbuf_output(&rb, &code, sizeof(code), 0);
     e = bpf_ringbuf_reserve(&rb, sizeof(u64), 0);
     if (e)
         bpf_ringbuf_submit(e, 0);

@@ -69,6 +69,41 @@ ${GPL}`;
   assert.deepEqual(await check(bare(code), ['helper-unavailable'], { targetKernels: '5.8-7.x' }), []);
 });
 
+test('helper-unavailable: one cause in one function is one finding; the other calls are related, and its fix guards them all', async () => {
+  const code = `${HEAD}
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    u64 v = code;
+    bpf_ringbuf_output(&rb, &v, sizeof(v), 0);
+ // ^^^^^^^^^^^^^^^^^^ helper-unavailable: (3 calls in this function.)
+    bpf_ringbuf_output(&rb, &v, sizeof(v), 0);
+    bpf_ringbuf_output(&rb, &v, sizeof(v), 0);
+    return 0;
+}
+
+SEC("kprobe/do_nanosleep")
+int BPF_KPROBE(other)
+{
+    u64 v = 1;
+    bpf_ringbuf_output(&rb, &v, sizeof(v), 0);
+ // ^^^^^^^^^^^^^^^^^^ helper-unavailable: is missing on
+    return 0;
+}
+${GPL}`;
+  const f = await check(code, ['helper-unavailable']);
+  assertFindings(code, f);
+  const grouped = f.find((x) => x.message.includes('3 calls'))!;
+  assert.deepEqual(
+    grouped.related?.map((r) => r.range.start.line),
+    [2, 3].map((d) => grouped.range.start.line + d),
+  );
+  assert.equal(grouped.fixes[0].edits.length, 3 * f.find((x) => x !== grouped)!.fixes[0].edits.length);
+  const fixed = applyFix(bare(code), (await check(bare(code), ['helper-unavailable'])).find((x) => x.message.includes('3 calls'))!);
+  assert.equal(fixed.match(/if \(bpf_core_enum_value_exists\(enum bpf_func_id, BPF_FUNC_ringbuf_output\)\)/g)?.length, 3);
+  assert.equal((await check(fixed, ['helper-unavailable'])).length, 1, 'only the other function is left');
+});
+
 test('helper-unavailable: silent under the enum guard, after an early return, and in a helper called only under the guard', async () => {
   const code = `${HEAD}
 static __always_inline void emit(u64 v)

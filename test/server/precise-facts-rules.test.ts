@@ -311,3 +311,32 @@ int BPF_KPROBE(on_exit, long code)
     [],
   );
 });
+
+test('unsafe-kernel-deref: a BTF pointer cast to a larger struct and read past the struct the verifier knows', async () => {
+  const code = `${HEAD}
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(send, struct sock *sk)
+{
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    u32 srtt = tp->srtt_us;
+//             ^^^^^^^^^^^ unsafe-kernel-deref: reads past struct sock, the type the verifier knows
+    u32 via_core = BPF_CORE_READ(tp, srtt_us);
+    struct tcp_sock *real = bpf_skc_to_tcp_sock(sk);
+    u32 checked = real ? real->srtt_us : 0;
+    u16 family = tp->inet_conn.icsk_inet.sk.__sk_common.skc_family;
+    return srtt + via_core + checked + family + sk->__sk_common.skc_num;
+}
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(send_kprobe, struct sock *sk)
+{
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    return BPF_CORE_READ(tp, srtt_us);
+}
+`;
+  const f = await check(code, ['unsafe-kernel-deref']);
+  assertFindings(code, f);
+  assert.match(f[0].message, /srtt_us` is at offset \d+ of struct tcp_sock, past the \d+ bytes of struct sock/);
+  assert.ok(f[0].kernels.includes('debian-6.1.0-56-amd64'));
+  assert.ok(!f[0].kernels.some((k) => k.startsWith('ubuntu-4.')), 'kernels without fentry are prog-type-unavailable territory');
+});

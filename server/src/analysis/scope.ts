@@ -33,6 +33,16 @@ export type Provenance = 'trusted' | 'untrusted' | 'ctx' | 'packet' | 'local' | 
 export interface Typed {
   readonly type: CType;
   readonly prov: Provenance;
+  /**
+   * For a trusted pointer, the struct the verifier knows it points to: a C cast changes the
+   * type the compiler reads with, not this (`(struct tcp_sock *)sk` is still a `struct sock` there).
+   */
+  readonly btf?: string;
+}
+
+/** The struct a pointer type points to, if it points to one (one level). */
+function structOf(t: CType): string | undefined {
+  return (t.kind === 'struct' || t.kind === 'union') && t.ptr === 1 && t.arr === 0 ? t.name : undefined;
 }
 
 /** Where an aggregate's layout comes from. */
@@ -183,7 +193,11 @@ export class FunctionScope {
   ) {
     const text = env.model.text;
     this.src = (n) => text.slice(n.startIndex, n.endIndex);
-    fn.params.forEach((p, i) => this.vars.set(p.name, { type: p.type, prov: this.paramProvenance(p.type, i) }));
+    fn.params.forEach((p, i) => {
+      const prov = this.paramProvenance(p.type, i);
+      const btf = prov === 'trusted' ? structOf(p.type) : undefined;
+      this.vars.set(p.name, { type: p.type, prov, ...(btf ? { btf } : {}) });
+    });
     if (fn.body) this.collect(fn.body);
   }
 
@@ -213,15 +227,17 @@ export class FunctionScope {
           const r = applyDeclarator(base, d, this.src);
           if (!r.name) continue;
           const init = d.type === 'init_declarator' ? d.childForFieldName('value') : null;
+          const from = init && r.type.ptr > 0 ? this.typeOf(init) : undefined;
           // A value (not a pointer) lives on the stack whatever initialised it.
-          const prov: Provenance = r.type.ptr === 0 ? 'local' : init ? this.typeOf(init).prov : 'unknown';
-          this.vars.set(r.name, { type: r.type, prov });
+          const prov: Provenance = r.type.ptr === 0 ? 'local' : from ? from.prov : 'unknown';
+          const btf = prov === 'trusted' ? from?.btf : undefined;
+          this.vars.set(r.name, { type: r.type, prov, ...(btf ? { btf } : {}) });
           let block: Node | null = n.parent;
           while (block && block.type !== 'compound_statement' && block.type !== 'for_statement') block = block.parent;
           if (block) {
             let list = this.decls.get(r.name);
             if (!list) this.decls.set(r.name, (list = []));
-            list.push({ block, at: n.startIndex, typed: { type: r.type, prov } });
+            list.push({ block, at: n.startIndex, typed: { type: r.type, prov, ...(btf ? { btf } : {}) } });
           }
         }
       } else if (n.type === 'assignment_expression') {
@@ -232,8 +248,11 @@ export class FunctionScope {
           if (v && v.type.ptr > 0) {
             const op = n.childForFieldName('operator')?.type;
             // `cursor += len` moves a packet pointer within the packet.
-            const p = (op === '+=' || op === '-=') && v.prov === 'packet' ? 'packet' : this.typeOf(right).prov;
+            const r = this.typeOf(right);
+            const p = (op === '+=' || op === '-=') && v.prov === 'packet' ? 'packet' : r.prov;
             if (p !== v.prov) this.vars.set(this.src(left), { type: v.type, prov: v.prov === 'unknown' ? p : 'unknown' });
+            // Two structs the verifier may know it by: it is neither for sure.
+            else if (v.btf && r.btf !== v.btf) this.vars.set(this.src(left), { type: v.type, prov: v.prov });
           }
         }
       }
@@ -284,7 +303,7 @@ export class FunctionScope {
               ? 'untrusted'
               : inner.prov
             : inner.prov;
-        return { type: t, prov };
+        return { type: t, prov, ...(inner.btf && t.ptr > 0 ? { btf: inner.btf } : {}) };
       }
       case 'field_expression': {
         const arrow = isArrow(e);
@@ -306,7 +325,8 @@ export class FunctionScope {
                 : base.prov === 'unknown'
                   ? 'unknown'
                   : 'untrusted';
-        return { type: t, prov };
+        const btf = prov === 'trusted' ? structOf(t) : undefined;
+        return { type: t, prov, ...(btf ? { btf } : {}) };
       }
       case 'subscript_expression': {
         const b = this.typeOf(e.childForFieldName('argument'), depth + 1);
@@ -321,7 +341,7 @@ export class FunctionScope {
         const fn = e.childForFieldName('function');
         const name = fn?.type === 'identifier' ? this.src(fn) : '';
         const trusted = trustedReturn(this.env.db, name);
-        if (trusted) return { type: trusted, prov: 'trusted' };
+        if (trusted) return { type: trusted, prov: 'trusted', ...(structOf(trusted) ? { btf: structOf(trusted) } : {}) };
         if (name === 'bpf_get_current_task') return { type: scalarType('u64'), prov: 'untrusted' };
         if (name === 'bpf_map_lookup_elem' || name === 'bpf_ringbuf_reserve') return { type: UNKNOWN, prov: 'local' };
         if (/^BPF_CORE_READ$|^BPF_PROBE_READ$/.test(name)) return { type: UNKNOWN, prov: 'untrusted' };
