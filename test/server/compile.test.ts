@@ -109,11 +109,26 @@ test('the renamed-field fallback (a fix to review) compiles and leaves the read 
     }
     const parser = await loadCParser();
     const engine = new Engine(KernelDb.open({ noUser: true }), (s) => parser.parseText(s));
-    const snippets: Record<string, string> = {
-      'fentry.bpf.c': `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n\nSEC("fentry/do_exit")\nint BPF_PROG(on_exit, long code)\n{\n\tstruct task_struct *t = bpf_get_current_task_btf();\n\treturn t->__state;\n}\n\nchar LICENSE[] SEC("license") = "GPL";\n`,
-      'kprobe.bpf.c': `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\nSEC("kprobe/do_exit")\nint BPF_KPROBE(on_exit, long code)\n{\n\tstruct task_struct *t = (void *)bpf_get_current_task();\n\tstruct task_struct *p = BPF_CORE_READ(t, real_parent);\n\treturn BPF_CORE_READ(p, __state);\n}\n\nchar LICENSE[] SEC("license") = "GPL";\n`,
+    const head = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\n';
+    const tail = '\nchar LICENSE[] SEC("license") = "GPL";\n';
+    // Each renamed member with the declaration its fallback flavor must get (the old name and type
+    // from the kernels that lack the new one).
+    const snippets: Record<string, { text: string; decl: RegExp }> = {
+      'fentry.bpf.c': {
+        text: `${head}SEC("fentry/do_exit")\nint BPF_PROG(on_exit, long code)\n{\n\tstruct task_struct *t = bpf_get_current_task_btf();\n\treturn t->__state;\n}\n${tail}`,
+        decl: /struct task_struct___old \{\n\tvolatile long int state;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/,
+      },
+      'kprobe.bpf.c': {
+        text: `${head}SEC("kprobe/do_exit")\nint BPF_KPROBE(on_exit, long code)\n{\n\tstruct task_struct *t = (void *)bpf_get_current_task();\n\tstruct task_struct *p = BPF_CORE_READ(t, real_parent);\n\treturn BPF_CORE_READ(p, __state);\n}\n${tail}`,
+        decl: /struct task_struct___old \{\n\tvolatile long int state;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/,
+      },
+      // start_boottime was real_start_time before 5.5 (the same u64 between start_time and min_flt).
+      'boottime.bpf.c': {
+        text: `${head}SEC("kprobe/do_exit")\nint BPF_KPROBE(on_exit, long code)\n{\n\tstruct task_struct *t = (void *)bpf_get_current_task();\n\treturn BPF_CORE_READ(t, start_boottime) > 0;\n}\n${tail}`,
+        decl: /struct task_struct___old \{\n\tu64 real_start_time;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/,
+      },
     };
-    for (const [name, text] of Object.entries(snippets)) {
+    for (const [name, { text, decl }] of Object.entries(snippets)) {
       const tree = parser.parseText(text)!;
       const f = engine
         .analyzeDocument(`file://${join(dir, name)}`, text, tree, DEFAULT_SETTINGS)
@@ -122,10 +137,7 @@ test('the renamed-field fallback (a fix to review) compiles and leaves the read 
       assert.ok(f && f.fixes[0], `${name}: a fallback fix`);
       assert.equal(f.fixes[0].safe, false);
       const fixed = applyEdits(text, f.fixes[0].edits);
-      assert.match(
-        fixed,
-        /struct task_struct___old \{\n\tvolatile long int state;\n\} __attribute__\(\(preserve_access_index\)\);\n\nSEC\(/,
-      );
+      assert.match(fixed, decl);
       writeFileSync(join(dir, name), fixed);
       const c = compile(dir, join(dir, name));
       assert.ok(c.ok, `${name} fixed compiles:\n${fixed}\n${c.out}`);
@@ -140,6 +152,21 @@ test('the renamed-field fallback (a fix to review) compiles and leaves the read 
         `${name}: the guarded reads are clean`,
       );
     }
+    // Without layout evidence of a rename there is no name to fall back to: no fix is offered
+    // (`i_ctime_sec` replaced the timespec64 `__i_ctime` by two members, it is no rename of it),
+    // and the code as written compiles.
+    const plain = `${head}SEC("kprobe/vfs_unlink")\nint BPF_KPROBE(on_unlink, void *idmap, struct inode *dir)\n{\n\treturn BPF_CORE_READ(dir, i_ctime_sec) > 0;\n}\n${tail}`;
+    const tree = parser.parseText(plain)!;
+    const f = engine
+      .analyzeDocument(`file://${join(dir, 'plain.bpf.c')}`, plain, tree, DEFAULT_SETTINGS)
+      .findings.find((x) => x.rule === 'field-missing-in-range');
+    tree.delete();
+    assert.ok(f, 'inode.i_ctime_sec is missing before 6.11');
+    assert.doesNotMatch(f.message, /named/);
+    assert.deepEqual(f.fixes, []);
+    writeFileSync(join(dir, 'plain.bpf.c'), plain);
+    const c = compile(dir, join(dir, 'plain.bpf.c'));
+    assert.ok(c.ok, c.out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

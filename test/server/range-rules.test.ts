@@ -41,6 +41,59 @@ int BPF_PROG(on_exit, long code)
   assert.deepEqual(await check(code.replace(/\n *\/\/ \^+[^\n]*/, ''), ['field-missing-in-range'], { targetKernels: '5.15-7.x' }), []);
 });
 
+test('field-missing-in-range: the rename hint comes from layout evidence, never from a look-alike', async () => {
+  const code = `${CORE}
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    struct task_struct *t = (void *)bpf_get_current_task();
+    u64 a = BPF_CORE_READ(t, real_start_time);
+         // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-missing-in-range: named \`start_boottime\` there
+    u64 b = BPF_CORE_READ(t, start_boottime);
+         // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-missing-in-range: named \`real_start_time\` there
+    return a + b;
+}
+
+SEC("kprobe/vfs_unlink")
+int BPF_KPROBE(on_unlink, void *idmap, struct inode *dir)
+{
+    return BPF_CORE_READ(dir, i_ctime.tv_sec) + BPF_CORE_READ(dir, i_ctime_sec);
+        // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-missing-in-range: named \`__i_ctime\` on 4 of them
+                                             // ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ field-missing-in-range: \`inode.i_ctime_sec\` is missing
+}
+`;
+  const f = await check(code, ['field-missing-in-range']);
+  assertFindings(code, f);
+  const [real, boot, ctime, sec] = f;
+  // The 5.4 and 5.11 layouts put start_boottime where real_start_time was; mce_vaddr and
+  // cputime_expires only look alike (offset, name) across kernels years apart.
+  assert.doesNotMatch(real.message, /mce_vaddr|preempt_disable_ip/);
+  assert.doesNotMatch(boot.message, /cputime_expires/);
+  assert.match(real.fixes[0]?.title ?? '', /Fall back to `start_boottime`/);
+  assert.match(boot.fixes[0]?.title ?? '', /Fall back to `real_start_time`/);
+  // __i_ctime only on 6.6–6.10; i_ctime_sec and i_ctime_nsec replaced it, no rename: the kernels
+  // are told apart, and no fallback is offered that would fail on the other 40.
+  assert.match(ctime.message, /named `__i_ctime` on 4 of them \(6\.6–6\.8\)\./);
+  assert.doesNotMatch(ctime.message, /i_ctime_sec/);
+  assert.ok(ctime.kernels.length > 40);
+  assert.deepEqual(ctime.fixes, []);
+  // No evidence, no hint: just where it is missing.
+  assert.doesNotMatch(sec.message, /named/);
+  assert.deepEqual(sec.fixes, []);
+  // Near miss: the same reads under their existence checks are silent.
+  const guarded = `${CORE}
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    struct task_struct *t = (void *)bpf_get_current_task();
+    if (bpf_core_field_exists(t->start_boottime))
+        return BPF_CORE_READ(t, start_boottime);
+    return 0;
+}
+`;
+  assert.deepEqual(await check(guarded, ['field-missing-in-range']), []);
+});
+
 test('field-missing-in-range: silent inside the bpf_core_field_exists guard and its ___flavor fallback', async () => {
   const code = `${CORE}
 struct task_struct___o {

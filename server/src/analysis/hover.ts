@@ -93,8 +93,8 @@ function fieldHover(db: KernelDb, kernels: readonly Kernel[], struct: string, fi
   const offsets = new Map<number, number>();
   for (const k of present) if (k.offsetBits !== undefined) offsets.set(k.offsetBits / 8, (offsets.get(k.offsetBits / 8) ?? 0) + 1);
   const out = [presenceHover(`${struct}.${field}`, av.kernels, kernels)];
-  const cand = av.renameCandidates[0];
-  if (cand) out.push(`- named \`${cand.name}\` on ${cand.kernels.length} of the kernels that lack it`);
+  // Each name the layouts show it renamed to (the kernel database's rename evidence).
+  for (const c of av.renameCandidates) out.push(`- named \`${c.name}\` on ${c.kernels.length} of the kernels that lack it`);
   out.push(`- type: ${types.map((t) => `\`${t}\``).join(', ') || 'unknown'}`);
   if (offsets.size) {
     const list = [...offsets]

@@ -7,13 +7,13 @@
 import { readsPacket, runsOn } from './common';
 import { readTypeText } from '../analysis/ctypes';
 import { toleratesMissing } from '../analysis/coreMacros';
-import { describeKernels } from '../../../kernel-db/src/query/summary';
+import { describeKernels, versionRanges } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
 import { KSet } from '../analysis/kset';
 import { fieldAcross } from '../analysis/layout';
 import type { Node } from 'web-tree-sitter';
-import type { Kernel } from '../../../kernel-db/src/query/db';
-import type { Fix } from '../analysis/model';
+import type { Kernel, RenameCandidate } from '../../../kernel-db/src/query/db';
+import { type Fix, findingMessage, headlineWith } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
 /** Constructs that mention a field without needing it at load time. */
@@ -51,25 +51,52 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     if (missing.empty) continue;
     const gone = missing.kernels();
     const kernels = at.kernels();
-    const av = ctx.db.field(kname, link.field, kernels);
-    const cand = av.renameCandidates[0];
-    const how = ctx.model.bcc
-      ? 'BCC fails to compile the program there'
+    const hint = renameHint(ctx.db.field(kname, link.field, kernels).renameCandidates, gone, kernels);
+    // The consequence for the headline, and how it comes about (BCC's says it all).
+    const [consequence, how] = ctx.model.bcc
+      ? ['BCC fails to compile the program there', undefined]
       : lay.layout === 'fixed'
-        ? 'the compiled offset points at other memory there'
-        : 'its CO-RE relocation fails and the program does not load there';
-    const what = `\`${kname}.${link.field}\``;
+        ? ['the read gets other memory there', 'The offset compiled into the program points at other memory there.']
+        : ['the program does not load there', 'Its CO-RE relocation fails there.'];
     ctx.report({
       node: link.node,
-      message:
-        `${what} is missing on ${gone.length} of ${at.size} kernels this code runs on: ${describeKernels(gone, kernels)}` +
-        `${cand ? `; named \`${cand.name}\` there` : ''}. ${capitalize(how)}.` +
-        (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : ''),
+      message: findingMessage(
+        ...headlineWith(`\`${kname}.${link.field}\` is missing on ${gone.length} of ${at.size} kernels this code runs on`, consequence),
+        `It is missing on ${describeKernels(gone, kernels)}${hint.text}.` +
+          (at.size < ctx.kernels.length ? ' (Checked against the kernels its guards leave.)' : ''),
+        how,
+      ),
       kernels: gone.map((k) => k.name),
-      fixes: cand && link === chain.links[chain.links.length - 1] ? renameFix(ctx, f, chain, kname, cand.name, gone) : [],
+      fixes: hint.everywhere && link === chain.links[chain.links.length - 1] ? renameFix(ctx, f, chain, kname, hint.everywhere, gone) : [],
     });
     return;
   }
+}
+
+/**
+ * What the kernels that lack the member call it, from the database's layout evidence (rename
+ * candidates, `renames.ts`): "named `x` there" where one name covers them all (the only case the
+ * fallback fix is offered for), each name with its kernels where they differ or cover only some,
+ * nothing without evidence.
+ */
+function renameHint(
+  cands: readonly RenameCandidate[],
+  gone: readonly Kernel[],
+  kernels: readonly Kernel[],
+): { text: string; everywhere?: string } {
+  const names = new Set(gone.map((k) => k.name));
+  const named = cands.map((c) => ({ name: c.name, on: c.kernels.filter((n) => names.has(n)) })).filter((c) => c.on.length > 0);
+  if (named.length === 0) return { text: '' };
+  if (named.length === 1 && named[0].on.length === gone.length)
+    return { text: `; named \`${named[0].name}\` there`, everywhere: named[0].name };
+  const parts = named.map((c) => {
+    const on = new Set(c.on);
+    return `\`${c.name}\` on ${c.on.length} of them (${versionRanges(
+      gone.filter((k) => on.has(k.name)),
+      kernels,
+    )})`;
+  });
+  return { text: `; named ${parts.join(', ')}` };
 }
 
 /**
@@ -162,8 +189,4 @@ function scalarish(type: string): boolean {
 /** `long state`, `struct block_device *bi_bdev`. */
 function declare(type: string, name: string): string {
   return type.endsWith('*') ? `${type}${name}` : `${type} ${name}`;
-}
-
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }
