@@ -4,11 +4,12 @@
  * Prints, per project and rule, the findings and the files they are in; with test/corpus/triage.json,
  * how many findings are triaged true or false and which are not triaged yet.
  *
- * Usage: npm run corpus [-- --json] [-- --untriaged]
+ * Usage: npm run corpus [-- --json] [-- --untriaged] [-- --false] [-- --stale] [-- --prune]
+ * (`--stale` lists verdicts of findings no longer printed; `--prune` removes them from the file)
  * Exit status: 0, also when the corpus is absent (it says so); 1 when a project cannot be checked.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { HEADLINE_MAX, headlineOf, headlineProblem } from '../../server/src/analysis/model';
 
@@ -74,6 +75,10 @@ function main(): number {
   const headlines: string[] = [];
   /** Printed findings triaged false: what is still to fix. */
   const falses: string[] = [];
+  /** Every printed error and warning, by triage key. */
+  const printed = new Set<string>();
+  /** Projects checked (a verdict of a project that was skipped is not stale). */
+  const checked = new Set<string>();
   let failed = 0;
   for (const p of PROJECTS) {
     const dir = join(corpus, p.dir);
@@ -95,6 +100,7 @@ function main(): number {
       failed++;
       continue;
     }
+    checked.add(p.name);
     const out = JSON.parse(r.stdout) as { files: { path: string; diagnostics?: Diagnostic[] }[] };
     const byRule = new Map<string, { error: number; warning: number; info: number; files: Set<string>; true: number; false: number }>();
     for (const f of out.files) {
@@ -108,6 +114,7 @@ function main(): number {
         e.files.add(file);
         if (d.severity === 'info') continue;
         const key = triageKey(file, d.range.start.line + 1, d.rule, d.severity);
+        printed.add(key);
         const v = verdicts.get(key);
         if (v) e[v]++;
         else untriaged.push(`${key}: ${d.message.slice(0, 160)}`);
@@ -139,7 +146,16 @@ function main(): number {
       }
     }
   }
-  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged, false: falses, headlines }, null, 2));
+  const stale = (triage ?? [])
+    .filter((t) => PROJECTS.some((p) => checked.has(p.name) && t.file.startsWith(`${p.dir}/`)))
+    .map((t) => triageKey(t.file, t.line, t.rule, t.severity))
+    .filter((k) => !printed.has(k));
+  if (args.has('--prune') && triage && stale.length) {
+    const gone = new Set(stale);
+    const kept = triage.filter((t) => !gone.has(triageKey(t.file, t.line, t.rule, t.severity)));
+    writeFileSync(triagePath, `[\n${kept.map((e) => JSON.stringify(e)).join(',\n')}\n]\n`);
+  }
+  if (args.has('--json')) console.log(JSON.stringify({ projects: report, untriaged, false: falses, headlines, stale }, null, 2));
   else {
     console.log(
       `\ncorpus: ${untriaged.length} error/warning finding(s) not in test/corpus/triage.json${triage ? '' : ' (no triage file yet)'}`,
@@ -149,6 +165,10 @@ function main(): number {
     if (args.has('--false')) for (const f of falses) console.log(`  ${f}`);
     console.log(`corpus: ${headlines.length} finding(s) whose first line is over ${HEADLINE_MAX} characters or cut to fit`);
     for (const h of headlines) console.log(`  ${h}`);
+    console.log(
+      `corpus: ${stale.length} verdict(s) of findings no longer printed${args.has('--prune') && stale.length ? ' (removed)' : ''}`,
+    );
+    if (args.has('--stale')) for (const k of stale) console.log(`  ${k}`);
   }
   return failed ? 1 : 0;
 }

@@ -75,6 +75,8 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string) {
     node: call.childForFieldName('function') ?? call,
     message,
     kernels: gone.map((k) => k.name),
+    // Advice where every kernel offers it; where one does not, the verifier rejects the call there.
+    severity: gone.length ? 'error' : 'info',
     fixes: fixes(ctx, f, call, forms),
   });
 }
