@@ -30,7 +30,9 @@ test('function macros: parameters read through a probe read, directly or through
     '#define MIXED(x) ({ typeof(x) _v; bpf_probe_read_kernel(&_v, sizeof(_v), &x); _v + x; })',
     '#define DST(d, s) bpf_probe_read_kernel(&d, sizeof(d), &s)',
     '#define VAR(fmt, ...) bpf_printk(fmt, __VA_ARGS__)',
+    '#define CORE_KERN(ptr) ({ typeof(ptr) _val; __builtin_memset((void *)&_val, 0, sizeof(_val)); bpf_core_read((void *)&_val, sizeof(_val), &ptr); _val; })',
   );
+  assert.deepEqual([...m.get('CORE_KERN')!.probeReads], [0], 'bpf_core_read() is a probe read of a relocated address');
   assert.deepEqual([...m.get('READ_KERN')!.probeReads], [0]);
   assert.deepEqual([...m.get('_READ')!.probeReads], [0]);
   assert.deepEqual([...m.get('READ_TWICE')!.probeReads], [0], 'through another macro');

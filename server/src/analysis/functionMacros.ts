@@ -18,8 +18,11 @@ export interface FunctionMacro {
   readonly probeReads: ReadonlySet<number>;
 }
 
-/** Helpers that read memory at their third argument into their first. */
-const PROBE_READ = /^bpf_probe_read(_kernel|_user)?(_str)?$/;
+/**
+ * Helpers that read memory at their third argument into their first, and libbpf's
+ * `bpf_core_read()` family, which calls them on a relocated address.
+ */
+const PROBE_READ = /^(bpf_probe_read(_kernel|_user)?(_str)?|bpf_core_read(_user)?(_str)?)$/;
 /** Operators whose operand is not evaluated. */
 const UNEVALUATED = new Set(['typeof', '__typeof__', '__typeof', 'sizeof', '__alignof__', '_Alignof']);
 
