@@ -262,3 +262,33 @@ test('project: a long include chain is read once, and a header edited deep in it
     engine.dispose();
   }
 });
+
+test('project: a vmlinux.h on the include path is scanned, not parsed: BPF_NO_PRESERVE_ACCESS_INDEX or no pragma means fixed layouts', async (t) => {
+  const program = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+char LICENSE[] SEC("license") = "GPL";
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    return prev->pid;
+}
+`;
+  const pragma =
+    '#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n#endif\nstruct task_struct;\n';
+  const rules = async (files: Record<string, string>, flags: string[] = []) => {
+    const dir = project(t, { ...files, 'prog.bpf.c': program });
+    return (await findings(join(dir, 'prog.bpf.c'), program, { extraFlags: flags.map((f) => f.replace('DIR', dir)) })).lines.filter((l) =>
+      l.startsWith('non-core-field-read'),
+    );
+  };
+  // bpftool's (the pragma) and a wrapper that includes a per-version one: CO-RE, silent.
+  assert.deepEqual(await rules({ 'vmlinux.h': pragma }), []);
+  assert.deepEqual(await rules({ 'inc/vmlinux.h': '#include "x86/vmlinux_601.h"\n', 'inc/x86/vmlinux_601.h': pragma }, ['-IDIR/inc']), []);
+  // Not found anywhere: taken to be bpftool's.
+  assert.deepEqual(await rules({}), []);
+  // A project vmlinux.h that turns the pragma off, one without it, and -D: fixed offsets.
+  assert.deepEqual(await rules({ 'vmlinux.h': `#define BPF_NO_PRESERVE_ACCESS_INDEX\n${pragma}` }), ['non-core-field-read:8']);
+  assert.deepEqual(await rules({ 'vmlinux.h': 'struct task_struct;\n' }), ['non-core-field-read:8']);
+  assert.deepEqual(await rules({ 'vmlinux.h': pragma }, ['-DBPF_NO_PRESERVE_ACCESS_INDEX']), ['non-core-field-read:8']);
+});

@@ -241,7 +241,8 @@ export function buildFileModel(
   let vmlinux = false;
   let kernelHeaders = false;
   let coreReadIncluded = false;
-  let noPreserveAccessIndex = false;
+  // `-DBPF_NO_PRESERVE_ACCESS_INDEX` keeps vmlinux.h's types out of the CO-RE pragma, like a #define before it.
+  let noPreserveAccessIndex = build.defines.has('BPF_NO_PRESERVE_ACCESS_INDEX');
   // The document store already masked this text; reuse its sites when given.
   const sites: readonly BpfMacroSite[] = knownSites ?? maskBpfMacros(text).sites;
   let bcc = sites.some(isBccSite);
