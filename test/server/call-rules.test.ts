@@ -212,14 +212,26 @@ SEC("kprobe/do_exit")
 int BPF_KPROBE(on_exit, long code)
 {
     struct task_struct *t = (void *)bpf_get_current_task();
-                                 // ^^^^^^^^^^^^^^^^^^^^ helper-unavailable: is GPL-only and the license "GPL-2.0" is not GPL-compatible
-    return t != 0;
+    long pid = BPF_CORE_READ(t, pid);
+    t = (void *)bpf_get_current_task();
+    return t != 0 && pid;
 }
 `;
-  const code = `${body}char LICENSE[] SEC("license") = "GPL-2.0";\n`;
+  const code = `${body}char LICENSE[] SEC("license") = "GPL-2.0";
+//   ^^^^^^^ helper-unavailable: License "GPL-2.0" is not GPL-compatible, and the object calls GPL-only helpers
+`;
   const f = await check(code, ['helper-unavailable']);
   assertFindings(code, f);
   assert.equal(f[0].kernels.length, 81);
+  // One finding for the object's cause; each call is related, the macro's hidden call named.
+  assert.deepEqual(
+    f[0].related?.map((r) => r.message),
+    [
+      'calls `bpf_get_current_task`, which is GPL-only',
+      'calls `bpf_probe_read_kernel` (through BPF_CORE_READ()), which is GPL-only',
+      'calls `bpf_get_current_task`, which is GPL-only',
+    ],
+  );
   assert.deepEqual(await check(bare(`${body}char LICENSE[] SEC("license") = "Dual BSD/GPL";\n`), ['helper-unavailable']), []);
   // No license string in this file: it may come from another object, so nothing is claimed.
   assert.deepEqual(await check(bare(body), ['helper-unavailable']), []);

@@ -7,7 +7,8 @@
  *   4.19 that has `bpf_ringbuf_output` is not flagged and a 5.x build without it is;
  * - the program type may not call it (the facts' per-program-type lists, with their per-type
  *   `since` where one is given);
- * - it is GPL-only and the program's license string is not GPL-compatible.
+ * - it is GPL-only and the program's license string is not GPL-compatible: the object's cause,
+ *   reported once at the license with every such call (direct or through a CO-RE macro) related.
  *
  * Loaders that rewrite helpers are taken into account: libbpf (0.2 and later) and cilium/ebpf turn
  * `bpf_probe_read_{kernel,user}[_str]` into `bpf_probe_read[_str]` on kernels that lack them
@@ -145,7 +146,56 @@ export const helperUnavailable: Rule = {
     }
     for (const vs of groups.values()) ctx.report(vs.length === 1 ? vs[0] : merged(ctx, vs));
   },
+  checkFile(ctx) {
+    gplOnlyCalls(ctx);
+  },
 };
+
+/**
+ * A license string the kernel does not take as GPL-compatible, in a program that calls GPL-only
+ * helpers (also through the CO-RE macros): one cause, the object's, reported once at the license
+ * with every call as related information. The verifier rejects the first such call it meets, so
+ * the object fails to load on every kernel.
+ */
+function gplOnlyCalls(ctx: RuleContext): void {
+  const license = ctx.model.license;
+  if (ctx.model.bcc || license === undefined || GPL_COMPATIBLE.has(license)) return;
+  const site = ctx.model.sites().find((x) => x.kind === 'section' && x.section === 'license');
+  if (!site) return;
+  const local = localNames(ctx.model);
+  const uses: { node: Node; helper: string; via?: string }[] = [];
+  for (const fn of ctx.model.functions) {
+    if (!fn.body) continue;
+    for (const call of callsIn(fn.body)) {
+      const name = calleeName(call, ctx.model.text);
+      if (!name || local.has(name)) continue;
+      const emitted = coreMacro(name)?.helper;
+      const helper = emitted ? macroHelper(ctx, emitted) : name;
+      if (helper.startsWith('bpf_') && ctx.db.facts.helper(helper)?.gpl_only)
+        uses.push({ node: call, helper, ...(emitted ? { via: name } : {}) });
+    }
+  }
+  if (uses.length === 0) return;
+  const helpers = [...new Set(uses.map((u) => `\`${u.helper}\``))];
+  const span = site.kind === 'section' && site.target ? site.target : site;
+  ctx.report({
+    span: { start: span.start, end: span.end },
+    message: findingMessage(
+      ...headlineWith(
+        `License "${license}" is not GPL-compatible, and the object calls GPL-only helpers`,
+        'the load fails on every kernel',
+      ),
+      `${helpers.join(', ')} ${helpers.length === 1 ? 'is' : 'are'} GPL-only (${uses.length} call${uses.length === 1 ? '' : 's'}): the verifier rejects the load ("cannot call GPL-restricted function from non-GPL compatible program") on every kernel.`,
+      'Use "GPL", "Dual BSD/GPL" or another license string the kernel accepts.',
+    ),
+    kernels: ctx.kernels.map((k) => k.name),
+    related: uses.map((u) => ({
+      range: ctx.range(u.node),
+      message: `calls \`${u.helper}\`${u.via ? ` (through ${u.via}())` : ''}, which is GPL-only`,
+    })),
+    uses: uses.map((u) => u.node),
+  });
+}
 
 /**
  * One finding for several calls of one helper that fail on the same kernels for the same reason:
@@ -242,8 +292,7 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
     else if (since && compareVersions(k.version, since) < 0 && compareVersions(k.version, fact.since) >= 0) tooOld.push(k);
     else if (sleepOnly) notSleepable.push(k);
   });
-  const license = ctx.model.license;
-  const gpl = !ctx.model.bcc && fact.gpl_only && license !== undefined && !GPL_COMPATIBLE.has(license);
+  // A license the kernel does not take is the object's cause, reported once at the license (checkFile).
 
   const parts: string[] = [];
   if (missing.length) parts.push(missingSentence(name, fact, missing, kernels, avail));
@@ -269,15 +318,10 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
         `Use a sleepable variant of the section (\`${f.ctx.label}.s/…\`) where the hook allows one${/copy_from_user/.test(name) ? ', or read user memory with bpf_probe_read_user()' : ''}.`,
     );
   }
-  if (gpl) {
-    parts.push(
-      `\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible: the verifier rejects the load on every kernel ("cannot call GPL-restricted function from non-GPL compatible program"). Use "GPL", "Dual BSD/GPL" or another license string the kernel accepts.`,
-    );
-  }
   if (parts.length === 0) return undefined;
-  const failing = gpl ? kernels : [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld, ...notSleepable])];
+  const failing = [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld, ...notSleepable])];
   const guarded = f.guards.kernelsAt(call).size < ctx.kernels.length ? '(Checked against the kernels its guards leave.)' : undefined;
-  const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && notSleepable.length === 0 && !gpl;
+  const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && notSleepable.length === 0;
   const macro = via ? `\`${via}()\` reads with the helper \`${name}\`, which its expansion calls.` : undefined;
   // The headline: the first cause, in brief; every cause in full follows.
   const inCode = (ks: Kernel[]) => `${onCount(ks, kernels)} kernels this code runs on`;
@@ -295,9 +339,7 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
         ? headlineWith(`${f.ctx.label} programs may not call \`${name}\``, `the verifier rejects the load on ${inCode(notAllowed)}`)
         : tooOld.length
           ? headlineWith(`${f.ctx.label} programs may call \`${name}\` only since ${since}`, `the load fails on ${inCode(tooOld)}`)
-          : notSleepable.length
-            ? headlineWith(`\`${name}\` may sleep, but SEC("${f.ctx.sec}") is not sleepable`, `the load fails on ${inCode(notSleepable)}`)
-            : headlineWith(`\`${name}\` is GPL-only and the license "${license}" is not GPL-compatible`, 'the load fails on every kernel');
+          : headlineWith(`\`${name}\` may sleep, but SEC("${f.ctx.sec}") is not sleepable`, `the load fails on ${inCode(notSleepable)}`);
   return {
     node: call.childForFieldName('function') ?? call,
     message: findingMessage(headline, consequence, macro, ...parts, guarded),
