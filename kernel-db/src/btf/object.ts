@@ -8,8 +8,8 @@ import { type Btf, parseBtf } from './reader';
 
 /** What the analysis reads from an object. */
 export interface BpfObject {
-  /** Program sections (executable), by name, with their size in bytes. */
-  readonly programs: readonly { readonly section: string; readonly size: number }[];
+  /** Program sections (executable), by name, with their instructions' bytes. */
+  readonly programs: readonly { readonly section: string; readonly size: number; readonly code: Uint8Array }[];
   /** The `license` section's string, if any. */
   readonly license?: string;
   readonly btf: Btf;
@@ -35,7 +35,7 @@ export function readBpfObject(bytes: Uint8Array, file = '<object>'): BpfObject {
   const ext = extSec ? parseBtfExt(elf.data(extSec), btf) : undefined;
   const programs = elf.sections
     .filter((s) => (s.flags & SHF_EXECINSTR) !== 0 && s.size > 0)
-    .map((s) => ({ section: s.name, size: s.size }));
+    .map((s) => ({ section: s.name, size: s.size, code: elf.data(s) }));
   const lic = elf.section('license');
   const license = lic ? new TextDecoder().decode(elf.data(lic)).replace(/\0[\s\S]*$/, '') : undefined;
   return { programs, btf, ...(ext ? { ext } : {}), ...(license !== undefined ? { license } : {}) };

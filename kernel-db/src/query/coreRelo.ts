@@ -22,6 +22,8 @@ export interface ReloQuery {
   readonly fields: readonly { readonly name: string; readonly local: LocalClass }[];
   /** Enum value relocations: the enumerator's essential name. */
   readonly enumerator?: string;
+  /** Enum value relocations: the local enum's other enumerators (essential names). */
+  readonly siblings?: readonly string[];
   /** How to show it: `struct task_struct: real_parent.pid`, `enum bpf_func_id::BPF_FUNC_x`. */
   readonly text: string;
 }
@@ -151,7 +153,8 @@ export function reloQuery(btf: Btf, relo: CoreRelo): ReloQuery | undefined {
     const v = values[idx[0]];
     if (!v) return undefined;
     const enumerator = essentialName(v.name);
-    return { kind: relo.kind, rootKind, root: name, fields: [], enumerator, text: `enum ${name}::${enumerator}` };
+    const siblings = values.filter((x) => x !== v).map((x) => essentialName(x.name));
+    return { kind: relo.kind, rootKind, root: name, fields: [], enumerator, siblings, text: `enum ${name}::${enumerator}` };
   }
   // Field relocations: the first index steps over the root as an array; the rest name members
   // (anonymous ones are looked through, as the database flattens them) or index arrays.
@@ -191,8 +194,11 @@ function outcome(db: KernelDb, q: ReloQuery, k: Kernel): ReloOutcome {
     if (!q.enumerator) return 'unknown';
     const v = db.enumValue(q.root, q.enumerator, [k])[0];
     if (v.present === true) return 'ok';
-    // Absent from a kernel whose data has the enum's other values: the value is missing there.
-    return v.present === false && db.enumOf(q.enumerator, [k]).length === 0 && k.fidelity !== 'depsurf' ? 'fail' : 'unknown';
+    if (v.present !== false) return 'unknown';
+    // Absent where the kernel's data has the enum (its helper ids, or another of its values): missing there.
+    const hasEnum =
+      (q.root === 'bpf_func_id' && k.hasHelperEnum) || (q.siblings ?? []).some((x) => db.enumValue(q.root, x, [k])[0].present === true);
+    return hasEnum ? 'fail' : 'unknown';
   }
   if (q.rootKind === 'typedef') {
     const t = db.typedef(q.root, [k])[0];
