@@ -17,6 +17,8 @@ import { parseLoader } from '../../server/src/analysis/loader';
 import { DEFAULT_SETTINGS, RULE_IDS, validateSettings } from '../../server/src/driver/settings';
 import type { SettingKey } from '../../server/src/driver/engine';
 import { CONFIG_FILE } from '../../server/src/driver/project';
+import { findClang } from '../../server/src/driver/compile';
+import { mergeObjectFindings, objectPass } from '../../server/src/driver/objectPass';
 import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
 
@@ -39,6 +41,10 @@ options:
                         nearest compile_commands.json or compile_flags.txt above the file)
   --config F            the project configuration to use (default: the nearest ${CONFIG_FILE})
   --no-config           ignore project configuration files
+  --compile             also compile each file with clang as its project does and check the
+                        object: CO-RE relocations resolved per kernel, guards followed in the
+                        instructions (member and type findings then come from the object)
+  --clang PATH          the clang to compile with (default: clang on PATH)
 Options given here win over the project configuration file; it wins over the defaults.
 exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
 `;
@@ -48,10 +54,10 @@ const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** Runs `check`; returns the exit status. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const args = parseArgs(argv, {
-    valued: ['target', 'format', 'data', 'user-dir', 'loader', 'compile-commands', 'config'],
+    valued: ['target', 'format', 'data', 'user-dir', 'loader', 'compile-commands', 'config', 'clang'],
     lists: ['arch', 'distro', 'rule'],
     repeated: ['include-dir', 'define'],
-    flags: ['help', 'fix', 'no-config'],
+    flags: ['help', 'fix', 'no-config', 'compile'],
     short: { I: 'include-dir', D: 'define' },
   });
   if (args.flags.has('help')) {
@@ -94,6 +100,14 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`--compile-commands: ${compileCommands} is not a file`);
   const config = args.options.get('config');
   if (config !== undefined && !isFile(config)) throw new UsageError(`--config: ${config} is not a file`);
+  const compile = args.flags.has('compile') || args.options.has('clang');
+  const clang = compile ? findClang(args.options.get('clang')) : undefined;
+  if (compile && !clang)
+    throw new UsageError(
+      args.options.has('clang')
+        ? `--clang: ${args.options.get('clang')} does not exist`
+        : '--compile needs clang on PATH (or --clang PATH)',
+    );
   const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });
   // Validate the target before reading files, so a typo is a usage error, not a silent default.
   const kernels = db.target(settings.targetKernels, { arch: settings.architectures, distro: settings.distros });
@@ -106,8 +120,15 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     ...(args.flags.has('no-config') ? { config: false as const } : config !== undefined ? { config } : {}),
     extraFlags,
   });
-  const results: { path: string; findings: Finding[]; error?: string; kernels?: readonly Kernel[]; project?: string[]; target?: string }[] =
-    [];
+  const results: {
+    path: string;
+    findings: Finding[];
+    error?: string;
+    kernels?: readonly Kernel[];
+    project?: string[];
+    target?: string;
+    object?: { mode: 'object'; arches: readonly string[] } | { mode: 'source'; reason: string };
+  }[] = [];
   const problems = new Set<string>();
   let unreadable = false;
   let fixedFiles = 0;
@@ -152,9 +173,16 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         }
       }
       for (const p of r.problems) problems.add(p);
+      // The object pass, on the file as it is now on disk (after --fix).
+      const pass = clang
+        ? objectPass(db, clang, resolve(f.path), readFileSync(f.path, 'utf8'), engine.project(uri), r.settings, r.kernels)
+        : undefined;
       results.push({
         path: f.path,
-        findings: r.findings,
+        findings: pass ? mergeObjectFindings(r.findings, pass) : r.findings,
+        ...(pass
+          ? { object: pass.mode === 'object' ? { mode: 'object', arches: pass.arches } : { mode: 'source', reason: pass.reason } }
+          : {}),
         kernels: r.kernels,
         ...(r.projectFiles.length ? { project: r.projectFiles } : {}),
         ...(r.settings.targetKernels !== settings.targetKernels ||
@@ -180,10 +208,12 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
           files: results.map((r) => ({
             path: r.path,
             ...(r.error ? { error: r.error } : {}),
+            ...(r.object ? { object: r.object } : {}),
             ...(r.project ? { project: r.project } : {}),
             ...(r.target ? { target: r.target, kernels: r.kernels?.map((k) => k.name) } : {}),
             diagnostics: r.findings.map((d) => ({
               rule: d.rule,
+              ...(d.basis ? { basis: d.basis } : {}),
               severity: d.severity,
               message: d.message,
               summary: headlineOf(d.message),
@@ -217,6 +247,13 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       }
     }
     for (const p of problems) io.err(`warning: ${p}\n`);
+    if (clang) {
+      const compiled = results.filter((r) => r.object?.mode === 'object').length;
+      for (const r of results) if (r.object?.mode === 'source') io.out(`${r.path}: object pass skipped: ${r.object.reason}\n`);
+      io.out(
+        `object pass (${clang}): ${compiled} of ${results.length} file(s) compiled and checked as objects; the rest from source only\n`,
+      );
+    }
     const byProject = new Map<string, number>();
     for (const r of results) if (r.project) byProject.set(r.project.join(', '), (byProject.get(r.project.join(', ')) ?? 0) + 1);
     for (const [files, n] of byProject) io.out(`project: ${files} (${n} file${n === 1 ? '' : 's'})\n`);

@@ -46,6 +46,8 @@ export interface Finding {
    * its declaration fails at the reads through it): the finding applies only where that code runs.
    */
   readonly uses?: Range[];
+  /** `object` when the compiled object decided it (the object pass), absent for the source pass. */
+  readonly basis?: 'object';
 }
 
 /**

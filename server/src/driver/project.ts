@@ -45,6 +45,12 @@ export interface Project {
   readonly flags: CompileFlags;
   /** Problems with the project files, in words the user can act on. */
   readonly problems: readonly string[];
+  /**
+   * The compiler's own arguments for the file (without the compiler), and the directory they are
+   * relative to, when a compilation database or compile_flags.txt gives them; then the
+   * configuration file's and the caller's flags, made absolute.
+   */
+  readonly command?: { readonly args: readonly string[]; readonly dir: string };
 }
 
 /** The project of a file without project files. */
@@ -196,7 +202,11 @@ export class ProjectFiles {
     ]);
     const key = [configFile ?? '', flagsFile ?? '', ...stamps, JSON.stringify(this.options.extraFlags ?? [])].join('\u0000');
     if (!configFile && !flagsFile && !this.options.extraFlags?.length) return problems.length ? { ...NO_PROJECT, problems } : NO_PROJECT;
-    return { key, ...(configFile ? { configFile } : {}), ...(flagsFile ? { flagsFile } : {}), settings, flags, problems };
+    const command = {
+      args: [...(buildFlags ? buildFlags.flags : []), ...configFlags, ...absolutize(this.options.extraFlags ?? [], process.cwd())],
+      dir: buildFlags?.dir ?? dirname(path),
+    };
+    return { key, ...(configFile ? { configFile } : {}), ...(flagsFile ? { flagsFile } : {}), settings, flags, problems, command };
   }
 
   /** Reads a project file, kept while its mtime and size are the same. */

@@ -1,0 +1,115 @@
+/**
+ * Compiling a BPF C file the way its project does, for the object pass: clang with the project's
+ * own arguments (compile_commands.json or compile_flags.txt, then the configuration file's and the
+ * caller's flags), or libbpf's usual defaults (`-g -O2 -target bpf -D__TARGET_ARCH_<arch>`, the
+ * system's headers after the include paths). The object goes to a temporary directory and is read
+ * back as bytes; clang's first errors come back as positions and messages, never as a crash.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import type { Project } from './project';
+
+/** `__TARGET_ARCH_<x>` for each database architecture, and the Debian multiarch include directory. */
+const ARCH: Readonly<Record<string, { target: string; multiarch: string }>> = {
+  x86_64: { target: 'x86', multiarch: 'x86_64-linux-gnu' },
+  arm64: { target: 'arm64', multiarch: 'aarch64-linux-gnu' },
+  arm: { target: 'arm', multiarch: 'arm-linux-gnueabihf' },
+  ppc64le: { target: 'powerpc', multiarch: 'powerpc64le-linux-gnu' },
+  riscv64: { target: 'riscv', multiarch: 'riscv64-linux-gnu' },
+  s390x: { target: 's390', multiarch: 's390x-linux-gnu' },
+};
+
+/** A compile's outcome. */
+export type CompileResult =
+  | { readonly ok: true; readonly object: Uint8Array; readonly args: readonly string[] }
+  | { readonly ok: false; readonly reason: string; readonly errors: readonly CompileError[] };
+
+/** One of clang's errors in the compiled file. */
+export interface CompileError {
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+/** clang from the setting, or from PATH; undefined when there is none. */
+export function findClang(configured?: string): string | undefined {
+  if (configured) return existsSync(configured) ? configured : undefined;
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(d, 'clang');
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+/** Arguments that are the compile's own input and output, dropped from the project's. */
+function withoutIo(args: readonly string[], file: string, dir: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-o' || a === '-MF' || a === '-MT' || a === '-MQ') {
+      i++;
+      continue;
+    }
+    if (a === '-c' || a === '-MD' || a === '-MMD' || a.startsWith('-o')) continue;
+    if (!a.startsWith('-') && resolve(dir, a) === file) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** Compiles `file` for `arch` with `clang`; at most `timeoutMs`. */
+export function compileBpf(clang: string, file: string, project: Project, arch: string, timeoutMs = 60_000): CompileResult {
+  const a = ARCH[arch];
+  const own = project.command ? withoutIo(project.command.args, file, project.command.dir) : [];
+  const has = (re: RegExp) => own.some((x) => re.test(x));
+  const args = [
+    ...(has(/^-target$|^--target=/) ? [] : ['-target', 'bpf']),
+    ...(has(/^-g/) ? [] : ['-g']),
+    ...(has(/^-O/) ? [] : ['-O2']),
+    ...(has(/^-D__TARGET_ARCH_/) || !a ? [] : [`-D__TARGET_ARCH_${a.target}`]),
+    ...own,
+    // The system's headers (asm/types.h lives in the multiarch directory) after the project's.
+    ...(a && existsSync(`/usr/include/${a.multiarch}`) ? ['-idirafter', `/usr/include/${a.multiarch}`] : []),
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-portability-object-'));
+  try {
+    const out = join(dir, 'object.o');
+    const r = spawnSync(clang, [...args, '-c', file, '-o', out], {
+      cwd: project.command?.dir,
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    if (r.error) return { ok: false, reason: `clang could not run: ${r.error.message}`, errors: [] };
+    if (r.status !== 0 || !existsSync(out)) {
+      const errors = clangErrors(r.stderr ?? '', file);
+      const first = (r.stderr ?? '').split('\n').find((l) => /\b(fatal )?error:/.test(l));
+      return {
+        ok: false,
+        reason: first ? `does not compile: ${first.replace(/^.*?: (fatal )?error: /, '')}` : `clang exited with ${r.status}`,
+        errors,
+      };
+    }
+    return { ok: true, object: new Uint8Array(readFileSync(out)), args };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** clang's first errors located in `file` (`file:line:col: error: message`). */
+export function clangErrors(stderr: string, file: string): CompileError[] {
+  const out: CompileError[] = [];
+  for (const l of stderr.split('\n')) {
+    const m = /^(.*?):(\d+):(\d+): (?:fatal )?error: (.*)$/.exec(l);
+    if (!m || resolve(m[1]) !== resolve(file)) continue;
+    out.push({ line: Number(m[2]), column: Number(m[3]), message: m[4] });
+    if (out.length === 3) break;
+  }
+  return out;
+}
