@@ -1,0 +1,93 @@
+/**
+ * The CO-RE resolver against libbpf's own: for each test object and each kernel of the database
+ * whose BTF blob is beside the project, `bpftool -d gen min_core_btf` runs libbpf's relocation
+ * logic against that kernel's BTF and says, per relocation, whether a candidate matches. The
+ * database's answer must be the same wherever it has one. Needs clang, bpftool and
+ * ../shared/kernel-data; says it is skipped without them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { xzDecompress } from '../../kernel-db/src/btf/container';
+import { readBpfObject } from '../../kernel-db/src/btf/object';
+import { resolveRelo } from '../../kernel-db/src/query/coreRelo';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import { clangFlags, defaultBtfBlob, vmlinuxHeader } from '../../groundtruth/src/compile';
+
+const root = join(__dirname, '..', '..');
+const find = (cmd: string) =>
+  [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
+const clang = find('clang');
+const bpftool = find('bpftool');
+const blobs = join(root, '..', 'shared', 'kernel-data', 'btf');
+const why = !clang ? 'clang is not installed' : !bpftool ? 'bpftool is not installed' : !existsSync(blobs) ? `${blobs} is absent` : '';
+
+/** libbpf's verdict per relocation index of each program: matched or not. */
+function libbpfVerdicts(out: string): Map<string, Map<number, boolean>> {
+  const byProg = new Map<string, Map<number, boolean>>();
+  for (const m of out.matchAll(/prog '([^']+)': relo #(\d+): (matching candidate|no matching targets found)/g)) {
+    let p = byProg.get(m[1]);
+    if (!p) byProg.set(m[1], (p = new Map()));
+    const n = Number(m[2]);
+    p.set(n, (p.get(n) ?? false) || m[3] === 'matching candidate');
+  }
+  return byProg;
+}
+
+test('CO-RE differential: every relocation resolves where libbpf (bpftool gen min_core_btf) finds a candidate, and only there', {
+  skip: why ? `skipped: ${why}` : false,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-core-diff-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = KernelDb.open({ noUser: true });
+  const build = (name: string, src: string, flags: string[]) => {
+    const out = join(dir, `${name}.o`);
+    const r = spawnSync(clang!, [...flags, '-c', src, '-o', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return { name, path: out, obj: readBpfObject(new Uint8Array(readFileSync(out)), out) };
+  };
+  const objects = ['relocations', 'guards'].map((name) =>
+    build(name, join(root, 'test', 'fixtures', 'objects', `${name}.bpf.c`), ['-target', 'bpf', '-O2', '-g']),
+  );
+  // The examples, against a vmlinux.h bpftool dumps from the newest Debian kernel's BTF, with
+  // libbpf's headers when the system has them.
+  const blob = defaultBtfBlob(root);
+  if (blob && existsSync('/usr/include/bpf/bpf_helpers.h')) {
+    const inc = await vmlinuxHeader(blob, { cmd: bpftool!, args: [] }, dir);
+    for (const name of ['process-tracer', 'task-flavors', 'tcp-connect'])
+      objects.push(build(name, join(root, 'examples', `${name}.bpf.c`), clangFlags(inc)));
+  }
+  const kernels = db.kernels.filter((k) => k.fidelity !== 'depsurf' && existsSync(join(blobs, `${k.name}.btf.xz`)));
+  assert.ok(kernels.length >= 30, `BTF blobs found for ${kernels.length} kernels`);
+  let compared = 0;
+  const disagreements: string[] = [];
+  for (const k of kernels) {
+    const raw = await xzDecompress(new Uint8Array(readFileSync(join(blobs, `${k.name}.btf.xz`))), k.name);
+    const btf = join(dir, 'kernel.btf');
+    writeFileSync(btf, raw);
+    for (const o of objects) {
+      const r = spawnSync(bpftool!, ['-d', 'gen', 'min_core_btf', btf, join(dir, 'min.btf'), o.path], { encoding: 'utf8' });
+      const verdicts = libbpfVerdicts(`${r.stdout}\n${r.stderr}`);
+      for (const prog of o.obj.programs) {
+        const relos = o.obj.ext!.coreRelos.filter((x) => x.section === prog.section);
+        const theirs = verdicts.get(prog.section);
+        relos.forEach((relo, n) => {
+          const libbpf = theirs?.get(n);
+          const ours = resolveRelo(db, o.obj.btf, relo, [k]).outcomes[0];
+          if (libbpf === undefined || ours === 'unknown') return;
+          compared++;
+          if ((ours === 'ok') !== libbpf)
+            disagreements.push(
+              `${k.name} ${o.name} ${prog.section} relo #${n} (${relo.access}): ours ${ours}, libbpf ${libbpf ? 'matches' : 'no match'}`,
+            );
+        });
+      }
+    }
+  }
+  assert.ok(compared >= kernels.length * 8, `${compared} relocation verdicts compared`);
+  t.diagnostic(`${compared} relocation verdicts of ${objects.length} objects compared on ${kernels.length} kernels`);
+  assert.deepEqual(disagreements, []);
+});
