@@ -3,7 +3,8 @@
  * edit-to-diagnostics latency over 200 scripted edits on a 2,000-line BPF file with the default
  * target, alone and with a project include path of 20 headers. Run by `npm run bench` after the kernel-database figures.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -172,5 +173,57 @@ export async function benchTargets(): Promise<void> {
     const med = pct(times, 50);
     if (n === 1) base = med;
     console.log(`${`${n} target kernel${n === 1 ? '' : 's'}`.padEnd(44)} ${med.toFixed(1)} ms (${(med / base).toFixed(2)}x of 1 kernel)`);
+  }
+}
+
+/**
+ * The object pass on the 2,000-line file: clang's compile (against a vmlinux.h bpftool dumps from
+ * the newest Debian kernel's BTF beside the project), and apart from it the analysis of the object
+ * — every CO-RE relocation resolved and the reachable instructions found on every default target
+ * kernel. Skipped, with a message, without clang, bpftool, libbpf's headers or the BTF blob.
+ */
+export async function benchObject(): Promise<void> {
+  const { KernelDb } = await import('../../kernel-db/src/query/db');
+  const { readBpfObject } = await import('../../kernel-db/src/btf/object');
+  const { checkObject } = await import('../../server/src/rules/object');
+  const { DEFAULT_SETTINGS } = await import('../../server/src/driver/settings');
+  const { clangFlags, defaultBtfBlob, vmlinuxHeader } = await import('../../groundtruth/src/compile');
+  console.log('\n# object pass (2,000 lines, every default target kernel)');
+  const find = (cmd: string) =>
+    [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
+  const clang = find('clang');
+  const bpftool = find('bpftool');
+  const blob = defaultBtfBlob(root);
+  if (!clang || !bpftool || !blob || !existsSync('/usr/include/bpf/bpf_helpers.h')) {
+    console.log('skipped: needs clang, bpftool, libbpf-dev headers and ../shared/kernel-data');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-bench-object-'));
+  try {
+    const inc = await vmlinuxHeader(blob, { cmd: bpftool, args: [] }, dir);
+    const src = join(dir, 'big.bpf.c');
+    writeFileSync(src, bigFile());
+    const out = join(dir, 'big.o');
+    const t0 = performance.now();
+    const r = spawnSync(clang, [...clangFlags(inc), '-c', src, '-o', out], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`clang failed: ${r.stderr}`);
+    console.log(`${'clang compile (once)'.padEnd(60)} ${(performance.now() - t0).toFixed(0)} ms`);
+    const db = KernelDb.open({ noUser: true });
+    const kernels = db.target(DEFAULT_SETTINGS.targetKernels, { arch: ['x86_64'] });
+    const bytes = new Uint8Array(readFileSync(out));
+    const times: number[] = [];
+    let relocs = 0;
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      const obj = readBpfObject(bytes, 'big.o');
+      checkObject(db, obj, kernels, DEFAULT_SETTINGS.loader);
+      times.push(performance.now() - t);
+      relocs = obj.ext?.coreRelos.length ?? 0;
+    }
+    console.log(
+      `${`object analysis: ${relocs} relocations x ${kernels.length} kernels (median of 5)`.padEnd(60)} ${pct(times, 50).toFixed(1)} ms`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

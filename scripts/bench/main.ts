@@ -11,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb, defaultDataDir } from '../../kernel-db/src/query/db';
 import { UserKernels } from '../../kernel-db/src/query/user';
-import { benchLsp, benchTargets } from './lsp';
+import { benchLsp, benchObject, benchTargets } from './lsp';
 
 const root = join(__dirname, '..', '..');
 const shared = join(root, '..', 'shared', 'kernel-data');
@@ -119,6 +119,7 @@ async function main() {
 main()
   .then(() => benchLsp())
   .then(() => benchTargets())
+  .then(() => benchObject())
   .catch((e) => {
     console.error(e);
     process.exit(1);

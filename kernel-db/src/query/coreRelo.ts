@@ -176,15 +176,30 @@ export function reloQuery(btf: Btf, relo: CoreRelo): ReloQuery | undefined {
   return { kind: relo.kind, rootKind, root: name, fields, text: `${rootKind} ${name}: ${fields.map((f) => f.name).join('.')}` };
 }
 
-/** Resolves a relocation on each of `kernels`. */
-export function resolveRelo(db: KernelDb, btf: Btf, relo: CoreRelo, kernels: readonly Kernel[]): ReloResult {
+/**
+ * Resolves a relocation on each of `kernels`. `memo` keeps answers across the relocations of one
+ * object (the same member read in many programs is asked once): its key is the query, so it must
+ * not outlive the kernel list.
+ */
+export function resolveRelo(
+  db: KernelDb,
+  btf: Btf,
+  relo: CoreRelo,
+  kernels: readonly Kernel[],
+  memo?: Map<string, readonly ReloOutcome[]>,
+): ReloResult {
   const query = reloQuery(btf, relo);
   const existence = EXISTENCE.has(relo.kind);
   if (!query || relo.kind === CoreReloKind.TypeIdLocal) {
     // The local type id never needs the kernel; an unnamed root cannot be looked up.
     return { relo, query, existence, outcomes: kernels.map(() => (relo.kind === CoreReloKind.TypeIdLocal ? 'ok' : 'unknown')) };
   }
-  const outcomes = kernels.map((k) => outcome(db, query, k));
+  const key = JSON.stringify([query.rootKind, query.root, query.fields, query.enumerator ?? '', query.siblings ?? []]);
+  let outcomes = memo?.get(key);
+  if (!outcomes) {
+    outcomes = kernels.map((k) => outcome(db, query, k));
+    memo?.set(key, outcomes);
+  }
   return { relo, query, existence, outcomes };
 }
 

@@ -9,7 +9,7 @@
 import { CoreReloKind, type CoreRelo, lineOf } from '../../../kernel-db/src/btf/ext';
 import { decodeInsns, reachable } from '../../../kernel-db/src/btf/insns';
 import type { BpfObject } from '../../../kernel-db/src/btf/object';
-import { RELO_KIND_NAMES, type ReloResult, resolveRelo } from '../../../kernel-db/src/query/coreRelo';
+import { RELO_KIND_NAMES, type ReloOutcome, type ReloResult, resolveRelo } from '../../../kernel-db/src/query/coreRelo';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Loader } from '../analysis/loader';
@@ -41,10 +41,18 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
   const ext = obj.ext;
   const out: ObjectVerdict[] = [];
   const helperById = new Map(db.facts.helpers.map((h) => [h.id, h]));
+  // One answer per distinct member or type asked, for this object and kernel list.
+  const memo = new Map<string, readonly ReloOutcome[]>();
+  const helpers = new Map<string, ReturnType<KernelDb['helper']>['kernels']>();
+  const helperOn = (name: string) => {
+    let a = helpers.get(name);
+    if (!a) helpers.set(name, (a = db.helper(name, kernels).kernels));
+    return a;
+  };
   for (const prog of obj.programs) {
     const insns = decodeInsns(prog.code);
     const relos = (ext?.coreRelos ?? []).filter((r) => r.section === prog.section);
-    const resolved = relos.map((r) => resolveRelo(db, obj.btf, r, kernels));
+    const resolved = relos.map((r) => resolveRelo(db, obj.btf, r, kernels, memo));
     // Kernels that patch the existence checks alike reach the same instructions: one walk each.
     const reach = new Map<string, Set<number>>();
     const reachOn = (i: number): Set<number> => {
@@ -58,7 +66,13 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
       if (!s) reach.set(key, (s = reachable(insns, patched)));
       return s;
     };
-    const reached = kernels.map((_, i) => reachOn(i));
+    // Without existence checks every kernel reaches the same instructions.
+    const reached = resolved.some((r) => r.existence)
+      ? kernels.map((_, i) => reachOn(i))
+      : (() => {
+          const all = reachable(insns, new Map());
+          return kernels.map(() => all);
+        })();
     const at = (insnOff: number) => {
       const l = ext ? lineOf(ext, prog.section, insnOff) : undefined;
       return l ? { file: l.file, line: l.line, column: l.column } : {};
@@ -76,9 +90,9 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
       if (x.code !== 0x85 || x.src !== 0) continue;
       const fact = helperById.get(x.imm);
       if (!fact) continue;
-      const avail = db.helper(fact.name, kernels).kernels;
+      const avail = helperOn(fact.name);
       const legacy = PROBE_READ_LEGACY[fact.name];
-      const stand = legacy && rewritesProbeRead(loader) ? db.helper(legacy, kernels).kernels : undefined;
+      const stand = legacy && rewritesProbeRead(loader) ? helperOn(legacy) : undefined;
       const missing = kernels.filter((_, i) => avail[i].present === false && stand?.[i].present !== true && reached[i].has(x.off));
       const notAllowed = allowedFor(fact, progType) === false ? kernels.filter((_, i) => reached[i].has(x.off)) : [];
       const failing = [...new Set([...missing, ...notAllowed])];
