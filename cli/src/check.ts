@@ -175,7 +175,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       for (const p of r.problems) problems.add(p);
       // The object pass, on the file as it is now on disk (after --fix).
       const pass = clang
-        ? objectPass(db, clang, resolve(f.path), readFileSync(f.path, 'utf8'), engine.project(uri), r.settings, r.kernels)
+        ? await objectPass(db, clang, resolve(f.path), readFileSync(f.path, 'utf8'), engine.project(uri), r.settings, r.kernels)
         : undefined;
       results.push({
         path: f.path,

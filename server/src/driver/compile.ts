@@ -5,7 +5,7 @@
  * system's headers after the include paths). The object goes to a temporary directory and is read
  * back as bytes; clang's first errors come back as positions and messages, never as a crash.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -63,8 +63,11 @@ function withoutIo(args: readonly string[], file: string, dir: string): string[]
   return out;
 }
 
-/** Compiles `file` for `arch` with `clang`; at most `timeoutMs`. */
-export function compileBpf(clang: string, file: string, project: Project, arch: string, timeoutMs = 60_000): CompileResult {
+/**
+ * Compiles `file` for `arch` with `clang` in a child process (the caller's event loop keeps
+ * running); at most `timeoutMs`.
+ */
+export async function compileBpf(clang: string, file: string, project: Project, arch: string, timeoutMs = 60_000): Promise<CompileResult> {
   const a = ARCH[arch];
   const own = project.command ? withoutIo(project.command.args, file, project.command.dir) : [];
   const has = (re: RegExp) => own.some((x) => re.test(x));
@@ -80,16 +83,11 @@ export function compileBpf(clang: string, file: string, project: Project, arch: 
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-portability-object-'));
   try {
     const out = join(dir, 'object.o');
-    const r = spawnSync(clang, [...args, '-c', file, '-o', out], {
-      cwd: project.command?.dir,
-      encoding: 'utf8',
-      timeout: timeoutMs,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    if (r.error) return { ok: false, reason: `clang could not run: ${r.error.message}`, errors: [] };
+    const r = await run(clang, [...args, '-c', file, '-o', out], project.command?.dir, timeoutMs);
+    if (r.error) return { ok: false, reason: `clang could not run: ${r.error}`, errors: [] };
     if (r.status !== 0 || !existsSync(out)) {
-      const errors = clangErrors(r.stderr ?? '', file);
-      const first = (r.stderr ?? '').split('\n').find((l) => /\b(fatal )?error:/.test(l));
+      const errors = clangErrors(r.stderr, file);
+      const first = r.stderr.split('\n').find((l) => /\b(fatal )?error:/.test(l));
       return {
         ok: false,
         reason: first ? `does not compile: ${first.replace(/^.*?: (fatal )?error: /, '')}` : `clang exited with ${r.status}`,
@@ -100,6 +98,37 @@ export function compileBpf(clang: string, file: string, project: Project, arch: 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Runs a command, collecting stderr (at most 1 MB) and its exit status, killed after `timeoutMs`. */
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string | undefined,
+  timeoutMs: number,
+): Promise<{ status: number | null; stderr: string; error?: string }> {
+  return new Promise((done) => {
+    let stderr = '';
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      done({ status: null, stderr: '', error: (e as Error).message });
+      return;
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stderr?.on('data', (b: Buffer) => {
+      if (stderr.length < 1 << 20) stderr += b.toString();
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      done({ status: null, stderr, error: e.message });
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      done(signal === 'SIGKILL' ? { status, stderr, error: `timed out after ${timeoutMs / 1000} s` } : { status, stderr });
+    });
+  });
 }
 
 /** clang's first errors located in `file` (`file:line:col: error: message`). */

@@ -25,7 +25,7 @@ export type ObjectPass =
   | { readonly mode: 'source'; readonly reason: string; readonly errors: readonly CompileError[] };
 
 /** Runs the object pass for the document at `path` (its text `text`) against `kernels`. */
-export function objectPass(
+export async function objectPass(
   db: KernelDb,
   clang: string,
   path: string,
@@ -33,7 +33,7 @@ export function objectPass(
   project: Project,
   settings: Settings,
   kernels: readonly Kernel[],
-): ObjectPass {
+): Promise<ObjectPass> {
   const arches = project.flags.arch ? [project.flags.arch] : [...new Set(kernels.map((k) => k.arch))].sort();
   const lines = new LineIndex(text);
   const findings: Finding[] = [];
@@ -41,7 +41,7 @@ export function objectPass(
   for (const arch of arches) {
     const mine = kernels.filter((k) => k.arch === arch);
     if (mine.length === 0) continue;
-    const c = compileBpf(clang, path, project, arch);
+    const c = await compileBpf(clang, path, project, arch);
     if (!c.ok) return { mode: 'source', reason: `${arch}: ${c.reason}`, errors: c.errors };
     let obj: ReturnType<typeof readBpfObject>;
     try {
