@@ -224,6 +224,8 @@ test('tidy: the default settings are stated once (package.json contributes what 
   assert.deepEqual(props['ebpfPortability.architectures'].default, [...DEFAULT_SETTINGS.architectures]);
   assert.deepEqual(props['ebpfPortability.distros'].default, [...DEFAULT_SETTINGS.distros]);
   assert.equal(props['ebpfPortability.loader'].default, DEFAULT_SETTINGS.loader.kind);
+  assert.equal(props['ebpfPortability.compile'].default, DEFAULT_SETTINGS.compile);
+  assert.equal(props['ebpfPortability.clangPath'].default, DEFAULT_SETTINGS.clangPath);
   // Code outside the settings module names no default target of its own.
   const offenders = FILES.filter((f) => f !== 'server/src/driver/settings.ts').filter((f) =>
     /'4\.14-7\.x'/.test(readFileSync(join(root, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, '')),

@@ -18,7 +18,7 @@ export interface WireDiagnostic {
   source?: string;
   message: string;
   codeDescription?: { href: string };
-  data?: { kernels: string[] };
+  data?: { kernels: string[]; basis?: string };
 }
 
 /** A running server and the client end of its connection. */

@@ -431,6 +431,13 @@ export class Engine {
     return model(`vmlinux.h\u0000${file}\u0000${stamp}`, noPreserveAccessIndex);
   }
 
+  /** The settings and target kernels a document is analysed with (its project and per-file target applied). */
+  documentTarget(uri: string, text: string, settings: Settings): { settings: Settings; kernels: Kernel[]; project: Project } {
+    const project = this.project(uri);
+    const eff = this.effectiveSettings(project, settings).settings;
+    return { settings: eff, kernels: fileTarget(text, this.targets(eff).kernels), project };
+  }
+
   /** Availability of what is at `offset` (a member, helper, kfunc, struct or SEC name), for hovers. */
   hover(uri: string, text: string, tree: Tree, settings: Settings, offset: number): HoverInfo | undefined {
     this.generation++;

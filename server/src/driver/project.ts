@@ -85,7 +85,7 @@ const TARGET_ARCH: Readonly<Record<string, string>> = {
 };
 
 /** Settings keys a configuration file may hold besides the compiler's. */
-const SETTING_KEYS = new Set(['targetKernels', 'architectures', 'distros', 'loader', 'rules']);
+const SETTING_KEYS = new Set(['targetKernels', 'architectures', 'distros', 'loader', 'rules', 'compile']);
 const FLAG_KEYS = new Set(['includePaths', 'defines', 'compileCommands', 'flags']);
 
 const MAX_PROJECT_FILE_BYTES = 64 * 1024 * 1024;

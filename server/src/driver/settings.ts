@@ -27,6 +27,10 @@ export interface Settings {
   readonly rules: Readonly<Record<string, RuleSetting>>;
   /** The loader that will load the program. */
   readonly loader: Loader;
+  /** When the language server compiles the file for the object pass (`onSave`: on open and save). */
+  readonly compile: 'onSave' | 'off';
+  /** The clang to compile with; empty: clang on PATH. */
+  readonly clangPath: string;
 }
 
 /**
@@ -39,6 +43,8 @@ export const DEFAULT_SETTINGS: Settings = {
   distros: [],
   rules: {},
   loader: { kind: 'libbpf', minVersion: LIBBPF.defaultMinVersion },
+  compile: 'onSave',
+  clangPath: '',
 };
 
 const SEVERITIES = new Set(['error', 'warning', 'info', 'off']);
@@ -91,7 +97,20 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
         'ebpfPortability.loader must be "libbpf", "libbpf>=1.3" (a minimum libbpf version), "cilium/ebpf" or "bcc"; using "libbpf"',
       );
   }
-  return { settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules, loader }, problems };
+  let compile = DEFAULT_SETTINGS.compile;
+  if (r.compile !== undefined) {
+    if (r.compile === 'onSave' || r.compile === 'off') compile = r.compile;
+    else problems.push(`ebpfPortability.compile must be "onSave" or "off"; using "${compile}"`);
+  }
+  let clangPath = DEFAULT_SETTINGS.clangPath;
+  if (r.clangPath !== undefined) {
+    if (typeof r.clangPath === 'string') clangPath = r.clangPath;
+    else problems.push('ebpfPortability.clangPath must be a path (a string); using clang on PATH');
+  }
+  return {
+    settings: { targetKernels, architectures: list('architectures'), distros: list('distros'), rules, loader, compile, clangPath },
+    problems,
+  };
 }
 
 /**

@@ -57,7 +57,7 @@ export function toDiagnostic(f: Finding, uri: string): Diagnostic {
     code: f.rule,
     source: SOURCE,
     message: f.message,
-    data: { kernels: f.kernels },
+    data: { kernels: f.kernels, ...(f.basis ? { basis: f.basis } : {}) },
   };
   if (href) d.codeDescription = { href };
   if (f.related?.length)

@@ -14,11 +14,14 @@ import {
   type InitializeParams,
   type InitializeResult,
 } from 'vscode-languageserver';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
-import { Engine } from '../driver/engine';
+import { Engine, toPath } from '../driver/engine';
+import { findClang } from '../driver/compile';
+import { mergeObjectFindings, type ObjectPass, objectPass } from '../driver/objectPass';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
 import { validateSettings, type Settings } from '../driver/settings';
 import { FIX_ALL_KIND, fixAll, quickFixes, SOURCE, toDiagnostic } from './convert';
@@ -47,6 +50,58 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const warned = new Set<string>();
   /** Project files already named in the log. */
   const logged = new Set<string>();
+  /** The object pass of each document: the text it compiled (the file on disk) and its outcome. */
+  const objects = new Map<string, { text: string; pass: ObjectPass }>();
+  /** Documents whose object pass runs now, and those to run again when it ends. */
+  const compiling = new Set<string>();
+  const recompile = new Set<string>();
+  const logOnce = (msg: string) => {
+    if (logged.has(msg)) return;
+    logged.add(msg);
+    connection.console.info(`eBPF portability: ${msg}`);
+  };
+
+  /**
+   * Compiles a document that has no unsaved changes and checks its object, in the background;
+   * its findings join the source pass's while the text is the one compiled.
+   */
+  const runObjectPass = async (uri: string): Promise<void> => {
+    await startup;
+    const doc = docs?.get(uri);
+    const path = toPath(uri);
+    if (!engine || !doc || !path || doc.tooLarge || !isBpfDocument(doc.uri, doc.text, doc.sites)) return;
+    const settings = await settingsFor(uri);
+    if (settings.compile === 'off') return;
+    const clang = findClang(settings.clangPath || undefined);
+    if (!clang) {
+      logOnce(settings.clangPath ? `clangPath ${settings.clangPath} does not exist: no object pass` : 'no clang on PATH: no object pass');
+      return;
+    }
+    let disk: string;
+    try {
+      disk = readFileSync(path, 'utf8');
+    } catch {
+      return;
+    }
+    if (disk !== doc.text) return;
+    if (compiling.has(uri)) {
+      recompile.add(uri);
+      return;
+    }
+    compiling.add(uri);
+    try {
+      const t = engine.documentTarget(uri, doc.text, settings);
+      const pass = await objectPass(engine.db, clang, path, doc.text, t.project, t.settings, t.kernels);
+      objects.set(uri, { text: disk, pass });
+      if (pass.mode === 'source') logOnce(`${uri.split('/').pop()}: object pass skipped: ${pass.reason}`);
+      schedule(uri);
+    } catch (e) {
+      connection.console.error(`object pass: ${(e as Error).stack ?? e}`);
+    } finally {
+      compiling.delete(uri);
+      if (recompile.delete(uri)) void runObjectPass(uri);
+    }
+  };
 
   const warnOnce = (msg: string) => {
     if (warned.has(msg)) return;
@@ -77,7 +132,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     });
     return {
       capabilities: {
-        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, FIX_ALL_KIND] },
         hoverProvider: true,
       },
@@ -140,13 +195,12 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites), undefined);
     if (!result) return;
     result.problems.forEach(warnOnce);
-    for (const f of result.projectFiles) {
-      if (logged.has(f)) continue;
-      logged.add(f);
-      connection.console.info(`eBPF portability: using ${f} for ${doc.uri} and the files beside it`);
-    }
-    state.results = { version: doc.version, findings: result.findings };
-    publish(doc.uri, doc.version, result.findings);
+    // The object pass's verdicts hold while the text is the one it compiled.
+    const object = objects.get(doc.uri);
+    const findings = object && object.text === doc.text ? mergeObjectFindings(result.findings, object.pass) : result.findings;
+    for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
+    state.results = { version: doc.version, findings };
+    publish(doc.uri, doc.version, findings);
   };
 
   const schedule = (uri: string) => {
@@ -167,6 +221,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     void (startup ?? Promise.resolve()).then(() => {
       guard('open', () => docs?.open(p.textDocument.uri, p.textDocument.text, p.textDocument.version), undefined);
       schedule(p.textDocument.uri);
+      void runObjectPass(p.textDocument.uri);
     });
   });
 
@@ -182,7 +237,15 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   // A header, a loader or a project file changed on disk: what was read from it is stale.
   connection.onDidChangeWatchedFiles(() => {
-    for (const uri of states.keys()) schedule(uri);
+    for (const uri of states.keys()) {
+      schedule(uri);
+      void runObjectPass(uri);
+    }
+  });
+
+  // Saved: the file on disk is the document again, so its object can be checked.
+  connection.onDidSaveTextDocument((p) => {
+    void runObjectPass(p.textDocument.uri);
   });
 
   connection.onDidCloseTextDocument((p) => {
@@ -190,6 +253,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     if (s?.timer) clearTimeout(s.timer);
     states.delete(p.textDocument.uri);
     settingsCache.delete(p.textDocument.uri);
+    objects.delete(p.textDocument.uri);
     guard('close', () => docs?.close(p.textDocument.uri), undefined);
     engine?.forget(p.textDocument.uri);
     publish(p.textDocument.uri, undefined, []);
