@@ -12,6 +12,9 @@ import { KernelDb } from '../../kernel-db/src/query/db';
 import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
+import { mergeObjectFindings, objectPass } from '../../server/src/driver/objectPass';
+import { NO_PROJECT, parseFlags, type Project } from '../../server/src/driver/project';
+import { clangFlags } from './compile';
 import type { KernelImage } from './kernels';
 import { reasonWithProgram, type KernelVerdict, type ObjectResult } from './qemu';
 
@@ -84,15 +87,25 @@ export function kernelFails(v: KernelVerdict): boolean | undefined {
   return v === 'no-result' ? undefined : v !== 'loaded';
 }
 
+/** How the matrix compiles its programs, for the linter's object pass. */
+export interface ObjectBuild {
+  readonly clang: string;
+  /** The directory of the vmlinux.h the programs are compiled against. */
+  readonly includeDir: string;
+}
+
 /**
  * Runs the linter on each program with the booted kernels (by their database names) as the
- * target and the guest's libbpf as the loader; returns program → database name → verdict.
+ * target and the guest's libbpf as the loader; returns program → database name → verdict. With
+ * `object`, each program is also compiled as the matrix compiles it and the object pass's
+ * verdicts are merged in (`check --compile`).
  */
 export async function linterVerdicts(
   root: string,
   programs: readonly MatrixProgram[],
   dbNames: readonly string[],
   libbpf?: string,
+  object?: ObjectBuild,
 ): Promise<Map<string, Map<string, LinterVerdict>>> {
   const db = KernelDb.open({ noUser: true });
   const parser = await loadCParser();
@@ -110,10 +123,20 @@ export async function linterVerdicts(
       const tree = parser.parseText(text);
       if (!tree) throw new Error(`the linter cannot parse ${p.source}`);
       let findings: Finding[];
+      let kernels: Parameters<typeof objectPass>[6] = [];
       try {
-        findings = engine.analyzeDocument(pathToFileURL(path).toString(), text, tree, settings).findings;
+        const r = engine.analyzeDocument(pathToFileURL(path).toString(), text, tree, settings);
+        findings = r.findings;
+        kernels = r.kernels;
       } finally {
         tree.delete();
+      }
+      if (object) {
+        const args = clangFlags(object.includeDir);
+        const project: Project = { ...NO_PROJECT, key: 'matrix', flags: parseFlags(args), command: { args, dir: resolve(path, '..') } };
+        const pass = await objectPass(db, object.clang, path, text, project, settings, kernels);
+        if (pass.mode !== 'object') throw new Error(`the object pass could not compile ${p.source}: ${pass.reason}`);
+        findings = mergeObjectFindings(findings, pass);
       }
       const per = new Map<string, LinterVerdict>();
       for (const name of dbNames) {

@@ -8,8 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vmlinuxHeader } from '../../groundtruth/src/compile';
 import {
   compare,
   describeDisagreement,
@@ -120,4 +122,34 @@ test('every linter verdict agrees with the kernel, or is a documented known limi
     [],
     'disagreements between the linter and the kernels that docs/ground-truth.md does not explain',
   );
+});
+
+test('the object pass (check --compile) agrees with the kernels at least wherever the source pass does', async (t) => {
+  if (!results) return skipOrFail(t, why!);
+  const clang = which('clang');
+  const bpftool = which('bpftool') ?? (existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined);
+  const blob = join(root, results.btf.blob);
+  const blobPath = existsSync(blob) ? blob : results.btf.blob;
+  if (!clang || !bpftool || !existsSync(blobPath)) return skipOrFail(t, `needs clang, bpftool and ${results.btf.blob}`);
+  const current: MatrixResults = { ...results, programs: results.programs.filter((p) => !stale.includes(p.source)) };
+  const names = current.kernels.filter((k) => k.dbName).map((k) => k.dbName!);
+  const work = mkdtempSync(join(tmpdir(), 'ebpf-matrix-object-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const includeDir = await vmlinuxHeader(blobPath, { cmd: bpftool, args: [] }, work);
+  const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
+  const source = compare(current, await linterVerdicts(root, current.programs, names, current.guest.libbpf), limitations).cells;
+  const object = compare(
+    current,
+    await linterVerdicts(root, current.programs, names, current.guest.libbpf, { clang, includeDir }),
+    limitations,
+  ).cells;
+  const key = (c: (typeof source)[number]) => `${c.program} ${c.kernel.release}`;
+  const objectByKey = new Map(object.map((c) => [key(c), c]));
+  const worse = source
+    .filter((c) => c.agree && !objectByKey.get(key(c))?.agree)
+    .map((c) => describeDisagreement(objectByKey.get(key(c)) ?? c));
+  t.diagnostic(
+    `agreement with the kernels: source pass ${source.filter((c) => c.agree).length} of ${source.length}, object pass ${object.filter((c) => c.agree).length} of ${object.length}`,
+  );
+  assert.deepEqual(worse, [], 'cells where the source pass agrees with the kernel and the object pass does not');
 });
