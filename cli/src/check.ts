@@ -17,7 +17,7 @@ import { parseLoader } from '../../server/src/analysis/loader';
 import { DEFAULT_SETTINGS, RULE_IDS, validateSettings } from '../../server/src/driver/settings';
 import type { SettingKey } from '../../server/src/driver/engine';
 import { CONFIG_FILE } from '../../server/src/driver/project';
-import { findClang } from '../../server/src/driver/compile';
+import { clangMajor, findClang, MIN_CLANG } from '../../server/src/driver/compile';
 import { mergeObjectFindings, objectPass } from '../../server/src/driver/objectPass';
 import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
@@ -41,9 +41,11 @@ options:
                         nearest compile_commands.json or compile_flags.txt above the file)
   --config F            the project configuration to use (default: the nearest ${CONFIG_FILE})
   --no-config           ignore project configuration files
-  --compile             also compile each file with clang as its project does and check the
-                        object: CO-RE relocations resolved per kernel, guards followed in the
-                        instructions (member and type findings then come from the object)
+  --no-compile          do not compile: check the source only (the default when clang is found
+                        is to also compile each file as its project does and check the object:
+                        CO-RE relocations resolved per kernel, guards followed in the
+                        instructions; member and type findings then come from the object)
+  --compile             require the object pass (exit 2 when clang is not found)
   --clang PATH          the clang to compile with (default: clang on PATH)
 Options given here win over the project configuration file; it wins over the defaults.
 exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
@@ -57,7 +59,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     valued: ['target', 'format', 'data', 'user-dir', 'loader', 'compile-commands', 'config', 'clang'],
     lists: ['arch', 'distro', 'rule'],
     repeated: ['include-dir', 'define'],
-    flags: ['help', 'fix', 'no-config', 'compile'],
+    flags: ['help', 'fix', 'no-config', 'compile', 'no-compile'],
     short: { I: 'include-dir', D: 'define' },
   });
   if (args.flags.has('help')) {
@@ -100,14 +102,28 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`--compile-commands: ${compileCommands} is not a file`);
   const config = args.options.get('config');
   if (config !== undefined && !isFile(config)) throw new UsageError(`--config: ${config} is not a file`);
-  const compile = args.flags.has('compile') || args.options.has('clang');
-  const clang = compile ? findClang(args.options.get('clang')) : undefined;
-  if (compile && !clang)
+  if (args.flags.has('no-compile') && (args.flags.has('compile') || args.options.has('clang')))
+    throw new UsageError('--no-compile excludes --compile and --clang');
+  // The object pass runs when clang is found, unless --no-compile; --compile and --clang require it.
+  const required = args.flags.has('compile') || args.options.has('clang');
+  const found = args.flags.has('no-compile') ? undefined : findClang(args.options.get('clang'));
+  if (required && !found)
     throw new UsageError(
       args.options.has('clang')
         ? `--clang: ${args.options.get('clang')} does not exist`
         : '--compile needs clang on PATH (or --clang PATH)',
     );
+  const version = found ? clangMajor(found) : undefined;
+  if (required && found && version !== undefined && version < MIN_CLANG)
+    throw new UsageError(`clang ${version} (${found}) is too old for CO-RE objects: the object pass needs clang ${MIN_CLANG} or later`);
+  const clang = found && (version === undefined || version >= MIN_CLANG) ? found : undefined;
+  const noClang = args.flags.has('no-compile')
+    ? 'not run (--no-compile)'
+    : !found
+      ? 'not run: no clang on PATH (--clang PATH to name one)'
+      : !clang
+        ? `not run: clang ${version} is too old for CO-RE objects (needs ${MIN_CLANG} or later)`
+        : undefined;
   const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });
   // Validate the target before reading files, so a typo is a usage error, not a silent default.
   const kernels = db.target(settings.targetKernels, { arch: settings.architectures, distro: settings.distros });
@@ -247,6 +263,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       }
     }
     for (const p of problems) io.err(`warning: ${p}\n`);
+    if (noClang) io.out(`object pass: ${noClang}; checked from source\n`);
     if (clang) {
       const compiled = results.filter((r) => r.object?.mode === 'object').length;
       for (const r of results) if (r.object?.mode === 'source') io.out(`${r.path}: object pass skipped: ${r.object.reason}\n`);

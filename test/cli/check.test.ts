@@ -213,12 +213,17 @@ test('check --compile: the object pass resolves CO-RE relocations with their gua
         .map((d) => `${d.range.start.line + 1}${d.basis ? ` ${d.basis}` : ''}`);
     // The source pass does not see the raw __builtin_preserve_field_info guard, nor the local
     // rss_stat type: it reports the guarded `state` reads and misses rss_stat.
-    const source = JSON.parse(cli('check', prog, '--arch', 'x86_64', '--format', 'json').stdout);
+    const source = JSON.parse(cli('check', prog, '--arch', 'x86_64', '--format', 'json', '--no-compile').stdout);
     assert.deepEqual(lines(source), ['16', '17']);
     assert.equal(source.files[0].object, undefined);
-    const object = JSON.parse(cli('check', prog, '--arch', 'x86_64', '--format', 'json', '--compile').stdout);
-    assert.deepEqual(object.files[0].object, { mode: 'object', arches: ['x86_64'] });
-    assert.deepEqual(lines(object), ['18 object']);
+    assert.match(cli('check', prog, '--no-compile').stdout, /object pass: not run \(--no-compile\); checked from source/);
+    // With clang found, the object pass runs by default; --compile only insists on it.
+    for (const extra of [[], ['--compile']]) {
+      const object = JSON.parse(cli('check', prog, '--arch', 'x86_64', '--format', 'json', ...extra).stdout);
+      assert.deepEqual(object.files[0].object, { mode: 'object', arches: ['x86_64'] });
+      assert.deepEqual(lines(object), ['18 object']);
+    }
+    assert.equal(cli('check', prog, '--compile', '--no-compile').status, 2);
     const text = cli('check', prog, '--arch', 'x86_64', '--compile');
     assert.match(text.stdout, /object pass \(.*clang\): 1 of 1 file\(s\) compiled and checked as objects/);
 

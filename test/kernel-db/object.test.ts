@@ -152,3 +152,31 @@ test('object pass: a failing relocation or helper call counts only where the ver
   // guards.bpf.c: bpf_ringbuf_output under bpf_core_enum_value_exists is silent, the bare call is not.
   assert.deepEqual(lines(build('guards')), ['13 helper-unavailable']);
 });
+
+test('object pass: a CO-RE type no kernel has is the program own (relocated against BTF its loader brings): no verdict', {
+  skip: clang ? false : 'skipped: clang is not installed',
+}, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-object-own-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'own.o');
+  const r = spawnSync(
+    clang!,
+    ['-target', 'bpf', '-O2', '-g', '-c', join(root, 'test', 'fixtures', 'objects', 'own-types.bpf.c'), '-o', out],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const o = readBpfObject(new Uint8Array(readFileSync(out)), 'own.o');
+  const kernels = db.target('5.10-7.x', { arch: ['x86_64'] });
+  const results = o.ext!.coreRelos.map((x) => resolveRelo(db, o.btf, x, kernels));
+  const field = results.find((x) => x.relo.kind === CoreReloKind.FieldByteOffset)!;
+  assert.ok(
+    field.outcomes.every((v) => v === 'unknown'),
+    'the member read is not answered from kernels',
+  );
+  // Its existence is: no kernel has it, so the check is 0 there.
+  const exists = results.find((x) => x.relo.kind === CoreReloKind.TypeExists)!;
+  assert.ok(exists.outcomes.every((v) => v === 'fail'));
+  assert.deepEqual(checkObject(db, o, kernels, { kind: 'libbpf', minVersion: '1.0' }), []);
+});

@@ -26,6 +26,8 @@ export interface ReloQuery {
   readonly siblings?: readonly string[];
   /** How to show it: `struct task_struct: real_parent.pid`, `enum bpf_func_id::BPF_FUNC_x`. */
   readonly text: string;
+  /** An existence kind (field, type, enum value exists; type matches). */
+  readonly existence: boolean;
 }
 
 /** One kernel's answer: the relocation resolves, fails, or the data cannot say. */
@@ -143,7 +145,7 @@ export function reloQuery(btf: Btf, relo: CoreRelo): ReloQuery | undefined {
     if (!name) return undefined;
     const ownKind = btf.kind(own) === Kind.Typedef ? 'typedef' : rootKind;
     if (!ownKind) return undefined;
-    return { kind: relo.kind, rootKind: ownKind, root: name, fields: [], text: `${ownKind} ${name}` };
+    return { kind: relo.kind, rootKind: ownKind, root: name, fields: [], text: `${ownKind} ${name}`, existence: EXISTENCE.has(relo.kind) };
   }
   const name = essentialName(btf.name(root));
   if (!name || !rootKind) return undefined;
@@ -154,7 +156,16 @@ export function reloQuery(btf: Btf, relo: CoreRelo): ReloQuery | undefined {
     if (!v) return undefined;
     const enumerator = essentialName(v.name);
     const siblings = values.filter((x) => x !== v).map((x) => essentialName(x.name));
-    return { kind: relo.kind, rootKind, root: name, fields: [], enumerator, siblings, text: `enum ${name}::${enumerator}` };
+    return {
+      kind: relo.kind,
+      rootKind,
+      root: name,
+      fields: [],
+      enumerator,
+      siblings,
+      text: `enum ${name}::${enumerator}`,
+      existence: EXISTENCE.has(relo.kind),
+    };
   }
   // Field relocations: the first index steps over the root as an array; the rest name members
   // (anonymous ones are looked through, as the database flattens them) or index arrays.
@@ -173,7 +184,14 @@ export function reloQuery(btf: Btf, relo: CoreRelo): ReloQuery | undefined {
     } else return undefined;
   }
   if (fields.length === 0) return undefined;
-  return { kind: relo.kind, rootKind, root: name, fields, text: `${rootKind} ${name}: ${fields.map((f) => f.name).join('.')}` };
+  return {
+    kind: relo.kind,
+    rootKind,
+    root: name,
+    fields,
+    text: `${rootKind} ${name}: ${fields.map((f) => f.name).join('.')}`,
+    existence: EXISTENCE.has(relo.kind),
+  };
 }
 
 /**
@@ -194,7 +212,7 @@ export function resolveRelo(
     // The local type id never needs the kernel; an unnamed root cannot be looked up.
     return { relo, query, existence, outcomes: kernels.map(() => (relo.kind === CoreReloKind.TypeIdLocal ? 'ok' : 'unknown')) };
   }
-  const key = JSON.stringify([query.rootKind, query.root, query.fields, query.enumerator ?? '', query.siblings ?? []]);
+  const key = JSON.stringify([query.rootKind, query.root, query.fields, query.enumerator ?? '', query.siblings ?? [], query.existence]);
   let outcomes = memo?.get(key);
   if (!outcomes) {
     outcomes = kernels.map((k) => outcome(db, query, k));
@@ -219,6 +237,10 @@ function outcome(db: KernelDb, q: ReloQuery, k: Kernel): ReloOutcome {
     const t = db.typedef(q.root, [k])[0];
     return t.present === true ? 'ok' : t.present === false ? 'fail' : 'unknown';
   }
+  // A type no kernel of the database has is the program's own: a loader relocates it against BTF
+  // it brings along (libbpf's btf_custom_path, cilium/ebpf's KernelTypes, as Inspektor Gadget does
+  // for its socket enricher), so only its existence can be answered from kernels.
+  if (!q.existence && !db.hasAggregate(q.root)) return 'unknown';
   const agg = db.aggregate(q.root, [k])[0];
   if (agg.present !== true) return agg.present === false ? 'fail' : 'unknown';
   let struct = q.root;

@@ -5,7 +5,7 @@
  * system's headers after the include paths). The object goes to a temporary directory and is read
  * back as bytes; clang's first errors come back as positions and messages, never as a crash.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -31,6 +31,16 @@ export interface CompileError {
   readonly line: number;
   readonly column: number;
   readonly message: string;
+}
+
+/** The oldest clang whose objects carry CO-RE relocations in `.BTF.ext` the way libbpf reads them. */
+export const MIN_CLANG = 10;
+
+/** clang's major version (`clang --version`); undefined when it cannot say. */
+export function clangMajor(clang: string): number | undefined {
+  const r = spawnSync(clang, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  const m = /clang version (\d+)\./.exec(r.stdout ?? '');
+  return m ? Number(m[1]) : undefined;
 }
 
 /** clang from the setting, or from PATH; undefined when there is none. */
