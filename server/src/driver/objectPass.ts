@@ -9,7 +9,9 @@
 import { basename, resolve } from 'node:path';
 import { readBpfObject } from '../../../kernel-db/src/btf/object';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
+import { isBccSite } from '../analysis/file';
 import { LineIndex } from '../analysis/lines';
+import { maskBpfMacros } from '../parse/bpfMacros';
 import type { Finding } from '../analysis/model';
 import { checkObject } from '../rules/object';
 import { type CompileError, compileBpf } from './compile';
@@ -34,6 +36,9 @@ export async function objectPass(
   settings: Settings,
   kernels: readonly Kernel[],
 ): Promise<ObjectPass> {
+  // BCC compiles the program itself, on each host, against that host's headers.
+  if (settings.loader.kind === 'bcc' || maskBpfMacros(text).sites.some(isBccSite))
+    return { mode: 'source', reason: 'a BCC program (BCC compiles it on each host)', errors: [] };
   const arches = project.flags.arch ? [project.flags.arch] : [...new Set(kernels.map((k) => k.arch))].sort();
   const lines = new LineIndex(text);
   const findings: Finding[] = [];
