@@ -49,11 +49,14 @@ export function clangFlags(includeDir: string): string[] {
   return ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-fms-extensions', '-Wno-microsoft-anon-tag', '-I', includeDir];
 }
 
-/** Compiles one BPF C file to `out`; rejects with clang's diagnostics when it does not compile. */
-export function compileBpf(clang: string, source: string, includeDir: string, out: string): Promise<void> {
+/**
+ * Compiles one BPF C file to `out` (with `extra` flags after the usual ones); rejects with clang's
+ * diagnostics when it does not compile.
+ */
+export function compileBpf(clang: string, source: string, includeDir: string, out: string, extra: readonly string[] = []): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   return new Promise((resolve, reject) => {
-    const child = spawn(clang, [...clangFlags(includeDir), '-I', dirname(source), '-c', source, '-o', out], {
+    const child = spawn(clang, [...clangFlags(includeDir), '-I', dirname(source), ...extra, '-c', source, '-o', out], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
