@@ -1,7 +1,8 @@
 /**
  * `ebpf-portability verify <object.o | file.bpf.c>`: loads a BPF object in real kernels booted
  * under QEMU and reports, per kernel, whether it loads and attaches and why not. A `.bpf.c` is
- * compiled first and the linter's prediction is shown beside each kernel's verdict. The machinery
+ * compiled first and the linter's prediction (its source pass and its object pass on that same
+ * compile) is shown beside each kernel's verdict. The machinery
  * is the kernel matrix's (groundtruth/src): Debian kernels from the archive, a busybox and
  * bpftool initramfs, TCG (no KVM needed).
  */
@@ -26,7 +27,8 @@ const USAGE = `usage: ebpf-portability verify <object.o | file.bpf.c> [options]
 Boots real kernels under QEMU (TCG: no KVM needed), loads the object in each with bpftool
 (attaching what libbpf can attach, and tcx/XDP programs to lo), and prints per kernel whether it
 loaded and why not. A .bpf.c file is compiled first (clang -target bpf -O2 -g) against a
-vmlinux.h from the newest kernel's own BTF, and the linter's prediction is shown beside.
+vmlinux.h from the newest kernel's own BTF, and the linter's prediction (with its object pass
+on the same compile) is shown beside.
 
 options:
   --kernels SPEC   a directory of kernel images (vmlinuz-*, bzImage, linux-image/linux-binary .debs),
@@ -111,13 +113,15 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
   try {
     // The object, compiled when given as C.
     let object = input;
+    /** The vmlinux.h the program is compiled against: the linter's object pass compiles it the same way. */
+    let include: string | undefined;
     if (!isObject) {
       const newest = [...images].sort((a, b) => compareRelease(b.release, a.release))[0];
       const btfFile = args.options.get('btf') ?? join(work, 'kernel.btf');
       if (!args.options.has('btf')) writeFileSync(btfFile, await btfFromBzImage(newest.vmlinuz));
       const bpftool = guest.hostRunnable ?? (which('bpftool') ? { cmd: which('bpftool')!, args: [] } : undefined);
       if (!bpftool) throw new HostError('bpftool is needed on this machine to make vmlinux.h (Debian package bpftool)');
-      const include = await vmlinuxHeader(btfFile, bpftool, work);
+      include = await vmlinuxHeader(btfFile, bpftool, work);
       object = join(work, `${basename(input).replace(/\.(bpf\.)?c$/, '')}.o`);
       await compileBpf(clang!, input, include, object);
       log(`compiled ${basename(input)} against vmlinux.h from ${args.options.get('btf') ?? `${newest.release}'s BTF`}`);
@@ -135,7 +139,13 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
     if (!isObject) {
       const dbNames = [...names.values()].filter((n): n is string => !!n);
       if (dbNames.length) {
-        const lv = await linterVerdicts('/', [{ id: 'object', source: input, sourceSha256: '' }], dbNames, guest.libbpfVersion);
+        const lv = await linterVerdicts(
+          '/',
+          [{ id: 'object', source: input, sourceSha256: '' }],
+          dbNames,
+          guest.libbpfVersion,
+          include && clang ? { clang, includeDir: include } : undefined,
+        );
         linter = lv.get(input);
       }
     }
