@@ -10,6 +10,7 @@
  * operators and `?:`, with `&&`, `||` and `?:` short-circuiting over unknown operands.
  */
 import type { Node, Tree } from 'web-tree-sitter';
+import { lexC } from '../parse/lexer';
 import type { FileModel } from './file';
 
 /** A value: a number, or unknown. */
@@ -87,7 +88,8 @@ class MacroEnv {
 
 type Tok = { kind: 'num'; v: bigint } | { kind: 'id'; v: string } | { kind: 'op'; v: string };
 
-const OPS = [
+/** Operators `#if` arithmetic knows (anything else makes the expression unknown). */
+const OPS = new Set([
   '<<',
   '>>',
   '<=',
@@ -113,46 +115,23 @@ const OPS = [
   '?',
   ':',
   ',',
-];
+]);
 
+/** The condition's tokens, from the one C lexer; undefined for what `#if` cannot hold. */
 function tokenize(s: string): Tok[] | undefined {
   const out: Tok[] = [];
-  let i = 0;
-  while (i < s.length) {
-    const c = s[i];
-    if (/\s/.test(c)) {
-      i++;
-      continue;
-    }
-    if (s.startsWith('/*', i)) {
-      const e = s.indexOf('*/', i + 2);
-      i = e < 0 ? s.length : e + 2;
-      continue;
-    }
-    if (s.startsWith('//', i)) break;
-    const num = /^(0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)[uUlL]*/.exec(s.slice(i));
-    if (num) {
-      const t = num[1];
-      out.push({ kind: 'num', v: /^0\d/.test(t) ? BigInt(`0o${t.slice(1)}`) : BigInt(t) });
-      i += num[0].length;
-      continue;
-    }
-    const chr = /^'(\\?.)'/.exec(s.slice(i));
-    if (chr) {
-      out.push({ kind: 'num', v: BigInt(chr[1].length === 1 ? chr[1].charCodeAt(0) : chr[1][1] === 'n' ? 10 : chr[1].charCodeAt(1)) });
-      i += chr[0].length;
-      continue;
-    }
-    const id = /^[A-Za-z_]\w*/.exec(s.slice(i));
-    if (id) {
-      out.push({ kind: 'id', v: id[0] });
-      i += id[0].length;
-      continue;
-    }
-    const op = OPS.find((o) => s.startsWith(o, i));
-    if (!op) return undefined;
-    out.push({ kind: 'op', v: op });
-    i += op.length;
+  for (const t of lexC(s).tokens) {
+    if (t.kind === 'ident') out.push({ kind: 'id', v: t.text });
+    else if (t.kind === 'number') {
+      const m = /^(0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)[uUlL]*$/.exec(t.text);
+      if (!m) return undefined;
+      out.push({ kind: 'num', v: /^0\d/.test(m[1]) ? BigInt(`0o${m[1].slice(1)}`) : BigInt(m[1]) });
+    } else if (t.kind === 'char') {
+      const c = /^'(\\?.)'$/.exec(t.text)?.[1];
+      if (!c) return undefined;
+      out.push({ kind: 'num', v: BigInt(c.length === 1 ? c.charCodeAt(0) : c[1] === 'n' ? 10 : c.charCodeAt(1)) });
+    } else if (t.kind === 'punct' && OPS.has(t.text)) out.push({ kind: 'op', v: t.text });
+    else return undefined;
   }
   return out;
 }
