@@ -18,7 +18,7 @@ import { DEFAULT_SETTINGS, RULE_IDS, validateSettings } from '../../server/src/d
 import type { SettingKey } from '../../server/src/driver/engine';
 import { CONFIG_FILE } from '../../server/src/driver/project';
 import { clangMajor, findClang, MIN_CLANG } from '../../server/src/driver/compile';
-import { mergeObjectFindings, objectPass } from '../../server/src/driver/objectPass';
+import { objectPass } from '../../server/src/driver/objectPass';
 import { parseArgs, UsageError } from './args';
 import type { Io } from './db';
 
@@ -189,13 +189,23 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         }
       }
       for (const p of r.problems) problems.add(p);
-      // The object pass, on the file as it is now on disk (after --fix).
-      const pass = clang
-        ? await objectPass(db, clang, resolve(f.path), readFileSync(f.path, 'utf8'), engine.project(uri), r.settings, r.kernels)
-        : undefined;
+      // The object pass, on the file as it is now on disk (after --fix); its findings join the
+      // source pass's in the analysis, where alternatives and suppression comments apply to both.
+      const final = readFileSync(f.path, 'utf8');
+      const pass = clang ? await objectPass(db, clang, resolve(f.path), final, engine.project(uri), r.settings, r.kernels) : undefined;
+      if (pass?.mode === 'object') {
+        const t3 = parser.parseText(final);
+        if (t3) {
+          try {
+            r = engine.analyzeDocument(uri, final, t3, settings, false, undefined, pinned, pass);
+          } finally {
+            t3.delete();
+          }
+        }
+      }
       results.push({
         path: f.path,
-        findings: pass ? mergeObjectFindings(r.findings, pass) : r.findings,
+        findings: r.findings,
         ...(pass
           ? { object: pass.mode === 'object' ? { mode: 'object', arches: pass.arches } : { mode: 'source', reason: pass.reason } }
           : {}),

@@ -12,7 +12,7 @@ import { KernelDb } from '../../kernel-db/src/query/db';
 import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
-import { mergeObjectFindings, objectPass } from '../../server/src/driver/objectPass';
+import { objectPass } from '../../server/src/driver/objectPass';
 import { NO_PROJECT, parseFlags, type Project } from '../../server/src/driver/project';
 import { clangFlags } from './compile';
 import type { KernelImage } from './kernels';
@@ -123,20 +123,19 @@ export async function linterVerdicts(
       const tree = parser.parseText(text);
       if (!tree) throw new Error(`the linter cannot parse ${p.source}`);
       let findings: Finding[];
-      let kernels: Parameters<typeof objectPass>[6] = [];
       try {
-        const r = engine.analyzeDocument(pathToFileURL(path).toString(), text, tree, settings);
+        const uri = pathToFileURL(path).toString();
+        const r = engine.analyzeDocument(uri, text, tree, settings);
         findings = r.findings;
-        kernels = r.kernels;
+        if (object) {
+          const args = clangFlags(object.includeDir);
+          const project: Project = { ...NO_PROJECT, key: 'matrix', flags: parseFlags(args), command: { args, dir: resolve(path, '..') } };
+          const pass = await objectPass(db, object.clang, path, text, project, settings, r.kernels);
+          if (pass.mode !== 'object') throw new Error(`the object pass could not compile ${p.source}: ${pass.reason}`);
+          findings = engine.analyzeDocument(uri, text, tree, settings, false, undefined, undefined, pass).findings;
+        }
       } finally {
         tree.delete();
-      }
-      if (object) {
-        const args = clangFlags(object.includeDir);
-        const project: Project = { ...NO_PROJECT, key: 'matrix', flags: parseFlags(args), command: { args, dir: resolve(path, '..') } };
-        const pass = await objectPass(db, object.clang, path, text, project, settings, kernels);
-        if (pass.mode !== 'object') throw new Error(`the object pass could not compile ${p.source}: ${pass.reason}`);
-        findings = mergeObjectFindings(findings, pass);
       }
       const per = new Map<string, LinterVerdict>();
       for (const name of dbNames) {

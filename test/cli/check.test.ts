@@ -224,6 +224,20 @@ test('check --compile: the object pass resolves CO-RE relocations with their gua
       assert.deepEqual(lines(object), ['18 object']);
     }
     assert.equal(cli('check', prog, '--compile', '--no-compile').status, 2);
+    // Suppression comments apply to the object pass's findings like to any other.
+    const lines18 = readFileSync(prog, 'utf8').split('\n');
+    lines18.splice(17, 0, '    // ebpf-portability-disable-next-line field-missing-in-range');
+    const quiet = join(dir, 'quiet.bpf.c');
+    writeFileSync(quiet, lines18.join('\n'));
+    const suppressed = JSON.parse(cli('check', quiet, '--arch', 'x86_64', '--format', 'json').stdout);
+    assert.deepEqual(suppressed.files[0].object, { mode: 'object', arches: ['x86_64'] });
+    assert.deepEqual(lines(suppressed), []);
+    // So do optional programs: a failing relocation in a SEC("?…") program is a warning.
+    const optional = join(dir, 'optional.bpf.c');
+    writeFileSync(optional, readFileSync(prog, 'utf8').replace('SEC("kprobe/do_exit")', 'SEC("?kprobe/do_exit")'));
+    const opt = JSON.parse(cli('check', optional, '--arch', 'x86_64', '--format', 'json').stdout);
+    const member = opt.files[0].diagnostics.find((d: { rule: string }) => d.rule === 'field-missing-in-range');
+    assert.deepEqual([member?.basis, member?.severity], ['object', 'warning']);
     const text = cli('check', prog, '--arch', 'x86_64', '--compile');
     assert.match(text.stdout, /object pass \(.*clang\): 1 of 1 file\(s\) compiled and checked as objects/);
 

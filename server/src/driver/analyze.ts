@@ -8,6 +8,7 @@
  */
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { applyAlternatives } from './alternatives';
+import { mergeObjectFindings, type ObjectPass } from './objectPass';
 import { flagRegions } from '../analysis/loaderFlags';
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
@@ -62,6 +63,11 @@ export interface AnalysisInput {
   readonly runtime?: RuntimeChoices;
   /** How the project's build compiles the file (`-D`, `-U`, `-include`); none by default. */
   readonly build?: BuildContext;
+  /**
+   * The object pass over this very text (objectPass.ts): its findings join the source pass's
+   * before alternatives, loader flags and suppression comments apply, so they obey them too.
+   */
+  readonly object?: ObjectPass;
 }
 
 /** Analyses a file and returns its findings, sorted by position. */
@@ -200,7 +206,8 @@ export function analyze(input: AnalysisInput): Finding[] {
   // Variants the loader chooses at run time turn some failures into warnings (whole-file: a
   // program's alternatives may be anywhere in it, so this is never cached per function).
   const flagged = input.runtime?.rodata.size ? flagRegions(model, input.runtime.rodata) : [];
-  const varied = applyAlternatives(findings, model, lines, input.runtime, flagged, kernels);
+  const decided = input.object ? mergeObjectFindings(findings, input.object) : findings;
+  const varied = applyAlternatives(decided, model, lines, input.runtime, flagged, kernels);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
   const kept = ds.length

@@ -17,6 +17,7 @@ import { buildHeaderModel, type HeaderModel } from '../analysis/file';
 import type { Finding } from '../analysis/model';
 import { DEFAULT_SETTINGS, type Settings, validateSettings } from './settings';
 import { NO_PROJECT, type Project, ProjectFiles, type ProjectOptions } from './project';
+import type { ObjectPass } from './objectPass';
 import type { BuildContext } from '../analysis/file';
 
 /** Parses C text (with the BPF macro layer); returns undefined for text it will not parse. */
@@ -193,6 +194,7 @@ export class Engine {
     reuse = false,
     sites?: readonly BpfMacroSite[],
     pinned?: ReadonlySet<SettingKey>,
+    object?: ObjectPass,
   ): DocumentResult {
     this.generation++;
     const project = this.project(uri);
@@ -215,6 +217,7 @@ export class Engine {
       resolveInclude: (from, path, system) => this.header(from, path, system, project, 0),
       runtime: this.runtimeChoicesFor(uri),
       build: buildContext(project),
+      ...(object ? { object } : {}),
     });
     const projectFiles = [project.configFile, project.flagsFile].filter((f): f is string => !!f);
     return {

@@ -21,7 +21,7 @@ import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
 import { Engine, toPath } from '../driver/engine';
 import { findClang } from '../driver/compile';
-import { mergeObjectFindings, type ObjectPass, objectPass } from '../driver/objectPass';
+import { type ObjectPass, objectPass } from '../driver/objectPass';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
 import { validateSettings, type Settings } from '../driver/settings';
 import { FIX_ALL_KIND, fixAll, quickFixes, SOURCE, toDiagnostic } from './convert';
@@ -192,12 +192,17 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const settings = await settingsFor(doc.uri);
     // A newer edit arrived while settings were fetched: its own run will publish.
     if (docs?.get(doc.uri)?.version !== doc.version) return;
-    const result = guard('analysis', () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites), undefined);
-    if (!result) return;
-    result.problems.forEach(warnOnce);
     // The object pass's verdicts hold while the text is the one it compiled.
     const object = objects.get(doc.uri);
-    const findings = object && object.text === doc.text ? mergeObjectFindings(result.findings, object.pass) : result.findings;
+    const pass = object && object.text === doc.text ? object.pass : undefined;
+    const result = guard(
+      'analysis',
+      () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites, undefined, pass),
+      undefined,
+    );
+    if (!result) return;
+    result.problems.forEach(warnOnce);
+    const findings = result.findings;
     for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
     state.results = { version: doc.version, findings };
     publish(doc.uri, doc.version, findings);
