@@ -193,7 +193,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       // source pass's in the analysis, where alternatives and suppression comments apply to both.
       const final = readFileSync(f.path, 'utf8');
       const pass = clang ? await objectPass(db, clang, resolve(f.path), final, engine.project(uri), r.settings, r.kernels) : undefined;
-      if (pass?.mode === 'object') {
+      if (pass && (pass.mode === 'object' || pass.errors.length > 0)) {
         const t3 = parser.parseText(final);
         if (t3) {
           try {

@@ -12,7 +12,7 @@ import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { isBccSite } from '../analysis/file';
 import { LineIndex } from '../analysis/lines';
 import { maskBpfMacros } from '../parse/bpfMacros';
-import type { Finding } from '../analysis/model';
+import { type Finding, findingMessage, fitting, type Severity } from '../analysis/model';
 import { checkObject } from '../rules/object';
 import { type CompileError, compileBpf } from './compile';
 import type { Project } from './project';
@@ -24,7 +24,15 @@ export const OBJECT_DECIDES = new Set(['field-missing-in-range', 'type-missing-i
 /** What the object pass did for a document. */
 export type ObjectPass =
   | { readonly mode: 'object'; readonly arches: readonly string[]; readonly findings: Finding[]; readonly replaces: boolean }
-  | { readonly mode: 'source'; readonly reason: string; readonly errors: readonly CompileError[] };
+  | {
+      readonly mode: 'source';
+      readonly reason: string;
+      readonly errors: readonly CompileError[];
+      /** The text compiled, the target kernels and the rule's setting, for `does-not-compile` findings. */
+      readonly text?: string;
+      readonly kernels?: readonly string[];
+      readonly setting?: Severity | 'off';
+    };
 
 /** Runs the object pass for the document at `path` (its text `text`) against `kernels`. */
 export async function objectPass(
@@ -47,7 +55,15 @@ export async function objectPass(
     const mine = kernels.filter((k) => k.arch === arch);
     if (mine.length === 0) continue;
     const c = await compileBpf(clang, path, project, arch);
-    if (!c.ok) return { mode: 'source', reason: `${arch}: ${c.reason}`, errors: c.errors };
+    if (!c.ok)
+      return {
+        mode: 'source',
+        reason: `${arch}: ${c.reason}`,
+        errors: c.errors,
+        text,
+        kernels: kernels.map((k) => k.name),
+        ...(settings.rules['does-not-compile'] ? { setting: settings.rules['does-not-compile'] } : {}),
+      };
     let obj: ReturnType<typeof readBpfObject>;
     try {
       obj = readBpfObject(c.object, basename(path));
@@ -80,9 +96,34 @@ export async function objectPass(
   return { mode: 'object', arches, findings, replaces: relocations > 0 };
 }
 
+/** clang's errors in the file as findings: not those of a header it cannot find (the include path's). */
+function compileErrors(pass: Extract<ObjectPass, { mode: 'source' }>): Finding[] {
+  const setting = pass.setting;
+  if (!pass.text || setting === 'off') return [];
+  const lines = new LineIndex(pass.text);
+  return pass.errors
+    .filter((e) => !/file not found/.test(e.message))
+    .map((e) => {
+      const start = lines.offsetAt({ line: e.line - 1, character: Math.max(0, e.column - 1) });
+      const end = pass.text!.indexOf('\n', start);
+      return {
+        rule: 'does-not-compile',
+        severity: setting ?? 'warning',
+        message: findingMessage(
+          fitting(`clang cannot compile the file as its project does: ${e.message}`, 'clang cannot compile the file as its project does'),
+          `clang: ${e.message}`,
+          'The object pass did not run; the findings are the source pass alone.',
+        ),
+        range: lines.range(start, end < 0 ? pass.text!.length : end),
+        kernels: [...(pass.kernels ?? [])],
+        fixes: [],
+      };
+    });
+}
+
 /** The document's findings with the object pass's applied. */
 export function mergeObjectFindings(source: readonly Finding[], pass: ObjectPass): Finding[] {
-  if (pass.mode !== 'object') return [...source];
+  if (pass.mode !== 'object') return [...source, ...compileErrors(pass)];
   const kept = pass.replaces ? source.filter((f) => !OBJECT_DECIDES.has(f.rule)) : [...source];
   // Helper calls stay the source pass's (it also knows GPL, sleepable and program-type floors).
   const added = pass.findings.filter(

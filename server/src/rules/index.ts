@@ -4,6 +4,7 @@
  */
 import { attachTargetMissingInRange } from './attach-target-missing-in-range';
 import { configRequired } from './config-required';
+import { doesNotCompile } from './does-not-compile';
 import { enumValueNotRelocated } from './enum-value-not-relocated';
 import { fieldMissingInRange } from './field-missing-in-range';
 import { fieldTypeChangedInRange } from './field-type-changed-in-range';
@@ -31,6 +32,7 @@ import { verifierSpinLockTimer } from './verifier-spin-lock-timer';
 export const RULES: readonly Rule[] = [
   attachTargetMissingInRange,
   configRequired,
+  doesNotCompile,
   enumValueNotRelocated,
   fieldMissingInRange,
   fieldTypeChangedInRange,
