@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -291,4 +292,16 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
   assert.deepEqual(await rules({ 'vmlinux.h': `#define BPF_NO_PRESERVE_ACCESS_INDEX\n${pragma}` }), ['non-core-field-read:8']);
   assert.deepEqual(await rules({ 'vmlinux.h': 'struct task_struct;\n' }), ['non-core-field-read:8']);
   assert.deepEqual(await rules({ 'vmlinux.h': pragma }, ['-DBPF_NO_PRESERVE_ACCESS_INDEX']), ['non-core-field-read:8']);
+});
+
+test('project: hostile includes — a /proc file, a FIFO, a directory — are read boundedly or not at all', async (t) => {
+  const dir = project(t, { 'prog.bpf.c': '' });
+  const fifo = join(dir, 'pipe.h');
+  const made = spawnSync('mkfifo', [fifo]).status === 0;
+  const includes = ['/proc/self/pagemap', '/proc/self/mem', ...(made ? [fifo] : []), dir].map((p) => `#include "${p}"`).join('\n');
+  const code = `${includes}\n${PROGRAM}`;
+  writeFileSync(join(dir, 'prog.bpf.c'), code);
+  const r = await findings(join(dir, 'prog.bpf.c'), code);
+  // The program is still analysed (the alias header is not there, so the member is missing).
+  assert.deepEqual(r.lines, [`field-missing-in-range:${PROGRAM.split('\n').findIndex((l) => l.includes('sk_family')) + 5}`]);
 });

@@ -3,7 +3,8 @@
  * resolution per settings, local headers read from disk, and one call to analyse a document.
  */
 import { type LoaderSource, type RuntimeChoices, runtimeChoices } from '../analysis/runtimeChoices';
-import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { readdirSync, type Stats, statSync } from 'node:fs';
+import { readBounded } from './files';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
@@ -261,7 +262,9 @@ export class Engine {
       stamp += `${n}\u0000${st.mtimeMs}\u0000${st.size}\u0000`;
       let cached = this.userSpace.get(file);
       if (!cached || cached.mtimeMs !== st.mtimeMs || cached.size !== st.size) {
-        cached = { mtimeMs: st.mtimeMs, size: st.size, text: readFileSync(file, 'utf8') };
+        const text = readBounded(file, MAX_HEADER_BYTES);
+        if (text === undefined) continue;
+        cached = { mtimeMs: st.mtimeMs, size: st.size, text };
         this.userSpace.set(file, cached);
       }
       sources.push({ path: n, text: cached.text });
@@ -273,7 +276,7 @@ export class Engine {
       const st = statSync(yaml);
       if (st.isFile() && st.size <= MAX_HEADER_BYTES) {
         stamp += `build.yaml\u0000${st.mtimeMs}\u0000${st.size}`;
-        const m = /^wasm:[ \t]*["']?([^\s"'#]+)/m.exec(readFileSync(yaml, 'utf8'));
+        const m = /^wasm:[ \t]*["']?([^\s"'#]+)/m.exec(readBounded(yaml, MAX_HEADER_BYTES) ?? '');
         if (m) gadget = `the gadget's WASM module, build.yaml: wasm: ${m[1]}`;
       }
     } catch {
@@ -355,8 +358,9 @@ export class Engine {
     let model: HeaderModel | undefined;
     let tree: Tree | undefined;
     const nested: NestedInclude[] = [];
-    if (st.isFile() && st.size <= MAX_HEADER_BYTES) {
-      const text = open ?? readFileSync(file, 'utf8');
+    // What stat says of /proc files and the like is not trusted: the read itself is bounded.
+    const text = st.isFile() && st.size <= MAX_HEADER_BYTES ? (open ?? readBounded(file, MAX_HEADER_BYTES)) : undefined;
+    if (text !== undefined) {
       tree = this.parse(text);
       const uri = pathToFileURL(file).toString();
       // Guard against include cycles while this header is being read.
@@ -421,7 +425,7 @@ export class Engine {
     if (hit && hit.stamp === stamp) return model(`vmlinux.h\u0000${file}\u0000${stamp}`, hit.noPreserveAccessIndex);
     let noPreserveAccessIndex = false;
     if (st.size <= MAX_VMLINUX_BYTES) {
-      const text = readFileSync(file, 'latin1');
+      const text = readBounded(file, MAX_VMLINUX_BYTES, 'latin1') ?? '';
       if (/^[ \t]*#[ \t]*define[ \t]+BPF_NO_PRESERVE_ACCESS_INDEX\b/m.test(text)) noPreserveAccessIndex = true;
       else if (!text.includes('preserve_access_index')) {
         // A wrapper that includes the real one, or a header of fixed-layout types.

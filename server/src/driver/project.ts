@@ -10,7 +10,8 @@
  *
  * Files are read once and kept while their mtime and size are the same (a stat per lookup).
  */
-import { readFileSync, type Stats, statSync } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
+import { readBounded } from './files';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** The configuration file's name. */
@@ -230,7 +231,8 @@ export class ProjectFiles {
       };
     } else {
       try {
-        const text = readFileSync(path, 'utf8');
+        const text = readBounded(path, MAX_PROJECT_FILE_BYTES);
+        if (text === undefined) throw new Error('not a regular file of at most 64 MB');
         entry = { mtimeMs: st.mtimeMs, size: st.size, value: kind === 'json' ? JSON.parse(text) : text };
       } catch (e) {
         entry = { mtimeMs: st.mtimeMs, size: st.size, value: undefined, problem: `${path}: ${(e as Error).message}; ignoring it` };
