@@ -64,7 +64,8 @@ export const RELO_KIND_NAMES: Readonly<Record<CoreReloKind, string>> = {
 };
 
 const EXISTENCE = new Set([CoreReloKind.FieldExists, CoreReloKind.TypeExists, CoreReloKind.EnumvalExists, CoreReloKind.TypeMatches]);
-const FIELD_KINDS = new Set([
+/** The relocation kinds about a member (the rest are about types and enum values). */
+export const FIELD_KINDS: ReadonlySet<CoreReloKind> = new Set([
   CoreReloKind.FieldByteOffset,
   CoreReloKind.FieldByteSize,
   CoreReloKind.FieldExists,
@@ -73,10 +74,16 @@ const FIELD_KINDS = new Set([
   CoreReloKind.FieldRshiftU64,
 ]);
 
-/** libbpf's essential name: everything from the last `___` (followed by more) dropped. */
+/**
+ * libbpf's essential name (`bpf_core_essential_name_len`): the name up to the last `___` that has
+ * a non-underscore on both sides (`task_struct___old` is `task_struct`, `a___b___c` is `a___b`).
+ * Types and enumerators are matched by it; member names are matched exactly.
+ */
 export function essentialName(name: string): string {
-  const i = name.lastIndexOf('___');
-  return i > 0 && i + 3 < name.length ? name.slice(0, i) : name;
+  for (let i = name.length - 5; i >= 0; i--) {
+    if (name[i] !== '_' && name.startsWith('___', i + 1) && name[i + 4] !== '_') return name.slice(0, i + 1);
+  }
+  return name;
 }
 
 /** Skips modifiers and typedefs (libbpf's skip_mods_and_typedefs). */
@@ -177,7 +184,7 @@ export function reloQuery(btf: Btf, relo: CoreRelo): ReloQuery | undefined {
     if (tk === Kind.Struct || tk === Kind.Union) {
       const m = btf.members(t)[idx[i]];
       if (!m) return undefined;
-      if (m.name) fields.push({ name: essentialName(m.name), local: classOf(btf, m.type) });
+      if (m.name) fields.push({ name: m.name, local: classOf(btf, m.type) });
       cur = m.type;
     } else if (tk === Kind.Array) {
       cur = btf.arrayInfo(t).type;

@@ -197,20 +197,8 @@ export function applyDeclarator(
   return { name: '', nameNode: null, type: t };
 }
 
-/**
- * The name CO-RE matches a local type or enum value by: libbpf ignores a `___flavor` suffix, from
- * the last `___` that has a non-underscore on both sides (`task_struct___old` → `task_struct`,
- * `a___b___c` → `a___b`; `x____y` has no flavor). Member names are matched exactly (libbpf's
- * `bpf_core_match_member` compares them with `strcmp`), so this is not for fields.
- *
- * Source: libbpf relo_core.c, `bpf_core_essential_name_len()` / `bpf_core_is_flavor_sep()`.
- */
-export function essentialName(name: string): string {
-  for (let i = name.length - 5; i >= 0; i--) {
-    if (name[i] !== '_' && name.startsWith('___', i + 1) && name[i + 4] !== '_') return name.slice(0, i + 1);
-  }
-  return name;
-}
+/** libbpf's essential name of a type or enumerator (one definition, shared with the object pass). */
+export { essentialName } from '../../../kernel-db/src/query/coreRelo';
 
 /** Renders a type for messages: `struct task_struct *`. */
 export function renderType(t: CType): string {

@@ -14,17 +14,20 @@ import {
   type InitializeParams,
   type InitializeResult,
 } from 'vscode-languageserver';
-import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
 import { Engine, toPath } from '../driver/engine';
 import { findClang } from '../driver/compile';
+import { readBounded } from '../driver/files';
 import { type ObjectPass, objectPass } from '../driver/objectPass';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
 import { validateSettings, type Settings } from '../driver/settings';
 import { FIX_ALL_KIND, fixAll, quickFixes, SOURCE, toDiagnostic } from './convert';
+
+/** The largest file the object pass compiles (what the editor would hold anyway). */
+const MAX_COMPILED_BYTES = 10 * 1024 * 1024;
 
 /** Options for tests and embedding. */
 export interface ServerOptions {
@@ -79,7 +82,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
     let disk: string;
     try {
-      disk = readFileSync(path, 'utf8');
+      disk = readBounded(path, MAX_COMPILED_BYTES) ?? '';
     } catch {
       return;
     }

@@ -9,7 +9,7 @@
 import { CoreReloKind, type CoreRelo, lineOf } from '../../../kernel-db/src/btf/ext';
 import { decodeInsns, reachable } from '../../../kernel-db/src/btf/insns';
 import type { BpfObject } from '../../../kernel-db/src/btf/object';
-import { RELO_KIND_NAMES, type ReloOutcome, type ReloResult, resolveRelo } from '../../../kernel-db/src/query/coreRelo';
+import { FIELD_KINDS, RELO_KIND_NAMES, type ReloOutcome, type ReloResult, resolveRelo } from '../../../kernel-db/src/query/coreRelo';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Loader } from '../analysis/loader';
@@ -27,14 +27,6 @@ export interface ObjectVerdict {
   readonly message: string;
   readonly kernels: readonly Kernel[];
 }
-
-const FIELD_KINDS = new Set([
-  CoreReloKind.FieldByteOffset,
-  CoreReloKind.FieldByteSize,
-  CoreReloKind.FieldSigned,
-  CoreReloKind.FieldLshiftU64,
-  CoreReloKind.FieldRshiftU64,
-]);
 
 /** Checks an object's programs against `kernels`. */
 export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kernel[], loader: Loader): ObjectVerdict[] {
