@@ -298,7 +298,8 @@ export function buildFileModel(
     });
   };
 
-  const visitTop = (n: Node) => {
+  /** Takes one top-level node; returns the nodes it holds that are top level too (conditional groups). */
+  const visitTop = (n: Node): readonly (Node | null)[] => {
     switch (n.type) {
       case 'preproc_include': {
         const p = n.childForFieldName('path');
@@ -382,11 +383,11 @@ export function buildFileModel(
       case 'preproc_elifdef':
       case 'linkage_specification':
       case 'declaration_list':
-        for (const c of n.namedChildren) if (c) visitTop(c);
-        break;
+        return n.namedChildren;
       default:
         break;
     }
+    return [];
   };
   /** Takes what a header contributes (its types, macros and CO-RE facts). */
   function includeHeader(path: string, system: boolean) {
@@ -416,7 +417,16 @@ export function buildFileModel(
     if (/(^|\/)vmlinux[^/]*\.h$/.test(f)) vmlinux = true;
     includeHeader(f, false);
   }
-  for (const c of root.namedChildren) if (c) visitTop(c);
+  // In document order, with a stack rather than recursion: conditionals nest without limit.
+  const pending: Node[] = [];
+  const pushAll = (ns: readonly (Node | null)[]) => {
+    for (let i = ns.length - 1; i >= 0; i--) {
+      const c = ns[i];
+      if (c) pending.push(c);
+    }
+  };
+  pushAll(root.namedChildren);
+  for (let n = pending.pop(); n; n = pending.pop()) pushAll(visitTop(n));
   const directives = lexC(text).directives;
   const conditional = conditionalDirectives(directives);
   for (const [i, d] of directives.entries()) {

@@ -331,8 +331,22 @@ export function inactiveRegions(model: FileModel, tree: Tree): [number, number][
   const out: [number, number][] = [];
   // Only files with conditionals pay for the walk.
   if (!model.directives.some((d) => /^#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef)\b/.test(d.text))) return out;
-  const visit = (n: Node, depth: number) => {
-    if (depth > 256) return;
+  // Directive starts in order, to ask whether a node holds any directive by binary search.
+  const starts = model.directives.map((d) => d.start).sort((a, b) => a - b);
+  const hasConditional = (n: Node) => {
+    if (n.startIndex === n.endIndex) return false;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid] < n.startIndex) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < starts.length && starts[lo] < n.endIndex;
+  };
+  // A stack, not recursion: conditionals nest as deep as a file makes them.
+  const pending: Node[] = [tree.rootNode];
+  for (let n = pending.pop(); n; n = pending.pop()) {
     if (CONDITIONALS.has(n.type)) {
       const v = branchValue(n, model);
       const alt = n.childForFieldName('alternative');
@@ -340,11 +354,8 @@ export function inactiveRegions(model: FileModel, tree: Tree): [number, number][
       if (v === 0n && head) out.push([head.endIndex, alt ? alt.startIndex : n.endIndex]);
       else if (v !== undefined && v !== 0n && alt) out.push([alt.startIndex, alt.endIndex]);
     }
-    for (const c of n.namedChildren) if (c && (c.type.startsWith('preproc') || hasConditional(c))) visit(c, depth + 1);
-  };
-  const hasConditional = (n: Node) =>
-    n.startIndex !== n.endIndex && model.directives.some((d) => d.start >= n.startIndex && d.start < n.endIndex);
-  visit(tree.rootNode, 0);
+    for (const c of n.namedChildren) if (c && (c.type.startsWith('preproc') || hasConditional(c))) pending.push(c);
+  }
   return out.sort((a, b) => a[0] - b[0]);
 }
 
