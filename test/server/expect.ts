@@ -94,10 +94,17 @@ export async function analyzeSnippet(
   const tree = parser.parseText(code);
   assert.ok(tree, 'snippet parses');
   try {
-    const findings = engine.analyzeDocument(opts.uri ?? 'file:///snippets/snippet.bpf.c', code, tree, {
+    const result = engine.analyzeDocument(opts.uri ?? 'file:///snippets/snippet.bpf.c', code, tree, {
       ...DEFAULT_SETTINGS,
       ...opts.settings,
-    }).findings;
+    });
+    // A rule that throws loses its findings quietly in a result: in a test that is a failure.
+    assert.deepEqual(
+      result.failures.map((f) => `${f.rule ?? 'analysis'}: ${f.message}`),
+      [],
+      'nothing in the analysis threw',
+    );
+    const findings = result.findings;
     // Every message opens with a headline that fits an editor's problem list.
     for (const f of findings)
       assert.ok(

@@ -30,10 +30,12 @@ export class TestClient {
   /** Settings answered to `workspace/configuration`. */
   settings: unknown = {};
   readonly messages: { type: number; message: string }[] = [];
+  /** What the server wrote to its output channel (`window/logMessage`). */
+  readonly logs: { type: number; message: string }[] = [];
   stderr = '';
 
-  private constructor(command: string[]) {
-    this.proc = spawn(process.execPath, command, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  private constructor(command: string[], env?: NodeJS.ProcessEnv) {
+    this.proc = spawn(process.execPath, command, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     this.proc.stderr!.on('data', (d) => (this.stderr += String(d)));
     this.conn = createMessageConnection(new StreamMessageReader(this.proc.stdout!), new StreamMessageWriter(this.proc.stdin!));
     this.conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; version?: number; diagnostics: WireDiagnostic[] }) => {
@@ -41,7 +43,7 @@ export class TestClient {
       this.waiters.splice(0).forEach((w) => w());
     });
     this.conn.onNotification('window/showMessage', (p: { type: number; message: string }) => this.messages.push(p));
-    this.conn.onNotification('window/logMessage', () => undefined);
+    this.conn.onNotification('window/logMessage', (p: { type: number; message: string }) => this.logs.push(p));
     this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => this.settings));
     this.conn.onRequest('client/registerCapability', () => null);
     this.conn.onRequest('window/showMessageRequest', (p: { type: number; message: string }) => {
@@ -52,9 +54,13 @@ export class TestClient {
   }
 
   /** Starts `dist/server.js --stdio` (or another command) and initialises it. */
-  static async start(command = [join(root, 'dist', 'server.js'), '--stdio'], configuration = true): Promise<TestClient> {
+  static async start(
+    command = [join(root, 'dist', 'server.js'), '--stdio'],
+    configuration = true,
+    env?: NodeJS.ProcessEnv,
+  ): Promise<TestClient> {
     assert.ok(existsSync(join(root, 'dist', 'server.js')), 'dist/server.js is missing: run `npm run build` (npm test does)');
-    const c = new TestClient(command);
+    const c = new TestClient(command, env);
     await c.conn.sendRequest('initialize', {
       processId: process.pid,
       rootUri: null,

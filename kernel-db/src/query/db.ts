@@ -676,7 +676,8 @@ export class KernelDb {
           };
           need(prog?.[n], f.prog_type ?? '');
           need(attach?.[n], f.attach_type ?? '');
-          if (floorOnly && compareVersions(k.version, f.since_kernel) < 0) {
+          // Data sections (`license`, `.maps`) have no kernel floor.
+          if (floorOnly && f.since_kernel && compareVersions(k.version, f.since_kernel) < 0) {
             present = false;
             basis = 'facts';
             reasons.push(`${f.since_kernel_reason} needs ${f.since_kernel}`);

@@ -8,7 +8,7 @@
  */
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { applyAlternatives } from './alternatives';
-import { mergeObjectFindings, type ObjectPass } from './objectPass';
+import { mergeObjectFindings, type ObjectPass, type ObjectReach } from './objectPass';
 import { flagRegions } from '../analysis/loaderFlags';
 import { createHash } from 'node:crypto';
 import type { Node, Tree } from 'web-tree-sitter';
@@ -68,7 +68,26 @@ export interface AnalysisInput {
    * before alternatives, loader flags and suppression comments apply, so they obey them too.
    */
   readonly object?: ObjectPass;
+  /**
+   * Where a rule that throws is recorded: it loses its own findings (in that function, or in the
+   * file for its file check), the other rules' findings stand.
+   */
+  readonly failures?: AnalysisFailure[];
 }
+
+/** A part of the analysis that threw: the rule, when a rule did, and what it threw. */
+export interface AnalysisFailure {
+  readonly rule?: string;
+  readonly message: string;
+  /** Where it threw (for logs). */
+  readonly stack?: string;
+}
+
+/**
+ * Test hook: the rule this environment variable names throws wherever it runs, so that tests
+ * can show what a failing rule costs (only its own findings) in the CLI and the language server.
+ */
+export const TEST_THROW_ENV = 'EBPF_PORTABILITY_TEST_THROW';
 
 /** Analyses a file and returns its findings, sorted by position. */
 export function analyze(input: AnalysisInput): Finding[] {
@@ -83,6 +102,23 @@ export function analyze(input: AnalysisInput): Finding[] {
   const findings: Finding[] = [];
 
   const rules = ORDER.filter((r) => input.rules?.[r.meta.id] !== 'off');
+  const throwing = process.env[TEST_THROW_ENV];
+  /** Runs one rule's check; a throw is recorded against the rule and costs only its findings. */
+  const run = (rule: Rule, where: string, sink: Finding[], claims: Map<Chain, string>, check: () => void): boolean => {
+    const before = sink.length;
+    try {
+      if (throwing === rule.meta.id) throw new Error(`${TEST_THROW_ENV} makes ${rule.meta.id} throw`);
+      check();
+      return true;
+    } catch (e) {
+      // Its findings and its claims on member chains go: later rules report those chains.
+      sink.length = before;
+      for (const [c, id] of claims) if (id === rule.meta.id) claims.delete(c);
+      const err = e instanceof Error ? e : new Error(String(e));
+      input.failures?.push({ rule: rule.meta.id, message: `${where}: ${err.message}`, ...(err.stack ? { stack: err.stack } : {}) });
+      return false;
+    }
+  };
   /** Chains reported in the current function, by the rule that reported them. */
   const makeContext = (rule: Rule, claims: Map<Chain, string>, sink: Finding[]): RuleContext => {
     const after = new Set(rule.meta.after ?? []);
@@ -122,6 +158,8 @@ export function analyze(input: AnalysisInput): Finding[] {
     };
   };
 
+  // Where the compiled object's code runs, per kernel: rules see only the kernels that run a node.
+  const reach = input.object?.mode === 'object' && input.object.reach ? objectReach(input.object.reach, lines, kernels) : undefined;
   const cache = input.cache;
   const next = new Map<string, Finding[]>();
   // Hashed once, so each function's key is short to build and to look up.
@@ -133,6 +171,7 @@ export function analyze(input: AnalysisInput): Finding[] {
         .update(
           `\u0000${kernels.map((k) => k.id).join(',')}\u0000${JSON.stringify(input.rules ?? {})}\u0000${JSON.stringify(input.loader ?? {})}`,
         )
+        .update(`\u0000${input.object?.mode === 'object' ? input.object.id : ''}`)
         .digest('base64')
     : '';
   if (cache) cache.stats = { hits: 0, misses: 0 };
@@ -148,7 +187,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     let f = built.get(fn);
     if (f) return f;
     const scope = new FunctionScope(env, fn, contexts.get(fn)!);
-    f = { scope, guards: new Guards(env, db, baseOf(fn), scope, text) };
+    f = { scope, guards: new Guards(env, db, baseOf(fn), scope, text, reach) };
     built.set(fn, f);
     return f;
   };
@@ -192,8 +231,14 @@ export function analyze(input: AnalysisInput): Finding[] {
     };
     const local: Finding[] = [];
     const claims = new Map<Chain, string>();
-    for (const rule of rules) rule.checkFunction?.(makeContext(rule, claims, local), facts);
-    if (cache)
+    let complete = true;
+    for (const rule of rules) {
+      const check = rule.checkFunction;
+      if (check)
+        complete = run(rule, `in ${fn.name}()`, local, claims, () => check.call(rule, makeContext(rule, claims, local), facts)) && complete;
+    }
+    // A function a rule failed on is analysed again next time, so the failure is seen again.
+    if (cache && complete)
       next.set(
         key,
         local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
@@ -201,12 +246,18 @@ export function analyze(input: AnalysisInput): Finding[] {
     findings.push(...local);
   }
   if (cache) cache.entries = next;
-  for (const rule of rules) rule.checkFile?.(makeContext(rule, new Map(), findings));
+  for (const rule of rules) {
+    const check = rule.checkFile;
+    if (check) {
+      const claims = new Map<Chain, string>();
+      run(rule, 'file check', findings, claims, () => check.call(rule, makeContext(rule, claims, findings)));
+    }
+  }
 
   // Variants the loader chooses at run time turn some failures into warnings (whole-file: a
   // program's alternatives may be anywhere in it, so this is never cached per function).
   const flagged = input.runtime?.rodata.size ? flagRegions(model, input.runtime.rodata) : [];
-  const decided = input.object ? mergeObjectFindings(findings, input.object) : findings;
+  const decided = input.object ? mergeObjectFindings(findings, input.object, text) : findings;
   const varied = applyAlternatives(decided, model, lines, input.runtime, flagged, kernels);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
@@ -226,6 +277,24 @@ export function analyze(input: AnalysisInput): Finding[] {
   return out.sort(
     (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1),
   );
+}
+
+/**
+ * The kernels that run a node's compiled code: those reaching an instruction on one of its lines,
+ * and those the object pass did not check. Answers are kept per node.
+ */
+function objectReach(r: ObjectReach, lines: LineIndex, kernels: readonly Kernel[]): (node: Node) => KSet {
+  const memo = new Map<number, KSet>();
+  return (node) => {
+    let k = memo.get(node.id);
+    if (k) return k;
+    const names = new Set<string>();
+    const last = lines.positionAt(node.endIndex).line;
+    for (let l = lines.positionAt(node.startIndex).line; l <= last; l++) for (const n of r.lines.get(l) ?? []) names.add(n);
+    k = KSet.where(kernels, (x) => !r.kernels.has(x.name) || names.has(x.name));
+    memo.set(node.id, k);
+    return k;
+  };
 }
 
 /** The text outside function bodies: what every function's analysis may depend on. */

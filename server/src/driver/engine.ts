@@ -13,7 +13,7 @@ import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { TargetError, TargetSpec } from '../../../kernel-db/src/query/target';
 import { directives } from '../analysis/comments';
 import { hoverAt, type HoverInfo } from '../analysis/hover';
-import { AnalysisCache, analyze } from './analyze';
+import { type AnalysisFailure, AnalysisCache, analyze } from './analyze';
 import { buildHeaderModel, type HeaderModel } from '../analysis/file';
 import type { Finding } from '../analysis/model';
 import { DEFAULT_SETTINGS, type Settings, validateSettings } from './settings';
@@ -34,6 +34,11 @@ export interface DocumentResult {
   readonly settings: Settings;
   /** The project files that applied (`.ebpf-portability.json`, `compile_commands.json`…). */
   readonly projectFiles: string[];
+  /**
+   * What threw: a rule (its findings alone are missing) or, without `rule`, the analysis of the
+   * file itself (no findings). Empty when everything ran.
+   */
+  readonly failures: AnalysisFailure[];
 }
 
 /** Settings keys a caller may pin against the project's configuration (the CLI's explicit options). */
@@ -205,21 +210,30 @@ export class Engine {
     const kernels = fileTarget(text, configured);
     let cache = reuse ? this.caches.get(uri) : undefined;
     if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
-    const findings = analyze({
-      uri,
-      text,
-      tree,
-      db: this.db,
-      kernels,
-      rules: settings.rules,
-      cache,
-      loader: settings.loader,
-      sites,
-      resolveInclude: (from, path, system) => this.header(from, path, system, project, 0),
-      runtime: this.runtimeChoicesFor(uri),
-      build: buildContext(project),
-      ...(object ? { object } : {}),
-    });
+    const failures: AnalysisFailure[] = [];
+    let findings: Finding[] = [];
+    try {
+      findings = analyze({
+        uri,
+        text,
+        tree,
+        db: this.db,
+        kernels,
+        rules: settings.rules,
+        cache,
+        loader: settings.loader,
+        sites,
+        resolveInclude: (from, path, system) => this.header(from, path, system, project, 0),
+        runtime: this.runtimeChoicesFor(uri),
+        build: buildContext(project),
+        ...(object ? { object } : {}),
+        failures,
+      });
+    } catch (e) {
+      // The file model or a step every rule needs threw: no findings, and the failure said.
+      const err = e instanceof Error ? e : new Error(String(e));
+      failures.push({ message: `analysis failed: ${err.message}`, ...(err.stack ? { stack: err.stack } : {}) });
+    }
     const projectFiles = [project.configFile, project.flagsFile].filter((f): f is string => !!f);
     return {
       findings,
@@ -227,6 +241,7 @@ export class Engine {
       problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : [])],
       settings,
       projectFiles,
+      failures,
     };
   }
 

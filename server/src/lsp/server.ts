@@ -106,6 +106,14 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
   };
 
+  /** Failures already logged (the same rule failing on every keystroke is said once). */
+  const failed = new Set<string>();
+  const failedOnce = (msg: string, stack?: string) => {
+    if (failed.has(msg)) return;
+    if (failed.size > 1000) failed.clear();
+    failed.add(msg);
+    connection.console.error(`eBPF portability: ${msg}${stack ? `\n${stack}` : ''}`);
+  };
   const warnOnce = (msg: string) => {
     if (warned.has(msg)) return;
     warned.add(msg);
@@ -199,11 +207,22 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const object = objects.get(doc.uri);
     const pass = object && object.text === doc.text ? object.pass : undefined;
     const result = guard(
-      'analysis',
+      `analysis of ${doc.uri}`,
       () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites, undefined, pass),
       undefined,
     );
-    if (!result) return;
+    if (!result) {
+      // Never leave the previous version's diagnostics at positions this text has shifted.
+      state.results = { version: doc.version, findings: [] };
+      publish(doc.uri, doc.version, []);
+      return;
+    }
+    // What threw loses its own findings; the others are published. Said in the output channel.
+    for (const f of result.failures)
+      failedOnce(
+        `${f.rule ? `rule ${f.rule} failed on ${doc.uri} (its findings there are missing)` : `${doc.uri}`}: ${f.message}`,
+        f.stack,
+      );
     result.problems.forEach(warnOnce);
     const findings = result.findings;
     for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
