@@ -48,10 +48,10 @@ async function differential(db: KernelDb, objects: readonly Obj[], kernels: read
     for (const o of objects) {
       const r = spawnSync(bpftool!, ['-d', 'gen', 'min_core_btf', btf, join(dir, 'min.btf'), o.path], { encoding: 'utf8' });
       const verdicts = libbpfVerdicts(`${r.stdout}\n${r.stderr}`);
-      for (const prog of o.obj.programs) {
-        const relos = o.obj.ext?.coreRelos.filter((x) => x.section === prog.section) ?? [];
-        const fn = o.obj.ext?.funcInfo.find((x) => x.section === prog.section && x.insnOff === 0);
-        const theirs = verdicts.get(prog.section) ?? (fn ? verdicts.get(o.obj.btf.name(fn.typeId)) : undefined);
+      for (const sec of o.obj.sections) {
+        const relos = o.obj.ext?.coreRelos.filter((x) => x.section === sec.name) ?? [];
+        const fn = o.obj.ext?.funcInfo.find((x) => x.section === sec.name && x.insnOff === 0);
+        const theirs = verdicts.get(sec.name) ?? (fn ? verdicts.get(o.obj.btf.name(fn.typeId)) : undefined);
         relos.forEach((relo, n) => {
           const libbpf = theirs?.get(n);
           const ours = resolveRelo(db, o.obj.btf, relo, [k]).outcomes[0];
@@ -59,7 +59,7 @@ async function differential(db: KernelDb, objects: readonly Obj[], kernels: read
           compared++;
           if ((ours === 'ok') !== libbpf)
             disagreements.push(
-              `${k.name} ${o.name} ${prog.section} relo #${n} (${relo.access}): ours ${ours}, libbpf ${libbpf ? 'matches' : 'no match'}`,
+              `${k.name} ${o.name} ${sec.name} relo #${n} (${relo.access}): ours ${ours}, libbpf ${libbpf ? 'matches' : 'no match'}`,
             );
         });
       }

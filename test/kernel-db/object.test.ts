@@ -16,6 +16,7 @@ import { parseBtf } from '../../kernel-db/src/btf/reader';
 import { essentialName, RELO_KIND_NAMES, resolveRelo } from '../../kernel-db/src/query/coreRelo';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { checkObject } from '../../server/src/rules/object';
+import { compareVersions } from '../../kernel-db/src/version';
 
 const root = join(__dirname, '..', '..');
 const clang = [...(process.env.PATH ?? '').split(':'), '/usr/bin'].map((d) => join(d, 'clang')).find((p) => existsSync(p));
@@ -36,8 +37,8 @@ test('object: programs, license, and every CO-RE relocation with its source line
 }, (t) => {
   const o = readBpfObject(compile(t), 'relocations.o');
   assert.deepEqual(
-    o.programs.map((p) => [p.section, p.code.length]),
-    [['kprobe/do_exit', o.programs[0].size]],
+    o.programs.map((p) => [p.section, p.name, p.offset]),
+    [['kprobe/do_exit', 'prog', 0]],
   );
   assert.equal(o.license, 'GPL');
   // Source lines come from line_info: inside the program's body (clang may schedule a relocated
@@ -137,10 +138,10 @@ test('object pass: a failing relocation or helper call counts only where the ver
   };
   const kernels = db.target('4.14-7.x', { arch: ['x86_64'] });
   const loader = { kind: 'libbpf' as const, minVersion: '1.0' };
-  const lines = (o: ReturnType<typeof build>) => checkObject(db, o, kernels, loader).map((v) => `${v.line} ${v.rule}`);
+  const lines = (o: ReturnType<typeof build>) => checkObject(db, o, kernels, loader).verdicts.map((v) => `${v.line} ${v.rule}`);
   // relocations.bpf.c: the read of task_struct___old.state sits under its field_exists check and
   // is never reached where `state` is gone; rss_stat.count is read unguarded and fails from 6.2.
-  const rel = checkObject(db, build('relocations'), kernels, loader);
+  const rel = checkObject(db, build('relocations'), kernels, loader).verdicts;
   assert.deepEqual(
     rel.map((v) => v.rule),
     ['field-missing-in-range'],
@@ -178,5 +179,67 @@ test('object pass: a CO-RE type no kernel has is the program own (relocated agai
   // Its existence is: no kernel has it, so the check is 0 there.
   const exists = results.find((x) => x.relo.kind === CoreReloKind.TypeExists)!;
   assert.ok(exists.outcomes.every((v) => v === 'fail'));
-  assert.deepEqual(checkObject(db, o, kernels, { kind: 'libbpf', minVersion: '1.0' }), []);
+  assert.deepEqual(checkObject(db, o, kernels, { kind: 'libbpf', minVersion: '1.0' }).verdicts, []);
+});
+
+test('object pass: programs link their subprograms and callbacks; kconfig values, weak kfunc checks and prototypes per kernel', {
+  skip: clang ? false : 'skipped: clang is not installed',
+}, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-object-linked-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(root, 'test', 'fixtures', 'objects', 'linked.bpf.c');
+  const out = join(dir, 'linked.o');
+  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-c', src, '-o', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const o = readBpfObject(new Uint8Array(readFileSync(out)), 'linked.o');
+  // Two programs share a section; `.text` holds subprograms, not programs.
+  assert.deepEqual(
+    o.programs.map((p) => `${p.section} ${p.name}`),
+    ['kprobe/do_exit first', 'kprobe/do_exit second'],
+  );
+  assert.deepEqual(o.externs.map((e) => `${e.kind} ${e.name}${e.weak ? ' weak' : ''}`).sort(), [
+    'kconfig LINUX_KERNEL_VERSION',
+    'ksym bpf_rcu_read_lock weak',
+    'ksym bpf_task_acquire',
+    'ksym bpf_task_release weak',
+  ]);
+  const kernels = db.target('4.14-7.x', { arch: ['x86_64'] });
+  const check = checkObject(db, o, kernels, { kind: 'libbpf', minVersion: '1.0' });
+  const text = readFileSync(src, 'utf8').split('\n');
+  const lineOfText = (s: string) => text.findIndex((l) => l.includes(s)) + 1;
+  const reached = (s: string) => {
+    const byLine = [...check.lines.entries()].find(([f]) => f.endsWith('linked.bpf.c'))?.[1];
+    return [...(byLine?.get(lineOfText(s)) ?? [])].map((i) => kernels[i]);
+  };
+  const before = (k: { version: string }, v: string) => compareVersions(k.version, v) < 0;
+  // emit() is called only under LINUX_KERNEL_VERSION >= 5.8: libbpf's value of the extern decides it.
+  const emit = reached('return bpf_ringbuf_output');
+  assert.ok(emit.length > 0 && emit.every((k) => !before(k, '5.8')));
+  assert.ok(emit.length === kernels.filter((k) => !before(k, '5.8')).length);
+  // So its ringbuf call fails nowhere; a static function nothing calls is not in the object at all.
+  assert.deepEqual(reached('return bpf_get_func_ip(ctx);'), []);
+  // The callback is linked in through the address bpf_loop() takes, and its helper is checked.
+  assert.equal(reached('return bpf_get_func_ip(ctx) ?').length, kernels.length);
+  // `if (bpf_rcu_read_lock)` on a __weak kfunc: the call runs only where libbpf resolves it.
+  const rcu = reached('        bpf_rcu_read_lock();');
+  const has = db.kfunc('bpf_rcu_read_lock', kernels);
+  assert.ok(rcu.length > 0 && rcu.length < kernels.length);
+  // (A kernel whose data cannot say keeps both ways.)
+  assert.ok(rcu.every((k) => has[kernels.indexOf(k)].present !== false));
+  assert.ok(kernels.every((k, i) => has[i].present !== true || rcu.includes(k)));
+  const verdicts = check.verdicts.map((v) => `${v.line} ${v.rule} ${v.subject}`).sort();
+  assert.deepEqual(verdicts, [
+    `${lineOfText('return bpf_get_func_ip(ctx) ?')} helper-unavailable bpf_get_func_ip`,
+    `${lineOfText('bpf_loop(4')} helper-unavailable bpf_loop`,
+    `${lineOfText('bpf_task_acquire((struct')} kfunc-unavailable bpf_task_acquire`,
+  ]);
+  // The strong kfunc declared with an extra parameter is refused wherever the kernel has a
+  // prototype for it; bpf_task_release's declaration matches the kernel's and is not (near miss).
+  const proto = check.verdicts.find((v) => v.subject === 'bpf_task_acquire')!;
+  assert.match(proto.message, /2 parameters here, 1 in the kernel's `struct task_struct \*bpf_task_acquire\(struct task_struct \*p\)`/);
+  const protos = db.kfunc('bpf_task_acquire', kernels);
+  assert.deepEqual(
+    proto.kernels.map((k) => k.name),
+    kernels.filter((_, i) => protos[i].present === true && protos[i].proto).map((k) => k.name),
+  );
 });

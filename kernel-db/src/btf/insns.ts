@@ -83,6 +83,12 @@ function alu(op: number, a: number, b: number, is64: boolean): Val {
         return b >= 0 && b < 64 ? Number(BigInt.asIntN(64, BigInt(Math.trunc(a)) << BigInt(b))) : undefined;
       case 0x70:
         return b >= 0 && b < 64 ? Number(BigInt.asUintN(64, BigInt(Math.trunc(a))) >> BigInt(b)) : undefined;
+      case 0xc0:
+        return b >= 0 && b < 64 ? Number(BigInt.asIntN(is64 ? 64 : 32, BigInt(Math.trunc(a))) >> BigInt(b)) : undefined;
+      case 0x30:
+        return a >= 0 && b > 0 ? Math.floor(a / b) : undefined;
+      case 0x90:
+        return a >= 0 && b > 0 ? a % b : undefined;
       case 0xb0:
         return b;
       default:
@@ -125,11 +131,19 @@ function taken(op: number, a: number, b: number): boolean | undefined {
 }
 
 /**
- * The instruction offsets reached from the section's start, given the values libbpf writes into
- * relocated immediates (`patched`: instruction offset → value; other relocated instructions keep
- * whatever they load, unknown here). Calls to subprograms are taken as returning.
+ * The instruction offsets reached from `starts` (byte offsets; the section's start by default),
+ * given the values libbpf writes into relocated immediates or the verifier knows a load yields
+ * (`patched`: instruction offset → value).
+ * An `ld_imm64` in `opaque` (one a relocation fills with an address: a map, global data, a
+ * subprogram, a kernel symbol) loads an unknown value unless `patched` says otherwise. Calls to
+ * subprograms are taken as returning.
  */
-export function reachable(insns: readonly Insn[], patched: ReadonlyMap<number, number>): Set<number> {
+export function reachable(
+  insns: readonly Insn[],
+  patched: ReadonlyMap<number, number>,
+  starts: readonly number[] = [0],
+  opaque: ReadonlySet<number> = new Set(),
+): Set<number> {
   const index = new Map(insns.map((x, i) => [x.off, i]));
   const states: (Val[] | undefined)[] = new Array(insns.length);
   const seen = new Set<number>();
@@ -151,7 +165,7 @@ export function reachable(insns: readonly Insn[], patched: ReadonlyMap<number, n
     }
     if (changed) work.push(i);
   };
-  push(0, new Array(11).fill(undefined));
+  for (const at of starts) push(index.get(at) ?? -1, new Array(11).fill(undefined));
   let steps = 0;
   while (work.length && steps++ < 1_000_000) {
     const i = work.pop()!;
@@ -176,7 +190,7 @@ export function reachable(insns: readonly Insn[], patched: ReadonlyMap<number, n
             : alu(op, a, b, cls === CLASS_ALU64);
       push(next, regs);
     } else if (x.code === LD_IMM64) {
-      regs[x.dst] = x.src === 0 ? (patched.has(x.off) ? patched.get(x.off)! : x.imm) : undefined;
+      regs[x.dst] = patched.has(x.off) ? patched.get(x.off)! : x.src === 0 && !opaque.has(x.off) ? x.imm : undefined;
       push(next, regs);
     } else if (cls === CLASS_JMP || cls === CLASS_JMP32) {
       if (op === OP_EXIT) continue;
@@ -196,7 +210,8 @@ export function reachable(insns: readonly Insn[], patched: ReadonlyMap<number, n
       if (t !== false) push(dest, regs);
       if (t !== true) push(next, regs);
     } else {
-      if (cls === CLASS_LDX || cls === CLASS_LD) regs[x.dst] = undefined;
+      // A load is unknown, unless libbpf fixed its value (a `__kconfig` read from the frozen `.kconfig` map).
+      if (cls === CLASS_LDX || cls === CLASS_LD) regs[x.dst] = patched.has(x.off) ? patched.get(x.off) : undefined;
       push(next, regs);
     }
   }

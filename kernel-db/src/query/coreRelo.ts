@@ -44,7 +44,7 @@ export interface ReloResult {
 }
 
 /** A member's kind class, for libbpf's compatibility check of each step. */
-type LocalClass = 'int' | 'enum' | 'ptr' | 'struct' | 'union' | 'array' | 'float' | 'other';
+export type LocalClass = 'int' | 'enum' | 'ptr' | 'struct' | 'union' | 'array' | 'float' | 'other';
 
 /** Kind names for messages, as libbpf prints them. */
 export const RELO_KIND_NAMES: Readonly<Record<CoreReloKind, string>> = {
@@ -96,7 +96,7 @@ function skip(btf: Btf, id: number): number {
   return id;
 }
 
-function classOf(btf: Btf, id: number): LocalClass {
+export function classOf(btf: Btf, id: number): LocalClass {
   switch (btf.kind(skip(btf, id))) {
     case Kind.Int:
       return 'int';
@@ -270,7 +270,7 @@ function outcome(db: KernelDb, q: ReloQuery, k: Kernel): ReloOutcome {
  * The class of a kernel type string, typedefs followed (`atomic_long_t` is `atomic64_t`, an
  * anonymous struct the database keeps under the typedef's name; `u32` is `__u32`, an integer).
  */
-function kernelClass(db: KernelDb, type: string, k: Kernel, depth = 0): LocalClass {
+export function kernelClass(db: KernelDb, type: string, k: Kernel, depth = 0): LocalClass {
   const c = classOfKernel(type);
   const bare = /^(?:const |volatile )*([A-Za-z_]\w*)$/.exec(type.trim())?.[1];
   if (c !== 'int' || !bare || depth > 8 || BASE_TYPE.test(bare)) return c;
@@ -287,4 +287,76 @@ function compatible(local: LocalClass, target: LocalClass): boolean {
   const composite = (c: LocalClass) => c === 'struct' || c === 'union';
   if (composite(local) && composite(target)) return true;
   return local === 'other' || local === target;
+}
+
+/** A prototype's shape as far as libbpf's kfunc check can be decided from it. */
+type Shape = 'void' | 'ptr' | 'value';
+
+/** Splits `a, b (*c)(d, e), f` at its top-level commas. */
+function topLevel(list: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of list) {
+    if (ch === '(' || ch === '[') depth++;
+    else if (ch === ')' || ch === ']') depth--;
+    if (ch === ',' && depth === 0) {
+      out.push(cur.trim());
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+function textShape(t: string): Shape {
+  const s = t.replace(/\b(const|volatile|restrict)\b/g, '').trim();
+  if (/[*(]/.test(s)) return 'ptr';
+  return s === 'void' ? 'void' : 'value';
+}
+
+function btfShape(btf: Btf, id: number): Shape {
+  const t = skip(btf, id);
+  if (t === 0) return 'void';
+  return btf.kind(t) === Kind.Ptr ? 'ptr' : 'value';
+}
+
+/**
+ * Why libbpf refuses the object's prototype of kfunc `name` (its `.BTF` FUNC `funcId`) against the
+ * kernel's prototype `proto` as the database spells it
+ * (`struct task_struct *bpf_task_acquire(struct task_struct *p)`), or undefined when it accepts it
+ * or the text cannot settle it. libbpf's `bpf_core_types_are_compat()` (called from
+ * `bpf_object__resolve_ksym_func_btf_id()`) wants as many parameters and the same kind at each
+ * parameter and at the return, modifiers and typedefs skipped; of that, only what the text proves
+ * is compared here: the number of parameters, `void` against a value, a pointer against a scalar.
+ */
+export function kfuncProtoMismatch(btf: Btf, funcId: number, name: string, proto: string): string | undefined {
+  const fn = btf.type(funcId);
+  if (fn.kind !== Kind.Func) return undefined;
+  const local = btf.type(fn.type);
+  if (local.kind !== Kind.FuncProto) return undefined;
+  const at = proto.indexOf(`${name}(`);
+  const close = proto.lastIndexOf(')');
+  if (at < 0 || close < at) return undefined;
+  const ret = proto.slice(0, at).trim();
+  const list = proto.slice(at + name.length + 1, close).trim();
+  const params = list === 'void' || list === '' ? [] : topLevel(list);
+  if (params.some((p) => p === '...')) return undefined;
+  if (params.length !== local.params.length)
+    return `${local.params.length} parameter${local.params.length === 1 ? '' : 's'} here, ${params.length} in the kernel's \`${proto}\``;
+  for (const [i, p] of params.entries()) {
+    // A parameter's name never holds `*`, `(` or a lone `void`: the shape of the text is the type's.
+    const theirs = textShape(p);
+    const ours = btfShape(btf, local.params[i].type);
+    if (ours !== theirs && ours !== 'void' && theirs !== 'void')
+      return `parameter ${i + 1} is a ${ours === 'ptr' ? 'pointer' : 'scalar'} here and a ${theirs === 'ptr' ? 'pointer' : 'scalar'} in the kernel's \`${proto}\``;
+  }
+  const ours = btfShape(btf, local.returnType);
+  const theirs = textShape(ret);
+  if (ours !== theirs) return `it returns ${shapeWord(ours)} here and ${shapeWord(theirs)} in the kernel's \`${proto}\``;
+  return undefined;
+}
+
+function shapeWord(s: Shape): string {
+  return s === 'void' ? 'void' : s === 'ptr' ? 'a pointer' : 'a scalar';
 }

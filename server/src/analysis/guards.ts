@@ -36,6 +36,11 @@ export class Guards {
     readonly base: KSet,
     readonly scope: FunctionScope,
     private readonly text: string,
+    /**
+     * The kernels on which compiled code of a node runs, when a compiled object says (the object
+     * pass): guards clang or the verifier folded away, functions no program calls.
+     */
+    private readonly reach?: (node: Node) => KSet,
   ) {
     this.all = KSet.all(base.target);
   }
@@ -44,8 +49,11 @@ export class Guards {
     return this.text.slice(n.startIndex, n.endIndex);
   }
 
-  /** The kernels on which `node` (inside the function) runs. */
-  kernelsAt(node: Node): KSet {
+  /**
+   * The kernels on which `node` (inside the function) runs. `compiled: false` leaves out what the
+   * object says (for a call of an inlined function: its code carries the callee's lines, not the call's).
+   */
+  kernelsAt(node: Node, compiled = true): KSet {
     let k = this.base;
     let child: Node = node;
     for (let p = node.parent, depth = 0; p && depth < 200; child = p, p = p.parent, depth++) {
@@ -53,7 +61,7 @@ export class Guards {
       const narrowed = this.stepCache(p, child);
       if (narrowed) k = k.and(narrowed);
     }
-    return k;
+    return this.reach && compiled ? k.and(this.reach(node)) : k;
   }
 
   /** The constraint `parent` puts on its child `child`, or undefined for none. */

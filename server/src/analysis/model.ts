@@ -48,6 +48,8 @@ export interface Finding {
   readonly uses?: Range[];
   /** `object` when the compiled object decided it (the object pass), absent for the source pass. */
   readonly basis?: 'object';
+  /** What fails, where a rule names one thing (a helper or kfunc name): how the object pass matches findings. */
+  readonly subject?: string;
 }
 
 /**

@@ -199,7 +199,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     const sites = fn.sec ? [] : graph.callSitesOf(fn.name);
     if (sites.length > 0 && !building.has(fn)) {
       building.add(fn);
-      base = sites.reduce((acc, s) => acc.or(factsOf(s.caller).guards.kernelsAt(s.node)), KSet.none(kernels));
+      base = sites.reduce((acc, s) => acc.or(factsOf(s.caller).guards.kernelsAt(s.node, false)), KSet.none(kernels));
       building.delete(fn);
     }
     bases.set(fn, base);

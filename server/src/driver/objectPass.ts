@@ -6,12 +6,14 @@
  * relocations (then they are every layout dependency it has); everything else keeps the source
  * pass's findings.
  */
+import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';
 import { readBpfObject } from '../../../kernel-db/src/btf/object';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { isBccSite } from '../analysis/file';
 import { LineIndex } from '../analysis/lines';
 import { maskBpfMacros } from '../parse/bpfMacros';
+import { coreMacro } from '../analysis/coreMacros';
 import { type Finding, findingMessage, fitting, type Severity } from '../analysis/model';
 import { checkObject } from '../rules/object';
 import { type CompileError, compileBpf } from './compile';
@@ -21,9 +23,30 @@ import type { Settings } from './settings';
 /** The rules whose source findings the object pass replaces. */
 export const OBJECT_DECIDES = new Set(['field-missing-in-range', 'type-missing-in-range']);
 
+/**
+ * Where the object's code runs: the source lines of the document some instruction of which a
+ * verifier reaches, per kernel. A line no instruction comes from (compiled away: an unused
+ * function, a branch clang or the verifier folds) runs on no kernel.
+ */
+export interface ObjectReach {
+  /** Names of the kernels the object pass checked; others are not narrowed. */
+  readonly kernels: ReadonlySet<string>;
+  /** 0-based line of the document → names of the kernels reaching an instruction of it. */
+  readonly lines: ReadonlyMap<number, ReadonlySet<string>>;
+}
+
 /** What the object pass did for a document. */
 export type ObjectPass =
-  | { readonly mode: 'object'; readonly arches: readonly string[]; readonly findings: Finding[]; readonly replaces: boolean }
+  | {
+      readonly mode: 'object';
+      readonly arches: readonly string[];
+      readonly findings: Finding[];
+      readonly replaces: boolean;
+      /** Absent when the object has no line information for the document. */
+      readonly reach?: ObjectReach;
+      /** Identifies the objects and kernels (for caches keyed by the analysis input). */
+      readonly id: string;
+    }
   | {
       readonly mode: 'source';
       readonly reason: string;
@@ -51,6 +74,10 @@ export async function objectPass(
   const lines = new LineIndex(text);
   const findings: Finding[] = [];
   let relocations = 0;
+  const covered = new Set<string>();
+  const reached = new Map<number, Set<string>>();
+  let placed = false;
+  const id = createHash('sha1');
   for (const arch of arches) {
     const mine = kernels.filter((k) => k.arch === arch);
     if (mine.length === 0) continue;
@@ -71,15 +98,28 @@ export async function objectPass(
       return { mode: 'source', reason: `${arch}: the object cannot be read: ${(e as Error).message}`, errors: [] };
     }
     relocations += obj.ext?.coreRelos.length ?? 0;
-    for (const v of checkObject(db, obj, mine, settings.loader)) {
+    id.update(c.object).update(mine.map((k) => k.name).join(','));
+    const check = checkObject(db, obj, mine, settings.loader);
+    const here = (file: string) => resolve(project.command?.dir ?? '', file) === resolve(path);
+    for (const k of mine) covered.add(k.name);
+    for (const [file, byLine] of check.lines) {
+      if (!here(file)) continue;
+      placed = true;
+      for (const [line, ks] of byLine) {
+        let names = reached.get(line - 1);
+        if (!names) reached.set(line - 1, (names = new Set()));
+        for (const i of ks) names.add(mine[i].name);
+      }
+    }
+    for (const v of check.verdicts) {
       const setting = settings.rules[v.rule];
-      if (setting === 'off' || !v.line || !v.file || resolve(project.command?.dir ?? '', v.file) !== resolve(path)) continue;
+      if (setting === 'off' || !v.line || !v.file || !here(v.file)) continue;
       const start = lines.offsetAt({ line: v.line - 1, character: Math.max(0, (v.column ?? 0) - 1) });
       const lineEnd = text.indexOf('\n', start);
       const range = lines.range(start, lineEnd < 0 ? text.length : lineEnd);
       const same = findings.find((f) => f.rule === v.rule && f.range.start.line === range.start.line && f.message === v.message);
       if (same) {
-        same.kernels.push(...v.kernels.map((k) => k.name));
+        for (const k of v.kernels) if (!same.kernels.includes(k.name)) same.kernels.push(k.name);
         continue;
       }
       findings.push({
@@ -90,10 +130,18 @@ export async function objectPass(
         kernels: v.kernels.map((k) => k.name),
         fixes: [],
         basis: 'object',
+        subject: v.subject,
       });
     }
   }
-  return { mode: 'object', arches, findings, replaces: relocations > 0 };
+  return {
+    mode: 'object',
+    arches,
+    findings,
+    replaces: relocations > 0,
+    ...(placed ? { reach: { kernels: covered, lines: reached } } : {}),
+    id: id.digest('base64'),
+  };
 }
 
 /** clang's errors in the file as findings: not those of a header it cannot find (the include path's). */
@@ -121,14 +169,38 @@ function compileErrors(pass: Extract<ObjectPass, { mode: 'source' }>): Finding[]
     });
 }
 
-/** The document's findings with the object pass's applied. */
-export function mergeObjectFindings(source: readonly Finding[], pass: ObjectPass): Finding[] {
+/**
+ * The document's findings with the object pass's applied. Its verdicts replace the source pass's
+ * member and type existence findings; its kfunc prototype verdicts join (the source cannot compare
+ * prototypes); its helper verdicts join only for calls the source pass does not see (a helper
+ * called through a project macro), since the source pass also knows GPL, sleepable and per-type
+ * floors. Everything else the source pass found stands, already narrowed to the kernels that run
+ * the code (`reach`).
+ */
+export function mergeObjectFindings(source: readonly Finding[], pass: ObjectPass, text: string): Finding[] {
   if (pass.mode !== 'object') return [...source, ...compileErrors(pass)];
   const kept = pass.replaces ? source.filter((f) => !OBJECT_DECIDES.has(f.rule)) : [...source];
-  // Helper calls stay the source pass's (it also knows GPL, sleepable and program-type floors).
-  const added = pass.findings.filter(
-    (f) =>
-      OBJECT_DECIDES.has(f.rule) && (pass.replaces || !kept.some((k) => k.rule === f.rule && k.range.start.line === f.range.start.line)),
-  );
+  const lines = new LineIndex(text);
+  const added = pass.findings.filter((f) => {
+    if (OBJECT_DECIDES.has(f.rule))
+      return pass.replaces || !kept.some((k) => k.rule === f.rule && k.range.start.line === f.range.start.line);
+    if (f.rule === 'kfunc-unavailable') return true;
+    return f.rule === 'helper-unavailable' && !!f.subject && !seenBySource(lineText(text, lines, f.range.start.line), f.subject);
+  });
   return [...kept, ...added].sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
+}
+
+function lineText(text: string, lines: LineIndex, line: number): string {
+  const start = lines.offsetAt({ line, character: 0 });
+  const end = text.indexOf('\n', start);
+  return text.slice(start, end < 0 ? text.length : end);
+}
+
+/** Whether a line calls helper `name` where the source pass sees it: by name, or through a CO-RE read macro. */
+function seenBySource(line: string, name: string): boolean {
+  for (const m of line.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) {
+    const id = m[1];
+    if (id === name || coreMacro(id)) return true;
+  }
+  return false;
 }

@@ -1,24 +1,39 @@
 /**
  * The object pass: verdicts from a compiled BPF object instead of its source. For each program
- * section and each target kernel, the CO-RE relocations are resolved as libbpf resolves them
- * (kernel-db/src/query/coreRelo.ts), their values patched in, and the instructions the verifier
- * reaches found (kernel-db/src/btf/insns.ts); a failing relocation or a helper call the kernel does
- * not offer counts only where it is reached. Each verdict names its rule (the one the source pass
- * would use), the instruction's source line from `.BTF.ext`, and the kernels that fail.
+ * (each global function of a program section, with the subprograms libbpf links into it) and each
+ * target kernel, the CO-RE relocations are resolved as libbpf resolves them
+ * (kernel-db/src/query/coreRelo.ts), their values and the addresses of `__weak` kfuncs
+ * (`bpf_ksym_exists()`) patched in, and the instructions the verifier reaches found
+ * (kernel-db/src/btf/link.ts). A failing relocation or a helper call the kernel does not offer
+ * counts only where it is reached; a kfunc whose prototype libbpf refuses fails where the object
+ * needs it. Each verdict names its rule (the one the source pass would use), its subject, the
+ * instruction's source line from `.BTF.ext`, and the kernels that fail. The source lines each
+ * kernel reaches are returned too: the source pass runs its rules only where the object runs.
  */
-import { CoreReloKind, type CoreRelo, lineOf } from '../../../kernel-db/src/btf/ext';
-import { decodeInsns, reachable } from '../../../kernel-db/src/btf/insns';
-import type { BpfObject } from '../../../kernel-db/src/btf/object';
-import { FIELD_KINDS, RELO_KIND_NAMES, type ReloOutcome, type ReloResult, resolveRelo } from '../../../kernel-db/src/query/coreRelo';
+import { CoreReloKind, type CoreRelo, type LineInfo } from '../../../kernel-db/src/btf/ext';
+import { LinkedObject } from '../../../kernel-db/src/btf/link';
+import type { BpfObject, ObjExtern } from '../../../kernel-db/src/btf/object';
+import { Kind } from '../../../kernel-db/src/btf/reader';
+import {
+  FIELD_KINDS,
+  kfuncProtoMismatch,
+  RELO_KIND_NAMES,
+  type ReloOutcome,
+  type ReloResult,
+  resolveRelo,
+} from '../../../kernel-db/src/query/coreRelo';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Loader } from '../analysis/loader';
 import { findingMessage, headlineWith } from '../analysis/model';
 import { allowedFor, PROBE_READ_LEGACY, rewritesProbeRead } from './helper-unavailable';
+import { kfuncMissing } from './kfunc-unavailable';
 
 /** One verdict of the object pass, placed at a source line. */
 export interface ObjectVerdict {
-  readonly rule: 'field-missing-in-range' | 'type-missing-in-range' | 'helper-unavailable';
+  readonly rule: 'field-missing-in-range' | 'type-missing-in-range' | 'helper-unavailable' | 'kfunc-unavailable';
+  /** What fails: the helper or kfunc name, or the relocated member or type as written. */
+  readonly subject: string;
   readonly section: string;
   /** Source position from line_info (1-based line and column; column 0 when unknown). */
   readonly file?: string;
@@ -28,110 +43,356 @@ export interface ObjectVerdict {
   readonly kernels: readonly Kernel[];
 }
 
+/** What the object pass learns from one object. */
+export interface ObjectCheck {
+  readonly verdicts: ObjectVerdict[];
+  /**
+   * Source lines some instruction of which a verifier reaches: file (as line_info names it) → 1-based
+   * line → indexes into the kernel list of the kernels that reach it.
+   */
+  readonly lines: Map<string, Map<number, Set<number>>>;
+}
+
+const CALL = 0x85;
+const LD_IMM64 = 0x18;
+
 /** Checks an object's programs against `kernels`. */
-export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kernel[], loader: Loader): ObjectVerdict[] {
+export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kernel[], loader: Loader): ObjectCheck {
   const ext = obj.ext;
-  const out: ObjectVerdict[] = [];
+  const linked = new LinkedObject(obj);
+  const lineAt = lineTables(linked, ext?.lineInfo ?? []);
   const helperById = new Map(db.facts.helpers.map((h) => [h.id, h]));
-  // One answer per distinct member or type asked, for this object and kernel list.
-  const memo = new Map<string, readonly ReloOutcome[]>();
   const helpers = new Map<string, ReturnType<KernelDb['helper']>['kernels']>();
   const helperOn = (name: string) => {
     let a = helpers.get(name);
     if (!a) helpers.set(name, (a = db.helper(name, kernels).kernels));
     return a;
   };
-  for (const prog of obj.programs) {
-    const insns = decodeInsns(prog.code);
-    const relos = (ext?.coreRelos ?? []).filter((r) => r.section === prog.section);
-    const resolved = relos.map((r) => resolveRelo(db, obj.btf, r, kernels, memo));
-    // Kernels that patch the existence checks alike reach the same instructions: one walk each.
-    const reach = new Map<string, Set<number>>();
-    const reachOn = (i: number): Set<number> => {
-      const patched = new Map<number, number>();
-      for (const r of resolved) {
-        if (!r.existence || r.outcomes[i] === 'unknown') continue;
-        patched.set(r.relo.insnOff, r.outcomes[i] === 'ok' ? 1 : 0);
-      }
-      const key = [...patched].map(([o, v]) => `${o}=${v}`).join(',');
-      let s = reach.get(key);
-      if (!s) reach.set(key, (s = reachable(insns, patched)));
-      return s;
-    };
-    // Without existence checks every kernel reaches the same instructions.
-    const reached = resolved.some((r) => r.existence)
-      ? kernels.map((_, i) => reachOn(i))
-      : (() => {
-          const all = reachable(insns, new Map());
-          return kernels.map(() => all);
-        })();
-    const at = (insnOff: number) => {
-      const l = ext ? lineOf(ext, prog.section, insnOff) : undefined;
-      return l ? { file: l.file, line: l.line, column: l.column } : {};
-    };
-    for (const r of resolved) {
-      if (r.existence) continue;
-      const failing = kernels.filter((_, i) => r.outcomes[i] === 'fail' && reached[i].has(r.relo.insnOff));
-      if (failing.length === 0) continue;
-      out.push({ ...reloVerdict(r, failing, kernels), section: prog.section, ...at(r.relo.insnOff) });
-    }
-    const section = db.facts.section(prog.section.replace(/^\?/, ''));
-    const progType = section?.fact.prog_type ?? undefined;
-    for (const x of insns) {
-      // `call imm` with src 0 calls a helper by id.
-      if (x.code !== 0x85 || x.src !== 0) continue;
-      const fact = helperById.get(x.imm);
-      if (!fact) continue;
-      const avail = helperOn(fact.name);
-      const legacy = PROBE_READ_LEGACY[fact.name];
-      const stand = legacy && rewritesProbeRead(loader) ? helperOn(legacy) : undefined;
-      const missing = kernels.filter((_, i) => avail[i].present === false && stand?.[i].present !== true && reached[i].has(x.off));
-      const notAllowed = allowedFor(fact, progType) === false ? kernels.filter((_, i) => reached[i].has(x.off)) : [];
-      const failing = [...new Set([...missing, ...notAllowed])];
-      if (failing.length === 0) continue;
-      out.push({
-        rule: 'helper-unavailable',
-        section: prog.section,
-        ...at(x.off),
-        message: findingMessage(
-          ...headlineWith(
-            missing.length
-              ? `\`${fact.name}\` is missing on ${missing.length} of ${kernels.length} target kernels`
-              : `${prog.section} programs may not call \`${fact.name}\``,
-            'the verifier rejects the call there',
-          ),
-          missing.length ? `Missing on ${describeKernels(missing, kernels)} (it came in ${fact.since}).` : undefined,
-          notAllowed.length ? `The program type ${progType} may not call it on the newest kernels either.` : undefined,
-          'Found in the compiled object: a call the verifier reaches on those kernels.',
-        ),
-        kernels: failing,
-      });
+  // One answer per distinct member or type asked, for this object and kernel list.
+  const memo = new Map<string, readonly ReloOutcome[]>();
+  const resolved = (ext?.coreRelos ?? []).map((r) => resolveRelo(db, obj.btf, r, kernels, memo));
+  const relosIn = new Map<string, ReloResult[]>();
+  for (const r of resolved) {
+    let l = relosIn.get(r.relo.section);
+    if (!l) relosIn.set(r.relo.section, (l = []));
+    l.push(r);
+  }
+
+  // kfuncs: which kernels have each, and which refuse the object's prototype of it.
+  const kfuncs = new Map<string, { weak: boolean; missing: Set<number>; refused: Map<number, string> }>();
+  for (const e of obj.externs) {
+    if (e.kind !== 'ksym' || !e.isFunction) continue;
+    const answers = db.kfunc(e.name, kernels);
+    const missing = new Set(kfuncMissing(db, e.name, answers).map((k) => kernels.indexOf(k)));
+    const refused = new Map<number, string>();
+    answers.forEach((a, i) => {
+      if (a.present !== true || !a.proto) return;
+      const why = kfuncProtoMismatch(obj.btf, e.typeId, e.name, a.proto);
+      if (why) refused.set(i, why);
+    });
+    kfuncs.set(e.name, { weak: e.weak, missing, refused });
+  }
+  /** What libbpf writes into an `ld_imm64` of a weak kfunc's address on kernel `i`: 0 where it is unresolved. */
+  const ksymValue = (name: string, i: number): number | undefined => {
+    const k = kfuncs.get(name);
+    if (!k?.weak) return undefined;
+    if (k.missing.has(i) || k.refused.has(i)) return 0;
+    return db.kfunc(name, [kernels[i]])[0].present === true ? 1 : undefined;
+  };
+
+  // `__kconfig` values: libbpf writes them into the frozen `.kconfig` map, and the verifier reads
+  // constants there, so a load right after the extern's address is known per kernel.
+  const kconfigLoads = new Map<string, Map<number, ObjExtern>>();
+  for (const [section, relocs] of obj.relocs) {
+    const insns = linked.insns.get(section) ?? [];
+    const index = new Map(insns.map((x, n) => [x.off, n]));
+    for (const r of relocs) {
+      const e = obj.externs.find((x) => x.kind === 'kconfig' && x.name === r.symbol.name);
+      const n = index.get(r.offset);
+      if (!e || r.symbolSection || n === undefined) continue;
+      const ld = insns[n];
+      const next = insns[n + 1];
+      if (ld.code !== LD_IMM64 || !next || (next.code & 0xe7) !== 0x61 || next.src !== ld.dst || next.jmpOff !== 0) continue;
+      let m = kconfigLoads.get(section);
+      if (!m) kconfigLoads.set(section, (m = new Map()));
+      m.set(next.off, e);
     }
   }
-  return out;
+  const kconfigs = new Map<string, (number | undefined)[]>();
+  const kconfigOn = (e: ObjExtern): (number | undefined)[] => {
+    let v = kconfigs.get(e.name);
+    if (!v) kconfigs.set(e.name, (v = kconfigValues(db, obj, e, kernels)));
+    return v;
+  };
+
+  // Per section and kernel, the values libbpf patches in; kernels that patch alike reach alike.
+  const patchedOn = (i: number) => {
+    const bySection = new Map<string, Map<number, number>>();
+    const key: string[] = [];
+    for (const [section, relos] of relosIn) {
+      const m = new Map<number, number>();
+      for (const r of relos) {
+        if (!r.existence || r.outcomes[i] === 'unknown') continue;
+        m.set(r.relo.insnOff, r.outcomes[i] === 'ok' ? 1 : 0);
+      }
+      bySection.set(section, m);
+    }
+    for (const [section, relocs] of obj.relocs) {
+      for (const r of relocs) {
+        if (r.symbolSection || !kfuncs.has(r.symbol.name)) continue;
+        const insn = linked.insns.get(section)?.find((x) => x.off === r.offset);
+        if (insn?.code !== LD_IMM64) continue;
+        const v = ksymValue(r.symbol.name, i);
+        if (v === undefined) continue;
+        let m = bySection.get(section);
+        if (!m) bySection.set(section, (m = new Map()));
+        m.set(r.offset, v);
+      }
+    }
+    for (const [section, loads] of kconfigLoads) {
+      for (const [off, e] of loads) {
+        const v = kconfigOn(e)[i];
+        if (v === undefined) continue;
+        let m = bySection.get(section);
+        if (!m) bySection.set(section, (m = new Map()));
+        m.set(off, v);
+      }
+    }
+    for (const [section, m] of bySection) key.push(`${section}:${[...m].map(([o, v]) => `${o}=${v}`).join(',')}`);
+    return { bySection, key: key.join(';') };
+  };
+  const patches = kernels.map((_, i) => patchedOn(i));
+
+  const lines = new Map<string, Map<number, Set<number>>>();
+  const pending = new Map<string, Pending>();
+  const fail = (p: Omit<Pending, 'failing'>, i: number) => {
+    const key = `${p.rule}\u0000${p.subject}\u0000${p.section}\u0000${p.off}\u0000${p.cause}`;
+    let q = pending.get(key);
+    if (!q) pending.set(key, (q = { ...p, failing: new Set() }));
+    q.failing.add(i);
+  };
+
+  for (const prog of obj.programs) {
+    const progType = db.facts.section(prog.section.replace(/^\?/, ''))?.fact.prog_type ?? undefined;
+    // Where the program type itself is missing the program does not load at all (prog-type-unavailable
+    // says so): its code's verdicts stay on the kernels that load it, one finding per cause.
+    const types = progType ? db.progType(progType, kernels).kernels : undefined;
+    const reachMemo = new Map<string, { reach: Map<string, Set<number>>; at: Set<number>[] }>();
+    kernels.forEach((_, i) => {
+      const { bySection, key } = patches[i];
+      let got = reachMemo.get(key);
+      if (!got) {
+        const reach = linked.reach(prog, (s) => bySection.get(s) ?? new Map());
+        reachMemo.set(key, (got = { reach, at: reachedLines(reach, lineAt, lines) }));
+      }
+      for (const ks of got.at) ks.add(i);
+      if (types?.[i].present === false) return;
+      const reach = got.reach;
+      for (const [section, offs] of reach) {
+        for (const r of relosIn.get(section) ?? []) {
+          if (r.existence || r.outcomes[i] !== 'fail' || !offs.has(r.relo.insnOff)) continue;
+          fail(
+            {
+              rule: FIELD_KINDS.has(r.relo.kind) ? 'field-missing-in-range' : 'type-missing-in-range',
+              subject: r.query?.text ?? '',
+              section,
+              off: r.relo.insnOff,
+              cause: 'relo',
+              relo: r,
+            },
+            i,
+          );
+        }
+        for (const x of linked.insns.get(section) ?? []) {
+          if (x.code !== CALL || !offs.has(x.off)) continue;
+          const reloc = linked.reloc(section, x.off);
+          if (reloc) {
+            // A call to an extern: a kfunc, refused where libbpf leaves it unresolved (weak) or rejects its prototype.
+            const k = kfuncs.get(reloc.symbol.name);
+            if (k?.refused.has(i))
+              fail(
+                { rule: 'kfunc-unavailable', subject: reloc.symbol.name, section, off: x.off, cause: k.weak ? 'proto-weak' : 'proto' },
+                i,
+              );
+            continue;
+          }
+          // `call imm` with src 0 calls a helper by id.
+          if (x.src !== 0) continue;
+          const fact = helperById.get(x.imm);
+          if (!fact) continue;
+          const avail = helperOn(fact.name)[i];
+          const legacy = PROBE_READ_LEGACY[fact.name];
+          const stand = legacy && rewritesProbeRead(loader) ? helperOn(legacy)[i] : undefined;
+          if (avail.present === false && stand?.present !== true)
+            fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: 'missing', since: fact.since }, i);
+          else if (allowedFor(fact, progType) === false)
+            fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: `prog-type:${progType}` }, i);
+        }
+      }
+    });
+  }
+  // A strong kfunc whose prototype a kernel refuses fails the whole object there, called or not.
+  for (const [name, k] of kfuncs) {
+    if (k.weak || k.refused.size === 0) continue;
+    const call = firstCall(linked, name);
+    if (!call) continue;
+    for (const i of k.refused.keys())
+      fail({ rule: 'kfunc-unavailable', subject: name, section: call.section, off: call.off, cause: 'proto' }, i);
+  }
+
+  const verdicts: ObjectVerdict[] = [];
+  for (const p of pending.values()) {
+    const failing = kernels.filter((_, i) => p.failing.has(i));
+    const l = lineAt.get(p.section)?.get(p.off);
+    verdicts.push({
+      rule: p.rule,
+      subject: p.subject,
+      section: p.section,
+      ...(l ? { file: l.file, line: l.line, column: l.column } : {}),
+      message: message(p, failing, kernels, kfuncs.get(p.subject)?.refused),
+      kernels: failing,
+    });
+  }
+  return { verdicts, lines };
 }
 
-function reloVerdict(r: ReloResult, failing: Kernel[], kernels: readonly Kernel[]): Omit<ObjectVerdict, 'section'> {
+/**
+ * The value of a `__kconfig` extern on each kernel, as libbpf sets it: `LINUX_KERNEL_VERSION` from
+ * the kernel's version (`KERNEL_VERSION(a, b, c)`, c capped at 255), a CONFIG option from its config
+ * (`y` 1, `n` or absent 0, `m` 2 for a tristate, numbers as they are); undefined where unknown.
+ */
+function kconfigValues(db: KernelDb, obj: BpfObject, e: ObjExtern, kernels: readonly Kernel[]): (number | undefined)[] {
+  if (e.name === 'LINUX_KERNEL_VERSION')
+    return kernels.map((k) => {
+      const [a, b, c] = k.version.split(/[.-]/).map(Number);
+      return [a, b, c].every(Number.isInteger) ? a * 65536 + b * 256 + Math.min(c, 255) : undefined;
+    });
+  if (!e.name.startsWith('CONFIG_')) return kernels.map(() => undefined);
+  let t = obj.btf.type(e.typeId).kind === Kind.Var ? obj.btf.ref(e.typeId) : 0;
+  for (let n = 0; n < 16 && t !== 0 && [Kind.Typedef, Kind.Const, Kind.Volatile].includes(obj.btf.kind(t)); n++) t = obj.btf.ref(t);
+  const tristate = t !== 0 && obj.btf.kind(t) === Kind.Enum;
+  return db.config(e.name, kernels).map((a) => {
+    if (a.present === null || a.value === undefined) return undefined;
+    if (a.value === 'y') return 1;
+    if (a.value === 'n' || a.value === 'unset') return 0;
+    if (a.value === 'm') return tristate ? 2 : undefined;
+    return /^-?\d+$|^0x[0-9a-fA-F]+$/.test(a.value) && Number.isSafeInteger(Number(a.value)) ? Number(a.value) : undefined;
+  });
+}
+
+/** A verdict being gathered: the kernels that fail one cause at one instruction. */
+interface Pending {
+  readonly rule: ObjectVerdict['rule'];
+  readonly subject: string;
+  readonly section: string;
+  readonly off: number;
+  readonly cause: string;
+  readonly relo?: ReloResult;
+  readonly since?: string;
+  readonly failing: Set<number>;
+}
+
+function message(p: Pending, failing: Kernel[], kernels: readonly Kernel[], refused: Map<number, string> | undefined): string {
+  const on = describeKernels(failing, kernels);
+  const n = `${failing.length} of ${kernels.length} target kernels`;
+  if (p.relo) return reloMessage(p.relo, failing, kernels);
+  if (p.cause === 'missing')
+    return findingMessage(
+      ...headlineWith(`\`${p.subject}\` is missing on ${n}`, 'the verifier rejects the call there'),
+      `Missing on ${on} (it came in ${p.since}).`,
+      'Found in the compiled object: a call the verifier reaches on those kernels.',
+    );
+  if (p.cause.startsWith('prog-type:'))
+    return findingMessage(
+      ...headlineWith(`${p.section} programs may not call \`${p.subject}\``, 'the verifier rejects the call'),
+      `The program type ${p.cause.slice('prog-type:'.length)} may not call it; the call is reached on ${on}.`,
+      'Found in the compiled object: a call the verifier reaches on those kernels.',
+    );
+  const why = [...new Set(kernels.map((_, i) => refused?.get(i)).filter((w): w is string => !!w))];
+  const weak = p.cause === 'proto-weak';
+  return findingMessage(
+    ...headlineWith(
+      `kfunc \`${p.subject}\`'s prototype does not match the kernel's on ${n}`,
+      weak ? 'the verifier rejects the call there' : 'the object fails to load there',
+    ),
+    `libbpf compares the extern's prototype with the kernel's and refuses it: ${why.join('; ')}. Refused on ${on}.`,
+    weak
+      ? 'It is declared __weak, so libbpf leaves it unresolved there and the verifier rejects the call where it is reached.'
+      : 'libbpf resolves every `__ksym` of the object before loading any program, so the whole object fails there.',
+    'Declare it with the prototype of the kernels you target (vmlinux.h of a kernel that has it), or guard it with bpf_ksym_exists() and declare it __weak.',
+  );
+}
+
+function reloMessage(r: ReloResult, failing: Kernel[], kernels: readonly Kernel[]): string {
   const q = r.query;
   const what = q?.text ?? `type ${r.relo.typeId} access ${r.relo.access}`;
-  const rule = FIELD_KINDS.has(r.relo.kind) ? 'field-missing-in-range' : 'type-missing-in-range';
-  return {
-    rule,
-    message: findingMessage(
-      ...headlineWith(
-        `CO-RE relocation of ${what} fails on ${failing.length} of ${kernels.length} target kernels`,
-        'the program does not load there',
-      ),
-      `The ${RELO_KIND_NAMES[r.relo.kind]} relocation finds no ${describe(r.relo, q?.root)} on ${describeKernels(failing, kernels)}; ` +
-        'libbpf poisons the instruction and the verifier reaches it there.',
-      'Found in the compiled object, with the guards around it resolved per kernel.',
+  return findingMessage(
+    ...headlineWith(
+      `CO-RE relocation of ${what} fails on ${failing.length} of ${kernels.length} target kernels`,
+      'the program does not load there',
     ),
-    kernels: failing,
-  };
+    `The ${RELO_KIND_NAMES[r.relo.kind]} relocation finds no ${describe(r.relo, q?.root)} on ${describeKernels(failing, kernels)}; ` +
+      'libbpf poisons the instruction and the verifier reaches it there.',
+    'Found in the compiled object, with the guards around it resolved per kernel.',
+  );
 }
 
 function describe(relo: CoreRelo, root: string | undefined): string {
   if (FIELD_KINDS.has(relo.kind)) return `matching member (by name and kind) in ${root ? `\`${root}\`` : 'the kernel type'}`;
   if (relo.kind === CoreReloKind.EnumvalValue) return 'enum value of that name';
   return `type named \`${root ?? '?'}\``;
+}
+
+/** The line sets (in `lines`, created as needed) of the source lines `reach` touches. */
+function reachedLines(
+  reach: Map<string, Set<number>>,
+  lineAt: Map<string, Map<number, LineInfo>>,
+  lines: Map<string, Map<number, Set<number>>>,
+): Set<number>[] {
+  const out = new Set<Set<number>>();
+  for (const [section, offs] of reach) {
+    const table = lineAt.get(section);
+    if (!table) continue;
+    for (const off of offs) {
+      const l = table.get(off);
+      if (!l || l.line === 0) continue;
+      let byLine = lines.get(l.file);
+      if (!byLine) lines.set(l.file, (byLine = new Map()));
+      let ks = byLine.get(l.line);
+      if (!ks) byLine.set(l.line, (ks = new Set()));
+      out.add(ks);
+    }
+  }
+  return [...out];
+}
+
+/** Per section, each instruction's source line: the last line_info at or before it. */
+function lineTables(linked: LinkedObject, infos: readonly LineInfo[]): Map<string, Map<number, LineInfo>> {
+  const out = new Map<string, Map<number, LineInfo>>();
+  const bySection = new Map<string, LineInfo[]>();
+  for (const l of infos) {
+    let a = bySection.get(l.section);
+    if (!a) bySection.set(l.section, (a = []));
+    a.push(l);
+  }
+  for (const [section, insns] of linked.insns) {
+    const ls = (bySection.get(section) ?? []).slice().sort((a, b) => a.insnOff - b.insnOff);
+    const m = new Map<number, LineInfo>();
+    let j = -1;
+    for (const x of insns) {
+      while (j + 1 < ls.length && ls[j + 1].insnOff <= x.off) j++;
+      if (j >= 0) m.set(x.off, ls[j]);
+    }
+    out.set(section, m);
+  }
+  return out;
+}
+
+/** The first call of kfunc `name` in the object. */
+function firstCall(linked: LinkedObject, name: string): { section: string; off: number } | undefined {
+  for (const [section, relocs] of linked.obj.relocs)
+    for (const r of relocs)
+      if (!r.symbolSection && r.symbol.name === name && linked.insns.get(section)?.some((x) => x.off === r.offset && x.code === CALL))
+        return { section, off: r.offset };
+  return undefined;
 }
