@@ -3,12 +3,15 @@
  * output (docs/cli-json.md); exit status 1 when an error-severity finding exists, 2 for bad usage
  * or unreadable input.
  */
-import { readFileSync, readdirSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, type Stats, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { versionRanges } from '../../kernel-db/src/query/summary';
-import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
+import { applyEditsToBytes, decodeSource, fixAllEdits } from '../../server/src/analysis/fixall';
+import { readBoundedBytes, replaceFileAtomic } from '../../kernel-db/src/files';
+import type { AnalysisFailure } from '../../server/src/driver/analyze';
+import type { DocumentResult } from '../../server/src/driver/engine';
 import { detailsOf, type Finding, headlineOf } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
 import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
@@ -129,7 +132,8 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const kernels = db.target(settings.targetKernels, { arch: settings.architectures, distro: settings.distros });
   if (kernels.length === 0) throw new UsageError(`no kernels match target "${settings.targetKernels}"`);
 
-  const files = collect(args.positional);
+  const problems = new Set<string>();
+  const files = collect(args.positional, (p) => problems.add(p));
   const parser = await loadCParser();
   const engine = new Engine(db, (text) => parser.parseText(text), {
     ...(compileCommands !== undefined ? { compileCommands } : {}),
@@ -140,12 +144,13 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     path: string;
     findings: Finding[];
     error?: string;
+    /** What threw while the file was analysed (a rule: its findings alone are missing). */
+    failures?: readonly AnalysisFailure[];
     kernels?: readonly Kernel[];
     project?: string[];
     target?: string;
     object?: { mode: 'object'; arches: readonly string[] } | { mode: 'source'; reason: string };
   }[] = [];
-  const problems = new Set<string>();
   let unreadable = false;
   let fixedFiles = 0;
   for (const f of files) {
@@ -154,71 +159,74 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       unreadable = true;
       continue;
     }
-    let text: string;
-    try {
-      const st = statSync(f.path);
-      if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
-      text = readFileSync(f.path, 'utf8');
-    } catch (e) {
-      results.push({ path: f.path, findings: [], error: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+    // Bytes, bounded whatever stat says; decoded so that a fix changes only its own bytes.
+    const read = readBoundedBytes(f.path, MAX_FILE_BYTES);
+    if ('error' in read) {
+      results.push({ path: f.path, findings: [], error: read.error });
       unreadable = true;
       continue;
     }
-    const tree = parser.parseText(text);
+    let source = decodeSource(read.bytes);
+    const tree = parser.parseText(source.text);
     if (!tree) {
       results.push({ path: f.path, findings: [], error: 'cannot parse' });
       unreadable = true;
       continue;
     }
+    const uri = pathToFileURL(resolve(f.path)).toString();
+    let r: DocumentResult | undefined;
+    let pass: Awaited<ReturnType<typeof objectPass>> | undefined;
+    const failures: AnalysisFailure[] = [];
+    // One file's failure is that file's: the other files are checked and printed all the same.
     try {
-      const uri = pathToFileURL(resolve(f.path)).toString();
-      let r = engine.analyzeDocument(uri, text, tree, settings, false, undefined, pinned);
-      const edits = args.flags.has('fix') ? fixAllEdits(r.findings) : [];
+      r = engine.analyzeDocument(uri, source.text, tree, settings, false, undefined, pinned);
+      const edits = args.flags.has('fix') && r.failures.length === 0 ? fixAllEdits(r.findings) : [];
       if (edits.length) {
-        // Write the fixed text, then report what is left in it.
-        const fixed = applyEdits(text, edits);
-        writeFileSync(f.path, fixed);
+        // Only the edits' bytes change; the file is replaced atomically, its mode kept. Then
+        // what is left in it is reported.
+        const fixed = decodeSource(applyEditsToBytes(source, edits));
+        replaceFileAtomic(f.path, fixed.bytes);
+        source = fixed;
         fixedFiles++;
-        const t2 = parser.parseText(fixed);
-        if (t2) {
-          try {
-            r = engine.analyzeDocument(uri, fixed, t2, settings, false, undefined, pinned);
-          } finally {
-            t2.delete();
-          }
-        }
+        r = reanalyze(source.text, r);
       }
       for (const p of r.problems) problems.add(p);
       // The object pass, on the file as it is now on disk (after --fix); its findings join the
       // source pass's in the analysis, where alternatives and suppression comments apply to both.
-      const final = readFileSync(f.path, 'utf8');
-      const pass = clang ? await objectPass(db, clang, resolve(f.path), final, engine.project(uri), r.settings, r.kernels) : undefined;
-      if (pass && (pass.mode === 'object' || pass.errors.length > 0)) {
-        const t3 = parser.parseText(final);
-        if (t3) {
-          try {
-            r = engine.analyzeDocument(uri, final, t3, settings, false, undefined, pinned, pass);
-          } finally {
-            t3.delete();
-          }
-        }
-      }
-      results.push({
-        path: f.path,
-        findings: r.findings,
-        ...(pass
-          ? { object: pass.mode === 'object' ? { mode: 'object', arches: pass.arches } : { mode: 'source', reason: pass.reason } }
-          : {}),
-        kernels: r.kernels,
-        ...(r.projectFiles.length ? { project: r.projectFiles } : {}),
-        ...(r.settings.targetKernels !== settings.targetKernels ||
-        r.settings.architectures.join() !== settings.architectures.join() ||
-        r.settings.distros.join() !== settings.distros.join()
-          ? { target: `${r.settings.targetKernels}${r.settings.architectures.length ? ` (${r.settings.architectures.join(',')})` : ''}` }
-          : {}),
-      });
+      pass = clang ? await objectPass(db, clang, resolve(f.path), source.text, engine.project(uri), r.settings, r.kernels) : undefined;
+      if (pass && (pass.mode === 'object' || pass.errors.length > 0)) r = reanalyze(source.text, r, pass);
+      failures.push(...r.failures);
+    } catch (e) {
+      failures.push(...(r?.failures ?? []), { message: (e as Error).message ?? String(e) });
     } finally {
       tree.delete();
+    }
+    results.push({
+      path: f.path,
+      findings: r?.findings ?? [],
+      ...(failures.length ? { failures } : {}),
+      ...(pass
+        ? { object: pass.mode === 'object' ? { mode: 'object', arches: pass.arches } : { mode: 'source', reason: pass.reason } }
+        : {}),
+      ...(r ? { kernels: r.kernels } : {}),
+      ...(r?.projectFiles.length ? { project: r.projectFiles } : {}),
+      ...(r &&
+      (r.settings.targetKernels !== settings.targetKernels ||
+        r.settings.architectures.join() !== settings.architectures.join() ||
+        r.settings.distros.join() !== settings.distros.join())
+        ? { target: `${r.settings.targetKernels}${r.settings.architectures.length ? ` (${r.settings.architectures.join(',')})` : ''}` }
+        : {}),
+    });
+
+    /** The file analysed again as `text` (after a fix, or with its object pass); the last result if it does not parse. */
+    function reanalyze(text: string, last: DocumentResult, object?: Awaited<ReturnType<typeof objectPass>>): DocumentResult {
+      const t = parser.parseText(text);
+      if (!t) return last;
+      try {
+        return engine.analyzeDocument(uri, text, t, settings, false, undefined, pinned, object);
+      } finally {
+        t.delete();
+      }
     }
   }
   engine.dispose();
@@ -234,6 +242,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
           files: results.map((r) => ({
             path: r.path,
             ...(r.error ? { error: r.error } : {}),
+            ...(r.failures ? { errors: r.failures.map((x) => ({ ...(x.rule ? { rule: x.rule } : {}), message: x.message })) } : {}),
             ...(r.object ? { object: r.object } : {}),
             ...(r.project ? { project: r.project } : {}),
             ...(r.target ? { target: r.target, kernels: r.kernels?.map((k) => k.name) } : {}),
@@ -258,6 +267,12 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     let warnings = 0;
     for (const r of results) {
       if (r.error) io.err(`${r.path}: ${r.error}\n`);
+      for (const x of r.failures ?? [])
+        io.err(
+          x.rule
+            ? `${r.path}: error: rule ${x.rule} failed (${x.message}); its findings in this file are missing, the other rules' are below\n`
+            : `${r.path}: error: ${x.message}\n`,
+        );
       for (const d of r.findings) {
         if (d.severity === 'error') errors++;
         else if (d.severity === 'warning') warnings++;
@@ -290,7 +305,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
       `${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)${args.flags.has('fix') ? `; fixed ${fixedFiles} file(s)` : ''}\n`,
     );
   }
-  if (unreadable) return 2;
+  if (unreadable || results.some((r) => r.failures)) return 2;
   return results.some((r) => r.findings.some((d) => d.severity === 'error')) ? 1 : 0;
 }
 
@@ -302,8 +317,12 @@ function isFile(p: string): boolean {
   }
 }
 
-/** The files to check: named files as given, directories searched for BPF C files. */
-function collect(paths: string[]): ({ path: string } | { path: string; error: string })[] {
+/**
+ * The files to check: named files as given, directories searched for BPF C files. In a
+ * directory, what is not a regular file (a FIFO, a socket, a device named `*.c`) or is too large
+ * is skipped and said through `skip`.
+ */
+function collect(paths: string[], skip: (message: string) => void): ({ path: string } | { path: string; error: string })[] {
   const out: ({ path: string } | { path: string; error: string })[] = [];
   const walk = (dir: string, depth: number) => {
     if (depth > 20) return;
@@ -323,9 +342,11 @@ function collect(paths: string[]): ({ path: string } | { path: string; error: st
         continue;
       }
       if (st.isDirectory()) walk(p, depth + 1);
-      else if (/\.c$/.test(n) && st.size <= MAX_FILE_BYTES) {
-        const text = readFileSync(p, 'utf8');
-        if (isBpfDocument(p, text)) out.push({ path: relative(process.cwd(), p) || p });
+      else if (/\.c$/.test(n)) {
+        const shown = relative(process.cwd(), p) || p;
+        const read = readBoundedBytes(p, MAX_FILE_BYTES);
+        if ('error' in read) skip(`${shown}: skipped: ${read.error}`);
+        else if (isBpfDocument(p, decodeSource(read.bytes).text)) out.push({ path: shown });
       }
     }
   };
