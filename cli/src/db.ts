@@ -51,6 +51,8 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
     return cmd || args.flags.has('help') ? 0 : 2;
   }
   const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });
+  // Imported kernels left out (missing or damaged data) are said, whatever the command.
+  for (const p of db.problems) io.err(`warning: ${p}\n`);
   const json = args.flags.has('json');
   const need = (what: string) => {
     if (rest.length !== 1) throw new UsageError(`db ${cmd} takes one ${what}`);

@@ -165,10 +165,14 @@ export class KernelDb {
     readonly user: UserKernels | undefined,
   ) {
     this.addStore(main, main.kernels, false);
-    for (const u of user?.list() ?? []) {
-      this.addStore(undefined, [u.meta], true, () => user!.load(u.meta.name));
-    }
+    // Imported kernels whose data is missing or damaged are left out, each with a message.
+    const imported = user?.open();
+    for (const u of imported?.kernels ?? []) this.addStore(undefined, [u.meta], true, () => u.load());
+    this.problems = imported?.problems ?? [];
   }
+
+  /** What is wrong with the imported kernels (each left out), to tell the user. */
+  readonly problems: readonly string[];
 
   private addStore(store: KernelStore | undefined, metas: readonly KernelMeta[], user: boolean, load?: () => KernelStore) {
     const offset = this.kernels.length;

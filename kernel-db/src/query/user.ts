@@ -2,9 +2,37 @@
  * Kernels the user imports from their own fleet (`ebpf-portability db add <btf>`): each becomes a
  * one-kernel database file in a per-user folder, listed in `index.json`, and is used when a target
  * names it (or names `user`).
+ *
+ * The folder is transactional, whatever crashes when:
+ * - a data file is named by its content (`<sha256>.kdb`), written to a temporary file, synced and
+ *   renamed into place, and never rewritten: a name always means the same bytes;
+ * - `index.json` is the one commit point: a new one is written to a temporary file, synced, and
+ *   renamed over the old one only after the data it names is in place; readers see the old index
+ *   or the new one, each naming data that exists;
+ * - writers (`add`, `remove`) hold `index.lock` (created with `O_EXCL`, holding the writer's pid
+ *   and host; a lock whose process is gone is taken over) from reading the index to writing it,
+ *   so two imports at once both land;
+ * - each writer, under the lock, deletes what no index entry names: data files of replaced or
+ *   removed kernels and temporary files of writers that died;
+ * - a reader checks each entry's data file (its size and content hash): a missing or damaged one
+ *   leaves out that kernel alone, with a message.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, release as osRelease } from 'node:os';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { homedir, hostname, release as osRelease } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadBtfBytes } from '../btf/container';
 import { extractKernelFacts, type KernelFacts } from '../btf/extract';
@@ -16,6 +44,7 @@ import type { Facts } from './facts';
 import { gunzipSync } from 'node:zlib';
 import { BtfError } from '../btf/reader';
 import { compareVersions } from '../version';
+import { readBoundedBytes, syncDir, tempNameFor, writeNewFileSynced } from '../files';
 
 /** The per-user folder: `$EBPF_PORTABILITY_HOME`, else `$XDG_DATA_HOME/ebpf-portability`, else `~/.local/share/ebpf-portability`. */
 export function defaultUserDir(): string {
@@ -27,6 +56,15 @@ export function defaultUserDir(): string {
 interface IndexEntry {
   readonly meta: KernelMeta;
   readonly file: string;
+  /** The data file's size and SHA-256 (entries written before these were kept have neither). */
+  readonly size?: number;
+  readonly sha256?: string;
+}
+
+/** An imported kernel whose data file checked out, with a loader for its data. */
+export interface UserKernel {
+  readonly meta: KernelMeta;
+  load(): KernelStore;
 }
 
 /** Options of an import. */
@@ -43,6 +81,36 @@ export interface AddOptions {
   readonly force?: boolean;
 }
 
+/** The largest BTF input read (raw BTF is 5-10 MB; an ELF vmlinux with its BTF more). */
+const MAX_INPUT_BYTES = 1 << 30;
+/** The largest kernel config read. */
+const MAX_CONFIG_BYTES = 64 << 20;
+/** The largest data file a reader accepts (imports are a few MB). */
+const MAX_DATA_BYTES = 1 << 30;
+/** How long a writer waits for another writer's lock. */
+const LOCK_WAIT_MS = 60_000;
+
+/**
+ * Test hooks, read by the tests of the store only: the process kills itself (SIGKILL) at the
+ * named write step, or sleeps that many milliseconds before writing the index (with the lock).
+ */
+export const STORE_CRASH_ENV = 'EBPF_PORTABILITY_STORE_CRASH_AT';
+export const STORE_SLOW_ENV = 'EBPF_PORTABILITY_STORE_SLOW_INDEX_MS';
+/** The write steps, in order; `add` passes through all, `remove` through the lock and index ones and `cleaned`. */
+export const STORE_STEPS = ['locked', 'data-written', 'data-renamed', 'index-written', 'index-renamed', 'cleaned'] as const;
+type Step = (typeof STORE_STEPS)[number];
+
+function step(s: Step): void {
+  if (process.env[STORE_CRASH_ENV] === s) process.kill(process.pid, 'SIGKILL');
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+const INDEX = 'index.json';
+const LOCK = 'index.lock';
+
 /** The imported kernels of one user. */
 export class UserKernels {
   readonly dir: string;
@@ -51,36 +119,85 @@ export class UserKernels {
   }
 
   private get indexPath() {
-    return join(this.dir, 'index.json');
+    return join(this.dir, INDEX);
   }
 
-  /** Imported kernels (metadata only; the data loads on first query). */
-  list(): IndexEntry[] {
-    if (!existsSync(this.indexPath)) return [];
+  /** The index's entries; throws when it is not an index. */
+  private readIndex(): IndexEntry[] {
+    let text: string;
     try {
-      const doc = JSON.parse(readFileSync(this.indexPath, 'utf8')) as { kernels?: IndexEntry[] };
-      return Array.isArray(doc.kernels) ? doc.kernels.filter((e) => e && e.meta && typeof e.meta.name === 'string') : [];
+      text = readFileSync(this.indexPath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new Error(
+        `${this.indexPath}: cannot read the imported-kernel index: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+    try {
+      const doc = JSON.parse(text) as { kernels?: IndexEntry[] };
+      if (!Array.isArray(doc.kernels)) throw new Error('no kernel list');
+      return doc.kernels.filter((e) => e && typeof e.file === 'string' && e.meta && typeof e.meta.name === 'string');
     } catch {
       throw new Error(`${this.indexPath}: imported-kernel index is corrupt; remove it and import the kernels again`);
     }
   }
 
+  /** Imported kernels (metadata only); throws when the index is corrupt. */
+  list(): IndexEntry[] {
+    return this.readIndex();
+  }
+
+  /**
+   * The imported kernels whose data files check out (size and content hash), each with its data
+   * kept to load on first query; what is missing or damaged is left out and said in `problems`.
+   */
+  open(): { kernels: UserKernel[]; problems: string[] } {
+    let entries: IndexEntry[];
+    try {
+      entries = this.readIndex();
+    } catch (e) {
+      return { kernels: [], problems: [`${(e as Error).message}; imported kernels are left out`] };
+    }
+    const kernels: UserKernel[] = [];
+    const problems: string[] = [];
+    for (const e of entries) {
+      const path = join(this.dir, basename(e.file));
+      const read = readBoundedBytes(path, MAX_DATA_BYTES);
+      const defect =
+        'error' in read
+          ? read.error === 'cannot read: ENOENT'
+            ? 'the file is gone'
+            : read.error
+          : e.size !== undefined && read.bytes.length !== e.size
+            ? `${read.bytes.length} bytes instead of ${e.size}`
+            : e.sha256 !== undefined && sha256(read.bytes) !== e.sha256
+              ? 'its content does not match its hash'
+              : undefined;
+      if (defect !== undefined || !('bytes' in read)) {
+        problems.push(
+          `imported kernel ${e.meta.name} is left out: its data ${path} is missing or damaged (${defect}); ` +
+            `import it again with \`db add --force --name ${e.meta.name}\` or drop it with \`db remove ${e.meta.name}\``,
+        );
+        continue;
+      }
+      const bytes = read.bytes;
+      kernels.push({ meta: e.meta, load: () => new KernelStore(bytes, path) });
+    }
+    return { kernels, problems };
+  }
+
   /** Loads one imported kernel's data. */
   load(name: string): KernelStore {
-    const e = this.list().find((x) => x.meta.name === name);
-    if (!e) throw new Error(`no imported kernel named ${name}`);
-    return KernelStore.open(join(this.dir, e.file));
+    const k = this.open().kernels.find((x) => x.meta.name === name);
+    if (!k) throw new Error(`no usable imported kernel named ${name}`);
+    return k.load();
   }
 
   /** Imports the BTF in `path` (raw, ELF, xz, gzip or a BTFHub `.tar.xz`). */
   async add(path: string, facts: Facts, reserved: (name: string) => boolean, opts: AddOptions = {}): Promise<KernelMeta> {
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(readFileSync(path));
-    } catch (e) {
-      throw new BtfError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    const loaded = await loadBtfBytes(bytes, path);
+    const input = readBoundedBytes(path, MAX_INPUT_BYTES);
+    if ('error' in input) throw new BtfError(path, input.error);
+    const loaded = await loadBtfBytes(new Uint8Array(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength), path);
     const facts1 = extractKernelFacts(loaded.btf);
     const running = path === '/sys/kernel/btf/vmlinux';
     const name =
@@ -93,8 +210,8 @@ export class UserKernels {
     if (!/^[A-Za-z0-9_.+~:-]+$/.test(name))
       throw new Error(`kernel name "${name}" may only use letters, digits and _ . + ~ : -; pass --name`);
     if (reserved(name)) throw new Error(`"${name}" is a built-in kernel's name; pass --name to choose another`);
-    if (!opts.force && this.list().some((e) => e.meta.name === name))
-      throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
+    const taken = () => !opts.force && this.list().some((e) => e.meta.name === name);
+    if (taken()) throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
     const fromName = /(\d+\.\d+(?:\.\d+)?)/.exec(running ? osRelease() : name)?.[1];
     const estimated = !opts.version && !fromName;
     const version = opts.version ?? (fromName ? normalizeVersion(fromName) : estimateVersion(facts1, facts));
@@ -104,8 +221,10 @@ export class UserKernels {
     let configText: string | undefined;
     const cfgPath = opts.config ?? (running ? ['/proc/config.gz', `/boot/config-${osRelease()}`].find((p) => existsSync(p)) : undefined);
     if (cfgPath) {
-      const raw = readFileSync(cfgPath);
-      configText = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString('utf8');
+      const cfg = readBoundedBytes(cfgPath, MAX_CONFIG_BYTES);
+      if ('error' in cfg) throw new Error(`${cfgPath}: ${cfg.error}`);
+      const raw = cfg.bytes;
+      configText = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw, { maxOutputLength: MAX_CONFIG_BYTES }) : raw).toString('utf8');
     }
     const meta: KernelMeta = {
       name,
@@ -131,32 +250,145 @@ export class UserKernels {
     }
     // A fast gzip level: imports should take well under a second; size matters less here.
     const data = b.finish({ importedFrom: path }, 1);
-    mkdirSync(this.dir, { recursive: true });
-    const file = `${name}.kdb`;
-    writeFileSync(join(this.dir, `${file}.tmp`), data);
-    renameSync(join(this.dir, `${file}.tmp`), join(this.dir, file));
     const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumValues.some((v) => v.enumName === 'bpf_func_id') };
-    const rest = this.list().filter((e) => e.meta.name !== name);
-    this.writeIndex([...rest, { meta: stored, file }]);
+    const hash = sha256(data);
+    const file = `${hash}.kdb`;
+    this.write(() => {
+      // Another writer may have imported the name while this one parsed.
+      if (taken()) throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);
+      const target = join(this.dir, file);
+      const tmp = tempNameFor(target);
+      writeNewFileSynced(tmp, data, 0o644);
+      step('data-written');
+      renameSync(tmp, target);
+      syncDir(this.dir);
+      step('data-renamed');
+      const rest = this.list().filter((e) => e.meta.name !== name);
+      return [...rest, { meta: stored, file, size: data.length, sha256: hash }];
+    });
     return stored;
   }
 
   /** Removes an imported kernel. */
   remove(name: string): boolean {
-    const all = this.list();
-    const e = all.find((x) => x.meta.name === name);
-    if (!e) return false;
-    rmSync(join(this.dir, e.file), { force: true });
-    this.writeIndex(all.filter((x) => x !== e));
-    return true;
+    let found = false;
+    this.write(() => {
+      const all = this.list();
+      found = all.some((x) => x.meta.name === name);
+      return found ? all.filter((x) => x.meta.name !== name) : undefined;
+    });
+    return found;
   }
 
-  private writeIndex(entries: IndexEntry[]) {
+  /**
+   * One transaction: under the lock, `change` puts data in place and returns the new index (or
+   * undefined for no change); the index is replaced by rename; then what no entry names goes.
+   */
+  private write(change: () => IndexEntry[] | undefined): void {
     mkdirSync(this.dir, { recursive: true });
-    const tmp = `${this.indexPath}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ kernels: entries.sort((a, b) => (a.meta.name < b.meta.name ? -1 : 1)) }, null, 1)}\n`);
-    renameSync(tmp, this.indexPath);
+    const unlock = this.lock();
+    try {
+      step('locked');
+      // Leftovers of a writer that died are cleaned before anything is decided on the index.
+      this.clean(this.list());
+      const entries = change();
+      if (!entries) return;
+      const slow = Number(process.env[STORE_SLOW_ENV] ?? 0);
+      if (slow > 0) sleep(slow);
+      const sorted = [...entries].sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0));
+      const tmp = tempNameFor(this.indexPath);
+      writeNewFileSynced(tmp, Buffer.from(`${JSON.stringify({ kernels: sorted }, null, 1)}\n`), 0o644);
+      step('index-written');
+      renameSync(tmp, this.indexPath);
+      syncDir(this.dir);
+      step('index-renamed');
+      this.clean(sorted);
+      step('cleaned');
+    } finally {
+      unlock();
+    }
   }
+
+  /** Deletes data files no entry names and temporary files (only a dead writer leaves them: the caller holds the lock). */
+  private clean(entries: readonly IndexEntry[]): void {
+    const named = new Set(entries.map((e) => basename(e.file)));
+    for (const f of readdirSync(this.dir)) {
+      const orphan = (f.endsWith('.kdb') && !named.has(f)) || (f.startsWith('.') && f.endsWith('.tmp')) || f.startsWith(`${LOCK}.stale`);
+      if (orphan) rmSync(join(this.dir, f), { force: true });
+    }
+  }
+
+  /** Takes the writers' lock (waiting for a live holder, taking over a dead one's); returns its release. */
+  private lock(): () => void {
+    const path = join(this.dir, LOCK);
+    const me = `${process.pid}\n${hostname()}\n`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+        try {
+          writeSync(fd, me);
+        } finally {
+          closeSync(fd);
+        }
+        return () => rmSync(path, { force: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = readHolder(path);
+      if (holder && !holder.alive) {
+        // Moved aside under a name of its own, then checked: only the stale lock is taken away.
+        const aside = `${path}.stale.${process.pid}`;
+        try {
+          renameSync(path, aside);
+          const moved = readHolder(aside);
+          // A lock taken meanwhile was moved: put it back unless yet another one was taken.
+          if (moved && moved.text !== holder.text) linkSync(aside, path);
+        } catch {
+          // Another writer moved it first: try again.
+        }
+        rmSync(aside, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new Error(
+          `${path}: another ebpf-portability db command (${holder?.text.trim().replace('\n', ' on ') ?? 'unknown'}) holds the lock`,
+        );
+      sleep(25);
+    }
+  }
+}
+
+/** A lock file's holder: its text, and whether its process is alive (on another host, assumed so). */
+function readHolder(path: string): { text: string; alive: boolean } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [pid, host] = text.split('\n');
+  const n = Number(pid);
+  // Created but not filled: its writer is between create and write, or died there (then it is old).
+  if (!text) {
+    try {
+      return { text, alive: Date.now() - statSync(path).mtimeMs < 5000 };
+    } catch {
+      return undefined;
+    }
+  }
+  if (!Number.isInteger(n) || n <= 0) return { text, alive: false };
+  if (host !== hostname()) return { text, alive: true };
+  try {
+    process.kill(n, 0);
+    return { text, alive: true };
+  } catch (e) {
+    return { text, alive: (e as NodeJS.ErrnoException).code === 'EPERM' };
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
 }
 
 function normalizeVersion(v: string): string {

@@ -238,7 +238,7 @@ export class Engine {
     return {
       findings,
       kernels,
-      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : [])],
+      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : []), ...this.db.problems],
       settings,
       projectFiles,
       failures,
