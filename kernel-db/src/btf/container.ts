@@ -28,31 +28,59 @@ const isZstd = (b: Uint8Array) => b.length >= 4 && b[0] === 0x28 && b[1] === 0xb
 const isBtf = (b: Uint8Array) => b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
 const isTar = (b: Uint8Array) => b.length >= 512 && String.fromCharCode(...b.subarray(257, 262)) === 'ustar';
 
-/** Decompresses a whole xz stream. */
-export async function xzDecompress(bytes: Uint8Array, file: string): Promise<Uint8Array> {
+/**
+ * The most a compressed layer may unpack to. A kernel's raw BTF is 5-10 MB and an ELF vmlinux a
+ * few hundred; more is refused as it is read, before it is held (a compression bomb, or a length
+ * field claiming gigabytes).
+ */
+export const MAX_UNPACKED_BYTES = 512 * 1024 * 1024;
+
+/** Decompresses a whole xz stream, refusing more than `max` bytes of output. */
+export async function xzDecompress(bytes: Uint8Array, file: string, max = MAX_UNPACKED_BYTES): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
   try {
-    const stream = new xz.XzReadableStream(new Blob([bytes]).stream());
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    const reader = new xz.XzReadableStream(new Blob([bytes]).stream()).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) {
+        await reader.cancel();
+        throw new BtfError(file, `xz data unpacks to more than ${max / 1024 / 1024} MB; not a kernel's BTF`);
+      }
+      chunks.push(value);
+    }
   } catch (e) {
+    if (e instanceof BtfError) throw e;
     throw new BtfError(file, `xz data is corrupt or truncated (${(e as Error).message || String(e)})`);
   }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 /**
  * Returns the raw BTF inside `bytes`, peeling off compression, tar and ELF layers.
  * @throws BtfError when no BTF can be found.
  */
-export async function unwrapBtf(bytes: Uint8Array, file: string): Promise<{ raw: Uint8Array; layers: string[] }> {
+export async function unwrapBtf(bytes: Uint8Array, file: string, max = MAX_UNPACKED_BYTES): Promise<{ raw: Uint8Array; layers: string[] }> {
   const layers: string[] = [];
   for (let depth = 0; depth < 6; depth++) {
     if (isBtf(bytes)) return { raw: bytes, layers };
     if (isXz(bytes)) {
-      bytes = await xzDecompress(bytes, file);
+      bytes = await xzDecompress(bytes, file, max);
       layers.push('xz');
     } else if (isGzip(bytes)) {
       try {
-        bytes = new Uint8Array(gunzipSync(bytes));
+        bytes = new Uint8Array(gunzipSync(bytes, { maxOutputLength: max }));
       } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+          throw new BtfError(file, `gzip data unpacks to more than ${max / 1024 / 1024} MB; not a kernel's BTF`);
         throw new BtfError(file, `gzip data is corrupt or truncated (${(e as Error).message})`);
       }
       layers.push('gzip');
@@ -93,6 +121,8 @@ export async function loadBtfFile(path: string): Promise<LoadedBtf> {
 export async function loadBtfBytes(bytes: Uint8Array, file: string): Promise<LoadedBtf> {
   const { raw, layers } = await unwrapBtf(bytes, file);
   const btf = new Btf(raw, file);
+  // Valid as BTF, but nothing a kernel's BTF could be (it would import as "version 0.0.0").
+  if (btf.count === 0) throw new BtfError(file, "BTF header claims no types (an empty type section): not a kernel's BTF");
   return { btf, raw, layers, sha256: createHash('sha256').update(raw).digest('hex') };
 }
 
