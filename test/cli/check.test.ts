@@ -251,3 +251,51 @@ test('check --compile: the object pass resolves CO-RE relocations with their gua
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('check: the object pass narrows every rule to the code each kernel runs, and adds what only the object shows', {
+  skip: clangPath ? false : 'skipped: clang is not installed',
+}, () => {
+  const prog = join(root, 'test', 'fixtures', 'objects', 'linked.bpf.c');
+  const text = readFileSync(prog, 'utf8').split('\n');
+  const at = (s: string) => text.findIndex((l) => l.includes(s)) + 1;
+  type Doc = { files: { diagnostics: { rule: string; range: { start: { line: number } }; basis?: string; message: string }[] }[] };
+  const found = (doc: Doc) =>
+    doc.files[0].diagnostics
+      .filter((d) => d.rule !== 'kernel-version-gate')
+      .map((d) => `${d.range.start.line + 1} ${d.rule}${d.basis ? ` ${d.basis}` : ''}`);
+  const args = ['check', prog, '--arch', 'x86_64', '--target', '4.14-7.x', '--format', 'json'];
+  const source = found(JSON.parse(cli(...args, '--no-compile').stdout));
+  const object = found(JSON.parse(cli(...args, '--compile').stdout));
+  const neverCalled = `${at('return bpf_get_func_ip(ctx);')} helper-unavailable`;
+  const weakGuard = `${at('        bpf_rcu_read_lock();')} kfunc-unavailable`;
+  // From source: a static function nothing calls, and a call under `if (weak_kfunc)`, look reachable.
+  assert.ok(source.includes(neverCalled) && source.includes(weakGuard), source.join('\n'));
+  // The object has no code for the first and reaches the second only where libbpf resolves the kfunc.
+  assert.ok(!object.includes(neverCalled) && !object.includes(weakGuard), object.join('\n'));
+  // What both see stays: the callback's helper, bpf_loop, the missing kfuncs (near misses of the narrowing).
+  for (const s of ['return bpf_get_func_ip(ctx) ?', 'bpf_loop(4']) assert.ok(object.includes(`${at(s)} helper-unavailable`), s);
+  assert.ok(object.includes(`${at('bpf_task_release(a)')} kfunc-unavailable`));
+  // Only the object shows the kfunc declared with a prototype the kernels refuse.
+  assert.ok(!source.includes(`${at('bpf_task_acquire((struct')} kfunc-unavailable object`));
+  assert.ok(object.includes(`${at('bpf_task_acquire((struct')} kfunc-unavailable object`), object.join('\n'));
+});
+
+test('check: an object verdict is placed on the member it reads, one per read, whatever lines clang spread it over', {
+  skip: clangPath ? false : 'skipped: clang is not installed',
+}, () => {
+  const prog = join(root, 'test', 'fixtures', 'objects', 'bitfields.bpf.c');
+  const text = readFileSync(prog, 'utf8').split('\n');
+  const doc = JSON.parse(cli('check', prog, '--arch', 'x86_64', '--target', '4.14-7.x', '--format', 'json').stdout);
+  const found = doc.files[0].diagnostics.filter((d: { rule: string }) => d.rule === 'field-missing-in-range');
+  // The unguarded read (not the existence check, not the guarded read, not sk_kern_sock's line).
+  const line = text.findIndex((l) => l.startsWith('    v += READ_BITFIELD(sk, sk_gso_disabled)'));
+  assert.deepEqual(
+    found.map((d: { range: { start: { line: number; character: number } }; basis: string }) => [
+      d.range.start.line,
+      d.range.start.character,
+      d.basis,
+    ]),
+    [[line, text[line].indexOf('sk_gso_disabled'), 'object']],
+  );
+  assert.match(found[0].message, /relocations? finds? no matching member \(by name and kind\) in `sock`/);
+});

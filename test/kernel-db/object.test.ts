@@ -243,3 +243,44 @@ test('object pass: programs link their subprograms and callbacks; kconfig values
     kernels.filter((_, i) => protos[i].present === true && protos[i].proto).map((k) => k.name),
   );
 });
+
+test('object pass: bitfield relocations (offset, size, signedness, shifts) fail where the member is gone, and only where reached', {
+  skip: clang ? false : 'skipped: clang is not installed',
+}, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-object-bitfields-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(root, 'test', 'fixtures', 'objects', 'bitfields.bpf.c');
+  const out = join(dir, 'bitfields.o');
+  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-c', src, '-o', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const o = readBpfObject(new Uint8Array(readFileSync(out)), 'bitfields.o');
+  assert.deepEqual([...new Set(o.ext!.coreRelos.map((x) => RELO_KIND_NAMES[x.kind]))].sort(), [
+    'byte_off',
+    'byte_sz',
+    'field_exists',
+    'lshift_u64',
+    'rshift_u64',
+    'signed',
+  ]);
+  const kernels = db.target('4.14-7.x', { arch: ['x86_64'] });
+  const has = db.field('sock', 'sk_gso_disabled', kernels).kernels;
+  const lacking = kernels.filter((_, i) => has[i].present === false).map((k) => k.name);
+  assert.ok(lacking.length > 0 && lacking.length < kernels.length);
+  const check = checkObject(db, o, kernels, { kind: 'libbpf', minVersion: '1.0' });
+  const text = readFileSync(src, 'utf8').split('\n');
+  const unguarded = text.findIndex((l) => l.startsWith('    v += READ_BITFIELD(sk, sk_gso_disabled)')) + 1;
+  // Every relocated kind of the unguarded read fails on the kernels without the member; the read
+  // of sk_kern_sock (on every kernel) and the guarded read (never reached there) do not.
+  assert.ok(check.verdicts.length >= 1);
+  for (const v of check.verdicts) {
+    assert.equal(v.rule, 'field-missing-in-range');
+    // (clang merges the guarded and unguarded reads' identical relocated constants and may place
+    // them on a neighbouring line of the function.)
+    assert.ok(v.line! >= unguarded - 4 && v.line! <= unguarded, `${v.line}: ${v.message}`);
+    assert.match(v.subject, /sk_gso_disabled/);
+    assert.deepEqual(
+      v.kernels.map((k) => k.name),
+      lacking,
+    );
+  }
+});

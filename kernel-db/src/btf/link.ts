@@ -4,7 +4,8 @@
  * BPF_PSEUDO_CALL, relocated against `.text` or within the section) and every subprogram whose
  * address it takes (`ld_imm64` of a function: a callback, BPF_PSEUDO_FUNC), transitively; the
  * verifier then walks from the program's first instruction, and from each subprogram where a
- * reached instruction calls it or takes its address. Offsets follow libbpf's
+ * reached instruction calls it or takes its address (a global subprogram, which older kernels verify on
+ * its own, from its start whatever its callers do). Offsets follow libbpf's
  * `bpf_object__reloc_code()`: a relocated call lands at the symbol's offset plus `(imm + 1)`
  * instructions, a relocated `ld_imm64` at the symbol's offset plus `imm` bytes.
  */
@@ -15,6 +16,8 @@ const CALL = 0x85;
 const LD_IMM64 = 0x18;
 const PSEUDO_CALL = 1;
 const PSEUDO_FUNC = 4;
+const STT_FUNC = 2;
+const STB_GLOBAL = 1;
 
 /** A place in the object: a section and a byte offset in it. */
 export interface Place {
@@ -29,7 +32,20 @@ export class LinkedObject {
   /** Per section, the `ld_imm64` instructions a relocation fills with an address. */
   readonly opaque = new Map<string, ReadonlySet<number>>();
 
+  /**
+   * Global subprograms the object calls: kernels before lazy verification of global functions
+   * verify each on its own, with unknown arguments, whether or not its call is reached, so they
+   * count as reached from their start.
+   */
+  private readonly globals: Place[] = [];
+
   constructor(readonly obj: BpfObject) {
+    const programSections = new Set(obj.programs.map((p) => p.section));
+    for (const relocs of obj.relocs.values())
+      for (const r of relocs)
+        if (r.symbol.type === STT_FUNC && r.symbol.bind === STB_GLOBAL && r.symbolSection && !programSections.has(r.symbolSection))
+          if (!this.globals.some((g) => g.section === r.symbolSection && g.off === r.symbol.value))
+            this.globals.push({ section: r.symbolSection, off: r.symbol.value });
     for (const s of obj.sections) {
       const insns = decodeInsns(s.code);
       this.insns.set(s.name, insns);
@@ -73,8 +89,14 @@ export class LinkedObject {
    */
   reach(prog: ObjProgram, patched: (section: string) => ReadonlyMap<number, number>): Map<string, Set<number>> {
     const starts = new Map<string, Set<number>>([[prog.section, new Set([prog.offset])]]);
-    const seen = new Map<string, Set<number>>();
     const dirty = [prog.section];
+    for (const g of this.globals) {
+      let s = starts.get(g.section);
+      if (!s) starts.set(g.section, (s = new Set()));
+      s.add(g.off);
+      if (!dirty.includes(g.section)) dirty.push(g.section);
+    }
+    const seen = new Map<string, Set<number>>();
     let rounds = 0;
     while (dirty.length && rounds++ < 10_000) {
       const section = dirty.pop()!;

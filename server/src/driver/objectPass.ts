@@ -15,7 +15,7 @@ import { LineIndex } from '../analysis/lines';
 import { maskBpfMacros } from '../parse/bpfMacros';
 import { coreMacro } from '../analysis/coreMacros';
 import { type Finding, findingMessage, fitting, type Severity } from '../analysis/model';
-import { checkObject } from '../rules/object';
+import { checkObject, type ObjectVerdict } from '../rules/object';
 import { type CompileError, compileBpf } from './compile';
 import type { Project } from './project';
 import type { Settings } from './settings';
@@ -114,10 +114,16 @@ export async function objectPass(
     for (const v of check.verdicts) {
       const setting = settings.rules[v.rule];
       if (setting === 'off' || !v.line || !v.file || !here(v.file)) continue;
-      const start = lines.offsetAt({ line: v.line - 1, character: Math.max(0, (v.column ?? 0) - 1) });
-      const lineEnd = text.indexOf('\n', start);
-      const range = lines.range(start, lineEnd < 0 ? text.length : lineEnd);
-      const same = findings.find((f) => f.rule === v.rule && f.range.start.line === range.start.line && f.message === v.message);
+      const range = place(text, lines, v, reached);
+      // One finding per subject and line: another arch's verdict adds its kernels; relocations of the
+      // same read that clang spread over neighbouring lines, placed together, fail on the same kernels.
+      const same = findings.find(
+        (f) =>
+          f.rule === v.rule &&
+          f.range.start.line === range.start.line &&
+          f.subject === v.subject &&
+          (f.message === v.message || sameNames(f.kernels, v.kernels)),
+      );
       if (same) {
         for (const k of v.kernels) if (!same.kernels.includes(k.name)) same.kernels.push(k.name);
         continue;
@@ -142,6 +148,57 @@ export async function objectPass(
     ...(placed ? { reach: { kernels: covered, lines: reached } } : {}),
     id: id.digest('base64'),
   };
+}
+
+function sameNames(names: readonly string[], kernels: readonly Kernel[]): boolean {
+  return names.length === kernels.length && kernels.every((k) => names.includes(k.name));
+}
+
+/** A CO-RE existence check on a line: libbpf's macros, or clang's builtins with an existence kind. */
+const EXISTENCE_CHECK =
+  /\bbpf_core_(?:field|type|enum_value)_exists\s*\(|__builtin_preserve_field_info\([^;]*,\s*2\s*\)|__builtin_preserve_(?:type_info|enum_value)\([^;]*,\s*0\s*\)/;
+
+/** The name a verdict is about, as the source spells it: the member, type, enumerator, helper or kfunc. */
+function nameOf(v: ObjectVerdict): string | undefined {
+  const s = v.subject;
+  if (v.rule === 'helper-unavailable' || v.rule === 'kfunc-unavailable') return s;
+  if (s.includes('::')) return s.split('::').pop();
+  const member = s.includes(': ') ? s.split(': ').pop()!.split('.').pop() : s.split(' ').pop();
+  return member?.replace(/\[.*$/, '').replace(/___\w*$/, '') || undefined;
+}
+
+/**
+ * Where a verdict goes in the document: on its name in the line line_info gives; where clang put the
+ * instruction on another line (merged or hoisted code), on the nearest line within a few (later
+ * ones first) that names it and that a failing kernel reaches; else on the rest of the line.
+ */
+function place(text: string, lines: LineIndex, v: ObjectVerdict, reached: ReadonlyMap<number, ReadonlySet<string>>) {
+  const lineText = (l: number) => {
+    const a = lines.offsetAt({ line: l, character: 0 });
+    const e = text.indexOf('\n', a);
+    return { a, text: text.slice(a, e < 0 ? text.length : e) };
+  };
+  const name = nameOf(v);
+  const home = v.line! - 1;
+  if (name) {
+    const word = new RegExp(`\\b${name.replace(/[^\w]/g, '')}\\b`);
+    const failing = new Set(v.kernels.map((k) => k.name));
+    const near = [home];
+    // Hoisted code comes from later lines: those first.
+    for (let d = 1; d <= 8; d++) near.push(home + d);
+    for (let d = 1; d <= 8; d++) near.push(home - d);
+    const found = near
+      .filter((l) => l >= 0 && l < lines.lineCount && (l === home || [...(reached.get(l) ?? [])].some((k) => failing.has(k))))
+      .map((l) => ({ l, t: lineText(l) }))
+      .map(({ l, t }) => ({ l, t, m: word.exec(t.text) }))
+      .filter((c) => c.m);
+    // A line that only checks the member's existence is where the guard is, not the read.
+    const best = found.find((c) => !EXISTENCE_CHECK.test(c.t.text)) ?? found[0];
+    if (best?.m) return lines.range(best.t.a + best.m.index, best.t.a + best.m.index + best.m[0].length);
+  }
+  const start = lines.offsetAt({ line: home, character: Math.max(0, (v.column ?? 0) - 1) });
+  const lineEnd = text.indexOf('\n', start);
+  return lines.range(start, lineEnd < 0 ? text.length : lineEnd);
 }
 
 /** clang's errors in the file as findings: not those of a header it cannot find (the include path's). */

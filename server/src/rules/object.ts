@@ -165,11 +165,15 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
 
   const lines = new Map<string, Map<number, Set<number>>>();
   const pending = new Map<string, Pending>();
-  const fail = (p: Omit<Pending, 'failing'>, i: number) => {
-    const key = `${p.rule}\u0000${p.subject}\u0000${p.section}\u0000${p.off}\u0000${p.cause}`;
+  const fail = (p: Omit<Pending, 'failing' | 'kinds'>, i: number) => {
+    // The relocations of one member read on one source line (offset, size, shifts…) are one verdict.
+    const l = lineAt.get(p.section)?.get(p.off);
+    const where = p.relo && l ? `${l.file}:${l.line}` : `${p.section}:${p.off}`;
+    const key = `${p.rule}\u0000${p.subject}\u0000${where}\u0000${p.cause}`;
     let q = pending.get(key);
-    if (!q) pending.set(key, (q = { ...p, failing: new Set() }));
+    if (!q) pending.set(key, (q = { ...p, failing: new Set(), kinds: new Set() }));
     q.failing.add(i);
+    if (p.relo) q.kinds.add(p.relo.relo.kind);
   };
 
   for (const prog of obj.programs) {
@@ -290,12 +294,14 @@ interface Pending {
   readonly relo?: ReloResult;
   readonly since?: string;
   readonly failing: Set<number>;
+  /** The relocation kinds gathered (member reads). */
+  readonly kinds: Set<CoreReloKind>;
 }
 
 function message(p: Pending, failing: Kernel[], kernels: readonly Kernel[], refused: Map<number, string> | undefined): string {
   const on = describeKernels(failing, kernels);
   const n = `${failing.length} of ${kernels.length} target kernels`;
-  if (p.relo) return reloMessage(p.relo, failing, kernels);
+  if (p.relo) return reloMessage(p.relo, [...p.kinds], failing, kernels);
   if (p.cause === 'missing')
     return findingMessage(
       ...headlineWith(`\`${p.subject}\` is missing on ${n}`, 'the verifier rejects the call there'),
@@ -323,7 +329,8 @@ function message(p: Pending, failing: Kernel[], kernels: readonly Kernel[], refu
   );
 }
 
-function reloMessage(r: ReloResult, failing: Kernel[], kernels: readonly Kernel[]): string {
+function reloMessage(r: ReloResult, kinds: readonly CoreReloKind[], failing: Kernel[], kernels: readonly Kernel[]): string {
+  const names = kinds.map((k) => RELO_KIND_NAMES[k]);
   const q = r.query;
   const what = q?.text ?? `type ${r.relo.typeId} access ${r.relo.access}`;
   return findingMessage(
@@ -331,7 +338,7 @@ function reloMessage(r: ReloResult, failing: Kernel[], kernels: readonly Kernel[
       `CO-RE relocation of ${what} fails on ${failing.length} of ${kernels.length} target kernels`,
       'the program does not load there',
     ),
-    `The ${RELO_KIND_NAMES[r.relo.kind]} relocation finds no ${describe(r.relo, q?.root)} on ${describeKernels(failing, kernels)}; ` +
+    `The ${names.join(', ')} relocation${names.length > 1 ? 's find' : ' finds'} no ${describe(r.relo, q?.root)} on ${describeKernels(failing, kernels)}; ` +
       'libbpf poisons the instruction and the verifier reaches it there.',
     'Found in the compiled object, with the guards around it resolved per kernel.',
   );
