@@ -299,3 +299,53 @@ test('check: an object verdict is placed on the member it reads, one per read, w
   );
   assert.match(found[0].message, /relocations? finds? no matching member \(by name and kind\) in `sock`/);
 });
+
+test('check: a guarded callback helper still fails before callbacks existed, with the object pass as without it', {
+  skip: clangPath ? false : 'skipped: clang is not installed',
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-check-callback-'));
+  try {
+    const prog = join(dir, 'loop.bpf.c');
+    writeFileSync(
+      prog,
+      [
+        '#define SEC(n) __attribute__((section(n), used))',
+        '#define bpf_core_enum_value_exists(t, v) __builtin_preserve_enum_value(*(typeof(t) *)v, 0)',
+        'enum bpf_func_id { BPF_FUNC_loop = 181 };',
+        'static long (*bpf_loop)(unsigned int nr, void *fn, void *ctx, unsigned long long flags) = (void *) 181;',
+        'static long step(unsigned int i, void *ctx) { return 0; }',
+        'SEC("kprobe/do_exit")',
+        'int prog(void *ctx)',
+        '{',
+        '    if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop))',
+        '        bpf_loop(4, step, ctx, 0);',
+        '    return 0;',
+        '}',
+        'char LICENSE[] SEC("license") = "GPL";',
+        '',
+      ].join('\n'),
+    );
+    const kernelsOf = (extra: string) => {
+      const doc = JSON.parse(cli('check', prog, '--arch', 'x86_64', '--target', '4.14-7.x', '--format', 'json', extra).stdout);
+      assert.deepEqual(doc.files[0].object?.mode, extra === '--compile' ? 'object' : undefined);
+      const d = doc.files[0].diagnostics.filter((x: { rule: string }) => x.rule === 'helper-unavailable');
+      assert.equal(d.length, 1, JSON.stringify(d));
+      assert.equal(d[0].range.start.line, 9);
+      return d[0].kernels as string[];
+    };
+    const source = kernelsOf('--no-compile');
+    const object = kernelsOf('--compile');
+    // The guard hides the call where bpf_loop is missing, but verifiers before BPF_PSEUDO_FUNC reject
+    // the callback's address whatever the guard: those kernels, and only those, stay.
+    assert.deepEqual(object, source);
+    const list = JSON.parse(cli('db', 'list', '--json').stdout).kernels as { name: string; version: string }[];
+    const version = new Map(list.map((k) => [k.name, k.version.split('.').map(Number)]));
+    const before513 = ([a, b]: number[]) => a < 5 || (a === 5 && b < 13);
+    assert.ok(object.length > 0);
+    for (const name of object) assert.ok(before513(version.get(name)!), name);
+    // The near miss: 5.13 to 5.16 lack bpf_loop too, but the guard keeps the call from running there.
+    assert.ok(list.some((k) => !before513(version.get(k.name)!) && /^5\.1[3-6]\./.test(k.version) && !object.includes(k.name)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
