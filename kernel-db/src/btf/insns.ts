@@ -143,8 +143,9 @@ export function reachable(
   patched: ReadonlyMap<number, number>,
   starts: readonly number[] = [0],
   opaque: ReadonlySet<number> = new Set(),
+  /** Instruction offset → index in `insns`, when the caller keeps one (built here otherwise). */
+  index: ReadonlyMap<number, number> = new Map(insns.map((x, i) => [x.off, i])),
 ): Set<number> {
-  const index = new Map(insns.map((x, i) => [x.off, i]));
   const states: (Val[] | undefined)[] = new Array(insns.length);
   const seen = new Set<number>();
   const work: number[] = [];

@@ -31,6 +31,10 @@ export class LinkedObject {
   private readonly relocAt = new Map<string, ReadonlyMap<number, ObjReloc>>();
   /** Per section, the `ld_imm64` instructions a relocation fills with an address. */
   readonly opaque = new Map<string, ReadonlySet<number>>();
+  /** Per section, instruction offset → index. */
+  readonly index = new Map<string, ReadonlyMap<number, number>>();
+  /** Per section, its `call` instructions. */
+  readonly calls = new Map<string, readonly Insn[]>();
 
   /**
    * Global subprograms the object calls: kernels before lazy verification of global functions
@@ -49,6 +53,11 @@ export class LinkedObject {
     for (const s of obj.sections) {
       const insns = decodeInsns(s.code);
       this.insns.set(s.name, insns);
+      this.index.set(s.name, new Map(insns.map((x, i) => [x.off, i])));
+      this.calls.set(
+        s.name,
+        insns.filter((x) => x.code === CALL),
+      );
       const at = new Map((obj.relocs.get(s.name) ?? []).map((r) => [r.offset, r]));
       this.relocAt.set(s.name, at);
       this.opaque.set(s.name, new Set(insns.filter((x) => x.code === LD_IMM64 && (at.has(x.off) || x.src !== 0)).map((x) => x.off)));
@@ -102,10 +111,12 @@ export class LinkedObject {
       const section = dirty.pop()!;
       const insns = this.insns.get(section);
       if (!insns) continue;
-      const got = reachable(insns, patched(section), [...starts.get(section)!], this.opaque.get(section));
+      const got = reachable(insns, patched(section), [...starts.get(section)!], this.opaque.get(section), this.index.get(section));
       seen.set(section, got);
-      for (const x of insns) {
-        if (!got.has(x.off) || (x.code !== CALL && x.code !== LD_IMM64)) continue;
+      const index = this.index.get(section)!;
+      for (const off of got) {
+        const x = insns[index.get(off)!];
+        if (x.code !== CALL && x.code !== LD_IMM64) continue;
         const e = this.entered(section, x);
         if (!e) continue;
         let s = starts.get(e.section);

@@ -272,9 +272,11 @@ export class KernelDb {
     const basis = this.basisOf(k);
     const rows = s.fields(struct).get(field);
     if (rows) {
+      const ksets = s.col('field.kset', 'u32');
       for (const r of rows) {
+        // The kernel's row first, then decode only that one.
+        if (!s.has(ksets[r], i)) continue;
         const f = s.fieldRecord(r);
-        if (!s.has(f.kset, i)) continue;
         return {
           kernel: k,
           present: true,
@@ -727,8 +729,11 @@ export class KernelDb {
 
   /** Whether any built-in kernel has a struct or union called `name`. */
   hasAggregate(name: string): boolean {
-    return this.locate(this.kernels[0]).s.aggregate(name).length > 0;
+    let v = this.hasAggregateCache.get(name);
+    if (v === undefined) this.hasAggregateCache.set(name, (v = this.locate(this.kernels[0]).s.aggregate(name).length > 0));
+    return v;
   }
+  private readonly hasAggregateCache = new Map<string, boolean>();
 
   /**
    * The type of `struct.field` on some built-in kernel (the first that has it), for resolving

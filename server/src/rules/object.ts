@@ -11,6 +11,7 @@
  * kernel reaches are returned too: the source pass runs its rules only where the object runs.
  */
 import { CoreReloKind, type CoreRelo, type LineInfo } from '../../../kernel-db/src/btf/ext';
+import type { Insn } from '../../../kernel-db/src/btf/insns';
 import { LinkedObject } from '../../../kernel-db/src/btf/link';
 import type { BpfObject, ObjExtern } from '../../../kernel-db/src/btf/object';
 import { Kind } from '../../../kernel-db/src/btf/reader';
@@ -70,7 +71,16 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
   };
   // One answer per distinct member or type asked, for this object and kernel list.
   const memo = new Map<string, readonly ReloOutcome[]>();
-  const resolved = (ext?.coreRelos ?? []).map((r) => resolveRelo(db, obj.btf, r, kernels, memo));
+  // The same read in many programs is one relocation record each: resolved once.
+  const byRecord = new Map<string, ReloResult>();
+  const resolved = (ext?.coreRelos ?? []).map((r) => {
+    const key = `${r.typeId}:${r.access}:${r.kind}`;
+    const known = byRecord.get(key);
+    if (known) return { ...known, relo: r };
+    const x = resolveRelo(db, obj.btf, r, kernels, memo);
+    byRecord.set(key, x);
+    return x;
+  });
   const relosIn = new Map<string, ReloResult[]>();
   for (const r of resolved) {
     let l = relosIn.get(r.relo.section);
@@ -140,7 +150,8 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
     for (const [section, relocs] of obj.relocs) {
       for (const r of relocs) {
         if (r.symbolSection || !kfuncs.has(r.symbol.name)) continue;
-        const insn = linked.insns.get(section)?.find((x) => x.off === r.offset);
+        const n = linked.index.get(section)?.get(r.offset);
+        const insn = n === undefined ? undefined : linked.insns.get(section)?.[n];
         if (insn?.code !== LD_IMM64) continue;
         const v = ksymValue(r.symbol.name, i);
         if (v === undefined) continue;
@@ -162,6 +173,18 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
     return { bySection, key: key.join(';') };
   };
   const patches = kernels.map((_, i) => patchedOn(i));
+  // Kernels that patch alike reach alike: one group each.
+  const groupOf = new Map<string, number>();
+  const groups: number[][] = [];
+  const groupIndex = patches.map((p, i) => {
+    let g = groupOf.get(p.key);
+    if (g === undefined) {
+      groupOf.set(p.key, (g = groups.length));
+      groups.push([]);
+    }
+    groups[g].push(i);
+    return g;
+  });
 
   const lines = new Map<string, Map<number, Set<number>>>();
   const pending = new Map<string, Pending>();
@@ -181,20 +204,27 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
     // Where the program type itself is missing the program does not load at all (prog-type-unavailable
     // says so): its code's verdicts stay on the kernels that load it, one finding per cause.
     const types = progType ? db.progType(progType, kernels).kernels : undefined;
-    const reachMemo = new Map<string, { reach: Map<string, Set<number>>; at: Set<number>[] }>();
+    // One walk per group of kernels, and one list of what it reaches.
+    const reachMemo = new Map<number, Reached>();
     kernels.forEach((_, i) => {
-      const { bySection, key } = patches[i];
-      let got = reachMemo.get(key);
+      const { bySection } = patches[i];
+      const g = groupIndex[i];
+      let got = reachMemo.get(g);
       if (!got) {
         const reach = linked.reach(prog, (s) => bySection.get(s) ?? new Map());
-        reachMemo.set(key, (got = { reach, at: reachedLines(reach, lineAt, lines) }));
+        const relos: { section: string; r: ReloResult }[] = [];
+        const calls: { section: string; x: Insn }[] = [];
+        for (const [section, offs] of reach) {
+          for (const r of relosIn.get(section) ?? []) if (!r.existence && offs.has(r.relo.insnOff)) relos.push({ section, r });
+          for (const x of linked.calls.get(section) ?? []) if (offs.has(x.off)) calls.push({ section, x });
+        }
+        reachMemo.set(g, (got = { relos, calls }));
+        for (const ks of reachedLines(reach, lineAt, lines)) ks.add(g);
       }
-      for (const ks of got.at) ks.add(i);
       if (types?.[i].present === false) return;
-      const reach = got.reach;
-      for (const [section, offs] of reach) {
-        for (const r of relosIn.get(section) ?? []) {
-          if (r.existence || r.outcomes[i] !== 'fail' || !offs.has(r.relo.insnOff)) continue;
+      {
+        for (const { section, r } of got.relos) {
+          if (r.outcomes[i] !== 'fail') continue;
           fail(
             {
               rule: FIELD_KINDS.has(r.relo.kind) ? 'field-missing-in-range' : 'type-missing-in-range',
@@ -207,8 +237,7 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
             i,
           );
         }
-        for (const x of linked.insns.get(section) ?? []) {
-          if (x.code !== CALL || !offs.has(x.off)) continue;
+        for (const { section, x } of got.calls) {
           const reloc = linked.reloc(section, x.off);
           if (reloc) {
             // A call to an extern: a kfunc, refused where libbpf leaves it unresolved (weak) or rejects its prototype.
@@ -244,6 +273,8 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
       fail({ rule: 'kfunc-unavailable', subject: name, section: call.section, off: call.off, cause: 'proto' }, i);
   }
 
+  // The line sets hold groups so far: the kernels of each.
+  for (const byLine of lines.values()) for (const [line, gs] of byLine) byLine.set(line, new Set([...gs].flatMap((g) => groups[g])));
   const verdicts: ObjectVerdict[] = [];
   for (const p of pending.values()) {
     const failing = kernels.filter((_, i) => p.failing.has(i));
@@ -282,6 +313,12 @@ function kconfigValues(db: KernelDb, obj: BpfObject, e: ObjExtern, kernels: read
     if (a.value === 'm') return tristate ? 2 : undefined;
     return /^-?\d+$|^0x[0-9a-fA-F]+$/.test(a.value) && Number.isSafeInteger(Number(a.value)) ? Number(a.value) : undefined;
   });
+}
+
+/** What one program reaches under one patching: its failing-kind relocations and calls. */
+interface Reached {
+  readonly relos: readonly { section: string; r: ReloResult }[];
+  readonly calls: readonly { section: string; x: Insn }[];
 }
 
 /** A verdict being gathered: the kernels that fail one cause at one instruction. */
@@ -350,7 +387,7 @@ function describe(relo: CoreRelo, root: string | undefined): string {
   return `type named \`${root ?? '?'}\``;
 }
 
-/** The line sets (in `lines`, created as needed) of the source lines `reach` touches. */
+/** The sets (in `lines`, created as needed) of the source lines `reach` touches. */
 function reachedLines(
   reach: Map<string, Set<number>>,
   lineAt: Map<string, Map<number, LineInfo>>,
