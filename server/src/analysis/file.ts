@@ -215,6 +215,8 @@ export interface BuildContext {
   readonly undefines: readonly string[];
   readonly forced: readonly string[];
   readonly arch?: string;
+  /** The program is compiled by BCC (a BCC tool's Python hands it over, or the loader setting says so). */
+  readonly bcc?: boolean;
 }
 
 /** The build context of a file without a project. */
@@ -245,7 +247,7 @@ export function buildFileModel(
   let noPreserveAccessIndex = build.defines.has('BPF_NO_PRESERVE_ACCESS_INDEX');
   // The document store already masked this text; reuse its sites when given.
   const sites: readonly BpfMacroSite[] = knownSites ?? maskBpfMacros(text).sites;
-  let bcc = sites.some(isBccSite);
+  let bcc = !!build.bcc || sites.some(isBccSite);
   const externs = new Map<string, Extern>();
   // What each SEC() annotates, by the offset of the annotated name.
   const sections = new Map<number, SectionSite>();

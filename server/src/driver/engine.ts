@@ -201,13 +201,15 @@ export class Engine {
     sites?: readonly BpfMacroSite[],
     pinned?: ReadonlySet<SettingKey>,
     object?: ObjectPass,
+    /** Narrows the target kernels (a BCC tool's variant, chosen by the probes its Python makes). */
+    narrow?: (kernels: Kernel[]) => Kernel[],
   ): DocumentResult {
     this.generation++;
     const project = this.project(uri);
     const applied = this.effectiveSettings(project, settings, pinned);
     settings = applied.settings;
     const { kernels: configured, problem } = this.targets(settings);
-    const kernels = fileTarget(text, configured);
+    const kernels = narrow ? narrow(fileTarget(text, configured)) : fileTarget(text, configured);
     let cache = reuse ? this.caches.get(uri) : undefined;
     if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
     const failures: AnalysisFailure[] = [];
@@ -225,7 +227,7 @@ export class Engine {
         sites,
         resolveInclude: (from, path, system) => this.header(from, path, system, project, 0),
         runtime: this.runtimeChoicesFor(uri),
-        build: buildContext(project),
+        build: { ...buildContext(project), ...(settings.loader.kind === 'bcc' ? { bcc: true } : {}) },
         ...(object ? { object } : {}),
         failures,
       });
