@@ -27,6 +27,8 @@ export interface MatrixKernel extends Pick<KernelImage, 'majorMinor' | 'release'
   /** Boot + load + power-off wall time. */
   readonly bootMs: number;
   readonly downloadMs: number;
+  /** vmlinux functions that exist only as compiler clones on this kernel (name → a clone's symbol). */
+  readonly cloneOnly?: Record<string, string>;
 }
 
 /** One program of a matrix run. */

@@ -59,6 +59,17 @@ M=${MARK}
 echo "$M kernel $(uname -r)"
 echo "$M btf-sha256 $(sha256sum /sys/kernel/btf/vmlinux 2>/dev/null | cut -d' ' -f1)"
 echo "$M bpftool $(bpftool version 2>&1 | tr '\\n' ' ')"
+# Functions of vmlinux that exist only as compiler clones (name.isra.0, name.constprop.0, name.part.0):
+# no symbol of their own name, so fentry and kprobes cannot attach to them by that name.
+awk -v p="$M clone-only" 'NF == 3 && ($2 == "t" || $2 == "T") && $3 !~ /^__pfx_/ {
+  n = $3
+  if (n ~ /[.](isra|constprop|part|cold|llvm)[.]/ || n ~ /[.](isra|constprop|part|cold|llvm)$/) { b = n; sub(/[.].*$/, "", b); if (!(b in c)) c[b] = n }
+  else own[n] = 1
+} END {
+  k = 0; line = ""
+  for (b in c) if (!(b in own)) { line = line " " b "=" c[b]; if (++k % 40 == 0) { print p line; line = "" } }
+  if (line != "") print p line
+}' /proc/kallsyms
 for o in /objs/*.o; do
   n=\${o##*/}
   n=\${n%.o}

@@ -33,6 +33,8 @@ export interface BootResult {
   /** sha256 of the guest's /sys/kernel/btf/vmlinux. */
   readonly btfSha256?: string;
   readonly bpftool?: string;
+  /** vmlinux functions that exist only as compiler clones: name → a clone's symbol (from /proc/kallsyms). */
+  readonly cloneOnly?: Record<string, string>;
   /** The guest printed its closing line (every object was tried). */
   readonly complete: boolean;
   readonly objects: Record<string, ObjectResult>;
@@ -91,6 +93,7 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
   let btfSha256: string | undefined;
   let bpftool: string | undefined;
   let complete = false;
+  let cloneOnly: Record<string, string> | undefined;
   for (const raw of lines) {
     // A kernel message can precede the marker on the same line; the marker starts the record.
     const at = raw.indexOf(`${MARK} `);
@@ -103,7 +106,13 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
     else if (kind === 'btf-sha256') btfSha256 = /^[0-9a-f]{64}$/.test(rest.trim()) ? rest.trim() : undefined;
     else if (kind === 'bpftool') bpftool = rest.trim();
     else if (kind === 'done') complete = true;
-    else if (kind === 'log') {
+    else if (kind === 'clone-only') {
+      cloneOnly ??= {};
+      for (const pair of rest.trim().split(/\s+/)) {
+        const m = /^([A-Za-z_]\w*)=(\S+)$/.exec(pair);
+        if (m) cloneOnly[m[1]] = m[2];
+      }
+    } else if (kind === 'log') {
       const s2 = rest.indexOf(' ');
       const id = s2 < 0 ? rest : rest.slice(0, s2);
       const list = logs.get(id) ?? [];
@@ -123,7 +132,15 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
     const log = logs.get(id) ?? [];
     objects[id] = r ? classify(r.status, r.seconds, log, r.retry) : { verdict: 'no-result', explain: [], reason: '', log };
   }
-  return { release, btfSha256, bpftool, complete, objects, tail: lines.filter((l) => l.trim()).slice(-30) };
+  return {
+    release,
+    btfSha256,
+    bpftool,
+    ...(cloneOnly ? { cloneOnly } : {}),
+    complete,
+    objects,
+    tail: lines.filter((l) => l.trim()).slice(-30),
+  };
 }
 
 /**

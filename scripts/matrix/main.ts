@@ -234,6 +234,7 @@ async function main(): Promise<number> {
       timedOut: b.timedOut,
       bootMs: Math.round(b.ms),
       downloadMs: img.downloadMs ?? 0,
+      ...(b.cloneOnly ? { cloneOnly: b.cloneOnly } : {}),
     };
   });
   const results: Record<string, Record<string, ObjectResult>> = {};

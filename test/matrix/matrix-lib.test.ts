@@ -550,3 +550,23 @@ test('groundtruth/ imports neither the CLI, the scripts, the client nor the LSP 
     }
   }
 });
+
+test('serial output: the functions kallsyms has only as compiler clones, over several lines; malformed pairs are skipped', () => {
+  const text = serial({ a: { log: [], result: '0 1.0 1.1 -' } }).replace(
+    `${MARK} done`,
+    [
+      `${MARK} clone-only finish_task_switch=finish_task_switch.isra.0 cpu_util=cpu_util.constprop.0`,
+      `[    1.2] some kernel message ${MARK} clone-only igmp_send_report=igmp_send_report.isra.0 =broken`,
+      `${MARK} done`,
+    ].join('\n'),
+  );
+  const r = parseSerial(text, ['a']);
+  assert.deepEqual(r.cloneOnly, {
+    finish_task_switch: 'finish_task_switch.isra.0',
+    cpu_util: 'cpu_util.constprop.0',
+    igmp_send_report: 'igmp_send_report.isra.0',
+  });
+  assert.equal(parseSerial(serial({ a: { log: [], result: '0 1.0 1.1 -' } }), ['a']).cloneOnly, undefined);
+  // The guest's scan reads vmlinux text symbols only and leaves out the padding symbols.
+  assert.match(initScript(true), /awk -v p="\$M clone-only" 'NF == 3 && \(\$2 == "t" \|\| \$2 == "T"\) && \$3 !~ \/\^__pfx_\//);
+});

@@ -308,6 +308,29 @@ ${GPL}`;
   assert.deepEqual(await check(bare(code), ['kfunc-unavailable'], { targetKernels: '6.2-7.x' }), []);
 });
 
+test('kfunc-unavailable: a declaration whose prototype the kernel refuses (libbpf compares them)', async () => {
+  const code = `${HEAD}
+extern int bpf_stream_vprintk(int stream_id, const char *fmt__str, const void *args, u32 len__sz) __ksym;
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p)
+{
+    u64 args[1] = { 0 };
+    bpf_stream_vprintk(1, "exit\\n", args, sizeof(args));
+ // ^^^^^^^^^^^^^^^^^^ kfunc-unavailable: prototype does not match the kernel's
+    bpf_stream_vprintk(2, "again\\n", args, sizeof(args));
+    return 0;
+}
+${GPL}`;
+  // 6.17 took a fifth argument (aux__prog); 7.0 takes four, as declared here (6.18 and 6.19 have none).
+  const f = await check(code, ['kfunc-unavailable'], { targetKernels: '6.17' });
+  assertFindings(code, f);
+  assert.match(f[0].message, /4 parameters here, 5 in the kernel's `int bpf_stream_vprintk\(/);
+  assert.ok(f[0].kernels.length > 0 && f[0].kernels.every((n) => /-6\.17\./.test(n)), f[0].kernels.join(' '));
+  // Near miss: declared with 7.0's prototype and targeting 7.0 on, nothing to refuse.
+  assert.deepEqual(await check(bare(code), ['kfunc-unavailable'], { targetKernels: '7.0-7.x' }), []);
+});
+
 test('kfunc-unavailable: silent under bpf_ksym_exists(), and for module kfuncs vmlinux BTF never shows', async () => {
   const code = `${HEAD}
 extern void bpf_rcu_read_lock(void) __ksym __weak;

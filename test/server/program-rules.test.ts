@@ -101,6 +101,16 @@ int on_tc(struct __sk_buff *skb)
   const f = await check(code, ['prog-type-unavailable']);
   assertFindings(code, f);
   assert.match(f[0].message, /tcx program \(BPF_TCX_INGRESS, kernel 6\.6\)/);
+  // A tc classifier loads on older kernels (the attach type is not checked at load); attaching fails.
+  assert.match(f[0].message.split('\n')[0], /loads but cannot attach on/);
+  // Near miss: a cgroup socket-address program's attach type is checked at load.
+  const unix = await check(
+    `${CORE}\nSEC("cgroup/connect_unix")\nint on_connect(struct bpf_sock_addr *ctx)\n{\n    return 1;\n}\n`,
+    ['prog-type-unavailable'],
+    { loader: { kind: 'libbpf', minVersion: '1.3' } },
+  );
+  assert.equal(unix.length, 1);
+  assert.match(unix[0].message.split('\n')[0], /cannot load on .*BPF_CGROUP_UNIX_CONNECT is missing/);
   assert.match(f[0].message, /Only libbpf 1\.3 and later know this section, and the minimum libbpf in the settings is 1\.0/);
   assert.ok(f[0].kernels.includes('debian-6.1.0-56-amd64') && !f[0].kernels.includes('ubuntu-6.8.0-31-generic-amd64'));
   // With libbpf >= 1.3 the libbpf note goes; on 6.6+ kernels nothing is left.
@@ -241,6 +251,30 @@ int BPF_KPROBE(open2_optional, int dfd)
     await check(bare(code), ['attach-target-missing-in-range'], { targetKernels: '5.8-7.x', architectures: ['x86_64'] }),
     [],
   );
+});
+
+test('attach-target-missing-in-range: a function the booted kernels have only as a compiler clone (kallsyms)', async () => {
+  const code = `${CORE}
+SEC("fentry/finish_task_switch")
+//  ^^^^^^^^^^^^^^^^^^^^^^^^^^^ attach-target-missing-in-range: compiled only as a clone (\`finish_task_switch.isra.0\`)
+int BPF_PROG(switched, struct task_struct *prev)
+{
+    return 0;
+}
+
+SEC("kprobe/finish_task_switch.isra.0")
+int BPF_KPROBE(switched_clone)
+{
+    return 0;
+}
+`;
+  const f = await check(code, ['attach-target-missing-in-range'], { targetKernels: '6.12-7.x', architectures: ['x86_64'] });
+  assertFindings(code, f);
+  // The Debian generic builds the matrix booted; their cloud builds' kallsyms were not read.
+  assert.ok(f[0].kernels.includes('debian-6.12.117-amd64') && f[0].kernels.includes('debian-7.3.4-amd64'), f[0].kernels.join(' '));
+  assert.ok(!f[0].kernels.some((n) => n.includes('cloud')));
+  // Near miss: 5.10 has the function under its own name.
+  assert.deepEqual(await check(bare(code), ['attach-target-missing-in-range'], { targetKernels: '5.10', architectures: ['x86_64'] }), []);
 });
 
 test('attach-target-missing-in-range: a function one distribution never has in vmlinux is its build, not its history', async () => {

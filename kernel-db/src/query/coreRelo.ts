@@ -335,25 +335,49 @@ export function kfuncProtoMismatch(btf: Btf, funcId: number, name: string, proto
   if (fn.kind !== Kind.Func) return undefined;
   const local = btf.type(fn.type);
   if (local.kind !== Kind.FuncProto) return undefined;
-  const at = proto.indexOf(`${name}(`);
-  const close = proto.lastIndexOf(')');
-  if (at < 0 || close < at) return undefined;
-  const ret = proto.slice(0, at).trim();
-  const list = proto.slice(at + name.length + 1, close).trim();
+  return protoMismatch({ params: local.params.map((p) => btfShape(btf, p.type)), ret: btfShape(btf, local.returnType) }, name, proto);
+}
+
+/**
+ * The same check for a declaration in C source (`extern int f(struct x *p, u32 n) __ksym;`), from
+ * its text: undefined when it matches, or the text cannot be read.
+ */
+export function kfuncDeclMismatch(decl: string, name: string, proto: string): string | undefined {
+  const local = protoShapes(decl.replace(/\b__attribute__\s*\(\(.*?\)\)|\b__ksym\b|\b__weak\b|\bextern\b/g, ' '), name);
+  return local ? protoMismatch(local, name, proto) : undefined;
+}
+
+/** The parameter and return shapes of `ret name(params)` in a prototype's text. */
+function protoShapes(text: string, name: string): { params: Shape[]; ret: Shape } | undefined {
+  const at = new RegExp(`\\b${name}\\s*\\(`).exec(text);
+  if (!at) return undefined;
+  let depth = 0;
+  let close = -1;
+  for (let i = at.index + at[0].length - 1; i < text.length; i++) {
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')' && --depth === 0) {
+      close = i;
+      break;
+    }
+  }
+  if (close < 0) return undefined;
+  const list = text.slice(at.index + at[0].length, close).trim();
   const params = list === 'void' || list === '' ? [] : topLevel(list);
   if (params.some((p) => p === '...')) return undefined;
-  if (params.length !== local.params.length)
-    return `${local.params.length} parameter${local.params.length === 1 ? '' : 's'} here, ${params.length} in the kernel's \`${proto}\``;
-  for (const [i, p] of params.entries()) {
-    // A parameter's name never holds `*`, `(` or a lone `void`: the shape of the text is the type's.
-    const theirs = textShape(p);
-    const ours = btfShape(btf, local.params[i].type);
+  return { params: params.map(textShape), ret: textShape(text.slice(0, at.index)) };
+}
+
+function protoMismatch(local: { params: readonly Shape[]; ret: Shape }, name: string, proto: string): string | undefined {
+  const kernel = protoShapes(proto, name);
+  if (!kernel) return undefined;
+  if (kernel.params.length !== local.params.length)
+    return `${local.params.length} parameter${local.params.length === 1 ? '' : 's'} here, ${kernel.params.length} in the kernel's \`${proto}\``;
+  for (const [i, theirs] of kernel.params.entries()) {
+    const ours = local.params[i];
     if (ours !== theirs && ours !== 'void' && theirs !== 'void')
       return `parameter ${i + 1} is a ${ours === 'ptr' ? 'pointer' : 'scalar'} here and a ${theirs === 'ptr' ? 'pointer' : 'scalar'} in the kernel's \`${proto}\``;
   }
-  const ours = btfShape(btf, local.returnType);
-  const theirs = textShape(ret);
-  if (ours !== theirs) return `it returns ${shapeWord(ours)} here and ${shapeWord(theirs)} in the kernel's \`${proto}\``;
+  if (local.ret !== kernel.ret) return `it returns ${shapeWord(local.ret)} here and ${shapeWord(kernel.ret)} in the kernel's \`${proto}\``;
   return undefined;
 }
 

@@ -98,6 +98,8 @@ export interface ValueOnKernel extends KernelAnswer {
 export interface FuncOnKernel extends KernelAnswer {
   /** Exists only inlined: no symbol to attach to (DepSurf kernels). */
   readonly inlined?: boolean;
+  /** Exists only as this compiler clone (`name.isra.0`): no symbol of its own name (booted kernels' kallsyms). */
+  readonly clone?: string;
   readonly kfunc?: boolean;
   readonly proto?: string;
 }
@@ -471,6 +473,7 @@ export class KernelDb {
   func(name: string, kernels: readonly Kernel[]): FuncOnKernel[] {
     return this.answers.get('func', [name], kernels, () => {
       const tracked = this.depsurfTracks(name);
+      const clones = this.facts.cloneOnly(name);
       return kernels.map((k) => {
         if (!k.hasFuncs) return { kernel: k, present: null, basis: this.basisOf(k) };
         const { s, i } = this.locate(k);
@@ -486,11 +489,13 @@ export class KernelDb {
         const inlined = s.has(s.col('func.inlined', 'u32')[r], i);
         const kfunc = s.has(s.col('func.kfunc', 'u32')[r], i);
         const proto = s.rowsBy('proto', 'func', name).find((p) => s.has(s.col('proto.kset', 'u32')[p], i));
+        const clone = present && clones?.kernels.has(k.name) ? clones.clone : undefined;
         return {
           kernel: k,
           present,
           basis,
           ...(inlined ? { inlined } : {}),
+          ...(clone ? { clone } : {}),
           ...(kfunc ? { kfunc } : {}),
           ...(proto !== undefined ? { proto: s.str(s.col('proto.text', 'u32')[proto]) } : {}),
         };

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import ANALYSIS_FACTS from '../../curated/analysis-facts.json';
+import CLONE_ONLY from '../../curated/clone-only-functions.json';
 import { compareVersions } from '../version';
 
 /** A helper (`bpf_*`) from the facts. */
@@ -91,6 +92,15 @@ export interface TrustedReturnFact {
   readonly source: string;
 }
 
+/** `kernel-db/curated/clone-only-functions.json` (written by `kernel-db/scripts/clone-only.ts`). */
+interface CloneOnlyFacts {
+  readonly source: string;
+  /** The kernels whose kallsyms were read. */
+  readonly kernels: readonly string[];
+  /** Function → one clone's suffix (`.isra.0`), then the indexes (into `kernels`) of the kernels where only clones exist. */
+  readonly functions: Readonly<Record<string, readonly (string | number)[]>>;
+}
+
 /** The analysis' own curated tables (`kernel-db/curated/analysis-facts.json`). */
 export interface AnalysisFacts {
   /** Per architecture, the version from which every syscall has an architecture wrapper (`__x64_sys_X`). */
@@ -112,6 +122,8 @@ export interface AnalysisFacts {
     readonly since: string;
     readonly source: string;
   }[];
+  /** Program types whose load rejects an expected attach type the kernel lacks; for others only attaching fails. */
+  readonly load_checked_attach_types: { readonly prog_types: readonly string[]; readonly source: string };
   /** Options a section's facts list that a section with this prefix and target does not need. */
   readonly config_exemptions: readonly {
     readonly section_prefix: string;
@@ -206,6 +218,21 @@ export class Facts {
     this.trustedByName ??= new Map(this.analysis.trusted_return_helpers.map((h) => [h.name, h]));
     return this.trustedByName.get(name);
   }
+
+  /**
+   * The kernels on which function `name` exists only as a compiler clone (`name.isra.0`), with
+   * one such clone's symbol, from the booted kernels' kallsyms (`kernel-db/curated/clone-only-functions.json`).
+   */
+  cloneOnly(name: string): { readonly clone: string; readonly kernels: ReadonlySet<string> } | undefined {
+    if (!this.clones) {
+      this.clones = new Map();
+      const data = CLONE_ONLY as CloneOnlyFacts;
+      for (const [fn, [suffix, ...at]] of Object.entries(data.functions))
+        this.clones.set(fn, { clone: `${fn}${suffix}`, kernels: new Set(at.map((i) => data.kernels[i as number])) });
+    }
+    return this.clones.get(name);
+  }
+  private clones?: Map<string, { clone: string; kernels: ReadonlySet<string> }>;
 
   /** Whether the verifier offers the helper only to sleepable programs (the curated list). */
   sleepableOnlyHelper(name: string): boolean {

@@ -228,8 +228,8 @@ function compileErrors(pass: Extract<ObjectPass, { mode: 'source' }>): Finding[]
 
 /**
  * The document's findings with the object pass's applied. Its verdicts replace the source pass's
- * member and type existence findings; its kfunc prototype verdicts join (the source cannot compare
- * prototypes); its helper verdicts join only for calls the source pass does not see (a helper
+ * member and type existence findings; its kfunc prototype verdicts join where the source pass
+ * compared no declaration (one from vmlinux.h, or a header); its helper verdicts join only for calls the source pass does not see (a helper
  * called through a project macro), since the source pass also knows GPL, sleepable and per-type
  * floors. Everything else the source pass found stands, already narrowed to the kernels that run
  * the code (`reach`).
@@ -241,7 +241,11 @@ export function mergeObjectFindings(source: readonly Finding[], pass: ObjectPass
   const added = pass.findings.filter((f) => {
     if (OBJECT_DECIDES.has(f.rule))
       return pass.replaces || !kept.some((k) => k.rule === f.rule && k.range.start.line === f.range.start.line);
-    if (f.rule === 'kfunc-unavailable') return true;
+    // Prototypes: the source pass compares the declarations it can read; the object the rest.
+    if (f.rule === 'kfunc-unavailable')
+      return !kept.some(
+        (k) => k.rule === f.rule && k.range.start.line === f.range.start.line && /prototype/.test(k.message.split('\n')[0]),
+      );
     return f.rule === 'helper-unavailable' && !!f.subject && !seenBySource(lineText(text, lines, f.range.start.line), f.subject);
   });
   return [...kept, ...added].sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);

@@ -11,7 +11,9 @@
  * build: never on a minimal test config, not when another build of the same version and
  * architecture has the function, not when the nearest older and newer versions both have it, not
  * when the kernel's distribution has it in none of its builds, and not at all for a name no kernel
- * of the database has. Inlining recorded by DepSurf always counts.
+ * of the database has. Inlining recorded by DepSurf always counts, and so does a function that a
+ * booted kernel's kallsyms has only as compiler clones (`finish_task_switch.isra.0`): BTF keeps a
+ * record of the plain name, but there is no symbol of it to attach to.
  */
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { compareVersions, majorMinor } from '../../../kernel-db/src/version';
@@ -42,7 +44,7 @@ interface Target {
 }
 
 /** A target's state on one kernel. */
-type Status = 'ok' | 'absent' | 'inlined' | 'unknown';
+type Status = 'ok' | 'absent' | 'inlined' | 'clone' | 'unknown';
 
 /** The target an attach point names, if it names one this rule can check. */
 function targetOf(prefix: string, target: string): Target | undefined {
@@ -122,7 +124,9 @@ const SYSCALL_PREFIX: Record<string, string> = {
 
 /** A function's state per kernel. */
 function funcStatus(db: KernelDb, name: string, kernels: readonly Kernel[]): Status[] {
-  return db.func(name, kernels).map((a) => (a.present === null ? 'unknown' : a.inlined ? 'inlined' : a.present ? 'ok' : 'absent'));
+  return db
+    .func(name, kernels)
+    .map((a) => (a.present === null ? 'unknown' : a.inlined ? 'inlined' : a.clone ? 'clone' : a.present ? 'ok' : 'absent'));
 }
 
 /**
@@ -169,9 +173,7 @@ function statusOf(db: KernelDb, t: Target, kernels: readonly Kernel[]): Status[]
 function buildDifference(k: Kernel, all: readonly Kernel[], status: Map<number, Status>): boolean {
   if (k.fidelity === 'btf-minimal-config') return true;
   const mm = majorMinor(k.version);
-  const known = all.filter(
-    (o) => o.id !== k.id && (status.get(o.id) === 'ok' || status.get(o.id) === 'absent' || status.get(o.id) === 'inlined'),
-  );
+  const known = all.filter((o) => o.id !== k.id && status.get(o.id) !== 'unknown' && status.get(o.id) !== undefined);
   const sameArch = known.filter((o) => o.arch === k.arch);
   if (sameArch.some((o) => majorMinor(o.version) === mm && status.get(o.id) === 'ok')) return true;
   // A distribution that has it in none of its builds of this architecture while other kernels of
@@ -221,22 +223,32 @@ function check(ctx: RuleContext, p: AttachPoint) {
   const bpfLsm = t.kind === 'lsm' ? ctx.db.config('CONFIG_BPF_LSM', ctx.kernels) : undefined;
   const absent: Kernel[] = [];
   const inlined: Kernel[] = [];
+  const cloned: Kernel[] = [];
   let builds = 0;
   ctx.kernels.forEach((k, i) => {
     const s = status.get(k.id);
-    if (s !== 'absent' && s !== 'inlined') return;
+    if (s !== 'absent' && s !== 'inlined' && s !== 'clone') return;
     // Kernels that cannot run the program type at all, or have BPF LSM configured out, are the
     // other program rules' findings.
     if (base.kernels[i].present === false || (trampoline && belowTrampolineFloor(ctx.db, k)) || bpfLsm?.[i].present === false) return;
     if (s === 'inlined') inlined.push(k);
+    else if (s === 'clone') cloned.push(k);
     else if (buildDifference(k, all, status)) builds++;
     else absent.push(k);
   });
-  const failing = ctx.kernels.filter((k) => absent.includes(k) || inlined.includes(k));
+  const failing = ctx.kernels.filter((k) => absent.includes(k) || inlined.includes(k) || cloned.includes(k));
   if (failing.length === 0) return;
   const parts: string[] = [];
   if (absent.length > 0) parts.push(`missing on ${describeSome(absent, ctx.kernels)}`);
   if (inlined.length > 0) parts.push(`fully inlined, with no symbol to attach to, on ${describeSome(inlined, ctx.kernels)}`);
+  if (cloned.length > 0) {
+    // Only kernel functions get cloned; the kallsyms of the booted kernels say which.
+    const clone = ctx.db.func(t.name, cloned)[0]?.clone;
+    parts.push(
+      `compiled only as a clone${clone ? ` (\`${clone}\`)` : ''}, with no symbol of its own name (kallsyms), on ${describeSome(cloned, ctx.kernels)}: ` +
+        'its BTF record remains, but fentry finds no address for it and a kprobe no symbol',
+    );
+  }
   const how = p.bcc ? t.consequence.replace('the program fails to load', 'BCC cannot load the program') : t.consequence;
   // "the program fails to load there (no BTF function to attach to)": the why goes to the details.
   const why = /^(.*?) \((.*)\)$/.exec(how);

@@ -16,11 +16,12 @@ import type { Node } from 'web-tree-sitter';
 import type { FuncOnKernel, Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
+import { kfuncDeclMismatch } from '../../../kernel-db/src/query/coreRelo';
 import type { Extern, FileModel } from '../analysis/file';
 import type { Fix } from '../analysis/model';
 import { calleeName, callsIn, localNames } from '../analysis/calls';
 import { guardWrap } from '../analysis/fixes';
-import { runsOn } from './common';
+import { programKernels, runsOn } from './common';
 import { findingMessage, headlineWith } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
@@ -86,6 +87,7 @@ export const kfuncUnavailable: Rule = {
 };
 
 function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, decl: Extern | undefined) {
+  if (decl) checkPrototype(ctx, f, call, name, decl);
   const at = runsOn(ctx, f, call);
   if (at.empty) return;
   const kernels = at.kernels();
@@ -113,6 +115,57 @@ function check(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, dec
     kernels: missing.map((k) => k.name),
     fixes: fixes(ctx, call, name, decl),
   });
+}
+
+/**
+ * A declaration whose prototype libbpf refuses for a kernel's (`bpf_core_types_are_compat()`: as
+ * many parameters, the same kinds): for a strong extern libbpf fails the whole object there,
+ * whether or not the call runs; for a `__weak` one it leaves the kfunc unresolved and the verifier
+ * rejects the call where it runs. One finding per declaration, at its first call.
+ */
+function checkPrototype(ctx: RuleContext, f: FunctionFacts, call: Node, name: string, decl: Extern) {
+  const first = callsOf(ctx, name)[0];
+  if (first && first.id !== call.id) return;
+  const where = decl.weak ? runsOn(ctx, f, call) : programKernels(ctx, f);
+  if (where.empty) return;
+  const kernels = where.kernels();
+  const text = ctx.text(decl.node);
+  const refused: Kernel[] = [];
+  const why = new Set<string>();
+  ctx.db.kfunc(name, kernels).forEach((a, i) => {
+    if (a.present !== true || !a.proto) return;
+    const w = kfuncDeclMismatch(text, name, a.proto);
+    if (!w) return;
+    refused.push(kernels[i]);
+    why.add(w);
+  });
+  if (refused.length === 0) return;
+  ctx.report({
+    node: call.childForFieldName('function') ?? call,
+    message: findingMessage(
+      ...headlineWith(
+        `kfunc \`${name}\`'s prototype does not match the kernel's on ${refused.length} of ${kernels.length} kernels`,
+        decl.weak ? 'the verifier rejects the call there' : 'the object fails to load there',
+      ),
+      `libbpf compares the declaration with the kernel's prototype and refuses it: ${[...why].join('; ')}. Refused on ${describeKernels(refused, kernels)}.`,
+      decl.weak
+        ? 'It is declared __weak, so libbpf leaves it unresolved there and the verifier rejects the call where it runs.'
+        : 'libbpf resolves every `__ksym` of the object before loading any program, so the whole object fails there, guarded or not.',
+      'Declare it with the prototype of the kernels you target, or guard it with bpf_ksym_exists() and declare it __weak.',
+    ),
+    kernels: refused.map((k) => k.name),
+    fixes: [],
+  });
+}
+
+/** The calls of `name` in the file, in order. */
+function callsOf(ctx: RuleContext, name: string): Node[] {
+  const out: Node[] = [];
+  for (const fn of ctx.model.functions) {
+    if (!fn.body) continue;
+    for (const c of callsIn(fn.body)) if (calleeName(c, ctx.model.text) === name) out.push(c);
+  }
+  return out;
 }
 
 function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefined): Fix[] {

@@ -77,6 +77,28 @@ function check(ctx: RuleContext, p: AttachPoint) {
     return;
   }
   const parts = [...reasons].map(([why, ks]) => `${why} on ${describeSome(ks, ctx.kernels)}`);
+  // Where only the attach type is missing and the program type does not check it at load, the
+  // program loads and attaching it fails: a failure of its own kind.
+  const attachOnly =
+    !p.bcc &&
+    !!f.attach_type &&
+    !!f.prog_type &&
+    !ctx.db.facts.analysis.load_checked_attach_types.prog_types.includes(f.prog_type) &&
+    [...reasons.keys()].every((why) => why === reasonText(`${f.attach_type} missing`));
+  if (attachOnly) {
+    const what = `${p.written} loads but cannot attach on ${failing.length} of ${ctx.kernels.length} target kernels`;
+    ctx.report({
+      span: p.span,
+      kernels: failing.map((k) => k.name),
+      message: findingMessage(
+        fitting(`${what}; ${f.attach_type} is missing there`, what),
+        `${capitalize(parts.join('; '))}. ${f.prog_type} programs load there (the kernel does not check the attach type at load), but attaching one fails (EINVAL or EOPNOTSUPP).`,
+        extraNote(f.prefix),
+        libbpf?.text,
+      ),
+    });
+    return;
+  }
   const how = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load there';
   // The headline names the reason that holds on the most kernels, when it fits.
   const [main] = [...reasons].sort((a, b) => b[1].length - a[1].length);
