@@ -6,6 +6,7 @@
 import { maskBpfMacros, type BpfMacroSite } from '../parse/bpfMacros';
 import { lexC } from '../parse/lexer';
 import { isBccSite } from './file';
+import { importsBcc } from '../parse/python';
 
 /** Only the first characters of a huge file are looked at. */
 const HEAD = 200_000;
@@ -24,6 +25,8 @@ const USER_SPACE = /^#\s*include\s*[<"](?:bpf\/libbpf\.h|bpf\/bpf\.h|[^>"]*\.ske
  */
 export function isBpfDocument(uri: string, text: string, sites?: readonly BpfMacroSite[]): boolean {
   if (/\.bpf\.(c|h)$/.test(uri)) return true;
+  // A BCC tool in Python holds its BPF C in strings.
+  if (/\.py$/i.test(uri)) return importsBcc(text);
   const head = text.length > HEAD ? text.slice(0, HEAD) : text;
   if ((sites ?? maskBpfMacros(head).sites).some((s) => s.kind === 'section' || isBccSite(s))) return true;
   const includes = lexC(head).directives.map((d) => d.text);

@@ -131,6 +131,13 @@ export class Guards {
     switch (e.type) {
       case 'parenthesized_expression':
         return this.cond(e.namedChild(0), depth + 1);
+      case 'number_literal': {
+        // A constant (what a BCC tool's Python put in place of `USE_PIDNS`): `0 && x` never runs x.
+        const v = /^(0[xX][0-9a-fA-F]+|\d+)[uUlL]*$/.exec(this.src(e));
+        if (!v) return this.unknown();
+        const none = this.all.and(KSet.where(this.base.target, () => false));
+        return Number(v[1]) === 0 ? { t: none, f: this.all } : { t: this.all, f: none };
+      }
       case 'unary_expression': {
         if (e.child(0)?.type !== '!') return this.unknown();
         const t = this.cond(e.childForFieldName('argument'), depth + 1);

@@ -12,6 +12,7 @@
 import type { Node, Tree } from 'web-tree-sitter';
 import { lexC } from '../parse/lexer';
 import type { FileModel } from './file';
+import { versionCondition } from './versionCheck';
 
 /** A value: a number, or unknown. */
 type Value = bigint | undefined;
@@ -370,6 +371,29 @@ function branchValue(n: Node, model: FileModel): Value {
   }
   const cond = n.childForFieldName('condition');
   return cond ? evaluateCondition(model.text.slice(cond.startIndex, cond.endIndex), model, n.startIndex) : undefined;
+}
+
+/**
+ * In a BCC program, the conditionals the host's kernel headers decide (`#ifdef INIT_PID_LINK`, a
+ * macro neither the file nor the build defines; not a `LINUX_VERSION_CODE` comparison, which the
+ * guards evaluate per kernel), as sorted [start, end) offsets of the whole conditional: which arm
+ * compiles differs from host to host and the kernel data cannot say, so nothing there is proved.
+ */
+export function hostDependentRegions(model: FileModel, tree: Tree): [number, number][] {
+  const out: [number, number][] = [];
+  if (!model.bcc || !model.directives.some((d) => /^#[ \t]*(if|ifdef|ifndef)\b/.test(d.text))) return out;
+  const pending: Node[] = [tree.rootNode];
+  for (let n = pending.pop(); n; n = pending.pop()) {
+    if ((n.type === 'preproc_if' || n.type === 'preproc_ifdef') && branchValue(n, model) === undefined) {
+      const cond = n.childForFieldName('condition');
+      if (!cond || !versionCondition(cond.text)) {
+        out.push([n.startIndex, n.endIndex]);
+        continue;
+      }
+    }
+    for (const c of n.namedChildren) if (c && c.endIndex > c.startIndex && c.type !== 'comment') pending.push(c);
+  }
+  return out.sort((a, b) => a[0] - b[0]);
 }
 
 /** Whether `offset` lies in one of `regions` (sorted, as {@link inactiveRegions} returns them). */

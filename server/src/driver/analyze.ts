@@ -23,7 +23,7 @@ import { directives, suppressed } from '../analysis/comments';
 import { type BuildContext, buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from '../analysis/file';
 import { includeEdit } from '../analysis/fixes';
 import { Guards } from '../analysis/guards';
-import { inactiveRegions, inRegions } from '../analysis/preprocessor';
+import { hostDependentRegions, inactiveRegions, inRegions } from '../analysis/preprocessor';
 import { KSet } from '../analysis/kset';
 import { LineIndex } from '../analysis/lines';
 import type { Finding, Position, Range, Severity } from '../analysis/model';
@@ -96,6 +96,8 @@ export function analyze(input: AnalysisInput): Finding[] {
   const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites, input.build);
   // Code the build does not compile (`#if 0`, another architecture's branch) has no findings.
   const inactive = inactiveRegions(model, tree);
+  // In a BCC program, what the host's headers choose (`#ifdef INIT_PID_LINK`) proves nothing either way.
+  const hostDependent = hostDependentRegions(model, tree);
   const env = new TypeEnv(model, db);
   const lines = new LineIndex(text);
   const contexts = functionContexts(model, db.facts);
@@ -144,6 +146,7 @@ export function analyze(input: AnalysisInput): Finding[] {
         const severity = f.severity === 'info' ? 'info' : (setting ?? f.severity ?? rule.meta.defaultSeverity);
         const [start, end] = 'node' in f ? [f.node.startIndex, f.node.endIndex] : [f.span.start, f.span.end];
         if (inactive.length && inRegions(inactive, start)) return;
+        if (hostDependent.length && inRegions(hostDependent, start)) return;
         sink.push({
           rule: rule.meta.id,
           severity,

@@ -19,6 +19,7 @@ import type { Finding } from '../analysis/model';
 import { DEFAULT_SETTINGS, type Settings, validateSettings } from './settings';
 import { NO_PROJECT, type Project, ProjectFiles, type ProjectOptions } from './project';
 import type { ObjectPass } from './objectPass';
+import { analyzePython, isPythonDocument } from './bccPython';
 import type { BuildContext } from '../analysis/file';
 
 /** Parses C text (with the BPF macro layer); returns undefined for text it will not parse. */
@@ -204,6 +205,8 @@ export class Engine {
     /** Narrows the target kernels (a BCC tool's variant, chosen by the probes its Python makes). */
     narrow?: (kernels: Kernel[]) => Kernel[],
   ): DocumentResult {
+    // A BCC tool in Python: its programs are analysed as C, their findings put on the Python text.
+    if (isPythonDocument(uri)) return analyzePython(this, this.parse, uri, text, settings, pinned, reuse);
     this.generation++;
     const project = this.project(uri);
     const applied = this.effectiveSettings(project, settings, pinned);

@@ -49,6 +49,10 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     // not once more at every member read through it.
     const missing = KSet.where(ctx.kernels, (_, i) => at.has(i) && across[i].present === false && across[i].structPresent);
     if (missing.empty) continue;
+    // BCC reads the host's kernel headers, whose macros name members too (`#define inet_dport
+    // sk.__sk_common.skc_dport`): a name no kernel where the code runs has is one of those, not
+    // a member to report.
+    if (ctx.model.bcc && !ctx.kernels.some((_, i) => at.has(i) && across[i].present === true)) return;
     const gone = missing.kernels();
     const kernels = at.kernels();
     const hint = renameHint(ctx.db.field(kname, link.field, kernels).renameCandidates, gone, kernels);
