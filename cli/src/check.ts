@@ -1,10 +1,11 @@
 /**
- * `ebpf-portability check <files|dirs…>`: the language server's analysis for CI. Text or JSON
- * output (docs/cli-json.md); exit status 1 when an error-severity finding exists, 2 for bad usage
- * or unreadable input.
+ * `ebpf-portability check <files|dirs…>`: the language server's analysis for CI. Compiler-style
+ * text, JSON (docs/cli-json.md) or SARIF 2.1.0 output; exit status 1 when an error-severity
+ * finding exists (or more warnings than `--max-warnings`), 2 for bad usage, unreadable input or
+ * no input file at all.
  */
-import { readdirSync, type Stats, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { versionRanges } from '../../kernel-db/src/query/summary';
@@ -14,30 +15,25 @@ import type { AnalysisFailure } from '../../server/src/driver/analyze';
 import type { DocumentResult } from '../../server/src/driver/engine';
 import { detailsOf, type Finding, headlineOf } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
-import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
 import { loadCParser } from '../../server/src/parse/documents';
 import { parseLoader } from '../../server/src/analysis/loader';
-import { DEFAULT_SETTINGS, RULE_IDS, validateSettings } from '../../server/src/driver/settings';
+import { DEFAULT_SETTINGS, RULE_IDS, type Settings, validateSettings } from '../../server/src/driver/settings';
 import type { SettingKey } from '../../server/src/driver/engine';
 import { CONFIG_FILE } from '../../server/src/driver/project';
 import { clangMajor, findClang, MIN_CLANG } from '../../server/src/driver/compile';
 import { objectPass } from '../../server/src/driver/objectPass';
-import { parseArgs, UsageError } from './args';
+import { type ArgSpec, type Args, parseArgs, UsageError } from './args';
 import type { Io } from './db';
+import { collectInputs, MAX_FILE_BYTES, noInputError, targetKernels } from './inputs';
+import { sarifLog } from './sarif';
+import { byteColumn, excerpt, style } from './style';
 
-const USAGE = `usage: ebpf-portability check <files|dirs…> [options]
-
-Checks BPF C files against the target kernels. Directories are searched for *.bpf.c files and
-C files that look like BPF programs (BPF headers, SEC(), BCC macros).
-
-options:
-  --target SPEC         target kernels (default "${DEFAULT_SETTINGS.targetKernels}"): "5.8-7.x", "5.10", "*", names, "user"
+/** The options `check` and `requirements` share, for their usage texts. */
+export const ANALYSIS_OPTIONS = `  --target SPEC         target kernels (default "${DEFAULT_SETTINGS.targetKernels}"): "5.8-7.x", "5.10", "*", names, "user"
   --arch LIST           only these architectures (default ${DEFAULT_SETTINGS.architectures.join(',')}; "*" for all)
   --distro LIST         only these distro families, e.g. debian,ubuntu
-  --rule ID=SEVERITY    override a rule's severity (error, warning, info, off); repeatable as a list
+  --rules ID=SEV[,…]    override rules' severities (error, warning, info, off); also --rule, repeatable
   --loader L            libbpf (default), libbpf>=1.3, cilium/ebpf or bcc
-  --format text|json    output format (default text)
-  --fix                 apply every safe fix in place (BPF_CORE_READ rewrites, attributes, includes)
   -I DIR                add an include directory (after the project's own); repeatable
   -D NAME[=VALUE]       define a macro as the build does; repeatable
   --compile-commands F  the compilation database to take each file's flags from (default: the
@@ -51,31 +47,62 @@ options:
   --compile             require the object pass (exit 2 when clang is not found)
   --clang PATH          the clang to compile with (default: clang on PATH)
 Options given here win over the project configuration file; it wins over the defaults.
-exit status: 0 no error findings, 1 error findings, 2 bad usage or unreadable input
+Directories are searched for *.bpf.c files and C files that look like BPF programs (BPF headers,
+SEC(), BCC macros), skipping hidden folders, node_modules and what .gitignore files ignore.`;
+
+const USAGE = `usage: ebpf-portability check <files|dirs…> [options]
+
+Checks BPF C files against the target kernels.
+
+options:
+  --format F            text (default; compiler-style, colour on a terminal), json or sarif
+  --max-warnings N      also fail (exit 1) when there are more than N warnings
+  --fix                 apply every safe fix in place (BPF_CORE_READ rewrites, attributes, includes)
+${ANALYSIS_OPTIONS}
+
+exit status: 0 no error findings, 1 error findings (or more warnings than --max-warnings),
+             2 bad usage, unreadable input or no BPF C file found
 `;
 
-const MAX_FILE_BYTES = 10 * 1024 * 1024;
+/** The argument spec of the analysis options; a command adds its own. */
+export const ANALYSIS_SPEC = {
+  valued: ['target', 'data', 'user-dir', 'loader', 'compile-commands', 'config', 'clang'],
+  lists: ['arch', 'distro', 'rule', 'rules'],
+  repeated: ['include-dir', 'define'],
+  flags: ['help', 'no-config', 'compile', 'no-compile'],
+  short: { I: 'include-dir', D: 'define' },
+} as const;
 
-/** Runs `check`; returns the exit status. */
-export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const args = parseArgs(argv, {
-    valued: ['target', 'format', 'data', 'user-dir', 'loader', 'compile-commands', 'config', 'clang'],
-    lists: ['arch', 'distro', 'rule'],
-    repeated: ['include-dir', 'define'],
-    flags: ['help', 'fix', 'no-config', 'compile', 'no-compile'],
-    short: { I: 'include-dir', D: 'define' },
-  });
-  if (args.flags.has('help')) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (args.positional.length === 0) throw new UsageError('check needs at least one file or directory');
-  const format = args.options.get('format') ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not "${format}"`);
+/** Joins the analysis spec with a command's own options. */
+export function withAnalysisSpec(own: ArgSpec): ArgSpec {
+  return {
+    valued: [...ANALYSIS_SPEC.valued, ...(own.valued ?? [])],
+    lists: [...ANALYSIS_SPEC.lists, ...(own.lists ?? [])],
+    repeated: [...ANALYSIS_SPEC.repeated, ...(own.repeated ?? [])],
+    flags: [...ANALYSIS_SPEC.flags, ...(own.flags ?? [])],
+    short: { ...ANALYSIS_SPEC.short, ...(own.short ?? {}) },
+  };
+}
+
+/** Everything an analysis run needs, validated from the options. */
+export interface AnalysisSetup {
+  readonly db: KernelDb;
+  readonly settings: Settings;
+  readonly pinned: ReadonlySet<SettingKey>;
+  readonly kernels: readonly Kernel[];
+  readonly engineOptions: ConstructorParameters<typeof Engine>[2];
+  /** The clang of the object pass, when it runs. */
+  readonly clang?: string;
+  /** Why the object pass does not run, when it does not. */
+  readonly noClang?: string;
+}
+
+/** Validates the analysis options (a usage error names what is wrong) and opens the database. */
+export function analysisSetup(args: Args): AnalysisSetup {
   const rules: Record<string, string> = {};
-  for (const r of args.list('rule') ?? []) {
+  for (const r of [...(args.list('rule') ?? []), ...(args.list('rules') ?? [])]) {
     const m = /^([a-z0-9-]+)=(error|warning|info|off)$/.exec(r);
-    if (!m) throw new UsageError(`--rule expects ID=SEVERITY (severity error, warning, info or off), got "${r}"`);
+    if (!m) throw new UsageError(`--rules expects ID=SEVERITY (severity error, warning, info or off), got "${r}"`);
     if (!RULE_IDS.includes(m[1])) throw new UsageError(`unknown rule "${m[1]}" (known: ${RULE_IDS.join(', ')})`);
     rules[m[1]] = m[2];
   }
@@ -94,7 +121,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   if (args.options.has('target')) pinned.add('targetKernels');
   if (args.options.has('arch')) pinned.add('architectures');
   if (args.options.has('distro')) pinned.add('distros');
-  if (args.options.has('rule')) pinned.add('rules');
+  if (args.options.has('rule') || args.options.has('rules')) pinned.add('rules');
   if (loader !== undefined) pinned.add('loader');
   if (args.flags.has('no-config') && args.options.has('config')) throw new UsageError('--config and --no-config exclude each other');
   for (const d of args.list('define') ?? [])
@@ -129,28 +156,57 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         : undefined;
   const db = KernelDb.open({ dataDir: args.options.get('data'), userDir: args.options.get('user-dir') });
   // Validate the target before reading files, so a typo is a usage error, not a silent default.
-  const kernels = db.target(settings.targetKernels, { arch: settings.architectures, distro: settings.distros });
-  if (kernels.length === 0) throw new UsageError(`no kernels match target "${settings.targetKernels}"`);
+  const kernels = targetKernels(db, settings.targetKernels, settings.architectures, settings.distros);
+  return {
+    db,
+    settings,
+    pinned,
+    kernels,
+    engineOptions: {
+      ...(compileCommands !== undefined ? { compileCommands } : {}),
+      ...(args.flags.has('no-config') ? { config: false as const } : config !== undefined ? { config } : {}),
+      extraFlags,
+    },
+    ...(clang ? { clang } : {}),
+    ...(noClang ? { noClang } : {}),
+  };
+}
 
+/** One checked file. */
+export interface FileResult {
+  path: string;
+  /** The file's text as analysed (after --fix). */
+  text?: string;
+  findings: Finding[];
+  error?: string;
+  /** What threw while the file was analysed (a rule: its findings alone are missing). */
+  failures?: readonly AnalysisFailure[];
+  kernels?: readonly Kernel[];
+  project?: string[];
+  target?: string;
+  object?: { mode: 'object'; arches: readonly string[] } | { mode: 'source'; reason: string };
+}
+
+/** The results of analysing the inputs. */
+export interface AnalysisRun {
+  readonly results: FileResult[];
+  readonly problems: Set<string>;
+  readonly unreadable: boolean;
+  readonly fixedFiles: number;
+}
+
+/**
+ * Analyses the BPF C files of `paths` as the language server does, with the object pass where
+ * clang runs. Throws the usage error of {@link noInputError} when there is no file at all.
+ */
+export async function analyzeInputs(setup: AnalysisSetup, paths: readonly string[], fix: boolean): Promise<AnalysisRun> {
+  const { db, settings, pinned, clang } = setup;
   const problems = new Set<string>();
-  const files = collect(args.positional, (p) => problems.add(p));
+  const files = collectInputs(paths, (p) => problems.add(p));
+  if (files.length === 0) throw noInputError(paths);
   const parser = await loadCParser();
-  const engine = new Engine(db, (text) => parser.parseText(text), {
-    ...(compileCommands !== undefined ? { compileCommands } : {}),
-    ...(args.flags.has('no-config') ? { config: false as const } : config !== undefined ? { config } : {}),
-    extraFlags,
-  });
-  const results: {
-    path: string;
-    findings: Finding[];
-    error?: string;
-    /** What threw while the file was analysed (a rule: its findings alone are missing). */
-    failures?: readonly AnalysisFailure[];
-    kernels?: readonly Kernel[];
-    project?: string[];
-    target?: string;
-    object?: { mode: 'object'; arches: readonly string[] } | { mode: 'source'; reason: string };
-  }[] = [];
+  const engine = new Engine(db, (text) => parser.parseText(text), setup.engineOptions);
+  const results: FileResult[] = [];
   let unreadable = false;
   let fixedFiles = 0;
   for (const f of files) {
@@ -180,7 +236,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     // One file's failure is that file's: the other files are checked and printed all the same.
     try {
       r = engine.analyzeDocument(uri, source.text, tree, settings, false, undefined, pinned);
-      const edits = args.flags.has('fix') && r.failures.length === 0 ? fixAllEdits(r.findings) : [];
+      const edits = fix && r.failures.length === 0 ? fixAllEdits(r.findings) : [];
       if (edits.length) {
         // Only the edits' bytes change; the file is replaced atomically, its mode kept. Then
         // what is left in it is reported.
@@ -203,6 +259,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     }
     results.push({
       path: f.path,
+      text: source.text,
       findings: r?.findings ?? [],
       ...(failures.length ? { failures } : {}),
       ...(pass
@@ -230,7 +287,38 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     }
   }
   engine.dispose();
+  return { results, problems, unreadable, fixedFiles };
+}
 
+/** `n thing`, `n things`. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** Runs `check`; returns the exit status. */
+export async function checkCommand(argv: string[], io: Io): Promise<number> {
+  const args = parseArgs(argv, withAnalysisSpec({ valued: ['format', 'max-warnings'], flags: ['fix'] }));
+  if (args.flags.has('help')) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (args.positional.length === 0) throw new UsageError('check needs at least one file or directory');
+  const format = args.options.get('format') ?? 'text';
+  if (format !== 'text' && format !== 'json' && format !== 'sarif')
+    throw new UsageError(`--format must be text, json or sarif, not "${format}"`);
+  const maxWarningsText = args.options.get('max-warnings');
+  if (maxWarningsText !== undefined && !/^\d+$/.test(maxWarningsText))
+    throw new UsageError(`--max-warnings expects a number of warnings (0 or more), got "${maxWarningsText}"`);
+  const maxWarnings = maxWarningsText === undefined ? undefined : Number(maxWarningsText);
+  const setup = analysisSetup(args);
+  const { settings, kernels, clang, noClang } = setup;
+  const fix = args.flags.has('fix');
+  const { results, problems, unreadable, fixedFiles } = await analyzeInputs(setup, args.positional, fix);
+
+  const count = (sev: string) => results.reduce((n, r) => n + r.findings.filter((d) => d.severity === sev).length, 0);
+  const errors = count('error');
+  const warnings = count('warning');
+  const tooManyWarnings = maxWarnings !== undefined && warnings > maxWarnings;
   if (format === 'json') {
     io.out(
       `${JSON.stringify(
@@ -262,51 +350,72 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
         2,
       )}\n`,
     );
+  } else if (format === 'sarif') {
+    io.out(
+      `${JSON.stringify(
+        sarifLog(
+          results,
+          process.cwd(),
+          settings.targetKernels,
+          kernels.map((k) => k.name),
+        ),
+        null,
+        2,
+      )}\n`,
+    );
   } else {
-    let errors = 0;
-    let warnings = 0;
+    const st = style(io.color === true);
+    const sev = { error: st.red, warning: st.yellow, info: st.cyan } as const;
     for (const r of results) {
       if (r.error) io.err(`${r.path}: ${r.error}\n`);
       for (const x of r.failures ?? [])
         io.err(
           x.rule
-            ? `${r.path}: error: rule ${x.rule} failed (${x.message}); its findings in this file are missing, the other rules' are below\n`
-            : `${r.path}: error: ${x.message}\n`,
+            ? `${r.path}: ${st.red('error:')} rule ${x.rule} failed (${x.message}); its findings in this file are missing, the other rules' are below\n`
+            : `${r.path}: ${st.red('error:')} ${x.message}\n`,
         );
+      const lines = r.text?.split('\n') ?? [];
       for (const d of r.findings) {
-        if (d.severity === 'error') errors++;
-        else if (d.severity === 'warning') warnings++;
-        // The headline on the finding's line, the details indented below it.
-        io.out(`${r.path}:${d.range.start.line + 1}:${d.range.start.character + 1}: ${d.severity}: ${headlineOf(d.message)} [${d.rule}]\n`);
+        // Compiler style: file:line:col (1-based, the column in UTF-8 bytes), severity, the
+        // headline and the rule; then the line with a caret, then the details indented.
+        const col = byteColumn(lines[d.range.start.line] ?? '', d.range.start.character);
+        io.out(
+          `${st.bold(`${r.path}:${d.range.start.line + 1}:${col}:`)} ${sev[d.severity](`${d.severity}:`)} ${headlineOf(d.message)} [${d.rule}]\n`,
+        );
+        io.out(excerpt(lines, d.range, st));
         for (const line of detailsOf(d.message)) io.out(`    ${line}\n`);
         const fileKernels = r.kernels ?? kernels;
         if (d.kernels.length && d.kernels.length < fileKernels.length) {
           const bad = fileKernels.filter((k) => d.kernels.includes(k.name));
-          io.out(`    breaks on ${d.kernels.length} of ${fileKernels.length} target kernels: ${versionRanges(bad, fileKernels)}\n`);
+          io.out(
+            `    breaks on ${d.kernels.length} of ${plural(fileKernels.length, 'target kernel')}: ${versionRanges(bad, fileKernels)}\n`,
+          );
         }
         if (d.fixes.length) io.out(`    fix: ${d.fixes[0].title}\n`);
       }
     }
-    for (const p of problems) io.err(`warning: ${p}\n`);
+    for (const p of problems) io.err(`${st.yellow('warning:')} ${p}\n`);
     if (noClang) io.out(`object pass: ${noClang}; checked from source\n`);
     if (clang) {
       const compiled = results.filter((r) => r.object?.mode === 'object').length;
       for (const r of results) if (r.object?.mode === 'source') io.out(`${r.path}: object pass skipped: ${r.object.reason}\n`);
       io.out(
-        `object pass (${clang}): ${compiled} of ${results.length} file(s) compiled and checked as objects; the rest from source only\n`,
+        `object pass (${clang}): ${compiled} of ${plural(results.length, 'file')} compiled and checked as objects; the rest from source only\n`,
       );
     }
     const byProject = new Map<string, number>();
     for (const r of results) if (r.project) byProject.set(r.project.join(', '), (byProject.get(r.project.join(', ')) ?? 0) + 1);
-    for (const [files, n] of byProject) io.out(`project: ${files} (${n} file${n === 1 ? '' : 's'})\n`);
+    for (const [files, n] of byProject) io.out(`project: ${files} (${plural(n, 'file')})\n`);
     const own = results.filter((r) => r.target).length;
-    if (own) io.out(`${own} file(s) use their project's target instead of ${settings.targetKernels}\n`);
+    if (own)
+      io.out(`${plural(own, 'file')} ${own === 1 ? 'uses its' : 'use their'} project's target instead of ${settings.targetKernels}\n`);
     io.out(
-      `${results.length} file(s) checked against ${kernels.length} kernels (${settings.targetKernels}): ${errors} error(s), ${warnings} warning(s)${args.flags.has('fix') ? `; fixed ${fixedFiles} file(s)` : ''}\n`,
+      `${plural(results.length, 'file')} checked against ${plural(kernels.length, 'kernel')} (${settings.targetKernels}): ${plural(errors, 'error')}, ${plural(warnings, 'warning')}${fix ? `; fixed ${plural(fixedFiles, 'file')}` : ''}\n`,
     );
+    if (tooManyWarnings) io.out(`more warnings than --max-warnings ${maxWarnings}\n`);
   }
   if (unreadable || results.some((r) => r.failures)) return 2;
-  return results.some((r) => r.findings.some((d) => d.severity === 'error')) ? 1 : 0;
+  return errors > 0 || tooManyWarnings ? 1 : 0;
 }
 
 function isFile(p: string): boolean {
@@ -315,51 +424,4 @@ function isFile(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * The files to check: named files as given, directories searched for BPF C files. In a
- * directory, what is not a regular file (a FIFO, a socket, a device named `*.c`) or is too large
- * is skipped and said through `skip`.
- */
-function collect(paths: string[], skip: (message: string) => void): ({ path: string } | { path: string; error: string })[] {
-  const out: ({ path: string } | { path: string; error: string })[] = [];
-  const walk = (dir: string, depth: number) => {
-    if (depth > 20) return;
-    let names: string[];
-    try {
-      names = readdirSync(dir).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (n === 'node_modules' || n.startsWith('.')) continue;
-      const p = join(dir, n);
-      let st: Stats;
-      try {
-        st = statSync(p);
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) walk(p, depth + 1);
-      else if (/\.c$/.test(n)) {
-        const shown = relative(process.cwd(), p) || p;
-        const read = readBoundedBytes(p, MAX_FILE_BYTES);
-        if ('error' in read) skip(`${shown}: skipped: ${read.error}`);
-        else if (isBpfDocument(p, decodeSource(read.bytes).text)) out.push({ path: shown });
-      }
-    }
-  };
-  for (const p of paths) {
-    let st: Stats;
-    try {
-      st = statSync(p);
-    } catch (e) {
-      out.push({ path: p, error: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
-      continue;
-    }
-    if (st.isDirectory()) walk(p, 0);
-    else out.push({ path: p });
-  }
-  return out;
 }

@@ -4,13 +4,18 @@
  */
 import { KernelDb, fidelityCaveat, type Kernel, type KernelAnswer } from '../../kernel-db/src/query/db';
 import { countOf, versionRanges } from '../../kernel-db/src/query/summary';
+import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 import { parseArgs, UsageError } from './args';
+import { targetKernels } from './inputs';
+import { nearest } from './suggest';
 import { table, yesNo } from './table';
 
 /** Where command output goes (tests capture it). */
 export interface Io {
   out(s: string): void;
   err(s: string): void;
+  /** Whether text output may be coloured (stdout is a terminal; NO_COLOR / FORCE_COLOR). */
+  readonly color?: boolean;
 }
 
 const USAGE = `usage: ebpf-portability db <command> [options]
@@ -34,8 +39,12 @@ commands:
 
 options:
   --target SPEC              kernels to show: "4.14-7.x", "5.10", "6.x", "5.8+", "*", names, "user" (default "*")
-  --arch LIST, --distro LIST filters, e.g. --arch x86_64,arm64 --distro debian,ubuntu
+  --arch LIST                only these architectures (default ${DEFAULT_SETTINGS.architectures.join(',')}, as check; "*" for all;
+                             db list lists every architecture unless given)
+  --distro LIST              only these distro families, e.g. debian,ubuntu
   --json                     machine-readable output
+
+exit status: 0 answered, 1 the struct member (field) or struct is on none of the kernels, 2 bad usage
 `;
 
 /** Runs a `db` subcommand; returns the exit status. */
@@ -59,18 +68,19 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
     return rest[0];
   };
   const targetSpec = args.options.get('target') ?? (cmd === 'list' ? '* user' : '*');
-  const kernels = () => {
-    const ks = db.target(targetSpec, { arch: args.list('arch'), distro: args.list('distro') });
-    if (ks.length === 0) throw new UsageError(`no kernels match target "${targetSpec}"`);
-    return ks;
-  };
+  // The same architectures as check by default, so a table agrees with check's findings.
+  const arch = args.options.get('arch') === '*' ? undefined : (args.list('arch') ?? [...DEFAULT_SETTINGS.architectures]);
+  const kernels = () => targetKernels(db, targetSpec, arch, args.list('distro'));
   const emit = (value: unknown, text: () => string) => io.out(json ? `${JSON.stringify(value, null, 2)}\n` : text());
 
   switch (cmd) {
     case 'list': {
       if (rest.length) throw new UsageError('db list takes no arguments');
       // Without a target, every kernel: built-in (this machine's own too) and imported.
-      const ks = args.options.has('target') || args.options.has('arch') || args.options.has('distro') ? kernels() : db.kernels;
+      const ks =
+        args.options.has('target') || args.options.has('arch') || args.options.has('distro')
+          ? targetKernels(db, targetSpec, args.options.get('arch') === '*' ? undefined : args.list('arch'), args.list('distro'))
+          : db.kernels;
       emit(
         { kernels: ks.map(kernelJson) },
         () =>
@@ -87,6 +97,21 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
       if (!m) throw new UsageError(`expected STRUCT.FIELD, e.g. task_struct.__state; got "${spec}"`);
       const ks = kernels();
       const r = db.field(m[1], m[2], ks);
+      const found = r.kernels.some((f) => f.present !== false);
+      // A member on none of the kernels: most often a typo, so the nearest member names (or
+      // struct names, when the struct is missing too) are offered.
+      const structFound = r.kernels.some((f) => f.present || f.structPresent);
+      const suggestions = found
+        ? []
+        : structFound
+          ? nearest(
+              m[2],
+              ks.flatMap((k) => db.fieldNames(r.struct, k)),
+            ).map((f) => `${r.struct}.${f}`)
+          : nearest(
+              m[1],
+              db.aggregateNames().filter((x) => /^[A-Za-z_]\w*$/.test(x)),
+            ).map((x) => `${x}.${m[2]}`);
       emit(
         {
           struct: r.struct,
@@ -109,6 +134,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
             fidelity: f.kernel.fidelity,
           })),
           renameCandidates: r.renameCandidates,
+          ...(found ? {} : { didYouMean: suggestions }),
         },
         () => {
           const rows = r.kernels.map((f) => [
@@ -129,16 +155,26 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
               `  rename candidate: ${c.name} on ${c.kernels.length} kernel(s) where ${r.field} is absent` +
               ` (${[c.similarName && 'similar name', c.sameType && 'same type', c.sameOffset && 'same offset'].filter(Boolean).join(', ')})\n`;
           }
+          if (!found) {
+            s += `${structFound ? `no member ${r.field} in struct ${r.struct}` : `no struct ${r.struct}`} on any of the ${ks.length === 1 ? 'kernel' : `${ks.length} kernels`}`;
+            s += suggestions.length ? `; did you mean ${suggestions.join(', ')}?\n` : '\n';
+          }
           return s;
         },
       );
-      return 0;
+      return found ? 0 : 1;
     }
     case 'struct': {
       const name = need('NAME').replace(/^(struct|union) /, '');
       const ks = kernels();
       const per = db.aggregate(name, ks);
       const withStruct = ks.filter((_, i) => per[i].present);
+      const suggestions = withStruct.length
+        ? []
+        : nearest(
+            name,
+            db.aggregateNames().filter((x) => /^[A-Za-z_]\w*$/.test(x)),
+          );
       // Members that are not on every kernel that has the struct: the ones worth knowing about.
       const names = new Set<string>();
       for (const k of withStruct) for (const f of db.fieldNames(name, k)) names.add(f);
@@ -165,6 +201,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
             fidelity: a.kernel.fidelity,
           })),
           varyingFields: varying,
+          ...(withStruct.length ? {} : { didYouMean: suggestions }),
         },
         () => {
           let s = table(
@@ -180,6 +217,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
             ]),
           );
           s += `\n${name}: present on ${countOf(withStruct, ks)}${withStruct.length ? ` (${versionRanges(withStruct, ks)})` : ''}\n`;
+          if (!withStruct.length && suggestions.length) s += `did you mean ${suggestions.join(', ')}?\n`;
           if (varying.length) {
             s += `\nmembers that differ across those kernels:\n`;
             s += table(
@@ -190,7 +228,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
           return s;
         },
       );
-      return 0;
+      return withStruct.length ? 0 : 1;
     }
     case 'helper': {
       const ks = kernels();

@@ -57,13 +57,13 @@ test('check text output and the target option', () => {
   assert.doesNotMatch(r.stdout, /tcp_sock\.srtt_us/);
   const wide = cli('check', 'examples/tcp-connect.bpf.c', '--target', '5.10-6.12', '--distro', 'debian');
   assert.equal(wide.status, 1);
-  // The headline on the finding's line, the details indented below it.
+  // The headline on the finding's line, the source line with a caret, the details indented below.
   assert.match(
     wide.stdout,
-    /error: reads `tcp_sock\.srtt_us` at a fixed offset, wrong on (\d+) of 12 target kernels; [^\n]* \[non-core-field-read\]\n {4}Its offset is [^\n]*differs on \1 of 12 target kernels/,
+    /error: reads `tcp_sock\.srtt_us` at a fixed offset, wrong on (\d+) of 12 target kernels; [^\n]* \[non-core-field-read\]\n +\d+ \| [^\n]*\n +\| [\t ]*\^~*\n {4}Its offset is [^\n]*differs on \1 of 12 target kernels/,
   );
   assert.match(wide.stdout, /breaks on \d+ of 12 target kernels: /);
-  assert.match(r.stdout, /1 file\(s\) checked against 4 kernels \(6\.1\)/);
+  assert.match(r.stdout, /1 file checked against 4 kernels \(6\.1\)/);
 });
 
 /** Findings whose headline is over 120 characters, was cut to fit, or is not the JSON summary. */
@@ -85,9 +85,13 @@ test('check: every finding opens with a headline of at most 120 characters, the 
     assert.deepEqual(badHeadlines(doc), [], target.join(' '));
   }
   assert.ok(findings > 10, `the examples have findings to check (${findings})`);
-  // The text output prints each detail line indented under the headline.
+  // The text output prints the source line and a caret under the headline, then each detail
+  // line indented.
   const text = cli('check', 'examples/process-tracer.bpf.c').stdout;
-  assert.match(text, /: error: `task->real_parent->tgid` reads struct task_struct memory directly; [^\n]*\n {4}It reads through `task`/);
+  assert.match(
+    text,
+    /: error: `task->real_parent->tgid` reads struct task_struct memory directly; [^\n]*\n {3}31 \| \te->ppid = task->real_parent->tgid;\n {6}\| \t {10}\^~{22}\n {4}It reads through `task`/,
+  );
 });
 
 test('check exit codes: 0 clean, 2 for bad usage or unreadable input', () => {
@@ -129,7 +133,7 @@ test('check --fix rewrites files and leaves them clean', () => {
     writeFileSync(join(dir, 'garbage.bpf.c'), Buffer.from([0, 1, 2, 0xff, 0xfe, 0x53, 0x45, 0x43, 0x28]));
     const r = cli('check', dir, '--fix', '--rule', PROGRAM_RULES_OFF);
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /fixed 3 file\(s\)/);
+    assert.match(r.stdout, /fixed 3 files/);
     const fixed = readFileSync(join(dir, 'process-tracer.bpf.c'), 'utf8');
     assert.match(fixed, /e->ppid = BPF_CORE_READ\(task, real_parent, tgid\);/);
     assert.match(readFileSync(join(dir, 'tcp-connect.bpf.c'), 'utf8'), /#include <bpf\/bpf_core_read.h>\n/);
@@ -239,7 +243,7 @@ test('check --compile: the object pass resolves CO-RE relocations with their gua
     const member = opt.files[0].diagnostics.find((d: { rule: string }) => d.rule === 'field-missing-in-range');
     assert.deepEqual([member?.basis, member?.severity], ['object', 'warning']);
     const text = cli('check', prog, '--arch', 'x86_64', '--compile');
-    assert.match(text.stdout, /object pass \(.*clang\): 1 of 1 file\(s\) compiled and checked as objects/);
+    assert.match(text.stdout, /object pass \(.*clang\): 1 of 1 file compiled and checked as objects/);
 
     // A file clang rejects: said so, and checked from source.
     const broken = join(dir, 'broken.bpf.c');

@@ -2,7 +2,7 @@
  * Short human descriptions of kernel sets, for messages and tables: runs of consecutive target
  * kernels become version ranges ("4.15–5.11"), so a message stays one line however many kernels.
  */
-import { majorMinor } from '../version';
+import { compareVersions, majorMinor } from '../version';
 
 /** What the summary needs of a kernel. */
 export interface Summarizable {
@@ -11,31 +11,33 @@ export interface Summarizable {
 }
 
 /**
- * Describes `subset` within `all` (both in database order, oldest first) as version ranges:
- * consecutive members of `all` that are all in `subset` form one range.
+ * Describes `subset` within `all` as version ranges. The kernels are taken by version, whatever
+ * order they come in (imported kernels follow the built-in ones): each `M.m` of `all` that has a
+ * kernel in `subset` is in, and consecutive versions that are in form one range ("7.0–7.3"); a
+ * version of `all` without one ends it.
  */
 export function versionRanges(subset: readonly Summarizable[], all: readonly Summarizable[]): string {
   const inSet = new Set(subset.map((k) => k.name));
+  const versions = new Map<string, boolean>();
+  for (const k of all) {
+    const v = majorMinor(k.version);
+    versions.set(v, (versions.get(v) ?? false) || inSet.has(k.name));
+  }
+  const ordered = [...versions].sort(([a], [b]) => compareVersions(a, b));
   const runs: string[] = [];
   let start: string | undefined;
   let end: string | undefined;
-  const flush = () => {
-    if (start !== undefined) runs.push(start === end ? start : `${start}–${end}`);
-    start = end = undefined;
-  };
-  for (const k of all) {
-    if (inSet.has(k.name)) {
-      const v = majorMinor(k.version);
+  for (const [v, isIn] of ordered) {
+    if (isIn) {
       start ??= v;
       end = v;
     } else if (start !== undefined) {
-      // A kernel outside the set ends the run.
-      flush();
+      runs.push(start === end ? start : `${start}–${end}`);
+      start = end = undefined;
     }
   }
-  flush();
-  // Runs split inside one major.minor (e.g. generic in, cloud out) would repeat a label.
-  return [...new Set(runs)].join(', ');
+  if (start !== undefined) runs.push(start === end ? start : `${start}–${end}`);
+  return runs.join(', ');
 }
 
 /** `3 of 40 kernels`-style count. */
@@ -74,7 +76,7 @@ export function describeKernels(subset: readonly Describable[], all: readonly De
     families.get(key)!.push(k.distro === 'user' ? k.name : majorMinor(k.version));
   }
   const parts = [...families].map(([d, vs]) => {
-    const uniq = [...new Set(vs)];
+    const uniq = d === 'user' ? [...new Set(vs)] : [...new Set(vs)].sort(compareVersions);
     const label = DISTRO_NAMES[d] ?? d;
     if (d === 'user') return `${label} ${uniq.join(', ')}`;
     return uniq.length === 1
