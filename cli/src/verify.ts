@@ -15,7 +15,7 @@ import { linterVerdicts, type LinterVerdict } from '../../groundtruth/src/differ
 import { netAttachType, objectPrograms } from '../../groundtruth/src/elf';
 import { cacheDir, HostError, which } from '../../groundtruth/src/host';
 import { buildInitramfs } from '../../groundtruth/src/initramfs';
-import { compareRelease, imagesFromPath, sortMajorMinor, type KernelImage } from '../../groundtruth/src/kernels';
+import { compareRelease, imagesFromPath, nearestBuild, sortMajorMinor, type KernelImage } from '../../groundtruth/src/kernels';
 import { bootAll, debianImages, findClang, findQemu, guestTools, privateApt } from '../../groundtruth/src/pipeline';
 import { reasonWithProgram, type BootResult } from '../../groundtruth/src/qemu';
 import { parseArgs, UsageError } from './args';
@@ -57,6 +57,8 @@ interface Row {
   readonly explain: string[];
   readonly seconds?: number;
   readonly linter?: LinterVerdict;
+  /** How the database kernel was chosen, when not by the exact build. */
+  readonly note?: string;
 }
 
 /** Runs `verify`; returns the exit status. */
@@ -137,7 +139,7 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
     const names = new Map(images.map((img) => [img.release, databaseKernel(img, boots.get(img.release)!, db.kernels)]));
     let linter: Map<string, LinterVerdict> | undefined;
     if (!isObject) {
-      const dbNames = [...names.values()].filter((n): n is string => !!n);
+      const dbNames = [...new Set([...names.values()].filter((n) => !!n).map((n) => n!.name))];
       if (dbNames.length) {
         const lv = await linterVerdicts(
           '/',
@@ -154,7 +156,8 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
       .map((img) => {
         const b = boots.get(img.release)!;
         const r = b.objects.object;
-        const name = names.get(img.release);
+        const db = names.get(img.release);
+        const name = db?.name;
         const verdict = r.verdict === 'no-result' ? (b.timedOut ? 'timed out' : 'no result') : r.verdict;
         return {
           kernel: name ?? img.release,
@@ -169,6 +172,7 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
           explain: r.verdict === 'no-result' ? b.tail.slice(-8) : r.explain,
           ...(r.seconds !== undefined ? { seconds: r.seconds } : {}),
           ...(name && linter?.get(name) ? { linter: linter.get(name) } : {}),
+          ...(db?.note ? { note: db.note } : {}),
         };
       });
     const failed = rows.filter((r) => r.verdict !== 'loaded');
@@ -199,6 +203,7 @@ export async function verifyCommand(argv: string[], io: Io): Promise<number> {
         `${basename(input)}: loads on ${rows.length - failed.length} of ${rows.length} kernels${failed.length ? `; fails on ${failed.map((r) => r.kernel).join(', ')}` : ''}\n`,
       );
       if (disagree.length) io.out(`the linter and the kernel disagree on ${disagree.map((r) => r.kernel).join(', ')}\n`);
+      for (const r of rows) if (r.note) io.out(`${r.release}: ${r.note}\n`);
     }
     return failed.length ? 1 : 0;
   } finally {
@@ -235,8 +240,16 @@ function kernelVersions(spec: string, kernels: readonly Kernel[]): string[] {
   return sortMajorMinor(out);
 }
 
-/** The database kernel a booted image is: by the chosen build, else by the BTF the guest saw. */
-function databaseKernel(img: KernelImage, boot: BootResult, kernels: readonly Kernel[]): string | undefined {
-  if (img.dbName) return img.dbName;
-  return boot.btfSha256 ? kernels.find((k) => k.sha256 === boot.btfSha256)?.name : undefined;
+/**
+ * The database kernel a booted image is: by the chosen build, else by the BTF the guest saw, else
+ * the nearest build of the same major.minor and flavour (with a note saying so).
+ */
+function databaseKernel(img: KernelImage, boot: BootResult, kernels: readonly Kernel[]): { name: string; note?: string } | undefined {
+  if (img.dbName) return { name: img.dbName };
+  const exact = boot.btfSha256 ? kernels.find((k) => k.sha256 === boot.btfSha256) : undefined;
+  if (exact) return { name: exact.name };
+  const near = nearestBuild(boot.release ?? img.release, kernels);
+  return near
+    ? { name: near.name, note: `its exact build is not in the database; the linter's verdict is for the nearest build, ${near.release}` }
+    : undefined;
 }

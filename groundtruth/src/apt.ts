@@ -8,18 +8,75 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync,
 import { join } from 'node:path';
 import { HostError, run, which } from './host';
 
-/** The suites kernels and guest tools come from, oldest first. */
-export const SUITES: readonly { suite: string; mirror: string }[] = [
-  { suite: 'bullseye', mirror: 'http://deb.debian.org/debian' },
-  { suite: 'bullseye-security', mirror: 'http://deb.debian.org/debian-security' },
-  { suite: 'bookworm', mirror: 'http://deb.debian.org/debian' },
-  { suite: 'bookworm-security', mirror: 'http://deb.debian.org/debian-security' },
-  { suite: 'bookworm-backports', mirror: 'http://deb.debian.org/debian' },
-  { suite: 'trixie', mirror: 'http://deb.debian.org/debian' },
-  { suite: 'trixie-security', mirror: 'http://deb.debian.org/debian-security' },
-  { suite: 'trixie-backports', mirror: 'http://deb.debian.org/debian' },
-  { suite: 'sid', mirror: 'http://deb.debian.org/debian' },
+/** The suites kernels and guest tools come from, oldest first; `security` ones come from the security archive. */
+const SUITE_NAMES: readonly string[] = [
+  'bullseye',
+  'bullseye-security',
+  'bookworm',
+  'bookworm-security',
+  'bookworm-backports',
+  'trixie',
+  'trixie-security',
+  'trixie-backports',
+  'sid',
 ];
+
+/** Debian's own addresses, used when neither the environment nor the machine's apt sources name a mirror. */
+const DEFAULT_MIRRORS = { main: 'http://deb.debian.org/debian', security: 'http://deb.debian.org/debian-security' };
+
+/** Release code names a Debian apt source may name (a suite is one of these, or one with a `-suffix`). */
+const DEBIAN_CODENAMES = /^(buster|bullseye|bookworm|trixie|forky|duke|sid|stable|testing|unstable|oldstable)(-[a-z-]+)?$/;
+
+/**
+ * The Debian archive and security archive to download from: `EBPF_MATRIX_DEBIAN_MIRROR` and
+ * `EBPF_MATRIX_DEBIAN_SECURITY_MIRROR` when set, else the first Debian sources of the machine's
+ * own apt configuration (`/etc/apt/sources.list`, `sources.list.d/*.list` and deb822 `*.sources`),
+ * so a local mirror the machine uses serves the matrix too; else deb.debian.org.
+ */
+export function debianMirrors(env: NodeJS.ProcessEnv = process.env, etc = '/etc/apt'): { main: string; security: string; from: string } {
+  const found: { main?: string; security?: string } = {};
+  const note = (uri: string, suite: string) => {
+    const m = DEBIAN_CODENAMES.exec(suite);
+    if (!m || !/^(https?|file):/.test(uri)) return;
+    const key = m[2] === '-security' || /\/updates$/.test(suite) ? 'security' : 'main';
+    found[key] ??= uri.replace(/\/+$/, '');
+  };
+  const files: string[] = [];
+  if (existsSync(join(etc, 'sources.list'))) files.push(join(etc, 'sources.list'));
+  const dir = join(etc, 'sources.list.d');
+  if (existsSync(dir)) for (const f of readdirSync(dir).sort()) if (/\.(list|sources)$/.test(f)) files.push(join(dir, f));
+  for (const f of files) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    if (f.endsWith('.sources')) {
+      // deb822 stanzas: Types, URIs, Suites (and Enabled: no to skip one).
+      for (const stanza of text.split(/\n\s*\n/)) {
+        const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'mi').exec(stanza)?.[1].trim() ?? '';
+        if (!/\bdeb\b/.test(field('Types')) || /^no$/i.test(field('Enabled'))) continue;
+        for (const uri of field('URIs').split(/\s+/).filter(Boolean))
+          for (const suite of field('Suites').split(/\s+/).filter(Boolean)) note(uri, suite);
+      }
+    } else {
+      for (const line of text.split('\n')) {
+        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+        if (m) note(m[1], m[2]);
+      }
+    }
+  }
+  const main = env.EBPF_MATRIX_DEBIAN_MIRROR || found.main || DEFAULT_MIRRORS.main;
+  const security = env.EBPF_MATRIX_DEBIAN_SECURITY_MIRROR || found.security || DEFAULT_MIRRORS.security;
+  const from = env.EBPF_MATRIX_DEBIAN_MIRROR ? 'the environment' : found.main ? "this machine's apt sources" : "Debian's default";
+  return { main, security, from };
+}
+
+/** The suites with the mirror each comes from. */
+export function suites(mirrors: { main: string; security: string } = debianMirrors()): { suite: string; mirror: string }[] {
+  return SUITE_NAMES.map((suite) => ({ suite, mirror: suite.endsWith('-security') ? mirrors.security : mirrors.main }));
+}
 
 /** One version of a package in one suite, as `apt-cache madison` lists it. */
 export interface AptVersion {
@@ -76,13 +133,18 @@ export class PrivateApt {
    */
   update(log: (s: string) => void, maxAgeMs = LISTS_MAX_AGE_MS): void {
     for (const d of ['etc', 'lists/partial', 'cache/archives/partial']) mkdirSync(join(this.dir, d), { recursive: true });
-    const list = SUITES.map((s) => `deb [trusted=yes] ${s.mirror} ${s.suite} main\n`).join('');
+    const mirrors = debianMirrors();
+    const list = suites(mirrors)
+      .map((s) => `deb [trusted=yes] ${s.mirror} ${s.suite} main\n`)
+      .join('');
     const listFile = join(this.dir, 'etc', 'sources.list');
+    // Lists fetched from another mirror are not this configuration's.
+    const same = existsSync(listFile) && readFileSync(listFile, 'utf8') === list;
     writeFileSync(listFile, list);
     writeFileSync(join(this.dir, 'etc', 'preferences'), '');
     const newest = this.listsMtime();
-    if (newest !== undefined && Date.now() - newest < maxAgeMs) return;
-    log(`apt-get update (private configuration in ${this.dir})`);
+    if (same && newest !== undefined && Date.now() - newest < maxAgeMs) return;
+    log(`apt-get update (private configuration in ${this.dir}; ${mirrors.main} from ${mirrors.from})`);
     run('apt-get', [...this.opts, '-qq', 'update'], { timeout: 600_000 });
     if (this.listsMtime() === undefined) throw new HostError(`apt-get update fetched no package lists into ${join(this.dir, 'lists')}`);
   }
@@ -91,7 +153,7 @@ export class PrivateApt {
     const dir = join(this.dir, 'lists');
     if (!existsSync(dir)) return undefined;
     const files = readdirSync(dir).filter((f) => f.includes('_Packages'));
-    if (files.length < SUITES.length) return undefined;
+    if (files.length < SUITE_NAMES.length) return undefined;
     return Math.min(...files.map((f) => statSync(join(dir, f)).mtimeMs));
   }
 

@@ -223,7 +223,30 @@ export function imagesFromPath(path: string, cache: string, log: (s: string) => 
       out.push({ majorMinor: /^(\d+\.\d+)/.exec(rel)?.[1] ?? '?', release: rel, vmlinuz: f });
     }
   }
-  return out.sort((a, b) => compareRelease(a.release, b.release));
+  // One image per release: a package and the vmlinuz extracted from it (or two copies of one
+  // image) are the same kernel; the entry that names its package wins.
+  const byRelease = new Map<string, KernelImage>();
+  for (const img of out) {
+    const had = byRelease.get(img.release);
+    if (!had || (!had.package && img.package)) byRelease.set(img.release, img);
+  }
+  return [...byRelease.values()].sort((a, b) => compareRelease(a.release, b.release));
+}
+
+/**
+ * The database kernel an image stands for when its exact build is not in the database: the
+ * nearest release of the same major.minor, distribution (Debian), architecture and flavour
+ * (`-cloud-amd64` builds are cloud, others generic); undefined when there is none.
+ */
+export function nearestBuild(release: string, kernels: readonly Kernel[]): Kernel | undefined {
+  const mm = /^(\d+\.\d+)/.exec(release)?.[1];
+  if (!mm) return undefined;
+  const flavour = /-cloud-amd64$/.test(release) ? 'cloud' : 'generic';
+  const same = kernels.filter(
+    (k) => k.distro === 'debian' && k.arch === 'x86_64' && k.flavour === flavour && k.version.startsWith(`${mm}.`),
+  );
+  const distance = (k: Kernel) => Math.abs(compareRelease(k.release, release));
+  return same.sort((a, b) => distance(a) - distance(b) || compareRelease(b.release, a.release))[0];
 }
 
 /** Orders kernel releases by their numbers: 5.10.0-46 < 6.1.0-56 < 6.12.117+deb13. */

@@ -7,12 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Kernel } from '../../kernel-db/src/query/db';
-import { compareDebVersions, type AptVersion } from '../../groundtruth/src/apt';
+import { type Kernel, KernelDb } from '../../kernel-db/src/query/db';
+import { compareDebVersions, debianMirrors, suites, type AptVersion } from '../../groundtruth/src/apt';
 import {
   compare,
   parseLimitations,
@@ -25,7 +25,7 @@ import { netAttachType, objectPrograms } from '../../groundtruth/src/elf';
 import { parseLddOutput } from '../../groundtruth/src/guest';
 import { which } from '../../groundtruth/src/host';
 import { buildInitramfs, cpioNewc, initScript, MARK, NET_ATTACH_FAILED, RETRY_LINE } from '../../groundtruth/src/initramfs';
-import { bzImageRelease, chooseKernels, compareRelease } from '../../groundtruth/src/kernels';
+import { bzImageRelease, chooseKernels, compareRelease, imagesFromPath, nearestBuild } from '../../groundtruth/src/kernels';
 import { parseSerial, qemuArgs } from '../../groundtruth/src/qemu';
 
 const root = join(__dirname, '..', '..');
@@ -569,4 +569,66 @@ test('serial output: the functions kallsyms has only as compiler clones, over se
   assert.equal(parseSerial(serial({ a: { log: [], result: '0 1.0 1.1 -' } }), ['a']).cloneOnly, undefined);
   // The guest's scan reads vmlinux text symbols only and leaves out the padding symbols.
   assert.match(initScript(true), /awk -v p="\$M clone-only" 'NF == 3 && \(\$2 == "t" \|\| \$2 == "T"\) && \$3 !~ \/\^__pfx_\//);
+});
+
+test('kernel images from a directory: one per release, the package entry first; the nearest database build of an unknown one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'matrix-images-'));
+  try {
+    mkdirSync(join(dir, 'sub'));
+    for (const f of ['vmlinuz-6.1.0-40-amd64', 'sub/vmlinuz-6.1.0-40-amd64', 'vmlinuz-6.12.117+deb13-amd64', 'notes.txt'])
+      writeFileSync(join(dir, f), 'not a real image');
+    const images = imagesFromPath(dir, dir, () => {});
+    assert.deepEqual(
+      images.map((i) => i.release),
+      ['6.1.0-40-amd64', '6.12.117+deb13-amd64'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const db = KernelDb.open({ noUser: true });
+  // A newer or older Debian point release than the database's: the same major.minor and flavour.
+  assert.equal(nearestBuild('6.1.0-40-amd64', db.kernels)?.name, 'debian-6.1.0-56-amd64');
+  assert.equal(nearestBuild('6.1.0-40-cloud-amd64', db.kernels)?.name, 'debian-6.1.0-56-cloud-amd64');
+  assert.equal(nearestBuild('4.19.0-27-amd64', db.kernels), undefined);
+});
+
+test("Debian mirrors: the environment, else the machine's apt sources (one-line and deb822), else deb.debian.org", () => {
+  const etc = mkdtempSync(join(tmpdir(), 'matrix-apt-'));
+  try {
+    assert.deepEqual(debianMirrors({}, etc), {
+      main: 'http://deb.debian.org/debian',
+      security: 'http://deb.debian.org/debian-security',
+      from: "Debian's default",
+    });
+    mkdirSync(join(etc, 'sources.list.d'));
+    writeFileSync(
+      join(etc, 'sources.list.d', 'debian.sources'),
+      [
+        'Types: deb',
+        'URIs: http://mirror.local/debian/',
+        'Suites: bookworm bookworm-updates',
+        'Components: main',
+        '',
+        'Types: deb',
+        'URIs: http://mirror.local/debian-security',
+        'Suites: bookworm-security',
+        'Components: main',
+        '',
+      ].join('\n'),
+    );
+    // Other vendors' sources are not Debian's archive.
+    writeFileSync(join(etc, 'sources.list.d', 'vendor.list'), 'deb https://packages.example.com/apt cloud-sdk-bookworm main\n');
+    assert.deepEqual(debianMirrors({}, etc), {
+      main: 'http://mirror.local/debian',
+      security: 'http://mirror.local/debian-security',
+      from: "this machine's apt sources",
+    });
+    const env = { EBPF_MATRIX_DEBIAN_MIRROR: 'http://other/debian', EBPF_MATRIX_DEBIAN_SECURITY_MIRROR: 'http://other/security' };
+    assert.deepEqual(debianMirrors(env, etc), { main: 'http://other/debian', security: 'http://other/security', from: 'the environment' });
+    const lines = suites(debianMirrors(env, etc));
+    assert.equal(lines.find((x) => x.suite === 'trixie-security')?.mirror, 'http://other/security');
+    assert.equal(lines.find((x) => x.suite === 'sid')?.mirror, 'http://other/debian');
+  } finally {
+    rmSync(etc, { recursive: true, force: true });
+  }
 });
