@@ -6,17 +6,18 @@
  */
 import type { Finding } from '../../server/src/analysis/model';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
-import { objectPass } from '../../server/src/driver/objectPass';
+import { objectPass, programLines } from '../../server/src/driver/objectPass';
 import { NO_PROJECT, parseFlags, type Project } from '../../server/src/driver/project';
 import { clangFlags } from './compile';
+import { readBpfObject } from '../../kernel-db/src/btf/object';
 import type { KernelImage } from './kernels';
-import { reasonWithProgram, type KernelVerdict, type ObjectResult } from './qemu';
+import { reasonWithProgram, type KernelVerdict, type ObjectResult, type ProgramResult } from './qemu';
 
 /** One kernel of a matrix run, as the results file records it. */
 export interface MatrixKernel extends Pick<KernelImage, 'majorMinor' | 'release' | 'package' | 'version' | 'suite' | 'dbName' | 'note'> {
@@ -46,7 +47,14 @@ export interface MatrixProgram {
 export interface MatrixResults {
   readonly version: 1;
   readonly generated: string;
-  readonly guest: { origin: string; bpftool: string; libbpf?: string; autoattach: boolean };
+  readonly guest: {
+    origin: string;
+    bpftool: string;
+    libbpf?: string;
+    autoattach: boolean;
+    /** The per-program loader, when it could be built. */
+    loader?: { origin: string; libbpf: string };
+  };
   readonly btf: { blob: string; sha256: string };
   readonly clang: string;
   readonly programs: MatrixProgram[];
@@ -96,19 +104,24 @@ export interface ObjectBuild {
   readonly includeDir: string;
 }
 
-/**
- * Runs the linter on each program with the booted kernels (by their database names) as the
- * target and the guest's libbpf as the loader; returns program → database name → verdict. With
- * `object`, each program is also compiled as the matrix compiles it and the object pass's
- * verdicts are merged in (`check --compile`).
- */
-export async function linterVerdicts(
+/** What the linter found in one matrix program, for the verdicts per object and per program. */
+interface Analysed {
+  readonly program: MatrixProgram;
+  readonly path: string;
+  readonly findings: Finding[];
+  /** 0-based line ranges of the file's function definitions. */
+  readonly functions: readonly { start: number; end: number }[];
+}
+
+/** Analyses each matrix program as `check` would for the booted kernels (and compiles it for the object pass). */
+async function analyseAll(
   root: string,
   programs: readonly MatrixProgram[],
   dbNames: readonly string[],
-  libbpf?: string,
-  object?: ObjectBuild,
-): Promise<Map<string, Map<string, LinterVerdict>>> {
+  libbpf: string | undefined,
+  object: ObjectBuild | undefined,
+  each: (a: Analysed) => void,
+): Promise<void> {
   const db = KernelDb.open({ noUser: true });
   const parser = await loadCParser();
   const engine = new Engine(db, (t) => parser.parseText(t));
@@ -117,7 +130,6 @@ export async function linterVerdicts(
     targetKernels: dbNames.join(','),
     loader: { kind: 'libbpf', minVersion: libbpf ?? DEFAULT_SETTINGS.loader.minVersion },
   };
-  const out = new Map<string, Map<string, LinterVerdict>>();
   try {
     for (const p of programs) {
       const path = resolve(root, p.source);
@@ -125,6 +137,9 @@ export async function linterVerdicts(
       const tree = parser.parseText(text);
       if (!tree) throw new Error(`the linter cannot parse ${p.source}`);
       let findings: Finding[];
+      const functions = tree.rootNode
+        .descendantsOfType('function_definition')
+        .flatMap((n) => (n ? [{ start: n.startPosition.row, end: n.endPosition.row }] : []));
       try {
         const uri = pathToFileURL(path).toString();
         const r = engine.analyzeDocument(uri, text, tree, settings);
@@ -139,18 +154,90 @@ export async function linterVerdicts(
       } finally {
         tree.delete();
       }
-      const per = new Map<string, LinterVerdict>();
-      for (const name of dbNames) {
-        const because = findings
-          .filter((f) => f.severity === 'error' && f.kernels.includes(name))
-          .map((f) => `${f.rule}: ${f.message} (line ${f.range.start.line + 1})`);
-        per.set(name, { fails: because.length > 0, because });
-      }
-      out.set(p.source, per);
+      each({ program: p, path, findings, functions });
     }
   } finally {
     engine.dispose();
   }
+}
+
+function verdictOf(findings: readonly Finding[], name: string): LinterVerdict {
+  const because = findings
+    .filter((f) => f.severity === 'error' && f.kernels.includes(name))
+    .map((f) => `${f.rule}: ${f.message} (line ${f.range.start.line + 1})`);
+  return { fails: because.length > 0, because };
+}
+
+/**
+ * The linter's verdict per program source and database kernel: "fails" when an error finding
+ * names the kernel. With `object`, each program is also compiled and the object pass's findings
+ * replace the source pass's where it decides (the same as `check --compile`).
+ */
+export async function linterVerdicts(
+  root: string,
+  programs: readonly MatrixProgram[],
+  dbNames: readonly string[],
+  libbpf?: string,
+  object?: ObjectBuild,
+): Promise<Map<string, Map<string, LinterVerdict>>> {
+  const out = new Map<string, Map<string, LinterVerdict>>();
+  await analyseAll(root, programs, dbNames, libbpf, object, (a) => {
+    out.set(a.program.source, new Map(dbNames.map((name) => [name, verdictOf(a.findings, name)])));
+  });
+  return out;
+}
+
+/**
+ * The linter's verdict per program of each object (by the function's name), per database kernel.
+ * A finding belongs to the programs whose linked code covers one of its lines (or of the lines
+ * whose execution fails, its `uses`), or whose `SEC()` header it sits on; a finding outside every
+ * function (a map, the license, a declaration) belongs to every program of the object; one inside
+ * a function no program links in belongs to none. `objects` maps each source to its compiled object.
+ */
+export async function linterProgramVerdicts(
+  root: string,
+  programs: readonly MatrixProgram[],
+  dbNames: readonly string[],
+  objects: ReadonlyMap<string, string>,
+  libbpf?: string,
+): Promise<Map<string, Map<string, Map<string, LinterVerdict>>>> {
+  const out = new Map<string, Map<string, Map<string, LinterVerdict>>>();
+  await analyseAll(root, programs, dbNames, libbpf, undefined, (a) => {
+    const objPath = objects.get(a.program.source);
+    if (!objPath) return;
+    const obj = readBpfObject(new Uint8Array(readFileSync(objPath)), objPath);
+    const lines = programLines(obj);
+    const here = (file: string) => resolve(dirname(a.path), file) === a.path;
+    const text = readFileSync(a.path, 'utf8').split('\n');
+    // Each program's covered lines in this file (0-based), and its header: from its SEC() line to its first line.
+    const progs = [...lines].map(([name, l]) => {
+      const covered = new Set<number>();
+      for (const key of l.lines) {
+        const at = key.lastIndexOf(':');
+        if (here(key.slice(0, at))) covered.add(Number(key.slice(at + 1)) - 1);
+      }
+      const first = l.first && here(l.first.file) ? l.first.line - 1 : -1;
+      let sec = first;
+      while (sec > 0 && first - sec < 8 && !/\bSEC\s*\(/.test(text[sec])) sec--;
+      return { name, covered, header: first >= 0 ? [sec, first] : undefined };
+    });
+    const owners = (f: Finding): string[] | undefined => {
+      const spots = [f.range, ...(f.uses ?? [])].map((r) => r.start.line);
+      const mine = progs.filter((p) => spots.some((l) => p.covered.has(l) || (p.header && l >= p.header[0] && l <= p.header[1])));
+      if (mine.length) return mine.map((p) => p.name);
+      // Outside every function: the object's (maps, license, declarations); inside one: code no program runs.
+      return spots.some((l) => a.functions.some((fn) => l >= fn.start && l <= fn.end)) ? [] : undefined;
+    };
+    const byProgram = new Map<string, Map<string, LinterVerdict>>();
+    for (const p of progs) {
+      const mine = a.findings.filter((f) => {
+        const o = owners(f);
+        return o === undefined || o.includes(p.name);
+      });
+      byProgram.set(p.name, new Map(dbNames.map((name) => [name, verdictOf(mine, name)])));
+    }
+    out.set(a.program.source, byProgram);
+  });
   return out;
 }
 
@@ -257,6 +344,50 @@ export function compare(
   // needed it; a run on other kernels or programs says nothing about it.
   const applicable = (l: Limitation) => cells.some((c) => c.program === l.program && covers(l, c.kernel));
   return { cells, unused: limitations.filter((l) => !used.has(l) && applicable(l)) };
+}
+
+/** One program of an object (loaded alone) on one kernel, beside the linter's verdict for it. */
+export interface ProgramCell {
+  /** The object's source. */
+  readonly program: string;
+  /** The program's (function's) name. */
+  readonly name: string;
+  readonly kernel: MatrixKernel;
+  readonly linter: LinterVerdict;
+  readonly result: ProgramResult;
+  readonly agree: boolean;
+  readonly limitation?: Limitation;
+}
+
+/**
+ * Compares every program loaded alone (the per-program loader's results) with the linter's verdict
+ * for that program; a known limitation of the object's source covers its programs.
+ */
+export function comparePrograms(
+  results: MatrixResults,
+  linter: Map<string, Map<string, Map<string, LinterVerdict>>>,
+  limitations: readonly Limitation[],
+): ProgramCell[] {
+  const cells: ProgramCell[] = [];
+  for (const p of results.programs) {
+    for (const k of results.kernels) {
+      const progs = results.results[p.source]?.[k.release]?.programs;
+      if (!progs || !k.dbName) continue;
+      for (const [name, result] of Object.entries(progs)) {
+        const lv = linter.get(p.source)?.get(name)?.get(k.dbName);
+        if (!lv || result.verdict === 'open-failed') continue;
+        const kf = result.verdict !== 'loaded';
+        const agree = kf === lv.fails;
+        const limitation = agree
+          ? undefined
+          : limitations.find(
+              (l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.fails && (l.kernel === 'fails') === kf,
+            );
+        cells.push({ program: p.source, name, kernel: k, linter: lv, result, agree, ...(limitation ? { limitation } : {}) });
+      }
+    }
+  }
+  return cells;
 }
 
 /**

@@ -105,6 +105,20 @@ for o in /objs/*.o; do
   }' /tmp/out
   echo "$M result $n $rc $s $e $rc2"
   rm -rf "/sys/fs/bpf/$n"
+  if [ -x /bin/loader ]; then
+    # Each program alone (the per-program loader): its libbpf lines, capped, then its verdict.
+    /bin/loader "$o" 2>&1 | awk -v p="$M pl $n" -v h=${LOG_HEAD} -v t=${LOG_TAIL} '
+      $1 == "L" { k = $2; c[k]++; a[k, c[k]] = $0; next }
+      $1 == "P" {
+        k = $2; m = c[k] + 0
+        for (i = 1; i <= m; i++) {
+          if (i <= h || i > m - t) print p " " a[k, i]
+          else if (i == h + 1) print p " L " k " ... " (m - h - t) " lines left out ..."
+        }
+        c[k] = 0; print p " " $0; next
+      }
+      { print p " " $0 }'
+  fi
 done
 echo "$M done"
 sync

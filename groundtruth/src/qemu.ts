@@ -24,6 +24,19 @@ export interface ObjectResult {
   readonly reason: string;
   /** Every line the load printed (capped in the guest). */
   readonly log: string[];
+  /** Each program loaded alone by the per-program loader, by name (absent without the loader). */
+  readonly programs?: Record<string, ProgramResult>;
+}
+
+/** One program of an object, loaded alone and attached where libbpf can (groundtruth/loader/loader.c). */
+export interface ProgramResult {
+  readonly verdict: Exclude<KernelVerdict, 'no-result'> | 'open-failed';
+  readonly section: string;
+  /** The error number libbpf returned (0 when it loaded and attached). */
+  readonly errno: number;
+  readonly explain: string[];
+  readonly reason: string;
+  readonly log: string[];
 }
 
 /** One boot's outcome. */
@@ -33,6 +46,8 @@ export interface BootResult {
   /** sha256 of the guest's /sys/kernel/btf/vmlinux. */
   readonly btfSha256?: string;
   readonly bpftool?: string;
+  /** The libbpf version the per-program loader reported (absent without it). */
+  readonly loaderLibbpf?: string;
   /** vmlinux functions that exist only as compiler clones: name → a clone's symbol (from /proc/kallsyms). */
   readonly cloneOnly?: Record<string, string>;
   /** The guest printed its closing line (every object was tried). */
@@ -94,6 +109,10 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
   let bpftool: string | undefined;
   let complete = false;
   let cloneOnly: Record<string, string> | undefined;
+  let loaderLibbpf: string | undefined;
+  /** Per object, per program: the loader's lines, then its verdict. */
+  const progLogs = new Map<string, Map<string, string[]>>();
+  const progs = new Map<string, Record<string, ProgramResult>>();
   for (const raw of lines) {
     // A kernel message can precede the marker on the same line; the marker starts the record.
     const at = raw.indexOf(`${MARK} `);
@@ -106,7 +125,30 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
     else if (kind === 'btf-sha256') btfSha256 = /^[0-9a-f]{64}$/.test(rest.trim()) ? rest.trim() : undefined;
     else if (kind === 'bpftool') bpftool = rest.trim();
     else if (kind === 'done') complete = true;
-    else if (kind === 'clone-only') {
+    else if (kind === 'pl') {
+      const m = /^(\S+) ([VLP]) ?(.*)$/.exec(rest);
+      if (!m) continue;
+      const [, id, what, body] = m;
+      if (what === 'V') loaderLibbpf = body.trim();
+      else if (what === 'L') {
+        const sp2 = body.indexOf(' ');
+        const prog = sp2 < 0 ? body : body.slice(0, sp2);
+        let byProg = progLogs.get(id);
+        if (!byProg) progLogs.set(id, (byProg = new Map()));
+        const list = byProg.get(prog) ?? [];
+        list.push(sp2 < 0 ? '' : body.slice(sp2 + 1));
+        byProg.set(prog, list);
+      } else {
+        const r = /^(\S+) (loaded|load-failed|attach-failed|open-failed) (-?\d+) (\S+)$/.exec(body.trim());
+        if (!r) continue;
+        const log = progLogs.get(id)?.get(r[1]) ?? [];
+        progLogs.get(id)?.delete(r[1]);
+        const why = r[2] === 'loaded' ? { explain: [], reason: '' } : explainLines(log);
+        let rec = progs.get(id);
+        if (!rec) progs.set(id, (rec = {}));
+        rec[r[1]] = { verdict: r[2] as ProgramResult['verdict'], section: r[4], errno: Number(r[3]), ...why, log };
+      }
+    } else if (kind === 'clone-only') {
       cloneOnly ??= {};
       for (const pair of rest.trim().split(/\s+/)) {
         const m = /^([A-Za-z_]\w*)=(\S+)$/.exec(pair);
@@ -130,12 +172,15 @@ export function parseSerial(text: string, objectIds: readonly string[]): Omit<Bo
   for (const id of objectIds) {
     const r = results.get(id);
     const log = logs.get(id) ?? [];
-    objects[id] = r ? classify(r.status, r.seconds, log, r.retry) : { verdict: 'no-result', explain: [], reason: '', log };
+    const base: ObjectResult = r ? classify(r.status, r.seconds, log, r.retry) : { verdict: 'no-result', explain: [], reason: '', log };
+    const p = progs.get(id);
+    objects[id] = p ? { ...base, programs: p } : base;
   }
   return {
     release,
     btfSha256,
     bpftool,
+    ...(loaderLibbpf ? { loaderLibbpf } : {}),
     ...(cloneOnly ? { cloneOnly } : {}),
     complete,
     objects,

@@ -29,6 +29,7 @@ import { buildInitramfs, type GuestObject } from '../../groundtruth/src/initramf
 import { imagesFromPath, type KernelImage } from '../../groundtruth/src/kernels';
 import { bootAll, debianImages, defaultJobs, findClang, findQemu, guestTools, privateApt } from '../../groundtruth/src/pipeline';
 import type { ObjectResult } from '../../groundtruth/src/qemu';
+import { buildLoader, type GuestLoader } from '../../groundtruth/src/loader';
 
 const root = join(__dirname, '..', '..');
 
@@ -135,6 +136,15 @@ async function main(): Promise<number> {
   const guest = guestTools(apt, cache, opts.hostBpftool, log);
   lap('guestToolsMs', t);
   log(`guest: ${guest.bpftoolVersion.replace(/\n/g, ', ')}; autoattach ${guest.autoattach ? 'yes' : 'no'}`);
+  // Each program alone too, with the per-program loader, where it can be built.
+  let loader: GuestLoader | undefined;
+  if (apt)
+    try {
+      loader = buildLoader(apt, cache, log);
+    } catch (e) {
+      log(`no per-program loader: ${(e as Error).message.split('\n')[0]}; objects are judged whole`);
+    }
+  const guestFiles = loader ? [...guest.files, { guestPath: 'bin/loader', hostPath: loader.path }] : guest.files;
 
   // Kernel images.
   t = performance.now();
@@ -202,7 +212,7 @@ async function main(): Promise<number> {
 
   t = performance.now();
   const initrd = join(work, 'initramfs.cpio.gz');
-  const size = buildInitramfs(initrd, guest.files, objects, guest.autoattach);
+  const size = buildInitramfs(initrd, guestFiles, objects, guest.autoattach);
   lap('initramfsMs', t);
   log(`initramfs: ${(size / 1e6).toFixed(1)} MB with ${objects.length} objects`);
 
@@ -256,6 +266,7 @@ async function main(): Promise<number> {
       bpftool: guest.bpftoolVersion,
       ...(guest.libbpfVersion ? { libbpf: guest.libbpfVersion } : {}),
       autoattach: guest.autoattach,
+      ...(loader ? { loader: { origin: loader.origin, libbpf: loader.libbpf } } : {}),
     },
     btf: { blob: relative(root, blob).startsWith('..') ? blob : relative(root, blob), sha256: sha256File(blob) },
     clang: clangVersion,

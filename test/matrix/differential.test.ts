@@ -11,11 +11,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { vmlinuxHeader } from '../../groundtruth/src/compile';
+import { compileBpf, vmlinuxHeader } from '../../groundtruth/src/compile';
 import {
   compare,
+  comparePrograms,
   describeDisagreement,
   kernelFails,
+  linterProgramVerdicts,
   linterVerdicts,
   parseLimitations,
   renderMatrix,
@@ -152,4 +154,41 @@ test('the object pass (check --compile) agrees with the kernels at least whereve
     `agreement with the kernels: source pass ${source.filter((c) => c.agree).length} of ${source.length}, object pass ${object.filter((c) => c.agree).length} of ${object.length}`,
   );
   assert.deepEqual(worse, [], 'cells where the source pass agrees with the kernel and the object pass does not');
+});
+
+test('each program loaded alone agrees with the linter verdict for that program, or is a documented known limitation', async (t) => {
+  if (!results) return skipOrFail(t, why!);
+  if (!results.guest.loader) return skipOrFail(t, 'the last matrix run had no per-program loader (it needs apt-get and gcc)');
+  const clang = which('clang');
+  const bpftool = which('bpftool') ?? (existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined);
+  const blob = join(root, results.btf.blob);
+  const blobPath = existsSync(blob) ? blob : results.btf.blob;
+  if (!clang || !bpftool || !existsSync(blobPath)) return skipOrFail(t, `needs clang, bpftool and ${results.btf.blob}`);
+  const current: MatrixResults = { ...results, programs: results.programs.filter((p) => !stale.includes(p.source)) };
+  const names = current.kernels.filter((k) => k.dbName).map((k) => k.dbName!);
+  // The objects, compiled as the matrix compiled them, tell which lines each program's code covers.
+  const work = mkdtempSync(join(tmpdir(), 'ebpf-matrix-programs-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const includeDir = await vmlinuxHeader(blobPath, { cmd: bpftool, args: [] }, work);
+  const objects = new Map<string, string>();
+  for (const p of current.programs) {
+    const out = join(work, `${p.id}.o`);
+    await compileBpf(clang, join(root, p.source), includeDir, out);
+    objects.set(p.source, out);
+  }
+  const linter = await linterProgramVerdicts(root, current.programs, names, objects, results.guest.loader.libbpf);
+  const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
+  const cells = comparePrograms(current, linter, limitations);
+  assert.ok(cells.length > 0, 'no program was compared');
+  const multi = current.programs.filter((p) => new Set(cells.filter((c) => c.program === p.source).map((c) => c.name)).size > 1);
+  t.diagnostic(
+    `per program: ${cells.filter((c) => c.agree).length} of ${cells.length} program × kernel pairs agree (${multi.length} objects with several programs)`,
+  );
+  const bad = cells
+    .filter((c) => !c.agree && !c.limitation)
+    .map(
+      (c) =>
+        `${c.program} ${c.name} on ${c.kernel.majorMinor}: kernel ${c.result.verdict}${c.result.reason ? ` (${c.result.reason})` : ''}, linter ${c.linter.fails ? `fails: ${c.linter.because[0]?.split('\n')[0]}` : 'loads'}`,
+    );
+  assert.deepEqual(bad, [], 'programs whose kernel verdict and linter verdict disagree, not explained in docs/ground-truth.md');
 });

@@ -16,6 +16,9 @@ import { maskBpfMacros } from '../parse/bpfMacros';
 import { coreMacro } from '../analysis/coreMacros';
 import { type Finding, findingMessage, fitting, type Severity } from '../analysis/model';
 import { checkObject, type ObjectVerdict } from '../rules/object';
+
+/** Each program's source lines in a compiled object (for the kernel matrix's per-program verdicts). */
+export { programLines } from '../rules/object';
 import { type CompileError, compileBpf } from './compile';
 import type { Project } from './project';
 import type { Settings } from './settings';

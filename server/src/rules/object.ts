@@ -387,6 +387,28 @@ function describe(relo: CoreRelo, root: string | undefined): string {
   return `type named \`${root ?? '?'}\``;
 }
 
+/**
+ * Each program's source lines: those of every instruction libbpf links into it that some kernel
+ * may reach (nothing patched: every branch counts), as `file:line`, and the line of its first
+ * instruction (its function's opening line). For telling which program a finding belongs to.
+ */
+export function programLines(obj: BpfObject): Map<string, { lines: Set<string>; first?: { file: string; line: number } }> {
+  const linked = new LinkedObject(obj);
+  const lineAt = lineTables(linked, obj.ext?.lineInfo ?? []);
+  const out = new Map<string, { lines: Set<string>; first?: { file: string; line: number } }>();
+  for (const prog of obj.programs) {
+    const lines = new Set<string>();
+    for (const [section, offs] of linked.reach(prog, () => new Map()))
+      for (const off of offs) {
+        const l = lineAt.get(section)?.get(off);
+        if (l && l.line > 0) lines.add(`${l.file}:${l.line}`);
+      }
+    const f = lineAt.get(prog.section)?.get(prog.offset);
+    out.set(prog.name, { lines, ...(f ? { first: { file: f.file, line: f.line } } : {}) });
+  }
+  return out;
+}
+
 /** The sets (in `lines`, created as needed) of the source lines `reach` touches. */
 function reachedLines(
   reach: Map<string, Set<number>>,

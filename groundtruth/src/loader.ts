@@ -1,0 +1,82 @@
+/**
+ * The matrix's per-program loader (`groundtruth/loader/loader.c`), built for the guest: a static
+ * binary linked against Debian's libbpf and the libraries it needs (`libbpf-dev`, `libelf-dev`,
+ * `zlib1g-dev`, `libzstd-dev`, with `libc6-dev` and `linux-libc-dev` of the same release as a
+ * sysroot), with this machine's gcc. Cached by the package versions and the source's hash.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compareDebVersions, type AptVersion, type PrivateApt } from './apt';
+import { HostError, run, sha256, which } from './host';
+
+const SOURCE = join(__dirname, '..', 'loader', 'loader.c');
+const PACKAGES = ['libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'libzstd-dev', 'libc6-dev', 'linux-libc-dev'];
+
+/** A built loader. */
+export interface GuestLoader {
+  readonly path: string;
+  /** The libbpf it links, `M.m`. */
+  readonly libbpf: string;
+  /** The packages it was built from. */
+  readonly origin: string;
+}
+
+function family(suite: string): string {
+  return suite.replace(/-(security|backports|updates|proposed-updates)$/, '');
+}
+
+/**
+ * Builds (or finds in the cache) the loader against the newest libbpf-dev of the archive, the
+ * other packages from the same release. Throws a {@link HostError} saying what is missing.
+ */
+export function buildLoader(apt: PrivateApt, cache: string, log: (s: string) => void): GuestLoader {
+  const gcc = which('gcc');
+  if (!gcc) throw new HostError('gcc is needed to build the per-program loader (Debian package gcc)');
+  const versions = apt.versions(PACKAGES);
+  const libbpf = versions.filter((v) => v.package === 'libbpf-dev').sort((a, b) => compareDebVersions(b.version, a.version))[0];
+  if (!libbpf) throw new HostError('the Debian archive lists no libbpf-dev');
+  const fam = family(libbpf.suite);
+  const chosen: AptVersion[] = PACKAGES.map((p) => {
+    const v = versions
+      .filter((x) => x.package === p && family(x.suite) === fam)
+      .sort((a, b) => compareDebVersions(b.version, a.version))[0];
+    if (!v) throw new HostError(`no ${p} in Debian ${fam} to build the loader with`);
+    return v;
+  });
+  const source = readFileSync(SOURCE, 'utf8');
+  const key = sha256(`${source}\n${chosen.map((v) => `${v.package}=${v.version}`).join('\n')}`).slice(0, 16);
+  const dir = join(cache, 'guest', `loader-${key}`);
+  const bin = join(dir, 'loader');
+  const origin = `built from groundtruth/loader/loader.c against Debian ${fam} ${chosen.map((v) => `${v.package} ${v.version}`).join(', ')}`;
+  const version = /^(?:\d+:)?(\d+\.\d+)/.exec(libbpf.version)?.[1] ?? libbpf.version;
+  if (existsSync(bin)) return { path: bin, libbpf: version, origin };
+  rmSync(dir, { recursive: true, force: true });
+  const root = join(dir, 'sysroot');
+  const debs = join(dir, 'debs');
+  mkdirSync(root, { recursive: true });
+  log(`building the per-program loader: ${origin}`);
+  for (const v of chosen) run('dpkg-deb', ['-x', apt.download(v.package, v.version, debs), root]);
+  const lib = join(root, 'usr', 'lib', 'x86_64-linux-gnu');
+  const tmp = `${bin}.tmp`;
+  run(gcc, [
+    `--sysroot=${root}`,
+    '-isystem',
+    join(root, 'usr', 'include'),
+    `-L${lib}`,
+    '-static',
+    '-O2',
+    '-Wall',
+    '-o',
+    tmp,
+    SOURCE,
+    '-lbpf',
+    '-lelf',
+    '-lz',
+    '-lzstd',
+  ]);
+  renameSync(tmp, bin);
+  rmSync(debs, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
+  writeFileSync(join(dir, 'origin.txt'), `${origin}\n`);
+  return { path: bin, libbpf: version, origin };
+}
