@@ -1,9 +1,11 @@
 /**
  * Every fix of the call rules (helper-unavailable, kfunc-unavailable, legacy-probe-read,
- * verifier-bounded-loops) produces C that compiles: each snippet is compiled as written and
- * with each fix applied on its own, with `clang -target bpf -O2 -g -c` against a vmlinux.h that
- * bpftool dumps from real kernel BTF. Needs Debian's clang, libbpf-dev and bpftool; says so and
- * skips when they are absent.
+ * verifier-bounded-loops) and field-missing-in-range's `___old` fallback produces C that compiles:
+ * each snippet is compiled as written and with each fix applied on its own, with `clang -target
+ * bpf -O2 -g -c` against a vmlinux.h that bpftool dumps from real kernel BTF, with a variable a
+ * guard leaves uninitialised and an undeclared function (a missing include) made errors. Needs
+ * Debian's clang, libbpf-dev and bpftool; says so and skips when they are absent. Which guard
+ * fixes are offered at all (only where the program then loads) is checked without clang.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb } from '../../kernel-db/src/query/db';
-import { applyEdits } from '../../server/src/analysis/fixall';
+import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
 import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
@@ -50,6 +52,54 @@ struct {
 } rb SEC(".maps");
 `;
 const GPL = '\nchar LICENSE[] SEC("license") = "GPL";\n';
+/** No ring buffer map: the guards below are about the helpers alone. */
+const PLAIN = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+`;
+/** A helper's value used after the call (no guard), a call statement (a guard), an already guarded call (no second guard). */
+const GUARDS = `${PLAIN}#include <bpf/bpf_core_read.h>
+
+static long cb(u32 i, void *ctx)
+{
+    return 0;
+}
+
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    u64 ts;
+    ts = bpf_ktime_get_boot_ns();
+    if (!ts)
+        return 0;
+    bpf_loop(16, cb, NULL, 0);
+    if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop))
+        bpf_loop(8, cb, NULL, 0);
+    return ts;
+}
+${GPL}`;
+/** Ring buffer helpers where the RINGBUF map itself fails on the same kernels. */
+const RINGBUF = `${HEAD}
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    u64 *e;
+    e = bpf_ringbuf_reserve(&rb, sizeof(u64), 0);
+    if (!e)
+        return 0;
+    *e = code;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+${GPL}`;
+/** A renamed member read through a BTF pointer, in a file without bpf_core_read.h. */
+const RENAMED = `${PLAIN}
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    return prev->__state;
+}
+${GPL}`;
 
 /** Snippets whose findings carry fixes, with the settings that produce them. */
 const SNIPPETS: { name: string; code: string; settings?: Partial<Settings>; rules: string[] }[] = [
@@ -70,6 +120,9 @@ int BPF_KPROBE(on_exit, long code)
 }
 ${GPL}`,
   },
+  { name: 'guards only around call statements', rules: ['helper-unavailable'], code: GUARDS },
+  { name: 'ring buffer map and helpers', rules: ['helper-unavailable'], code: RINGBUF },
+  { name: 'renamed member fallback', rules: ['field-missing-in-range'], code: RENAMED },
   {
     name: 'older equivalent helper',
     rules: ['helper-unavailable'],
@@ -170,9 +223,14 @@ test('call-rule fixes compile with clang -target bpf', async (t) => {
           ? text.replace('#include <bpf/bpf_tracing.h>\n', `#include <bpf/bpf_tracing.h>\n${KSYM_EXISTS}`)
           : text,
       );
-      const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-I', dir, '-c', file, '-o', `${file}.o`], {
-        encoding: 'utf8',
-      });
+      // A guard that skips an assignment leaves the variable undefined where the value is used;
+      // a fix that forgets an include calls an undeclared function: both are errors here.
+      const strict = ['-Werror=uninitialized', '-Werror=sometimes-uninitialized', '-Werror=implicit-function-declaration'];
+      const r = spawnSync(
+        clang!,
+        ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', ...strict, '-I', dir, '-c', file, '-o', `${file}.o`],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, `${label} compiles:\n${text}\n${r.stdout}${r.stderr}`);
     };
     let fixes = 0;
@@ -198,4 +256,74 @@ test('call-rule fixes compile with clang -target bpf', async (t) => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('guard fixes are offered only where the program then loads', async () => {
+  const parser = await loadCParser();
+  const engine = new Engine(KernelDb.open({ noUser: true }), (s) => parser.parseText(s));
+  const analyse = (code: string) => {
+    const tree = parser.parseText(code)!;
+    const r = engine.analyzeDocument('file:///tmp/guards.bpf.c', code, tree, DEFAULT_SETTINGS).findings;
+    tree.delete();
+    return r;
+  };
+  const isGuard = (title: string) => /only on kernels that have it/.test(title);
+  const at = (findings: ReturnType<typeof analyse>, code: string, needle: string, nth = 0) => {
+    let off = -1;
+    for (let i = 0; i <= nth; i++) off = code.indexOf(needle, off + 1);
+    const line = code.slice(0, off).split('\n').length - 1;
+    const f = findings.find((x) => x.rule === 'helper-unavailable' && x.range.start.line === line);
+    assert.ok(f, `a helper-unavailable finding on line ${line + 1} (${needle}): ${findings.map((x) => x.message).join('\n')}`);
+    return f;
+  };
+
+  const g = analyse(GUARDS);
+  // `ts = bpf_ktime_get_boot_ns();` followed by `if (!ts)`: a guard would leave `ts` undefined.
+  assert.deepEqual(
+    at(g, GUARDS, 'ts = bpf_ktime_get_boot_ns').fixes.filter((x) => isGuard(x.title)),
+    [],
+  );
+  // A call statement is guarded, and fix all applies it.
+  const loop = at(g, GUARDS, 'bpf_loop(16');
+  assert.ok(loop.fixes.some((x) => isGuard(x.title) && x.safe));
+  assert.match(
+    applyEdits(GUARDS, fixAllEdits(g)),
+    /if \(bpf_core_enum_value_exists\(enum bpf_func_id, BPF_FUNC_loop\)\) \{\n\s+bpf_loop\(16/,
+  );
+  // The call already under that guard gets no identical guard inside it.
+  const guarded = g.find(
+    (x) => x.rule === 'helper-unavailable' && x.range.start.line === GUARDS.slice(0, GUARDS.indexOf('bpf_loop(8')).split('\n').length - 1,
+  );
+  assert.deepEqual(guarded?.fixes.filter((x) => isGuard(x.title)) ?? [], []);
+
+  // The RINGBUF map fails wherever the ring buffer helpers are missing: a guard cannot make the
+  // object load there, so none is offered, nor applied by fix all; narrowing the target is.
+  const rb = analyse(RINGBUF);
+  assert.ok(rb.some((f) => f.rule === 'map-type-unavailable'));
+  for (const needle of ['bpf_ringbuf_reserve', 'bpf_ringbuf_submit']) {
+    const f = at(rb, RINGBUF, needle);
+    assert.deepEqual(
+      f.fixes.filter((x) => isGuard(x.title)),
+      [],
+      needle,
+    );
+    const narrow = f.fixes.find((x) => /^Narrow this file's target to \d+\.\d+\+/.test(x.title));
+    assert.ok(narrow && !narrow.safe, `${needle}: narrowing offered, not applied by fix all`);
+    // The narrowed file has no finding left on the helper's kernels.
+    const narrowed = applyEdits(RINGBUF, narrow.edits);
+    assert.deepEqual(
+      analyse(narrowed).filter((x) => x.severity === 'error'),
+      [],
+    );
+  }
+  assert.doesNotMatch(applyEdits(RINGBUF, fixAllEdits(rb)), /BPF_FUNC_ringbuf/);
+  // Guard fixes carry no internal marks out of the analysis.
+  assert.ok(g.every((f) => f.fixes.every((x) => !('guard' in x) && !('needsCoreRead' in x))));
+
+  // The ___old fallback declares bpf_core_field_exists's header even for a direct BTF read.
+  const renamed = analyse(RENAMED).find((f) => f.rule === 'field-missing-in-range');
+  const fallback = renamed?.fixes.find((x) => /___old/.test(x.title));
+  assert.ok(fallback, 'the ___old fallback is offered');
+  assert.doesNotMatch(fallback.title, /`/);
+  assert.match(applyEdits(RENAMED, fallback.edits), /#include <bpf\/bpf_core_read\.h>/);
 });

@@ -69,8 +69,8 @@ int BPF_KPROBE(on_unlink, void *idmap, struct inode *dir)
   // cputime_expires only look alike (offset, name) across kernels years apart.
   assert.doesNotMatch(real.message, /mce_vaddr|preempt_disable_ip/);
   assert.doesNotMatch(boot.message, /cputime_expires/);
-  assert.match(real.fixes[0]?.title ?? '', /Fall back to `start_boottime`/);
-  assert.match(boot.fixes[0]?.title ?? '', /Fall back to `real_start_time`/);
+  assert.match(real.fixes[0]?.title ?? '', /Fall back to start_boottime /);
+  assert.match(boot.fixes[0]?.title ?? '', /Fall back to real_start_time /);
   // __i_ctime only on 6.6–6.10; i_ctime_sec and i_ctime_nsec replaced it, no rename: the kernels
   // are told apart, and no fallback is offered that would fail on the other 40.
   assert.match(ctime.message, /named `__i_ctime` on 4 of them \(6\.6–6\.8\)\./);

@@ -120,21 +120,22 @@ export function chainFix(chain: Chain, env: FixEnv): Fix[] {
 }
 
 /**
- * An edit that puts the statement holding `call` under `if (cond) { … }`. `whole` says whether the
- * call is the entire statement (`bpf_ringbuf_output(…);`); otherwise the enclosing expression
- * statement is wrapped (`e = bpf_ringbuf_reserve(…);`), which changes what later code sees.
- * Declarations, conditions and returns cannot be wrapped.
+ * An edit that puts the call statement `call;` under `if (cond) { … }`, so that kernels failing
+ * `cond` skip it. Only a call that is the whole statement is wrapped: when its value is used
+ * (`e = bpf_ringbuf_reserve(…);`, a declaration, a condition, a return) skipping it would leave
+ * that value undefined for the code after it, so no wrap is offered. Nor is one under an `if`
+ * that already tests `cond` (the guard would only repeat itself).
  */
-export function guardWrap(env: Pick<FixEnv, 'model' | 'lines'>, call: Node, cond: string): { edit: TextEdit; whole: boolean } | undefined {
+export function guardWrap(env: Pick<FixEnv, 'model' | 'lines'>, call: Node, cond: string): TextEdit | undefined {
   let stmt: Node | null = call.parent;
   while (stmt && stmt.type === 'parenthesized_expression') stmt = stmt.parent;
-  const whole = stmt?.type === 'expression_statement';
-  while (stmt && stmt.type !== 'expression_statement') {
-    if (/statement$|declaration$|^function_definition$|^compound_statement$/.test(stmt.type)) return undefined;
-    stmt = stmt.parent;
-  }
-  if (!stmt) return undefined;
+  if (stmt?.type !== 'expression_statement') return undefined;
   const text = env.model.text;
+  const squash = (s: string) => s.replace(/\s+/g, '');
+  for (let up: Node | null = stmt.parent; up; up = up.parent) {
+    const c = up.type === 'if_statement' ? up.childForFieldName('condition') : null;
+    if (c && squash(text.slice(c.startIndex, c.endIndex)).includes(squash(cond))) return undefined;
+  }
   const lineStart = text.lastIndexOf('\n', stmt.startIndex - 1) + 1;
   const indent = /^[ \t]*/.exec(text.slice(lineStart, stmt.startIndex))![0];
   const unit = indent.includes('\t') ? '\t' : '    ';
@@ -143,15 +144,9 @@ export function guardWrap(env: Pick<FixEnv, 'model' | 'lines'>, call: Node, cond
   if (stmt.parent && stmt.parent.type !== 'compound_statement' && stmt.parent.type !== 'case_statement') {
     const outer = indent.endsWith(unit) ? indent.slice(0, -unit.length) : indent;
     return {
-      edit: {
-        range: env.lines.range(stmt.startIndex, stmt.endIndex),
-        newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}`,
-      },
-      whole,
+      range: env.lines.range(stmt.startIndex, stmt.endIndex),
+      newText: `{\n${indent}if (${cond}) {\n${indent}${unit}${body}\n${indent}}\n${outer}}`,
     };
   }
-  return {
-    edit: { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` },
-    whole,
-  };
+  return { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` };
 }

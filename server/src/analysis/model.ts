@@ -25,6 +25,11 @@ export interface Fix {
    * when the file lacks it (and clears this flag) once the whole file is known.
    */
   readonly needsCoreRead?: boolean;
+  /**
+   * The fix puts a call under a run-time guard so that kernels lacking what it calls skip it: it
+   * helps only where nothing else fails the whole object (the driver drops it otherwise).
+   */
+  readonly guard?: boolean;
 }
 
 /** Severity as users configure it. */

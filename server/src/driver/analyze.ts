@@ -8,6 +8,7 @@
  */
 import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { applyAlternatives } from './alternatives';
+import { checkGuardFixes } from './guardFixes';
 import { mergeObjectFindings, type ObjectPass, type ObjectReach } from './objectPass';
 import { flagRegions } from '../analysis/loaderFlags';
 import { createHash } from 'node:crypto';
@@ -261,7 +262,7 @@ export function analyze(input: AnalysisInput): Finding[] {
   // program's alternatives may be anywhere in it, so this is never cached per function).
   const flagged = input.runtime?.rodata.size ? flagRegions(model, input.runtime.rodata) : [];
   const decided = input.object ? mergeObjectFindings(findings, input.object, text) : findings;
-  const varied = applyAlternatives(decided, model, lines, input.runtime, flagged, kernels);
+  const varied = checkGuardFixes(applyAlternatives(decided, model, lines, input.runtime, flagged, kernels), kernels, text, lines);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
   const kept = ds.length

@@ -109,8 +109,11 @@ function gaps(ctx: RuleContext, configs: readonly string[], kernels: readonly Ke
   return { off, unknown: kernels.filter((k) => !k.hasConfig) };
 }
 
-/** "CONFIG_A and CONFIG_B are off on …; CONFIG_C is off on …", the failing kernels, and the unknown note. */
-function describeGaps(ctx: RuleContext, g: ConfigGaps, of: number): { text: string; failing: Kernel[]; unknown: string } {
+/**
+ * "CONFIG_A and CONFIG_B are off on …; CONFIG_C is off on …", the failing kernels, and the unknown
+ * note, counted against `of` — the headline's kernels ("81 target kernels"), so the counts agree.
+ */
+function describeGaps(ctx: RuleContext, g: ConfigGaps, of: string): { text: string; failing: Kernel[]; unknown: string } {
   // Options off on the same kernels share one clause.
   const bySet = new Map<string, { names: string[]; ks: Kernel[] }>();
   for (const [c, ks] of g.off) {
@@ -125,7 +128,7 @@ function describeGaps(ctx: RuleContext, g: ConfigGaps, of: number): { text: stri
   const failing = ctx.kernels.filter((k) => [...g.off.values()].some((ks) => ks.includes(k)));
   const unknown =
     g.unknown.length > 0
-      ? ` ${g.unknown.length} of the ${of} kernels have no known config and may lack ${g.off.size === 1 ? 'it' : 'them'} too.`
+      ? ` ${g.unknown.length} of the ${of} have no known config and may lack ${g.off.size === 1 ? 'it' : 'them'} too.`
       : '';
   return { text: parts.join('; '), failing, unknown };
 }
@@ -158,7 +161,7 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
       });
     return;
   }
-  const d = describeGaps(ctx, g, kernels.length);
+  const d = describeGaps(ctx, g, `${ctx.kernels.length} target kernels`);
   if (seen.has(d.text)) return;
   seen.add(d.text);
   const what = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load or attach there';
@@ -205,7 +208,7 @@ function checkMaps(ctx: RuleContext) {
     const kernels = ctx.kernels.filter((_, i) => av.kernels[i].present !== false);
     const g = gaps(ctx, av.configs ?? [], kernels);
     if (g.off.size === 0) continue;
-    const d = describeGaps(ctx, g, kernels.length);
+    const d = describeGaps(ctx, g, `${ctx.kernels.length} target kernels`);
     ctx.report({
       span: { start: site.value.start, end: site.value.end },
       kernels: d.failing.map((k) => k.name),
@@ -244,7 +247,7 @@ function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
     const kernels = runs.kernels();
     const g = gaps(ctx, configs, kernels);
     if (g.off.size === 0) continue;
-    const d = describeGaps(ctx, g, kernels.length);
+    const d = describeGaps(ctx, g, `${at.size} kernels this code runs on`);
     ctx.report({
       node: fnNode,
       kernels: d.failing.map((k) => k.name),

@@ -153,9 +153,10 @@ function renameFix(ctx: RuleContext, f: FunctionFacts, chain: Chain, struct: str
   });
   return [
     {
-      title: `Fall back to \`${old}\` where \`${last.field}\` is missing (bpf_core_field_exists + struct ${flavor})`,
+      title: `Fall back to ${old} where ${last.field} is missing (bpf_core_field_exists + struct ${flavor})`,
       safe: false,
-      needsCoreRead: !direct,
+      // bpf_core_field_exists() is defined in bpf_core_read.h, whichever way the fields are read.
+      needsCoreRead: true,
       edits,
     },
   ];

@@ -399,10 +399,10 @@ function missingFixes(
   if (wrap) {
     fixes.push({
       title: `Call ${name} only on kernels that have it (bpf_core_enum_value_exists)`,
-      // Only a whole call statement can be skipped without changing what later code sees.
-      safe: wrap.whole && onlyMissing,
-      edits: [wrap.edit],
+      safe: onlyMissing,
+      edits: [wrap],
       needsCoreRead: true,
+      guard: true,
     });
   }
   return fixes;

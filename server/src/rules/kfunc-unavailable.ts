@@ -171,7 +171,7 @@ function callsOf(ctx: RuleContext, name: string): Node[] {
 function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefined): Fix[] {
   const wrap = guardWrap(ctx, call, `bpf_ksym_exists(${name})`);
   if (!wrap) return [];
-  const edits = [wrap.edit];
+  const edits = [wrap];
   // bpf_ksym_exists() refuses (at compile time) a kfunc that is not declared __weak.
   if (decl && !decl.weak) edits.push({ range: ctx.lines.range(decl.attrEnd, decl.attrEnd), newText: ' __weak' });
   // bpf_ksym_exists() is in libbpf's bpf_helpers.h from 1.2 on.
@@ -180,10 +180,10 @@ function fixes(ctx: RuleContext, call: Node, name: string, decl: Extern | undefi
   return [
     {
       title: `Call ${name} only on kernels that have it (bpf_ksym_exists${decl && !decl.weak ? ', and declare it __weak' : ''}; libbpf 1.2+)`,
-      // Only a whole call statement can be skipped without changing what later code sees, and only
-      // a declaration in this file is known to be (made) __weak.
-      safe: wrap.whole && libbpf12 && decl !== undefined,
+      // Only a declaration in this file is known to be (made) __weak.
+      safe: libbpf12 && decl !== undefined,
       edits,
+      guard: true,
     },
   ];
 }
