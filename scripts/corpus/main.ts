@@ -28,6 +28,7 @@ export const PROJECTS = [
   { name: 'libbpf-tools', dir: 'bcc/libbpf-tools', include: ['bcc/libbpf-tools'], loader: 'libbpf' },
   { name: 'libbpf-bootstrap', dir: 'libbpf-bootstrap/examples/c', include: ['libbpf-bootstrap/examples/c'], loader: 'libbpf' },
   { name: 'inspektor-gadget', dir: 'inspektor-gadget/gadgets', include: ['inspektor-gadget/include'], loader: 'cilium/ebpf' },
+  { name: 'bcc-tools', dir: 'bcc/tools', include: [], loader: 'bcc' },
 ] as const;
 
 /**

@@ -90,3 +90,26 @@ test('bcc python: a program built from what cannot be followed is not made up', 
   assert.equal(r.programs.length, 0);
   assert.deepEqual(extractBccPython('from bcc import BPF\nb = BPF(src_file="tool.c")\n').srcFiles, ['tool.c']);
 });
+
+test('bcc python: a probe branch that exits ends its path; an option that exits, or a function that does, does not', () => {
+  const text = `from bcc import BPF
+def usage():
+    exit(1)
+if args.list:
+    exit()
+if not BPF.kernel_enum_has_val("bpf_attach_type", "BPF_TRACE_FENTRY"):
+    raise SystemExit("needs fentry")
+t = "int x;"
+BPF(text=t)
+`;
+  const r = extractBccPython(text);
+  assert.equal(r.programs.length, 1);
+  assert.deepEqual(
+    r.programs[0].when.map((w) => w.map((a) => [a.probe, a.value])),
+    [[[{ kind: 'enum', enum: 'bpf_attach_type', value: 'BPF_TRACE_FENTRY' }, true]]],
+  );
+  // Near miss: the same probe without the exit leaves both paths compiling the program.
+  const both = extractBccPython(text.replace('    raise SystemExit("needs fentry")\n', '    pass\n'));
+  assert.equal(both.programs.length, 1);
+  assert.deepEqual(both.programs[0].when.map((w) => w.map((a) => a.value)).sort(), [[false], [true]]);
+});

@@ -131,6 +131,16 @@ export interface AnalysisFacts {
     readonly config: string;
     readonly source: string;
   }[];
+  /**
+   * How each distribution installs the kernel headers BCC compiles against on the host: the
+   * distribution families it serves (`KernelMeta.distro`), a label and the commands.
+   */
+  readonly kernel_headers_install: {
+    readonly rows: readonly { readonly families: readonly string[]; readonly label: string; readonly commands: readonly string[] }[];
+    /** Distributions that ship no headers package at all. */
+    readonly without: readonly string[];
+    readonly source: string;
+  };
 }
 
 /** All fact tables, with lookups by name built once. */

@@ -8,7 +8,7 @@
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { parseLoader } from '../analysis/loader';
 import { LineIndex } from '../analysis/lines';
-import type { Finding, Range } from '../analysis/model';
+import { type Finding, headlineOf, type Range } from '../analysis/model';
 import { type BccProbe, type BccProbeAnswer, extractBccPython, type PyProgram, toPython, touchesSynthetic } from '../parse/python';
 import type { Tree } from 'web-tree-sitter';
 import type { AnalysisFailure } from './analyze';
@@ -57,6 +57,8 @@ function probeOn(db: KernelDb, probe: BccProbe, k: Kernel): boolean | null {
       return db.tracepoint(`${probe.category}/${probe.event}`, [k])[0].present;
     case 'function':
       return db.func(probe.name, [k])[0].present;
+    case 'enum':
+      return db.enumValue(probe.enum, probe.value, [k])[0].present;
     case 'raw_tracepoint':
       return db.progType('BPF_PROG_TYPE_RAW_TRACEPOINT', [k]).kernels[0].present;
     case 'kfunc':
@@ -180,7 +182,9 @@ export function analyzePython(
       for (const f of r.findings) {
         const m = mapFinding(program, cLines, pyLines, f, f.severity === 'info' ? undefined : why);
         if (!m) continue;
-        const key = `${m.rule}\u0000${m.range.start.line}:${m.range.start.character}-${m.range.end.line}:${m.range.end.character}\u0000${m.message}`;
+        // A note (info) every variant makes at the same place is kept once, as the first variant says it.
+        const said = m.severity === 'info' ? headlineOf(m.message) : m.message;
+        const key = `${m.rule}\u0000${m.range.start.line}:${m.range.start.character}-${m.range.end.line}:${m.range.end.character}\u0000${said}`;
         if (seen.has(key)) continue;
         seen.add(key);
         findings.push(m);

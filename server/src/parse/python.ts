@@ -6,9 +6,10 @@
  * `%` / `.format` / f-string pieces, `.replace('X', '…')` with literal arguments, `if`/`elif`/`else`,
  * and the run-time probes BCC offers (`BPF.kernel_struct_has_field`, `BPF.tracepoint_exists`,
  * `BPF.get_kprobe_functions`, `BPF.support_raw_tracepoint`, `BPF.support_kfunc`, `BPF.support_lsm`,
- * `BPF.ksymname`). A condition that is a probe forks the program into alternatives, each with the
- * probe results that select it; any other condition (command-line options) takes its `else`
- * branch, which is one real configuration of the tool.
+ * `BPF.support_fmod_ret`, `BPF.kernel_enum_has_val`, `BPF.ksymname`). A condition that is a probe
+ * forks the program into alternatives, each with the probe results that select it; a probe's
+ * branch that ends the tool (`exit()`, `sys.exit()`, `raise`) ends that path; any other condition
+ * (command-line options) takes its `else` branch, which is one real configuration of the tool.
  *
  * Each program is a virtual C text built of pieces: text copied verbatim from a Python string
  * literal (so a C offset maps to one Python offset exactly) and synthetic text standing for what
@@ -21,6 +22,7 @@ export type BccProbe =
   | { readonly kind: 'field'; readonly struct: string; readonly field: string }
   | { readonly kind: 'tracepoint'; readonly category: string; readonly event: string }
   | { readonly kind: 'function'; readonly name: string }
+  | { readonly kind: 'enum'; readonly enum: string; readonly value: string }
   | { readonly kind: 'raw_tracepoint' }
   | { readonly kind: 'kfunc' }
   | { readonly kind: 'lsm' };
@@ -275,6 +277,8 @@ interface State {
   probes: Map<string, Probe>;
   answers: BccProbeAnswer[];
   programs: { val: Val; call: number }[];
+  /** The tool exits on this path (a probe's branch that ends it): nothing after runs. */
+  ended?: boolean;
 }
 
 interface Probe {
@@ -301,8 +305,9 @@ class Interpreter {
   run(stmts: Stmt[], states: State[]): State[] {
     for (const s of stmts) {
       if (++this.steps > MAX_STEPS) return states;
-      if (s.kind === 'simple') for (const st of states) this.simple(s.toks, st);
-      else if (s.kind === 'block') {
+      if (s.kind === 'simple') {
+        for (const st of states) if (!st.ended) this.simple(s.toks, st);
+      } else if (s.kind === 'block') {
         if (s.run) states = this.run(s.body, states);
       } else states = this.branch(s.branches, states);
     }
@@ -312,19 +317,32 @@ class Interpreter {
   private branch(branches: { cond: Tok[] | undefined; body: Stmt[] }[], states: State[]): State[] {
     const out: State[] = [];
     for (const state of states) {
+      if (state.ended) {
+        out.push(state);
+        continue;
+      }
       let pending: State[] = [state];
+      // The paths a probe of this `if` chose: a branch of theirs that exits ends them.
+      const probed = new Set<State>();
+      const take = (body: Stmt[], st: State) => {
+        const after = this.run(body, [st]);
+        if (probed.has(st) && body.some(exits)) for (const a of after) a.ended = true;
+        out.push(...after);
+      };
       for (const b of branches) {
         const next: State[] = [];
         for (const st of pending) {
           const c = b.cond ? this.condition(b.cond, st) : true;
-          if (c === true) out.push(...this.run(b.body, [st]));
+          if (c === true) take(b.body, st);
           else if (c === false) next.push(st);
           else if (states.length + out.length + pending.length >= MAX_PATHS) next.push(st);
           else {
             // A probe not answered yet on this path: both answers.
             const yes = fork(st, { probe: c.probe, source: c.source, value: c.value });
             const no = fork(st, { probe: c.probe, source: c.source, value: !c.value });
-            out.push(...this.run(b.body, [yes]));
+            probed.add(yes);
+            probed.add(no);
+            take(b.body, yes);
             next.push(no);
           }
         }
@@ -357,13 +375,16 @@ class Interpreter {
   /** A condition that is one probe (optionally negated or compared with 0, 1 or -1). */
   private probe(toks: Tok[], st: State): Probe | undefined {
     let neg = false;
-    let i = 0;
-    while (toks[i]?.text === 'not') {
-      neg = !neg;
-      i++;
+    let body = toks;
+    // `not`s and enclosing brackets in any order: `(not BPF.support_fmod_ret())`.
+    for (;;) {
+      if (body[0]?.text === 'not') {
+        neg = !neg;
+        body = body.slice(1);
+      } else if (body[0]?.text === '(' && body[body.length - 1]?.text === ')' && closeOf(body, 0) === body.length - 1)
+        body = body.slice(1, -1);
+      else break;
     }
-    let body = toks.slice(i);
-    while (body[0]?.text === '(' && body[body.length - 1]?.text === ')' && closeOf(body, 0) === body.length - 1) body = body.slice(1, -1);
     // A comparison at the end: `== 1`, `!= 0`, `== -1`, `is True`…
     const m = /^(==|!=|is|is not)\s*(-?\d+|True|False|None)$/;
     let cmp: RegExpExecArray | null = null;
@@ -426,6 +447,11 @@ class Interpreter {
     } else if (method === 'support_raw_tracepoint' && args.length === 0) probe = { kind: 'raw_tracepoint' };
     else if (method === 'support_kfunc' && args.length === 0) probe = { kind: 'kfunc' };
     else if (method === 'support_lsm' && args.length === 0) probe = { kind: 'lsm' };
+    else if (method === 'kernel_enum_has_val' && args.length === 2 && args[0] && args[1])
+      probe = { kind: 'enum', enum: args[0], value: args[1] };
+    // BCC answers support_fmod_ret() with kernel_enum_has_val("bpf_attach_type", "BPF_MODIFY_RETURN").
+    else if (method === 'support_fmod_ret' && args.length === 0)
+      probe = { kind: 'enum', enum: 'bpf_attach_type', value: 'BPF_MODIFY_RETURN' };
     return probe ? { probe, key: probeKey(probe), source } : undefined;
   }
 
@@ -560,6 +586,17 @@ class Interpreter {
   }
 }
 
+/** A statement that ends the tool: `exit(…)`, `sys.exit(…)`, `quit(…)`, `os._exit(…)`, `raise …`. */
+function exits(s: Stmt): boolean {
+  if (s.kind !== 'simple') return false;
+  const t = s.toks.map((x) => x.text);
+  return (
+    t[0] === 'raise' ||
+    ((t[0] === 'exit' || t[0] === 'quit') && t[1] === '(') ||
+    (((t[0] === 'sys' && t[2] === 'exit') || (t[0] === 'os' && t[2] === '_exit')) && t[1] === '.' && t[3] === '(')
+  );
+}
+
 function fork(st: State, answer: BccProbeAnswer): State {
   return {
     env: new Map(st.env),
@@ -577,6 +614,8 @@ function probeKey(p: BccProbe): string {
       return `tp:${p.category}:${p.event}`;
     case 'function':
       return `func:${p.name}`;
+    case 'enum':
+      return `enum:${p.enum}.${p.value}`;
     default:
       return p.kind;
   }

@@ -10,7 +10,9 @@
  * running system. So an absence counts only where it looks like the kernel's history, not its
  * build: never on a minimal test config, not when another build of the same version and
  * architecture has the function, not when the nearest older and newer versions both have it, not
- * when the kernel's distribution has it in none of its builds, and not at all for a name no kernel
+ * when the kernel's distribution has it in none of its builds, not when no distribution has it on
+ * the architecture while a developer's or CI build there does (a module's function or tracepoint,
+ * like kvm's and nfs's on x86), and not at all for a name no kernel
  * of the database has. Inlining recorded by DepSurf always counts, and so does a function that a
  * booted kernel's kallsyms has only as compiler clones (`finish_task_switch.isra.0`): BTF keeps a
  * record of the plain name, but there is no symbol of it to attach to.
@@ -166,6 +168,11 @@ function statusOf(db: KernelDb, t: Target, kernels: readonly Kernel[]): Status[]
   }
 }
 
+/** A distribution's kernel as shipped to users (not a developer's, CI's, local or imported build). */
+function isDistribution(k: Kernel): boolean {
+  return !['vanilla', 'unknown', 'local', 'user'].includes(k.distro) && k.fidelity !== 'btf-minimal-config';
+}
+
 /**
  * Whether kernel `k`'s absence looks like a build difference rather than the kernel's history
  * (see the file comment), given every kernel's status.
@@ -184,6 +191,17 @@ function buildDifference(k: Kernel, all: readonly Kernel[], status: Map<number, 
   if (family.length > 0 && !family.some((o) => status.get(o.id) === 'ok')) {
     const oldest = family.map((o) => majorMinor(o.version)).reduce((a, b) => (compareVersions(a, b) <= 0 ? a : b), mm);
     if (known.some((o) => o.distro !== k.distro && status.get(o.id) === 'ok' && compareVersions(majorMinor(o.version), oldest) >= 0))
+      return true;
+  }
+  // A target that no distribution build of this architecture has while a developer's or CI's build
+  // of it has, and distribution builds of that era or later exist, lives in code distributions build
+  // as a module (kvm's and nfs's tracepoints are in kvm.ko and nfs.ko on x86, built in on some test
+  // configs): vmlinux cannot tell its history on any build of the architecture.
+  const era = sameArch.filter((o) => !isDistribution(o) && status.get(o.id) === 'ok').map((o) => majorMinor(o.version));
+  if (era.length > 0) {
+    const first = era.reduce((a, b) => (compareVersions(a, b) <= 0 ? a : b));
+    const distros = sameArch.filter(isDistribution);
+    if (!distros.some((o) => status.get(o.id) === 'ok') && distros.some((o) => compareVersions(majorMinor(o.version), first) >= 0))
       return true;
   }
   // The nearest version on one side: whether some build of it has the target, or undefined when

@@ -43,30 +43,40 @@ function loops(ctx: RuleContext, f: FunctionFacts, body: Node) {
     const at = runsOn(ctx, f, loop).kernels();
     const old = ctx.db.olderThan(at, since);
     if (old.length === 0) continue;
-    const constant = constantBound(ctx, loop);
+    const bound = boundOf(ctx, f, loop);
+    const constant = bound === 'constant';
     const kw = loop.type === 'for_statement' ? 'for' : loop.type === 'while_statement' ? 'while' : 'do';
-    const message = constant
+    const message = bound?.startsWith('parameter ')
       ? findingMessage(
           ...headlineWith(
-            `This \`${kw}\` loop has a constant bound but no \`#pragma unroll\``,
+            `This \`${kw}\` loop is bounded by parameter \`${bound.slice('parameter '.length)}\``,
             `if clang keeps the loop, ${old.length} of ${at.length} kernels reject it`,
           ),
-          `Clang -O2 usually unrolls such loops, but nothing guarantees it, and a loop left as a loop is rejected (back-edge) by verifiers before ${since} (bounded loops), on ${where(old, at)}.`,
+          `Where clang inlines this static function into callers that pass a constant, -O2 may unroll the loop, but nothing guarantees it, and a loop left as a loop is rejected (back-edge) by verifiers before ${since} (bounded loops), on ${where(old, at)}.`,
           guardedNote(ctx, f, loop),
         )
-      : findingMessage(
-          ...headlineWith(
-            `This \`${kw}\` loop's trip count is not a compile-time constant`,
-            `the verifier rejects it on ${old.length} of ${at.length} kernels`,
-          ),
-          `Clang cannot unroll it, and verifiers before ${since} reject any back-edge (bounded loops came in ${since}), on ${where(old, at)}.`,
-          guardedNote(ctx, f, loop),
-        );
+      : constant
+        ? findingMessage(
+            ...headlineWith(
+              `This \`${kw}\` loop has a constant bound but no \`#pragma unroll\``,
+              `if clang keeps the loop, ${old.length} of ${at.length} kernels reject it`,
+            ),
+            `Clang -O2 usually unrolls such loops, but nothing guarantees it, and a loop left as a loop is rejected (back-edge) by verifiers before ${since} (bounded loops), on ${where(old, at)}.`,
+            guardedNote(ctx, f, loop),
+          )
+        : findingMessage(
+            ...headlineWith(
+              `This \`${kw}\` loop's trip count is not a compile-time constant`,
+              `the verifier rejects it on ${old.length} of ${at.length} kernels`,
+            ),
+            `Clang cannot unroll it, and verifiers before ${since} reject any back-edge (bounded loops came in ${since}), on ${where(old, at)}.`,
+            guardedNote(ctx, f, loop),
+          );
     ctx.report({
       node: loop.child(0) ?? loop,
       message,
       kernels: old.map((k) => k.name),
-      ...(constant ? { severity: 'warning' as const } : {}),
+      ...(bound ? { severity: 'warning' as const } : {}),
       fixes: [pragmaFix(ctx, loop, constant)],
     });
   }
@@ -90,13 +100,23 @@ function unrolled(text: string, offset: number): boolean {
 }
 
 /**
- * `for (i = 0; i < N; i++)` with `N` a literal, a macro constant or `sizeof`, possibly in a
- * conjunction (`i < MAX && i < n` is bounded by `MAX`).
+ * What bounds a loop's counter: `'constant'` for `i < N` with `N` a literal, a macro constant or
+ * `sizeof` (`for (i = 0; i < N; i++)`, `while (len++ < N)`), possibly in a conjunction
+ * (`i < MAX && i < n` is bounded by `MAX`); `'parameter NAME'` for a counter compared with a
+ * parameter of a static helper function (its callers decide, and this function-level check does
+ * not see them); undefined otherwise.
  */
-function constantBound(ctx: RuleContext, loop: Node): boolean {
-  if (loop.type !== 'for_statement') return false;
+function boundOf(ctx: RuleContext, f: FunctionFacts, loop: Node): 'constant' | `parameter ${string}` | undefined {
   const isConst = (n: Node) =>
     /^(?:\s*(?:\d+[uUlL]*|0x[0-9a-fA-F]+[uUlL]*|[A-Z][A-Z0-9_]*|sizeof\s*\([^()]*\)|[-+*/()<> ]))+\s*$/.test(ctx.text(n));
+  // A helper's parameter (not a program's: its arguments are the context, never constants).
+  const header = ctx.text(f.fn.node).slice(0, Math.max(0, (f.fn.body?.startIndex ?? f.fn.node.endIndex) - f.fn.node.startIndex));
+  const helper = !f.fn.sec && /^\s*(?:static\b|__always_inline\b|inline\b)/.test(header);
+  const isParam = (n: Node) => helper && n.type === 'identifier' && f.fn.params.some((p) => p.name === ctx.text(n));
+  // The counter: `i`, or `len++` / `++len` / `len--` in the condition itself.
+  const isCounter = (n: Node) =>
+    n.type === 'identifier' || (n.type === 'update_expression' && n.namedChildren.length === 1 && n.namedChild(0)?.type === 'identifier');
+  let param: string | undefined;
   const bounded = (c: Node | null, depth = 0): boolean => {
     if (!c || depth > 8) return false;
     if (c.type === 'parenthesized_expression') return bounded(c.namedChild(0), depth + 1);
@@ -107,9 +127,13 @@ function constantBound(ctx: RuleContext, loop: Node): boolean {
     if (!l || !r) return false;
     if (op === '&&') return bounded(l, depth + 1) || bounded(r, depth + 1);
     if (!/^(<|<=|>|>=|!=)$/.test(op)) return false;
-    return (l.type === 'identifier' && isConst(r)) || (r.type === 'identifier' && isConst(l));
+    if ((isCounter(l) && isConst(r)) || (isCounter(r) && isConst(l))) return true;
+    if (isCounter(l) && isParam(r)) param ??= ctx.text(r);
+    else if (isCounter(r) && isParam(l)) param ??= ctx.text(l);
+    return false;
   };
-  return bounded(loop.childForFieldName('condition'));
+  if (bounded(loop.childForFieldName('condition'))) return 'constant';
+  return param ? `parameter ${param}` : undefined;
 }
 
 function pragmaFix(ctx: RuleContext, loop: Node, constant: boolean): Fix {
