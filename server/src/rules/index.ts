@@ -3,6 +3,7 @@
  * order rules run in comes from their metadata (`after`), not from this list.
  */
 import { attachTargetMissingInRange } from './attach-target-missing-in-range';
+import { bccNeedsKernelHeaders } from './bcc-needs-kernel-headers';
 import { configRequired } from './config-required';
 import { doesNotCompile } from './does-not-compile';
 import { enumValueNotRelocated } from './enum-value-not-relocated';
@@ -31,6 +32,7 @@ import { verifierSpinLockTimer } from './verifier-spin-lock-timer';
 /** Every rule, sorted by id. */
 export const RULES: readonly Rule[] = [
   attachTargetMissingInRange,
+  bccNeedsKernelHeaders,
   configRequired,
   doesNotCompile,
   enumValueNotRelocated,
