@@ -1,35 +1,149 @@
 /**
- * The VS Code extension: starts the bundled language server for C files (the server itself
- * decides which files are BPF programs) and shows the target kernels in the status bar.
+ * The VS Code extension: starts the bundled language server once a BPF document is open (a
+ * `*.bpf.c`, or C that includes BPF headers or uses `SEC(`), and gives it the conventions of a
+ * language extension: an output channel from the start (with `ebpfPortability.trace.server`),
+ * Restart Server / Show Output / Select Target Kernels commands, a language-status item on BPF
+ * documents (target, kernel count, server state, settings problems), rule docs shown rendered.
  * This is the only code that imports `vscode`.
  */
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+
+const SECTION = 'ebpfPortability';
+
+/** What the server says of a document's target (`ebpfPortability/status`, see server/src/lsp/server.ts). */
+interface Status {
+  readonly uri: string;
+  readonly target: string;
+  readonly architectures: readonly string[];
+  readonly kernels: number;
+  readonly problems: readonly string[];
+}
+
+/** What the extension gives other extensions and its tests: the status item as users see it. */
+export interface Api {
+  readonly statusItem: vscode.LanguageStatusItem;
+  /** Whether a document counts as BPF C here. */
+  isBpf(doc: vscode.TextDocument): boolean;
+}
 
 let client: LanguageClient | undefined;
 
-/** Activates the extension. */
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+/** BPF-side headers, `SEC(`, BCC's map and probe macros: a cheap look at a C file before starting the server. */
+const BPF_HINT =
+  /#\s*include\s*[<"](?:bpf\/bpf_(?:helpers|tracing|core_read|endian)\.h|(?:[^>"]*\/)?vmlinux[^/>"]*\.h|bcc\/)|\bSEC\s*\(\s*"|\bBPF_(?:HASH|ARRAY|PERF_OUTPUT|RINGBUF_OUTPUT|TABLE)\s*\(/;
+
+function isBpf(doc: vscode.TextDocument): boolean {
+  if (doc.uri.scheme !== 'file' && doc.uri.scheme !== 'untitled') return false;
+  if (/\.bpf\.(c|h)$/.test(doc.uri.path)) return true;
+  if (doc.languageId !== 'c') return false;
+  return BPF_HINT.test(doc.getText(new vscode.Range(0, 0, 400, 0)));
+}
+
+/** Activates the extension (on a C file or a workspace with `*.bpf.c`); the server starts with the first BPF document. */
+export async function activate(context: vscode.ExtensionContext): Promise<Api> {
+  const output = vscode.window.createOutputChannel('eBPF Portability');
+  context.subscriptions.push(output);
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc },
     debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
   };
+  const statuses = new Map<string, Status>();
+  const bpfDocs = new Set<string>();
+  const item = vscode.languages.createLanguageStatusItem('ebpfPortability.status', selectorFor(bpfDocs));
+  item.name = 'eBPF Portability';
+  context.subscriptions.push(item);
+  let state = 'not started';
+
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
       { scheme: 'file', language: 'c' },
       { scheme: 'untitled', language: 'c' },
-      { scheme: 'file', pattern: '**/*.bpf.c' },
+      { scheme: 'file', pattern: '**/*.bpf.{c,h}' },
     ],
+    outputChannel: output,
+    initializationOptions: { showRuleDocCommand: true, statusNotification: true },
     synchronize: {
-      configurationSection: 'ebpfPortability',
+      configurationSection: SECTION,
       // Headers, user-space loaders and project files the analysis reads from disk.
       fileEvents: vscode.workspace.createFileSystemWatcher('**/{*.h,*.c,.ebpf-portability.json,compile_commands.json,compile_flags.txt}'),
     },
+    middleware: {
+      // In an untrusted workspace nothing is run: no clang, so no object pass.
+      workspace: {
+        async configuration(params, token, next) {
+          const result = await next(params, token);
+          if (vscode.workspace.isTrusted || !Array.isArray(result)) return result;
+          return result.map((r, i) =>
+            params.items[i]?.section === SECTION && r && typeof r === 'object' ? { ...(r as object), compile: 'off' } : r,
+          );
+        },
+      },
+      // A rule's documentation link opens it rendered, not as an editable file of the install.
+      handleDiagnostics(uri, diagnostics, next) {
+        for (const d of diagnostics) {
+          if (d.code && typeof d.code === 'object' && d.source === 'ebpf-portability') {
+            const rule = String(d.code.value);
+            d.code = {
+              value: rule,
+              target: vscode.Uri.parse(`command:ebpfPortability.showRuleDoc?${encodeURIComponent(JSON.stringify([rule]))}`),
+            };
+          }
+        }
+        next(uri, diagnostics);
+      },
+    },
   };
-  client = new LanguageClient('ebpfPortability', 'eBPF Portability', serverOptions, clientOptions);
-  context.subscriptions.push(statusBar(context));
-  await client.start();
+
+  const refresh = () => refreshStatus(item, statuses, state, vscode.window.activeTextEditor?.document);
+  const start = async () => {
+    if (client) return;
+    client = new LanguageClient(SECTION, 'eBPF Portability', serverOptions, clientOptions);
+    client.onDidChangeState((e) => {
+      state = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+      refresh();
+    });
+    client.onNotification('ebpfPortability/status', (s: Status) => {
+      const before = statuses.get(s.uri);
+      statuses.set(s.uri, s);
+      if (s.problems.length && before?.problems.join('\n') !== s.problems.join('\n')) reportProblems(s.problems);
+      refresh();
+    });
+    await client.start();
+  };
+  const track = (doc: vscode.TextDocument) => {
+    if (!isBpf(doc)) return;
+    if (!bpfDocs.has(doc.uri.toString())) {
+      bpfDocs.add(doc.uri.toString());
+      item.selector = selectorFor(bpfDocs);
+    }
+    void start().catch((e) => output.appendLine(`cannot start the language server: ${(e as Error).message}`));
+  };
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand('ebpfPortability.showOutput', () => output.show(true)),
+    vscode.commands.registerCommand('ebpfPortability.restartServer', async () => {
+      if (!client) return start();
+      output.appendLine('restarting the language server');
+      await client.restart();
+    }),
+    vscode.commands.registerCommand('ebpfPortability.selectTarget', (preset?: string) => selectTarget(preset)),
+    vscode.commands.registerCommand('ebpfPortability.showRuleDoc', (rule: string) => showRuleDoc(context, rule)),
+    vscode.workspace.onDidOpenTextDocument(track),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(SECTION)) refresh();
+    }),
+    vscode.window.onDidChangeActiveTextEditor(refresh),
+    vscode.workspace.onDidCloseTextDocument((doc) => statuses.delete(doc.uri.toString())),
+    // Trusted now: the settings (the object pass among them) apply in full.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      void client?.sendNotification('workspace/didChangeConfiguration', { settings: null });
+    }),
+  );
+  for (const doc of vscode.workspace.textDocuments) track(doc);
+  refresh();
+  return { statusItem: item, isBpf };
 }
 
 /** Stops the language server. */
@@ -38,37 +152,123 @@ export async function deactivate(): Promise<void> {
   client = undefined;
 }
 
-/** The status-bar item: shows the target kernels; clicking it changes them. */
-function statusBar(context: vscode.ExtensionContext): vscode.Disposable {
-  const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-  item.command = 'ebpfPortability.selectTarget';
-  const refresh = () => {
-    const cfg = vscode.workspace.getConfiguration('ebpfPortability');
-    const archs = cfg.get<string[]>('architectures', []);
-    item.text = `$(server-environment) eBPF ${cfg.get<string>('targetKernels') ?? ''}${archs.length ? ` ${archs.join(',')}` : ''}`;
-    item.tooltip = 'eBPF portability: target kernels (click to change)';
-    const editor = vscode.window.activeTextEditor;
-    if (editor && editor.document.languageId === 'c') item.show();
-    else item.hide();
-  };
-  context.subscriptions.push(
-    vscode.commands.registerCommand('ebpfPortability.selectTarget', async () => {
-      const cfg = vscode.workspace.getConfiguration('ebpfPortability');
-      const value = await vscode.window.showInputBox({
+/** The documents the status item shows on: `*.bpf.c`/`.h`, and each other C file found to be BPF. */
+function selectorFor(docs: ReadonlySet<string>): vscode.DocumentSelector {
+  const exact = [...docs]
+    .map((u) => vscode.Uri.parse(u))
+    .filter((u) => u.scheme === 'file' && !/\.bpf\.(c|h)$/.test(u.path))
+    .map((u) => ({ scheme: 'file', pattern: u.fsPath.replace(/[[\]{}*?]/g, '[$&]') }));
+  return [{ scheme: 'file', pattern: '**/*.bpf.{c,h}' }, ...exact];
+}
+
+/** The item: the target and kernel count of the active document, the server's state, and what is wrong. */
+function refreshStatus(
+  item: vscode.LanguageStatusItem,
+  statuses: Map<string, Status>,
+  state: string,
+  doc: vscode.TextDocument | undefined,
+): void {
+  const cfg = vscode.workspace.getConfiguration(SECTION, doc?.uri);
+  const s = doc ? statuses.get(doc.uri.toString()) : undefined;
+  const target = s?.target ?? cfg.get<string>('targetKernels', '');
+  const archs = s?.architectures ?? cfg.get<string[]>('architectures', []);
+  item.text = `eBPF ${target}${archs.length ? ` ${archs.join(',')}` : ''}${s ? ` · ${s.kernels} kernels` : ''}`;
+  item.detail = s?.problems.length ? `settings problem: ${s.problems[0]}` : `server ${state}`;
+  item.severity = s?.problems.length
+    ? vscode.LanguageStatusSeverity.Warning
+    : state === 'stopped'
+      ? vscode.LanguageStatusSeverity.Error
+      : vscode.LanguageStatusSeverity.Information;
+  item.busy = state === 'starting';
+  item.command = s?.problems.length
+    ? { title: 'Open Settings', command: 'workbench.action.openSettings', arguments: [SECTION] }
+    : { title: 'Select Target', command: 'ebpfPortability.selectTarget' };
+}
+
+/** Problems with the settings, said once per distinct set, with an action that opens them. */
+function reportProblems(problems: readonly string[]): void {
+  const key = problems.join('\n');
+  if (reported.has(key)) return;
+  reported.add(key);
+  void vscode.window.showWarningMessage(`eBPF Portability: ${problems.join('; ')}`, 'Open Settings').then((pick) => {
+    if (pick) void vscode.commands.executeCommand('workbench.action.openSettings', SECTION);
+  });
+}
+const reported = new Set<string>();
+
+/** The quick pick's presets: what each writes into `targetKernels` (and `distros`); `all` is the setting's default. */
+function presets(all: string): { label: string; description: string; target: string; distros?: string[] }[] {
+  return [
+    { label: 'All LTS and newer kernels', description: all, target: all },
+    { label: 'Ring buffer era (5.8+)', description: '5.8+', target: '5.8+' },
+    { label: 'BTF-era LTS (6.1+)', description: '6.1+', target: '6.1+' },
+    { label: 'Debian kernels', description: 'distro debian', target: all, distros: ['debian'] },
+    { label: 'Ubuntu kernels', description: 'distro ubuntu', target: all, distros: ['ubuntu'] },
+    { label: 'RHEL / CentOS kernels', description: 'distro rhel', target: all, distros: ['rhel'] },
+    { label: 'Imported kernels', description: 'user (ebpf-portability db add)', target: 'user' },
+  ];
+}
+
+/** A target spec's shape, checked while typing (the server checks it against the kernel database). */
+const SPEC_ITEM = /^(\*|user|\d+\.(\d+|x)(\.\d+)?(\+|-\d+\.(\d+|x)(\.\d+)?)?|(arch|distro)=[\w,]+|[A-Za-z0-9][\w.+~-]*)$/;
+
+export function validateSpec(spec: string): string | undefined {
+  const items = spec.split(/[\s,]+/).filter(Boolean);
+  if (items.length === 0) return 'Enter a target, such as 5.8-7.x';
+  const bad = items.find((i) => !SPEC_ITEM.test(i));
+  return bad ? `"${bad}" is not a version (5.10), a range (4.14-7.x, 5.8+), *, user, or a kernel name` : undefined;
+}
+
+/**
+ * Select Target Kernels: presets or a custom spec validated while typing, written where it
+ * applies to the active file — its folder's settings when that folder sets it in a multi-root
+ * workspace, else the workspace's (or the user's without a workspace).
+ */
+async function selectTarget(preset?: string): Promise<void> {
+  const doc = vscode.window.activeTextEditor?.document;
+  const cfg = vscode.workspace.getConfiguration(SECTION, doc?.uri);
+  const PRESETS = presets(cfg.inspect<string>('targetKernels')?.defaultValue ?? '*');
+  let choice: { target: string; distros?: string[] } | undefined = preset
+    ? (PRESETS.find((p) => p.description === preset) ?? { target: preset })
+    : undefined;
+  if (!choice) {
+    const current = cfg.get<string>('targetKernels', '');
+    const picked = await vscode.window.showQuickPick(
+      [
+        ...PRESETS.map((p) => ({ ...p, picked: p.target === current && !p.distros })),
+        { label: 'Custom…', description: 'a range, versions or kernel names', target: '' },
+      ],
+      { title: `Target kernels (now ${current})`, placeHolder: 'Kernels the program must load and read correctly on' },
+    );
+    if (!picked) return;
+    if (picked.target) choice = picked;
+    else {
+      const typed = await vscode.window.showInputBox({
         title: 'Target kernels',
-        prompt: 'A range such as 4.14-7.x or 5.8-7.x, a version (5.10), 5.8+, *, or kernel names',
-        value: cfg.get<string>('targetKernels') ?? '',
+        prompt: 'A range such as 4.14-7.x or 5.8-7.x, a version (5.10), 5.8+, *, user, or kernel names',
+        value: current,
+        validateInput: validateSpec,
       });
-      if (value !== undefined && value.trim() !== '') {
-        const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-        await cfg.update('targetKernels', value.trim(), target);
-      }
-    }),
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('ebpfPortability')) refresh();
-    }),
-    vscode.window.onDidChangeActiveTextEditor(refresh),
-  );
-  refresh();
-  return item;
+      if (!typed) return;
+      choice = { target: typed.trim() };
+    }
+  }
+  const scope = targetScope(doc?.uri);
+  await cfg.update('targetKernels', choice.target, scope);
+  await cfg.update('distros', choice.distros ?? undefined, scope);
+}
+
+/** Where the target setting of `uri` lives: its folder's in a multi-root workspace when set there. */
+function targetScope(uri: vscode.Uri | undefined): vscode.ConfigurationTarget {
+  if (!vscode.workspace.workspaceFolders?.length) return vscode.ConfigurationTarget.Global;
+  const inspect = uri ? vscode.workspace.getConfiguration(SECTION, uri).inspect('targetKernels') : undefined;
+  if (vscode.workspace.workspaceFile && inspect?.workspaceFolderValue !== undefined) return vscode.ConfigurationTarget.WorkspaceFolder;
+  return vscode.ConfigurationTarget.Workspace;
+}
+
+/** A rule's documentation, rendered (a markdown preview of the doc shipped with the extension). */
+async function showRuleDoc(context: vscode.ExtensionContext, rule: string): Promise<void> {
+  if (!/^[a-z0-9-]+$/.test(rule)) return;
+  const doc = vscode.Uri.joinPath(context.extensionUri, 'docs', 'rules', `${rule}.md`);
+  await vscode.commands.executeCommand('markdown.showPreview', doc);
 }

@@ -32,6 +32,8 @@ export class TestClient {
   readonly messages: { type: number; message: string }[] = [];
   /** What the server wrote to its output channel (`window/logMessage`). */
   readonly logs: { type: number; message: string }[] = [];
+  /** `ebpfPortability/status` notifications (sent when the client asks for them). */
+  readonly statuses: { uri: string; target: string; architectures: string[]; kernels: number; problems: string[] }[] = [];
   stderr = '';
 
   private constructor(command: string[], env?: NodeJS.ProcessEnv) {
@@ -44,6 +46,10 @@ export class TestClient {
     });
     this.conn.onNotification('window/showMessage', (p: { type: number; message: string }) => this.messages.push(p));
     this.conn.onNotification('window/logMessage', (p: { type: number; message: string }) => this.logs.push(p));
+    this.conn.onNotification('ebpfPortability/status', (p: TestClient['statuses'][number]) => {
+      this.statuses.push(p);
+      this.waiters.splice(0).forEach((w) => w());
+    });
     this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => this.settings));
     this.conn.onRequest('client/registerCapability', () => null);
     this.conn.onRequest('window/showMessageRequest', (p: { type: number; message: string }) => {
@@ -58,12 +64,14 @@ export class TestClient {
     command = [join(root, 'dist', 'server.js'), '--stdio'],
     configuration = true,
     env?: NodeJS.ProcessEnv,
+    initializationOptions?: unknown,
   ): Promise<TestClient> {
     assert.ok(existsSync(join(root, 'dist', 'server.js')), 'dist/server.js is missing: run `npm run build` (npm test does)');
     const c = new TestClient(command, env);
     await c.conn.sendRequest('initialize', {
       processId: process.pid,
       rootUri: null,
+      ...(initializationOptions ? { initializationOptions } : {}),
       capabilities: {
         workspace: { configuration },
         textDocument: {
@@ -74,6 +82,24 @@ export class TestClient {
     });
     await c.conn.sendNotification('initialized', {});
     return c;
+  }
+
+  /** Waits until a status notification satisfies `pred`. */
+  async status(pred: (s: TestClient['statuses'][number]) => boolean, timeoutMs = 20000): Promise<TestClient['statuses'][number]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = this.statuses.find(pred);
+      if (s) return s;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a status; got ${JSON.stringify(this.statuses)}; stderr: ${this.stderr}`);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
   }
 
   open(uri: string, text: string, version = 1): void {

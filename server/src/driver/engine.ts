@@ -11,6 +11,7 @@ import type { Tree } from 'web-tree-sitter';
 import type { BpfMacroSite } from '../parse/sites';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { TargetError, TargetSpec } from '../../../kernel-db/src/query/target';
+import { normalizeArch } from '../../../kernel-db/src/build/inputs';
 import { directives } from '../analysis/comments';
 import { hoverAt, type HoverInfo } from '../analysis/hover';
 import { type AnalysisFailure, AnalysisCache, analyze } from './analyze';
@@ -170,18 +171,43 @@ export class Engine {
     const key = JSON.stringify([settings.targetKernels, settings.architectures, settings.distros]);
     let t = this.targetCache.get(key);
     if (!t) {
-      const filters = { arch: settings.architectures, distro: settings.distros };
+      // A filter no kernel passes is named as such, and left out of the fallback; a bad target
+      // falls back to the default target with the filters kept.
+      const all = this.db.target('*');
+      const known = (key: 'arch' | 'distro') => [...new Set(all.map((k) => k[key]))].sort();
+      const bad = (key: 'arch' | 'distro', values: readonly string[]) => {
+        const ok = new Set(known(key));
+        const wrong = values.filter((v) => !ok.has(key === 'arch' ? normalizeArch(v) : v.toLowerCase()));
+        return wrong.length === values.length && values.length > 0 ? wrong : [];
+      };
+      const badArch = bad('arch', settings.architectures);
+      const badDistro = bad('distro', settings.distros);
+      const filters = {
+        arch: badArch.length ? DEFAULT_SETTINGS.architectures : settings.architectures,
+        distro: badDistro.length ? DEFAULT_SETTINGS.distros : settings.distros,
+      };
+      const filterProblems = [
+        ...(badArch.length
+          ? [
+              `architectures: no kernel is ${badArch.map((a) => `"${a}"`).join(' or ')} (known: ${known('arch').join(', ')}); using ${DEFAULT_SETTINGS.architectures.join(', ')}`,
+            ]
+          : []),
+        ...(badDistro.length
+          ? [`distros: no kernel is from ${badDistro.map((a) => `"${a}"`).join(' or ')} (known: ${known('distro').join(', ')}); using all`]
+          : []),
+      ];
+      const fallback = (why: string) => ({
+        kernels: this.db.target(DEFAULT_SETTINGS.targetKernels, filters),
+        problem: [...filterProblems, `${why}; using "${DEFAULT_SETTINGS.targetKernels}"`].join('; '),
+      });
       try {
         const kernels = this.db.target(settings.targetKernels, filters);
         t = kernels.length
-          ? { kernels }
-          : {
-              kernels: this.db.target(DEFAULT_SETTINGS.targetKernels),
-              problem: `no kernels match target "${settings.targetKernels}" with those filters; using "${DEFAULT_SETTINGS.targetKernels}"`,
-            };
+          ? { kernels, ...(filterProblems.length ? { problem: filterProblems.join('; ') } : {}) }
+          : fallback(`targetKernels: no kernels match "${settings.targetKernels}" with those filters`);
       } catch (e) {
         if (!(e instanceof TargetError)) throw e;
-        t = { kernels: this.db.target(DEFAULT_SETTINGS.targetKernels), problem: `${e.message}; using "${DEFAULT_SETTINGS.targetKernels}"` };
+        t = fallback(`targetKernels: ${e.message}`);
       }
       if (this.targetCache.size > 32) this.targetCache.clear();
       this.targetCache.set(key, t);

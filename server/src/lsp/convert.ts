@@ -10,6 +10,7 @@ import {
   CodeActionKind,
   type Diagnostic,
   DiagnosticSeverity,
+  DiagnosticTag,
   type Range as LspRange,
   type TextEdit as LspTextEdit,
   type WorkspaceEdit,
@@ -22,6 +23,16 @@ export const FIX_ALL_KIND = `${CodeActionKind.SourceFixAll}.ebpf-portability`;
 
 /** Diagnostic `source`. */
 export const SOURCE = 'ebpf-portability';
+
+/**
+ * The client command that shows a rule's documentation rendered (the VS Code extension registers
+ * it and says so in `initializationOptions.showRuleDocCommand`); other clients follow the
+ * diagnostic's documentation link.
+ */
+export const SHOW_RULE_DOC = 'ebpfPortability.showRuleDoc';
+
+/** Rules whose findings are about a deprecated construct (shown struck through). */
+const DEPRECATED = new Set(['legacy-probe-read']);
 
 /** Where the rule docs are: beside the bundle (`dist/../docs/rules`) or the sources. */
 function docsDir(): string | undefined {
@@ -60,6 +71,7 @@ export function toDiagnostic(f: Finding, uri: string): Diagnostic {
     data: { kernels: f.kernels, ...(f.basis ? { basis: f.basis } : {}) },
   };
   if (href) d.codeDescription = { href };
+  if (DEPRECATED.has(f.rule)) d.tags = [DiagnosticTag.Deprecated];
   if (f.related?.length)
     d.relatedInformation = f.related.map((r) => ({ location: { uri, range: r.range as LspRange }, message: r.message }));
   return d;
@@ -86,6 +98,64 @@ export function quickFixes(uri: string, version: number, findings: readonly Find
       out.push(a);
     });
   }
+  return out;
+}
+
+/**
+ * "Disable <rule> for this line" (a `// ebpf-portability-disable-next-line <rule>` comment above
+ * the finding's line, or the rule added to one already there) and "Show documentation" for each
+ * rule with a finding that touches `range`. Only in C files (the comment is C's).
+ */
+export function ruleActions(
+  uri: string,
+  version: number,
+  text: string,
+  findings: readonly Finding[],
+  range: Range,
+  showDoc: boolean,
+): CodeAction[] {
+  const out: CodeAction[] = [];
+  if (!/\.(c|h)$/i.test(uri)) return out;
+  const lines = text.split(/\r?\n/);
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const seen = new Set<string>();
+  for (const f of findings) {
+    if (!overlaps(f.range, range)) continue;
+    const key = `${f.rule}:${f.range.start.line}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const line = f.range.start.line;
+    const above = line > 0 ? lines[line - 1] : undefined;
+    const existing = above !== undefined ? /^(\s*\/\/\s*ebpf-portability-disable-next-line\b)(.*)$/.exec(above) : null;
+    let edit: LspTextEdit;
+    if (existing && existing[2].trim() !== '') {
+      // Add the rule to the comment above (a comment naming no rule silences every rule already).
+      const end = { line: line - 1, character: above!.length };
+      edit = { range: { start: end, end }, newText: `, ${f.rule}` };
+    } else if (existing) {
+      continue;
+    } else {
+      const indent = /^\s*/.exec(lines[line] ?? '')![0];
+      const at = { line, character: 0 };
+      edit = { range: { start: at, end: at }, newText: `${indent}// ebpf-portability-disable-next-line ${f.rule}${eol}` };
+    }
+    const a = CodeAction.create(
+      `Disable ${f.rule} for this line`,
+      { documentChanges: [{ textDocument: { uri, version }, edits: [edit] }] },
+      CodeActionKind.QuickFix,
+    );
+    a.diagnostics = [toDiagnostic(f, uri)];
+    out.push(a);
+  }
+  if (showDoc)
+    for (const rule of new Set(findings.filter((f) => overlaps(f.range, range)).map((f) => f.rule)))
+      out.push(
+        CodeAction.create(
+          `Show documentation for ${rule}`,
+          { title: `Show documentation for ${rule}`, command: SHOW_RULE_DOC, arguments: [rule] },
+          CodeActionKind.QuickFix,
+        ),
+      );
   return out;
 }
 

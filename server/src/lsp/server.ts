@@ -24,7 +24,31 @@ import { readBounded } from '../driver/files';
 import { type ObjectPass, objectPass } from '../driver/objectPass';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
 import { validateSettings, type Settings } from '../driver/settings';
-import { FIX_ALL_KIND, fixAll, quickFixes, SOURCE, toDiagnostic } from './convert';
+import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
+
+/**
+ * What the VS Code extension tells the server it handles itself (`initializationOptions`): the
+ * rule documentation command, and the status notification (then settings problems are the
+ * client's to show, once, with an "Open Settings" action, instead of warning messages).
+ */
+interface ClientOptions {
+  readonly settings?: unknown;
+  readonly showRuleDocCommand?: boolean;
+  readonly statusNotification?: boolean;
+}
+
+/** `ebpfPortability/status`: the target a document is analysed against, and what is wrong with the settings. */
+export const STATUS_NOTIFICATION = 'ebpfPortability/status';
+export interface StatusParams {
+  readonly uri: string;
+  /** The target spec and architectures in effect (the project's and the file's own applied). */
+  readonly target: string;
+  readonly architectures: readonly string[];
+  /** How many kernels that is. */
+  readonly kernels: number;
+  /** Problems with the settings (each names the setting), empty when they are fine. */
+  readonly problems: readonly string[];
+}
 
 /** The largest file the object pass compiles (what the editor would hold anyway). */
 const MAX_COMPILED_BYTES = 10 * 1024 * 1024;
@@ -49,6 +73,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   let startup: Promise<void> | undefined;
   let configurationCapability = false;
   let globalSettings: unknown;
+  let clientOptions: ClientOptions = {};
+  /** Settings problems of each document's last settings fetch. */
+  const settingsProblems = new Map<string, string[]>();
   const states = new Map<string, DocState>();
   const warned = new Set<string>();
   /** Project files already named in the log. */
@@ -130,7 +157,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     configurationCapability = !!params.capabilities.workspace?.configuration;
-    globalSettings = (params.initializationOptions as { settings?: unknown } | undefined)?.settings;
+    clientOptions = (params.initializationOptions as ClientOptions | undefined) ?? {};
+    globalSettings = clientOptions.settings;
     startup = (async () => {
       const parser = await loadCParser();
       docs = new DocumentStore(parser);
@@ -178,7 +206,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       }
     }
     const { settings, problems } = validateSettings(raw);
-    problems.forEach(warnOnce);
+    settingsProblems.set(uri, problems);
+    if (!clientOptions.statusNotification) problems.forEach(warnOnce);
     return settings;
   };
 
@@ -223,8 +252,22 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
         `${f.rule ? `rule ${f.rule} failed on ${doc.uri} (its findings there are missing)` : `${doc.uri}`}: ${f.message}`,
         f.stack,
       );
-    result.problems.forEach(warnOnce);
     const findings = result.findings;
+    if (clientOptions.statusNotification) {
+      // The client shows the target and the problems with the settings (the target's among them).
+      const t = guard('status', () => engine!.documentTarget(doc.uri, doc.text, settings), undefined);
+      const problems = [...(settingsProblems.get(doc.uri) ?? []), ...result.problems];
+      if (t) {
+        const status: StatusParams = {
+          uri: doc.uri,
+          target: t.settings.targetKernels,
+          architectures: t.settings.architectures,
+          kernels: t.kernels.length,
+          problems,
+        };
+        void connection.sendNotification(STATUS_NOTIFICATION, status);
+      }
+    } else result.problems.forEach(warnOnce);
     for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
     state.results = { version: doc.version, findings };
     publish(doc.uri, doc.version, findings);
@@ -276,6 +319,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onDidCloseTextDocument((p) => {
+    settingsProblems.delete(p.textDocument.uri);
     const s = states.get(p.textDocument.uri);
     if (s?.timer) clearTimeout(s.timer);
     states.delete(p.textDocument.uri);
@@ -309,7 +353,10 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       const wantFixAll = !only || only.some((k) => FIX_ALL_KIND.startsWith(k));
       const wantQuick = !only || only.some((k) => CodeActionKind.QuickFix.startsWith(k));
       const out: CodeAction[] = [];
-      if (wantQuick) out.push(...quickFixes(doc.uri, doc.version, findings, p.range));
+      if (wantQuick) {
+        out.push(...quickFixes(doc.uri, doc.version, findings, p.range));
+        out.push(...ruleActions(doc.uri, doc.version, doc.text, findings, p.range, !!clientOptions.showRuleDocCommand));
+      }
       if (wantFixAll) {
         const all = fixAll(doc.uri, doc.version, findings);
         if (all) out.push(all);
