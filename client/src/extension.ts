@@ -1,6 +1,6 @@
 /**
  * The VS Code extension: starts the bundled language server once a BPF document is open (a
- * `*.bpf.c`, or C that includes BPF headers or uses `SEC(`), and gives it the conventions of a
+ * `*.bpf.c`, C that includes BPF headers or uses `SEC(`, or a Python BCC tool), and gives it the conventions of a
  * language extension: an output channel from the start (with `ebpfPortability.trace.server`),
  * Restart Server / Show Output / Select Target Kernels commands, a language-status item on BPF
  * documents (target, kernel count, server state, settings problems), rule docs shown rendered.
@@ -33,9 +33,13 @@ let client: LanguageClient | undefined;
 const BPF_HINT =
   /#\s*include\s*[<"](?:bpf\/bpf_(?:helpers|tracing|core_read|endian)\.h|(?:[^>"]*\/)?vmlinux[^/>"]*\.h|bcc\/)|\bSEC\s*\(\s*"|\bBPF_(?:HASH|ARRAY|PERF_OUTPUT|RINGBUF_OUTPUT|TABLE)\s*\(/;
 
+/** A Python file importing bcc: a BCC tool whose `BPF(text=…)` program the server checks. */
+const BCC_IMPORT = /^[ \t]*(?:from[ \t]+bcc(?:\.\w+)*[ \t]+import\b|import[ \t]+(?:[\w.]+[ \t]*,[ \t]*)*bcc\b)/m;
+
 function isBpf(doc: vscode.TextDocument): boolean {
   if (doc.uri.scheme !== 'file' && doc.uri.scheme !== 'untitled') return false;
   if (/\.bpf\.(c|h)$/.test(doc.uri.path)) return true;
+  if (doc.languageId === 'python') return BCC_IMPORT.test(doc.getText(new vscode.Range(0, 0, 400, 0)));
   if (doc.languageId !== 'c') return false;
   return BPF_HINT.test(doc.getText(new vscode.Range(0, 0, 400, 0)));
 }
@@ -61,6 +65,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
       { scheme: 'file', language: 'c' },
       { scheme: 'untitled', language: 'c' },
       { scheme: 'file', pattern: '**/*.bpf.{c,h}' },
+      // BCC tools in Python (the server analyses only those that import bcc).
+      { scheme: 'file', language: 'python' },
+      { scheme: 'untitled', language: 'python' },
     ],
     outputChannel: output,
     initializationOptions: { showRuleDocCommand: true, statusNotification: true },
