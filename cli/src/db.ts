@@ -68,9 +68,19 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
     return rest[0];
   };
   const targetSpec = args.options.get('target') ?? (cmd === 'list' ? '* user' : '*');
-  // The same architectures as check by default, so a table agrees with check's findings.
-  const arch = args.options.get('arch') === '*' ? undefined : (args.list('arch') ?? [...DEFAULT_SETTINGS.architectures]);
-  const kernels = () => targetKernels(db, targetSpec, arch, args.list('distro'));
+  // The same architectures as check by default, so a table agrees with check's findings; the
+  // default leaves imported kernels in whatever their architecture (often "unknown").
+  const given = args.options.get('arch') === '*' ? undefined : args.list('arch');
+  const kernels = () => {
+    if (given || args.options.get('arch') === '*') return targetKernels(db, targetSpec, given, args.list('distro'));
+    const ks = targetKernels(db, targetSpec, undefined, args.list('distro'));
+    const kept = ks.filter((k) => k.user || DEFAULT_SETTINGS.architectures.includes(k.arch));
+    if (kept.length === 0)
+      throw new UsageError(
+        `no kernels match target "${targetSpec}" on the default architectures ${DEFAULT_SETTINGS.architectures.join(',')} (${ks.length} on others: --arch '*' for all)`,
+      );
+    return kept;
+  };
   const emit = (value: unknown, text: () => string) => io.out(json ? `${JSON.stringify(value, null, 2)}\n` : text());
 
   switch (cmd) {

@@ -43,6 +43,11 @@ export function targetKernels(
     throw new UsageError(
       `target "${spec}": no kernel is imported yet; import one with \`ebpf-portability db add /sys/kernel/btf/vmlinux\` (or a BTFHub .btf.tar.xz)`,
     );
+  const imported = db.kernels.filter((k) => k.user);
+  if (/(^|[\s,])user($|[\s,])/.test(spec) && arch?.length && imported.every((k) => !arch.includes(k.arch)))
+    throw new UsageError(
+      `target "${spec}": the imported kernels' architectures (${[...new Set(imported.map((k) => k.arch))].join(', ')}) are not among ${arch.join(',')}; pass --arch '*' (or import with --arch)`,
+    );
   const filters = [arch?.length ? `--arch ${arch.join(',')}` : '', distro?.length ? `--distro ${distro.join(',')}` : ''].filter(Boolean);
   throw new UsageError(`no kernels match target "${spec}"${filters.length ? ` with ${filters.join(' ')}` : ''}`);
 }
