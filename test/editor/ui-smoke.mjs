@@ -156,8 +156,15 @@ try {
       () => false,
     );
   check('the fixed problem leaves the Problems view, the other stays', republished);
-  const status = (await page.locator('.statusbar').innerText()).replace(/\s+/g, ' ');
-  check('the status bar shows the target kernels', status.includes('eBPF 5.10-7.x'), JSON.stringify(status));
+  // The target is a language-status item: shown in the hover of the status bar's language entry.
+  await page.locator('.statusbar-item[id$="status.languageStatus"]').first().hover();
+  const status = await page
+    .waitForFunction(() => document.querySelector('.hover-language-status')?.textContent ?? '', null, { timeout: 10_000 })
+    .then(
+      (h) => h.jsonValue(),
+      () => '',
+    );
+  check('the language status shows the target kernels', String(status).includes('eBPF 5.10-7.x'), JSON.stringify(status));
   await page.screenshot({ path: path.join(shots, 'ui-5-fixed.png') });
 } catch (e) {
   failed++;
