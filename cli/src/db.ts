@@ -86,7 +86,7 @@ export async function dbCommand(argv: string[], io: Io): Promise<number> {
   switch (cmd) {
     case 'list': {
       if (rest.length) throw new UsageError('db list takes no arguments');
-      // Without a target, every kernel: built-in (this machine's own too) and imported.
+      // Without a target, every kernel: built-in and imported.
       const ks =
         args.options.has('target') || args.options.has('arch') || args.options.has('distro')
           ? targetKernels(db, targetSpec, args.options.get('arch') === '*' ? undefined : args.list('arch'), args.list('distro'))

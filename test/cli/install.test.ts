@@ -120,3 +120,14 @@ test('vsce package never prompts, and ships the marketplace README and the icon'
   assert.ok(!zip.includes('extension/README.md'), "the developers' README stays out");
   assert.ok(readdirSync(scratch).includes('x.vsix'));
 });
+
+test('the shipped database holds no kernel of the machine that built it', () => {
+  const sources = JSON.parse(readFileSync(join(root, 'kernel-db', 'data', 'sources.json'), 'utf8')) as {
+    kernels: { name: string; distro: string; origin: string }[];
+  };
+  assert.ok(sources.kernels.length > 40);
+  assert.deepEqual(
+    sources.kernels.filter((k) => k.distro === 'local' || /^\/sys\/kernel\/btf\//.test(k.origin)).map((k) => k.name),
+    [],
+  );
+});

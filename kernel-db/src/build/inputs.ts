@@ -40,13 +40,17 @@ export function normalizeArch(a: string): string {
 
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 
-/** Debian (and local) kernels from `btf/MANIFEST.json`. */
+/**
+ * Debian kernels from `btf/MANIFEST.json`. The manifest may also list the kernel of the machine
+ * that gathered the inputs (distro `local`): it is nobody's target, and it is not shipped — users
+ * import their own machine's kernel with `db add /sys/kernel/btf/vmlinux`.
+ */
 export function debianInputs(dir: string): BtfInput[] {
   const p = join(dir, 'btf', 'MANIFEST.json');
   if (!existsSync(p)) return [];
-  return (readJson(p) as Record<string, string | boolean>[]).map((m) => {
+  const entries = (readJson(p) as Record<string, string | boolean>[]).filter((m) => m.distro !== 'local');
+  return entries.map((m) => {
     const name = String(m.name);
-    const local = m.distro === 'local';
     const cfg = join(dir, 'config', `${name}.config.xz`);
     return {
       meta: {
@@ -54,16 +58,16 @@ export function debianInputs(dir: string): BtfInput[] {
         release: String(m.kernel_release),
         version: String(m.version),
         arch: normalizeArch(String(m.arch)),
-        distro: local ? 'local' : 'debian',
-        flavour: local ? 'local' : String(m.flavour).startsWith('cloud') ? 'cloud' : 'generic',
+        distro: 'debian',
+        flavour: String(m.flavour).startsWith('cloud') ? 'cloud' : 'generic',
         fidelity: 'btf' as Fidelity,
-        source: local ? `running kernel ${m.kernel_release}: ${m.package}` : `Debian ${m.suite} package ${m.package} ${m.package_version}`,
+        source: `Debian ${m.suite} package ${m.package} ${m.package_version}`,
         hasConfig: existsSync(cfg),
       },
       btfPath: join(dir, 'btf', `${name}.btf.xz`),
       configPath: existsSync(cfg) ? cfg : undefined,
       expectedSha256: String(m.sha256_of_uncompressed_btf),
-      origin: local ? String(m.btf_source) : `${m.package} ${m.package_version} (${m.suite}); ${m.btf_source}`,
+      origin: `${m.package} ${m.package_version} (${m.suite}); ${m.btf_source}`,
     };
   });
 }
