@@ -328,7 +328,7 @@ function renderReport(r: DoctorReport, st: Style): string {
     s += `\nCONFIG options the facts name (${r.configSource}):\n`;
     s += table(
       ['OPTION', 'VALUE', 'PURPOSE'],
-      r.configs.map((c) => [c.name, c.value, (c.purpose ?? '').split(/(?<=\.)\s/)[0]]),
+      r.configs.map((c) => [c.name, c.value.length > 24 ? `${c.value.slice(0, 23)}…` : c.value, (c.purpose ?? '').split(/(?<=\.)\s/)[0]]),
     );
   }
   const missing = r.items.filter((i) => i.status === 'missing').length;

@@ -69,9 +69,14 @@ export function renderMarkdown(md: string, st: Style): string {
 /** Inline markup of one line: code, bold, emphasis, links. */
 function inline(line: string, st: Style): string {
   const plain = st.bold('x') === 'x';
-  return line
-    .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_, text: string, href: string) => (href.startsWith('#') ? text : `${text} <${href}>`))
-    .replace(/`([^`]+)`/g, (_, code: string) => (plain ? `\`${code}\`` : st.cyan(code)))
-    .replace(/\*\*([^*]+)\*\*/g, (_, b: string) => st.bold(b))
-    .replace(/(^|[\s(])\*([^*\s][^*]*)\*(?=[\s).,;:]|$)/g, (_, pre: string, em: string) => `${pre}${plain ? em : st.bold(em)}`);
+  return (
+    line
+      // Links to other rule docs name the rule (`explain` shows it); anchors keep their text.
+      .replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_, text: string, href: string) =>
+        href.startsWith('#') || /^(\.\/)?[a-z0-9-]+\.md$/.test(href) ? text : `${text} <${href}>`,
+      )
+      .replace(/`([^`]+)`/g, (_, code: string) => (plain ? `\`${code}\`` : st.cyan(code)))
+      .replace(/\*\*([^*]+)\*\*/g, (_, b: string) => st.bold(b))
+      .replace(/(^|[\s(])\*([^*\s][^*]*)\*(?=[\s).,;:]|$)/g, (_, pre: string, em: string) => `${pre}${plain ? em : st.bold(em)}`)
+  );
 }
