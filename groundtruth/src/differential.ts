@@ -41,6 +41,8 @@ export interface MatrixProgram {
   readonly sourceSha256: string;
   /** What the program's `// matrix-expect:` line says the kernels should do. */
   readonly expect?: 'loads-everywhere' | 'fails-somewhere' | 'any';
+  /** A real program of ../shared/corpus, with the flags its project compiles it with. */
+  readonly corpus?: { readonly project: string; readonly flags: readonly string[] };
 }
 
 /** The results file `npm run matrix` writes. */
@@ -125,6 +127,14 @@ async function analyseAll(
   const db = KernelDb.open({ noUser: true });
   const parser = await loadCParser();
   const engine = new Engine(db, (t) => parser.parseText(t));
+  // Corpus programs are analysed with their project's flags, as `npm run corpus` checks them.
+  const engines = new Map<string, Engine>();
+  const engineFor = (p: MatrixProgram): Engine => {
+    if (!p.corpus) return engine;
+    let e = engines.get(p.corpus.project);
+    if (!e) engines.set(p.corpus.project, (e = new Engine(db, (t) => parser.parseText(t), { extraFlags: [...p.corpus.flags] })));
+    return e;
+  };
   const settings: Settings = {
     ...DEFAULT_SETTINGS,
     targetKernels: dbNames.join(','),
@@ -142,6 +152,7 @@ async function analyseAll(
         .flatMap((n) => (n ? [{ start: n.startPosition.row, end: n.endPosition.row }] : []));
       try {
         const uri = pathToFileURL(path).toString();
+        const engine = engineFor(p);
         const r = engine.analyzeDocument(uri, text, tree, settings);
         findings = r.findings;
         if (object) {
@@ -158,6 +169,7 @@ async function analyseAll(
     }
   } finally {
     engine.dispose();
+    for (const e of engines.values()) e.dispose();
   }
 }
 

@@ -19,6 +19,8 @@ export interface GuestLoader {
   readonly libbpf: string;
   /** The packages it was built from. */
   readonly origin: string;
+  /** libbpf's headers of the same version (`<bpf/bpf_helpers.h>`), for compiling programs that need them. */
+  readonly includeDir: string;
 }
 
 function family(suite: string): string {
@@ -49,7 +51,8 @@ export function buildLoader(apt: PrivateApt, cache: string, log: (s: string) => 
   const bin = join(dir, 'loader');
   const origin = `built from groundtruth/loader/loader.c against Debian ${fam} ${chosen.map((v) => `${v.package} ${v.version}`).join(', ')}`;
   const version = /^(?:\d+:)?(\d+\.\d+)/.exec(libbpf.version)?.[1] ?? libbpf.version;
-  if (existsSync(bin)) return { path: bin, libbpf: version, origin };
+  const includeDir = join(dir, 'include');
+  if (existsSync(bin) && existsSync(join(includeDir, 'bpf'))) return { path: bin, libbpf: version, origin, includeDir };
   rmSync(dir, { recursive: true, force: true });
   const root = join(dir, 'sysroot');
   const debs = join(dir, 'debs');
@@ -75,8 +78,10 @@ export function buildLoader(apt: PrivateApt, cache: string, log: (s: string) => 
     '-lzstd',
   ]);
   renameSync(tmp, bin);
+  mkdirSync(includeDir, { recursive: true });
+  renameSync(join(root, 'usr', 'include', 'bpf'), join(includeDir, 'bpf'));
   rmSync(debs, { recursive: true, force: true });
   rmSync(root, { recursive: true, force: true });
   writeFileSync(join(dir, 'origin.txt'), `${origin}\n`);
-  return { path: bin, libbpf: version, origin };
+  return { path: bin, libbpf: version, origin, includeDir };
 }

@@ -13,8 +13,10 @@ import { btfFromBzImage } from '../../groundtruth/src/bzimage';
 import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from '../../groundtruth/src/compile';
 import {
   compare,
+  comparePrograms,
   describeDisagreement,
   expectation,
+  linterProgramVerdicts,
   linterVerdicts,
   parseLimitations,
   renderKernelTable,
@@ -50,6 +52,9 @@ options:
   --host-bpftool   use this machine's bpftool in the guest instead of Debian's newest
   --install        install missing host tools (qemu-system-x86, clang, libbpf-dev) with apt-get
   --no-diff        only boot and record; skip the comparison with the linter
+  --corpus         also load the real programs of ../shared/corpus (libbpf-tools, libbpf-bootstrap),
+                   compiled with their projects' flags, and report how each program's verdict
+                   compares with the linter's
 `;
 
 interface Options {
@@ -62,6 +67,7 @@ interface Options {
   hostBpftool: boolean;
   install: boolean;
   diff: boolean;
+  corpus: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -70,7 +76,7 @@ function parse(argv: string[]): Options {
     args = parseArgs(argv, {
       valued: ['kernels', 'jobs', 'timeout', 'out'],
       lists: ['only'],
-      flags: ['ci', 'host-bpftool', 'install', 'no-diff', 'help'],
+      flags: ['ci', 'host-bpftool', 'install', 'no-diff', 'corpus', 'help'],
       short: { h: 'help' },
     });
     if (args.positional.length) throw new UsageError(`unexpected argument ${args.positional[0]}`);
@@ -93,6 +99,7 @@ function parse(argv: string[]): Options {
     hostBpftool: args.flags.has('host-bpftool'),
     install: args.flags.has('install'),
     diff: !args.flags.has('no-diff'),
+    corpus: args.flags.has('corpus'),
   };
   if (o.jobs !== undefined && !(o.jobs >= 1)) throw new HostError('--jobs needs a number of at least 1');
   if (!(o.timeoutS >= 10)) throw new HostError('--timeout needs at least 10 seconds');
@@ -110,6 +117,26 @@ export function matrixSources(only?: string[]): string[] {
       .map((f) => join(d, f)),
   );
   return only ? files.filter((f) => only.some((s) => f.includes(s))) : files;
+}
+
+/** The corpus projects whose programs libbpf loads, with the flags their builds use (../shared/corpus/README.md). */
+const CORPUS_PROJECTS = [
+  { name: 'libbpf-tools', dir: join('bcc', 'libbpf-tools') },
+  { name: 'libbpf-bootstrap', dir: join('libbpf-bootstrap', 'examples', 'c') },
+];
+
+/** The corpus programs, relative to the repository, with their projects' flags; none when the corpus is absent. */
+export function corpusSources(only?: string[]): { src: string; project: string; flags: string[] }[] {
+  const corpus = join(root, '..', 'shared', 'corpus');
+  if (!existsSync(corpus)) return [];
+  return CORPUS_PROJECTS.flatMap((p) => {
+    const dir = join(corpus, p.dir);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.bpf.c'))
+      .sort()
+      .map((f) => ({ src: relative(root, join(dir, f)), project: p.name, flags: ['-D__TARGET_ARCH_x86', `-I${dir}`] }));
+  }).filter((c) => !only || only.some((s) => c.src.includes(s)));
 }
 
 async function main(): Promise<number> {
@@ -185,26 +212,61 @@ async function main(): Promise<number> {
   const hostBpftool = guest.hostRunnable ?? (which('bpftool') ? { cmd: which('bpftool')!, args: [] } : undefined);
   if (!hostBpftool) throw new HostError('no bpftool on this machine to dump vmlinux.h');
   const include = await vmlinuxHeader(blob, hostBpftool, work);
-  const sources = matrixSources(opts.only);
+  const corpus = opts.corpus ? corpusSources(opts.only) : [];
+  if (opts.corpus && corpus.length === 0) log('--corpus: ../shared/corpus is absent; only the written programs are loaded');
+  const sources: { src: string; project?: string; flags?: string[] }[] = [...matrixSources(opts.only).map((src) => ({ src })), ...corpus];
   if (sources.length === 0) throw new HostError(`no programs match --only ${opts.only?.join(',')}`);
   const ids = new Set<string>();
-  const planned = sources.map((src) => {
+  const planned = sources.map((source) => {
+    const src = source.src;
     let id = basename(src).replace(/\.bpf\.c$/, '');
     if (ids.has(id)) id = `${basename(dirname(src))}.${id}`;
     ids.add(id);
-    return { src, id, out: join(work, 'objs', `${id}.o`) };
+    return { ...source, id, out: join(work, 'objs', `${id}.o`) };
   });
-  await pool(planned, defaultJobs(), (p) => compileBpf(clang, join(root, p.src), include, p.out));
+  // A corpus program the system's libbpf headers cannot compile is left out, and said so.
+  const notCompiled = new Set<string>();
+  await pool(planned, defaultJobs(), async (p) => {
+    // Corpus programs: their project's include path, libbpf's headers of the loader's version where
+    // there is one (newer macros such as BPF_UPROBE), and the multiarch system headers clang's BPF
+    // target does not search by itself (asm/types.h), as their builds add them.
+    const extra = p.flags
+      ? [
+          '-D__TARGET_ARCH_x86',
+          ...p.flags.filter((f) => f.startsWith('-I')).flatMap((f) => ['-I', f.slice(2)]),
+          ...(loader ? ['-I', loader.includeDir] : []),
+          '-idirafter',
+          '/usr/include/x86_64-linux-gnu',
+        ]
+      : [];
+    try {
+      await compileBpf(clang, join(root, p.src), include, p.out, extra);
+    } catch (e) {
+      if (!p.flags) throw e;
+      notCompiled.add(p.src);
+      log(
+        `${p.src}: does not compile here (${(e as Error).message.split('\n').find((l) => /error:/.test(l)) ?? 'clang failed'}); left out`,
+      );
+    }
+  });
   const programs: MatrixProgram[] = [];
   const objects: GuestObject[] = [];
-  for (const { src, id, out } of planned) {
+  for (const p of planned) {
+    const { src, id, out } = p;
+    if (notCompiled.has(src)) continue;
     const text = readFileSync(join(root, src), 'utf8');
     // tcx and XDP programs need a device to attach to: bpftool attaches them to lo in the guest.
     const netAttach = objectPrograms(out).flatMap((p) => {
       const type = netAttachType(p.sec);
       return type ? [{ type, program: p.name }] : [];
     });
-    programs.push({ id, source: src, sourceSha256: sha256(text), ...(expectation(text) ? { expect: expectation(text) } : {}) });
+    programs.push({
+      id,
+      source: src,
+      sourceSha256: sha256(text),
+      ...(expectation(text) ? { expect: expectation(text) } : {}),
+      ...(p.flags && p.project ? { corpus: { project: p.project, flags: p.flags } } : {}),
+    });
     objects.push({ id, path: out, ...(netAttach.length ? { netAttach } : {}) });
   }
   lap('compileMs', t);
@@ -294,15 +356,40 @@ async function main(): Promise<number> {
   for (const k of kernels.filter((x) => !x.dbName)) log(`${k.release} has no kernel in the linter's database: not compared`);
   for (const k of mapped.filter((x) => x.btfMatchesDb === false))
     log(`${k.release}: the booted kernel's BTF differs from ${k.dbName}'s in the database`);
+  // The corpus, per program: reported here, beside the written programs' differential.
+  const corpusPrograms = programs.filter((p) => p.corpus);
+  if (corpusPrograms.length && loader) {
+    const objects = new Map(planned.filter((p) => !notCompiled.has(p.src)).map((p) => [p.src, p.out]));
+    const lv = await linterProgramVerdicts(
+      root,
+      corpusPrograms,
+      mapped.map((k) => k.dbName!),
+      objects,
+      loader.libbpf,
+    );
+    const pc = comparePrograms({ ...matrix, programs: corpusPrograms }, lv, []);
+    const fp = pc.filter((c) => !c.agree && c.linter.fails);
+    const fn = pc.filter((c) => !c.agree && !c.linter.fails);
+    process.stdout.write(
+      `
+corpus (${corpusPrograms.length} objects, ${notCompiled.size} left out as not compiling here), each program alone: ` +
+        `${pc.filter((c) => c.agree).length} of ${pc.length} program × kernel pairs agree; the linter reports an error where the kernel loads on ${fp.length}, is silent where it fails on ${fn.length}\n`,
+    );
+    for (const c of [...fp, ...fn].slice(0, 60))
+      process.stdout.write(
+        `  ${c.program} ${c.name} ${c.kernel.majorMinor}: kernel ${c.result.verdict}${c.result.reason ? ` (${c.result.reason.slice(0, 100)})` : ''}; linter ${c.linter.fails ? `fails: ${c.linter.because[0]?.split('\n')[0].slice(0, 140)}` : 'loads'}\n`,
+      );
+  }
+  const written = programs.filter((p) => !p.corpus);
   const linter = await linterVerdicts(
     root,
-    programs,
+    written,
     mapped.map((k) => k.dbName!),
     guest.libbpfVersion,
   );
   const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
-  const { cells, unused } = compare(matrix, linter, limitations);
-  process.stdout.write(`\nagreement (linter vs kernel):\n${renderMatrix(matrix, cells)}\n`);
+  const { cells, unused } = compare({ ...matrix, programs: written }, linter, limitations);
+  process.stdout.write(`\nagreement (linter vs kernel):\n${renderMatrix({ ...matrix, programs: written }, cells)}\n`);
   const bad = cells.filter((c) => !c.agree && !c.limitation);
   const known = cells.filter((c) => !c.agree && c.limitation);
   if (bad.length) process.stdout.write(`\nunexplained disagreements:\n${bad.map((c) => `  ${describeDisagreement(c)}`).join('\n')}\n`);
@@ -311,7 +398,7 @@ async function main(): Promise<number> {
       `\nknown limitations that no longer occur (remove them from docs/ground-truth.md):\n${unused.map((l) => `  ${l.program} on ${l.kernels.join(',')}`).join('\n')}\n`,
     );
   const agree = cells.filter((c) => c.agree).length;
-  const noResult = programs.length * kernels.length - cells.length;
+  const noResult = written.length * kernels.length - cells.length;
   let testStatus = 0;
   if (opts.ci) {
     // The differential test, and verify's end-to-end test, which needs the kernels just cached.
@@ -324,7 +411,7 @@ async function main(): Promise<number> {
     testStatus = r.status ?? 1;
   }
   process.stdout.write(
-    `\nmatrix: ${kernels.length} kernels booted, ${programs.length} programs, ${cells.length} program × kernel pairs compared; ${known.length} known limitations${noResult ? `, ${noResult} without a comparable result` : ''}\n`,
+    `\nmatrix: ${kernels.length} kernels booted, ${written.length} programs, ${cells.length} program × kernel pairs compared; ${known.length} known limitations${noResult ? `, ${noResult} without a comparable result` : ''}\n`,
   );
   process.stdout.write(`matrix: ${agree} passed, ${bad.length + incomplete.length} failed\n`);
   return bad.length || incomplete.length || testStatus ? 1 : 0;

@@ -222,45 +222,40 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
         for (const ks of reachedLines(reach, lineAt, lines)) ks.add(g);
       }
       if (types?.[i].present === false) return;
-      {
-        for (const { section, r } of got.relos) {
-          if (r.outcomes[i] !== 'fail') continue;
-          fail(
-            {
-              rule: FIELD_KINDS.has(r.relo.kind) ? 'field-missing-in-range' : 'type-missing-in-range',
-              subject: r.query?.text ?? '',
-              section,
-              off: r.relo.insnOff,
-              cause: 'relo',
-              relo: r,
-            },
-            i,
-          );
+      for (const { section, r } of got.relos) {
+        if (r.outcomes[i] !== 'fail') continue;
+        fail(
+          {
+            rule: FIELD_KINDS.has(r.relo.kind) ? 'field-missing-in-range' : 'type-missing-in-range',
+            subject: r.query?.text ?? '',
+            section,
+            off: r.relo.insnOff,
+            cause: 'relo',
+            relo: r,
+          },
+          i,
+        );
+      }
+      for (const { section, x } of got.calls) {
+        const reloc = linked.reloc(section, x.off);
+        if (reloc) {
+          // A call to an extern: a kfunc, refused where libbpf leaves it unresolved (weak) or rejects its prototype.
+          const k = kfuncs.get(reloc.symbol.name);
+          if (k?.refused.has(i))
+            fail({ rule: 'kfunc-unavailable', subject: reloc.symbol.name, section, off: x.off, cause: k.weak ? 'proto-weak' : 'proto' }, i);
+          continue;
         }
-        for (const { section, x } of got.calls) {
-          const reloc = linked.reloc(section, x.off);
-          if (reloc) {
-            // A call to an extern: a kfunc, refused where libbpf leaves it unresolved (weak) or rejects its prototype.
-            const k = kfuncs.get(reloc.symbol.name);
-            if (k?.refused.has(i))
-              fail(
-                { rule: 'kfunc-unavailable', subject: reloc.symbol.name, section, off: x.off, cause: k.weak ? 'proto-weak' : 'proto' },
-                i,
-              );
-            continue;
-          }
-          // `call imm` with src 0 calls a helper by id.
-          if (x.src !== 0) continue;
-          const fact = helperById.get(x.imm);
-          if (!fact) continue;
-          const avail = helperOn(fact.name)[i];
-          const legacy = PROBE_READ_LEGACY[fact.name];
-          const stand = legacy && rewritesProbeRead(loader) ? helperOn(legacy)[i] : undefined;
-          if (avail.present === false && stand?.present !== true)
-            fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: 'missing', since: fact.since }, i);
-          else if (allowedFor(fact, progType) === false)
-            fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: `prog-type:${progType}` }, i);
-        }
+        // `call imm` with src 0 calls a helper by id.
+        if (x.src !== 0) continue;
+        const fact = helperById.get(x.imm);
+        if (!fact) continue;
+        const avail = helperOn(fact.name)[i];
+        const legacy = PROBE_READ_LEGACY[fact.name];
+        const stand = legacy && rewritesProbeRead(loader) ? helperOn(legacy)[i] : undefined;
+        if (avail.present === false && stand?.present !== true)
+          fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: 'missing', since: fact.since }, i);
+        else if (allowedFor(fact, progType) === false)
+          fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: `prog-type:${progType}` }, i);
       }
     });
   }
