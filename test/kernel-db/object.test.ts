@@ -22,11 +22,12 @@ const root = join(__dirname, '..', '..');
 const clang = [...(process.env.PATH ?? '').split(':'), '/usr/bin'].map((d) => join(d, 'clang')).find((p) => existsSync(p));
 const db = KernelDb.open({ noUser: true });
 
-function compile(t: { after(fn: () => void): void }): Uint8Array {
+/** Compiles test/fixtures/objects/<name>.bpf.c into a directory removed after the test. */
+function compile(t: { after(fn: () => void): void }, name = 'relocations'): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-object-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const out = join(dir, 'relocations.o');
-  const src = join(root, 'test', 'fixtures', 'objects', 'relocations.bpf.c');
+  const out = join(dir, `${name}.o`);
+  const src = join(root, 'test', 'fixtures', 'objects', `${name}.bpf.c`);
   const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-c', src, '-o', out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return new Uint8Array(readFileSync(out));
@@ -185,13 +186,8 @@ test('object pass: a CO-RE type no kernel has is the program own (relocated agai
 test('object pass: programs link their subprograms and callbacks; kconfig values, weak kfunc checks and prototypes per kernel', {
   skip: clang ? false : 'skipped: clang is not installed',
 }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-object-linked-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const src = join(root, 'test', 'fixtures', 'objects', 'linked.bpf.c');
-  const out = join(dir, 'linked.o');
-  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-c', src, '-o', out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const o = readBpfObject(new Uint8Array(readFileSync(out)), 'linked.o');
+  const o = readBpfObject(compile(t, 'linked'), 'linked.o');
   // Two programs share a section; `.text` holds subprograms, not programs.
   assert.deepEqual(
     o.programs.map((p) => `${p.section} ${p.name}`),
@@ -247,13 +243,8 @@ test('object pass: programs link their subprograms and callbacks; kconfig values
 test('object pass: bitfield relocations (offset, size, signedness, shifts) fail where the member is gone, and only where reached', {
   skip: clang ? false : 'skipped: clang is not installed',
 }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-object-bitfields-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const src = join(root, 'test', 'fixtures', 'objects', 'bitfields.bpf.c');
-  const out = join(dir, 'bitfields.o');
-  const r = spawnSync(clang!, ['-target', 'bpf', '-O2', '-g', '-c', src, '-o', out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const o = readBpfObject(new Uint8Array(readFileSync(out)), 'bitfields.o');
+  const o = readBpfObject(compile(t, 'bitfields'), 'bitfields.o');
   assert.deepEqual([...new Set(o.ext!.coreRelos.map((x) => RELO_KIND_NAMES[x.kind]))].sort(), [
     'byte_off',
     'byte_sz',

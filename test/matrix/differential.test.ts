@@ -128,18 +128,33 @@ test('every linter verdict agrees with the kernel, or is a documented known limi
   );
 });
 
-test('the object pass (check --compile) agrees with the kernels at least wherever the source pass does', async (t) => {
-  if (!results) return skipOrFail(t, why!);
+/**
+ * What the tests that compile the programs need: clang, a vmlinux.h from the results' BTF in a
+ * work directory removed after the test, the programs whose results are current and the database
+ * names of the booted kernels; undefined (after skipping or failing) when a tool is missing.
+ */
+async function compiling(t: { skip: (m: string) => void; after: (fn: () => void) => void }, r: MatrixResults) {
   const clang = which('clang');
   const bpftool = which('bpftool') ?? (existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined);
-  const blob = join(root, results.btf.blob);
-  const blobPath = existsSync(blob) ? blob : results.btf.blob;
-  if (!clang || !bpftool || !existsSync(blobPath)) return skipOrFail(t, `needs clang, bpftool and ${results.btf.blob}`);
-  const current: MatrixResults = { ...results, programs: results.programs.filter((p) => !stale.includes(p.source)) };
+  const blob = join(root, r.btf.blob);
+  const blobPath = existsSync(blob) ? blob : r.btf.blob;
+  if (!clang || !bpftool || !existsSync(blobPath)) {
+    skipOrFail(t, `needs clang, bpftool and ${r.btf.blob}`);
+    return undefined;
+  }
+  const current: MatrixResults = { ...r, programs: r.programs.filter((p) => !stale.includes(p.source)) };
   const names = current.kernels.filter((k) => k.dbName).map((k) => k.dbName!);
-  const work = mkdtempSync(join(tmpdir(), 'ebpf-matrix-object-'));
+  const work = mkdtempSync(join(tmpdir(), 'ebpf-matrix-compile-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
   const includeDir = await vmlinuxHeader(blobPath, { cmd: bpftool, args: [] }, work);
+  return { clang, includeDir, current, names, work };
+}
+
+test('the object pass (check --compile) agrees with the kernels at least wherever the source pass does', async (t) => {
+  if (!results) return skipOrFail(t, why!);
+  const env = await compiling(t, results);
+  if (!env) return;
+  const { clang, includeDir, current, names } = env;
   const limitations = parseLimitations(readFileSync(join(root, 'docs', 'ground-truth.md'), 'utf8'));
   const source = compare(current, await linterVerdicts(root, current.programs, names, current.guest.libbpf), limitations).cells;
   const object = compare(
@@ -161,17 +176,10 @@ test('the object pass (check --compile) agrees with the kernels at least whereve
 test('each program loaded alone agrees with the linter verdict for that program, or is a documented known limitation', async (t) => {
   if (!results) return skipOrFail(t, why!);
   if (!results.guest.loader) return skipOrFail(t, 'the last matrix run had no per-program loader (it needs apt-get and gcc)');
-  const clang = which('clang');
-  const bpftool = which('bpftool') ?? (existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined);
-  const blob = join(root, results.btf.blob);
-  const blobPath = existsSync(blob) ? blob : results.btf.blob;
-  if (!clang || !bpftool || !existsSync(blobPath)) return skipOrFail(t, `needs clang, bpftool and ${results.btf.blob}`);
-  const current: MatrixResults = { ...results, programs: results.programs.filter((p) => !stale.includes(p.source)) };
-  const names = current.kernels.filter((k) => k.dbName).map((k) => k.dbName!);
+  const env = await compiling(t, results);
+  if (!env) return;
+  const { clang, includeDir, current, names, work } = env;
   // The objects, compiled as the matrix compiled them, tell which lines each program's code covers.
-  const work = mkdtempSync(join(tmpdir(), 'ebpf-matrix-programs-'));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
-  const includeDir = await vmlinuxHeader(blobPath, { cmd: bpftool, args: [] }, work);
   const objects = new Map<string, string>();
   for (const p of current.programs) {
     const out = join(work, `${p.id}.o`);
