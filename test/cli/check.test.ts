@@ -357,3 +357,52 @@ test('check: a guarded callback helper still fails before callbacks existed, wit
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('check: a helper called through a project macro is checked from the object (the source pass cannot see the call)', {
+  skip: clangPath ? false : 'skipped: clang is not installed',
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-check-macro-helper-'));
+  try {
+    const prog = join(dir, 'emit.bpf.c');
+    const lines = [
+      '#define SEC(n) __attribute__((section(n), used))',
+      '#define bpf_core_enum_value_exists(t, v) __builtin_preserve_enum_value(*(typeof(t) *)v, 0)',
+      'enum bpf_func_id { BPF_FUNC_ringbuf_output = 130 };',
+      'static long (*bpf_ringbuf_output)(void *ringbuf, void *data, unsigned long size, unsigned long flags) = (void *) 130;',
+      '#define EMIT(v) bpf_ringbuf_output(0, &(v), sizeof(v), 0)',
+      'SEC("kprobe/do_exit")',
+      'int emit_exit(void *ctx)',
+      '{',
+      '    long v = 1;',
+      '    EMIT(v);',
+      '    if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_output))',
+      '        EMIT(v);',
+      '    return 0;',
+      '}',
+      'char LICENSE[] SEC("license") = "GPL";',
+      '',
+    ];
+    writeFileSync(prog, lines.join('\n'));
+    const run = (extra: string) =>
+      JSON.parse(
+        cli('check', prog, '--arch', 'x86_64', '--target', '4.14-7.x', '--format', 'json', extra).stdout,
+      ).files[0].diagnostics.filter((d: { rule: string }) => d.rule === 'helper-unavailable') as {
+        range: { start: { line: number } };
+        basis?: string;
+        message: string;
+        kernels: string[];
+      }[];
+    // From source, the macro hides the call.
+    assert.deepEqual(run('--no-compile'), []);
+    // The object has it: the unguarded use fails before ring buffers; the guarded one (near miss) does not.
+    const found = run('--compile');
+    assert.deepEqual(
+      found.map((d) => [d.range.start.line, d.basis]),
+      [[lines.indexOf('    EMIT(v);'), 'object']],
+    );
+    assert.match(found[0].message, /`bpf_ringbuf_output` is missing on \d+ of \d+ target kernels/);
+    assert.ok(found[0].kernels.length > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
