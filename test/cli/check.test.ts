@@ -16,12 +16,14 @@ const cli = (...args: string[]) => {
 /**
  * The program-level rules (program and map types, attach targets, CONFIG options) and the call
  * rules (helpers, kfuncs, verifier features) flag the examples' ring buffer, tp_btf program and
- * BCC kprobe on older kernels; the tests of the layout rules' interface turn them off so that
+ * BCC kprobe on older kernels (and the BCC file's kernel-headers note); the tests of the layout
+ * rules' interface turn them off so that
  * those findings do not change exit codes and counts.
  */
 const PROGRAM_RULES_OFF =
   'prog-type-unavailable=off,map-type-unavailable=off,attach-target-missing-in-range=off,config-required=off,' +
-  'helper-unavailable=off,kfunc-unavailable=off,legacy-probe-read=off,verifier-feature-unavailable=off,kernel-version-gate=off';
+  'helper-unavailable=off,kfunc-unavailable=off,legacy-probe-read=off,verifier-feature-unavailable=off,kernel-version-gate=off,' +
+  'bcc-needs-kernel-headers=off';
 
 test('check --format json: the versioned interface, with failing kernels and fixes', () => {
   const r = cli('check', 'examples', '--format', 'json', '--rule', PROGRAM_RULES_OFF);
