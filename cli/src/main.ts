@@ -8,6 +8,7 @@ import { BtfError } from '../../kernel-db/src/btf/reader';
 import { TargetError } from '../../kernel-db/src/query/target';
 import { UsageError } from './args';
 import { checkCommand } from './check';
+import { convertBccCommand } from './convertBcc';
 import { dbCommand, type Io } from './db';
 import { doctorCommand } from './doctor';
 import { explainCommand } from './explain';
@@ -22,6 +23,7 @@ commands:
   check …         check BPF C files against the target kernels (ebpf-portability check --help)
   requirements …  the portability report: each program's minimum kernel, CONFIG options, floors
   explain RULE    a rule's documentation
+  convert-bcc F   write a libbpf CO-RE .bpf.c from a BCC program (C, or a Python tool)
   doctor          what this machine offers BPF programs (BTF, headers, CONFIG, lockdown, LSMs)
   lsp --stdio     the language server, for any LSP client (Neovim, Emacs, Helix)
   db …            inspect the kernel database, import your own kernels (ebpf-portability db --help)
@@ -41,7 +43,7 @@ Helix, Zed). The VS Code extension starts it itself.
 `;
 
 /** Commands whose own --help the usage hint names. */
-const WITH_HELP = new Set(['db', 'check', 'verify', 'requirements', 'explain', 'doctor', 'lsp']);
+const WITH_HELP = new Set(['db', 'check', 'verify', 'requirements', 'explain', 'doctor', 'lsp', 'convert-bcc']);
 
 /** Runs the CLI with `argv` (without node and script); returns the exit status. */
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -60,6 +62,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
         return explainCommand(rest, io);
       case 'doctor':
         return doctorCommand(rest, io);
+      case 'convert-bcc':
+        return await convertBccCommand(rest, io);
       case '--version':
       case '-V':
       case 'version':
