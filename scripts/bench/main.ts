@@ -12,6 +12,7 @@ import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb, defaultDataDir } from '../../kernel-db/src/query/db';
 import { UserKernels } from '../../kernel-db/src/query/user';
 import { benchLsp, benchObject, benchTargets } from './lsp';
+import { benchScaling } from './scaling';
 
 const root = join(__dirname, '..', '..');
 const shared = join(root, '..', 'shared', 'kernel-data');
@@ -120,6 +121,7 @@ main()
   .then(() => benchLsp())
   .then(() => benchTargets())
   .then(() => benchObject())
+  .then(() => benchScaling())
   .catch((e) => {
     console.error(e);
     process.exit(1);

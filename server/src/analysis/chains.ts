@@ -8,6 +8,7 @@ import { coreMacro } from './coreMacros';
 import type { Node } from 'web-tree-sitter';
 import { deref, isAggPointer, isAggValue, type CType } from './ctypes';
 import { isArrow, type FunctionScope, type Provenance, type Typed } from './scope';
+import { parentOf } from './parents';
 
 /** One `.`/`->` step. */
 export interface Link {
@@ -170,7 +171,7 @@ function fitting(types: readonly CType[], steps: readonly Step[], from: number):
 }
 
 function isChainTop(n: Node): boolean {
-  const p = n.parent;
+  const p = parentOf(n);
   if (!p) return true;
   if ((p.type === 'field_expression' || p.type === 'subscript_expression') && p.childForFieldName('argument')?.id === n.id) return false;
   return true;
@@ -223,7 +224,7 @@ function chainAt(top: Node, scope: FunctionScope, src: (n: Node) => string): Cha
 }
 
 function modeOf(top: Node, finalType: CType, src: (n: Node) => string, scope: FunctionScope): { mode: ChainMode; within?: string } {
-  for (let a: Node | null = top.parent, depth = 0; a && depth < 40; a = a.parent, depth++) {
+  for (let a: Node | null = parentOf(top), depth = 0; a && depth < 40; a = parentOf(a), depth++) {
     if (a.type === 'call_expression') {
       const fn = a.childForFieldName('function');
       if (fn && NO_LOAD_CALLS.test(src(fn))) return { mode: 'skip', within: src(fn) };
@@ -232,12 +233,12 @@ function modeOf(top: Node, finalType: CType, src: (n: Node) => string, scope: Fu
       return { mode: 'skip', within: a.type.replace('_expression', '') };
     if (a.type === 'function_definition' || a.type === 'compound_statement') break;
   }
-  const p = top.parent;
+  const p = parentOf(top);
   if (p?.type === 'pointer_expression' && p.child(0)?.type === '&') return { mode: 'address' };
   // The whole argument of a project macro that reads it through a probe read (`READ_KERN(t->pid)`):
   // the macro hands its address to the helper.
-  if (p?.type === 'argument_list' && p.parent?.type === 'call_expression') {
-    const fn = p.parent.childForFieldName('function');
+  if (p?.type === 'argument_list' && parentOf(p)?.type === 'call_expression') {
+    const fn = parentOf(p)?.childForFieldName('function');
     const macro = fn ? scope.env.model.functionMacros.get(src(fn)) : undefined;
     const index = p.namedChildren.filter((c) => c && c.type !== 'comment').findIndex((c) => c?.id === top.id);
     if (macro && index >= 0 && macro.probeReads.has(index)) return { mode: 'address', within: macro.name };
@@ -298,9 +299,9 @@ export function coreMacroChains(body: Node, scope: FunctionScope, text: string):
 }
 
 function probeReadAround(top: Node, src: (n: Node) => string): Chain['probeRead'] {
-  const amp = top.parent;
-  const args = amp?.parent;
-  const call = args?.parent;
+  const amp = parentOf(top);
+  const args = amp ? parentOf(amp) : null;
+  const call = args ? parentOf(args) : null;
   if (!amp || args?.type !== 'argument_list' || call?.type !== 'call_expression') return undefined;
   const fn = call.childForFieldName('function');
   if (!fn || !PROBE_READ.test(src(fn))) return undefined;

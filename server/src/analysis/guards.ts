@@ -12,6 +12,7 @@ import type { Node } from 'web-tree-sitter';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
 import { deref, essentialName } from './ctypes';
 import { KSet } from './kset';
+import { parentOf } from './parents';
 import { isArrow, type FunctionScope, type TypeEnv } from './scope';
 import { holds, versionComparison, versionCondition, type VersionComparison } from './versionCheck';
 
@@ -28,6 +29,10 @@ export class Guards {
   private readonly all: KSet;
   /** Parent node id → child node id → the constraint the parent puts on that child (null: none). */
   private readonly steps = new Map<number, Map<number, KSet | null>>();
+  /** Node id → the kernels the node runs on after its guards (without what the object says). */
+  private readonly at = new Map<number, KSet>();
+  /** `&&`/`||` node id → its truth. */
+  private readonly logicals = new Map<number, Truth>();
 
   constructor(
     readonly env: TypeEnv,
@@ -54,23 +59,72 @@ export class Guards {
    * object says (for a call of an inlined function: its code carries the callee's lines, not the call's).
    */
   kernelsAt(node: Node, compiled = true): KSet {
-    let k = this.base;
-    let child: Node = node;
-    for (let p = node.parent, depth = 0; p && depth < 200; child = p, p = p.parent, depth++) {
-      if (p.type === 'function_definition') break;
-      const narrowed = this.stepCache(p, child);
-      if (narrowed) k = k.and(narrowed);
-    }
+    const k = this.guarded(node);
     return this.reach && compiled ? k.and(this.reach(node)) : k;
+  }
+
+  /**
+   * The kernels on which `node` runs after its guards: its parent's, narrowed by the constraint the
+   * parent puts on it, memoised per node so that nodes of one nest share their ancestors' answers
+   * (an else-if chain evaluates each condition once, not once per later branch).
+   */
+  private guarded(node: Node): KSet {
+    const chain: Node[] = [];
+    let k = this.base;
+    let above: Node | null = null;
+    for (let n: Node | null = node; n; ) {
+      const known = this.at.get(n.id);
+      if (known) {
+        k = known;
+        above = n;
+        break;
+      }
+      chain.push(n);
+      const p = parentOf(n);
+      n = p && p.type !== 'function_definition' ? p : null;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const n = chain[i];
+      if (above) {
+        const narrowed = this.stepCache(above, n);
+        if (narrowed) k = k.and(narrowed);
+      }
+      this.at.set(n.id, k);
+      above = n;
+    }
+    return k;
   }
 
   /** The constraint `parent` puts on its child `child`, or undefined for none. */
   private stepCache(p: Node, c: Node): KSet | undefined {
     let byChild = this.steps.get(p.id);
-    if (!byChild) this.steps.set(p.id, (byChild = new Map()));
+    if (!byChild) this.steps.set(p.id, (byChild = p.type === 'compound_statement' ? this.blockSteps(p) : new Map()));
     let r = byChild.get(c.id);
     if (r === undefined) byChild.set(c.id, (r = this.step(p, c) ?? null));
     return r ?? undefined;
+  }
+
+  /**
+   * The constraints of a block on each of its statements, in one pass: earlier
+   * `if (!guard) return …;` statements leave only the kernels where the guard holds.
+   */
+  private blockSteps(block: Node): Map<number, KSet | null> {
+    const out = new Map<number, KSet | null>();
+    let k: KSet | undefined;
+    for (const s of block.namedChildren) {
+      if (!s) continue;
+      out.set(s.id, k ?? null);
+      if (s.type !== 'if_statement') continue;
+      const cond = s.childForFieldName('condition');
+      const cons = s.childForFieldName('consequence');
+      const alt = s.childForFieldName('alternative');
+      if (!cond || !cons) continue;
+      let narrowed: KSet | undefined;
+      if (alwaysExits(cons) && (!alt || !alwaysExits(alt))) narrowed = this.cond(cond).f;
+      else if (alt && alwaysExits(alt) && !alwaysExits(cons)) narrowed = this.cond(cond).t;
+      if (narrowed) k = k ? k.and(narrowed) : narrowed;
+    }
+    return out;
   }
 
   private step(p: Node, c: Node): KSet | undefined {
@@ -91,22 +145,6 @@ export class Guards {
         if (op === '&&') return this.cond(left).t;
         if (op === '||') return this.cond(left).f;
         return undefined;
-      }
-      case 'compound_statement': {
-        // Earlier `if (!guard) return …;` statements leave only the kernels where the guard holds.
-        let k: KSet | undefined;
-        for (let s = c.previousNamedSibling; s; s = s.previousNamedSibling) {
-          if (s.type !== 'if_statement') continue;
-          const cond = s.childForFieldName('condition');
-          const cons = s.childForFieldName('consequence');
-          const alt = s.childForFieldName('alternative');
-          if (!cond || !cons) continue;
-          let narrowed: KSet | undefined;
-          if (alwaysExits(cons) && (!alt || !alwaysExits(alt))) narrowed = this.cond(cond).f;
-          else if (alt && alwaysExits(alt) && !alwaysExits(cons)) narrowed = this.cond(cond).t;
-          if (narrowed) k = k ? k.and(narrowed) : narrowed;
-        }
-        return k;
       }
       case 'preproc_if':
       case 'preproc_elif': {
@@ -147,11 +185,7 @@ export class Guards {
         const op = e.child(1)?.type;
         const l = e.childForFieldName('left');
         const r = e.childForFieldName('right');
-        if (op === '&&' || op === '||') {
-          const a = this.cond(l, depth + 1);
-          const b = this.cond(r, depth + 1);
-          return op === '&&' ? { t: a.t.and(b.t), f: a.f.or(b.f) } : { t: a.t.or(b.t), f: a.f.and(b.f) };
-        }
+        if (op === '&&' || op === '||') return this.logical(e, depth);
         const version = this.versionCompare(l, op, r);
         if (version) return version;
         // `guard == 0` / `guard != 0` / `guard == false`
@@ -172,6 +206,27 @@ export class Guards {
       default:
         return this.unknown();
     }
+  }
+
+  /**
+   * `a && b && … && z` (or `||`, or both mixed) nests to the left as deep as it is long: walked
+   * down its left spine without recursion, each level's truth kept so that a guard at the head
+   * still narrows the last operand, at any length.
+   */
+  private logical(e: Node, depth: number): Truth {
+    const spine: Node[] = [];
+    let n: Node | null = e;
+    while (n?.type === 'binary_expression' && (n.child(1)?.type === '&&' || n.child(1)?.type === '||') && !this.logicals.has(n.id)) {
+      spine.push(n);
+      n = n.childForFieldName('left');
+    }
+    let acc = n && this.logicals.has(n.id) ? (this.logicals.get(n.id) as Truth) : this.cond(n, depth + 1);
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const b = this.cond(spine[i].childForFieldName('right'), depth + 1);
+      acc = spine[i].child(1)?.type === '&&' ? { t: acc.t.and(b.t), f: acc.f.or(b.f) } : { t: acc.t.or(b.t), f: acc.f.and(b.f) };
+      this.logicals.set(spine[i].id, acc);
+    }
+    return acc;
   }
 
   private isKconfig(name: string): boolean {

@@ -9,6 +9,7 @@
  */
 import type { Node } from 'web-tree-sitter';
 import type { FileModel } from './file';
+import { parentOf } from './parents';
 
 /** A region of code that runs only when the loader sets `flag`. */
 export interface FlagRegion {
@@ -67,7 +68,7 @@ function offByDefault(model: FileModel, name: string): boolean {
   const g = model.globals.get(name);
   if (!g) return false;
   let decl: Node | null = g.node;
-  while (decl && decl.type !== 'declaration') decl = decl.parent;
+  while (decl && decl.type !== 'declaration') decl = parentOf(decl);
   if (!decl) return false;
   const head = model.text.slice(decl.startIndex, g.node.startIndex);
   if (!/\bconst\b/.test(head) || !/\bvolatile\b/.test(head)) return false;

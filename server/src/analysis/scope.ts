@@ -21,6 +21,7 @@ import {
 } from './ctypes';
 import type { FileModel, FunctionInfo, StructDef } from './file';
 import type { ProgramContext } from './program';
+import { parentOf } from './parents';
 
 /**
  * Where a pointer value comes from. `packet`: the packet (or socket option buffer) a networking
@@ -232,8 +233,8 @@ export class FunctionScope {
           const prov: Provenance = r.type.ptr === 0 ? 'local' : from ? from.prov : 'unknown';
           const btf = prov === 'trusted' ? from?.btf : undefined;
           this.vars.set(r.name, { type: r.type, prov, ...(btf ? { btf } : {}) });
-          let block: Node | null = n.parent;
-          while (block && block.type !== 'compound_statement' && block.type !== 'for_statement') block = block.parent;
+          let block: Node | null = parentOf(n);
+          while (block && block.type !== 'compound_statement' && block.type !== 'for_statement') block = parentOf(block);
           if (block) {
             let list = this.decls.get(r.name);
             if (!list) this.decls.set(r.name, (list = []));

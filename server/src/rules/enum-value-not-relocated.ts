@@ -10,6 +10,7 @@ import type { Kernel, ValueOnKernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { type Fix, findingMessage, headlineWith } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import { parentOf } from '../analysis/parents';
 
 /** Calls whose arguments are relocations or compile-time questions, not the constant's value. */
 const NOT_A_VALUE =
@@ -62,7 +63,12 @@ function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
     if (d.type === 'init_declarator') {
       const n = d.childForFieldName('declarator');
       if (n?.type === 'identifier') out.add(ctx.text(n));
-    } else if (d.parent?.type === 'declaration' && d.parent.childrenForFieldName('declarator').some((x) => x?.id === d.id)) {
+    } else if (
+      parentOf(d)?.type === 'declaration' &&
+      parentOf(d)
+        ?.childrenForFieldName('declarator')
+        .some((x) => x?.id === d.id) === true
+    ) {
       out.add(ctx.text(d));
     }
   }
@@ -80,13 +86,13 @@ function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
 
 /** Whether an identifier is read as a value (not a callee, a declared name, a label or a macro argument that names things). */
 function isValueUse(ctx: RuleContext, id: Node): boolean {
-  const p = id.parent;
+  const p = parentOf(id);
   if (!p) return false;
   if (p.type === 'call_expression' && p.childForFieldName('function')?.id === id.id) return false;
   if (p.type === 'init_declarator' && p.childForFieldName('declarator')?.id === id.id) return false;
   if (p.type === 'declaration' || p.type.endsWith('_declarator') || p.type === 'parameter_declaration') return false;
   if (p.type === 'preproc_defined' || p.type.startsWith('preproc_')) return false;
-  for (let a: Node | null = p, depth = 0; a && depth < 40; a = a.parent, depth++) {
+  for (let a: Node | null = p, depth = 0; a && depth < 40; a = parentOf(a), depth++) {
     if (a.type === 'call_expression') {
       const fn = a.childForFieldName('function');
       if (fn && NOT_A_VALUE.test(ctx.text(fn))) return false;
@@ -191,7 +197,7 @@ function report(ctx: RuleContext, f: FunctionFacts, id: Node, name: string, v: V
 
 /** `case` label or another place that needs an integer constant expression, if the use is in one. */
 function caseOrConstant(id: Node): string | undefined {
-  for (let a: Node | null = id.parent, depth = 0; a && depth < 40; a = a.parent, depth++) {
+  for (let a: Node | null = parentOf(id), depth = 0; a && depth < 40; a = parentOf(a), depth++) {
     if (a.type === 'case_statement')
       return a.childForFieldName('value') && isWithin(id, a.childForFieldName('value')!) ? 'case label' : undefined;
     if (a.type === 'array_declarator' || a.type === 'bitfield_clause' || a.type === 'enumerator') return 'constant expression';

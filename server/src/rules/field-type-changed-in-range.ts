@@ -17,6 +17,7 @@ import type { Chain, Link } from '../analysis/chains';
 import { fieldAcross } from '../analysis/layout';
 import { type Fix, findingMessage, fitting, type Severity } from '../analysis/model';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import { parentOf } from '../analysis/parents';
 
 export const fieldTypeChangedInRange: Rule = {
   meta: {
@@ -122,7 +123,7 @@ function finalAccess(chain: Chain): Access {
  * (`if (bpf_core_field_size(sk->sk_protocol) == 2)`): the author handles both layouts there.
  */
 function sizeGuarded(ctx: RuleContext, node: Node): boolean {
-  for (let p = node.parent, c: Node = node, depth = 0; p && depth < 100; c = p, p = p.parent, depth++) {
+  for (let p = parentOf(node), c: Node = node, depth = 0; p && depth < 100; c = p, p = parentOf(p), depth++) {
     if (p.type === 'function_definition') break;
     if (p.type !== 'if_statement' && p.type !== 'conditional_expression') continue;
     const cond = p.childForFieldName('condition');

@@ -14,6 +14,7 @@ import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
 import { KSet } from '../analysis/kset';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import { parentOf } from '../analysis/parents';
 
 /** Calls whose type argument is relocated against the kernel's own type. */
 const TYPE_RELOCATIONS = /^(bpf_core_type_size|bpf_core_type_id_kernel|bpf_core_cast)$/;
@@ -143,12 +144,12 @@ function declaredTypes(ctx: RuleContext, f: FunctionFacts) {
 
 /** Whether a struct specifier names a type in a declaration, parameter or cast (not a definition). */
 function usedAsType(n: Node): boolean {
-  const p = n.parent;
+  const p = parentOf(n);
   if (!p) return false;
   if (p.type === 'declaration' || p.type === 'parameter_declaration') return p.childForFieldName('type')?.id === n.id;
   if (p.type === 'type_descriptor') {
     // `(struct x *)p`: a cast; `sizeof(struct x)` and friends relocate nothing.
-    const q = p.parent;
+    const q = parentOf(p);
     return q?.type === 'cast_expression';
   }
   return false;

@@ -8,6 +8,7 @@ import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 import { findingMessage, headlineWith } from '../analysis/model';
 import { guardedNote, where } from './verifier-feature-unavailable';
+import { parentOf } from '../analysis/parents';
 
 export const verifierAtomics: Rule = {
   meta: {
@@ -35,8 +36,8 @@ function atomics(ctx: RuleContext, f: FunctionFacts, body: Node) {
     if (!call || !fn || fn.type !== 'identifier') continue;
     const name = ctx.text(fn);
     if (!/^__(?:sync|atomic)_/.test(name)) continue;
-    let p = call.parent;
-    while (p && p.type === 'parenthesized_expression') p = p.parent;
+    let p = parentOf(call);
+    while (p && p.type === 'parenthesized_expression') p = parentOf(p);
     const unused = p?.type === 'expression_statement' || (p?.type === 'cast_expression' && /^\(\s*void\s*\)/.test(ctx.text(p)));
     if (PLAIN_ADD.test(name) && unused) continue;
     const at = runsOn(ctx, f, call).kernels();

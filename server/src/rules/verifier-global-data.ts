@@ -14,6 +14,7 @@ import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
 import type { Rule, RuleContext } from './rule';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
+import { parentOf } from '../analysis/parents';
 
 export const verifierGlobalData: Rule = {
   meta: {
@@ -58,7 +59,7 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
         continue;
       }
       let decl: Node | null = g.node;
-      while (decl && decl.type !== 'declaration') decl = decl.parent;
+      while (decl && decl.type !== 'declaration') decl = parentOf(decl);
       if (!decl || decl.descendantsOfType('function_declarator').length > 0) continue;
       const isExtern = decl.children.some(
         (c) => c?.type === 'storage_class_specifier' && model.text.slice(c.startIndex, c.endIndex) === 'extern',
@@ -87,7 +88,7 @@ function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: 
     if (!id) continue;
     const name = ctx.text(id);
     const kind = kinds.get(name);
-    if (!kind || locals.has(name) || (id.parent?.type === 'field_expression' && id.parent.childForFieldName('field')?.id === id.id))
+    if (!kind || locals.has(name) || (parentOf(id)?.type === 'field_expression' && parentOf(id)?.childForFieldName('field')?.id === id.id))
       continue;
     uses.push({ node: id, what: kind === 'kconfig' ? `the \`__kconfig\` extern \`${name}\`` : `\`${name}\`` });
   }
@@ -159,7 +160,7 @@ function globalData(ctx: RuleContext) {
 /** Whether a global's declaration is `static`. */
 function isStatic(ctx: RuleContext, decl: Node): boolean {
   let d: Node | null = decl;
-  while (d && d.type !== 'declaration') d = d.parent;
+  while (d && d.type !== 'declaration') d = parentOf(d);
   return !!d && d.children.some((c) => c?.type === 'storage_class_specifier' && ctx.text(c) === 'static');
 }
 
