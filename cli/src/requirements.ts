@@ -15,7 +15,7 @@ import { compareVersions, majorMinor } from '../../kernel-db/src/version';
 import { buildFileModel, type FileModel, type FunctionInfo } from '../../server/src/analysis/file';
 import { calleeName, callsIn, localNames } from '../../server/src/analysis/calls';
 import type { Finding } from '../../server/src/analysis/model';
-import { attachPoints, usesTrampoline } from '../../server/src/rules/attach-points';
+import { attachPoints, usesTrampoline } from '../../server/src/driver/ruleInfo';
 import { computeLineStarts, offsetAt } from '../../server/src/parse/positions';
 import { loadCParser } from '../../server/src/parse/documents';
 import { parseArgs, UsageError } from './args';

@@ -8,7 +8,7 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { Finding, Range } from '../../server/src/analysis/model';
-import { RULES } from '../../server/src/rules';
+import { RULE_METAS } from '../../server/src/driver/ruleInfo';
 import { packageJson, repositoryUrl, ruleDocUrl } from './pkg';
 
 /** What the SARIF log needs of one checked file. */
@@ -25,7 +25,7 @@ const LEVEL = { error: 'error', warning: 'warning', info: 'note' } as const;
 
 /** The SARIF log of a `check` run. */
 export function sarifLog(files: readonly SarifFile[], cwd: string, target: string, kernels: readonly string[]): object {
-  const rules = RULES.map((r) => r.meta);
+  const rules = RULE_METAS;
   const index = new Map(rules.map((r, i) => [r.id, i]));
   const root = pathToFileURL(resolve(cwd)).toString();
   const base = root.endsWith('/') ? root : `${root}/`;
