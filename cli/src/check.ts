@@ -15,7 +15,8 @@ import type { AnalysisFailure } from '../../server/src/driver/analyze';
 import type { DocumentResult } from '../../server/src/driver/engine';
 import { detailsOf, type Finding, headlineOf } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
-import { loadCParser } from '../../server/src/parse/documents';
+import { DEFAULT_PARSE_LIMITS, loadCParser } from '../../server/src/parse/documents';
+import { unanalysable } from '../../server/src/parse/inputLimits';
 import { parseLoader } from '../../server/src/analysis/loader';
 import { DEFAULT_SETTINGS, RULE_IDS, type Settings, validateSettings } from '../../server/src/driver/settings';
 import type { SettingKey } from '../../server/src/driver/engine';
@@ -223,6 +224,16 @@ export async function analyzeInputs(setup: AnalysisSetup, paths: readonly string
       continue;
     }
     let source = decodeSource(read.bytes);
+    // Binary content, a minified line, more lines than any program: said, not parsed.
+    const why =
+      source.text.length > DEFAULT_PARSE_LIMITS.maxChars
+        ? `${(source.text.length / 1e6).toFixed(1)} MB (the limit is ${(DEFAULT_PARSE_LIMITS.maxChars / 1e6).toFixed(1)} MB)`
+        : unanalysable(source.text);
+    if (why) {
+      results.push({ path: f.path, findings: [], error: `skipped: ${why}` });
+      unreadable = true;
+      continue;
+    }
     const tree = parser.parseText(source.text);
     if (!tree) {
       results.push({ path: f.path, findings: [], error: 'cannot parse' });

@@ -10,6 +10,7 @@
 
 import type { Edit, Parser, Tree } from 'web-tree-sitter';
 import { maskBpfMacros, type BpfMacroSite } from './bpfMacros';
+import { unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
 import { computeLineStarts, computeRowStarts, offsetAt, pointAt, positionAt, type Position, type Range } from './positions';
 
@@ -47,8 +48,10 @@ export interface ParsedDocument {
   readonly sites: readonly BpfMacroSite[];
   /** Offsets where each line starts, with LSP's line breaks. */
   readonly lineStarts: readonly number[];
-  /** True when the text exceeds the size limit and was not parsed. */
+  /** True when the text exceeds a limit (size, line length, line count, binary content) and was not parsed. */
   readonly tooLarge: boolean;
+  /** Why the text was not parsed, when `tooLarge` (for the output channel). */
+  readonly skipped?: string;
   /** True when parsing was abandoned at the time limit. */
   readonly timedOut: boolean;
   /** The offset of an LSP position (clamped to the text). */
@@ -71,6 +74,7 @@ class Snapshot implements ParsedDocument {
     readonly lineStarts: readonly number[],
     readonly tooLarge: boolean,
     readonly timedOut: boolean,
+    readonly skipped?: string,
   ) {}
 
   offsetAt(position: Position): number {
@@ -169,7 +173,7 @@ export class DocumentStore {
       }
       text = text.slice(0, start) + change.text + text.slice(end);
       lineStarts = computeLineStarts(text);
-      if (!change.range || !tree || !step || text.length > this.limits.maxChars) {
+      if (!change.range || !tree || !step || text.length > this.limits.maxChars || unanalysable(text)) {
         // A full replacement, or a text that cannot be masked: nothing of the old tree is reusable.
         tree?.delete();
         tree = null;
@@ -216,9 +220,11 @@ export class DocumentStore {
     step: Step | null,
     lineStarts: readonly number[] = computeLineStarts(text),
   ): Snapshot {
-    if (text.length > this.limits.maxChars) {
-      return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false);
-    }
+    const why =
+      text.length > this.limits.maxChars
+        ? `${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
+        : unanalysable(text);
+    if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
     const { masked, sites } = step && step.text === text ? step : maskBpfMacros(text);
     const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);
     return new Snapshot(uri, version, text, masked, tree, sites, lineStarts, false, tree === null);

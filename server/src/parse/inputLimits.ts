@@ -1,0 +1,49 @@
+/**
+ * Texts that are not analysed, and why: binary content (a NUL byte or mostly control
+ * characters), a line longer than any written C has (generated or minified text), or more lines
+ * than any BPF program. Such a text would cost the parser and the analysis time and memory out of
+ * proportion (a 5 MB line, 178,000 lines of repeated programs) for no finding anyone can use, so
+ * the language server and the CLI say why they skip it instead. The size limit itself is
+ * `DEFAULT_PARSE_LIMITS.maxChars` (cParser.ts).
+ */
+
+/** The longest line analysed, in UTF-16 code units (real BPF C stays under 200). */
+export const MAX_LINE_CHARS = 64 * 1024;
+/** The most lines analysed (the largest BPF C programs have about 2,000). */
+export const MAX_LINES = 50_000;
+/** How much of the text's start is looked at for control characters. */
+const SNIFF = 64 * 1024;
+
+/** Why `text` is not analysed, or undefined when it is. */
+export function unanalysable(text: string): string | undefined {
+  const nul = text.indexOf('\0');
+  if (nul >= 0) return `binary content (a NUL byte at offset ${nul}), not C source`;
+  let control = 0;
+  const sniff = Math.min(text.length, SNIFF);
+  for (let i = 0; i < sniff; i++) {
+    const c = text.charCodeAt(i);
+    // Control characters other than tab, line feed, vertical tab, form feed and carriage return.
+    if ((c < 0x20 && (c < 0x09 || c > 0x0d)) || c === 0x7f || c === 0xfffd) control++;
+  }
+  if (sniff >= 512 && control * 10 > sniff)
+    return `binary content (${Math.round((control * 100) / sniff)}% control characters), not C source`;
+  let lines = 1;
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    const end = nl < 0 ? text.length : nl;
+    if (end - start > MAX_LINE_CHARS)
+      return `line ${lines} has ${(end - start).toLocaleString('en-US')} characters (the limit is ${MAX_LINE_CHARS.toLocaleString('en-US')}): generated or minified text`;
+    if (nl < 0) break;
+    start = nl + 1;
+    if (++lines > MAX_LINES)
+      return `more than ${MAX_LINES.toLocaleString('en-US')} lines (${countLines(text).toLocaleString('en-US')}): larger than any BPF program`;
+  }
+  return undefined;
+}
+
+function countLines(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}

@@ -1,0 +1,85 @@
+/**
+ * Huge and odd files named `.bpf.c` end at once with a reason, not a parse: a binary file, one
+ * 5 MB line, 4.4 MB of 178,000 lines. The CLI says `skipped: why` and exits 2 (a file it could not
+ * check); the document store keeps no tree and the same reason for the language server. No timing
+ * is asserted: a file that was parsed would show up as findings or as a missing reason.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DocumentStore, loadCParser } from '../../server/src/parse/documents';
+import { MAX_LINE_CHARS, MAX_LINES, unanalysable } from '../../server/src/parse/inputLimits';
+
+const root = join(__dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'ebpf-odd-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const example = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
+
+/** Deterministic bytes that look like an object file: NULs among random bytes. */
+function binary(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  let x = 12345;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = i % 7 === 0 ? 0 : x >>> 24;
+  }
+  return b;
+}
+
+const FILES: Array<{ name: string; content: () => string | Buffer; reason: RegExp }> = [
+  { name: 'binary.bpf.c', content: () => binary(4 * 1024 * 1024), reason: /skipped: binary content \(a NUL byte at offset \d+\)/ },
+  {
+    name: 'one-line.bpf.c',
+    content: () => `${example}\nint big = 0${' + 1'.repeat(1_300_000)};\n`,
+    reason: /skipped: line \d+ has 5,200,\d{3} characters \(the limit is 65,536\)/,
+  },
+  {
+    name: 'many-lines.bpf.c',
+    content: () => `${example}\n${'int x; /* padding padding */\n'.repeat(178_000)}`,
+    reason: /skipped: more than 50,000 lines \(178,\d{3}\)/,
+  },
+];
+
+for (const f of FILES) {
+  test(`check ${f.name}: skipped with its reason, exit 2`, () => {
+    const path = join(dir, f.name);
+    writeFileSync(path, f.content());
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-portability.js'), 'check', '--no-compile', path], {
+      encoding: 'utf8',
+      cwd: root,
+    });
+    assert.match(r.stdout + r.stderr, f.reason, r.stdout + r.stderr);
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+  });
+}
+
+test('near miss: the example itself, and lines up to the limits, are analysed', () => {
+  assert.equal(unanalysable(example), undefined);
+  assert.equal(unanalysable(`${'x'.repeat(MAX_LINE_CHARS)}\n`.repeat(3)), undefined);
+  assert.equal(unanalysable('\n'.repeat(MAX_LINES - 1)), undefined);
+  assert.match(unanalysable('\n'.repeat(MAX_LINES)) ?? '', /more than 50,000 lines/);
+  assert.match(unanalysable(`${'x'.repeat(MAX_LINE_CHARS + 1)}\n`) ?? '', /line 1 has 65,537 characters/);
+  // Tabs, form feeds and CRLF are text; a mostly-control-character file is not.
+  assert.equal(unanalysable(`int x;\t\f\r\n`.repeat(100)), undefined);
+  assert.match(unanalysable('\x01\x02\x03int x;\n'.repeat(100)) ?? '', /binary content \(\d+% control characters\)/);
+});
+
+test('the document store keeps the reason and no tree (the language server says it)', async () => {
+  const store = new DocumentStore(await loadCParser());
+  try {
+    const doc = store.open('file:///odd/one-line.bpf.c', `int a${' + 1'.repeat(40_000)};\n`, 1);
+    assert.equal(doc.tree, null);
+    assert.ok(doc.tooLarge);
+    assert.match(doc.skipped ?? '', /line 1 has 160,\d{3} characters/);
+    // Deleting the line makes it a document like any other.
+    const fixed = store.change('file:///odd/one-line.bpf.c', 2, [{ text: 'int a = 1;\n' }]);
+    assert.ok(fixed.tree);
+    assert.equal(fixed.skipped, undefined);
+  } finally {
+    store.dispose();
+  }
+});
