@@ -150,3 +150,26 @@ export function guardWrap(env: Pick<FixEnv, 'model' | 'lines'>, call: Node, cond
   }
   return { range: env.lines.range(stmt.startIndex, stmt.endIndex), newText: `if (${cond}) {\n${indent}${unit}${body}\n${indent}}` };
 }
+
+/**
+ * Whether a fix can be applied as an editor applies it: every edit's range inside the text (a
+ * position past a line's end or the last line, or between `\r` and `\n`, is not), start before
+ * end, and no two edits overlapping (insertions at one point and edits that only touch are
+ * fine). Half-typed text can mislead a rule's idea of where a declaration ends; such a fix is
+ * dropped rather than offered.
+ */
+export function fixFits(fix: Fix, lines: LineIndex): boolean {
+  const spans: Array<[number, number]> = [];
+  for (const e of fix.edits) {
+    const start = lines.offsetAt(e.range.start);
+    const end = lines.offsetAt(e.range.end);
+    const back = lines.range(start, end);
+    const same = (a: { line: number; character: number }, b: { line: number; character: number }) =>
+      a.line === b.line && a.character === b.character;
+    if (!same(back.start, e.range.start) || !same(back.end, e.range.end) || end < start) return false;
+    spans.push([start, end]);
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (let i = 1; i < spans.length; i++) if (spans[i - 1][1] > spans[i][0]) return false;
+  return true;
+}

@@ -22,7 +22,7 @@ import { callGraph } from '../analysis/calls';
 import { coreMacroChains, findChains, type Chain } from '../analysis/chains';
 import { directives, suppressed } from '../analysis/comments';
 import { type BuildContext, buildFileModel, type FileModel, type FunctionInfo, type IncludeResolver } from '../analysis/file';
-import { includeEdit } from '../analysis/fixes';
+import { fixFits, includeEdit } from '../analysis/fixes';
 import { Guards } from '../analysis/guards';
 import { hostDependentRegions, inactiveRegions, inRegions } from '../analysis/preprocessor';
 import { KSet } from '../analysis/kset';
@@ -270,14 +270,14 @@ export function analyze(input: AnalysisInput): Finding[] {
     : varied;
   // The include the CO-RE macros need depends on the whole file: add it once it is known.
   const include = includeEdit({ model, lines });
-  const out = kept.map((f) =>
-    f.fixes.some((x) => x.needsCoreRead)
-      ? {
-          ...f,
-          fixes: f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x)),
-        }
-      : f,
-  );
+  const out = kept.map((f) => {
+    const assembled = f.fixes.some((x) => x.needsCoreRead)
+      ? f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x))
+      : f.fixes;
+    // A fix whose edits overlap or leave the text is not offered (the finding stays).
+    const fixes = assembled.filter((x) => fixFits(x, lines));
+    return assembled === f.fixes && fixes.length === f.fixes.length ? f : { ...f, fixes };
+  });
   return out.sort(
     (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1),
   );
