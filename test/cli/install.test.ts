@@ -131,3 +131,13 @@ test('the shipped database holds no kernel of the machine that built it', () => 
     [],
   );
 });
+
+test('the marketplace README lists every rule, with links that work outside the clone', () => {
+  const text = readFileSync(join(root, 'README.marketplace.md'), 'utf8');
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const repo = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+  const docs = readdirSync(join(root, 'docs', 'rules')).filter((f) => f.endsWith('.md'));
+  assert.ok(docs.length > 20);
+  for (const f of docs) assert.ok(text.includes(`](${repo}/blob/main/docs/rules/${f})`), `${f} is linked absolutely`);
+  assert.doesNotMatch(text, /\]\((?!https:\/\/)[^)]*\)/, 'no relative links (they do nothing in the Extensions view)');
+});
