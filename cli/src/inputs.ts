@@ -10,6 +10,7 @@ import type { Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { readBoundedBytes } from '../../kernel-db/src/files';
 import { decodeSource } from '../../server/src/analysis/fixall';
 import { isBpfDocument } from '../../server/src/analysis/bpfDocument';
+import { unanalysable } from '../../server/src/parse/inputLimits';
 import { UsageError } from './args';
 import { gitignoresAbove, ignoredBy, type IgnoreFile, readGitignore } from './gitignore';
 
@@ -59,7 +60,8 @@ export type Input = { path: string } | { path: string; error: string };
  * The files to check: named files as given, directories searched for BPF C files. Hidden entries
  * and `node_modules` are not entered, and neither is anything a `.gitignore` ignores (those of the
  * directory and below, and those above it up to the repository's root). What is not a regular
- * file (a FIFO, a socket, a device named `*.c`) or is too large is skipped and said through `skip`.
+ * file (a FIFO, a socket, a device named `*.c`), is too large, or holds binary or generated text
+ * (inputLimits.ts) is skipped and said through `skip`.
  */
 export function collectInputs(paths: readonly string[], skip: (message: string) => void): Input[] {
   const out: Input[] = [];
@@ -88,7 +90,14 @@ export function collectInputs(paths: readonly string[], skip: (message: string) 
         const shown = relative(process.cwd(), p) || p;
         const read = readBoundedBytes(p, MAX_FILE_BYTES);
         if ('error' in read) skip(`${shown}: skipped: ${read.error}`);
-        else if (isBpfDocument(p, decodeSource(read.bytes).text)) out.push({ path: shown });
+        else {
+          const text = decodeSource(read.bytes).text;
+          if (!isBpfDocument(p, text)) continue;
+          // Found by the walk, a binary or generated file is a warning, not a file that failed.
+          const why = unanalysable(text);
+          if (why) skip(`${shown}: skipped: ${why}`);
+          else out.push({ path: shown });
+        }
       }
     }
   };

@@ -5,7 +5,7 @@
  * is asserted: a file that was parsed would show up as findings or as a missing reason.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -82,4 +82,17 @@ test('the document store keeps the reason and no tree (the language server says 
   } finally {
     store.dispose();
   }
+});
+
+test('found by walking a directory, a binary .bpf.c is a warning: the other files decide the exit status', () => {
+  const walk = join(dir, 'walk');
+  mkdirSync(walk);
+  writeFileSync(join(walk, 'binary.bpf.c'), binary(64 * 1024));
+  writeFileSync(join(walk, 'ok.bpf.c'), '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\n');
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-portability.js'), 'check', '--no-compile', walk], {
+    encoding: 'utf8',
+    cwd: root,
+  });
+  assert.match(r.stderr, /warning: .*binary\.bpf\.c: skipped: binary content/, r.stdout + r.stderr);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });
