@@ -137,6 +137,30 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
     }),
     vscode.commands.registerCommand('ebpfPortability.selectTarget', (preset?: string) => selectTarget(preset)),
     vscode.commands.registerCommand('ebpfPortability.showRuleDoc', (rule: string) => showRuleDoc(context, rule)),
+    // A BCC program (C, or a Python tool) as a libbpf CO-RE .bpf.c, opened beside it, unsaved.
+    vscode.commands.registerCommand('ebpfPortability.convertBcc', async () => {
+      const doc = vscode.window.activeTextEditor?.document;
+      if (!doc || !['c', 'python'].includes(doc.languageId)) {
+        void vscode.window.showInformationMessage('Open a BCC program (a C file or a Python tool that imports bcc) to convert it.');
+        return;
+      }
+      await start();
+      const r = await client!.sendRequest<{ text: string; notes: string[] }>('ebpfPortability/convertBcc', { uri: doc.uri.toString() });
+      for (const n of r.notes) output.appendLine(`convert to libbpf CO-RE: ${n}`);
+      if (!r.text) {
+        void vscode.window.showWarningMessage(`Cannot convert ${doc.fileName}: ${r.notes.join('; ')}`);
+        return;
+      }
+      const converted = await vscode.workspace.openTextDocument({ language: 'c', content: r.text });
+      await vscode.window.showTextDocument(converted, vscode.ViewColumn.Beside);
+      if (r.notes.length) {
+        const pick = await vscode.window.showInformationMessage(
+          `Converted to libbpf CO-RE; ${r.notes.length} item${r.notes.length === 1 ? '' : 's'} to finish by hand.`,
+          'Show Output',
+        );
+        if (pick) output.show(true);
+      }
+    }),
     vscode.workspace.onDidOpenTextDocument(track),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(SECTION)) refresh();

@@ -63,3 +63,24 @@ test('lsp: a Python BCC tool gets diagnostics at its own lines and columns; othe
     await c.stop();
   }
 });
+
+test('lsp: Convert to libbpf CO-RE (ebpfPortability/convertBcc) writes the open BCC tool as a .bpf.c; an unopened one is said so', async () => {
+  const c = await TestClient.start();
+  try {
+    const uri = 'file:///work/tools/starttime.py';
+    void c.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'python', version: 1, text: TOOL } });
+    const r = (await c.conn.sendRequest('ebpfPortability/convertBcc', { uri })) as { text: string; notes: string[] };
+    assert.match(r.text, /SEC\("kprobe\/do_exit"\)/);
+    assert.match(r.text, /BPF_MAP_TYPE_HASH/);
+    assert.match(r.text, /#include "vmlinux\.h"/);
+    assert.ok(Array.isArray(r.notes));
+    const none = (await c.conn.sendRequest('ebpfPortability/convertBcc', { uri: 'file:///work/tools/closed.py' })) as {
+      text: string;
+      notes: string[];
+    };
+    assert.equal(none.text, '');
+    assert.match(none.notes[0], /not open/);
+  } finally {
+    await c.stop();
+  }
+});

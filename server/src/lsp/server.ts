@@ -23,7 +23,8 @@ import { findClang } from '../driver/compile';
 import { readBounded } from '../driver/files';
 import { type ObjectPass, objectPass } from '../driver/objectPass';
 import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
-import { validateSettings, type Settings } from '../driver/settings';
+import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/settings';
+import { type Conversion, convertBcc } from '../driver/convertBcc';
 import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
 
 /**
@@ -36,6 +37,13 @@ interface ClientOptions {
   readonly showRuleDocCommand?: boolean;
   readonly statusNotification?: boolean;
 }
+
+/**
+ * `ebpfPortability/convertBcc` (params `{ uri }`): the open BCC program (a C file or a Python tool)
+ * written as a libbpf CO-RE `.bpf.c` (driver/convertBcc.ts): `{ text, notes }`, `text` empty when
+ * nothing could be converted, `notes` what is left to do by hand.
+ */
+export const CONVERT_BCC_REQUEST = 'ebpfPortability/convertBcc';
 
 /** `ebpfPortability/status`: the target a document is analysed against, and what is wrong with the settings. */
 export const STATUS_NOTIFICATION = 'ebpfPortability/status';
@@ -70,6 +78,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const debounceMs = opts.debounceMs ?? 0;
   let docs: DocumentStore | undefined;
   let engine: Engine | undefined;
+  let cParser: Awaited<ReturnType<typeof loadCParser>> | undefined;
   let startup: Promise<void> | undefined;
   let configurationCapability = false;
   let globalSettings: unknown;
@@ -161,6 +170,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     globalSettings = clientOptions.settings;
     startup = (async () => {
       const parser = await loadCParser();
+      cParser = parser;
       docs = new DocumentStore(parser);
       engine = new Engine(KernelDb.open(), (text) => parser.parseText(text));
       // Headers open in the editor are read as they are there, saved or not.
@@ -375,6 +385,28 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     if (docs?.get(doc.uri)?.version !== doc.version) return null;
     const h = guard('hover', () => engine!.hover(doc.uri, doc.text, doc.tree!, settings, doc.offsetAt(p.position)), undefined);
     return h ? { contents: { kind: MarkupKind.Markdown, value: h.markdown }, range: h.range } : null;
+  });
+
+  connection.onRequest(CONVERT_BCC_REQUEST, async (p: { uri: string }): Promise<Conversion> => {
+    await startup;
+    const doc = docs?.get(p.uri);
+    if (!doc || !engine || !cParser) return { text: '', notes: ['the document is not open in the editor'] };
+    const path = toPath(p.uri) ?? 'program.c';
+    const outUri = pathToFileURL(`${path.replace(/\.(py|c)$/i, '')}.bpf.c`).href;
+    // The converted program is judged as libbpf loads it, with the default settings.
+    const analyze = (c: string) => {
+      const tree = cParser!.parseText(c);
+      if (!tree) return [];
+      try {
+        return engine!.analyzeDocument(outUri, c, tree, DEFAULT_SETTINGS).findings;
+      } finally {
+        tree.delete();
+      }
+    };
+    return guard('convert-bcc', () => convertBcc(path, doc.text, engine!.db, analyze), {
+      text: '',
+      notes: ['the conversion failed; the output channel says why'],
+    });
   });
 
   connection.onShutdown(() => {
