@@ -227,7 +227,7 @@ export async function analyzeInputs(setup: AnalysisSetup, paths: readonly string
     // Binary content, a minified line, more lines than any program: said, not parsed.
     const why =
       source.text.length > DEFAULT_PARSE_LIMITS.maxChars
-        ? `${(source.text.length / 1e6).toFixed(1)} MB (the limit is ${(DEFAULT_PARSE_LIMITS.maxChars / 1e6).toFixed(1)} MB)`
+        ? `too large: ${(source.text.length / 1e6).toFixed(1)} MB (the limit is ${(DEFAULT_PARSE_LIMITS.maxChars / 1e6).toFixed(1)} MB)`
         : unanalysable(source.text);
     if (why) {
       results.push({ path: f.path, findings: [], error: `skipped: ${why}` });

@@ -222,7 +222,7 @@ export class DocumentStore {
   ): Snapshot {
     const why =
       text.length > this.limits.maxChars
-        ? `${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
+        ? `too large: ${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
         : unanalysable(text);
     if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
     const { masked, sites } = step && step.text === text ? step : maskBpfMacros(text);
