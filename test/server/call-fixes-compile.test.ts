@@ -13,34 +13,18 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { applyEdits, fixAllEdits } from '../../server/src/analysis/fixall';
 import { Engine } from '../../server/src/driver/engine';
 import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
+import { writeVmlinuxH } from './vmlinux';
 
-const root = join(__dirname, '..', '..');
 const find = (cmd: string) =>
   [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
 const clang = find('clang');
 const bpftool = find('bpftool');
 const helpersH = '/usr/include/bpf/bpf_helpers.h';
-
-/** Writes vmlinux.h into `dir` from this machine's BTF or a real blob beside the project. */
-async function writeVmlinuxH(dir: string): Promise<boolean> {
-  let btf = '/sys/kernel/btf/vmlinux';
-  if (!existsSync(btf)) {
-    const blob = join(root, '..', 'shared', 'kernel-data', 'btf', 'debian-6.12.117-amd64.btf.xz');
-    if (!existsSync(blob)) return false;
-    btf = join(dir, 'vmlinux.btf');
-    writeFileSync(btf, await xzDecompress(new Uint8Array(readFileSync(blob)), blob));
-  }
-  const r = spawnSync(bpftool!, ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 1 << 28 });
-  if (r.status !== 0) return false;
-  writeFileSync(join(dir, 'vmlinux.h'), r.stdout);
-  return true;
-}
 
 const HEAD = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -208,7 +192,7 @@ test('call-rule fixes compile with clang -target bpf', async (t) => {
   }
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-call-fixes-'));
   try {
-    if (!(await writeVmlinuxH(dir))) {
+    if (!(await writeVmlinuxH(dir, bpftool!))) {
       t.skip('no kernel BTF to make vmlinux.h from (/sys/kernel/btf/vmlinux or ../shared/kernel-data)');
       return;
     }

@@ -11,14 +11,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { convertBcc } from '../../server/src/driver/convertBcc';
 import { Engine } from '../../server/src/driver/engine';
 import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 import { loadCParser } from '../../server/src/parse/documents';
 import { builtinDb } from './expect';
+import { writeVmlinuxH } from './vmlinux';
 
-const root = join(__dirname, '..', '..');
 const find = (cmd: string) =>
   [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
 const clang = find('clang');
@@ -174,21 +173,6 @@ test('convert-bcc: a C file with probe macros and map methods; a Python file wit
   assert.match(none.notes.join('\n'), /does not import bcc/);
 });
 
-/** Writes vmlinux.h into `dir` from this machine's BTF or a real blob beside the project. */
-async function writeVmlinuxH(dir: string): Promise<boolean> {
-  let btf = '/sys/kernel/btf/vmlinux';
-  if (!existsSync(btf)) {
-    const blob = join(root, '..', 'shared', 'kernel-data', 'btf', 'debian-6.12.117-amd64.btf.xz');
-    if (!existsSync(blob)) return false;
-    btf = join(dir, 'vmlinux.btf');
-    writeFileSync(btf, await xzDecompress(new Uint8Array(readFileSync(blob)), blob));
-  }
-  const r = spawnSync(bpftool!, ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 1 << 28 });
-  if (r.status !== 0) return false;
-  writeFileSync(join(dir, 'vmlinux.h'), r.stdout);
-  return true;
-}
-
 test('convert-bcc: the converted programs compile with clang -target bpf', async (t) => {
   const missing = [!clang && 'clang', !bpftool && 'bpftool', !existsSync(helpersH) && 'libbpf-dev (/usr/include/bpf)'].filter(Boolean);
   if (missing.length) {
@@ -197,7 +181,7 @@ test('convert-bcc: the converted programs compile with clang -target bpf', async
   }
   const dir = mkdtempSync(join(tmpdir(), 'convert-bcc-'));
   try {
-    if (!(await writeVmlinuxH(dir))) {
+    if (!(await writeVmlinuxH(dir, bpftool!))) {
       t.skip('no kernel BTF to make vmlinux.h from (/sys/kernel/btf/vmlinux or ../shared/kernel-data)');
       return;
     }
