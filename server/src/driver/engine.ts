@@ -508,9 +508,30 @@ export class Engine {
     );
   }
 
-  /** Drops what was kept for a document (it was closed). */
+  /** Drops what was kept for a document (it was closed), a BCC tool's programs (`uri#bcc-N`) with it. */
   forget(uri: string): void {
     this.caches.delete(uri);
+    for (const key of this.caches.keys()) if (key.startsWith(`${uri}#`)) this.caches.delete(key);
+  }
+
+  /**
+   * Drops everything read from disk (headers and their trees, loaders, `vmlinux.h` scans): the
+   * language server calls it when no document is open any more, so nothing stays for files no
+   * one edits.
+   */
+  release(): void {
+    for (const h of this.headers.values()) h.tree?.delete();
+    this.headers.clear();
+    this.userSpace.clear();
+    this.runtimeCache.clear();
+    this.vmlinuxScans.clear();
+  }
+
+  /** What is kept now: parsed headers (and their trees), documents with reuse caches, loader files. */
+  stats(): { headers: number; headerTrees: number; analyses: number; loaderFiles: number } {
+    let headerTrees = 0;
+    for (const h of this.headers.values()) if (h.tree) headerTrees++;
+    return { headers: this.headers.size, headerTrees, analyses: this.caches.size, loaderFiles: this.userSpace.size };
   }
 
   /** Reuse statistics of a document's last analysis. */
@@ -520,8 +541,7 @@ export class Engine {
 
   /** Frees parsed headers. */
   dispose(): void {
-    for (const h of this.headers.values()) h.tree?.delete();
-    this.headers.clear();
+    this.release();
   }
 }
 

@@ -22,7 +22,7 @@ import { Engine, toPath } from '../driver/engine';
 import { findClang } from '../driver/compile';
 import { readBounded } from '../driver/files';
 import { type ObjectPass, objectPass } from '../driver/objectPass';
-import { DocumentStore, loadCParser, type ParsedDocument } from '../parse/documents';
+import { DocumentStore, liveTrees, loadCParser, type ParsedDocument } from '../parse/documents';
 import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/settings';
 import { type Conversion, convertBcc } from '../driver/convertBcc';
 import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
@@ -56,6 +56,25 @@ export interface StatusParams {
   readonly kernels: number;
   /** Problems with the settings (each names the setting), empty when they are fine. */
   readonly problems: readonly string[];
+}
+
+/**
+ * `ebpfPortability/stats` (no params): what the server keeps now, for leak checks: open
+ * documents, tree-sitter trees alive (documents' and headers'), parsed headers, documents with
+ * analysis caches, object-pass verdicts, and the JavaScript heap in bytes (after a collection when
+ * Node runs with `--expose-gc`).
+ */
+export const STATS_REQUEST = 'ebpfPortability/stats';
+export interface ServerStats {
+  readonly documents: number;
+  readonly trees: number;
+  readonly headers: number;
+  readonly headerTrees: number;
+  readonly analyses: number;
+  readonly loaderFiles: number;
+  readonly objects: number;
+  readonly settings: number;
+  readonly heapUsed: number;
 }
 
 /** The largest file the object pass compiles (what the editor would hold anyway). */
@@ -131,6 +150,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     try {
       const t = engine.documentTarget(uri, doc.text, settings);
       const pass = await objectPass(engine.db, clang, path, doc.text, t.project, t.settings, t.kernels);
+      // Closed while it compiled: nothing is kept for it.
+      if (!states.has(uri)) return;
       objects.set(uri, { text: disk, pass });
       if (pass.mode === 'source') logOnce(`${uri.split('/').pop()}: object pass skipped: ${pass.reason}`);
       schedule(uri);
@@ -216,7 +237,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       }
     }
     const { settings, problems } = validateSettings(raw);
-    settingsProblems.set(uri, problems);
+    if (states.has(uri)) settingsProblems.set(uri, problems);
     if (!clientOptions.statusNotification) problems.forEach(warnOnce);
     return settings;
   };
@@ -234,16 +255,20 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const state = states.get(doc.uri);
     if (!state) return;
     if (doc.tooLarge || !doc.tree || !isBpfDocument(doc.uri, doc.text, doc.sites)) {
-      // Said for BPF documents only: a vmlinux.h opened to read is over the limits and is no one's mistake.
-      if (doc.tooLarge && isBpfDocument(doc.uri, doc.text))
-        warnOnce(`${doc.uri.split('/').pop()}: skipped: ${doc.skipped ?? 'over the size limit'}`);
+      // The output channel says why for every document; a warning only for BPF documents: a
+      // vmlinux.h opened to read is over the limits and is no one's mistake.
+      if (doc.tooLarge) {
+        logOnce(`${doc.uri}: not analysed: ${doc.skipped ?? 'over the size limit'}`);
+        if (isBpfDocument(doc.uri, doc.text)) warnOnce(`${doc.uri.split('/').pop()}: skipped: ${doc.skipped ?? 'over the size limit'}`);
+      } else if (!doc.tree) logOnce(`${doc.uri}: not analysed: parsing took longer than the limit`);
       state.results = { version: doc.version, findings: [] };
       publish(doc.uri, doc.version, []);
       return;
     }
     const settings = await settingsFor(doc.uri);
-    // A newer edit arrived while settings were fetched: its own run will publish.
-    if (docs?.get(doc.uri)?.version !== doc.version) return;
+    // A newer edit, or a close and reopen (same version, its tree deleted), arrived while
+    // settings were fetched: the current snapshot's own run publishes.
+    if (docs?.get(doc.uri) !== doc) return;
     // The object pass's verdicts hold while the text is the one it compiled.
     const object = objects.get(doc.uri);
     const pass = object && object.text === doc.text ? object.pass : undefined;
@@ -298,9 +323,13 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }, debounceMs);
   };
 
+  // Open, change and close run in the order they arrived, after the start-up: a close that
+  // arrived while the parser loaded must not run before its open (the document would stay open).
   connection.onDidOpenTextDocument((p) => {
-    states.set(p.textDocument.uri, {});
     void (startup ?? Promise.resolve()).then(() => {
+      const old = states.get(p.textDocument.uri);
+      if (old?.timer) clearTimeout(old.timer);
+      states.set(p.textDocument.uri, {});
       guard('open', () => docs?.open(p.textDocument.uri, p.textDocument.text, p.textDocument.version), undefined);
       schedule(p.textDocument.uri);
       void runObjectPass(p.textDocument.uri);
@@ -331,18 +360,23 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onDidCloseTextDocument((p) => {
-    settingsProblems.delete(p.textDocument.uri);
-    const s = states.get(p.textDocument.uri);
-    if (s?.timer) clearTimeout(s.timer);
-    states.delete(p.textDocument.uri);
-    settingsCache.delete(p.textDocument.uri);
-    objects.delete(p.textDocument.uri);
-    guard('close', () => docs?.close(p.textDocument.uri), undefined);
-    engine?.forget(p.textDocument.uri);
-    publish(p.textDocument.uri, undefined, []);
-    // A closed header is read from the disk again.
-    if (!/\.c$/i.test(p.textDocument.uri)) for (const uri of states.keys()) schedule(uri);
+    void (startup ?? Promise.resolve()).then(() => close(p.textDocument.uri));
   });
+  const close = (uri: string) => {
+    settingsProblems.delete(uri);
+    const s = states.get(uri);
+    if (s?.timer) clearTimeout(s.timer);
+    states.delete(uri);
+    settingsCache.delete(uri);
+    objects.delete(uri);
+    guard('close', () => docs?.close(uri), undefined);
+    engine?.forget(uri);
+    // Nothing open: what was read for the documents (headers, loaders) is dropped too.
+    if (states.size === 0) engine?.release();
+    publish(uri, undefined, []);
+    // A closed header is read from the disk again.
+    if (!/\.c$/i.test(uri)) for (const other of states.keys()) schedule(other);
+  };
 
   connection.onDidChangeConfiguration((p) => {
     globalSettings = p.settings;
@@ -382,7 +416,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const doc = docs?.get(p.textDocument.uri);
     if (!doc?.tree || !engine || !isBpfDocument(doc.uri, doc.text, doc.sites)) return null;
     const settings = await settingsFor(doc.uri);
-    if (docs?.get(doc.uri)?.version !== doc.version) return null;
+    // Edited, or closed and reopened, meanwhile: this snapshot's tree may be deleted.
+    if (docs?.get(doc.uri) !== doc) return null;
     const h = guard('hover', () => engine!.hover(doc.uri, doc.text, doc.tree!, settings, doc.offsetAt(p.position)), undefined);
     return h ? { contents: { kind: MarkupKind.Markdown, value: h.markdown }, range: h.range } : null;
   });
@@ -407,6 +442,20 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       text: '',
       notes: ['the conversion failed; the output channel says why'],
     });
+  });
+
+  connection.onRequest(STATS_REQUEST, async (): Promise<ServerStats> => {
+    await startup;
+    (globalThis as { gc?: () => void }).gc?.();
+    const e = engine?.stats() ?? { headers: 0, headerTrees: 0, analyses: 0, loaderFiles: 0 };
+    return {
+      documents: docs?.size ?? 0,
+      trees: liveTrees(),
+      ...e,
+      objects: objects.size,
+      settings: settingsCache.size,
+      heapUsed: process.memoryUsage().heapUsed,
+    };
   });
 
   connection.onShutdown(() => {

@@ -76,6 +76,32 @@ export function parseWithTimeout(parser: Parser, text: string, oldTree: Tree | n
     tree = null;
   }
   if (!tree) parser.reset();
+  return tree ? counted(tree) : null;
+}
+
+/**
+ * Trees parsed and not yet deleted. A tree lives in WASM memory that JavaScript's garbage
+ * collector never frees, so one not deleted when it is replaced or its document closed is a leak
+ * only this count shows (the language server's `ebpfPortability/stats` reports it).
+ */
+let live = 0;
+
+/** How many trees parsed here are alive (not deleted). */
+export function liveTrees(): number {
+  return live;
+}
+
+function counted(tree: Tree): Tree {
+  live++;
+  const free = tree.delete.bind(tree);
+  let deleted = false;
+  tree.delete = () => {
+    if (!deleted) {
+      deleted = true;
+      live--;
+    }
+    free();
+  };
   return tree;
 }
 

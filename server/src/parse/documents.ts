@@ -14,7 +14,7 @@ import { unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
 import { computeLineStarts, computeRowStarts, offsetAt, pointAt, positionAt, type Position, type Range } from './positions';
 
-export { loadCParser, DEFAULT_PARSE_LIMITS, type CParser, type ParseLimits } from './cParser';
+export { loadCParser, liveTrees, DEFAULT_PARSE_LIMITS, type CParser, type ParseLimits } from './cParser';
 export type { Position, Range } from './positions';
 export type * from './sites';
 
@@ -188,6 +188,11 @@ export class DocumentStore {
     if (tree && tree !== doc.tree) tree.delete();
     this.docs.set(uri, doc);
     return doc;
+  }
+
+  /** How many documents are open. */
+  get size(): number {
+    return this.docs.size;
   }
 
   /** The latest version of a document, if it is open. */
