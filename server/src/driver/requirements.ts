@@ -17,7 +17,7 @@ import { calleeName, callsIn, localNames } from '../analysis/calls';
 import type { Finding } from '../analysis/model';
 import type { Tree } from 'web-tree-sitter';
 import { computeLineStarts, offsetAt, positionAt } from '../parse/positions';
-import { attachPoints, usesTrampoline } from './ruleInfo';
+import { type AttachPoint, attachPoints, usesTrampoline } from './ruleInfo';
 
 /** What sets a program's version floor, with its version from the facts. */
 export interface FloorItem {
@@ -63,20 +63,36 @@ export function programRequirements(db: KernelDb, r: AnalysedFile, model: FileMo
   return programsOf(db, r, model, kernels).map((p) => p.row);
 }
 
-/** Each program's row with the error findings that fail it (its own and the file's). */
-function programsOf(
-  db: KernelDb,
-  r: AnalysedFile,
-  model: FileModel,
-  kernels: readonly Kernel[],
-): { row: ProgramRequirements; errors: Finding[]; line: number }[] {
+/** Whether a finding fails the attach, not the load: a kprobe, tracepoint or raw tracepoint whose target is missing. */
+const failsAttachOnly = (f: Finding) => f.rule === 'attach-target-missing-in-range' && /\battaching\b/.test(f.message);
+
+/** A program of the file: its row, the error findings that fail it, whether config-required speaks of it, its `SEC()` line. */
+interface Program {
+  readonly row: ProgramRequirements;
+  readonly errors: Finding[];
+  readonly configUnknown: boolean;
+  readonly line: number;
+}
+
+/**
+ * Each program's row with the error findings that fail it: those in the program and the functions
+ * it calls, and those outside every function (maps, externs, the license, a `SEC()`), which fail
+ * the whole object where they fail the load (libbpf loads every program of an object or none); a
+ * missing attach target fails only the program that attaches to it.
+ */
+function programsOf(db: KernelDb, r: AnalysedFile, model: FileModel, kernels: readonly Kernel[]): Program[] {
   const text = model.text;
   const starts = computeLineStarts(text);
   const offsetOf = (f: Finding) => offsetAt(text, starts, f.range.start);
   const inside = (fn: FunctionInfo, off: number) => off >= fn.node.startIndex && off < fn.node.endIndex;
-  const errors = r.findings.filter((f) => f.severity === 'error');
-  // Findings outside every function (maps, externs, the license) fail the whole object.
-  const fileLevel = errors.filter((f) => !model.functions.some((fn) => inside(fn, offsetOf(f))));
+  const points = attachPoints(model);
+  const belongs = (f: Finding, reach: readonly FunctionInfo[], point: AttachPoint) => {
+    const off = offsetOf(f);
+    if (model.functions.some((fn) => inside(fn, off))) return reach.some((g) => inside(g, off));
+    if (!failsAttachOnly(f)) return true;
+    const at = points.find((p) => off >= p.span.start && off < p.span.end);
+    return !at || at === point;
+  };
   const facts = db.facts;
   const implied = new Set(facts.analysis.implied_configs.map((c) => c.name));
   const locals = localNames(model);
@@ -85,15 +101,16 @@ function programsOf(
     .sites()
     .filter((s) => s.kind === 'map-member' && s.member === 'type' && /^BPF_MAP_TYPE_\w+$/.test(s.value.text))
     .map((s) => (s.kind === 'map-member' ? s.value.text : ''));
-  const rows: { row: ProgramRequirements; errors: Finding[]; line: number }[] = [];
+  const rows: Program[] = [];
   // The programs: functions with SEC() (without libbpf's optional `?`), and BCC's probes.
-  for (const point of attachPoints(model)) {
+  for (const point of points) {
     const fn = model.functions.find((f) => f.name === point.program);
     if (!fn) continue;
     const sec = point.sec;
     const reach = reachable(model, fn);
-    const own = errors.filter((f) => reach.some((g) => inside(g, offsetOf(f))));
-    const failing = new Set([...own, ...fileLevel].flatMap((f) => f.kernels));
+    const mine = r.findings.filter((f) => belongs(f, reach, point));
+    const errors = mine.filter((f) => f.severity === 'error');
+    const failing = new Set(errors.flatMap((f) => f.kernels));
     const section = facts.section(sec);
     const progType = section?.fact.prog_type ?? undefined;
     const uses: FloorItem[] = [];
@@ -145,7 +162,8 @@ function programsOf(
     uses.sort((a, b) => compareVersions(b.since, a.since) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
     const failsOn = kernels.filter((k) => failing.has(k.name));
     rows.push({
-      errors: [...own, ...fileLevel],
+      errors,
+      configUnknown: mine.some((f) => f.rule === 'config-required'),
       line: positionAt(text, starts, point.span.start).line,
       row: {
         file: r.path,
@@ -306,7 +324,8 @@ export function requirementsCsv(rows: readonly ProgramRequirements[], arches: re
  * A program's outcome on one target kernel: `loads`; `fails` (an error finding fails the load
  * there); `attach-fails` (it loads, but what it attaches to is missing there: only
  * attach-target-missing-in-range findings whose consequence is the attach); `unknown` (nothing
- * fails, but the program needs CONFIG options and the kernel's config is not known).
+ * fails, but config-required found options the program needs off on some target kernels, and
+ * this kernel's config is not known: the rule counts it as unknown too).
  */
 export type Outcome = 'loads' | 'fails' | 'attach-fails' | 'unknown';
 
@@ -327,6 +346,8 @@ export interface GridRow {
   readonly outcomes: Outcome[];
   /** Per kernel, the rules of the findings behind a failure (empty where it loads). */
   readonly rules: string[][];
+  /** The program's CONFIG options that some target kernel with a known config has off (or unset). */
+  readonly configsOff: string[];
 }
 
 /** The report of one analysed file: the rows of {@link programRequirements} and the grid. */
@@ -337,16 +358,13 @@ export interface PortabilityReport {
   readonly grid: GridRow[];
 }
 
-/** Whether a finding fails the attach, not the load: a kprobe, tracepoint or raw tracepoint whose target is missing. */
-const failsAttachOnly = (f: Finding) => f.rule === 'attach-target-missing-in-range' && /\battaching\b/.test(f.message);
-
 /** The report of one analysed file's programs, with the programs × target kernels grid. */
 export function portabilityReport(db: KernelDb, r: AnalysedFile, model: FileModel, kernels: readonly Kernel[]): PortabilityReport {
   const ordered = [...kernels].sort(
     (a, b) => a.arch.localeCompare(b.arch) || compareVersions(a.version, b.version) || a.name.localeCompare(b.name),
   );
   const programs = programsOf(db, r, model, kernels);
-  const grid = programs.map(({ row, errors, line }) => {
+  const grid = programs.map(({ row, errors, configUnknown, line }) => {
     const outcomes: Outcome[] = [];
     const rules: string[][] = [];
     for (const k of ordered) {
@@ -354,10 +372,11 @@ export function portabilityReport(db: KernelDb, r: AnalysedFile, model: FileMode
       rules.push([...new Set(here.map((f) => f.rule))].sort());
       if (here.some((f) => !failsAttachOnly(f))) outcomes.push('fails');
       else if (here.length) outcomes.push('attach-fails');
-      else if (row.configs.length && !k.hasConfig) outcomes.push('unknown');
+      else if (configUnknown && !k.hasConfig) outcomes.push('unknown');
       else outcomes.push('loads');
     }
-    return { function: row.function, line, sec: row.sec, outcomes, rules };
+    const configsOff = row.configs.filter((c) => db.config(c, kernels).some((v) => v.present === false));
+    return { function: row.function, line, sec: row.sec, outcomes, rules, configsOff };
   });
   return {
     programs: programs.map((p) => p.row),
@@ -369,13 +388,14 @@ export function portabilityReport(db: KernelDb, r: AnalysedFile, model: FileMode
 /**
  * A program's one-line summary (the editor's code lens): "loads on 61/81 target kernels · needs
  * ≥ 5.8 · CONFIG_BPF_LSM". The count is the target kernels not in {@link ProgramRequirements.failsOn};
- * the version is the floor the facts give.
+ * the version is the floor the facts give; the options are those some target kernel has off
+ * ({@link GridRow.configsOff}), not those every kernel has on.
  */
-export function programSummary(row: ProgramRequirements): string {
+export function programSummary(row: ProgramRequirements, grid: GridRow): string {
   const loads = row.targetKernels - row.failsOn.length;
   const parts = [`loads on ${loads}/${row.targetKernels} target kernel${row.targetKernels === 1 ? '' : 's'}`];
   if (row.floor) parts.push(`needs ≥ ${row.floor}`);
-  if (row.configs.length) parts.push(row.configs.join(', '));
+  if (grid.configsOff.length) parts.push(grid.configsOff.join(', '));
   return parts.join(' · ');
 }
 

@@ -9,6 +9,7 @@ import {
   MarkupKind,
   TextDocumentSyncKind,
   type CodeAction,
+  type CodeLens,
   type Hover,
   type Connection,
   type InitializeParams,
@@ -25,6 +26,7 @@ import { type ObjectPass, objectPass } from '../driver/objectPass';
 import { DocumentStore, liveTrees, loadCParser, type ParsedDocument } from '../parse/documents';
 import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/settings';
 import { type Conversion, convertBcc } from '../driver/convertBcc';
+import { documentReport, type PortabilityReport, programSummary, requirementsMarkdown } from '../driver/requirements';
 import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
 
 /**
@@ -77,6 +79,28 @@ export interface ServerStats {
   readonly heapUsed: number;
 }
 
+/**
+ * `ebpfPortability/report` (params {@link ReportParams}): the portability report of an open BPF C
+ * document (driver/requirements.ts, as `ebpf-portability requirements` prints it) from the
+ * findings its diagnostics show, with the programs × target kernels grid and the CLI's Markdown;
+ * null for a document that is not BPF C or not analysed. Code lenses above each program show
+ * its summary and run `ebpfPortability.showReport` with the document's URI.
+ */
+export const REPORT_REQUEST = 'ebpfPortability/report';
+export interface ReportParams {
+  readonly uri: string;
+  /** How the report names the file (a workspace-relative path); the file's path by default. */
+  readonly path?: string;
+}
+export interface ReportResult extends PortabilityReport {
+  readonly uri: string;
+  /** The target spec in effect and how many kernels it is. */
+  readonly target: string;
+  readonly targetKernels: number;
+  /** The report as the CLI's `requirements` prints it. */
+  readonly markdown: string;
+}
+
 /** The largest file the object pass compiles (what the editor would hold anyway). */
 const MAX_COMPILED_BYTES = 10 * 1024 * 1024;
 
@@ -100,6 +124,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   let cParser: Awaited<ReturnType<typeof loadCParser>> | undefined;
   let startup: Promise<void> | undefined;
   let configurationCapability = false;
+  let codeLensRefresh = false;
   let globalSettings: unknown;
   let clientOptions: ClientOptions = {};
   /** Settings problems of each document's last settings fetch. */
@@ -187,6 +212,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     configurationCapability = !!params.capabilities.workspace?.configuration;
+    codeLensRefresh = !!params.capabilities.workspace?.codeLens?.refreshSupport;
     clientOptions = (params.initializationOptions as ClientOptions | undefined) ?? {};
     globalSettings = clientOptions.settings;
     startup = (async () => {
@@ -205,6 +231,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, FIX_ALL_KIND] },
         hoverProvider: true,
+        codeLensProvider: { resolveProvider: false },
       },
       serverInfo: { name: SOURCE },
     };
@@ -306,8 +333,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       }
     } else result.problems.forEach(warnOnce);
     for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
+    // The same text analysed again (the object pass, settings, files on disk): code lenses are stale.
+    const again = state.results?.version === doc.version;
     state.results = { version: doc.version, findings };
     publish(doc.uri, doc.version, findings);
+    if (again && codeLensRefresh) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   };
 
   const schedule = (uri: string) => {
@@ -456,6 +486,52 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       settings: settingsCache.size,
       heapUsed: process.memoryUsage().heapUsed,
     };
+  });
+
+  /** The report of an open BPF C document from the findings of its current version (analysed now if stale). */
+  const reportFor = async (uri: string, path?: string): Promise<ReportResult | null> => {
+    await startup;
+    const doc = docs?.get(uri);
+    const state = states.get(uri);
+    if (!engine || !doc?.tree || !state || doc.tooLarge || /\.py$/i.test(uri) || !isBpfDocument(doc.uri, doc.text, doc.sites)) return null;
+    if (state.results?.version !== doc.version) await validate(doc);
+    const results = state.results;
+    if (!results || results.version !== doc.version || !doc.tree) return null;
+    const settings = await settingsFor(uri);
+    const t = engine.documentTarget(uri, doc.text, settings);
+    const file = { path: path || toPath(uri) || uri, uri, text: doc.text, tree: doc.tree, findings: results.findings };
+    const report = documentReport(engine.db, file, t.kernels);
+    const target = t.settings.targetKernels;
+    const arches = [...new Set(t.kernels.map((k) => k.arch))].sort();
+    const markdown = requirementsMarkdown(report.programs, arches, target, t.kernels.length);
+    return { uri, target, targetKernels: t.kernels.length, ...report, markdown };
+  };
+
+  connection.onRequest(REPORT_REQUEST, async (p: ReportParams): Promise<ReportResult | null> => {
+    try {
+      return await reportFor(p.uri, p.path);
+    } catch (e) {
+      connection.console.error(`report: ${(e as Error).stack ?? e}`);
+      return null;
+    }
+  });
+
+  connection.onCodeLens(async (p): Promise<CodeLens[]> => {
+    try {
+      const r = await reportFor(p.textDocument.uri);
+      if (!r) return [];
+      return r.grid.map((g, i) => ({
+        range: { start: { line: g.line, character: 0 }, end: { line: g.line, character: 0 } },
+        command: {
+          title: programSummary(r.programs[i], g),
+          command: 'ebpfPortability.showReport',
+          arguments: [p.textDocument.uri, g.function],
+        },
+      }));
+    } catch (e) {
+      connection.console.error(`codeLens: ${(e as Error).stack ?? e}`);
+      return [];
+    }
   });
 
   connection.onShutdown(() => {
