@@ -10,7 +10,7 @@
 
 import type { Edit, Parser, Tree } from 'web-tree-sitter';
 import { maskBpfMacros, type BpfMacroSite } from './bpfMacros';
-import { unanalysable } from './inputLimits';
+import { notAProgram, unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
 import { computeLineStarts, computeRowStarts, offsetAt, pointAt, positionAt, type Position, type Range } from './positions';
 
@@ -226,9 +226,10 @@ export class DocumentStore {
     lineStarts: readonly number[] = computeLineStarts(text),
   ): Snapshot {
     const why =
-      text.length > this.limits.maxChars
+      notAProgram(uri) ??
+      (text.length > this.limits.maxChars
         ? `too large: ${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
-        : unanalysable(text);
+        : unanalysable(text));
     if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
     const { masked, sites } = step && step.text === text ? step : maskBpfMacros(text);
     const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);

@@ -47,3 +47,17 @@ function countLines(text: string): number {
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
   return n;
 }
+
+/** A `vmlinux.h` by name (bpftool's dump, or a project's per-version copy). */
+const VMLINUX_DOCUMENT = /(^|[/\\])vmlinux[^/\\]*\.h$/;
+
+/**
+ * Why a document is not parsed because of what it is, whatever its size: a `vmlinux.h` holds the
+ * kernel's type declarations (megabytes of them), is not a BPF program, and the programs that
+ * include it are analysed with those types from the kernel database, never from the header.
+ */
+export function notAProgram(uri: string): string | undefined {
+  return VMLINUX_DOCUMENT.test(uri)
+    ? 'a vmlinux.h (kernel type declarations) is not a BPF program; programs including it are analysed against the kernel database'
+    : undefined;
+}
