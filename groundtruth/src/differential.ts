@@ -5,6 +5,8 @@
  * docs/ground-truth.md, with a reason, or they fail the check.
  */
 import type { Finding } from '../../server/src/analysis/model';
+import type { RuntimeChoices } from '../../server/src/analysis/runtimeChoices';
+import { hookOf } from '../../server/src/driver/alternatives';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -69,7 +71,13 @@ export interface MatrixResults {
 /** The linter's verdict for one program on one kernel. */
 export interface LinterVerdict {
   readonly fails: boolean;
-  /** Error findings that name this kernel: `rule: message (line N)`. */
+  /**
+   * The program fails when loaded by itself: an error finding names the kernel, or a warning the
+   * loader's run-time choices made of one does (its `alone` kernels). What the per-program loader
+   * sees, since it loads each program alone and runs none of the project's loader.
+   */
+  readonly alone: boolean;
+  /** Error findings that name this kernel: `rule: message (line N)`; then those made warnings by run-time choices. */
   readonly because: string[];
 }
 
@@ -113,6 +121,8 @@ interface Analysed {
   readonly findings: Finding[];
   /** 0-based line ranges of the file's function definitions. */
   readonly functions: readonly { start: number; end: number }[];
+  /** What the project's loader switches at run time (exclusive alternatives), when one was found. */
+  readonly runtime?: RuntimeChoices;
 }
 
 /** Analyses each matrix program as `check` would for the booted kernels (and compiles it for the object pass). */
@@ -165,7 +175,8 @@ async function analyseAll(
       } finally {
         tree.delete();
       }
-      each({ program: p, path, findings, functions });
+      const runtime = engineFor(p).loaderChoices(pathToFileURL(path).toString());
+      each({ program: p, path, findings, functions, ...(runtime ? { runtime } : {}) });
     }
   } finally {
     engine.dispose();
@@ -177,7 +188,10 @@ function verdictOf(findings: readonly Finding[], name: string): LinterVerdict {
   const because = findings
     .filter((f) => f.severity === 'error' && f.kernels.includes(name))
     .map((f) => `${f.rule}: ${f.message} (line ${f.range.start.line + 1})`);
-  return { fails: because.length > 0, because };
+  const demoted = findings
+    .filter((f) => f.alone?.includes(name) && !(f.severity === 'error' && f.kernels.includes(name)))
+    .map((f) => `${f.rule} (alone): ${f.message} (line ${f.range.start.line + 1})`);
+  return { fails: because.length > 0, alone: because.length + demoted.length > 0, because: [...because, ...demoted] };
 }
 
 /**
@@ -215,42 +229,147 @@ export async function linterProgramVerdicts(
 ): Promise<Map<string, Map<string, Map<string, LinterVerdict>>>> {
   const out = new Map<string, Map<string, Map<string, LinterVerdict>>>();
   await analyseAll(root, programs, dbNames, libbpf, undefined, (a) => {
-    const objPath = objects.get(a.program.source);
-    if (!objPath) return;
-    const obj = readBpfObject(new Uint8Array(readFileSync(objPath)), objPath);
-    const lines = programLines(obj);
-    const here = (file: string) => resolve(dirname(a.path), file) === a.path;
-    const text = readFileSync(a.path, 'utf8').split('\n');
-    // Each program's covered lines in this file (0-based), and its header: from its SEC() line to its first line.
-    const progs = [...lines].map(([name, l]) => {
-      const covered = new Set<number>();
-      for (const key of l.lines) {
-        const at = key.lastIndexOf(':');
-        if (here(key.slice(0, at))) covered.add(Number(key.slice(at + 1)) - 1);
-      }
-      const first = l.first && here(l.first.file) ? l.first.line - 1 : -1;
-      let sec = first;
-      while (sec > 0 && first - sec < 8 && !/\bSEC\s*\(/.test(text[sec])) sec--;
-      return { name, covered, header: first >= 0 ? [sec, first] : undefined };
-    });
-    const owners = (f: Finding): string[] | undefined => {
-      const spots = [f.range, ...(f.uses ?? [])].map((r) => r.start.line);
-      const mine = progs.filter((p) => spots.some((l) => p.covered.has(l) || (p.header && l >= p.header[0] && l <= p.header[1])));
-      if (mine.length) return mine.map((p) => p.name);
-      // Outside every function: the object's (maps, license, declarations); inside one: code no program runs.
-      return spots.some((l) => a.functions.some((fn) => l >= fn.start && l <= fn.end)) ? [] : undefined;
-    };
-    const byProgram = new Map<string, Map<string, LinterVerdict>>();
-    for (const p of progs) {
-      const mine = a.findings.filter((f) => {
-        const o = owners(f);
-        return o === undefined || o.includes(p.name);
-      });
-      byProgram.set(p.name, new Map(dbNames.map((name) => [name, verdictOf(mine, name)])));
-    }
-    out.set(a.program.source, byProgram);
+    const progs = programFindings(a, objects);
+    if (!progs) return;
+    out.set(a.program.source, new Map(progs.map((p) => [p.name, new Map(dbNames.map((name) => [name, verdictOf(p.findings, name)]))])));
   });
   return out;
+}
+
+/** One program of an object with the findings that belong to it (see {@link linterProgramVerdicts}). */
+interface ProgramFindings {
+  readonly name: string;
+  readonly section: string;
+  readonly findings: readonly Finding[];
+}
+
+function programFindings(a: Analysed, objects: ReadonlyMap<string, string>): ProgramFindings[] | undefined {
+  const objPath = objects.get(a.program.source);
+  if (!objPath) return undefined;
+  const obj = readBpfObject(new Uint8Array(readFileSync(objPath)), objPath);
+  const lines = programLines(obj);
+  const sections = new Map(obj.programs.map((p) => [p.name, p.section]));
+  const here = (file: string) => resolve(dirname(a.path), file) === a.path;
+  const text = readFileSync(a.path, 'utf8').split('\n');
+  // Each program's covered lines in this file (0-based), and its header: from its SEC() line to its first line.
+  const progs = [...lines].map(([name, l]) => {
+    const covered = new Set<number>();
+    for (const key of l.lines) {
+      const at = key.lastIndexOf(':');
+      if (here(key.slice(0, at))) covered.add(Number(key.slice(at + 1)) - 1);
+    }
+    const first = l.first && here(l.first.file) ? l.first.line - 1 : -1;
+    let sec = first;
+    while (sec > 0 && first - sec < 8 && !/\bSEC\s*\(/.test(text[sec])) sec--;
+    return { name, covered, header: first >= 0 ? [sec, first] : undefined };
+  });
+  const owners = (f: Finding): string[] | undefined => {
+    const spots = [f.range, ...(f.uses ?? [])].map((r) => r.start.line);
+    const mine = progs.filter((p) => spots.some((l) => p.covered.has(l) || (p.header && l >= p.header[0] && l <= p.header[1])));
+    if (mine.length) return mine.map((p) => p.name);
+    // Outside every function: the object's (maps, license, declarations); inside one: code no program runs.
+    return spots.some((l) => a.functions.some((fn) => l >= fn.start && l <= fn.end)) ? [] : undefined;
+  };
+  return progs.map((p) => ({
+    name: p.name,
+    section: sections.get(p.name) ?? '',
+    findings: a.findings.filter((f) => {
+      const o = owners(f);
+      return o === undefined || o.includes(p.name);
+    }),
+  }));
+}
+
+/** The programs of one object that serve one hook: at least one of them must load. */
+export interface Hook {
+  /** `entry:do_unlinkat`, `tp:sched_switch` ({@link hookOf}), or `loader:a|b` for the loader's own pairs. */
+  readonly hook: string;
+  readonly programs: readonly string[];
+  /** The linter's verdict for the hook per database kernel: an error on any of its programs (after run-time choices). */
+  readonly linter: ReadonlyMap<string, LinterVerdict>;
+}
+
+/**
+ * The hooks of each object that have variants: programs of one hook (an fentry program and its
+ * kprobe twin, tp_btf and raw_tp of one tracepoint), or programs the project's loader switches in
+ * the two branches of one `if … else`. The linter says a hook fails on a kernel when an error
+ * finding (after the loader's run-time choices) names it on one of the hook's programs: that is
+ * the claim a user reads, and where it says the hook works, one variant must load.
+ */
+export async function linterHooks(
+  root: string,
+  programs: readonly MatrixProgram[],
+  dbNames: readonly string[],
+  objects: ReadonlyMap<string, string>,
+  libbpf?: string,
+): Promise<Map<string, Hook[]>> {
+  const out = new Map<string, Hook[]>();
+  await analyseAll(root, programs, dbNames, libbpf, undefined, (a) => {
+    const progs = programFindings(a, objects);
+    if (!progs) return;
+    const byName = new Map(progs.map((p) => [p.name, p]));
+    const groups = new Map<string, Set<string>>();
+    for (const p of progs) {
+      const h = hookOf(p.section.replace(/^\?/, ''));
+      if (h) groups.set(h, (groups.get(h) ?? new Set()).add(p.name));
+    }
+    for (const [name, others] of a.runtime?.alternatives ?? []) {
+      const members = [name, ...others].filter((n) => byName.has(n)).sort();
+      // A pair already inside one hook adds nothing.
+      if (members.length > 1 && ![...groups.values()].some((g) => members.every((m) => g.has(m))))
+        groups.set(`loader:${members.join('|')}`, new Set(members));
+    }
+    const hooks: Hook[] = [];
+    for (const [hook, names] of groups) {
+      if (names.size < 2) continue;
+      const members = [...names].sort();
+      const linter = new Map(
+        dbNames.map((db) => {
+          const vs = members.map((m) => verdictOf(byName.get(m)!.findings, db));
+          const because = vs.flatMap((v, i) =>
+            v.fails ? v.because.filter((b) => !b.includes(' (alone): ')).map((b) => `${members[i]}: ${b}`) : [],
+          );
+          return [db, { fails: because.length > 0, alone: vs.every((v) => v.alone), because }] as const;
+        }),
+      );
+      hooks.push({ hook, programs: members, linter });
+    }
+    out.set(a.program.source, hooks);
+  });
+  return out;
+}
+
+/** One hook of an object on one kernel: does one of its programs load, and what the linter says. */
+export interface HookCell {
+  readonly program: string;
+  readonly hook: Hook;
+  readonly kernel: MatrixKernel;
+  /** The programs that loaded (and attached) there. */
+  readonly loaded: readonly string[];
+  readonly linter: LinterVerdict;
+  readonly agree: boolean;
+}
+
+/**
+ * Compares each hook with variants with the kernel: it works where one of its programs, loaded
+ * alone, loads and attaches. Kernels with no result for one of its programs are left out.
+ */
+export function compareHooks(results: MatrixResults, hooks: ReadonlyMap<string, readonly Hook[]>): HookCell[] {
+  const cells: HookCell[] = [];
+  for (const p of results.programs) {
+    for (const k of results.kernels) {
+      const progs = results.results[p.source]?.[k.release]?.programs;
+      if (!progs || !k.dbName) continue;
+      for (const hook of hooks.get(p.source) ?? []) {
+        const rs = hook.programs.map((n) => progs[n]);
+        const lv = hook.linter.get(k.dbName);
+        if (!lv || rs.some((r) => !r || r.verdict === 'open-failed')) continue;
+        const loaded = hook.programs.filter((_, i) => rs[i]!.verdict === 'loaded');
+        cells.push({ program: p.source, hook, kernel: k, loaded, linter: lv, agree: lv.fails === (loaded.length === 0) });
+      }
+    }
+  }
+  return cells;
 }
 
 /**
@@ -389,11 +508,11 @@ export function comparePrograms(
         const lv = linter.get(p.source)?.get(name)?.get(k.dbName);
         if (!lv || result.verdict === 'open-failed') continue;
         const kf = result.verdict !== 'loaded';
-        const agree = kf === lv.fails;
+        const agree = kf === lv.alone;
         const limitation = agree
           ? undefined
           : limitations.find(
-              (l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.fails && (l.kernel === 'fails') === kf,
+              (l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.alone && (l.kernel === 'fails') === kf,
             );
         cells.push({ program: p.source, name, kernel: k, linter: lv, result, agree, ...(limitation ? { limitation } : {}) });
       }

@@ -13,9 +13,11 @@ import { btfFromBzImage } from '../../groundtruth/src/bzimage';
 import { compileBpf, defaultBtfBlob, pool, vmlinuxHeader } from '../../groundtruth/src/compile';
 import {
   compare,
+  compareHooks,
   comparePrograms,
   describeDisagreement,
   expectation,
+  linterHooks,
   linterProgramVerdicts,
   linterVerdicts,
   parseLimitations,
@@ -368,16 +370,34 @@ async function main(): Promise<number> {
       loader.libbpf,
     );
     const pc = comparePrograms({ ...matrix, programs: corpusPrograms }, lv, []);
-    const fp = pc.filter((c) => !c.agree && c.linter.fails);
-    const fn = pc.filter((c) => !c.agree && !c.linter.fails);
+    const fp = pc.filter((c) => !c.agree && c.linter.alone);
+    const fn = pc.filter((c) => !c.agree && !c.linter.alone);
+    const hooks = await linterHooks(
+      root,
+      corpusPrograms,
+      mapped.map((k) => k.dbName!),
+      objects,
+      loader.libbpf,
+    );
+    const hc = compareHooks({ ...matrix, programs: corpusPrograms }, hooks);
+    const hfp = hc.filter((c) => !c.agree && c.linter.fails);
+    const hfn = hc.filter((c) => !c.agree && !c.linter.fails);
     process.stdout.write(
       `
 corpus (${corpusPrograms.length} objects, ${notCompiled.size} left out as not compiling here), each program alone: ` +
-        `${pc.filter((c) => c.agree).length} of ${pc.length} program × kernel pairs agree; the linter reports an error where the kernel loads on ${fp.length}, is silent where it fails on ${fn.length}\n`,
+        `${pc.filter((c) => c.agree).length} of ${pc.length} program × kernel pairs agree; the linter says a program fails where the kernel loads it on ${fp.length}, says it loads where it fails on ${fn.length}\n`,
     );
-    for (const c of [...fp, ...fn].slice(0, 60))
+    for (const c of [...fp, ...fn])
       process.stdout.write(
-        `  ${c.program} ${c.name} ${c.kernel.majorMinor}: kernel ${c.result.verdict}${c.result.reason ? ` (${c.result.reason.slice(0, 100)})` : ''}; linter ${c.linter.fails ? `fails: ${c.linter.because[0]?.split('\n')[0].slice(0, 140)}` : 'loads'}\n`,
+        `  ${c.program} ${c.name} ${c.kernel.majorMinor}: kernel ${c.result.verdict}${c.result.reason ? ` (${c.result.reason.slice(0, 100)})` : ''}; linter ${c.linter.alone ? `fails: ${c.linter.because[0]?.split('\n')[0].slice(0, 140)}` : 'loads'}\n`,
+      );
+    process.stdout.write(
+      `corpus hooks with variants (${new Set(hc.map((c) => `${c.program} ${c.hook.hook}`)).size}), one variant must load where the linter reports no error: ` +
+        `${hc.filter((c) => c.agree).length} of ${hc.length} hook × kernel pairs agree; an error where a variant loads on ${hfp.length}, silent where none loads on ${hfn.length}\n`,
+    );
+    for (const c of [...hfp, ...hfn])
+      process.stdout.write(
+        `  ${c.program} ${c.hook.hook} (${c.hook.programs.join(', ')}) ${c.kernel.majorMinor}: ${c.loaded.length ? `${c.loaded.join(', ')} loads` : 'none loads'}; linter ${c.linter.fails ? `fails: ${c.linter.because[0]?.split('\n')[0].slice(0, 140)}` : 'loads'}\n`,
       );
   }
   const written = programs.filter((p) => !p.corpus);

@@ -15,6 +15,9 @@ import { type Kernel, KernelDb } from '../../kernel-db/src/query/db';
 import { compareDebVersions, debianMirrors, suites, type AptVersion } from '../../groundtruth/src/apt';
 import {
   compare,
+  compareHooks,
+  comparePrograms,
+  type Hook,
   parseLimitations,
   renderKernelTable,
   renderMatrix,
@@ -495,7 +498,7 @@ test('the comparison: agreements, documented and undocumented disagreements, unu
       'b.bpf.c': { '5.10.0-1-amd64': res('attach-failed'), '6.1.0-1-amd64': res('no-result') },
     },
   };
-  const lv = (fails: boolean): LinterVerdict => ({ fails, because: fails ? ['rule: message (line 1)'] : [] });
+  const lv = (fails: boolean): LinterVerdict => ({ fails, alone: fails, because: fails ? ['rule: message (line 1)'] : [] });
   const linter = new Map([
     [
       'a.bpf.c',
@@ -535,6 +538,110 @@ test('the comparison: agreements, documented and undocumented disagreements, unu
   assert.match(kernelText, /^a\.bpf\.c\s+FAIL\s+load$/m);
   assert.match(kernelText, /^b\.bpf\.c\s+ATTACH\s+\?$/m);
   assert.match(kernelText, /^ {2}a\.bpf\.c on 5\.10: FAIL: why$/m);
+});
+
+test('per program and per hook: a variant the loader may skip fails alone; a hook works where one of its variants loads', () => {
+  const kern = (mm: string) => ({
+    majorMinor: mm,
+    release: `${mm}.0-1-amd64`,
+    package: '',
+    version: '',
+    suite: '',
+    dbName: `debian-${mm}`,
+    complete: true,
+    timedOut: false,
+    bootMs: 1,
+    downloadMs: 0,
+  });
+  const prog = (verdict: 'loaded' | 'load-failed' | 'attach-failed', section: string) => ({
+    verdict,
+    section,
+    errno: verdict === 'loaded' ? 0 : 22,
+    explain: [],
+    reason: verdict === 'loaded' ? '' : 'why',
+    log: [],
+  });
+  const obj = (fentry: 'loaded' | 'load-failed', kprobe: 'loaded' | 'attach-failed') => ({
+    verdict: 'loaded' as const,
+    explain: [],
+    reason: '',
+    log: [],
+    programs: { on_fentry: prog(fentry, 'fentry/vfs_read'), on_kprobe: prog(kprobe, 'kprobe/vfs_read') },
+  });
+  // 5.4: no trampolines, the kprobe serves; 5.10: both load; 6.1: the function is gone, neither does.
+  const results: MatrixResults = {
+    version: 1,
+    generated: '',
+    guest: { origin: '', bpftool: '', autoattach: true },
+    btf: { blob: '', sha256: '' },
+    clang: '',
+    timings: {},
+    programs: [{ id: 'a', source: 'a.bpf.c', sourceSha256: '' }],
+    kernels: [kern('5.4'), kern('5.10'), kern('6.1')],
+    results: {
+      'a.bpf.c': {
+        '5.4.0-1-amd64': obj('load-failed', 'loaded'),
+        '5.10.0-1-amd64': obj('loaded', 'loaded'),
+        '6.1.0-1-amd64': obj('load-failed', 'attach-failed'),
+      },
+    },
+  };
+  const v = (fails: boolean, alone: boolean): LinterVerdict => ({ fails, alone, because: alone ? ['r: m (line 1)'] : [] });
+  // The linter made the fentry failure on 5.4 a warning (the kprobe serves): it still fails alone.
+  const perProgram = new Map([
+    [
+      'a.bpf.c',
+      new Map([
+        [
+          'on_fentry',
+          new Map([
+            ['debian-5.4', v(false, true)],
+            ['debian-5.10', v(false, false)],
+            ['debian-6.1', v(true, true)],
+          ]),
+        ],
+        [
+          'on_kprobe',
+          new Map([
+            ['debian-5.4', v(false, false)],
+            ['debian-5.10', v(false, false)],
+            ['debian-6.1', v(true, true)],
+          ]),
+        ],
+      ]),
+    ],
+  ]);
+  const cells = comparePrograms(results, perProgram, []);
+  assert.equal(cells.length, 6);
+  assert.ok(
+    cells.every((c) => c.agree),
+    'the per-program loader sees what the linter says of each program alone',
+  );
+  // The hook, as the user reads it: an error only on 6.1.
+  const hook = (fails61: boolean, fails54 = false): Hook => ({
+    hook: 'entry:vfs_read',
+    programs: ['on_fentry', 'on_kprobe'],
+    linter: new Map([
+      ['debian-5.4', v(fails54, fails54)],
+      ['debian-5.10', v(false, false)],
+      ['debian-6.1', v(fails61, fails61)],
+    ]),
+  });
+  const hc = compareHooks(results, new Map([['a.bpf.c', [hook(true)]]]));
+  assert.deepEqual(
+    hc.map((c) => [c.kernel.majorMinor, c.loaded, c.agree]),
+    [
+      ['5.4', ['on_kprobe'], true],
+      ['5.10', ['on_fentry', 'on_kprobe'], true],
+      ['6.1', [], true],
+    ],
+  );
+  // Near misses: silent where no variant loads, and an error where one does, both disagree.
+  const wrong = compareHooks(results, new Map([['a.bpf.c', [hook(false, true)]]]));
+  assert.deepEqual(
+    wrong.filter((c) => !c.agree).map((c) => c.kernel.majorMinor),
+    ['5.4', '6.1'],
+  );
 });
 
 test('groundtruth/ imports neither the CLI, the scripts, the client nor the LSP edge', () => {

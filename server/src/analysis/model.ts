@@ -55,6 +55,13 @@ export interface Finding {
   readonly basis?: 'object';
   /** What fails, where a rule names one thing (a helper or kfunc name): how the object pass matches findings. */
   readonly subject?: string;
+  /**
+   * The kernels on which the program fails when it is loaded alone, where the loader's run-time
+   * choices (a variant of the same hook, a program it switches off, a map type or attach target it
+   * sets) made the finding a warning or narrowed its kernels: what a kernel says of that program
+   * by itself. Absent when no run-time choice changed the finding.
+   */
+  readonly alone?: readonly string[];
 }
 
 /**

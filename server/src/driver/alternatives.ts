@@ -177,11 +177,12 @@ export function applyAlternatives(
   };
   return findings.map((f) => {
     if (f.severity !== 'error') return f;
+    const alone = f.kernels;
     if (f.rule === 'map-type-unavailable' && runtime) {
       const map = mapOf(f);
       const where = map ? runtime.maps.get(map) : undefined;
       return where
-        ? { ...f, severity: 'warning', message: withDetail(f.message, `The loader changes this map's type at run time (${where}).`) }
+        ? { ...f, alone, severity: 'warning', message: withDetail(f.message, `The loader changes this map's type at run time (${where}).`) }
         : f;
     }
     const p = programOf(f);
@@ -190,6 +191,7 @@ export function applyAlternatives(
     if (retarget)
       return {
         ...f,
+        alone,
         severity: 'warning',
         message: withDetail(f.message, `The loader sets this program's attach target at run time (${retarget}).`),
       };
@@ -197,6 +199,7 @@ export function applyAlternatives(
       const replacement = replacementOf(p, f);
       return {
         ...f,
+        alone,
         severity: 'warning',
         message: replacement
           ? withDetail(
@@ -214,6 +217,7 @@ export function applyAlternatives(
     if (variants.length === 0) {
       return {
         ...f,
+        alone,
         severity: 'warning',
         message: withDetail(f.message, `The program is optional (${p.optional}): where it cannot load, the rest of the object still does.`),
       };
@@ -224,6 +228,7 @@ export function applyAlternatives(
     if (uncovered.length === 0) {
       return {
         ...f,
+        alone,
         severity: 'warning',
         message: withDetail(f.message, `This variant is optional (${p.optional}); ${names.join(' or ')} serves these kernels.`),
       };
@@ -233,6 +238,7 @@ export function applyAlternatives(
     if (exclusiveOf(p).length === 0) {
       return {
         ...f,
+        alone,
         severity: 'warning',
         message: withDetail(f.message, `The program is optional (${p.optional}): where no variant loads, the loader may switch it off.`),
       };
@@ -240,6 +246,7 @@ export function applyAlternatives(
     if (uncovered.length === f.kernels.length) return f;
     return {
       ...f,
+      alone,
       kernels: uncovered,
       message: withDetail(
         f.message,

@@ -255,7 +255,7 @@ export class Engine {
         loader: settings.loader,
         sites,
         resolveInclude: (from, path, system) => this.header(from, path, system, project, 0),
-        runtime: this.runtimeChoicesFor(uri),
+        runtime: this.loaderChoices(uri),
         build: { ...buildContext(project), ...(settings.loader.kind === 'bcc' ? { bcc: true } : {}) },
         ...(object ? { object } : {}),
         failures,
@@ -279,9 +279,10 @@ export class Engine {
   /**
    * What the user-space loader beside a BPF file switches at run time: the `.c` files of its
    * directory that include its skeleton (`<name>.skel.h`) are its loaders, the directory's other
-   * user-space C may define the wrappers they call. Undefined when no loader is found.
+   * user-space C may define the wrappers they call. Undefined when no loader is found. (The
+   * kernel matrix reads it too, to know which programs are one hook's variants.)
    */
-  private runtimeChoicesFor(uri: string): RuntimeChoices | undefined {
+  loaderChoices(uri: string): RuntimeChoices | undefined {
     const path = toPath(uri);
     if (!path || !/\.bpf\.c$/.test(path)) return undefined;
     const dir = dirname(path);
