@@ -8,6 +8,8 @@
  */
 import * as vscode from 'vscode';
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import type { ReportData } from './report';
+import { ReportPanel } from './reportPanel';
 
 const SECTION = 'ebpfPortability';
 
@@ -87,6 +89,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
           );
         },
       },
+      // Code lenses (a program's summary above its SEC()) unless ebpfPortability.codeLens.enable is off.
+      provideCodeLenses(document, token, next) {
+        if (!vscode.workspace.getConfiguration(SECTION, document.uri).get<boolean>('codeLens.enable', true)) return [];
+        return next(document, token);
+      },
       // A rule's documentation link opens it rendered, not as an editable file of the install.
       handleDiagnostics(uri, diagnostics, next) {
         for (const d of diagnostics) {
@@ -128,7 +135,55 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
     void start().catch((e) => output.appendLine(`cannot start the language server: ${(e as Error).message}`));
   };
 
+  /** The portability report of a document, from the server (null when it is not a BPF C program). */
+  const requestReport = async (uri: vscode.Uri): Promise<ReportData | null> => {
+    await start();
+    return client!.sendRequest<ReportData | null>('ebpfPortability/report', {
+      uri: uri.toString(),
+      path: vscode.workspace.asRelativePath(uri, false),
+    });
+  };
+  const reportPanel = new ReportPanel(requestReport);
+  /** The document a report command is about: its argument, else the active editor's, else the open report's. */
+  const reportTarget = (uri?: string | vscode.Uri): vscode.Uri | undefined =>
+    typeof uri === 'string' ? vscode.Uri.parse(uri) : (uri ?? vscode.window.activeTextEditor?.document.uri ?? reportPanel.document);
+
   context.subscriptions.push(
+    reportPanel,
+    // The code lens passes the document and the program; the palette uses the active editor.
+    vscode.commands.registerCommand('ebpfPortability.showReport', async (uri?: string | vscode.Uri, program?: string) => {
+      const target = reportTarget(uri);
+      if (!target) {
+        void vscode.window.showInformationMessage('Open a BPF C program to see its portability report.');
+        return;
+      }
+      await reportPanel.show(target, typeof program === 'string' ? program : undefined);
+    }),
+    // The report as the CLI's `requirements` prints it, saved where the user chooses.
+    vscode.commands.registerCommand('ebpfPortability.exportReport', async (uri?: string | vscode.Uri) => {
+      const target = reportTarget(uri);
+      const r = target ? await requestReport(target) : null;
+      if (!target || !r) {
+        void vscode.window.showInformationMessage('Open a BPF C program to export its portability report.');
+        return;
+      }
+      const name = `${target.path
+        .split('/')
+        .pop()!
+        .replace(/(\.bpf)?\.c$/, '')}-portability.md`;
+      const dest = await vscode.window.showSaveDialog({
+        defaultUri: vscode.Uri.joinPath(target, '..', name),
+        filters: { Markdown: ['md'] },
+        title: 'Export Portability Report as Markdown',
+      });
+      if (!dest) return;
+      await vscode.workspace.fs.writeFile(dest, new TextEncoder().encode(r.markdown));
+      const pick = await vscode.window.showInformationMessage(
+        `Saved the portability report to ${vscode.workspace.asRelativePath(dest)}.`,
+        'Open',
+      );
+      if (pick) await vscode.window.showTextDocument(dest);
+    }),
     vscode.commands.registerCommand('ebpfPortability.showOutput', () => output.show(true)),
     vscode.commands.registerCommand('ebpfPortability.restartServer', async () => {
       if (!client) return start();
