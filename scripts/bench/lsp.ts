@@ -1,14 +1,17 @@
 /**
- * Language-server figures: time from server start to first diagnostics on an example, and
- * edit-to-diagnostics latency over 200 scripted edits on a 2,000-line BPF file with the default
- * target, alone and with a project include path of 20 headers. Run by `npm run bench` after the kernel-database figures.
+ * Language-server figures against clangd 14 in the same run, on the same files in the same project
+ * (`vmlinux.h` from bpftool, `compile_flags.txt` with `-target bpf` and the include path): spawn →
+ * first diagnostics on an example, edit → diagnostics over the same scripted edits on a 2,000-line
+ * BPF file with 200 `SEC()` programs (ours also with a project include path of 20 headers), and our
+ * server's peak RSS with 20 documents open. Run by `npm run bench` after the kernel-database figures.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TestClient } from '../../test/server/lsp-client';
+import { editScript, LspProcess, pct, timeEdits } from './lspProcess';
+import { ms, record } from './table';
 
 const root = join(__dirname, '..', '..');
 
@@ -41,37 +44,187 @@ int BPF_PROG(rcv_${i}, struct sock *sk)
   return out;
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+const server = [join(root, 'dist', 'server.js'), '--stdio'];
+const EDITS = 200;
+/** clangd takes about a second an edit on the 2,000-line file (with vmlinux.h): the script's first 60 edits. */
+const CLANGD_EDITS = 60;
+
+/** clangd on PATH (Debian package `clangd`), or undefined. */
+function findClangd(): string | undefined {
+  return [...(process.env.PATH ?? '').split(':'), '/usr/bin'].map((d) => join(d, 'clangd')).find((p) => existsSync(p));
 }
 
-/** Runs the language-server benchmark and prints its figures. */
-export async function benchLsp(): Promise<void> {
-  console.log('\n# language server (dist/server.js over stdio)');
-  const example = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
-  const colds: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    const c = await TestClient.start();
-    c.open('file:///bench/example.bpf.c', example);
-    await c.diagnostics('file:///bench/example.bpf.c', (d) => d.length > 0);
-    colds.push(performance.now() - t0);
-    await c.stop();
-  }
-  console.log(`${'server start to first diagnostics (median of 3)'.padEnd(60)} ${pct(colds, 50).toFixed(0)} ms`);
+/**
+ * A project directory both servers see the same way: `vmlinux.h` dumped by bpftool from the newest
+ * Debian kernel's BTF and `compile_flags.txt` (`-target bpf`, the include path), or undefined when
+ * bpftool or the BTF blob is missing (then clangd has no fair input).
+ */
+async function clangdProject(dir: string): Promise<boolean> {
+  const { defaultBtfBlob, vmlinuxHeader } = await import('../../groundtruth/src/compile');
+  const blob = defaultBtfBlob(root);
+  const bpftool = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool'].find((p) => existsSync(p));
+  if (!blob || !bpftool) return false;
+  const inc = await vmlinuxHeader(blob, { cmd: bpftool, args: [] }, dir);
+  writeFileSync(join(dir, 'compile_flags.txt'), `-target\nbpf\n-D__TARGET_ARCH_x86\n-I${inc}\n`);
+  return true;
+}
 
-  // The same file alone, and in a project whose include path holds 20 headers it includes.
-  await editLatency('', 'file:///bench/big.bpf.c', bigFile());
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-bench-project-'));
+/** Spawn → first diagnostics of `uri` (median of `n` fresh processes). */
+async function coldStart(cmd: string, args: readonly string[], dir: string, uri: string, text: string, n = 3): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const s = await LspProcess.start(cmd, args, dir, pathToFileURL(dir).href);
+    s.open(uri, text);
+    await s.diagnostics(uri);
+    xs.push(performance.now() - t0);
+    await s.stop();
+  }
+  return pct(xs, 50);
+}
+
+/** First diagnostics, then the edit script's latencies, in one fresh process. */
+async function editSession(cmd: string, args: readonly string[], dir: string, uri: string, text: string, edits: number) {
+  const s = await LspProcess.start(cmd, args, dir, pathToFileURL(dir).href);
   try {
-    const includes = projectHeaders(dir, 20);
-    const text = bigFile().replace('#include <bpf/bpf_core_read.h>\n', `#include <bpf/bpf_core_read.h>\n${includes}`);
-    await editLatency(' (20-header include path)', pathToFileURL(join(dir, 'big.bpf.c')).href, text);
+    const t0 = performance.now();
+    s.open(uri, text);
+    await s.diagnostics(uri);
+    const first = performance.now() - t0;
+    const lat = await timeEdits(s, uri, editScript(text, edits));
+    return { first, p50: pct(lat, 50), p95: pct(lat, 95) };
+  } finally {
+    await s.stop();
+  }
+}
+
+/**
+ * Runs the language-server benchmark and prints its figures: ours and clangd 14 (`clangd
+ * --log=error`) on the same files in the same project, spawn → first diagnostics and edit →
+ * diagnostics with the same edit script; our peak RSS with 20 documents open.
+ */
+export async function benchLsp(): Promise<void> {
+  console.log('\n# language server (dist/server.js over stdio; clangd 14 on the same files as the baseline)');
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-bench-lsp-'));
+  try {
+    const clangd = findClangd();
+    const fair = await clangdProject(dir);
+    const why = !clangd
+      ? 'clangd not found, baseline skipped'
+      : !fair
+        ? 'no vmlinux.h (bpftool or ../shared BTF missing), clangd baseline skipped'
+        : '';
+    if (why) console.log(why);
+    const small = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
+    const smallUri = pathToFileURL(join(dir, 'example.bpf.c')).href;
+    writeFileSync(join(dir, 'example.bpf.c'), small);
+    const big = bigFile();
+    const bigUri = pathToFileURL(join(dir, 'big.bpf.c')).href;
+    writeFileSync(join(dir, 'big.bpf.c'), big);
+
+    const ours = await coldStart(process.execPath, server, dir, smallUri, small);
+    row('spawn to first diagnostics, 47-line example (median of 3)', ms(ours));
+    const theirs = why ? undefined : await coldStart(clangd!, ['--log=error'], dir, smallUri, small);
+    if (theirs !== undefined) row('  clangd', ms(theirs));
+    record({
+      figure: 'spawn -> first diagnostics (small file)',
+      ours: ms(ours),
+      baseline: theirs === undefined ? why : `clangd ${ms(theirs)}`,
+      ratio: theirs === undefined ? '—' : `${(theirs / ours).toFixed(1)}x sooner`,
+      target: '<= 250 ms, >= 10x sooner than clangd',
+      met: theirs === undefined ? undefined : ours <= 250 && theirs / ours >= 10,
+    });
+
+    const o = await editSession(process.execPath, server, dir, bigUri, big, EDITS);
+    row(`first analysis of a ${big.split('\n').length}-line file`, ms(o.first));
+    row(`edit to diagnostics, ${EDITS} edits: p50`, ms(o.p50));
+    row(`edit to diagnostics, ${EDITS} edits: p95`, ms(o.p95));
+    const c = why ? undefined : await editSession(clangd!, ['--log=error'], dir, bigUri, big, CLANGD_EDITS);
+    if (c) {
+      row('  clangd: first diagnostics', ms(c.first));
+      row(`  clangd: edit to diagnostics, first ${CLANGD_EDITS} edits: p50`, ms(c.p50));
+      row(`  clangd: edit to diagnostics, first ${CLANGD_EDITS} edits: p95`, ms(c.p95));
+    }
+    record({
+      figure: 'spawn -> first diagnostics (2,000 lines)',
+      ours: ms(o.first),
+      baseline: c ? `clangd ${ms(c.first)}` : why,
+      ratio: c ? `${(c.first / o.first).toFixed(1)}x sooner` : '—',
+      target: '(no target; for reference)',
+      met: undefined,
+    });
+    record({
+      figure: `edit -> diagnostics p95 (2,000 lines, 200 SEC())`,
+      ours: ms(o.p95),
+      baseline: c ? `clangd ${ms(c.p95)} (${CLANGD_EDITS} edits)` : why,
+      ratio: c ? `${(c.p95 / o.p95).toFixed(1)}x better` : '—',
+      target: '<= 15 ms, >= 13x better than clangd',
+      met: c ? o.p95 <= 15 && c.p95 / o.p95 >= 13 : undefined,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+
+  // The same file in a project whose include path holds 20 headers it includes.
+  const proj = mkdtempSync(join(tmpdir(), 'ebpf-bench-project-'));
+  try {
+    const includes = projectHeaders(proj, 20);
+    const text = bigFile().replace('#include <bpf/bpf_core_read.h>\n', `#include <bpf/bpf_core_read.h>\n${includes}`);
+    const uri = pathToFileURL(join(proj, 'big.bpf.c')).href;
+    const o = await editSession(process.execPath, server, proj, uri, text, EDITS);
+    row(`edit to diagnostics, ${EDITS} edits: p95 (20-header include path)`, ms(o.p95));
+    record({
+      figure: 'edit -> diagnostics p95 (same, 20-header include path)',
+      ours: ms(o.p95),
+      baseline: '—',
+      ratio: '—',
+      target: '<= 15 ms',
+      met: o.p95 <= 15,
+    });
+  } finally {
+    rmSync(proj, { recursive: true, force: true });
+  }
+  await peakRss();
 }
+
+/**
+ * Peak RSS of our server with 20 documents open: the examples and the 2,000-line file, each
+ * opened under several names until there are 20, all analysed.
+ */
+async function peakRss(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-bench-rss-'));
+  const s = await LspProcess.start(process.execPath, server, dir, pathToFileURL(dir).href);
+  try {
+    const sources = [
+      ...readdirSync(join(root, 'examples'))
+        .filter((f) => f.endsWith('.bpf.c'))
+        .map((f) => readFileSync(join(root, 'examples', f), 'utf8')),
+      bigFile(),
+    ];
+    const uris: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const uri = pathToFileURL(join(dir, `doc${i}.bpf.c`)).href;
+      s.open(uri, sources[i % sources.length]);
+      uris.push(uri);
+    }
+    for (const uri of uris) await s.diagnostics(uri);
+    const rss = s.peakRssMiB();
+    row('server peak RSS, 20 documents open', rss === undefined ? 'not measured (no /proc)' : `${rss.toFixed(0)} MiB`);
+    record({
+      figure: 'server peak RSS, 20 documents open',
+      ours: rss === undefined ? '—' : `${rss.toFixed(0)} MiB`,
+      baseline: '—',
+      ratio: '—',
+      target: '<= 150 MiB',
+      met: rss === undefined ? undefined : rss <= 150,
+    });
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const row = (k: string, v: string) => console.log(`${k.padEnd(60)} ${v}`);
 
 /**
  * Writes `n` project headers under `dir/include/proj/` (types, object-like and function-like
@@ -101,41 +254,6 @@ function projectHeaders(dir: string, n: number): string {
     lines += `#include <proj/h${i}.h>\n`;
   }
   return lines;
-}
-
-/** First analysis and edit-to-diagnostics latency of one document (a fresh server). */
-async function editLatency(label: string, uri: string, text: string): Promise<void> {
-  const c = await TestClient.start();
-  try {
-    const t0 = performance.now();
-    c.open(uri, text);
-    await c.diagnostics(uri, (d) => d.length > 0, 1, 60000);
-    console.log(
-      `${`first analysis of a ${text.split('\n').length}-line file${label}`.padEnd(60)} ${(performance.now() - t0).toFixed(0)} ms`,
-    );
-    // 200 edits: retype one digit in a function body (changes that function only), then wait
-    // for that version's diagnostics.
-    const lines = text.split('\n');
-    const targets = lines.map((l, i) => (/\+ \d+;$/.test(l) ? i : -1)).filter((i) => i >= 0);
-    const lat: number[] = [];
-    for (let n = 0; n < 200; n++) {
-      const line = targets[(n * 7) % targets.length];
-      const col = lines[line].length - 2;
-      const version = n + 2;
-      const t = performance.now();
-      c.change(uri, version, [{ range: { start: { line, character: col }, end: { line, character: col + 1 } }, text: String(n % 10) }]);
-      await c.diagnostics(uri, () => true, version, 60000);
-      lat.push(performance.now() - t);
-    }
-    console.log(`${`edit to diagnostics, 200 edits: p50${label}`.padEnd(60)} ${pct(lat, 50).toFixed(1)} ms`);
-    console.log(`${`edit to diagnostics, 200 edits: p95${label}`.padEnd(60)} ${pct(lat, 95).toFixed(1)} ms`);
-    if (!label)
-      console.log(
-        `${'target kernels (default 4.14-7.x)'.padEnd(60)} ${(await c.diagnostics(uri))[0]?.data?.kernels.length ?? '?'} failing on the first finding`,
-      );
-  } finally {
-    await c.stop();
-  }
 }
 
 /**
@@ -173,6 +291,15 @@ export async function benchTargets(): Promise<void> {
     const med = pct(times, 50);
     if (n === 1) base = med;
     console.log(`${`${n} target kernel${n === 1 ? '' : 's'}`.padEnd(44)} ${med.toFixed(1)} ms (${(med / base).toFixed(2)}x of 1 kernel)`);
+    if (n === all.length)
+      record({
+        figure: `whole-file analysis, 1 -> ${n} kernels`,
+        ours: ms(med),
+        baseline: `1 kernel ${ms(base)}`,
+        ratio: `${(med / base).toFixed(2)}x`,
+        target: '<= 1.2x',
+        met: med / base <= 1.2,
+      });
   }
 }
 

@@ -8,6 +8,7 @@ import { KernelDb } from '../../kernel-db/src/query/db';
 import { Engine } from '../../server/src/driver/engine';
 import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 import { loadCParser } from '../../server/src/parse/documents';
+import { ms, record } from './table';
 
 const HEAD =
   '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_core_read.h>\nchar LICENSE[] SEC("license") = "GPL";\n\n' +
@@ -57,6 +58,14 @@ export async function benchScaling(): Promise<void> {
       return xs[Math.floor(xs.length / 2)];
     });
     const ratio = per[per.length - 1] / per[0];
+    record({
+      figure: `growth 1k -> 8k elements: ${name}`,
+      ours: ms(per[per.length - 1]),
+      baseline: `1k ${ms(per[0])}`,
+      ratio: `${ratio.toFixed(1)}x`,
+      target: '<= 10x for 8x the input',
+      met: ratio <= 10,
+    });
     console.log(
       `${name.padEnd(26)} ${per.map((ms, i) => ((ms * 1000) / SIZES[i]).toFixed(0).padStart(12)).join('')}   ${ratio.toFixed(1).padStart(5)}${ratio <= 10 ? '' : '  (over target)'}`,
     );
