@@ -79,6 +79,33 @@ export interface AddOptions {
   readonly config?: string;
   /** Replace a kernel of the same name. */
   readonly force?: boolean;
+  /**
+   * Awaited between the import's steps (read, decompress, extract, build) and last before the
+   * store is written: throwing there (a cancelled import) leaves the store untouched.
+   */
+  readonly checkpoint?: () => Promise<void>;
+}
+
+/** The running kernel's BTF. */
+export const RUNNING_KERNEL_BTF = '/sys/kernel/btf/vmlinux';
+
+/**
+ * The name and version an import of `path` takes unless told otherwise: `local-<uname -r>` for
+ * the running kernel, else the file name without `vmlinux-` and its `.btf`/`.tar`/`.xz`/`.gz`
+ * endings; the version from the name (or the release), when it has one (else the import estimates
+ * it from the BTF); the architecture the name spells (`amd64`, `aarch64`, …), for a caller to
+ * pass on (the import itself takes the architecture from the BTF, else `--arch`).
+ */
+export function importDefaults(path: string): { name: string; version?: string; arch?: string } {
+  const running = path === RUNNING_KERNEL_BTF;
+  const name = running
+    ? `local-${osRelease()}`
+    : basename(path)
+        .replace(/(\.btf)?(\.tar)?(\.(xz|gz))?$/, '')
+        .replace(/^vmlinux-?/, '') || 'kernel';
+  const fromName = /(\d+\.\d+(?:\.\d+)?)/.exec(running ? osRelease() : name)?.[1];
+  const arch = running ? undefined : /(?:^|[-_.])(amd64|x86_64|x64|arm64|aarch64|ppc64le|ppc64el|riscv64|s390x)(?=$|[-_.])/.exec(name)?.[1];
+  return { name, ...(fromName ? { version: normalizeVersion(fromName) } : {}), ...(arch ? { arch: normalizeArch(arch) } : {}) };
 }
 
 /** The largest BTF input read (raw BTF is 5-10 MB; an ELF vmlinux with its BTF more). */
@@ -195,18 +222,17 @@ export class UserKernels {
 
   /** Imports the BTF in `path` (raw, ELF, xz, gzip or a BTFHub `.tar.xz`). */
   async add(path: string, facts: Facts, reserved: (name: string) => boolean, opts: AddOptions = {}): Promise<KernelMeta> {
+    const checkpoint = opts.checkpoint ?? (async () => undefined);
     const input = readBoundedBytes(path, MAX_INPUT_BYTES);
     if ('error' in input) throw new BtfError(path, input.error);
+    await checkpoint();
     const loaded = await loadBtfBytes(new Uint8Array(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength), path);
+    await checkpoint();
     const facts1 = extractKernelFacts(loaded.btf);
-    const running = path === '/sys/kernel/btf/vmlinux';
-    const name =
-      opts.name ??
-      (running
-        ? `local-${osRelease()}`
-        : basename(path)
-            .replace(/(\.btf)?(\.tar)?(\.(xz|gz))?$/, '')
-            .replace(/^vmlinux-?/, '') || 'kernel');
+    await checkpoint();
+    const running = path === RUNNING_KERNEL_BTF;
+    const defaults = importDefaults(path);
+    const name = opts.name ?? defaults.name;
     if (!/^[A-Za-z0-9_.+~:-]+$/.test(name))
       throw new Error(`kernel name "${name}" may only use letters, digits and _ . + ~ : -; pass --name`);
     if (reserved(name)) throw new Error(`"${name}" is a built-in kernel's name; pass --name to choose another`);
@@ -253,6 +279,7 @@ export class UserKernels {
     const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumValues.some((v) => v.enumName === 'bpf_func_id') };
     const hash = sha256(data);
     const file = `${hash}.kdb`;
+    await checkpoint();
     this.write(() => {
       // Another writer may have imported the name while this one parsed.
       if (taken()) throw new Error(`a kernel named "${name}" is already imported; pass --force to replace it`);

@@ -28,6 +28,7 @@ import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/set
 import { type Conversion, convertBcc } from '../driver/convertBcc';
 import { documentReport, type PortabilityReport, programSummary, requirementsMarkdown } from '../driver/requirements';
 import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
+import { registerMachineRequests } from './machine';
 
 /**
  * What the VS Code extension tells the server it handles itself (`initializationOptions`): the
@@ -532,6 +533,28 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       connection.console.error(`codeLens: ${(e as Error).stack ?? e}`);
       return [];
     }
+  });
+
+  // Check This Machine and Import Kernel BTF; an import reloads the database and analyses again.
+  registerMachineRequests(connection, {
+    db: async () => {
+      await startup;
+      return engine?.db;
+    },
+    reload: () => {
+      if (!engine || !cParser) return;
+      const parser = cParser;
+      const old = engine;
+      engine = new Engine(KernelDb.open(), (text) => parser.parseText(text));
+      engine.overlay = old.overlay;
+      old.dispose();
+      objects.clear();
+      settingsCache.clear();
+      for (const uri of states.keys()) {
+        schedule(uri);
+        void runObjectPass(uri);
+      }
+    },
   });
 
   connection.onShutdown(() => {
