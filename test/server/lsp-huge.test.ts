@@ -1,5 +1,5 @@
 /**
- * Huge and odd files over real LSP: a 20 MB C file, a 3 MB `vmlinux.h` opened by mistake (under
+ * Huge, odd and hostile files over real LSP: a 20 MB C file, a 3 MB `vmlinux.h` opened by mistake (under
  * the size and line limits, so only what it is keeps it from being parsed) and a binary file
  * named `.bpf.c`, all open while a small program is edited. The small program still gets its
  * diagnostics (no timing is asserted: they must arrive), the odd files hold no tree and get empty
@@ -7,39 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { notAProgram } from '../../server/src/parse/inputLimits';
 import { position, TestClient } from './lsp-client';
+import { binaryText, fakeVmlinuxH } from './odd-files';
 
 const root = join(__dirname, '..', '..');
 const example = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
-
-/** A vmlinux.h-like header of `bytes` bytes: struct declarations, 78-character lines. */
-export function fakeVmlinuxH(bytes: number): string {
-  const out = ['#ifndef __VMLINUX_H__', '#define __VMLINUX_H__', ''];
-  let size = 0;
-  for (let s = 0; size < bytes; s++) {
-    const lines = [`struct kernel_type_${String(s).padStart(6, '0')} {`];
-    for (let f = 0; f < 16; f++) lines.push(`\tunsigned long member_${String(f).padStart(2, '0')}; /* ${'.'.repeat(50)} */`);
-    lines.push('};', '');
-    size += lines.reduce((a, l) => a + l.length + 1, 0);
-    out.push(...lines);
-  }
-  out.push('#endif /* __VMLINUX_H__ */', '');
-  return out.join('\n');
-}
-
-/** Deterministic bytes that look like an object file, as a Latin-1 string (what an editor would hold). */
-function binary(size: number): string {
-  const b = Buffer.alloc(size);
-  let x = 4242;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = i % 7 === 0 ? 0 : x >>> 24;
-  }
-  return b.toString('latin1');
-}
 
 test('a vmlinux.h is never parsed as a program, whatever its size; other headers are', () => {
   assert.match(notAProgram('file:///p/vmlinux.h') ?? '', /not a BPF program/);
@@ -63,7 +41,7 @@ test('a 20 MB C file, a 3 MB vmlinux.h and a binary .bpf.c open: another documen
     assert.ok(header.length >= 3 * 1024 * 1024 && header.split('\n').length < 50_000, 'under the size and line limits');
     c.open(huge, hugeText);
     c.open(vmlinux, header);
-    c.open(blob, binary(4 * 1024 * 1024));
+    c.open(blob, binaryText(4 * 1024 * 1024));
     c.open(small, example);
     const diags = await c.diagnostics(small, (d) => d.length > 0, 1, 120000);
     assert.ok(diags.some((d) => d.code === 'unsafe-kernel-deref'));
@@ -97,5 +75,38 @@ test('a 20 MB C file, a 3 MB vmlinux.h and a binary .bpf.c open: another documen
     assert.equal(c.proc.exitCode, null, 'the server is still running');
   } finally {
     await c.stop();
+  }
+});
+
+test('hostile includes and a bad project file over LSP: diagnostics still come, the warnings name each header and key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-hostile-'));
+  const c = await TestClient.start();
+  try {
+    c.settings = { compile: 'off' };
+    assert.equal(spawnSync('mkfifo', [join(dir, 'fifo.h')]).status, 0);
+    mkdirSync(join(dir, 'dir.h'));
+    symlinkSync('loop.h', join(dir, 'loop.h'));
+    writeFileSync(join(dir, '.ebpf-portability.json'), JSON.stringify({ targetKernels: '6.x-4.14', colour: 'red' }));
+    const text = example.replace(
+      '#include <bpf/bpf_helpers.h>\n',
+      '#include <bpf/bpf_helpers.h>\n#include "/dev/zero"\n#include "/proc/self/mem"\n#include "fifo.h"\n#include "dir.h"\n#include "loop.h"\n',
+    );
+    const path = join(dir, 'prog.bpf.c');
+    writeFileSync(path, text);
+    const uri = pathToFileURL(path).href;
+    c.open(uri, text);
+    const diags = await c.diagnostics(uri, (d) => d.length > 0, 1, 120000);
+    assert.ok(diags.some((d) => d.code === 'unsafe-kernel-deref'));
+    const said = c.messages.map((m) => m.message).join('\n');
+    assert.match(said, /header \/dev\/zero not read: not a regular file \(a character device\)/);
+    assert.match(said, /header \/proc\/self\/mem not read: cannot read/);
+    assert.match(said, /fifo\.h not read: not a regular file \(a FIFO\)/);
+    assert.match(said, /dir\.h not read: not a regular file \(a directory\)/);
+    assert.match(said, /loop\.h not read: a loop of symbolic links/);
+    assert.match(said, /\.ebpf-portability\.json: unknown key "colour"/);
+    assert.match(said, /\.ebpf-portability\.json: targetKernels: malformed target "6\.x-4\.14"/);
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

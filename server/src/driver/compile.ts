@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Project } from './project';
 
 /** `__TARGET_ARCH_<x>` for each database architecture, and the Debian multiarch include directory. */
@@ -47,6 +47,8 @@ export function clangMajor(clang: string): number | undefined {
 export function findClang(configured?: string): string | undefined {
   if (configured) return existsSync(configured) ? configured : undefined;
   for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    // A relative PATH entry ('.', 'bin') names the workspace's own programs: never taken.
+    if (!isAbsolute(d)) continue;
     const p = join(d, 'clang');
     try {
       if (statSync(p).isFile()) return p;
@@ -55,6 +57,37 @@ export function findClang(configured?: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Options of a project's build (a workspace file says them) that would make clang run or load a
+ * program other than itself: another assembler or linker (`-B`, `-fno-integrated-as`,
+ * `--gcc-toolchain`…), plugins (`-fplugin`, `-fpass-plugin`, `-Xclang -load`), options handed to
+ * other tools (`-Wa,`, `-Xassembler`…), configuration and response files that could add any of
+ * these. Dropped, so the object pass runs the configured clang and nothing from the workspace.
+ * The value is the number of separate arguments each takes (joined forms take none).
+ */
+const RUNS_OTHER_PROGRAMS: ReadonlyArray<readonly [RegExp, number]> = [
+  [/^-B$|^--prefix$/, 1],
+  [/^-B.|^--prefix=/, 0],
+  [/^-f(no-)?integrated-as$|^-no-integrated-as$|^-fno-integrated-cc1$/, 0],
+  [/^-fplugin|^-fpass-plugin/, 0],
+  [/^-X(clang|assembler|linker|preprocessor|openmp-target|arch_device|cuda-ptxas|cuda-fatbinary)$/, 1],
+  [/^-W[apl],/, 0],
+  [/^--config$|^-gcc-toolchain$|^--gcc-toolchain$/, 1],
+  [/^--config[=-]|^--gcc-toolchain=|^--gcc-install-dir=|^--gcc-triple=|^-ccc-|^-fuse-ld=|^--ld-path=|^--driver-mode=|^-save-temps/, 0],
+  [/^@/, 0],
+];
+
+/** A project's compiler arguments without those that would run or load another program ({@link RUNS_OTHER_PROGRAMS}). */
+export function withoutOtherPrograms(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const hit = RUNS_OTHER_PROGRAMS.find(([re]) => re.test(args[i]));
+    if (hit) i += hit[1];
+    else out.push(args[i]);
+  }
+  return out;
 }
 
 /** Arguments that are the compile's own input and output, dropped from the project's. */
@@ -79,7 +112,7 @@ function withoutIo(args: readonly string[], file: string, dir: string): string[]
  */
 export async function compileBpf(clang: string, file: string, project: Project, arch: string, timeoutMs = 60_000): Promise<CompileResult> {
   const a = ARCH[arch];
-  const own = project.command ? withoutIo(project.command.args, file, project.command.dir) : [];
+  const own = project.command ? withoutOtherPrograms(withoutIo(project.command.args, file, project.command.dir)) : [];
   const has = (re: RegExp) => own.some((x) => re.test(x));
   const args = [
     ...(has(/^-target$|^--target=/) ? [] : ['-target', 'bpf']),

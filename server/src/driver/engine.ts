@@ -4,7 +4,7 @@
  */
 import { type LoaderSource, type RuntimeChoices, runtimeChoices } from '../analysis/runtimeChoices';
 import { readdirSync, type Stats, statSync } from 'node:fs';
-import { readBounded } from './files';
+import { describeBytes, readBounded, readBoundedText } from './files';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Tree } from 'web-tree-sitter';
@@ -100,8 +100,12 @@ export class Engine {
       text?: string;
       /** The analysis ({@link generation}) that last found it and its includes unchanged. */
       checked?: number;
+      /** Why it was not read (a FIFO, a device, a directory, too large…), said with every analysis that includes it. */
+      problem?: string;
     }
   >();
+  /** Headers the current analysis could not read, and why (its problems). */
+  private headerProblems = new Set<string>();
   /**
    * The text of a file as an editor has it, when it is open there (the language server sets it):
    * headers are read from it instead of the disk.
@@ -151,7 +155,8 @@ export class Engine {
       const v = validateSettings({ [key]: value });
       if (v.problems.length) {
         problems.push(...v.problems.map((p) => `${project.configFile}: ${p.replace(/^ebpfPortability\./, '')}`));
-        continue;
+        // A bad key keeps its default; of the rules, only the bad entries are left out.
+        if (key !== 'rules') continue;
       }
       const k = key as SettingKey;
       out = { ...out, [k]: k === 'rules' ? { ...out.rules, ...v.settings.rules } : v.settings[k] };
@@ -234,10 +239,16 @@ export class Engine {
     // A BCC tool in Python: its programs are analysed as C, their findings put on the Python text.
     if (isPythonDocument(uri)) return analyzePython(this, this.parse, uri, text, settings, pinned, reuse);
     this.generation++;
+    this.headerProblems = new Set();
     const project = this.project(uri);
     const applied = this.effectiveSettings(project, settings, pinned);
     settings = applied.settings;
-    const { kernels: configured, problem } = this.targets(settings);
+    const { kernels: configured, problem: targetProblem } = this.targets(settings);
+    // A target the project file set is named with the file.
+    const fromProject =
+      project.configFile &&
+      ['targetKernels', 'architectures', 'distros'].some((k) => k in project.settings && !pinned?.has(k as SettingKey));
+    const problem = targetProblem && fromProject ? `${project.configFile}: ${targetProblem}` : targetProblem;
     const kernels = narrow ? narrow(fileTarget(text, configured)) : fileTarget(text, configured);
     let cache = reuse ? this.caches.get(uri) : undefined;
     if (reuse && !cache) this.caches.set(uri, (cache = new AnalysisCache()));
@@ -269,7 +280,7 @@ export class Engine {
     return {
       findings,
       kernels,
-      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : []), ...this.db.problems],
+      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : []), ...this.db.problems, ...this.headerProblems],
       settings,
       projectFiles,
       failures,
@@ -382,7 +393,11 @@ export class Engine {
     else {
       try {
         st = statSync(file);
-      } catch {
+      } catch (e) {
+        // A missing header is the compiler's to report; a link loop or a refusal is said here.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR')
+          this.headerProblems.add(headerProblem(file, code === 'ELOOP' ? 'a loop of symbolic links' : `cannot read (${code})`));
         return undefined;
       }
     }
@@ -390,6 +405,8 @@ export class Engine {
     const key = `${project.key}\u0000${file}`;
     const cached = this.headers.get(key);
     // Checked once per analysis: a header many others include is not walked again for each.
+    if (cached?.problem && cached.mtimeMs === st.mtimeMs && cached.size === st.size && cached.text === open)
+      this.headerProblems.add(headerProblem(file, cached.problem));
     if (cached && cached.checked === this.generation && cached.mtimeMs === st.mtimeMs && cached.size === st.size && cached.text === open)
       return cached.model;
     if (
@@ -405,8 +422,19 @@ export class Engine {
     let model: HeaderModel | undefined;
     let tree: Tree | undefined;
     const nested: NestedInclude[] = [];
-    // What stat says of /proc files and the like is not trusted: the read itself is bounded.
-    const text = st.isFile() && st.size <= MAX_HEADER_BYTES ? (open ?? readBounded(file, MAX_HEADER_BYTES)) : undefined;
+    // What stat says of /proc files and the like is not trusted: the read itself is bounded, of
+    // regular files only (checked on the open file), and never waits (a FIFO opens non-blocking).
+    let text = open;
+    let problem: string | undefined;
+    if (text === undefined) {
+      if (st.isFile() && st.size > MAX_HEADER_BYTES) problem = `larger than ${describeBytes(MAX_HEADER_BYTES)} (${describeBytes(st.size)})`;
+      else {
+        const r = readBoundedText(file, MAX_HEADER_BYTES);
+        if ('text' in r) text = r.text;
+        else problem = r.error;
+      }
+      if (problem) this.headerProblems.add(headerProblem(file, problem));
+    }
     if (text !== undefined) {
       tree = this.parse(text);
       const uri = pathToFileURL(file).toString();
@@ -433,6 +461,7 @@ export class Engine {
       nested,
       checked: this.generation,
       ...(open !== undefined ? { text: open } : {}),
+      ...(problem ? { problem } : {}),
     });
     return model;
   }
@@ -544,6 +573,11 @@ export class Engine {
   dispose(): void {
     this.release();
   }
+}
+
+/** A header that was not read, in words the user can act on. */
+function headerProblem(file: string, why: string): string {
+  return `header ${file} not read: ${why}`;
 }
 
 /** What the analysis needs of a project's flags. */

@@ -4,10 +4,18 @@
  * `/proc` file (size 0, endless content), a device or a FIFO never holds the analysis
  * (kernel-db/src/files.ts reads them).
  */
-import { readBoundedBytes } from '../../../kernel-db/src/files';
+import { describeBytes, readBoundedBytes } from '../../../kernel-db/src/files';
+
+export { describeBytes };
 
 /** The file's text (UTF-8, or Latin-1 with `latin1`), or undefined when it is not a regular file of at most `max` bytes. */
 export function readBounded(path: string, max: number, encoding: 'utf8' | 'latin1' = 'utf8'): string | undefined {
   const r = readBoundedBytes(path, max);
   return 'bytes' in r ? r.bytes.toString(encoding) : undefined;
+}
+
+/** The file's UTF-8 text, or why it was not read (not a regular file, larger than `max`, a read error). */
+export function readBoundedText(path: string, max: number): { text: string } | { error: string } {
+  const r = readBoundedBytes(path, max);
+  return 'bytes' in r ? { text: r.bytes.toString('utf8') } : r;
 }
