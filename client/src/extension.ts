@@ -8,6 +8,7 @@
  */
 import * as vscode from 'vscode';
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { type MachineData, machineHtml } from './machine';
 import type { ReportData } from './report';
 import { ReportPanel } from './reportPanel';
 
@@ -148,7 +149,85 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
   const reportTarget = (uri?: string | vscode.Uri): vscode.Uri | undefined =>
     typeof uri === 'string' ? vscode.Uri.parse(uri) : (uri ?? vscode.window.activeTextEditor?.document.uri ?? reportPanel.document);
 
+  /**
+   * Imports a kernel's BTF into the store `db add` writes (the server does it, with progress and
+   * cancellation), then adds it to the active file's target kernels. `path` and `name` skip the
+   * file picker and the input boxes.
+   */
+  const importKernel = async (path?: string, name?: string, version?: string): Promise<boolean> => {
+    await start();
+    if (!path) {
+      const picked = await vscode.window.showOpenDialog({
+        title: 'Import Kernel BTF',
+        openLabel: 'Import',
+        canSelectMany: false,
+        filters: { 'Kernel BTF (raw, vmlinux, .btf.tar.xz)': ['btf', 'xz', 'gz', 'tar', 'vmlinux'], 'All files': ['*'] },
+      });
+      if (!picked?.[0]) return false;
+      path = picked[0].fsPath;
+    }
+    if (!name) {
+      const d = await client!.sendRequest<{ name: string; version?: string }>('ebpfPortability/importDefaults', { path });
+      name = await vscode.window.showInputBox({
+        title: 'Import Kernel BTF: name',
+        prompt: 'The kernel name to target it by',
+        value: d.name,
+        validateInput: (v) => (/^[A-Za-z0-9_.+~:-]+$/.test(v) ? undefined : 'Letters, digits and _ . + ~ : - only'),
+      });
+      if (!name) return false;
+      version = await vscode.window.showInputBox({
+        title: 'Import Kernel BTF: version',
+        prompt: 'M.m or M.m.p; empty: estimated from the BTF (a lower bound)',
+        value: d.version ?? '',
+        validateInput: (v) => (v === '' || /^\d+\.\d+(\.\d+)?$/.test(v) ? undefined : 'A version such as 6.8 or 6.8.12'),
+      });
+      if (version === undefined) return false;
+    }
+    const params = { path, name, ...(version ? { version } : {}) };
+    try {
+      const meta = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true },
+        (_progress, token) =>
+          client!.sendRequest<{ name: string; version: string; arch: string }>('ebpfPortability/importKernel', params, token),
+      );
+      output.appendLine(`imported ${meta.name} (version ${meta.version}, ${meta.arch}) from ${path}`);
+      const added = await addToTarget(meta.name);
+      void vscode.window.showInformationMessage(
+        `Imported ${meta.name} (${meta.version}, ${meta.arch})${added ? ' and added it to the target kernels' : ''}.`,
+      );
+      return true;
+    } catch (e) {
+      const err = e as { code?: number; message?: string };
+      if (err.code === -32800) void vscode.window.showInformationMessage('Import cancelled: nothing was imported.');
+      else void vscode.window.showErrorMessage(`Cannot import ${path}: ${err.message ?? e}`);
+      return false;
+    }
+  };
+  let machinePanel: vscode.WebviewPanel | undefined;
+  const showMachine = async () => {
+    await start();
+    const m = await client!.sendRequest<MachineData | null>('ebpfPortability/doctor');
+    if (!m) return;
+    if (!machinePanel) {
+      machinePanel = vscode.window.createWebviewPanel('ebpfPortability.machine', 'Check This Machine', vscode.ViewColumn.Active, {
+        enableScripts: true,
+        localResourceRoots: [],
+      });
+      machinePanel.onDidDispose(() => (machinePanel = undefined));
+      machinePanel.webview.onDidReceiveMessage(async (msg: { type?: string }) => {
+        const current = await client!.sendRequest<MachineData | null>('ebpfPortability/doctor');
+        if (msg.type !== 'import' || !current?.btf) return;
+        if (await importKernel(current.btf, current.name)) await showMachine();
+      });
+    } else machinePanel.reveal();
+    machinePanel.webview.html = machineHtml(m, machinePanel.webview.cspSource);
+  };
+
   context.subscriptions.push(
+    vscode.commands.registerCommand('ebpfPortability.checkMachine', () => showMachine()),
+    vscode.commands.registerCommand('ebpfPortability.importKernel', (path?: string, name?: string, version?: string) =>
+      importKernel(typeof path === 'string' ? path : undefined, name, version),
+    ),
     reportPanel,
     // The code lens passes the document and the program; the palette uses the active editor.
     vscode.commands.registerCommand('ebpfPortability.showReport', async (uri?: string | vscode.Uri, program?: string) => {
@@ -342,6 +421,20 @@ async function selectTarget(preset?: string): Promise<void> {
   const scope = targetScope(doc?.uri);
   await cfg.update('targetKernels', choice.target, scope);
   await cfg.update('distros', choice.distros ?? undefined, scope);
+}
+
+/**
+ * Adds an imported kernel to the active file's target kernels (where Select Target writes);
+ * false when the target names it, or `user`, already.
+ */
+async function addToTarget(name: string): Promise<boolean> {
+  const uri = vscode.window.activeTextEditor?.document.uri;
+  const cfg = vscode.workspace.getConfiguration(SECTION, uri);
+  const current = cfg.get<string>('targetKernels', '');
+  const items = current.split(/[\s,]+/).filter(Boolean);
+  if (items.includes(name) || items.includes('user')) return false;
+  await cfg.update('targetKernels', [...items, name].join(','), targetScope(uri));
+  return true;
 }
 
 /** Where the target setting of `uri` lives: its folder's in a multi-root workspace when set there. */

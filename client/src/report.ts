@@ -51,22 +51,37 @@ const OUTCOMES: Record<Outcome, { symbol: string; label: string; colour: string 
   unknown: { symbol: '?', label: 'unknown (no kernel config)', colour: 'var(--vscode-disabledForeground, var(--vscode-charts-gray))' },
 };
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The minimum-kernel cell of an architecture, as the CLI's Markdown words it. */
 const minCell = (m: { version: string | null; all: boolean } | undefined) =>
   !m ? '' : m.version === null ? 'none' : m.all ? `${m.version} (all targets)` : `≥ ${m.version}`;
 
-/** The webview's HTML for a report (or a message when there is none); `cspSource` is the webview's. */
-export function reportHtml(r: ReportData | null, title: string, cspSource: string, focus?: string): string {
+/**
+ * A webview page: `body` under a Content-Security-Policy that allows nothing remote, only this
+ * page's one style and one script (by nonce) and images of the webview itself.
+ */
+export function webviewPage(title: string, cspSource: string, style: string, body: string, script = ''): string {
   const nonce = randomBytes(16).toString('base64');
   const csp = `default-src 'none'; img-src ${cspSource}; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}';`;
-  const head = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title><style nonce="${nonce}">${STYLE}</style></head><body>`;
+<title>${esc(title)}</title><style nonce="${nonce}">${style}</style></head><body>
+${body}
+${script ? `<script nonce="${nonce}">${script}</script>` : ''}
+</body></html>`;
+}
+
+/** The webview's HTML for a report (or a message when there is none); `cspSource` is the webview's. */
+export function reportHtml(r: ReportData | null, title: string, cspSource: string, focus?: string): string {
   if (!r)
-    return `${head}<h1>${esc(title)}</h1><p class="empty">No report: open a BPF C program (a <code>*.bpf.c</code>, or C with <code>SEC()</code>) and run the command again.</p></body></html>`;
+    return webviewPage(
+      title,
+      cspSource,
+      STYLE,
+      `<h1>${esc(title)}</h1><p class="empty">No report: open a BPF C program (a <code>*.bpf.c</code>, or C with <code>SEC()</code>) and run the command again.</p>`,
+    );
   const arches = [...new Set(r.kernels.map((k) => k.arch))].sort();
   const rows = r.programs
     .map((p) => {
@@ -115,8 +130,11 @@ export function reportHtml(r: ReportData | null, title: string, cspSource: strin
     .map((a) => `<th scope="colgroup" colspan="${r.kernels.filter((k) => k.arch === a).length}">${esc(a)}</th>`)
     .join('');
   const grid = `<div class="scroll"><table class="grid" role="grid" aria-label="Programs by target kernel" aria-describedby="legend-note"><thead><tr><td></td>${archRow}</tr><tr><th scope="col">Program</th>${kernelHead}</tr></thead><tbody>${gridRows}</tbody></table></div>`;
-  return `${head}
-<header><h1>${esc(title)}</h1>
+  return webviewPage(
+    title,
+    cspSource,
+    STYLE,
+    `<header><h1>${esc(title)}</h1>
 <p>Target <strong>${esc(r.target)}</strong>: ${r.targetKernels} kernel${r.targetKernels === 1 ? '' : 's'}. The same findings as the diagnostics; refreshed as the file changes.</p>
 <button id="export" type="button">Export as Markdown</button></header>
 ${table}
@@ -124,12 +142,12 @@ ${table}
 <p id="legend-note" class="sub">Arrow keys move between cells; each cell names its program, kernel and outcome. Enter on a program opens its SEC() line.</p>
 ${legend}
 ${grid}
-<p id="status" class="sub" aria-live="polite"></p>
-<script nonce="${nonce}">${SCRIPT}</script>
-</body></html>`;
+<p id="status" class="sub" aria-live="polite"></p>`,
+    SCRIPT,
+  );
 }
 
-const STYLE = `
+export const STYLE = `
 body { font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); color: var(--vscode-foreground); background: var(--vscode-editor-background); padding: 0 16px 16px; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.5em; }
 code { font-family: var(--vscode-editor-font-family); }

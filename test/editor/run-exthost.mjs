@@ -51,7 +51,13 @@ try {
     // setting left behind by an interrupted run cannot leak into the next one.
     launchArgs: [workspace, `--user-data-dir=${path.join(tmp, 'user-data')}`, `--extensions-dir=${path.join(tmp, 'extensions')}`],
     // The extension host inherits this environment; the suite loads mocha from the cache.
-    extensionTestsEnv: { EBPF_EDITOR_CACHE: CACHE, EBPF_EDITOR_TOOLS: TOOLS },
+    // Imported kernels go to a store of the run's own; the BTF file is the mini fixture's.
+    extensionTestsEnv: {
+      EBPF_EDITOR_CACHE: CACHE,
+      EBPF_EDITOR_TOOLS: TOOLS,
+      EBPF_PORTABILITY_HOME: path.join(tmp, 'imported-kernels'),
+      EBPF_TEST_BTF: path.join(root, 'test', 'fixtures', 'kernel-data-mini', 'btf', 'debian-7.3.4-amd64.btf.xz'),
+    },
   });
 } catch (e) {
   console.error(`exthost: ${e.message ?? e}`);
