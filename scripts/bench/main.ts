@@ -12,6 +12,7 @@ import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb, defaultDataDir } from '../../kernel-db/src/query/db';
 import { UserKernels } from '../../kernel-db/src/query/user';
 import { benchLsp, benchObject, benchTargets } from './lsp';
+import { benchHuge } from './huge';
 import { benchScaling } from './scaling';
 import { printTable, record } from './table';
 
@@ -139,6 +140,7 @@ main()
   .then(() => benchTargets())
   .then(() => benchObject())
   .then(() => benchScaling())
+  .then(() => benchHuge())
   .then(() => printTable())
   .catch((e) => {
     console.error(e);
