@@ -19,6 +19,8 @@ export class LspProcess {
   private readonly published = new Map<string, Published>();
   private readonly waiters: (() => void)[] = [];
   private stderr = '';
+  /** What the server showed the user (warnings, errors). */
+  readonly messages: string[] = [];
 
   private constructor(cmd: string, args: readonly string[], cwd: string) {
     this.proc = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -34,6 +36,11 @@ export class LspProcess {
     this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => ({})));
     this.conn.onRequest('client/registerCapability', () => null);
     this.conn.onRequest('window/workDoneProgress/create', () => null);
+    this.conn.onRequest('window/showMessageRequest', (p: { message: string }) => {
+      this.messages.push(p.message);
+      return null;
+    });
+    this.conn.onNotification('window/showMessage', (p: { message: string }) => this.messages.push(p.message));
     this.conn.onNotification(() => undefined);
     this.conn.listen();
   }
@@ -72,7 +79,10 @@ export class LspProcess {
       const d = this.published.get(uri);
       if (d && (version === undefined || d.version === version)) return d.count;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for diagnostics of ${uri} (version ${version}); stderr: ${this.stderr}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for diagnostics of ${uri} (version ${version}); messages: ${this.messages.join(' | ')}; stderr: ${this.stderr}`,
+        );
       await new Promise<void>((res) => {
         const t = setTimeout(res, left);
         this.waiters.push(() => {

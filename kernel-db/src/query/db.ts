@@ -191,6 +191,23 @@ export class KernelDb {
     return new KernelDb(KernelStore.open(kdb), join(dir, 'facts.json.gz'), user);
   }
 
+  /**
+   * Opens the database as {@link KernelDb.open} does, reading and decompressing the built-in store
+   * off the main thread (the language server loads its parser meanwhile).
+   */
+  static async openAsync(opts: OpenOptions = {}): Promise<KernelDb> {
+    const dir = opts.dataDir ?? defaultDataDir();
+    const kdb = join(dir, 'kernels.kdb');
+    if (!existsSync(kdb)) throw new Error(`kernel database not found at ${kdb} (build it with \`npm run kernel-db:build\`)`);
+    const factsPath = join(dir, 'facts.json.gz');
+    // The facts decompress beside the store; parsed here, as the first analysis needs them.
+    const [store, facts] = await Promise.all([KernelStore.openAsync(kdb), existsSync(factsPath) ? Facts.loadAsync(factsPath) : undefined]);
+    const user = opts.noUser ? undefined : new UserKernels(opts.userDir);
+    const db = new KernelDb(store, factsPath, user);
+    db.factsCache = facts;
+    return db;
+  }
+
   /** Opens a database from a store already in memory (tests, fixtures). */
   static fromStore(store: KernelStore, factsPath: string, user?: UserKernels): KernelDb {
     return new KernelDb(store, factsPath, user);

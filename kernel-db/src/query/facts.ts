@@ -7,7 +7,9 @@
  * kernel versions or names into their code.
  */
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync } from 'node:zlib';
 import ANALYSIS_FACTS from '../../curated/analysis-facts.json';
 import CLONE_ONLY from '../../curated/clone-only-functions.json';
 import { compareVersions } from '../version';
@@ -176,6 +178,12 @@ export class Facts {
     this.bccConventions = arr<Record<string, unknown>>('bcc_conventions');
     this.helperByName = new Map(this.helpers.map((h) => [h.name, h]));
     this.kfuncByName = new Map(this.kfuncs.map((h) => [h.name, h]));
+  }
+
+  /** Loads `facts.json.gz`, decompressing it off the main thread. */
+  static async loadAsync(path: string): Promise<Facts> {
+    const raw = await promisify(gunzip)(await readFile(path));
+    return new Facts(JSON.parse(raw.toString('utf8')));
   }
 
   /** Loads `facts.json.gz`. */

@@ -10,7 +10,7 @@
  *
  * The container knows nothing about kernels; `db.ts` and `builder.ts` give the sections meaning.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzip, gunzipSync, gzipSync } from 'node:zlib';
 
 const MAGIC = 'EBPFKDB1';
 /** Bumped whenever the meaning of any section changes; readers refuse other versions. */
@@ -90,10 +90,12 @@ export class ContainerReader {
   constructor(
     compressed: Uint8Array,
     readonly file: string,
+    /** `compressed` is already decompressed (by {@link ContainerReader.decompress}). */
+    decompressed = false,
   ) {
     let buf: Uint8Array;
     try {
-      const raw = gunzipSync(compressed);
+      const raw = decompressed ? compressed : gunzipSync(compressed);
       // Typed-array views need aligned offsets; Node may hand back a pooled, unaligned slice.
       buf = raw.byteOffset % 8 === 0 ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(raw);
     } catch (e) {
@@ -123,6 +125,26 @@ export class ContainerReader {
       const size = e.length * CTORS[e.type].BYTES_PER_ELEMENT;
       if (this.base + e.offset + size > buf.length) throw new Error(`${file}: section ${name} is truncated`);
     }
+  }
+
+  /**
+   * Decompresses a container's bytes off the main thread (zlib's thread pool), for a reader built
+   * with `decompressed`: the language server's start-up loads the parser meanwhile.
+   */
+  static decompress(compressed: Uint8Array, file: string): Promise<Uint8Array> {
+    // One output chunk as large as the gzip trailer's size (ISIZE, the size modulo 2^32): zlib
+    // then calls back once and hands its buffer over, where 16 KiB chunks cost a callback each and
+    // a copy of the whole store on the main thread.
+    const n = compressed.length;
+    const isize = n >= 18 ? new DataView(compressed.buffer, compressed.byteOffset + n - 4, 4).getUint32(0, true) : 0;
+    const chunkSize = Math.min(Math.max(isize + 1024, 64 * 1024), 1 << 30);
+    return new Promise((resolve, reject) =>
+      gunzip(compressed, { chunkSize }, (e, raw) =>
+        e
+          ? reject(new Error(`${file}: not a kernel database (gzip: ${e.message})`))
+          : resolve(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)),
+      ),
+    );
   }
 
   /** Whether section `name` exists. */

@@ -3,6 +3,7 @@
  * decoded on demand, and indexes built lazily on first use so that loading stays cheap.
  */
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { ContainerReader, type ColumnOf } from './container';
 import type { KernelMeta } from './schema';
 
@@ -38,8 +39,10 @@ export class KernelStore {
   constructor(
     bytes: Uint8Array,
     readonly file: string,
+    /** `bytes` are already decompressed ({@link KernelStore.openAsync}). */
+    decompressed = false,
   ) {
-    this.c = new ContainerReader(bytes, file);
+    this.c = new ContainerReader(bytes, file, decompressed);
     this.meta = this.c.meta;
     this.kernels = this.c.meta.kernels as KernelMeta[];
     this.width = this.c.meta.ksetWords as number;
@@ -53,6 +56,12 @@ export class KernelStore {
   /** Loads a database file. */
   static open(path: string): KernelStore {
     return new KernelStore(readFileSync(path), path);
+  }
+
+  /** Loads a database file, reading and decompressing it off the main thread. */
+  static async openAsync(path: string): Promise<KernelStore> {
+    const raw = await ContainerReader.decompress(new Uint8Array(await readFile(path)), path);
+    return new KernelStore(raw, path, true);
   }
 
   /** The string with id `id`. */

@@ -115,6 +115,8 @@ interface DocState {
   timer?: NodeJS.Timeout;
   /** Findings of the last analysis and the version they belong to. */
   results?: { version: number; findings: Finding[] };
+  /** The object pass waits for the document's first diagnostics (clang would compete with them). */
+  objectPending?: boolean;
 }
 
 /** Wires the server onto a connection and starts listening. */
@@ -217,10 +219,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     clientOptions = (params.initializationOptions as ClientOptions | undefined) ?? {};
     globalSettings = clientOptions.settings;
     startup = (async () => {
-      const parser = await loadCParser();
+      // The store and the facts decompress on zlib's threads while the grammar's WASM compiles.
+      const [parser, db] = await Promise.all([loadCParser(), KernelDb.openAsync()]);
       cParser = parser;
       docs = new DocumentStore(parser);
-      engine = new Engine(KernelDb.open(), (text) => parser.parseText(text));
+      engine = new Engine(db, (text) => parser.parseText(text));
       // Headers open in the editor are read as they are there, saved or not.
       engine.overlay = (path) => docs?.get(pathToFileURL(path).toString())?.text;
     })().catch((e) => {
@@ -276,6 +279,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       ...(version !== undefined ? { version } : {}),
       diagnostics: findings.map((f) => toDiagnostic(f, uri)),
     });
+    const state = states.get(uri);
+    if (state?.objectPending) {
+      state.objectPending = false;
+      void runObjectPass(uri);
+    }
   };
 
   const validate = async (doc: ParsedDocument) => {
@@ -360,10 +368,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     void (startup ?? Promise.resolve()).then(() => {
       const old = states.get(p.textDocument.uri);
       if (old?.timer) clearTimeout(old.timer);
-      states.set(p.textDocument.uri, {});
+      states.set(p.textDocument.uri, { objectPending: true });
       guard('open', () => docs?.open(p.textDocument.uri, p.textDocument.text, p.textDocument.version), undefined);
       schedule(p.textDocument.uri);
-      void runObjectPass(p.textDocument.uri);
     });
   });
 
