@@ -62,6 +62,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
   item.name = 'eBPF Portability';
   context.subscriptions.push(item);
   let state = 'not started';
+  let restarting = false;
 
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
@@ -116,7 +117,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
     if (client) return;
     client = new LanguageClient(SECTION, 'eBPF Portability', serverOptions, clientOptions);
     client.onDidChangeState((e) => {
-      state = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+      // A restart shows as one state from the command until the server runs again.
+      if (e.newState === State.Running) restarting = false;
+      state = e.newState === State.Running ? 'running' : restarting ? 'restarting' : e.newState === State.Starting ? 'starting' : 'stopped';
       refresh();
     });
     client.onNotification('ebpfPortability/status', (s: Status) => {
@@ -267,7 +270,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
     vscode.commands.registerCommand('ebpfPortability.restartServer', async () => {
       if (!client) return start();
       output.appendLine('restarting the language server');
-      await client.restart();
+      restarting = true;
+      state = 'restarting';
+      refresh();
+      try {
+        await client.restart();
+      } finally {
+        restarting = false;
+      }
     }),
     vscode.commands.registerCommand('ebpfPortability.selectTarget', (preset?: string) => selectTarget(preset)),
     vscode.commands.registerCommand('ebpfPortability.showRuleDoc', (rule: string) => showRuleDoc(context, rule)),
@@ -344,7 +354,7 @@ function refreshStatus(
     : state === 'stopped'
       ? vscode.LanguageStatusSeverity.Error
       : vscode.LanguageStatusSeverity.Information;
-  item.busy = state === 'starting';
+  item.busy = state === 'starting' || state === 'restarting';
   item.command = s?.problems.length
     ? { title: 'Open Settings', command: 'workbench.action.openSettings', arguments: [SECTION] }
     : { title: 'Select Target', command: 'ebpfPortability.selectTarget' };

@@ -37,6 +37,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v nvim >/dev/null 2>&1 || need+=(neovim)
+# pngquant: scripts/editor/readme-shots.mjs makes the README screenshots small.
+command -v pngquant >/dev/null 2>&1 || need+=(pngquant)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "editor-setup: missing ${need[*]}; install them with your package manager (Debian: apt-get install ${need[*]})" >&2

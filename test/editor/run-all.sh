@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real-editor tests (npm run test:editor), cheapest first: Neovim as an LSP client, the
-# extension-host suite in code-server, then a UI smoke test of the packaged .vsix in code-server.
+# extension-host suite in code-server, then UI tests of the packaged .vsix in code-server (the
+# smoke test, and the everyday features in a multi-root workspace, whose screenshots the README uses).
 # It installs the editors first when EBPF_EDITOR_SETUP=1 or CI is set (scripts/editor/setup.sh,
 # cached outside the repository). dist/ must be built (npm run build) and, for the UI test,
 # ebpf-portability.vsix packaged (npm run package).
@@ -48,6 +49,7 @@ fi
 step "Neovim LSP client (test/editor/nvim-lsp.sh)" 120 bash "$HERE/nvim-lsp.sh"
 step "VS Code extension host (test/editor/run-exthost.mjs)" 600 node "$HERE/run-exthost.mjs"
 step "VS Code UI with the .vsix (test/editor/ui-smoke.mjs)" 300 node "$HERE/ui-smoke.mjs"
+step "VS Code everyday UI with the .vsix, multi-root (test/editor/ui-everyday.mjs)" 400 node "$HERE/ui-everyday.mjs"
 
 echo "editor: $passed passed, $failed failed$([ "$skipped" = 0 ] || echo ", $skipped skipped")"
 [ "$failed" = 0 ]

@@ -99,7 +99,17 @@ test('report: rows, the grid (attach fails only its own program) and the CLI req
     // The Markdown is what `ebpf-portability requirements` prints for the same file and target.
     const cli = spawnSync(
       process.execPath,
-      [join(root, 'dist', 'cli.js'), 'requirements', '--no-compile', '--no-config', '--target', '5.4-7.x', '--arch', 'x86_64', 'report.bpf.c'],
+      [
+        join(root, 'dist', 'cli.js'),
+        'requirements',
+        '--no-compile',
+        '--no-config',
+        '--target',
+        '5.4-7.x',
+        '--arch',
+        'x86_64',
+        'report.bpf.c',
+      ],
       { cwd: dir, encoding: 'utf8' },
     );
     assert.equal(cli.status, 0, cli.stderr);
