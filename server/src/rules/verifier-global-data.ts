@@ -72,7 +72,14 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
 }
 
 /** What one function uses of global data. */
-function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: ReadonlyMap<string, 'data' | 'kconfig'>): GlobalUse[] {
+function usesIn(
+  ctx: RuleContext,
+  params: readonly string[],
+  body: Node,
+  kinds: ReadonlyMap<string, 'data' | 'kconfig'>,
+  /** `bpf_printk` keeps its format in `.rodata` (the file does not define `BPF_NO_GLOBAL_DATA`). */
+  printkIsGlobal: boolean,
+): GlobalUse[] {
   const text = ctx.model.text.slice(body.startIndex, body.endIndex);
   // Walking the tree costs far more than reading the text: only bodies that can use global data.
   const mentions = [...kinds.keys()].some((name) => text.includes(name));
@@ -96,7 +103,7 @@ function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: 
     if (!d || !/^\s*static\b/.test(ctx.text(d))) continue;
     uses.push({ node: d, what: 'a static local variable' });
   }
-  if (!/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text)) {
+  if (printkIsGlobal) {
     for (const c of text.includes('bpf_printk') ? body.descendantsOfType('call_expression') : []) {
       const fn = c?.childForFieldName('function');
       if (c && fn && ctx.text(fn) === 'bpf_printk') uses.push({ node: fn, what: '`bpf_printk()`' });
@@ -114,6 +121,8 @@ function usesIn(ctx: RuleContext, params: readonly string[], body: Node, kinds: 
  */
 function globalData(ctx: RuleContext) {
   const kinds = globalKinds(ctx.model);
+  // Read once per file (a search of the whole text per function was most of an edit's time).
+  const printkIsGlobal = !/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text);
   const uses = ctx.model.functions.flatMap((fn) =>
     fn.body
       ? usesIn(
@@ -121,6 +130,7 @@ function globalData(ctx: RuleContext) {
           fn.params.map((p) => p.name),
           fn.body,
           kinds,
+          printkIsGlobal,
         )
       : [],
   );

@@ -1,0 +1,176 @@
+/**
+ * Work proportional to the edit must not change the answer: random edits replayed on a
+ * 2,000-line program through the document store (incremental parse and masking) and the engine
+ * with reuse (findings of unchanged functions kept), compared at checkpoints with a fresh
+ * analysis of the same text (a new engine, a new parse, no reuse). The language server's own
+ * storm test (lsp-storm.test.ts) does the same over LSP; this one reaches more edit shapes.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import type { Finding } from '../../server/src/analysis/model';
+import { Engine } from '../../server/src/driver/engine';
+import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
+import { DocumentStore, loadCParser } from '../../server/src/parse/documents';
+
+/** A program of `n` kprobe/fentry pairs reading fields whose availability differs across kernels. */
+function program(n: number): string {
+  let out =
+    '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n#include <bpf/bpf_core_read.h>\n\n' +
+    'char LICENSE[] SEC("license") = "GPL";\nstruct event { u32 pid; u32 ppid; u64 start; char comm[16]; };\n\n';
+  for (let i = 0; i < n; i++)
+    out += `SEC("kprobe/do_exit")
+int BPF_KPROBE(exit_${i}, long code)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct event ev = {};
+    ev.pid = BPF_CORE_READ(task, tgid);
+    ev.ppid = task->real_parent->tgid;
+    ev.start = BPF_CORE_READ(task, start_time) + ${i};
+    long st = task->__state;
+    return ev.pid + ev.ppid + st;
+}
+
+SEC("fentry/tcp_rcv_established")
+int BPF_PROG(rcv_${i}, struct sock *sk)
+{
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    return tp->srtt_us + sk->__sk_common.skc_dport + ${i};
+}
+
+`;
+  return out;
+}
+
+/** A small deterministic generator (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Edit = { start: number; end: number; text: string };
+
+/** Edits that change what rules see: names, guards, whole functions, comments, stray characters. */
+const SHAPES: ((text: string, r: () => number) => Edit)[] = [
+  // A field renamed to one some kernels lack (or back).
+  (t, r) => replaceNth(t, r, '__state', 'state'),
+  (t, r) => replaceNth(t, r, 'srtt_us', 'srtt'),
+  // A helper call some kernels lack.
+  (t, r) => replaceNth(t, r, 'bpf_get_current_task()', 'bpf_get_current_task_btf()'),
+  // A guard around a read, and a region the build leaves out.
+  (t, r) =>
+    replaceNth(t, r, '    long st = task->__state;', '    long st = 0;\n    if (bpf_core_field_exists(task->__state)) st = task->__state;'),
+  (t, r) => replaceNth(t, r, 'SEC("fentry/tcp_rcv_established")', '#if 0\nSEC("fentry/tcp_rcv_established")', '#endif\n'),
+  // A section name changed (file-level rules), a function deleted or duplicated.
+  (t, r) => replaceNth(t, r, 'SEC("kprobe/do_exit")', 'SEC("lsm/file_open")'),
+  (t, r) => {
+    const at = nth(t, r, 'SEC("kprobe');
+    const end = t.indexOf('\n}\n', at) + 3;
+    return { start: at, end, text: '' };
+  },
+  (t, r) => {
+    const at = nth(t, r, 'SEC("fentry');
+    const end = t.indexOf('\n}\n', at) + 3;
+    return { start: end, end, text: t.slice(at, end).replace(/rcv_(\d+)/, 'rcv_$1_copy') };
+  },
+  // Typing: a character inserted or deleted anywhere, a comment opened and closed.
+  (t, r) => {
+    const at = Math.floor(r() * t.length);
+    return { start: at, end: at, text: 'x;{)'[Math.floor(r() * 4)] };
+  },
+  (t, r) => {
+    const at = Math.floor(r() * (t.length - 1));
+    return { start: at, end: at + 1, text: '' };
+  },
+  (t, r) => {
+    const at = t.lastIndexOf('\n', Math.floor(r() * t.length)) + 1;
+    return { start: at, end: at, text: '/* ' };
+  },
+  (t) => {
+    const at = t.indexOf('/* ');
+    return at < 0 ? { start: 0, end: 0, text: '' } : { start: at, end: at + 3, text: '' };
+  },
+];
+
+function nth(text: string, r: () => number, needle: string): number {
+  const all: number[] = [];
+  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) all.push(i);
+  return all.length ? all[Math.floor(r() * all.length)] : 0;
+}
+
+function replaceNth(text: string, r: () => number, from: string, to: string, after = ''): Edit {
+  const at = text.indexOf(from) < 0 ? -1 : nth(text, r, from);
+  if (at < 0) return { start: 0, end: 0, text: '' };
+  if (after) {
+    // The region ends after the function the section names.
+    const end = text.indexOf('\n}\n', at) + 3;
+    return { start: at, end, text: to + text.slice(at + from.length, end) + after };
+  }
+  return { start: at, end: at + from.length, text: to };
+}
+
+/** What a user sees of a finding (its fixes' edits included). */
+const view = (fs: readonly Finding[]) =>
+  fs
+    .map((f) =>
+      JSON.stringify({ r: f.rule, s: f.severity, m: f.message, g: f.range, k: f.kernels, x: f.fixes.map((x) => x.edits), a: f.alone }),
+    )
+    .sort();
+
+function position(text: string, offset: number) {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length - 1;
+  return { line, character: offset - (before.lastIndexOf('\n') + 1) };
+}
+
+test('random edits on a 2,000-line program: the incremental analysis equals a fresh one at every checkpoint', async () => {
+  const parser = await loadCParser();
+  const db = KernelDb.open({ noUser: true });
+  const engine = new Engine(db, (t) => parser.parseText(t));
+  const docs = new DocumentStore(parser);
+  const uri = 'file:///replay/big.bpf.c';
+  const fresh = (text: string): Finding[] => {
+    const other = new Engine(db, (t) => parser.parseText(t));
+    const tree = parser.parseText(text);
+    assert.ok(tree);
+    try {
+      return other.analyzeDocument(uri, text, tree, DEFAULT_SETTINGS).findings;
+    } finally {
+      tree.delete();
+      other.dispose();
+    }
+  };
+  let text = program(105);
+  assert.ok(text.split('\n').length >= 2000);
+  let doc = docs.open(uri, text, 1);
+  let findings = engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites).findings;
+  assert.deepEqual(view(findings), view(fresh(text)));
+  assert.ok(findings.length > 0, 'the program has findings to keep right');
+  const r = rng(14);
+  let version = 1;
+  let compared = 0;
+  // The edits must change the answer, or the comparison proves nothing.
+  const answers = new Set([view(findings).join('\n')]);
+  for (let n = 1; n <= 36; n++) {
+    const e = SHAPES[Math.floor(r() * SHAPES.length)](text, r);
+    const range = { start: position(text, e.start), end: position(text, e.end) };
+    text = text.slice(0, e.start) + e.text + text.slice(e.end);
+    doc = docs.change(uri, ++version, [{ range, text: e.text }]);
+    assert.equal(doc.text, text);
+    findings = engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites).findings;
+    answers.add(view(findings).join('\n'));
+    if (n % 6 === 0) {
+      assert.deepEqual(view(findings), view(fresh(text)), `after edit ${n}`);
+      compared++;
+    }
+  }
+  assert.equal(compared, 6);
+  assert.ok(answers.size > 10, `the edits changed the findings ${answers.size - 1} times`);
+  docs.close(uri);
+  engine.dispose();
+});
