@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostError, run, which } from './host';
+import { HostError, run, sha256, which } from './host';
 
 /** The suites kernels and guest tools come from, oldest first; `security` ones come from the security archive. */
 const SUITE_NAMES: readonly string[] = [
@@ -20,6 +20,9 @@ const SUITE_NAMES: readonly string[] = [
   'trixie-backports',
   'sid',
 ];
+
+/** The Debian architectures whose packages the lists hold: the matrix boots amd64 and arm64 kernels. */
+export const ARCHITECTURES = ['amd64', 'arm64'] as const;
 
 /** Debian's own addresses, used when neither the environment nor the machine's apt sources name a mirror. */
 const DEFAULT_MIRRORS = { main: 'http://deb.debian.org/debian', security: 'http://deb.debian.org/debian-security' };
@@ -111,6 +114,8 @@ export class PrivateApt {
       '-o',
       'APT::Architectures::=amd64',
       '-o',
+      'APT::Architectures::=arm64',
+      '-o',
       'APT::Architecture=amd64',
       '-o',
       'Debug::NoLocking=1',
@@ -135,7 +140,7 @@ export class PrivateApt {
     for (const d of ['etc', 'lists/partial', 'cache/archives/partial']) mkdirSync(join(this.dir, d), { recursive: true });
     const mirrors = debianMirrors();
     const list = suites(mirrors)
-      .map((s) => `deb [trusted=yes] ${s.mirror} ${s.suite} main\n`)
+      .map((s) => `deb [trusted=yes arch=${ARCHITECTURES.join(',')}] ${s.mirror} ${s.suite} main\n`)
       .join('');
     const listFile = join(this.dir, 'etc', 'sources.list');
     // Lists fetched from another mirror are not this configuration's.
@@ -149,11 +154,25 @@ export class PrivateApt {
     if (this.listsMtime() === undefined) throw new HostError(`apt-get update fetched no package lists into ${join(this.dir, 'lists')}`);
   }
 
+  /**
+   * What identifies the current lists: each Packages file with its time. apt dates a list by the
+   * archive's Last-Modified, so lists added later (another architecture's) can be older than
+   * those there before; only the whole set tells answers of other lists apart.
+   */
+  private listsStamp(): string {
+    const dir = join(this.dir, 'lists');
+    if (!existsSync(dir)) return 'none';
+    const files = readdirSync(dir)
+      .filter((f) => f.includes('_Packages'))
+      .sort();
+    return sha256(files.map((f) => `${f} ${statSync(join(dir, f)).mtimeMs}`).join('\n'));
+  }
+
   private listsMtime(): number | undefined {
     const dir = join(this.dir, 'lists');
     if (!existsSync(dir)) return undefined;
     const files = readdirSync(dir).filter((f) => f.includes('_Packages'));
-    if (files.length < SUITE_NAMES.length) return undefined;
+    if (files.length < SUITE_NAMES.length * ARCHITECTURES.length) return undefined;
     return Math.min(...files.map((f) => statSync(join(dir, f)).mtimeMs));
   }
 
@@ -198,7 +217,7 @@ export class PrivateApt {
    * reads all nine suites' lists (seconds each), and the answers only change with the lists.
    */
   private memo(): { stamp: string; entries: Record<string, AptVersion[] | string[]> } {
-    const stamp = String(this.listsMtime());
+    const stamp = this.listsStamp();
     if (this.memoCache?.stamp === stamp) return this.memoCache;
     const file = join(this.dir, 'answers.json');
     let m: { stamp: string; entries: Record<string, AptVersion[] | string[]> } = { stamp, entries: {} };
@@ -231,8 +250,14 @@ export class PrivateApt {
         const pkg = /^Package: (\S+)$/m.exec(rec)?.[1];
         const ver = /^Version: (\S+)$/m.exec(rec)?.[1];
         const dep = /^Depends: (.*)$/m.exec(rec)?.[1];
-        if (!pkg || !ver || !memo.entries[`d:${pkg}=${ver}`]) continue;
-        memo.entries[`d:${pkg}=${ver}`] = dep
+        const arch = /^Architecture: (\S+)$/m.exec(rec)?.[1];
+        // A package of another architecture was asked for as `pkg:arch`; its record says `Package: pkg`.
+        const asked = unresolved.find((w) => {
+          const [base, want = 'amd64'] = w.package.split(':');
+          return base === pkg && w.version === ver && (arch === want || arch === 'all');
+        });
+        if (!asked) continue;
+        memo.entries[key(asked)] = dep
           ? dep
               .split(',')
               .map(
@@ -250,7 +275,7 @@ export class PrivateApt {
     return new Map(wanted.map((w) => [w.package, memo.entries[key(w)] as string[]]));
   }
 
-  /** Downloads `pkg=version` into `dir`; returns the .deb's path (reused when already there). */
+  /** Downloads `pkg=version` (`pkg:arm64=version` for an arm64 package) into `dir`; returns the .deb's path (reused when already there). */
   download(pkg: string, version: string, dir: string): string {
     mkdirSync(dir, { recursive: true });
     const existing = findDeb(dir, pkg, version);
@@ -265,7 +290,11 @@ export class PrivateApt {
 /** apt names a downloaded file `<pkg>_<version with : as %3a>_<arch>.deb`. */
 function findDeb(dir: string, pkg: string, version: string): string | undefined {
   const ver = version.replace(/:/g, '%3a');
-  const name = readdirSync(dir).find((f) => f.startsWith(`${pkg}_${ver}_`) && f.endsWith('.deb'));
+  // `pkg:arm64` downloads as `pkg_<version>_arm64.deb` (or `_all.deb`).
+  const [base, arch] = pkg.split(':');
+  const name = readdirSync(dir).find(
+    (f) => f.startsWith(`${base}_${ver}_`) && f.endsWith('.deb') && (!arch || f.endsWith(`_${arch}.deb`) || f.endsWith('_all.deb')),
+  );
   return name ? join(dir, name) : undefined;
 }
 

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
+import { ARCHES, type MatrixArch } from './arch';
 import { HostError, sha256 } from './host';
 
 /** How a tool is invoked: a command and the arguments before the tool's own. */
@@ -14,9 +15,12 @@ export interface Invocation {
   readonly args: string[];
 }
 
-/** The BTF blob vmlinux.h is made from: the newest Debian amd64 kernel's, beside the project. */
-export function defaultBtfBlob(root: string): string | undefined {
-  const shared = join(root, '..', 'shared', 'kernel-data', 'btf', 'debian-7.3.4-amd64.btf.xz');
+/**
+ * The BTF blob vmlinux.h is made from: the newest Debian kernel's of the architecture (amd64 by
+ * default), beside the project, as the database names it.
+ */
+export function defaultBtfBlob(root: string, arch: MatrixArch = 'x86_64'): string | undefined {
+  const shared = join(root, '..', 'shared', 'kernel-data', 'btf', `debian-7.3.4-${arch === 'x86_64' ? 'amd64' : arch}.btf.xz`);
   return existsSync(shared) ? shared : undefined;
 }
 
@@ -45,18 +49,35 @@ export async function vmlinuxHeader(blob: string, bpftool: Invocation, dir: stri
  * structs (`struct ns_tree;` as a member); their vmlinux.h needs the same flag or clang drops
  * those members and every later offset in the struct is wrong.
  */
-export function clangFlags(includeDir: string): string[] {
-  return ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', '-fms-extensions', '-Wno-microsoft-anon-tag', '-I', includeDir];
+export function clangFlags(includeDir: string, arch: MatrixArch = 'x86_64'): string[] {
+  return [
+    '-target',
+    'bpf',
+    '-O2',
+    '-g',
+    `-D__TARGET_ARCH_${ARCHES[arch].targetArch}`,
+    '-fms-extensions',
+    '-Wno-microsoft-anon-tag',
+    '-I',
+    includeDir,
+  ];
 }
 
 /**
  * Compiles one BPF C file to `out` (with `extra` flags after the usual ones); rejects with clang's
  * diagnostics when it does not compile.
  */
-export function compileBpf(clang: string, source: string, includeDir: string, out: string, extra: readonly string[] = []): Promise<void> {
+export function compileBpf(
+  clang: string,
+  source: string,
+  includeDir: string,
+  out: string,
+  extra: readonly string[] = [],
+  arch: MatrixArch = 'x86_64',
+): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   return new Promise((resolve, reject) => {
-    const child = spawn(clang, [...clangFlags(includeDir), '-I', dirname(source), ...extra, '-c', source, '-o', out], {
+    const child = spawn(clang, [...clangFlags(includeDir, arch), '-I', dirname(source), ...extra, '-c', source, '-o', out], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';

@@ -16,6 +16,7 @@ import { loadCParser } from '../../server/src/parse/documents';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 import { objectPass, programLines } from '../../server/src/driver/objectPass';
 import { NO_PROJECT, parseFlags, type Project } from '../../server/src/driver/project';
+import type { MatrixArch } from './arch';
 import { clangFlags } from './compile';
 import { readBpfObject } from '../../kernel-db/src/btf/object';
 import type { KernelImage } from './kernels';
@@ -50,6 +51,8 @@ export interface MatrixProgram {
 /** The results file `npm run matrix` writes. */
 export interface MatrixResults {
   readonly version: 1;
+  /** The architecture of the booted kernels (absent in files from before arm64: x86_64). */
+  readonly arch?: MatrixArch;
   readonly generated: string;
   readonly guest: {
     origin: string;
@@ -145,8 +148,11 @@ async function analyseAll(
     if (!e) engines.set(p.corpus.project, (e = new Engine(db, (t) => parser.parseText(t), { extraFlags: [...p.corpus.flags] })));
     return e;
   };
+  // The booted kernels' architecture (the database's), as `check --arch` would narrow to it.
+  const arches = [...new Set(dbNames.map((n) => db.kernels.find((k) => k.name === n)?.arch).filter((a): a is string => !!a))];
   const settings: Settings = {
     ...DEFAULT_SETTINGS,
+    ...(arches.length ? { architectures: arches } : {}),
     targetKernels: dbNames.join(','),
     loader: { kind: 'libbpf', minVersion: libbpf ?? DEFAULT_SETTINGS.loader.minVersion },
   };
@@ -166,7 +172,7 @@ async function analyseAll(
         const r = engine.analyzeDocument(uri, text, tree, settings);
         findings = r.findings;
         if (object) {
-          const args = clangFlags(object.includeDir);
+          const args = clangFlags(object.includeDir, arches.length === 1 && arches[0] === 'arm64' ? 'arm64' : 'x86_64');
           const project: Project = { ...NO_PROJECT, key: 'matrix', flags: parseFlags(args), command: { args, dir: resolve(path, '..') } };
           const pass = await objectPass(db, object.clang, path, text, project, settings, r.kernels);
           if (pass.mode !== 'object') throw new Error(`the object pass could not compile ${p.source}: ${pass.reason}`);

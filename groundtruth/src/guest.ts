@@ -8,7 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareDebVersions, type AptVersion, type PrivateApt } from './apt';
+import { readElf } from '../../kernel-db/src/elf';
+import { ARCHES, debPackage, type ArchSpec } from './arch';
 import { HostError, run, which } from './host';
+
+const SHT_DYNAMIC = 6;
+const DT_NEEDED = 1;
 
 /** A file to place in the guest: its path there and its source on the host. */
 export interface GuestFile {
@@ -22,6 +27,8 @@ export interface GuestTools {
   readonly origin: string;
   /** `bpftool version` output's first lines (bpftool and libbpf versions). */
   readonly bpftoolVersion: string;
+  /** The Debian version of the bpftool package, when it came from the archive. */
+  readonly bpftoolPackage?: string;
   /** libbpf version inside bpftool, `M.m`, when known. */
   readonly libbpfVersion?: string;
   /** Whether `prog loadall` takes `autoattach`. */
@@ -31,7 +38,10 @@ export interface GuestTools {
   readonly files: GuestFile[];
 }
 
-const LIB_DIRS = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib64', 'lib64'];
+/** Where a sysroot extracted from an architecture's .debs keeps its libraries. */
+function libDirs(spec: ArchSpec): string[] {
+  return [`usr/lib/${spec.triplet}`, `lib/${spec.triplet}`, 'usr/lib64', 'lib64', 'usr/lib', 'lib'];
+}
 
 /** Packages whose files the guest needs: libraries, not their data, headers or plugins. */
 function isRuntimeLibrary(pkg: string): boolean {
@@ -49,15 +59,30 @@ function newestIn(versions: readonly AptVersion[], pkg: string, fam: string): Ap
 }
 
 /**
- * Downloads the newest Debian bpftool, the libraries it depends on and busybox-static from the
- * same release, extracts them into a sysroot under the cache and lists the files the guest needs.
+ * Downloads the newest Debian bpftool of an architecture, the libraries it depends on and
+ * busybox-static from the same release, extracts them into a sysroot under the cache (one per
+ * architecture and bpftool version) and lists the files the guest needs. An arm64 bpftool cannot
+ * run on this machine: `host`, the amd64 tools of the same bpftool version, then says what the
+ * version prints and whether `prog loadall` takes `autoattach` (one source, one answer).
  */
-export function debianGuestTools(apt: PrivateApt, cache: string, log: (s: string) => void): GuestTools {
-  const all = apt.versions(['bpftool']);
-  const bpftool = [...all].sort((a, b) => compareDebVersions(b.version, a.version))[0];
-  if (!bpftool) throw new HostError('the Debian archive lists no bpftool package');
+export function debianGuestTools(
+  apt: PrivateApt,
+  cache: string,
+  log: (s: string) => void,
+  spec: ArchSpec = ARCHES.x86_64,
+  host?: GuestTools,
+): GuestTools {
+  const native = spec.debian === 'amd64';
+  if (!native && !host) throw new HostError(`the ${spec.arch} guest tools need the amd64 tools of the same bpftool version`);
+  const name = debPackage(spec, 'bpftool');
+  const all = apt.versions([name]);
+  // Across architectures, the bpftool the amd64 guest has (its output stands for both).
+  const bpftool = [...all]
+    .filter((v) => native || host!.bpftoolPackage === undefined || v.version === host!.bpftoolPackage)
+    .sort((a, b) => compareDebVersions(b.version, a.version))[0];
+  if (!bpftool) throw new HostError(`the Debian archive lists no ${name} package${native ? '' : ` of version ${host!.bpftoolPackage}`}`);
   const fam = family(bpftool.suite);
-  const dir = join(cache, 'guest', `bpftool-${bpftool.version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
+  const dir = join(cache, 'guest', `${native ? '' : `${spec.debian}-`}bpftool-${bpftool.version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
   const root = join(dir, 'root');
   const stamp = join(dir, 'packages.json');
   if (!existsSync(stamp)) {
@@ -71,55 +96,115 @@ export function debianGuestTools(apt: PrivateApt, cache: string, log: (s: string
       const deps = apt.depends(level);
       const names = [...new Set([...deps.values()].flat())].filter((p) => !seen.has(p) && isRuntimeLibrary(p));
       names.forEach((n) => seen.add(n));
-      const versions = apt.versions(names);
+      const versions = apt.versions(names.map((n) => debPackage(spec, n)));
       level = names.map((p) => {
-        const v = newestIn(versions, p, fam);
-        if (!v) throw new HostError(`no ${p} in Debian ${fam} for bpftool ${bpftool.version}`);
+        const v = newestIn(versions, debPackage(spec, p), fam);
+        if (!v) throw new HostError(`no ${debPackage(spec, p)} in Debian ${fam} for bpftool ${bpftool.version}`);
         return v;
       });
       pkgs.push(...level);
     }
-    const bb = newestIn(apt.versions(['busybox-static']), 'busybox-static', fam);
-    if (!bb) throw new HostError(`no busybox-static in Debian ${fam}`);
+    const bbName = debPackage(spec, 'busybox-static');
+    const bb = newestIn(apt.versions([bbName]), bbName, fam);
+    if (!bb) throw new HostError(`no ${bbName} in Debian ${fam}`);
     pkgs.push(bb);
-    log(`guest tools: ${pkgs.map((p) => `${p.package} ${p.version}`).join(', ')}`);
+    log(`guest tools (${spec.arch}): ${pkgs.map((p) => `${p.package} ${p.version}`).join(', ')}`);
     mkdirSync(root, { recursive: true });
     for (const p of pkgs) run('dpkg-deb', ['-x', apt.download(p.package, p.version, debs), root]);
     rmSync(debs, { recursive: true, force: true });
     writeFileSync(stamp, `${JSON.stringify(pkgs, null, 2)}\n`);
   }
-  const interp = ['usr/lib64/ld-linux-x86-64.so.2', 'lib64/ld-linux-x86-64.so.2'].map((p) => join(root, p)).find(existsSync);
+  const interpName = spec.interpreter.split('/').pop()!;
+  const interp = [`usr/${spec.interpreter}`, spec.interpreter, `usr/lib/${interpName}`, `lib/${interpName}`]
+    .map((p) => join(root, p))
+    .find(existsSync);
   const bin = ['usr/sbin/bpftool', 'sbin/bpftool'].map((p) => join(root, p)).find(existsSync);
   const busybox = ['usr/bin/busybox', 'bin/busybox'].map((p) => join(root, p)).find(existsSync);
   if (!interp || !bin || !busybox) throw new HostError(`the guest sysroot ${root} lacks the dynamic loader, bpftool or busybox`);
-  const libPath = LIB_DIRS.map((d) => join(root, d))
-    .filter(existsSync)
-    .join(':');
-  // The sysroot's own loader resolves bpftool's libraries, as `ldd` would inside the guest.
-  const list = run(interp, ['--library-path', libPath, '--list', bin]).stdout;
-  const libs = parseLddOutput(list);
+  const dirs = libDirs(spec)
+    .map((d) => join(root, d))
+    .filter(existsSync);
+  let libs: { soname: string; hostPath?: string }[];
+  let hostRunnable: GuestTools['hostRunnable'];
+  let version: string;
+  let help: string;
+  if (native) {
+    // The sysroot's own loader resolves bpftool's libraries, as `ldd` would inside the guest.
+    libs = parseLddOutput(run(interp, ['--library-path', dirs.join(':'), '--list', bin]).stdout);
+    hostRunnable = { cmd: interp, args: ['--library-path', dirs.join(':'), bin] };
+    version = run(hostRunnable.cmd, [...hostRunnable.args, 'version']).stdout.trim();
+    help = spawnText(hostRunnable.cmd, [...hostRunnable.args, 'prog', 'help']);
+  } else {
+    // Another architecture's loader cannot run here: its libraries are found as it would find
+    // them, by following each ELF's DT_NEEDED entries through the sysroot's library directories.
+    libs = neededLibraries(bin, dirs);
+    hostRunnable = host!.hostRunnable;
+    version = host!.bpftoolVersion;
+    help = host!.autoattach ? 'autoattach' : '';
+  }
   const missing = libs.filter((l) => !l.hostPath);
   if (missing.length) throw new HostError(`bpftool needs libraries the sysroot lacks: ${missing.map((l) => l.soname).join(', ')}`);
-  const hostRunnable = { cmd: interp, args: ['--library-path', libPath, bin] };
-  const version = run(hostRunnable.cmd, [...hostRunnable.args, 'version']).stdout.trim();
-  const help = spawnText(hostRunnable.cmd, [...hostRunnable.args, 'prog', 'help']);
   const pkgs = JSON.parse(readFileSync(stamp, 'utf8')) as AptVersion[];
   return {
-    origin: `Debian ${bpftool.suite} bpftool ${bpftool.version} with ${pkgs
-      .filter((p) => p.package !== 'bpftool')
+    origin: `Debian ${bpftool.suite} ${bpftool.package} ${bpftool.version} with ${pkgs
+      .filter((p) => p !== pkgs[0])
       .map((p) => `${p.package} ${p.version}`)
       .join(', ')}`,
     bpftoolVersion: version,
+    bpftoolPackage: bpftool.version,
     libbpfVersion: /libbpf v(\d+\.\d+)/.exec(version)?.[1],
     autoattach: /autoattach/.test(help),
-    hostRunnable,
+    ...(hostRunnable ? { hostRunnable } : {}),
     files: [
       { guestPath: 'bin/busybox', hostPath: busybox },
       { guestPath: 'bin/bpftool', hostPath: bin },
-      { guestPath: 'lib64/ld-linux-x86-64.so.2', hostPath: realpathSync(interp) },
-      ...libs.map((l) => ({ guestPath: `lib/x86_64-linux-gnu/${l.soname}`, hostPath: realpathSync(l.hostPath!) })),
+      { guestPath: spec.interpreter, hostPath: realpathSync(interp) },
+      ...libs.map((l) => ({ guestPath: `lib/${spec.triplet}/${l.soname}`, hostPath: realpathSync(l.hostPath!) })),
     ],
   };
+}
+
+/** An ELF file's DT_NEEDED entries (shared libraries it names), in order. */
+export function elfNeeded(bytes: Uint8Array, file: string): string[] {
+  const elf = readElf(bytes);
+  const dyn = elf.sections.find((s) => s.type === SHT_DYNAMIC);
+  if (!dyn) return [];
+  const strtab = elf.sections[dyn.link];
+  if (!strtab) throw new HostError(`${file}: the dynamic section's string table ${dyn.link} does not exist`);
+  const data = elf.data(dyn);
+  const entry = elf.is64 ? 16 : 8;
+  const out: string[] = [];
+  for (let o = 0; o + entry <= data.length; o += entry) {
+    const at = dyn.offset + o;
+    const tag = elf.is64 ? Number(elf.view.getBigInt64(at, elf.littleEndian)) : elf.view.getInt32(at, elf.littleEndian);
+    if (tag === 0) break;
+    if (tag !== DT_NEEDED) continue;
+    const val = elf.is64 ? Number(elf.view.getBigUint64(at + 8, elf.littleEndian)) : elf.view.getUint32(at + 4, elf.littleEndian);
+    out.push(elf.string(strtab, val));
+  }
+  return out;
+}
+
+/**
+ * The shared libraries a binary needs, transitively (its DT_NEEDED, theirs…), each found in the
+ * first of `dirs` that has it; `hostPath` is undefined for one no directory has. The dynamic
+ * loader itself is not among them.
+ */
+export function neededLibraries(bin: string, dirs: readonly string[]): { soname: string; hostPath?: string }[] {
+  const out: { soname: string; hostPath?: string }[] = [];
+  const seen = new Set<string>();
+  const queue = [bin];
+  while (queue.length) {
+    const file = queue.shift()!;
+    for (const soname of elfNeeded(new Uint8Array(readFileSync(file)), file)) {
+      if (seen.has(soname) || /^ld-linux/.test(soname)) continue;
+      seen.add(soname);
+      const hostPath = dirs.map((d) => join(d, soname)).find(existsSync);
+      out.push(hostPath ? { soname, hostPath } : { soname });
+      if (hostPath) queue.push(hostPath);
+    }
+  }
+  return out;
 }
 
 /** This machine's bpftool and the libraries `ldd` finds for it, with a static busybox. */

@@ -1,5 +1,5 @@
 /**
- * Debian amd64 generic kernel images for the matrix: which package to boot for each upstream
+ * Debian amd64 and arm64 generic kernel images for the matrix: which package to boot for each upstream
  * major.minor (the exact build the linter's database was made from when the archive still has
  * it, else the newest), downloaded through the private apt configuration and reduced to the
  * `vmlinuz` file, cached by release.
@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import type { Kernel } from '../../kernel-db/src/query/db';
 import { compareDebVersions, type AptVersion, type PrivateApt } from './apt';
+import { ARCHES, debPackage, isDebianGeneric, type ArchSpec } from './arch';
 import { HostError, run, sha256File } from './host';
 
 /** A kernel image to boot. */
@@ -24,7 +25,7 @@ export interface KernelImage {
   readonly dbName?: string;
   /** Why the build differs from the database's, when it does. */
   readonly note?: string;
-  /** Path of the vmlinuz file (bzImage). */
+  /** Path of the vmlinuz file (an x86 bzImage, an arm64 Image). */
   readonly vmlinuz: string;
   /** Time this run spent downloading and extracting it (0 when cached). */
   readonly downloadMs?: number;
@@ -38,14 +39,24 @@ export interface KernelChoice extends AptVersion {
   readonly note?: string;
 }
 
-/** Generic amd64 images: `linux-image-5.10.0-46-amd64`, `linux-binary-7.3.4+deb13-amd64`. */
-const IMAGE_NAME = /^linux-(image|binary)-((\d+)\.(\d+)\.\d+(?:-0\.deb\d+\.\d+|-\d+|\+deb\d+(?:\.\d+)?)?-amd64)$/;
+/**
+ * Generic images of an architecture: `linux-image-5.10.0-46-amd64`, `linux-binary-7.3.4+deb13-arm64`
+ * (not `-cloud-`, `-rt-`, `-arm64-16k` or `-unsigned` builds), with `:arm64` when apt names it so.
+ */
+export function imageName(spec: ArchSpec = ARCHES.x86_64): RegExp {
+  return new RegExp(
+    `^linux-(image|binary)-((\\d+)\\.(\\d+)\\.\\d+(?:-0\\.deb\\d+\\.\\d+|-\\d+|\\+deb\\d+(?:\\.\\d+)?)?-${spec.debian})(?::${spec.debian})?$`,
+  );
+}
 
-/** The database's Debian amd64 generic kernels, with the package each was built from. */
-export function databaseBuilds(kernels: readonly Kernel[]): { kernel: Kernel; package: string; version: string; suite: string }[] {
+/** The database's Debian generic kernels of an architecture, with the package each was built from. */
+export function databaseBuilds(
+  kernels: readonly Kernel[],
+  spec: ArchSpec = ARCHES.x86_64,
+): { kernel: Kernel; package: string; version: string; suite: string }[] {
   const out: { kernel: Kernel; package: string; version: string; suite: string }[] = [];
   for (const k of kernels) {
-    if (k.distro !== 'debian' || k.arch !== 'x86_64' || k.flavour !== 'generic') continue;
+    if (!isDebianGeneric(k, spec)) continue;
     const m = /^Debian (\S+) package (\S+) (\S+)$/.exec(k.source);
     if (m) out.push({ kernel: k, suite: m[1], package: m[2], version: m[3] });
   }
@@ -62,10 +73,12 @@ export function chooseKernels(
   available: readonly AptVersion[],
   wanted: readonly string[],
   db: readonly Kernel[],
+  spec: ArchSpec = ARCHES.x86_64,
 ): { chosen: KernelChoice[]; missing: string[] } {
   const byRelease = new Map<string, AptVersion[]>();
+  const name = imageName(spec);
   for (const v of available) {
-    const m = IMAGE_NAME.exec(v.package);
+    const m = name.exec(v.package);
     if (!m) continue;
     const list = byRelease.get(m[2]) ?? [];
     list.push(v);
@@ -78,7 +91,7 @@ export function chooseKernels(
     const mm = /^(\d+\.\d+)/.exec(release)![1];
     for (const v of pool) candidates.push({ ...v, release, majorMinor: mm });
   }
-  const builds = databaseBuilds(db);
+  const builds = databaseBuilds(db, spec);
   const chosen: KernelChoice[] = [];
   const missing: string[] = [];
   for (const mm of wanted) {
@@ -89,13 +102,13 @@ export function chooseKernels(
     }
     const newest = [...pool].sort((a, b) => compareDebVersions(b.version, a.version) || a.package.localeCompare(b.package))[0];
     const dbBuild = builds.find((b) => b.kernel.version.startsWith(`${mm}.`));
-    const exact = dbBuild && pool.find((c) => c.package === dbBuild.package && c.version === dbBuild.version);
+    const exact = dbBuild && pool.find((c) => c.package.split(':')[0] === dbBuild.package && c.version === dbBuild.version);
     if (exact) {
       chosen.push({ ...exact, dbName: dbBuild.kernel.name });
     } else {
       const note = dbBuild
         ? `the database has ${dbBuild.kernel.name} (${dbBuild.package} ${dbBuild.version}), which the archive no longer offers; booted ${newest.package} ${newest.version} instead`
-        : `the database has no Debian amd64 generic ${mm} kernel`;
+        : `the database has no Debian ${spec.debian} generic ${mm} kernel`;
       chosen.push({ ...newest, note });
     }
   }
@@ -108,10 +121,11 @@ export function sortMajorMinor(xs: Iterable<string>): string[] {
   return [...new Set(xs)].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
 }
 
-/** Every generic amd64 image the archive offers, with versions and suites. */
-export function archiveImages(apt: PrivateApt): AptVersion[] {
-  const names = [...apt.packageNames('linux-image-'), ...apt.packageNames('linux-binary-')].filter((n) => IMAGE_NAME.test(n));
-  return apt.versions(names);
+/** Every generic image of an architecture the archive offers, with versions and suites. */
+export function archiveImages(apt: PrivateApt, spec: ArchSpec = ARCHES.x86_64): AptVersion[] {
+  const name = imageName(spec);
+  const names = [...apt.packageNames('linux-image-'), ...apt.packageNames('linux-binary-')].filter((n) => name.test(n));
+  return apt.versions(names.map((n) => debPackage(spec, n)));
 }
 
 /**
@@ -201,7 +215,7 @@ export function imagesFromPath(path: string, cache: string, log: (s: string) => 
     if (base.endsWith('.deb')) {
       const m = /^(linux-(?:image|binary)-[^_]+)_([^_]+)_amd64\.deb$/.exec(base);
       if (!m) continue;
-      const rel = IMAGE_NAME.exec(m[1])?.[2] ?? m[1].replace(/^linux-(image|binary)-/, '');
+      const rel = imageName().exec(m[1])?.[2] ?? m[1].replace(/^linux-(image|binary)-/, '');
       const dir = join(cache, 'kernels', `file-${rel}`);
       mkdirSync(dir, { recursive: true });
       const vmlinuz = join(dir, 'vmlinuz');
@@ -235,16 +249,16 @@ export function imagesFromPath(path: string, cache: string, log: (s: string) => 
 
 /**
  * The database kernel an image stands for when its exact build is not in the database: the
- * nearest release of the same major.minor, distribution (Debian), architecture and flavour
- * (`-cloud-amd64` builds are cloud, others generic); undefined when there is none.
+ * nearest release of the same major.minor, distribution (Debian), architecture (`-arm64` releases
+ * are arm64, others x86_64) and flavour (`-cloud-` builds are cloud, others generic); undefined
+ * when there is none.
  */
 export function nearestBuild(release: string, kernels: readonly Kernel[]): Kernel | undefined {
   const mm = /^(\d+\.\d+)/.exec(release)?.[1];
   if (!mm) return undefined;
-  const flavour = /-cloud-amd64$/.test(release) ? 'cloud' : 'generic';
-  const same = kernels.filter(
-    (k) => k.distro === 'debian' && k.arch === 'x86_64' && k.flavour === flavour && k.version.startsWith(`${mm}.`),
-  );
+  const arch = /-arm64$/.test(release) ? 'arm64' : 'x86_64';
+  const flavour = /-cloud-(amd64|arm64)$/.test(release) ? 'cloud' : 'generic';
+  const same = kernels.filter((k) => k.distro === 'debian' && k.arch === arch && k.flavour === flavour && k.version.startsWith(`${mm}.`));
   const distance = (k: Kernel) => Math.abs(compareRelease(k.release, release));
   return same.sort((a, b) => distance(a) - distance(b) || compareRelease(b.release, a.release))[0];
 }

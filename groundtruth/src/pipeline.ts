@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Kernel } from '../../kernel-db/src/query/db';
 import { PrivateApt } from './apt';
+import { ARCHES, isDebianGeneric, type ArchSpec } from './arch';
 import { debianGuestTools, hostGuestTools, type GuestTools } from './guest';
 import { aptInstall, HostError, which } from './host';
 import { archiveImages, chooseKernels, fetchKernel, sortMajorMinor, type KernelImage } from './kernels';
@@ -16,18 +17,24 @@ import { boot, type BootResult } from './qemu';
 /** Where to log progress. */
 export type Log = (s: string) => void;
 
-/** The QEMU binary, installed with apt-get when allowed; a message naming the package otherwise. */
-export function findQemu(install: boolean, log: Log): string {
-  let qemu = which('qemu-system-x86_64');
+/** The QEMU binary of an architecture, installed with apt-get when allowed; a message naming the package otherwise. */
+export function findQemu(install: boolean, log: Log, spec: ArchSpec = ARCHES.x86_64): string {
+  let qemu = which(spec.qemu);
   if (!qemu && install) {
-    aptInstall(['qemu-system-x86'], log);
-    qemu = which('qemu-system-x86_64');
+    aptInstall([spec.qemuPackage], log);
+    qemu = which(spec.qemu);
   }
   if (!qemu)
     throw new HostError(
-      'qemu-system-x86_64 is not installed: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86; Fedora: dnf install qemu-system-x86)',
+      `${spec.qemu} is not installed: install QEMU (Debian/Ubuntu: apt-get install ${spec.qemuPackage}; Fedora: dnf install ${spec.arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86'})`,
     );
   return qemu;
+}
+
+/** The cross compiler that builds an arm64 guest's loader, installed with apt-get when allowed; undefined when absent. */
+export function findCrossGcc(install: boolean, log: Log, spec: ArchSpec): string | undefined {
+  if (!which(spec.gcc) && install) aptInstall([spec.gccPackage], log);
+  return which(spec.gcc);
 }
 
 /** clang, installed with apt-get (with libbpf-dev for the headers) when allowed. */
@@ -56,8 +63,22 @@ export function privateApt(cache: string, log: Log, reuseLists = false): Private
   return apt;
 }
 
-/** The guest tools: Debian's newest bpftool when apt can fetch it, else this machine's. */
-export function guestTools(apt: PrivateApt | undefined, cache: string, preferHost: boolean, log: Log): GuestTools {
+/**
+ * The guest tools: Debian's newest bpftool when apt can fetch it, else this machine's. Other
+ * architectures than amd64 take Debian's only, of the same version as the amd64 tools (`host`).
+ */
+export function guestTools(
+  apt: PrivateApt | undefined,
+  cache: string,
+  preferHost: boolean,
+  log: Log,
+  spec: ArchSpec = ARCHES.x86_64,
+  host?: GuestTools,
+): GuestTools {
+  if (spec.debian !== 'amd64') {
+    if (!apt) throw new HostError(`the ${spec.arch} guest tools come from Debian's archive, which needs apt-get`);
+    return debianGuestTools(apt, cache, log, spec, host ?? guestTools(apt, cache, false, log));
+  }
   if (apt && !preferHost) {
     try {
       return debianGuestTools(apt, cache, log);
@@ -75,8 +96,8 @@ export function guestTools(apt: PrivateApt | undefined, cache: string, preferHos
 }
 
 /**
- * Resolves wanted major.minor versions (or `all`: every Debian amd64 generic kernel the database
- * has) to images from the archive, downloading what the cache lacks.
+ * Resolves wanted major.minor versions (or `all`: every Debian generic kernel of the architecture
+ * the database has) to images from the archive, downloading what the cache lacks.
  */
 export function debianImages(
   apt: PrivateApt,
@@ -84,12 +105,11 @@ export function debianImages(
   wanted: readonly string[] | 'all',
   cache: string,
   log: Log,
+  spec: ArchSpec = ARCHES.x86_64,
 ): { images: KernelImage[]; missing: string[]; downloadMs: number } {
-  const all = sortMajorMinor(
-    db.filter((k) => k.distro === 'debian' && k.arch === 'x86_64' && k.flavour === 'generic').map((k) => /^(\d+\.\d+)/.exec(k.version)![1]),
-  );
+  const all = sortMajorMinor(db.filter((k) => isDebianGeneric(k, spec)).map((k) => /^(\d+\.\d+)/.exec(k.version)![1]));
   const mms = wanted === 'all' ? all : sortMajorMinor(wanted);
-  const { chosen, missing } = chooseKernels(archiveImages(apt), mms, db);
+  const { chosen, missing } = chooseKernels(archiveImages(apt, spec), mms, db, spec);
   const images: KernelImage[] = [];
   let downloadMs = 0;
   for (const c of chosen) {
@@ -106,7 +126,7 @@ export async function bootAll(
   images: readonly KernelImage[],
   initrd: string,
   objectIds: readonly string[],
-  opts: { jobs?: number; timeoutS: number },
+  opts: { jobs?: number; timeoutS: number; spec?: ArchSpec },
   log: Log,
 ): Promise<Map<string, BootResult>> {
   const jobs = Math.max(1, opts.jobs ?? defaultJobs());
@@ -115,7 +135,7 @@ export async function bootAll(
   const worker = async () => {
     while (next < images.length) {
       const img = images[next++];
-      const r = await boot(qemu, img.vmlinuz, initrd, opts.timeoutS, objectIds);
+      const r = await boot(qemu, img.vmlinuz, initrd, opts.timeoutS, objectIds, opts.spec);
       const loaded = Object.values(r.objects).filter((o) => o.verdict === 'loaded').length;
       log(
         `booted ${img.release}: ${(r.ms / 1000).toFixed(1)} s, ${loaded}/${objectIds.length} loaded${r.complete ? '' : r.timedOut ? ' (timed out)' : ' (incomplete)'}`,

@@ -4,6 +4,7 @@
  * the libbpf and verifier lines that explain it.
  */
 import { spawn } from 'node:child_process';
+import { ARCHES, type ArchSpec } from './arch';
 import { MARK, NET_ATTACH_FAILED, RETRY_LINE } from './initramfs';
 
 /** What the kernel did with one object. */
@@ -60,15 +61,10 @@ export interface BootResult {
   readonly timedOut: boolean;
 }
 
-/** The QEMU command line for a kernel and initramfs. */
-export function qemuArgs(vmlinuz: string, initrd: string, memoryMb = 512): string[] {
+/** The QEMU command line for a kernel and initramfs of an architecture (default x86_64). */
+export function qemuArgs(vmlinuz: string, initrd: string, spec: ArchSpec = ARCHES.x86_64): string[] {
   return [
-    '-accel',
-    'tcg',
-    '-cpu',
-    'max',
-    '-m',
-    String(memoryMb),
+    ...spec.machine,
     '-nographic',
     '-no-reboot',
     '-kernel',
@@ -76,15 +72,22 @@ export function qemuArgs(vmlinuz: string, initrd: string, memoryMb = 512): strin
     '-initrd',
     initrd,
     '-append',
-    'console=ttyS0 panic=-1 quiet',
+    `console=${spec.console} panic=-1 quiet`,
   ];
 }
 
 /** Boots under `timeout` seconds (QEMU is killed after that); resolves with the parsed output. */
-export function boot(qemu: string, vmlinuz: string, initrd: string, timeoutS: number, objectIds: readonly string[]): Promise<BootResult> {
+export function boot(
+  qemu: string,
+  vmlinuz: string,
+  initrd: string,
+  timeoutS: number,
+  objectIds: readonly string[],
+  spec: ArchSpec = ARCHES.x86_64,
+): Promise<BootResult> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('timeout', ['-k', '5', String(timeoutS), qemu, ...qemuArgs(vmlinuz, initrd)], {
+    const child = spawn('timeout', ['-k', '5', String(timeoutS), qemu, ...qemuArgs(vmlinuz, initrd, spec)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
