@@ -19,6 +19,7 @@ import { NO_PROJECT, parseFlags, type Project } from '../../server/src/driver/pr
 import type { MatrixArch } from './arch';
 import { clangFlags } from './compile';
 import { readBpfObject } from '../../kernel-db/src/btf/object';
+import { Kind } from '../../kernel-db/src/btf/reader';
 import type { KernelImage } from './kernels';
 import { reasonWithProgram, type KernelVerdict, type ObjectResult, type ProgramResult } from './qemu';
 
@@ -82,6 +83,11 @@ export interface LinterVerdict {
   readonly alone: boolean;
   /** Error findings that name this kernel: `rule: message (line N)`; then those made warnings by run-time choices. */
   readonly because: string[];
+  /**
+   * The project's loader sets the program's attach target (`bpf_program__set_attach_target`): the
+   * object names a placeholder, so what a kernel says of it loaded alone is not compared.
+   */
+  readonly loaderSetsTarget?: boolean;
 }
 
 /** One row of the known-limitations table. */
@@ -139,13 +145,15 @@ async function analyseAll(
 ): Promise<void> {
   const db = KernelDb.open({ noUser: true });
   const parser = await loadCParser();
-  const engine = new Engine(db, (t) => parser.parseText(t));
+  // A busy machine must not turn a slow parse into a missing verdict: no parse deadline here.
+  const parse = (t: string) => parser.parseText(t, { timeoutMs: 120_000 });
+  const engine = new Engine(db, parse);
   // Corpus programs are analysed with their project's flags, as `npm run corpus` checks them.
   const engines = new Map<string, Engine>();
   const engineFor = (p: MatrixProgram): Engine => {
     if (!p.corpus) return engine;
     let e = engines.get(p.corpus.project);
-    if (!e) engines.set(p.corpus.project, (e = new Engine(db, (t) => parser.parseText(t), { extraFlags: [...p.corpus.flags] })));
+    if (!e) engines.set(p.corpus.project, (e = new Engine(db, parse, { extraFlags: [...p.corpus.flags] })));
     return e;
   };
   // The booted kernels' architecture (the database's), as `check --arch` would narrow to it.
@@ -160,7 +168,7 @@ async function analyseAll(
     for (const p of programs) {
       const path = resolve(root, p.source);
       const text = readFileSync(path, 'utf8');
-      const tree = parser.parseText(text);
+      const tree = parse(text);
       if (!tree) throw new Error(`the linter cannot parse ${p.source}`);
       let findings: Finding[];
       const functions = tree.rootNode
@@ -237,7 +245,18 @@ export async function linterProgramVerdicts(
   await analyseAll(root, programs, dbNames, libbpf, undefined, (a) => {
     const progs = programFindings(a, objects);
     if (!progs) return;
-    out.set(a.program.source, new Map(progs.map((p) => [p.name, new Map(dbNames.map((name) => [name, verdictOf(p.findings, name)]))])));
+    const retargeted = (name: string) => !!a.runtime?.retargeted.has(name);
+    out.set(
+      a.program.source,
+      new Map(
+        progs.map((p) => [
+          p.name,
+          new Map(
+            dbNames.map((name) => [name, { ...verdictOf(p.findings, name), ...(retargeted(p.name) ? { loaderSetsTarget: true } : {}) }]),
+          ),
+        ]),
+      ),
+    );
   });
   return out;
 }
@@ -257,17 +276,24 @@ function programFindings(a: Analysed, objects: ReadonlyMap<string, string>): Pro
   const sections = new Map(obj.programs.map((p) => [p.name, p.section]));
   const here = (file: string) => resolve(dirname(a.path), file) === a.path;
   const text = readFileSync(a.path, 'utf8').split('\n');
-  // Each program's covered lines in this file (0-based), and its header: from its SEC() line to its first line.
+  // Its header: from its SEC() line to the line that names the function (the first instruction's
+  // line may be that of an inlined helper shared by several programs, so it is not used).
+  const headerOf = (name: string): [number, number] | undefined => {
+    const named = new RegExp(`\\b${name.replace(/[^\w]/g, '')}\\b`);
+    for (let i = 0; i < text.length; i++) {
+      if (!named.test(text[i])) continue;
+      for (let s = i; s >= 0 && i - s < 8; s--) if (/\bSEC\s*\(/.test(text[s])) return [s, i];
+    }
+    return undefined;
+  };
+  // Each program's covered lines in this file (0-based), and its header.
   const progs = [...lines].map(([name, l]) => {
     const covered = new Set<number>();
     for (const key of l.lines) {
       const at = key.lastIndexOf(':');
       if (here(key.slice(0, at))) covered.add(Number(key.slice(at + 1)) - 1);
     }
-    const first = l.first && here(l.first.file) ? l.first.line - 1 : -1;
-    let sec = first;
-    while (sec > 0 && first - sec < 8 && !/\bSEC\s*\(/.test(text[sec])) sec--;
-    return { name, covered, header: first >= 0 ? [sec, first] : undefined };
+    return { name, covered, header: headerOf(name) };
   });
   const owners = (f: Finding): string[] | undefined => {
     const spots = [f.range, ...(f.uses ?? [])].map((r) => r.start.line);
@@ -291,16 +317,20 @@ export interface Hook {
   /** `entry:do_unlinkat`, `tp:sched_switch` ({@link hookOf}), or `loader:a|b` for the loader's own pairs. */
   readonly hook: string;
   readonly programs: readonly string[];
-  /** The linter's verdict for the hook per database kernel: an error on any of its programs (after run-time choices). */
+  /**
+   * The linter's verdict for the hook per database kernel: `alone` when every one of its programs
+   * fails loaded alone (no variant loads), `fails` when one of them has an error (after run-time
+   * choices), which a user reads as "this kernel breaks the tool".
+   */
   readonly linter: ReadonlyMap<string, LinterVerdict>;
 }
 
 /**
  * The hooks of each object that have variants: programs of one hook (an fentry program and its
  * kprobe twin, tp_btf and raw_tp of one tracepoint), or programs the project's loader switches in
- * the two branches of one `if … else`. The linter says a hook fails on a kernel when an error
- * finding (after the loader's run-time choices) names it on one of the hook's programs: that is
- * the claim a user reads, and where it says the hook works, one variant must load.
+ * the two branches of one `if … else`. Where the linter says one of them loads, one must load on
+ * the kernel, and where it says none does, none may; an error on one of them (what a user reads as
+ * "this kernel breaks the tool") where another loads is what a precise linter must never say.
  */
 export async function linterHooks(
   root: string,
@@ -332,10 +362,16 @@ export async function linterHooks(
       const linter = new Map(
         dbNames.map((db) => {
           const vs = members.map((m) => verdictOf(byName.get(m)!.findings, db));
-          const because = vs.flatMap((v, i) =>
-            v.fails ? v.because.filter((b) => !b.includes(' (alone): ')).map((b) => `${members[i]}: ${b}`) : [],
-          );
-          return [db, { fails: because.length > 0, alone: vs.every((v) => v.alone), because }] as const;
+          const because = vs.flatMap((v, i) => v.because.map((b) => `${members[i]}: ${b}`));
+          return [
+            db,
+            {
+              fails: vs.some((v) => v.fails),
+              alone: vs.every((v) => v.alone),
+              because,
+              ...(members.some((m) => a.runtime?.retargeted.has(m)) ? { loaderSetsTarget: true } : {}),
+            },
+          ] as const;
         }),
       );
       hooks.push({ hook, programs: members, linter });
@@ -360,18 +396,26 @@ export interface HookCell {
  * Compares each hook with variants with the kernel: it works where one of its programs, loaded
  * alone, loads and attaches. Kernels with no result for one of its programs are left out.
  */
-export function compareHooks(results: MatrixResults, hooks: ReadonlyMap<string, readonly Hook[]>): HookCell[] {
+export function compareHooks(
+  results: MatrixResults,
+  hooks: ReadonlyMap<string, readonly Hook[]>,
+  objects?: ReadonlyMap<string, string>,
+): HookCell[] {
   const cells: HookCell[] = [];
+  const unsized = new Map<string, ReadonlySet<string>>();
   for (const p of results.programs) {
+    const obj = objects?.get(p.source);
+    if (obj) unsized.set(p.source, loaderSizedMaps(obj));
     for (const k of results.kernels) {
       const progs = results.results[p.source]?.[k.release]?.programs;
       if (!progs || !k.dbName) continue;
       for (const hook of hooks.get(p.source) ?? []) {
         const rs = hook.programs.map((n) => progs[n]);
         const lv = hook.linter.get(k.dbName);
-        if (!lv || rs.some((r) => !r || r.verdict === 'open-failed')) continue;
-        const loaded = hook.programs.filter((_, i) => rs[i]!.verdict === 'loaded');
-        cells.push({ program: p.source, hook, kernel: k, loaded, linter: lv, agree: lv.fails === (loaded.length === 0) });
+        if (!lv || lv.loaderSetsTarget || rs.some((r) => !r || r.verdict === 'open-failed' || needsItsLoader(r, unsized.get(p.source))))
+          continue;
+        const loaded = hook.programs.filter((_, i) => rs[i]!.verdict === 'loaded' || attachNeedsItsLoader(rs[i]!));
+        cells.push({ program: p.source, hook, kernel: k, loaded, linter: lv, agree: lv.alone === (loaded.length === 0) });
       }
     }
   }
@@ -483,6 +527,63 @@ export function compare(
   return { cells, unused: limitations.filter((l) => !used.has(l) && applicable(l)) };
 }
 
+/** `BPF_MAP_TYPE_PERF_EVENT_ARRAY` and `BPF_MAP_TYPE_STACK_TRACE` (include/uapi/linux/bpf.h). */
+const MAP_PERF_EVENT_ARRAY = 4;
+const MAP_STACK_TRACE = 7;
+
+/**
+ * The maps an object leaves for its loader to size: no `max_entries` (libbpf sizes only a perf
+ * event array by itself), or a stack-trace map with no value size (libbpf-tools' loaders call
+ * `bpf_map__set_max_entries` and `bpf_map__set_value_size` before loading). Loaded without that
+ * loader, the kernel refuses to create them (EINVAL) on every kernel: a fact about the harness,
+ * not about the kernel, so such programs are not compared.
+ */
+export function loaderSizedMaps(objectPath: string): ReadonlySet<string> {
+  const out = new Set<string>();
+  let btf: ReturnType<typeof readBpfObject>['btf'];
+  try {
+    btf = readBpfObject(new Uint8Array(readFileSync(objectPath)), objectPath).btf;
+  } catch {
+    return out;
+  }
+  for (let id = 1; id <= btf.count; id++) {
+    if (btf.kind(id) !== Kind.Datasec || btf.name(id) !== '.maps') continue;
+    for (const v of btf.datasecVars(id)) {
+      if (btf.kind(v.type) !== Kind.Var) continue;
+      let def = btf.ref(v.type);
+      while (btf.kind(def) === Kind.Typedef || btf.kind(def) === Kind.Const || btf.kind(def) === Kind.Volatile) def = btf.ref(def);
+      if (btf.kind(def) !== Kind.Struct) continue;
+      const members = new Map(btf.members(def).map((m) => [m.name, m.type]));
+      // `__uint(type, N)` is a pointer to an array of N elements.
+      const typeMember = members.get('type');
+      const mapType = typeMember !== undefined && btf.kind(typeMember) === Kind.Ptr ? btf.arrayInfo(btf.ref(typeMember)).nelems : undefined;
+      if (mapType === undefined) continue;
+      const noEntries = !members.has('max_entries') && mapType !== MAP_PERF_EVENT_ARRAY;
+      const noValue = mapType === MAP_STACK_TRACE && !members.has('value_size') && !members.has('value');
+      if (noEntries || noValue) out.add(btf.name(v.type));
+    }
+  }
+  return out;
+}
+
+/** A program whose load failed creating a map its loader sizes (see {@link loaderSizedMaps}). */
+function needsItsLoader(r: ProgramResult, unsized: ReadonlySet<string> | undefined): boolean {
+  if (r.verdict !== 'load-failed' || !unsized?.size) return false;
+  const m = /map '([^']+)': failed to create/.exec(r.reason);
+  return !!m && unsized.has(m[1]);
+}
+
+/**
+ * A uprobe or USDT program that loaded but that libbpf's auto-attach could not attach: it needs
+ * the binary (or process) the project's loader names, which the guest does not have. It loaded,
+ * which is what the kernel says about it.
+ */
+function attachNeedsItsLoader(r: ProgramResult): boolean {
+  return (
+    r.verdict === 'attach-failed' && /^(uprobe|uretprobe|usdt|uprobe\.s|uretprobe\.s|uprobe\.multi|uretprobe\.multi)(\/|$)/.test(r.section)
+  );
+}
+
 /** One program of an object (loaded alone) on one kernel, beside the linter's verdict for it. */
 export interface ProgramCell {
   /** The object's source. */
@@ -504,16 +605,20 @@ export function comparePrograms(
   results: MatrixResults,
   linter: Map<string, Map<string, Map<string, LinterVerdict>>>,
   limitations: readonly Limitation[],
+  objects?: ReadonlyMap<string, string>,
 ): ProgramCell[] {
   const cells: ProgramCell[] = [];
+  const unsized = new Map<string, ReadonlySet<string>>();
   for (const p of results.programs) {
+    const obj = objects?.get(p.source);
+    if (obj) unsized.set(p.source, loaderSizedMaps(obj));
     for (const k of results.kernels) {
       const progs = results.results[p.source]?.[k.release]?.programs;
       if (!progs || !k.dbName) continue;
       for (const [name, result] of Object.entries(progs)) {
         const lv = linter.get(p.source)?.get(name)?.get(k.dbName);
-        if (!lv || result.verdict === 'open-failed') continue;
-        const kf = result.verdict !== 'loaded';
+        if (!lv || lv.loaderSetsTarget || result.verdict === 'open-failed' || needsItsLoader(result, unsized.get(p.source))) continue;
+        const kf = result.verdict !== 'loaded' && !attachNeedsItsLoader(result);
         const agree = kf === lv.alone;
         const limitation = agree
           ? undefined

@@ -18,6 +18,7 @@ import {
   compareHooks,
   comparePrograms,
   type Hook,
+  loaderSizedMaps,
   parseLimitations,
   renderKernelTable,
   renderMatrix,
@@ -613,6 +614,11 @@ test('per program and per hook: a variant the loader may skip fails alone; a hoo
   ]);
   const cells = comparePrograms(results, perProgram, []);
   assert.equal(cells.length, 6);
+  // A program whose attach target the loader sets is not compared (the object names a placeholder).
+  const retargeted = new Map([
+    ['a.bpf.c', new Map([['on_fentry', new Map([['debian-5.4', { ...v(false, false), loaderSetsTarget: true }]])]])],
+  ]);
+  assert.equal(comparePrograms(results, retargeted, []).length, 0);
   assert.ok(
     cells.every((c) => c.agree),
     'the per-program loader sees what the linter says of each program alone',
@@ -642,6 +648,38 @@ test('per program and per hook: a variant the loader may skip fails alone; a hoo
     wrong.filter((c) => !c.agree).map((c) => c.kernel.majorMinor),
     ['5.4', '6.1'],
   );
+});
+
+test('maps an object leaves for its loader to size: no max_entries, a stack-trace map without a value size', (t) => {
+  const clang = which('clang');
+  if (!clang) {
+    t.skip('clang is not installed (Debian package clang)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'matrix-maps-'));
+  try {
+    writeFileSync(
+      join(dir, 'm.bpf.c'),
+      `#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+struct { __uint(type, 7); __uint(key_size, 4); } stacks SEC(".maps");
+struct { __uint(type, 7); __uint(key_size, 4); __uint(value_size, 1016); __uint(max_entries, 64); } sized_stacks SEC(".maps");
+struct { __uint(type, 1); __type(key, int); __type(value, long); } unsized_hash SEC(".maps");
+struct { __uint(type, 1); __type(key, int); __type(value, long); __uint(max_entries, 8); } hash SEC(".maps");
+struct { __uint(type, 4); __uint(key_size, 4); __uint(value_size, 4); } events SEC(".maps");
+SEC("xdp") int pass(void *ctx) { return 2; }
+char LICENSE[] SEC("license") = "GPL";
+`,
+    );
+    const r = spawnSync(clang, ['-target', 'bpf', '-O2', '-g', '-c', join(dir, 'm.bpf.c'), '-o', join(dir, 'm.o')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    // The perf event array libbpf sizes by itself; the sized ones are complete.
+    assert.deepEqual([...loaderSizedMaps(join(dir, 'm.o'))].sort(), ['stacks', 'unsized_hash']);
+    assert.equal(loaderSizedMaps(join(dir, 'm.bpf.c')).size, 0, 'not an object: nothing to say');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('groundtruth/ imports neither the CLI, the scripts, the client nor the LSP edge', () => {
