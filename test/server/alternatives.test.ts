@@ -115,6 +115,28 @@ test('the loader reads: autoload switches, if/else alternatives, map type change
   assert.equal(commented.programs.size, 0);
 });
 
+test('the loader reads: an explicit attach call with a computed target moves the program; a string target does not', () => {
+  const r = runtimeChoices(
+    [
+      {
+        path: 'fs.c',
+        text: `static int attach(struct fs_bpf *obj, const char **funcs)
+{
+	obj->links.read = bpf_program__attach_kprobe(obj->progs.read_entry, false, funcs[0]);
+	obj->links.tp = bpf_program__attach_tracepoint(obj->progs.on_tp, "sched", tp_name);
+	obj->links.fixed = bpf_program__attach_kprobe(obj->progs.fixed_entry, false, "vfs_read");
+	obj->links.fixed_tp = bpf_program__attach_tracepoint(obj->progs.fixed_tp, "sched", "sched_switch");
+	return 0;
+}
+`,
+      },
+    ],
+    [],
+  );
+  assert.deepEqual([...r.retargeted.keys()].sort(), ['on_tp', 'read_entry']);
+  assert.equal(r.retargeted.get('read_entry'), 'fs.c:3');
+});
+
 test('variants: a tp_btf program the loader swaps for raw_tp, and a ring buffer it turns into a perf buffer, are warnings', async () => {
   const f = await analyzeIn({ 'prog.bpf.c': PROG, 'prog.c': LOADER, 'compat.c': COMPAT });
   const btf = find(f, 'prog-type-unavailable', 'tp_btf/sched_switch');

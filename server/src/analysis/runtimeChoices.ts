@@ -25,7 +25,11 @@ export interface RuntimeChoices {
    * `if … else` (`if (tracepoint_exists(…)) off(a); else off(b);`), so one of them runs.
    */
   readonly alternatives: ReadonlyMap<string, ReadonlySet<string>>;
-  /** Programs whose attach target the loader sets at run time (`bpf_program__set_attach_target`). */
+  /**
+   * Programs whose attach target the loader sets at run time: `bpf_program__set_attach_target`, or
+   * an explicit attach call whose target is computed rather than written as a string
+   * (`bpf_program__attach_kprobe(obj->progs.x, false, cfg->op_funcs[F_READ])`).
+   */
   readonly retargeted: ReadonlyMap<string, string>;
   /**
    * Read-only globals the loader writes before loading (`obj->rodata->use_pidns = true;`), each
@@ -43,6 +47,18 @@ export interface RuntimeChoices {
 /** The libbpf calls that switch a program off or change a map's type. */
 const PROGRAM_SWITCHES = new Set(['bpf_program__set_autoload']);
 const RETARGETS = new Set(['bpf_program__set_attach_target']);
+/**
+ * libbpf's explicit attach calls that name a kernel target, with the positions of its name
+ * (libbpf.h): the program attaches where the loader says, not where its `SEC()` says.
+ */
+const ATTACH_CALLS: ReadonlyMap<string, readonly number[]> = new Map([
+  ['bpf_program__attach_kprobe', [2]],
+  ['bpf_program__attach_kprobe_opts', [1]],
+  ['bpf_program__attach_tracepoint', [1, 2]],
+  ['bpf_program__attach_tracepoint_opts', [1, 2]],
+  ['bpf_program__attach_raw_tracepoint', [1]],
+  ['bpf_program__attach_raw_tracepoint_opts', [1]],
+]);
 const MAP_SWITCHES = new Set(['bpf_map__set_type']);
 
 interface FunctionDef {
@@ -194,6 +210,12 @@ export function runtimeChoices(loaders: readonly LoaderSource[], helpers: readon
       const where = () => `${src.path}:${lineOf(src.text, call.at.start)}`;
       for (const p of retargetWrappers.get(call.callee) ?? []) {
         const name = call.args[p] && memberOf(call.args[p], 'progs');
+        if (name && !retargeted.has(name)) retargeted.set(name, where());
+      }
+      // A string target is as fixed as the SEC() name; only a computed one moves the program.
+      const targets = ATTACH_CALLS.get(call.callee);
+      if (targets?.some((t) => call.args[t] && !(call.args[t].length > 0 && call.args[t].every((tok) => tok.kind === 'string')))) {
+        const name = call.args[0] && memberOf(call.args[0], 'progs');
         if (name && !retargeted.has(name)) retargeted.set(name, where());
       }
       for (const p of progWrappers.get(call.callee) ?? []) {
