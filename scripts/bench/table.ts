@@ -33,7 +33,7 @@ export function printTable(): void {
   const cols: (keyof Figure)[] = ['figure', 'ours', 'baseline', 'ratio', 'target'];
   const widths = cols.map(w);
   for (const r of rows) {
-    const met = r === head ? 'met' : r.met === undefined ? 'not measured' : r.met ? 'met' : 'not met';
+    const met = r === head ? 'met' : r.met !== undefined ? (r.met ? 'met' : 'not met') : r.target.startsWith('(') ? '—' : 'not measured';
     console.log(`${cols.map((c, i) => String(r[c]).padEnd(widths[i])).join('  ')}  ${met}`);
   }
 }
