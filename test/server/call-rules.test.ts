@@ -69,6 +69,24 @@ ${GPL}`;
   assert.deepEqual(await check(bare(code), ['helper-unavailable'], { targetKernels: '5.8-7.x' }), []);
 });
 
+test('helper-unavailable: bpf_printk with more than three arguments calls bpf_trace_vprintk (5.16); with three it does not', async () => {
+  const code = `${HEAD}
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    bpf_printk("%ld %d %d %d", code, 1, 2, 3);
+ // ^^^^^^^^^^ helper-unavailable: \`bpf_printk()\` calls \`bpf_trace_vprintk\`, which is missing on
+    bpf_printk("%ld %d %d", code, 1, 2);
+    return 0;
+}
+${GPL}`;
+  const f = await check(code, ['helper-unavailable']);
+  assertFindings(code, f);
+  assert.ok(f[0].kernels.includes('debian-5.10.0-46-amd64'), '5.10 has no bpf_trace_vprintk');
+  assert.ok(!f[0].kernels.some((k) => /^debian-(6|7)\./.test(k)), 'every 6.x and 7.x kernel has it');
+  assert.match(f[0].message, /With more than three arguments, libbpf's `bpf_printk\(\)` expands to a call of `bpf_trace_vprintk`/);
+});
+
 test('helper-unavailable: one cause in one function is one finding; the other calls are related, and its fix guards them all', async () => {
   const code = `${HEAD}
 SEC("kprobe/do_exit")

@@ -122,7 +122,7 @@ export const helperUnavailable: Rule = {
     for (const call of callsIn(f.fn.body)) {
       const name = calleeName(call, ctx.model.text);
       if (!name || local.has(name)) continue;
-      const emitted = ctx.model.bcc ? undefined : coreMacro(name)?.helper;
+      const emitted = ctx.model.bcc ? undefined : name === 'bpf_printk' ? printkHelper(call) : coreMacro(name)?.helper;
       if (emitted) {
         macros.push({ call, macro: name, helper: macroHelper(ctx, emitted) });
         continue;
@@ -213,6 +213,16 @@ function merged(ctx: RuleContext, vs: readonly Verdict[]): Verdict & { related: 
     related: rest.map((v) => ({ range: ctx.range(v.node), message: 'another call that fails on the same kernels' })),
     uses: vs.map((v) => v.node),
   };
+}
+
+/**
+ * The helper libbpf's `bpf_printk(fmt, args...)` calls (bpf_helpers.h, `___bpf_pick_printk`):
+ * `bpf_trace_printk` with up to three arguments after the format, `bpf_trace_vprintk` with more.
+ * Only the second can be missing where the first is not, so only it is checked.
+ */
+function printkHelper(call: Node): string | undefined {
+  const args = call.childForFieldName('arguments');
+  return args && args.namedChildren.filter((a) => a && a.type !== 'comment').length > 4 ? 'bpf_trace_vprintk' : undefined;
 }
 
 /** A finding of this rule, before it is reported. */
@@ -322,7 +332,12 @@ function checkCall(ctx: RuleContext, f: FunctionFacts, call: Node, name: string,
   const failing = [...new Set([...missing, ...rewrittenRejected, ...notAllowed, ...tooOld, ...notSleepable])];
   const guarded = f.guards.kernelsAt(call).size < ctx.kernels.length ? '(Checked against the kernels its guards leave.)' : undefined;
   const onlyMissing = rewrittenRejected.length === 0 && notAllowed.length === 0 && tooOld.length === 0 && notSleepable.length === 0;
-  const macro = via ? `\`${via}()\` reads with the helper \`${name}\`, which its expansion calls.` : undefined;
+  const macro =
+    via === 'bpf_printk'
+      ? `With more than three arguments, libbpf's \`bpf_printk()\` expands to a call of \`${name}\`.`
+      : via
+        ? `\`${via}()\` reads with the helper \`${name}\`, which its expansion calls.`
+        : undefined;
   // The headline: the first cause, in brief; every cause in full follows.
   const inCode = (ks: Kernel[]) => `${onCount(ks, kernels)} kernels this code runs on`;
   const [headline, consequence] = missing.length
