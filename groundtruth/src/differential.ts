@@ -293,7 +293,12 @@ function programFindings(a: Analysed, objects: ReadonlyMap<string, string>): Pro
       const at = key.lastIndexOf(':');
       if (here(key.slice(0, at))) covered.add(Number(key.slice(at + 1)) - 1);
     }
-    return { name, covered, header: headerOf(name) };
+    // Its own definition's lines count too: clang may give a statement's instructions the line
+    // of its last argument, so a call's first line need not be in the line info.
+    const header = headerOf(name);
+    const own = header ? a.functions.find((fn) => fn.start <= header[1] && header[1] <= fn.end) : undefined;
+    if (own) for (let l = own.start; l <= own.end; l++) covered.add(l);
+    return { name, covered, header };
   });
   const owners = (f: Finding): string[] | undefined => {
     const spots = [f.range, ...(f.uses ?? [])].map((r) => r.start.line);
