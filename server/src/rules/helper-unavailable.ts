@@ -45,13 +45,16 @@ export const GPL_COMPATIBLE: ReadonlySet<string> = new Set([
   'Dual MPL/GPL',
 ]);
 
-/** The new probe-read helpers and the legacy helper loaders rewrite them to where a kernel lacks them. */
-export const PROBE_READ_LEGACY: Readonly<Record<string, string>> = {
+/**
+ * The new probe-read helpers and the legacy helper loaders rewrite them to where a kernel lacks
+ * them. Without a prototype: a C function named `toString` or `constructor` is not in the table.
+ */
+export const PROBE_READ_LEGACY: Readonly<Record<string, string>> = Object.assign(Object.create(null), {
   bpf_probe_read_kernel: 'bpf_probe_read',
   bpf_probe_read_user: 'bpf_probe_read',
   bpf_probe_read_kernel_str: 'bpf_probe_read_str',
   bpf_probe_read_user_str: 'bpf_probe_read_str',
-};
+});
 
 /**
  * Whether the loader turns `bpf_probe_read_{kernel,user}[_str]` into the legacy helpers on kernels

@@ -18,10 +18,11 @@ import { rewritesProbeRead } from './helper-unavailable';
 import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
 
-const REPLACEMENTS: Readonly<Record<string, { kernel: string; user: string }>> = {
+// Without a prototype: a C function named `toString` or `constructor` is not in the table.
+const REPLACEMENTS: Readonly<Record<string, { kernel: string; user: string }>> = Object.assign(Object.create(null), {
   bpf_probe_read: { kernel: 'bpf_probe_read_kernel', user: 'bpf_probe_read_user' },
   bpf_probe_read_str: { kernel: 'bpf_probe_read_kernel_str', user: 'bpf_probe_read_user_str' },
-};
+});
 
 export const legacyProbeRead: Rule = {
   meta: {
