@@ -186,6 +186,34 @@ ${GPL}`;
   );
 });
 
+test('helper-unavailable: a static function called only by raw_tp programs may call only what raw_tp may; one fentry also calls is not judged by one type', async () => {
+  const code = `${HEAD}
+static __always_inline __u64 cookie_of(struct sock *sk)
+{
+    return bpf_get_socket_cookie(sk);
+        // ^^^^^^^^^^^^^^^^^^^^^ helper-unavailable: raw_tp programs (BPF_PROG_TYPE_RAW_TRACEPOINT) may not call \`bpf_get_socket_cookie\`
+}
+
+static __always_inline __u64 shared_cookie(struct sock *sk)
+{
+    return bpf_get_socket_cookie(sk);
+}
+
+static __always_inline __u64 fentry_cookie(struct sock *sk)
+{
+    return bpf_get_socket_cookie(sk);
+}
+
+SEC("raw_tp/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk) { return cookie_of(sk) + shared_cookie(sk); }
+
+SEC("fentry/tcp_close")
+int BPF_PROG(on_close, struct sock *sk) { return shared_cookie(sk) + fentry_cookie(sk); }
+${GPL}`;
+  const f = await check(code, ['helper-unavailable'], { targetKernels: 'debian-6.1.0-56-amd64,debian-7.3.4-amd64' });
+  assertFindings(code, f);
+});
+
 test('helper-unavailable: program types — XDP may not call bpf_get_current_comm; LSM gets the tracing helpers', async () => {
   const code = `${HEAD}
 SEC("xdp")

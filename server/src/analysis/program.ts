@@ -87,8 +87,9 @@ export function secContext(sec: string, facts: Facts): ProgramContext {
 
 /**
  * Contexts of every function in the file. A function without `SEC()` takes the context of its
- * callers when all of them agree (a static helper called only from kprobes is kprobe code);
- * otherwise it is `unknown` and rules that depend on the policy stay silent there.
+ * callers when all of them agree (a static helper called only from kprobes is kprobe code, and
+ * may call only what kprobes may); otherwise it is `unknown` and rules that depend on the policy
+ * or the program type stay silent there.
  */
 export function functionContexts(model: FileModel, facts: Facts): Map<FunctionInfo, ProgramContext> {
   const out = new Map<FunctionInfo, ProgramContext>();
@@ -101,7 +102,15 @@ export function functionContexts(model: FileModel, facts: Facts): Map<FunctionIn
       const cs = [...graph.callersOf(f)].map((c) => out.get(c));
       if (cs.length === 0 || cs.some((c) => !c)) continue;
       const policies = new Set(cs.map((c) => c!.policy));
-      out.set(f, policies.size === 1 ? { policy: cs[0]!.policy, label: cs[0]!.label } : { policy: 'unknown', label: 'helper function' });
+      // Callers of one program type make it that type's code: what it may call is that type's.
+      const types = new Set(cs.map((c) => c!.progType));
+      const progType = types.size === 1 ? cs[0]!.progType : undefined;
+      out.set(
+        f,
+        policies.size === 1
+          ? { policy: cs[0]!.policy, label: cs[0]!.label, ...(progType ? { progType } : {}) }
+          : { policy: 'unknown', label: 'helper function' },
+      );
     }
   }
   for (const f of model.functions) if (!out.has(f)) out.set(f, { policy: 'unknown', label: 'function' });
