@@ -502,10 +502,14 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const doc = docs?.get(uri);
     const state = states.get(uri);
     if (!engine || !doc?.tree || !state || doc.tooLarge || /\.py$/i.test(uri) || !isBpfDocument(doc.uri, doc.text, doc.sites)) return null;
+    // After each wait the document may have been edited, closed or reopened (its tree deleted):
+    // answer only for the very document and version the findings are of.
+    const current = () => docs?.get(uri) === doc && !!doc.tree && state.results?.version === doc.version;
     if (state.results?.version !== doc.version) await validate(doc);
-    const results = state.results;
-    if (!results || results.version !== doc.version || !doc.tree) return null;
+    if (!current()) return null;
     const settings = await settingsFor(uri);
+    const results = state.results;
+    if (!current() || !results || !doc.tree) return null;
     const t = engine.documentTarget(uri, doc.text, settings);
     const file = { path: path || toPath(uri) || uri, uri, text: doc.text, tree: doc.tree, findings: results.findings };
     const report = documentReport(engine.db, file, t.kernels);
