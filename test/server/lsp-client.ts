@@ -6,7 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 
 const root = join(__dirname, '..', '..');
 
@@ -30,6 +36,8 @@ export class TestClient {
   /** Settings answered to `workspace/configuration`. */
   settings: unknown = {};
   readonly messages: { type: number; message: string }[] = [];
+  /** Answer `window/showMessageRequest` with an error, as a client may. */
+  refuseMessages = false;
   /** What the server wrote to its output channel (`window/logMessage`). */
   readonly logs: { type: number; message: string }[] = [];
   /** `ebpfPortability/status` notifications (sent when the client asks for them). */
@@ -54,6 +62,7 @@ export class TestClient {
     this.conn.onRequest('client/registerCapability', () => null);
     this.conn.onRequest('window/showMessageRequest', (p: { type: number; message: string }) => {
       this.messages.push(p);
+      if (this.refuseMessages) return new ResponseError(-32603, 'this client shows no messages');
       return null;
     });
     this.conn.listen();

@@ -24,6 +24,29 @@ interface Action {
 }
 type Hover = { contents: { value: string } } | null;
 
+test('a client that answers the warning message request with an error does not stop the server', async () => {
+  const c = await TestClient.start();
+  try {
+    c.refuseMessages = true;
+    c.settings = { targetKernels: 'banana' };
+    const uri = 'file:///t/refused.bpf.c';
+    c.open(uri, example);
+    await c.diagnostics(uri, (d) => d.length > 0);
+    for (let i = 0; i < 50 && c.messages.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(
+      c.messages.some((m) => /banana/.test(m.message)),
+      'the bad target is reported with a message request',
+    );
+    // The server is still there: a second document gets its diagnostics.
+    const other = 'file:///t/after.bpf.c';
+    c.open(other, example);
+    assert.ok((await c.diagnostics(other, (d) => d.length > 0)).length > 0);
+    assert.doesNotMatch(c.stderr, /Unhandled|unhandled/);
+  } finally {
+    await c.stop();
+  }
+});
+
 test('code actions: disable the rule for this line, show its documentation; legacy-probe-read is deprecated', async () => {
   const c = await TestClient.start(server, true, undefined, EDITOR);
   try {

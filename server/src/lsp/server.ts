@@ -202,7 +202,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const warnOnce = (msg: string) => {
     if (warned.has(msg)) return;
     warned.add(msg);
-    void connection.window.showWarningMessage(`eBPF portability: ${msg}`);
+    // Sent as window/showMessageRequest (a promise at run time, whatever its overload's type says):
+    // a client that answers it with an error must not stop the server with an unhandled rejection.
+    Promise.resolve(connection.window.showWarningMessage(`eBPF portability: ${msg}`) as unknown).catch((e: unknown) => {
+      connection.console.warn(`the client refused a message: ${(e as Error)?.message ?? e}`);
+    });
   };
   const guard = <T>(what: string, fn: () => T, fallback: T): T => {
     try {
@@ -228,7 +232,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       engine.overlay = (path) => docs?.get(pathToFileURL(path).toString())?.text;
     })().catch((e) => {
       connection.console.error(`eBPF portability: cannot start analysis: ${(e as Error).stack ?? e}`);
-      void connection.window.showErrorMessage(`eBPF portability: cannot start analysis: ${(e as Error).message}`);
+      Promise.resolve(
+        connection.window.showErrorMessage(`eBPF portability: cannot start analysis: ${(e as Error).message}`) as unknown,
+      ).catch(() => undefined);
     });
     return {
       capabilities: {
