@@ -426,6 +426,40 @@ int BPF_PROG(on_open, struct file *file)
 
 // ---- config-required ----------------------------------------------------------------------------
 
+test('config-required: one gap shared by several programs is one finding, with every program that has it as the code that fails', async () => {
+  const code = `${CORE}
+SEC("fentry/vfs_read")
+//  ^^^^^^^^^^^^^^^^^ config-required: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS is off on debian-6.1.0-56-arm64
+int BPF_PROG(on_read)
+{
+    return 0;
+}
+
+SEC("fexit/vfs_write")
+int BPF_PROG(on_write)
+{
+    return 0;
+}
+
+SEC("kprobe/vfs_open")
+int BPF_KPROBE(on_open)
+{
+    return 0;
+}
+`;
+  const f = await check(code, ['config-required'], { targetKernels: 'debian-6.1.0-56-arm64,debian-7.3.4-arm64', architectures: ['arm64'] });
+  assertFindings(code, f);
+  // Both trampoline programs fail there (the kernel matrix: -ENOTSUPP when attaching each); the kprobe does not.
+  assert.deepEqual(
+    f[0].uses?.map((u) => code.split('\n')[u.start.line]),
+    ['int BPF_PROG(on_read)', 'int BPF_PROG(on_write)'],
+  );
+  assert.deepEqual(
+    f[0].related?.map((r) => [code.split('\n')[r.range.start.line], r.message]),
+    [['int BPF_PROG(on_write)', 'another program that needs the same kernel options']],
+  );
+});
+
 test('config-required: bpf_override_return needs CONFIG_BPF_KPROBE_OVERRIDE; a __kconfig guard keeps it silent', async () => {
   const code = `${CORE}
 extern bool CONFIG_BPF_KPROBE_OVERRIDE __kconfig __weak;

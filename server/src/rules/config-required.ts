@@ -14,6 +14,7 @@ import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
 import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import type { Node } from 'web-tree-sitter';
 
 export const configRequired: Rule = {
   meta: {
@@ -23,9 +24,12 @@ export const configRequired: Rule = {
     fixable: false,
   },
   checkFile(ctx) {
-    // Programs of one kind share their gaps: report each distinct gap once, on the first of them.
-    const seen = new Set<string>();
-    for (const p of attachPoints(ctx.model)) checkSection(ctx, p, seen);
+    // Programs of one kind share their gaps: report each distinct gap once, on the first of them,
+    // with every program that has it as the code that fails (each of them fails to load alone).
+    const seen = new Map<string, Node[]>();
+    const reports: (() => void)[] = [];
+    for (const p of attachPoints(ctx.model)) checkSection(ctx, p, seen, reports);
+    for (const r of reports) r();
     checkMaps(ctx);
   },
   checkFunction(ctx, f) {
@@ -133,7 +137,7 @@ function describeGaps(ctx: RuleContext, g: ConfigGaps, of: string): { text: stri
   return { text: parts.join('; '), failing, unknown };
 }
 
-function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
+function checkSection(ctx: RuleContext, p: AttachPoint, seen: Map<string, Node[]>, reports: (() => void)[]) {
   const m = ctx.db.facts.section(p.sec);
   if (!m || p.optional) return;
   const f = m.fact;
@@ -162,11 +166,35 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Set<string>) {
     return;
   }
   const d = describeGaps(ctx, g, `${ctx.kernels.length} target kernels`);
-  if (seen.has(d.text)) return;
-  seen.add(d.text);
+  const fn = ctx.model.functions.find((x) => x.name === p.program)?.node;
+  const sharing = seen.get(d.text);
+  if (sharing) {
+    if (fn) sharing.push(fn);
+    return;
+  }
+  const uses: Node[] = fn ? [fn] : [];
+  seen.set(d.text, uses);
   const what = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load or attach there';
+  reports.push(() => report(ctx, p, d, what, isLsm, lsmNote, uses));
+}
+
+function report(
+  ctx: RuleContext,
+  p: AttachPoint,
+  d: ReturnType<typeof describeGaps>,
+  what: string,
+  isLsm: boolean,
+  lsmNote: ReturnType<typeof inactiveBpfLsm>,
+  uses: readonly Node[],
+): void {
   ctx.report({
     span: p.span,
+    ...(uses.length > 1
+      ? {
+          uses,
+          related: uses.slice(1).map((n) => ({ range: ctx.range(n), message: 'another program that needs the same kernel options' })),
+        }
+      : {}),
     kernels: d.failing.map((k) => k.name),
     message: findingMessage(
       ...headlineWith(
