@@ -407,21 +407,13 @@ export function compareHooks(
   objects?: ReadonlyMap<string, string>,
 ): HookCell[] {
   const cells: HookCell[] = [];
-  const unsized = new Map<string, ReadonlySet<string>>();
-  for (const p of results.programs) {
-    const obj = objects?.get(p.source);
-    if (obj) unsized.set(p.source, loaderSizedMaps(obj));
-    for (const k of results.kernels) {
-      const progs = results.results[p.source]?.[k.release]?.programs;
-      if (!progs || !k.dbName) continue;
-      for (const hook of hooks.get(p.source) ?? []) {
-        const rs = hook.programs.map((n) => progs[n]);
-        const lv = hook.linter.get(k.dbName);
-        if (!lv || lv.loaderSetsTarget || rs.some((r) => !r || r.verdict === 'open-failed' || needsItsLoader(r, unsized.get(p.source))))
-          continue;
-        const loaded = hook.programs.filter((_, i) => rs[i]!.verdict === 'loaded' || attachNeedsItsLoader(rs[i]!));
-        cells.push({ program: p.source, hook, kernel: k, loaded, linter: lv, agree: lv.alone === (loaded.length === 0) });
-      }
+  for (const { p, k, dbName, progs, unsized } of programResults(results, objects)) {
+    for (const hook of hooks.get(p.source) ?? []) {
+      const rs = hook.programs.map((n) => progs[n]);
+      const lv = hook.linter.get(dbName);
+      if (!lv || lv.loaderSetsTarget || rs.some((r) => !r || r.verdict === 'open-failed' || needsItsLoader(r, unsized))) continue;
+      const loaded = hook.programs.filter((_, i) => rs[i]!.verdict === 'loaded' || attachNeedsItsLoader(rs[i]!));
+      cells.push({ program: p.source, hook, kernel: k, loaded, linter: lv, agree: lv.alone === (loaded.length === 0) });
     }
   }
   return cells;
@@ -571,6 +563,21 @@ export function loaderSizedMaps(objectPath: string): ReadonlySet<string> {
   return out;
 }
 
+/**
+ * The per-program results of each object on each kernel the database knows, with the maps the
+ * object leaves for its loader to size (read once per object).
+ */
+function* programResults(results: MatrixResults, objects: ReadonlyMap<string, string> | undefined) {
+  for (const p of results.programs) {
+    const obj = objects?.get(p.source);
+    const unsized = obj ? loaderSizedMaps(obj) : undefined;
+    for (const k of results.kernels) {
+      const progs = results.results[p.source]?.[k.release]?.programs;
+      if (progs && k.dbName) yield { p, k, dbName: k.dbName, progs, unsized };
+    }
+  }
+}
+
 /** A program whose load failed creating a map its loader sizes (see {@link loaderSizedMaps}). */
 function needsItsLoader(r: ProgramResult, unsized: ReadonlySet<string> | undefined): boolean {
   if (r.verdict !== 'load-failed' || !unsized?.size) return false;
@@ -613,25 +620,18 @@ export function comparePrograms(
   objects?: ReadonlyMap<string, string>,
 ): ProgramCell[] {
   const cells: ProgramCell[] = [];
-  const unsized = new Map<string, ReadonlySet<string>>();
-  for (const p of results.programs) {
-    const obj = objects?.get(p.source);
-    if (obj) unsized.set(p.source, loaderSizedMaps(obj));
-    for (const k of results.kernels) {
-      const progs = results.results[p.source]?.[k.release]?.programs;
-      if (!progs || !k.dbName) continue;
-      for (const [name, result] of Object.entries(progs)) {
-        const lv = linter.get(p.source)?.get(name)?.get(k.dbName);
-        if (!lv || lv.loaderSetsTarget || result.verdict === 'open-failed' || needsItsLoader(result, unsized.get(p.source))) continue;
-        const kf = result.verdict !== 'loaded' && !attachNeedsItsLoader(result);
-        const agree = kf === lv.alone;
-        const limitation = agree
-          ? undefined
-          : limitations.find(
-              (l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.alone && (l.kernel === 'fails') === kf,
-            );
-        cells.push({ program: p.source, name, kernel: k, linter: lv, result, agree, ...(limitation ? { limitation } : {}) });
-      }
+  for (const { p, k, dbName, progs, unsized } of programResults(results, objects)) {
+    for (const [name, result] of Object.entries(progs)) {
+      const lv = linter.get(p.source)?.get(name)?.get(dbName);
+      if (!lv || lv.loaderSetsTarget || result.verdict === 'open-failed' || needsItsLoader(result, unsized)) continue;
+      const kf = result.verdict !== 'loaded' && !attachNeedsItsLoader(result);
+      const agree = kf === lv.alone;
+      const limitation = agree
+        ? undefined
+        : limitations.find(
+            (l) => l.program === p.source && covers(l, k) && (l.linter === 'fails') === lv.alone && (l.kernel === 'fails') === kf,
+          );
+      cells.push({ program: p.source, name, kernel: k, linter: lv, result, agree, ...(limitation ? { limitation } : {}) });
     }
   }
   return cells;
