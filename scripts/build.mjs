@@ -1,7 +1,8 @@
 // Bundles the CLI (and, when present, the language server and the VS Code client) into dist/.
 // esbuild does not type-check; `npm run typecheck` does.
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -37,4 +38,22 @@ const wasm = [
   ['grammars/tree-sitter-c.wasm', 'tree-sitter-c.wasm'],
 ];
 for (const [from, to] of wasm) copyFileSync(join(root, from), join(root, 'dist', to));
-console.log(`build: ${[...entries.map((e) => `dist/${e.out}.js`), ...wasm.map(([, to]) => `dist/${to}`)].join(', ')}`);
+
+// The kernel database's decompressed twin (kernel-db/src/store/container.ts, `readTwin`): the
+// store's bytes and the gzip file's 8-byte trailer, so start-up reads instead of decompressing.
+// Written only when missing or made from another store; never committed (.gitignore).
+const kdb = join(root, 'kernel-db', 'data', 'kernels.kdb');
+let twinNote = '';
+if (existsSync(kdb)) {
+  const gz = readFileSync(kdb);
+  const trailer = gz.subarray(gz.length - 8);
+  const twin = `${kdb}.raw`;
+  const current =
+    existsSync(twin) && statSync(twin).size === trailer.readUInt32LE(4) + 8 && readFileSync(twin).subarray(-8).equals(trailer);
+  if (!current) {
+    writeFileSync(`${twin}.tmp`, Buffer.concat([gunzipSync(gz), trailer]));
+    renameSync(`${twin}.tmp`, twin);
+    twinNote = ', kernel-db/data/kernels.kdb.raw';
+  }
+}
+console.log(`build: ${[...entries.map((e) => `dist/${e.out}.js`), ...wasm.map(([, to]) => `dist/${to}`)].join(', ')}${twinNote}`);

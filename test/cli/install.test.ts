@@ -42,6 +42,8 @@ test('npm pack, then npm install -g and npx of the tarball work outside the clon
     'dist/server.js',
     'dist/tree-sitter.wasm',
     'kernel-db/data/kernels.kdb',
+    // The store's decompressed twin that `npm run build` writes: start-up reads it instead of gunzip.
+    'kernel-db/data/kernels.kdb.raw',
     'docs/rules/helper-unavailable.md',
   ])
     assert.ok(files.includes(f), `${f} is in the package`);
@@ -114,6 +116,7 @@ test('vsce package never prompts, and ships the marketplace README and the icon'
     'extension/images/icon.png',
     'extension/dist/server.js',
     'extension/kernel-db/data/kernels.kdb',
+    'extension/kernel-db/data/kernels.kdb.raw',
   ])
     assert.ok(zip.includes(name), `${name} is in the .vsix`);
   assert.ok(!zip.includes('.js.map'), 'no source maps');

@@ -8,9 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { KernelDb, defaultDataDir } from '../../kernel-db/src/query/db';
-import { ContainerReader, ContainerWriter } from '../../kernel-db/src/store/container';
+import { ContainerReader, ContainerWriter, readTwin, twinPath } from '../../kernel-db/src/store/container';
+import { KernelStore } from '../../kernel-db/src/store/store';
 
 test('openAsync reads the same kernels, answers and facts as open', async () => {
   const sync = KernelDb.open({ noUser: true });
@@ -62,4 +63,51 @@ test('openAsync refuses a damaged store as open does', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the store's decompressed twin is read only when it is that store's, and a damaged one is never trusted", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-twin-'));
+  try {
+    const w = new ContainerWriter();
+    w.add('str.offsets', 'u32', new Uint32Array([0, 0]));
+    w.add('str.data', 'bytes', new Uint8Array(0));
+    w.add('kset.words', 'u32', new Uint32Array(0));
+    const file = join(dir, 'kernels.kdb');
+    const gz = w.finish({ kernels: [], ksetWords: 1, tag: 'a' }, 1);
+    writeFileSync(file, gz);
+    assert.equal(readTwin(file), undefined, 'no twin');
+    const raw = gunzipSync(gz);
+    const trailer = gz.subarray(gz.length - 8);
+    writeFileSync(twinPath(file), Buffer.concat([raw, trailer]));
+    assert.deepEqual(Buffer.from(readTwin(file)!), raw, 'its own twin');
+    assert.equal((await KernelStore.openAsync(file)).meta.tag, 'a');
+    // The store rebuilt: the old twin (another trailer) is not read.
+    const other = new ContainerWriter();
+    other.add('str.offsets', 'u32', new Uint32Array([0, 0]));
+    other.add('str.data', 'bytes', new Uint8Array(0));
+    other.add('kset.words', 'u32', new Uint32Array(0));
+    writeFileSync(file, other.finish({ kernels: [], ksetWords: 1, tag: 'b' }, 1));
+    assert.equal(readTwin(file), undefined, 'a stale twin');
+    assert.equal(KernelStore.open(file).meta.tag, 'b');
+    // A twin of the right size and trailer whose bytes are garbage: the store file decides.
+    writeFileSync(file, gz);
+    writeFileSync(twinPath(file), Buffer.concat([Buffer.alloc(raw.length, 0x41), trailer]));
+    assert.equal(KernelStore.open(file).meta.tag, 'a');
+    assert.equal((await KernelStore.openAsync(file)).meta.tag, 'a');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('enum constants are found in small enums and in the anonymous enums alike, and absent ones are not', () => {
+  const db = KernelDb.open({ noUser: true });
+  const all = db.target('*');
+  // bpf_func_id is indexed by name; the anonymous enums are binary-searched.
+  const ringbuf = db.enumValue('bpf_func_id', 'BPF_FUNC_ringbuf_output', all);
+  assert.ok(ringbuf.some((v) => v.present) && ringbuf.some((v) => !v.present));
+  assert.ok(db.enumValue('bpf_func_id', 'BPF_FUNC_no_such_helper', all).every((v) => !v.present));
+  const anon = db.enumOf('BPF_F_CURRENT_CPU');
+  assert.ok(anon.length > 0);
+  assert.ok(db.enumValue(anon[0], 'BPF_F_CURRENT_CPU', all).some((v) => v.present));
+  assert.ok(db.enumValue(anon[0], 'BPF_F_NO_SUCH_FLAG', all).every((v) => !v.present));
 });

@@ -254,3 +254,8 @@ int handle(void *args)
     'trace_event_raw_block_rq_completion',
   ]);
 });
+
+test('numbers in messages are grouped by thousands as en-US prints them, without loading ICU', async () => {
+  const { num } = await import('../../server/src/analysis/layout');
+  for (const n of [0, 7, 999, 1000, 2576, 65535, 1234567, -1234, 1.5]) assert.equal(num(n), n.toLocaleString('en-US'), String(n));
+});

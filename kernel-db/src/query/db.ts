@@ -228,12 +228,16 @@ export class KernelDb {
   effectiveVersion(k: Kernel): string {
     let v = this.effectiveCache.get(k.id);
     if (v === undefined) {
-      v = k.hasHelperEnum
-        ? this.facts.newestHelperSince(
-            (h) => this.enumValue('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`, [k])[0].present === true,
-            k.version,
-          )
-        : k.version;
+      if (k.hasHelperEnum) {
+        // The enum's rows read directly: ~200 helpers on each of ~80 kernels through the answer
+        // cache cost more than the rest of a small file's first analysis.
+        const { s, i } = this.locate(k);
+        const ks = s.col('enumv.kset', 'u32');
+        v = this.facts.newestHelperSince(
+          (h) => s.enumRows('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`).some((r) => s.has(ks[r], i)),
+          k.version,
+        );
+      } else v = k.version;
       this.effectiveCache.set(k.id, v);
     }
     return v;
@@ -395,7 +399,7 @@ export class KernelDb {
         const v = s.col('enumv.value', 'f64');
         const big = s.col('enumv.big', 'u32');
         const ks = s.col('enumv.kset', 'u32');
-        for (const r of s.rowsByPair('enumv', 'enum', enumName, 'name', name)) {
+        for (const r of s.enumRows(enumName, name)) {
           if (!s.has(ks[r], i)) continue;
           return { kernel: k, present: true, basis: this.basisOf(k), value: big[r] ? s.str(big[r]) : String(v[r]) };
         }

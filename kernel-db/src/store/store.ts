@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ContainerReader, type ColumnOf } from './container';
+import { ContainerReader, readTwin, type ColumnOf } from './container';
 import type { KernelMeta } from './schema';
 
 /** A field row as the query layer sees it. */
@@ -55,13 +55,27 @@ export class KernelStore {
 
   /** Loads a database file. */
   static open(path: string): KernelStore {
-    return new KernelStore(readFileSync(path), path);
+    return KernelStore.fromTwin(path) ?? new KernelStore(readFileSync(path), path);
   }
 
   /** Loads a database file, reading and decompressing it off the main thread. */
   static async openAsync(path: string): Promise<KernelStore> {
+    const twin = KernelStore.fromTwin(path);
+    if (twin) return twin;
     const raw = await ContainerReader.decompress(new Uint8Array(await readFile(path)), path);
     return new KernelStore(raw, path, true);
+  }
+
+  /** The store from the file's decompressed twin (container.ts), when it has a valid one. */
+  private static fromTwin(path: string): KernelStore | undefined {
+    const raw = readTwin(path);
+    if (!raw) return undefined;
+    try {
+      return new KernelStore(raw, path, true);
+    } catch {
+      // A damaged twin: the file itself decides.
+      return undefined;
+    }
   }
 
   /** The string with id `id`. */
@@ -116,17 +130,8 @@ export class KernelStore {
   }
 
   /** Rows `[start, end)` of a column sorted by string id whose value is `id`. */
-  private range(col: Uint32Array, id: number): [number, number] {
-    let lo = 0;
-    let hi = col.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (col[mid] < id) lo = mid + 1;
-      else hi = mid;
-    }
-    let end = lo;
-    while (end < col.length && col[end] === id) end++;
-    return [lo, end];
+  private range(col: Uint32Array, id: number, from = 0, to = col.length): [number, number] {
+    return [lowerBound(col, id, from, to), lowerBound(col, id + 1, from, to)];
   }
 
   private aggRanges(name: string): { aggStart: number; aggEnd: number; fieldStart: number; fieldEnd: number } | undefined {
@@ -194,26 +199,35 @@ export class KernelStore {
     };
   }
 
+  private readonly enumIndexes = new Map<string, Map<string, number[]>>();
   /**
-   * Rows where `col1` is `v1` and `col2` is `v2`, in a table sorted by (col1, col2) — enum values
-   * by (enum, name): two binary searches.
+   * The rows of constant `name` of enum `enumName` (`''`: anonymous enums). The table is sorted
+   * by (enum, name): a small enum's rows are indexed by name once (a kernel's helpers are ~200
+   * constants of `bpf_func_id` asked for on every kernel); the anonymous enums' tens of thousands
+   * of rows are binary-searched, never decoded.
    */
-  rowsByPair(table: string, col1: string, v1: string, col2: string, v2: string): number[] {
-    const id1 = this.findString(v1);
-    const id2 = this.findString(v2);
-    if (id1 < 0 || id2 < 0) return [];
-    const [a, b] = this.range(this.col(`${table}.${col1}`, 'u32'), id1);
-    const c2 = this.col(`${table}.${col2}`, 'u32');
-    let lo = a;
-    let hi = b;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (c2[mid] < id2) lo = mid + 1;
-      else hi = mid;
+  enumRows(enumName: string, name: string): readonly number[] {
+    let m = this.enumIndexes.get(enumName);
+    if (!m) {
+      const id = this.findString(enumName);
+      const [a, b] = id >= 0 ? this.range(this.col('enumv.enum', 'u32'), id) : [0, 0];
+      if (b - a > 1024) {
+        const nameId = this.findString(name);
+        if (nameId < 0) return [];
+        const [lo, hi] = this.range(this.col('enumv.name', 'u32'), nameId, a, b);
+        return Array.from({ length: hi - lo }, (_, k) => lo + k);
+      }
+      m = new Map();
+      const names = this.col('enumv.name', 'u32');
+      for (let r = a; r < b; r++) {
+        const n = this.str(names[r]);
+        const list = m.get(n);
+        if (list) list.push(r);
+        else m.set(n, [r]);
+      }
+      this.enumIndexes.set(enumName, m);
     }
-    const out: number[] = [];
-    for (let i = lo; i < b && c2[i] === id2; i++) out.push(i);
-    return out;
+    return m.get(name) ?? [];
   }
 
   /** Tables whose rows are sorted by this column (so by its string ids). */
@@ -267,4 +281,16 @@ export class KernelStore {
   distinct(table: string, col: string): string[] {
     return [...new Set(this.col(`${table}.${col}`, 'u32'))].map((id) => this.str(id));
   }
+}
+
+/** The first index in `[from, to)` of sorted `col` whose value is not below `v`. */
+function lowerBound(col: Uint32Array, v: number, from: number, to: number): number {
+  let lo = from;
+  let hi = to;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (col[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -2,6 +2,7 @@
 // the server.
 
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as TreeSitter from 'web-tree-sitter';
 import type { Language, Parser, Tree } from 'web-tree-sitter';
@@ -124,7 +125,9 @@ async function load(): Promise<CParser> {
   const runtime = locateWasm('tree-sitter.wasm');
   const grammar = locateWasm('tree-sitter-c.wasm');
   await webTreeSitter.Parser.init({ locateFile: (name: string) => (name === 'tree-sitter.wasm' ? runtime : name) });
-  const language = await webTreeSitter.Language.load(grammar);
+  // Read here and handed over as bytes: the library's own file loading goes through a dynamic
+  // import() of fs/promises, which ties the bundle to the ESM loader for one read.
+  const language = await webTreeSitter.Language.load(new Uint8Array(await readFile(grammar)));
   const createParser = (): Parser => new webTreeSitter.Parser().setLanguage(language);
   let shared: Parser | undefined;
   return {
