@@ -32,6 +32,8 @@ export class TestClient {
   readonly conn: MessageConnection;
   readonly proc: ChildProcess;
   private readonly diags = new Map<string, { version?: number; diagnostics: WireDiagnostic[] }>();
+  /** Every publishDiagnostics in the order it arrived. */
+  readonly published: { uri: string; version?: number }[] = [];
   private readonly waiters: (() => void)[] = [];
   /** Settings answered to `workspace/configuration`. */
   settings: unknown = {};
@@ -50,6 +52,7 @@ export class TestClient {
     this.conn = createMessageConnection(new StreamMessageReader(this.proc.stdout!), new StreamMessageWriter(this.proc.stdin!));
     this.conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; version?: number; diagnostics: WireDiagnostic[] }) => {
       this.diags.set(p.uri, p);
+      this.published.push({ uri: p.uri, version: p.version });
       this.waiters.splice(0).forEach((w) => w());
     });
     this.conn.onNotification('window/showMessage', (p: { type: number; message: string }) => this.messages.push(p));

@@ -92,6 +92,24 @@ export const TEST_THROW_ENV = 'EBPF_PORTABILITY_TEST_THROW';
 
 /** Analyses a file and returns its findings, sorted by position. */
 export function analyze(input: AnalysisInput): Finding[] {
+  return drain(analyzeSteps(input));
+}
+
+/** Runs a stepwise analysis to its end. */
+export function drain<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@link analyze} in steps: it yields after each function it analyses and after each file rule,
+ * so the language server can run it in time slices, answer other documents in between, and drop
+ * it when a newer edit arrives. The file model (and every header it reads) is built before the
+ * first yield. The caller must not resume it once the document's tree is gone.
+ */
+export function* analyzeSteps(input: AnalysisInput): Generator<void, Finding[], void> {
   const { text, tree, db, kernels } = input;
   if (kernels.length === 0) return [];
   const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites, input.build);
@@ -248,6 +266,7 @@ export function analyze(input: AnalysisInput): Finding[] {
         local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
       );
     findings.push(...local);
+    yield;
   }
   if (cache) cache.entries = next;
   for (const rule of rules) {
@@ -255,6 +274,7 @@ export function analyze(input: AnalysisInput): Finding[] {
     if (check) {
       const claims = new Map<Chain, string>();
       run(rule, 'file check', findings, claims, () => check.call(rule, makeContext(rule, claims, findings)));
+      yield;
     }
   }
 

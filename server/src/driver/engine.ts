@@ -14,7 +14,7 @@ import { TargetError, TargetSpec } from '../../../kernel-db/src/query/target';
 import { normalizeArch } from '../../../kernel-db/src/build/inputs';
 import { directives } from '../analysis/comments';
 import { hoverAt, type HoverInfo } from '../analysis/hover';
-import { type AnalysisFailure, AnalysisCache, analyze } from './analyze';
+import { type AnalysisFailure, AnalysisCache, analyzeSteps, drain } from './analyze';
 import { buildHeaderModel, type HeaderModel } from '../analysis/file';
 import type { Finding } from '../analysis/model';
 import { DEFAULT_SETTINGS, type Settings, validateSettings } from './settings';
@@ -236,10 +236,30 @@ export class Engine {
     /** Narrows the target kernels (a BCC tool's variant, chosen by the probes its Python makes). */
     narrow?: (kernels: Kernel[]) => Kernel[],
   ): DocumentResult {
+    return drain(this.analyzeDocumentSteps(uri, text, tree, settings, reuse, sites, pinned, object, narrow));
+  }
+
+  /**
+   * {@link analyzeDocument} in steps (analyze.ts, `analyzeSteps`): the language server runs it in
+   * time slices. Headers are read, and their problems collected, before the first yield.
+   */
+  *analyzeDocumentSteps(
+    uri: string,
+    text: string,
+    tree: Tree,
+    settings: Settings,
+    reuse = false,
+    sites?: readonly BpfMacroSite[],
+    pinned?: ReadonlySet<SettingKey>,
+    object?: ObjectPass,
+    narrow?: (kernels: Kernel[]) => Kernel[],
+  ): Generator<void, DocumentResult, void> {
     // A BCC tool in Python: its programs are analysed as C, their findings put on the Python text.
     if (isPythonDocument(uri)) return analyzePython(this, this.parse, uri, text, settings, pinned, reuse);
     this.generation++;
-    this.headerProblems = new Set();
+    // This analysis's own set: another document's analysis, run between this one's steps, starts its own.
+    const headerProblems = new Set<string>();
+    this.headerProblems = headerProblems;
     const project = this.project(uri);
     const applied = this.effectiveSettings(project, settings, pinned);
     settings = applied.settings;
@@ -255,7 +275,7 @@ export class Engine {
     const failures: AnalysisFailure[] = [];
     let findings: Finding[] = [];
     try {
-      findings = analyze({
+      findings = yield* analyzeSteps({
         uri,
         text,
         tree,
@@ -280,7 +300,7 @@ export class Engine {
     return {
       findings,
       kernels,
-      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : []), ...this.db.problems, ...this.headerProblems],
+      problems: [...project.problems, ...applied.problems, ...(problem ? [problem] : []), ...this.db.problems, ...headerProblems],
       settings,
       projectFiles,
       failures,

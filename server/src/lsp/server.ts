@@ -117,7 +117,20 @@ interface DocState {
   results?: { version: number; findings: Finding[] };
   /** The object pass waits for the document's first diagnostics (clang would compete with them). */
   objectPending?: boolean;
+  /** The latest analysis run started for the document; older runs stop at their next slice. */
+  run?: number;
+  /** The analysis running now, of which snapshot. */
+  running?: { doc: ParsedDocument; done: Promise<void> };
 }
+
+/**
+ * How long one slice of a document's analysis runs before other work gets the thread: short
+ * enough that a keystroke in another document waits little, long enough that a small file is
+ * done in one.
+ */
+const SLICE_MS = 20;
+/** An analysis running longer than this is said in the output channel. */
+const LONG_ANALYSIS_MS = 2000;
 
 /** Wires the server onto a connection and starts listening. */
 export function startServer(connection: Connection, opts: ServerOptions = {}): void {
@@ -292,7 +305,26 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
   };
 
-  const validate = async (doc: ParsedDocument) => {
+  /**
+   * Analyses a document and publishes its diagnostics. A request that only needs this version's
+   * results (`join`: code actions, the report) waits for an analysis of it already running
+   * instead of starting another: requests on every cursor move must not restart it forever.
+   */
+  const validate = async (doc: ParsedDocument, join = false): Promise<void> => {
+    const state = states.get(doc.uri);
+    if (!state) return;
+    if (!join || state.running?.doc !== doc) {
+      const done = analyseAndPublish(doc);
+      state.running = { doc, done };
+    }
+    // Until the latest run of this very snapshot ends (a newer run of it may replace the one awaited).
+    for (let r = state.running; r && r.doc === doc; r = state.running) {
+      await r.done;
+      if (state.running === r) break;
+    }
+  };
+
+  const analyseAndPublish = async (doc: ParsedDocument) => {
     if (!engine) return;
     const state = states.get(doc.uri);
     if (!state) return;
@@ -314,11 +346,47 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     // The object pass's verdicts hold while the text is the one it compiled.
     const object = objects.get(doc.uri);
     const pass = object && object.text === doc.text ? object.pass : undefined;
-    const result = guard(
+    // The analysis runs in time slices: between two, other documents' analyses and newer
+    // messages run; a newer run for this document (an edit, a close) ends this one.
+    const run = (state.run = (state.run ?? 0) + 1);
+    const steps = guard(
       `analysis of ${doc.uri}`,
-      () => engine!.analyzeDocument(doc.uri, doc.text, doc.tree!, settings, true, doc.sites, undefined, pass),
+      () => engine!.analyzeDocumentSteps(doc.uri, doc.text, doc.tree!, settings, true, doc.sites, undefined, pass),
       undefined,
     );
+    let result: ReturnType<Engine['analyzeDocument']> | undefined;
+    const started = performance.now();
+    let said = false;
+    for (let slice = 0; steps; slice++) {
+      if (!said && performance.now() - started > LONG_ANALYSIS_MS) {
+        said = true;
+        connection.console.info(
+          `eBPF portability: ${doc.uri.split('/').pop()} (version ${doc.version}, ${doc.text.split('\n').length} lines) takes more than ${LONG_ANALYSIS_MS / 1000} s to analyse; other documents are answered meanwhile`,
+        );
+      }
+      if (slice > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Superseded: its tree may be deleted already, so the steps are never resumed.
+        if (states.get(doc.uri) !== state || state.run !== run || docs?.get(doc.uri) !== doc) {
+          guard('dropping an analysis', () => steps.return(undefined as never), undefined);
+          return;
+        }
+      }
+      const end = performance.now() + SLICE_MS;
+      const step = guard(
+        `analysis of ${doc.uri}`,
+        () => {
+          let r = steps.next();
+          while (!r.done && performance.now() < end) r = steps.next();
+          return r;
+        },
+        undefined,
+      );
+      if (!step || step.done) {
+        result = step?.value;
+        break;
+      }
+    }
     if (!result) {
       // Never leave the previous version's diagnostics at positions this text has shifted.
       state.results = { version: doc.version, findings: [] };
@@ -435,7 +503,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const state = states.get(p.textDocument.uri);
     if (!doc || !state) return [];
     // Answer from results for this exact version; analyse now if the debounce has not run yet.
-    if (state.results?.version !== doc.version) await validate(doc);
+    if (state.results?.version !== doc.version) await validate(doc, true);
     const results = state.results;
     const findings = results && results.version === doc.version ? results.findings : [];
     return guard('codeAction', () => {
@@ -511,7 +579,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     // After each wait the document may have been edited, closed or reopened (its tree deleted):
     // answer only for the very document and version the findings are of.
     const current = () => docs?.get(uri) === doc && !!doc.tree && state.results?.version === doc.version;
-    if (state.results?.version !== doc.version) await validate(doc);
+    if (state.results?.version !== doc.version) await validate(doc, true);
     if (!current()) return null;
     const settings = await settingsFor(uri);
     const results = state.results;
