@@ -86,7 +86,7 @@ test('an edit to a large program while it is analysed drops the run of the old t
     await new Promise((r) => setTimeout(r, 300));
     // The last program's constant edited twice while version 1 is being analysed.
     const lines = text.split('\n');
-    const line = lines.findLastIndex((l) => l.includes('skc_dport + 299;'));
+    const line = lines.map((l) => l.includes('skc_dport + 299;')).lastIndexOf(true);
     const character = lines[line].indexOf('299');
     c.change(large, 2, [{ range: { start: { line, character }, end: { line, character: character + 3 } }, text: '7' }]);
     await new Promise((r) => setTimeout(r, 200));
