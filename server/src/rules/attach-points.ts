@@ -11,6 +11,7 @@ import type { SectionFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
+import type { RuleContext } from './rule';
 
 /** One program's attach point. */
 export interface AttachPoint {
@@ -73,6 +74,25 @@ function bccSection(type: string, target: string): string | undefined {
       return `iter/${target}`;
     default:
       return undefined;
+  }
+}
+
+/** A finding on a program's `SEC()`, but where: the same for every program of its section. */
+export type SectionVerdict = Omit<Parameters<RuleContext['report']>[0], 'span' | 'node'>;
+
+/**
+ * Reports `verdict` of each attach point on its `SEC()`, computed once per distinct section (as
+ * written, optional or not, BCC or not) in one analysis: a file's programs often share a few
+ * sections (200 kprobes on one function), and the verdict reads only the section. `verdict` must
+ * not read anything else of the attach point (its span, its program).
+ */
+export function reportPerSection(ctx: RuleContext, verdict: (p: AttachPoint) => SectionVerdict | undefined): void {
+  const verdicts = new Map<string, SectionVerdict | undefined>();
+  for (const p of attachPoints(ctx.model)) {
+    const key = `${p.sec}\u0000${p.written}\u0000${p.optional}\u0000${p.bcc}`;
+    if (!verdicts.has(key)) verdicts.set(key, verdict(p));
+    const v = verdicts.get(key);
+    if (v) ctx.report({ span: p.span, ...v });
   }
 }
 

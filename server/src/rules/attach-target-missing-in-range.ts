@@ -19,7 +19,14 @@
  */
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { compareVersions, majorMinor } from '../../../kernel-db/src/version';
-import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
+import {
+  belowTrampolineFloor,
+  describeSome,
+  reportPerSection,
+  type SectionVerdict,
+  usesTrampoline,
+  type AttachPoint,
+} from './attach-points';
 import { findingMessage, headlineWith } from '../analysis/model';
 import type { Rule, RuleContext } from './rule';
 
@@ -31,7 +38,7 @@ export const attachTargetMissingInRange: Rule = {
     fixable: false,
   },
   checkFile(ctx) {
-    for (const p of attachPoints(ctx.model)) check(ctx, p);
+    reportPerSection(ctx, (p) => check(ctx, p));
   },
 };
 
@@ -225,17 +232,17 @@ function buildDifference(k: Kernel, all: readonly Kernel[], status: Map<number, 
   return otherArch && ((before === undefined && after === true) || (after === undefined && before === true));
 }
 
-function check(ctx: RuleContext, p: AttachPoint) {
+function check(ctx: RuleContext, p: AttachPoint): SectionVerdict | undefined {
   const m = ctx.db.facts.section(p.sec);
-  if (!m || p.optional) return;
+  if (!m || p.optional) return undefined;
   const t = targetOf(m.fact.prefix, m.target);
-  if (!t) return;
+  if (!t) return undefined;
   // The whole database, so that versions outside the target still tell history from builds.
   const all = ctx.db.kernels;
   const statuses = statusOf(ctx.db, t, all);
   const status = new Map(all.map((k, i) => [k.id, statuses[i]]));
   // A name no kernel has is a module's, or a typo the loader will name: not this rule's to guess.
-  if (!statuses.includes('ok')) return;
+  if (!statuses.includes('ok')) return undefined;
   const base = ctx.db.section(m.fact.prefix, ctx.kernels);
   const trampoline = usesTrampoline(m.fact);
   const bpfLsm = t.kind === 'lsm' ? ctx.db.config('CONFIG_BPF_LSM', ctx.kernels) : undefined;
@@ -255,7 +262,7 @@ function check(ctx: RuleContext, p: AttachPoint) {
     else absent.push(k);
   });
   const failing = ctx.kernels.filter((k) => absent.includes(k) || inlined.includes(k) || cloned.includes(k));
-  if (failing.length === 0) return;
+  if (failing.length === 0) return undefined;
   const parts: string[] = [];
   if (absent.length > 0) parts.push(`missing on ${describeSome(absent, ctx.kernels)}`);
   if (inlined.length > 0) parts.push(`fully inlined, with no symbol to attach to, on ${describeSome(inlined, ctx.kernels)}`);
@@ -274,8 +281,7 @@ function check(ctx: RuleContext, p: AttachPoint) {
     `${capitalize(t.label)} is unavailable on ${failing.length} of ${ctx.kernels.length} target kernels`,
     why ? why[1] : how,
   );
-  ctx.report({
-    span: p.span,
+  return {
     kernels: failing.map((k) => k.name),
     message: findingMessage(
       headline,
@@ -285,7 +291,7 @@ function check(ctx: RuleContext, p: AttachPoint) {
         ? `(${builds} more kernel${builds === 1 ? ' lacks' : 's lack'} it only in ${builds === 1 ? 'its' : 'their'} build, e.g. as a module, and ${builds === 1 ? 'is' : 'are'} not counted.)`
         : undefined,
     ),
-  });
+  };
 }
 
 function capitalize(s: string): string {

@@ -28,7 +28,15 @@ export const configRequired: Rule = {
     // with every program that has it as the code that fails (each of them fails to load alone).
     const seen = new Map<string, Node[]>();
     const reports: (() => void)[] = [];
-    for (const p of attachPoints(ctx.model)) checkSection(ctx, p, seen, reports);
+    // What a section needs is computed once per section, not once per program.
+    const needs = new Map<string, SectionNeeds | undefined>();
+    const functions = new Map<string, Node>();
+    for (const fn of ctx.model.functions) if (!functions.has(fn.name)) functions.set(fn.name, fn.node);
+    for (const p of attachPoints(ctx.model)) {
+      const key = `${p.sec}\u0000${p.optional}`;
+      if (!needs.has(key)) needs.set(key, sectionNeeds(ctx, p));
+      checkSection(ctx, p, needs.get(key), functions.get(p.program), seen, reports);
+    }
     for (const r of reports) r();
     checkMaps(ctx);
   },
@@ -137,9 +145,17 @@ function describeGaps(ctx: RuleContext, g: ConfigGaps, of: string): { text: stri
   return { text: parts.join('; '), failing, unknown };
 }
 
-function checkSection(ctx: RuleContext, p: AttachPoint, seen: Map<string, Node[]>, reports: (() => void)[]) {
+/** The options a section's programs need that some target kernels have off, and the BPF LSM note. */
+interface SectionNeeds {
+  readonly isLsm: boolean;
+  readonly lsmNote: ReturnType<typeof inactiveBpfLsm>;
+  /** The gaps, described; undefined when no kernel that has the program type lacks an option. */
+  readonly d?: ReturnType<typeof describeGaps>;
+}
+
+function sectionNeeds(ctx: RuleContext, p: AttachPoint): SectionNeeds | undefined {
   const m = ctx.db.facts.section(p.sec);
-  if (!m || p.optional) return;
+  if (!m || p.optional) return undefined;
   const f = m.fact;
   const configs = [...(f.configs ?? [])];
   const trampoline = usesTrampoline(f);
@@ -152,7 +168,20 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Map<string, Node[]
   const g = gaps(ctx, need, kernels);
   const isLsm = f.prog_type === 'BPF_PROG_TYPE_LSM';
   const lsmNote = isLsm ? inactiveBpfLsm(ctx, kernels) : undefined;
-  if (g.off.size === 0) {
+  return { isLsm, lsmNote, ...(g.off.size > 0 ? { d: describeGaps(ctx, g, `${ctx.kernels.length} target kernels`) } : {}) };
+}
+
+function checkSection(
+  ctx: RuleContext,
+  p: AttachPoint,
+  needs: SectionNeeds | undefined,
+  fn: Node | undefined,
+  seen: Map<string, Node[]>,
+  reports: (() => void)[],
+) {
+  if (!needs) return;
+  const { isLsm, lsmNote, d } = needs;
+  if (!d) {
     if (lsmNote)
       ctx.report({
         span: p.span,
@@ -165,8 +194,6 @@ function checkSection(ctx: RuleContext, p: AttachPoint, seen: Map<string, Node[]
       });
     return;
   }
-  const d = describeGaps(ctx, g, `${ctx.kernels.length} target kernels`);
-  const fn = ctx.model.functions.find((x) => x.name === p.program)?.node;
   const sharing = seen.get(d.text);
   if (sharing) {
     if (fn) sharing.push(fn);

@@ -50,22 +50,30 @@ export const kernelVersionGate: Rule = {
     for (const gate of gates(ctx, f.fn.body)) report(ctx, f, gate);
   },
   checkFile(ctx) {
-    // `#if LINUX_VERSION_CODE …` outside functions (inside them the function check sees it).
-    const bodies = ctx.model.functions.map((fn) => fn.body).filter((b): b is Node => !!b);
+    // `#if LINUX_VERSION_CODE …` outside functions (inside them the function check sees it): the
+    // tree is walked around the functions, not through them (an edit re-runs this on every keystroke).
     const root = ctx.model.functions[0]?.node.tree.rootNode;
     if (!root) return;
-    for (const g of gates(ctx, root)) {
-      if (bodies.some((b) => g.node.startIndex >= b.startIndex && g.node.endIndex <= b.endIndex)) continue;
-      report(ctx, undefined, g);
+    const outside: Node[] = [];
+    // An explicit stack: nesting outside functions can be as deep as a file makes it.
+    const stack: Node[] = [root];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n !== root && GATE_TYPES.includes(n.type)) outside.push(n);
+      for (const c of n.namedChildren) if (c && c.type !== 'function_definition') stack.push(c);
     }
+    outside.sort((a, b) => a.startIndex - b.startIndex);
+    for (const g of gates(ctx, outside)) report(ctx, undefined, g);
   },
 };
 
-/** Version comparisons under `root`: conditions of `if`, `?:` and `#if`/`#elif`. */
-function gates(ctx: RuleContext, root: Node): Gate[] {
+const GATE_TYPES = ['if_statement', 'conditional_expression', 'preproc_if', 'preproc_elif'];
+
+/** Version comparisons in conditions of `if`, `?:` and `#if`/`#elif`: those under `root`, or the `candidates` given. */
+function gates(ctx: RuleContext, root: Node | readonly Node[]): Gate[] {
   const out: Gate[] = [];
   const seen = new Set<number>();
-  for (const p of root.descendantsOfType(['if_statement', 'conditional_expression', 'preproc_if', 'preproc_elif'])) {
+  for (const p of Array.isArray(root) ? root : (root as Node).descendantsOfType(GATE_TYPES)) {
     const cond = p?.childForFieldName('condition');
     if (!p || !cond) continue;
     for (const cmp of [cond, ...cond.descendantsOfType('binary_expression')]) {

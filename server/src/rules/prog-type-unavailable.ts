@@ -10,10 +10,11 @@ import { findingMessage, fitting } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
 import {
-  attachPoints,
   belowTrampolineFloor,
   describeSome,
   libbpfSince,
+  reportPerSection,
+  type SectionVerdict,
   trampolineFloor,
   usesTrampoline,
   type AttachPoint,
@@ -28,18 +29,15 @@ export const progTypeUnavailable: Rule = {
     fixable: false,
   },
   checkFile(ctx) {
-    for (const p of attachPoints(ctx.model)) check(ctx, p);
+    reportPerSection(ctx, (p) => check(ctx, p));
   },
 };
 
-function check(ctx: RuleContext, p: AttachPoint) {
+function check(ctx: RuleContext, p: AttachPoint): SectionVerdict | undefined {
   const m = ctx.db.facts.section(p.sec);
-  if (!m) {
-    unknownSection(ctx, p);
-    return;
-  }
+  if (!m) return unknownSection(ctx, p);
   // `SEC("?…")` programs are loaded only where user space turns them on.
-  if (p.optional) return;
+  if (p.optional) return undefined;
   const f = m.fact;
   // The section without its target: the program type, attach type and feature floor alone.
   const base = ctx.db.section(f.prefix, ctx.kernels);
@@ -63,8 +61,7 @@ function check(ctx: RuleContext, p: AttachPoint) {
   const failing = ctx.kernels.filter((k) => [...reasons.values()].some((ks) => ks.includes(k)));
   if (failing.length === 0) {
     if (libbpf) {
-      ctx.report({
-        span: p.span,
+      return {
         severity: 'warning',
         kernels: ctx.kernels.map((k) => k.name),
         message: findingMessage(
@@ -72,9 +69,9 @@ function check(ctx: RuleContext, p: AttachPoint) {
           `${libbpf.text} Built with an older libbpf, the program has no type and fails to load on every kernel.`,
           libbpf.hint,
         ),
-      });
+      };
     }
-    return;
+    return undefined;
   }
   const parts = [...reasons].map(([why, ks]) => `${why} on ${describeSome(ks, ctx.kernels)}`);
   // Where only the attach type is missing and the program type does not check it at load, the
@@ -87,8 +84,7 @@ function check(ctx: RuleContext, p: AttachPoint) {
     [...reasons.keys()].every((why) => why === reasonText(`${f.attach_type} missing`));
   if (attachOnly) {
     const what = `${p.written} loads but cannot attach on ${failing.length} of ${ctx.kernels.length} target kernels`;
-    ctx.report({
-      span: p.span,
+    return {
       kernels: failing.map((k) => k.name),
       message: findingMessage(
         fitting(`${what}; ${f.attach_type} is missing there`, what),
@@ -96,8 +92,7 @@ function check(ctx: RuleContext, p: AttachPoint) {
         extraNote(f.prefix),
         libbpf?.text,
       ),
-    });
-    return;
+    };
   }
   const how = p.bcc ? 'BCC cannot load the program there' : 'the program fails to load there';
   // The headline names the reason that holds on the most kernels, when it fits.
@@ -107,11 +102,10 @@ function check(ctx: RuleContext, p: AttachPoint) {
     reasons.size > 1
       ? fitting(`${what}; ${main[0]}, among other reasons`, `${what}; ${main[0]} on ${main[1].length}`, what)
       : fitting(`${what}; ${main[0]} there`, what);
-  ctx.report({
-    span: p.span,
+  return {
     kernels: failing.map((k) => k.name),
     message: findingMessage(headline, `${capitalize(parts.join('; '))}; ${how}.`, extraNote(f.prefix), libbpf?.text),
-  });
+  };
 }
 
 /** A reason from the database (`BPF_PROG_TYPE_LSM missing`) as words for a message. */
@@ -150,11 +144,10 @@ function libbpfNote(ctx: RuleContext, p: AttachPoint, sinceLibbpf: string): { te
 }
 
 /** A `SEC()` name libbpf has no definition for. */
-function unknownSection(ctx: RuleContext, p: AttachPoint) {
+function unknownSection(ctx: RuleContext, p: AttachPoint): SectionVerdict | undefined {
   // Other loaders have their own section tables, and BCC probes never reach here.
-  if (ctx.loader.kind !== 'libbpf' || p.bcc) return;
-  ctx.report({
-    span: p.span,
+  if (ctx.loader.kind !== 'libbpf' || p.bcc) return undefined;
+  return {
     severity: 'warning',
     kernels: ctx.kernels.map((k) => k.name),
     message: findingMessage(
@@ -163,7 +156,7 @@ function unknownSection(ctx: RuleContext, p: AttachPoint) {
         '("missing BPF prog type, check ELF section name").',
       'Use a section name from libbpf\'s table, e.g. SEC("kprobe/<function>") or SEC("tracepoint/<category>/<event>").',
     ),
-  });
+  };
 }
 
 function capitalize(s: string): string {
