@@ -96,9 +96,9 @@ export function decodeStringBody(body: string): string {
 
 /** The state of one masking run over one text. */
 class MacroPass {
-  private readonly tokens: Token[];
+  private readonly tokens: readonly Token[];
   private readonly match: Int32Array;
-  private readonly directives: DirectiveToken[];
+  private readonly directives: readonly DirectiveToken[];
   /** Innermost enclosing matched opener of each token, or -1 at file level. */
   private readonly parent: Int32Array;
   /** Kind of each matched `{` (by token index). */

@@ -173,7 +173,7 @@ export class DocumentStore {
       }
       text = text.slice(0, start) + change.text + text.slice(end);
       lineStarts = computeLineStarts(text);
-      if (!change.range || !tree || !step || text.length > this.limits.maxChars || unanalysable(text)) {
+      if (!change.range || !tree || !step || text.length > this.limits.maxChars || unanalysable(text, lineStarts)) {
         // A full replacement, or a text that cannot be masked: nothing of the old tree is reusable.
         tree?.delete();
         tree = null;
@@ -229,7 +229,7 @@ export class DocumentStore {
       notAProgram(uri) ??
       (text.length > this.limits.maxChars
         ? `too large: ${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
-        : unanalysable(text));
+        : unanalysable(text, lineStarts));
     if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
     const { masked, sites } = step && step.text === text ? step : maskBpfMacros(text);
     const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);

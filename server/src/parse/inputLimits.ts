@@ -14,8 +14,11 @@ export const MAX_LINES = 50_000;
 /** How much of the text's start is looked at for control characters. */
 const SNIFF = 64 * 1024;
 
-/** Why `text` is not analysed, or undefined when it is. */
-export function unanalysable(text: string): string | undefined {
+/**
+ * Why `text` is not analysed, or undefined when it is. `lineStarts` (each line's first offset,
+ * as the editor counts lines), when the caller has them, save scanning the text for lines again.
+ */
+export function unanalysable(text: string, lineStarts?: readonly number[]): string | undefined {
   const nul = text.indexOf('\0');
   if (nul >= 0) return `binary content (a NUL byte at offset ${nul}), not C source`;
   let control = 0;
@@ -27,6 +30,17 @@ export function unanalysable(text: string): string | undefined {
   }
   if (sniff >= 512 && control * 10 > sniff)
     return `binary content (${Math.round((control * 100) / sniff)}% control characters), not C source`;
+  if (lineStarts) {
+    if (lineStarts.length > MAX_LINES)
+      return `more than ${MAX_LINES.toLocaleString('en-US')} lines (${lineStarts.length.toLocaleString('en-US')}): larger than any BPF program`;
+    for (let l = 0; l < lineStarts.length; l++) {
+      // A line's length without its `\n`.
+      const len = (l + 1 < lineStarts.length ? lineStarts[l + 1] - 1 : text.length) - lineStarts[l];
+      if (len > MAX_LINE_CHARS)
+        return `line ${l + 1} has ${len.toLocaleString('en-US')} characters (the limit is ${MAX_LINE_CHARS.toLocaleString('en-US')}): generated or minified text`;
+    }
+    return undefined;
+  }
   let lines = 1;
   let start = 0;
   for (;;) {

@@ -31,11 +31,11 @@ export interface DirectiveToken {
 /** The result of {@link lexC}. */
 export interface LexResult {
   /** Significant tokens in source order. */
-  readonly tokens: Token[];
+  readonly tokens: readonly Token[];
   /** Preprocessor directives in source order. */
-  readonly directives: DirectiveToken[];
+  readonly directives: readonly DirectiveToken[];
   /** Comments (block and line comments, also inside directives) in source order, as offset spans. */
-  readonly comments: { readonly start: number; readonly end: number }[];
+  readonly comments: readonly { readonly start: number; readonly end: number }[];
   /**
    * For each token index, the index of the matching bracket token for `(` `)` `[` `]` `{` `}`,
    * or -1 when the token is not a bracket or has no partner (unbalanced, half-typed code).
@@ -80,6 +80,13 @@ const PUNCTUATORS = [
   '^=',
   '##',
 ];
+/** The multi-character punctuators by their first character's code, longest first (as above). */
+const PUNCTUATORS_BY_FIRST: (string[] | undefined)[] = [];
+for (const p of PUNCTUATORS) {
+  if (p.length < 2) continue;
+  const c = p.charCodeAt(0);
+  (PUNCTUATORS_BY_FIRST[c] ??= []).push(p);
+}
 
 function isIdentStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36;
@@ -208,6 +215,25 @@ const STRING_PREFIXES = new Set(['L', 'u', 'U', 'u8']);
  * Never throws: any character it does not know becomes an `other` token.
  */
 export function lexC(text: string): LexResult {
+  // One edit's analysis lexes the document's text several times (masking the BPF macros, the
+  // file model's directives, suppression comments): the last few large texts' results are kept.
+  // Results are shared, hence read-only.
+  if (text.length < LEX_MEMO_MIN || text.length > LEX_MEMO_MAX) return lexText(text);
+  const hit = lexMemo.find((e) => e.text === text);
+  if (hit) return hit.result;
+  const result = lexText(text);
+  lexMemo.unshift({ text, result });
+  if (lexMemo.length > LEX_MEMO_SIZE) lexMemo.pop();
+  return result;
+}
+
+const LEX_MEMO_MIN = 4096;
+/** Larger texts (generated code) are not kept: their tokens would hold tens of megabytes. */
+const LEX_MEMO_MAX = 1 << 20;
+const LEX_MEMO_SIZE = 3;
+const lexMemo: { text: string; result: LexResult }[] = [];
+
+function lexText(text: string): LexResult {
   const tokens: Token[] = [];
   const directives: DirectiveToken[] = [];
   const comments: { start: number; end: number }[] = [];
@@ -283,12 +309,14 @@ export function lexC(text: string): LexResult {
     }
     if (c < 128) {
       let len = 1;
-      for (const p of PUNCTUATORS) {
-        if (text.startsWith(p, i)) {
-          len = p.length;
-          break;
+      const candidates = PUNCTUATORS_BY_FIRST[c];
+      if (candidates)
+        for (const p of candidates) {
+          if (text.startsWith(p, i)) {
+            len = p.length;
+            break;
+          }
         }
-      }
       tokens.push({ kind: 'punct', start: i, end: i + len, text: text.slice(i, i + len) });
       i += len;
       continue;
