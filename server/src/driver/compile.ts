@@ -143,6 +143,12 @@ export async function compileBpf(clang: string, file: string, project: Project, 
   }
 }
 
+/** Compilers running now: a server or CLI that exits takes them with it (no orphan keeps a core busy). */
+const running = new Set<ReturnType<typeof spawn>>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 /** Runs a command, collecting stderr (at most 1 MB) and its exit status, killed after `timeoutMs`. */
 function run(
   cmd: string,
@@ -159,15 +165,18 @@ function run(
       done({ status: null, stderr: '', error: (e as Error).message });
       return;
     }
+    running.add(child);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stderr?.on('data', (b: Buffer) => {
       if (stderr.length < 1 << 20) stderr += b.toString();
     });
     child.on('error', (e) => {
+      running.delete(child);
       clearTimeout(timer);
       done({ status: null, stderr, error: e.message });
     });
     child.on('close', (status, signal) => {
+      running.delete(child);
       clearTimeout(timer);
       done(signal === 'SIGKILL' ? { status, stderr, error: `timed out after ${timeoutMs / 1000} s` } : { status, stderr });
     });
