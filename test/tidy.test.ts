@@ -31,7 +31,7 @@ function layerOf(path: string): string | undefined {
   if (path.startsWith('groundtruth/src/')) return 'groundtruth';
   if (path.startsWith('cli/src/')) return 'cli';
   if (path.startsWith('client/src/')) return 'client';
-  if (path === 'server/src/main.ts' || path.startsWith('server/src/lsp/')) return 'lsp';
+  if (path === 'server/src/main.ts' || path === 'server/src/boot.ts' || path.startsWith('server/src/lsp/')) return 'lsp';
   const m = /^server\/src\/(parse|analysis|rules|driver)\//.exec(path);
   return m?.[1];
 }

@@ -22,8 +22,8 @@ export class LspProcess {
   /** What the server showed the user (warnings, errors). */
   readonly messages: string[] = [];
 
-  private constructor(cmd: string, args: readonly string[], cwd: string) {
-    this.proc = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  private constructor(cmd: string, args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv) {
+    this.proc = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     this.proc.stderr!.on('data', (d) => {
       if (this.stderr.length < 20000) this.stderr += String(d);
     });
@@ -45,9 +45,9 @@ export class LspProcess {
     this.conn.listen();
   }
 
-  /** Spawns `cmd args` in `cwd` and initialises it with `rootUri`. */
-  static async start(cmd: string, args: readonly string[], cwd: string, rootUri: string): Promise<LspProcess> {
-    const s = new LspProcess(cmd, args, cwd);
+  /** Spawns `cmd args` in `cwd` (with `env`, else this process's) and initialises it with `rootUri`. */
+  static async start(cmd: string, args: readonly string[], cwd: string, rootUri: string, env?: NodeJS.ProcessEnv): Promise<LspProcess> {
+    const s = new LspProcess(cmd, args, cwd, env);
     await s.conn.sendRequest('initialize', {
       processId: process.pid,
       rootUri,

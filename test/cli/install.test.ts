@@ -40,6 +40,7 @@ test('npm pack, then npm install -g and npx of the tarball work outside the clon
     'bin/ebpf-portability.js',
     'dist/cli.js',
     'dist/server.js',
+    'dist/server-bundle.js',
     'dist/tree-sitter.wasm',
     'kernel-db/data/kernels.kdb',
     // The store's decompressed twin that `npm run build` writes: start-up reads it instead of gunzip.
@@ -115,6 +116,7 @@ test('vsce package never prompts, and ships the marketplace README and the icon'
     'extension/readme.md',
     'extension/images/icon.png',
     'extension/dist/server.js',
+    'extension/dist/server-bundle.js',
     'extension/kernel-db/data/kernels.kdb',
     'extension/kernel-db/data/kernels.kdb.raw',
   ])

@@ -102,4 +102,3 @@ test('an edit to a large program while it is analysed drops the run of the old t
     await c.stop();
   }
 });
-

@@ -29,6 +29,7 @@ import { type Conversion, convertBcc } from '../driver/convertBcc';
 import { documentReport, type PortabilityReport, programSummary, requirementsMarkdown } from '../driver/requirements';
 import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
 import { registerMachineRequests } from './machine';
+import { CODE_CACHE_STATE, type CodeCacheState } from './codeCache';
 
 /**
  * What the VS Code extension tells the server it handles itself (`initializationOptions`): the
@@ -78,6 +79,8 @@ export interface ServerStats {
   readonly objects: number;
   readonly settings: number;
   readonly heapUsed: number;
+  /** How the launcher (boot.ts) ran the server's bundle: from V8's code cache, or compiling it. */
+  readonly codeCache: CodeCacheState;
 }
 
 /**
@@ -567,6 +570,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       objects: objects.size,
       settings: settingsCache.size,
       heapUsed: process.memoryUsage().heapUsed,
+      codeCache: (globalThis as Record<symbol, CodeCacheState | undefined>)[CODE_CACHE_STATE] ?? 'none',
     };
   });
 
