@@ -53,10 +53,9 @@ export async function benchScaling(): Promise<void> {
   for (const [name, body] of Object.entries(SHAPES)) {
     const per = SIZES.map((n) => {
       const code = HEAD + body(n) + TAIL;
-      // The growth is the question, not the machine's other load: the fastest of three runs (two
-      // at 8k, where one takes seconds), so that a collection or a neighbour's burst in one
-      // size's only run does not decide the ratio.
-      return Math.min(...Array.from({ length: n < 8000 ? 3 : 2 }, () => run(code)));
+      // The growth is the question, not the machine's other load: the fastest of three runs, so
+      // that a collection or a neighbour's burst in one size's run does not decide the ratio.
+      return Math.min(...Array.from({ length: 3 }, () => run(code)));
     });
     const ratio = per[per.length - 1] / per[0];
     record({
