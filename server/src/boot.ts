@@ -14,16 +14,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { constants, Script } from 'node:vm';
 import { CODE_CACHE_STATE, type CodeCacheState } from './lsp/codeCache';
-
-// A long-lived server with several documents open: V8's young generation otherwise grows its
-// semi-spaces to 16 MiB each under the analysis's allocation and keeps them, about 30 MiB of
-// resident memory for garbage. Fixed at 8 MiB, the scavenges are a little more frequent and as
-// fast. Set before anything is compiled (the code cache records the flags it was made with).
-setFlagsFromString('--semi-space-growth-factor=1');
-setFlagsFromString('--min-semi-space-size=8');
 
 const bundle = join(__dirname, 'server-bundle.js');
 const source = readFileSync(bundle, 'utf8');
