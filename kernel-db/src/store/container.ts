@@ -11,6 +11,7 @@
  * The container knows nothing about kernels; `db.ts` and `builder.ts` give the sections meaning.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { gunzip, gunzipSync, gzipSync } from 'node:zlib';
 
 const MAGIC = 'EBPFKDB1';
@@ -202,6 +203,36 @@ export function readTwin(file: string): Uint8Array | undefined {
   } finally {
     if (fd !== undefined) closeSync(fd);
     if (tfd !== undefined) closeSync(tfd);
+  }
+}
+
+/** {@link readTwin} on libuv's threads: the language server reads the twin while it starts. */
+export async function readTwinAsync(file: string): Promise<Uint8Array | undefined> {
+  let f: Awaited<ReturnType<typeof open>> | undefined;
+  let t: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    f = await open(file, 'r');
+    const size = (await f.stat()).size;
+    if (size < 18) return undefined;
+    const trailer = Buffer.alloc(8);
+    if ((await f.read(trailer, 0, 8, size - 8)).bytesRead !== 8) return undefined;
+    t = await open(twinPath(file), 'r');
+    const st = await t.stat();
+    if (!st.isFile() || st.size !== trailer.readUInt32LE(4) + 8) return undefined;
+    const buf = new Uint8Array(new ArrayBuffer(st.size));
+    let off = 0;
+    while (off < st.size) {
+      const { bytesRead } = await t.read(buf, off, st.size - off, off);
+      if (bytesRead <= 0) return undefined;
+      off += bytesRead;
+    }
+    if (!Buffer.from(buf.buffer, st.size - 8, 8).equals(trailer)) return undefined;
+    return buf.subarray(0, st.size - 8);
+  } catch {
+    return undefined;
+  } finally {
+    await f?.close();
+    await t?.close();
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ContainerReader, readTwin, type ColumnOf } from './container';
+import { ContainerReader, readTwin, readTwinAsync, type ColumnOf } from './container';
 import type { KernelMeta } from './schema';
 
 /** A field row as the query layer sees it. */
@@ -60,7 +60,7 @@ export class KernelStore {
 
   /** Loads a database file, reading and decompressing it off the main thread. */
   static async openAsync(path: string): Promise<KernelStore> {
-    const twin = KernelStore.fromTwin(path);
+    const twin = KernelStore.fromTwinBytes(await readTwinAsync(path), path);
     if (twin) return twin;
     const raw = await ContainerReader.decompress(new Uint8Array(await readFile(path)), path);
     return new KernelStore(raw, path, true);
@@ -68,7 +68,10 @@ export class KernelStore {
 
   /** The store from the file's decompressed twin (container.ts), when it has a valid one. */
   private static fromTwin(path: string): KernelStore | undefined {
-    const raw = readTwin(path);
+    return KernelStore.fromTwinBytes(readTwin(path), path);
+  }
+
+  private static fromTwinBytes(raw: Uint8Array | undefined, path: string): KernelStore | undefined {
     if (!raw) return undefined;
     try {
       return new KernelStore(raw, path, true);

@@ -112,6 +112,8 @@ const MAX_COMPILED_BYTES = 10 * 1024 * 1024;
 export interface ServerOptions {
   /** Delay between the last edit and analysis, in ms. */
   readonly debounceMs?: number;
+  /** Opens the kernel database (main.ts: the one its bundle started reading as it loaded). */
+  readonly openDatabase?: () => Promise<KernelDb>;
 }
 
 interface DocState {
@@ -240,7 +242,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     globalSettings = clientOptions.settings;
     startup = (async () => {
       // The store and the facts decompress on zlib's threads while the grammar's WASM compiles.
-      const [parser, db] = await Promise.all([loadCParser(), KernelDb.openAsync()]);
+      const [parser, db] = await Promise.all([loadCParser(), (opts.openDatabase ?? (() => KernelDb.openAsync()))()]);
       cParser = parser;
       docs = new DocumentStore(parser);
       engine = new Engine(db, (text) => parser.parseText(text));
