@@ -106,7 +106,18 @@ test('2,000 incremental edits with split surrogate pairs, cancellations, close/r
     const baseline = await stats(c);
     assert.deepEqual(
       { ...baseline, heapUsed: 0, codeCache: '' },
-      { documents: 0, trees: 0, headers: 0, headerTrees: 0, analyses: 0, loaderFiles: 0, objects: 0, settings: 0, heapUsed: 0, codeCache: '' },
+      {
+        documents: 0,
+        trees: 0,
+        headers: 0,
+        headerTrees: 0,
+        analyses: 0,
+        loaderFiles: 0,
+        objects: 0,
+        settings: 0,
+        heapUsed: 0,
+        codeCache: '',
+      },
     );
 
     c.open(one, program);
