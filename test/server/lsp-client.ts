@@ -32,6 +32,8 @@ export class TestClient {
   readonly conn: MessageConnection;
   readonly proc: ChildProcess;
   private readonly diags = new Map<string, { version?: number; diagnostics: WireDiagnostic[] }>();
+  /** Work-done progress the server reported (`$/progress` values), in order. */
+  readonly progress: { kind: string; title?: string; message?: string; percentage?: number }[] = [];
   /** Every publishDiagnostics in the order it arrived. */
   readonly published: { uri: string; version?: number }[] = [];
   private readonly waiters: (() => void)[] = [];
@@ -63,6 +65,12 @@ export class TestClient {
     });
     this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => this.settings));
     this.conn.onRequest('client/registerCapability', () => null);
+    this.conn.onRequest('window/workDoneProgress/create', () => null);
+    this.conn.onNotification(
+      '$/progress',
+      (p: { token: unknown; value: { kind: string; title?: string; message?: string; percentage?: number } }) =>
+        this.progress.push(p.value),
+    );
     this.conn.onRequest('window/showMessageRequest', (p: { type: number; message: string }) => {
       this.messages.push(p);
       if (this.refuseMessages) return new ResponseError(-32603, 'this client shows no messages');
@@ -77,6 +85,8 @@ export class TestClient {
     configuration = true,
     env?: NodeJS.ProcessEnv,
     initializationOptions?: unknown,
+    /** Client capabilities beyond the defaults (e.g. `{ window: { workDoneProgress: true } }`). */
+    extraCapabilities: Record<string, unknown> = {},
   ): Promise<TestClient> {
     assert.ok(existsSync(join(root, 'dist', 'server.js')), 'dist/server.js is missing: run `npm run build` (npm test does)');
     const c = new TestClient(command, env);
@@ -90,6 +100,7 @@ export class TestClient {
           publishDiagnostics: { versionSupport: true },
           codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix', 'source.fixAll'] } } },
         },
+        ...extraCapabilities,
       },
     });
     await c.conn.sendNotification('initialized', {});

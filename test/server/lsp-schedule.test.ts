@@ -2,7 +2,8 @@
  * One document never holds up another (real LSP, the bundled server): the analysis runs in time
  * slices, so a small program opened while a large one is being analysed gets its diagnostics
  * first, and keystrokes in it are answered before the large one is done; an edit to the large
- * one drops the run of the text it replaced. The output channel says when an analysis runs long.
+ * one drops the run of the text it replaced. An analysis that runs long is said in the output
+ * channel and shown as the editor's progress.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,7 +38,7 @@ int BPF_PROG(rcv_${i}, struct sock *sk)
 }
 
 test('a small program opened while a large one is analysed is answered first, and so are its keystrokes', { timeout: 600000 }, async () => {
-  const c = await TestClient.start();
+  const c = await TestClient.start(undefined, true, undefined, undefined, { window: { workDoneProgress: true } });
   try {
     c.settings = SETTINGS;
     const large = 'file:///t/large.bpf.c';
@@ -70,6 +71,18 @@ test('a small program opened while a large one is analysed is answered first, an
         /large\.bpf\.c \(version 1, \d+ lines\) takes more than 2 s to analyse; other documents are answered meanwhile/.test(l.message),
       ),
       'the output channel says the analysis runs long',
+    );
+    // And the editor shows it as progress: begun with the file's name, the share done rising, ended
+    // (the end follows the diagnostics).
+    for (let i = 0; i < 100 && c.progress[c.progress.length - 1]?.kind !== 'end'; i++) await new Promise((r) => setTimeout(r, 50));
+    const kinds = c.progress.map((p) => p.kind);
+    assert.equal(kinds[0], 'begin');
+    assert.match(c.progress[0].message ?? '', /analysing large\.bpf\.c \([\d,]+ lines\)/);
+    assert.equal(kinds[kinds.length - 1], 'end');
+    const shares = c.progress.map((p) => p.percentage).filter((x): x is number => x !== undefined);
+    assert.ok(
+      shares.length >= 2 && shares.every((x, i) => i === 0 || x >= shares[i - 1]) && shares[shares.length - 1] > shares[0],
+      `${shares}`,
     );
   } finally {
     await c.stop();

@@ -96,7 +96,7 @@ export function analyze(input: AnalysisInput): Finding[] {
 }
 
 /** Runs a stepwise analysis to its end. */
-export function drain<T>(steps: Generator<void, T, void>): T {
+export function drain<T>(steps: Generator<number, T, void>): T {
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -106,10 +106,11 @@ export function drain<T>(steps: Generator<void, T, void>): T {
 /**
  * {@link analyze} in steps: it yields after each function it analyses and after each file rule,
  * so the language server can run it in time slices, answer other documents in between, and drop
- * it when a newer edit arrives. The file model (and every header it reads) is built before the
- * first yield. The caller must not resume it once the document's tree is gone.
+ * it when a newer edit arrives. Each yield is the share of the work done so far (0 to 1: the
+ * functions, then the file rules). The file model (and every header it reads) is built before
+ * the first yield. The caller must not resume it once the document's tree is gone.
  */
-export function* analyzeSteps(input: AnalysisInput): Generator<void, Finding[], void> {
+export function* analyzeSteps(input: AnalysisInput): Generator<number, Finding[], void> {
   const { text, tree, db, kernels } = input;
   if (kernels.length === 0) return [];
   const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites, input.build);
@@ -228,6 +229,7 @@ export function* analyzeSteps(input: AnalysisInput): Generator<void, Finding[], 
     return base;
   };
 
+  let analysed = 0;
   for (const fn of model.functions) {
     const ctxOf = contexts.get(fn)!;
     const origin = lines.positionAt(fn.node.startIndex);
@@ -237,6 +239,7 @@ export function* analyzeSteps(input: AnalysisInput): Generator<void, Finding[], 
     const hit = cache?.entries.get(key);
     if (hit) {
       cache!.stats.hits++;
+      analysed++;
       next.set(key, hit);
       findings.push(...hit.map((f) => moveFinding(f, { line: 0, character: 0 }, origin)));
       continue;
@@ -266,7 +269,7 @@ export function* analyzeSteps(input: AnalysisInput): Generator<void, Finding[], 
         local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
       );
     findings.push(...local);
-    yield;
+    yield (0.9 * ++analysed) / model.functions.length;
   }
   if (cache) cache.entries = next;
   for (const rule of rules) {
@@ -274,7 +277,7 @@ export function* analyzeSteps(input: AnalysisInput): Generator<void, Finding[], 
     if (check) {
       const claims = new Map<Chain, string>();
       run(rule, 'file check', findings, claims, () => check.call(rule, makeContext(rule, claims, findings)));
-      yield;
+      yield 0.9 + (0.1 * (rules.indexOf(rule) + 1)) / rules.length;
     }
   }
 

@@ -253,7 +253,7 @@ export class Engine {
     pinned?: ReadonlySet<SettingKey>,
     object?: ObjectPass,
     narrow?: (kernels: Kernel[]) => Kernel[],
-  ): Generator<void, DocumentResult, void> {
+  ): Generator<number, DocumentResult, void> {
     // A BCC tool in Python: its programs are analysed as C, their findings put on the Python text.
     if (isPythonDocument(uri)) return analyzePython(this, this.parse, uri, text, settings, pinned, reuse);
     this.generation++;

@@ -14,6 +14,7 @@ import {
   type Connection,
   type InitializeParams,
   type InitializeResult,
+  type WorkDoneProgressServerReporter,
 } from 'vscode-languageserver';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../../kernel-db/src/query/db';
@@ -146,6 +147,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   let startup: Promise<void> | undefined;
   let configurationCapability = false;
   let codeLensRefresh = false;
+  let workDoneProgress = false;
   let globalSettings: unknown;
   let clientOptions: ClientOptions = {};
   /** Settings problems of each document's last settings fetch. */
@@ -238,6 +240,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     configurationCapability = !!params.capabilities.workspace?.configuration;
     codeLensRefresh = !!params.capabilities.workspace?.codeLens?.refreshSupport;
+    workDoneProgress = !!params.capabilities.window?.workDoneProgress;
     clientOptions = (params.initializationOptions as ClientOptions | undefined) ?? {};
     globalSettings = clientOptions.settings;
     startup = (async () => {
@@ -361,36 +364,60 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     );
     let result: ReturnType<Engine['analyzeDocument']> | undefined;
     const started = performance.now();
-    let said = false;
-    for (let slice = 0; steps; slice++) {
-      if (!said && performance.now() - started > LONG_ANALYSIS_MS) {
-        said = true;
-        connection.console.info(
-          `eBPF portability: ${doc.uri.split('/').pop()} (version ${doc.version}, ${doc.text.split('\n').length} lines) takes more than ${LONG_ANALYSIS_MS / 1000} s to analyse; other documents are answered meanwhile`,
+    // An analysis past LONG_ANALYSIS_MS is said: in the output channel, and as the editor's own
+    // progress (a status-bar item with the share done) where the client offers it.
+    let long: Promise<WorkDoneProgressServerReporter | undefined> | undefined;
+    let done = 0;
+    try {
+      for (let slice = 0; steps; slice++) {
+        if (!long && performance.now() - started > LONG_ANALYSIS_MS) {
+          const name = doc.uri.split('/').pop();
+          const lines = doc.text.split('\n').length;
+          connection.console.info(
+            `eBPF portability: ${name} (version ${doc.version}, ${lines} lines) takes more than ${LONG_ANALYSIS_MS / 1000} s to analyse; other documents are answered meanwhile`,
+          );
+          long = workDoneProgress
+            ? connection.window.createWorkDoneProgress().then(
+                (p) => {
+                  p.begin('eBPF portability', Math.round(done * 100), `analysing ${name} (${lines.toLocaleString('en-US')} lines)`);
+                  return p;
+                },
+                () => undefined,
+              )
+            : Promise.resolve(undefined);
+        } else if (long && slice % 10 === 0) {
+          const pct = Math.round(done * 100);
+          void long.then((p) => p?.report(pct));
+        }
+        if (slice > 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          // Superseded: its tree may be deleted already, so the steps are never resumed.
+          if (states.get(doc.uri) !== state || state.run !== run || docs?.get(doc.uri) !== doc) {
+            guard('dropping an analysis', () => steps.return(undefined as never), undefined);
+            return;
+          }
+        }
+        const end = performance.now() + SLICE_MS;
+        const step = guard(
+          `analysis of ${doc.uri}`,
+          () => {
+            let r = steps.next();
+            while (!r.done && performance.now() < end) {
+              done = r.value;
+              r = steps.next();
+            }
+            if (!r.done) done = r.value;
+            return r;
+          },
+          undefined,
         );
-      }
-      if (slice > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        // Superseded: its tree may be deleted already, so the steps are never resumed.
-        if (states.get(doc.uri) !== state || state.run !== run || docs?.get(doc.uri) !== doc) {
-          guard('dropping an analysis', () => steps.return(undefined as never), undefined);
-          return;
+        if (!step || step.done) {
+          result = step?.value;
+          break;
         }
       }
-      const end = performance.now() + SLICE_MS;
-      const step = guard(
-        `analysis of ${doc.uri}`,
-        () => {
-          let r = steps.next();
-          while (!r.done && performance.now() < end) r = steps.next();
-          return r;
-        },
-        undefined,
-      );
-      if (!step || step.done) {
-        result = step?.value;
-        break;
-      }
+    } finally {
+      void long?.then((p) => p?.done());
     }
     if (!result) {
       // Never leave the previous version's diagnostics at positions this text has shifted.
