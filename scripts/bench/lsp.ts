@@ -286,6 +286,12 @@ export async function benchTargets(): Promise<void> {
   const text = bigFile();
   const all = db.target('4.14-7.x');
   console.log('\n# whole-file analysis against more target kernels (2,000 lines, no reuse)');
+  // One untimed analysis first, so the first size does not carry the compilation of the analysis.
+  {
+    const tree = parser.parseText(text)!;
+    new Engine(db, (t) => parser.parseText(t)).analyzeDocument('file:///bench/warm.bpf.c', text, tree, DEFAULT_SETTINGS);
+    tree.delete();
+  }
   let base = 0;
   for (const n of [1, 10, 40, all.length]) {
     const names = all
@@ -303,7 +309,8 @@ export async function benchTargets(): Promise<void> {
       times.push(performance.now() - t0);
       tree.delete();
     }
-    const med = pct(times, 50);
+    // The fastest of five: the question is what more kernels cost, not the machine's other load.
+    const med = Math.min(...times);
     if (n === 1) base = med;
     console.log(`${`${n} target kernel${n === 1 ? '' : 's'}`.padEnd(44)} ${med.toFixed(1)} ms (${(med / base).toFixed(2)}x of 1 kernel)`);
     if (n === all.length)
