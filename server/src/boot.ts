@@ -33,11 +33,13 @@ if (enabled) {
     // None yet.
   }
 }
+// The bundle's dynamic import()s (none on the paths the server takes today) resolve as in a
+// module where Node offers it (20.12 and later; VS Code 1.90's own Node is 20.9).
+const mainLoader = (constants as typeof constants | undefined)?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
   filename: bundle,
   ...(cachedData ? { cachedData } : {}),
-  // The bundle's dynamic import()s (none on the paths the server takes today) resolve as in a module.
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  ...(mainLoader ? { importModuleDynamically: mainLoader } : {}),
 });
 const state: CodeCacheState = !enabled ? 'off' : cachedData && !script.cachedDataRejected ? 'used' : 'written';
 (globalThis as Record<symbol, CodeCacheState>)[CODE_CACHE_STATE] = state;
