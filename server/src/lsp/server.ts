@@ -376,10 +376,12 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
           connection.console.info(
             `eBPF portability: ${name} (version ${doc.version}, ${lines} lines) takes more than ${LONG_ANALYSIS_MS / 1000} s to analyse; other documents are answered meanwhile`,
           );
+          // The share as of now: reports made while the client creates the progress come after it.
+          const begun = Math.round(done * 100);
           long = workDoneProgress
             ? connection.window.createWorkDoneProgress().then(
                 (p) => {
-                  p.begin('eBPF portability', Math.round(done * 100), `analysing ${name} (${lines.toLocaleString('en-US')} lines)`);
+                  p.begin('eBPF portability', begun, `analysing ${name} (${lines.toLocaleString('en-US')} lines)`);
                   return p;
                 },
                 () => undefined,
