@@ -224,19 +224,8 @@ export class Engine {
    * Analyses a parsed document. With `reuse`, findings of functions unchanged since the
    * document's previous analysis are reused (the language server passes it; one-shot callers don't).
    */
-  analyzeDocument(
-    uri: string,
-    text: string,
-    tree: Tree,
-    settings: Settings,
-    reuse = false,
-    sites?: readonly BpfMacroSite[],
-    pinned?: ReadonlySet<SettingKey>,
-    object?: ObjectPass,
-    /** Narrows the target kernels (a BCC tool's variant, chosen by the probes its Python makes). */
-    narrow?: (kernels: Kernel[]) => Kernel[],
-  ): DocumentResult {
-    return drain(this.analyzeDocumentSteps(uri, text, tree, settings, reuse, sites, pinned, object, narrow));
+  analyzeDocument(...args: Parameters<Engine['analyzeDocumentSteps']>): DocumentResult {
+    return drain(this.analyzeDocumentSteps(...args));
   }
 
   /**
@@ -252,6 +241,7 @@ export class Engine {
     sites?: readonly BpfMacroSite[],
     pinned?: ReadonlySet<SettingKey>,
     object?: ObjectPass,
+    /** Narrows the target kernels (a BCC tool's variant, chosen by the probes its Python makes). */
     narrow?: (kernels: Kernel[]) => Kernel[],
   ): Generator<number, DocumentResult, void> {
     // A BCC tool in Python: its programs are analysed as C, their findings put on the Python text.
