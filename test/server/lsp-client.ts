@@ -24,7 +24,8 @@ export interface WireDiagnostic {
   source?: string;
   message: string;
   codeDescription?: { href: string };
-  data?: { kernels: string[]; basis?: string };
+  /** How many target kernels fail (their names are in the report). */
+  data?: { failing: number; basis?: string };
 }
 
 /** A running server and the client end of its connection. */

@@ -40,7 +40,10 @@ test('diagnostics, quick fix, applied edit, diagnostic gone', async () => {
     assert.equal(d.source, 'ebpf-portability');
     assert.equal(d.severity, 1);
     assert.match(d.codeDescription?.href ?? '', /docs\/rules\/unsafe-kernel-deref\.md$/);
-    assert.ok((d.data?.kernels.length ?? 0) > 40, 'the failing kernels travel with the diagnostic');
+    // The count of failing kernels travels; their ~80 names do not (the message says "every kernel").
+    assert.ok((d.data?.failing ?? 0) > 40, 'the number of failing kernels travels with the diagnostic');
+    assert.deepEqual(Object.keys(d.data ?? {}), ['failing']);
+    assert.match(d.message, /every kernel/);
     // The whole message travels: the headline the Problems list shows, the details the hover adds.
     const [headline, ...details] = d.message.split('\n');
     assert.match(headline, /^`task->real_parent->tgid` reads struct task_struct memory directly; /);
@@ -132,8 +135,9 @@ test('settings per document: target, rule severities, and bad values reported, n
       d.every((x) => x.severity === 2),
       'warning severity from settings',
     );
+    // The default target fails on more than 40 kernels (above); 6.1 is a handful.
     assert.ok(
-      d.every((x) => (x.data?.kernels ?? []).every((k) => /6\.1/.test(k))),
+      d.every((x) => x.data!.failing > 0 && x.data!.failing < 20),
       'only 6.1 kernels targeted',
     );
 
