@@ -7,6 +7,7 @@ import type { Node } from 'web-tree-sitter';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import type { Chain } from './chains';
 import { essentialName } from './ctypes';
+import { fieldAcross } from './layout';
 import type { FileModel } from './file';
 import type { LineIndex } from './lines';
 import type { Fix, TextEdit } from './model';
@@ -45,7 +46,7 @@ function endsInBitfield(chain: Chain, env: FixEnv): boolean {
   const local = env.model.structs.get(agg.name);
   if (local) return local.fields.get(last.field)?.bitfield ?? false;
   const name = essentialName(agg.name);
-  return env.kernels.some((k) => (env.db.fieldOn(name, last.field, k).bitfieldBits ?? 0) > 0);
+  return fieldAcross(env.db, env.kernels, name, last.field).some((f) => (f.bitfieldBits ?? 0) > 0);
 }
 
 /** The include edit `BPF_CORE_READ*` needs, if the file lacks it. */

@@ -45,9 +45,11 @@ export function offsetSpread(db: KernelDb, kernels: readonly Kernel[], struct: s
   return spreads.get(db, `${targetKey(kernels)}\u0000${struct}.${fields.join('.')}`, () => computeSpread(db, kernels, struct, fields));
 }
 
-/** A target's key: its kernels' ids. */
+const targetKeys = new OwnedCache<readonly Kernel[], string>({ name: 'layout.targetKey', owner: 'one target kernel list', key: '—' });
+
+/** A target's key: its kernels' ids (joined once per list: every member lookup asks for it). */
 function targetKey(kernels: readonly Kernel[]): string {
-  return kernels.map((k) => k.id).join(',');
+  return targetKeys.get(kernels, '', () => kernels.map((k) => k.id).join(','));
 }
 
 function computeSpread(db: KernelDb, kernels: readonly Kernel[], struct: string, fields: readonly string[]): OffsetSpread {

@@ -11,6 +11,7 @@ import type { SectionFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
+import { OwnedCache } from '../analysis/memo';
 import type { RuleContext } from './rule';
 
 /** One program's attach point. */
@@ -96,8 +97,17 @@ export function reportPerSection(ctx: RuleContext, verdict: (p: AttachPoint) => 
   }
 }
 
-/** Every program attach point of the file, in source order. */
-export function attachPoints(model: FileModel): AttachPoint[] {
+const pointsCache = new OwnedCache<FileModel, readonly AttachPoint[]>({ name: 'attach-points.points', owner: 'file model', key: '—' });
+
+/**
+ * Every program attach point of the file, in source order (found once per file model: rules ask
+ * for them in every function).
+ */
+export function attachPoints(model: FileModel): readonly AttachPoint[] {
+  return pointsCache.get(model, '', () => findAttachPoints(model));
+}
+
+function findAttachPoints(model: FileModel): AttachPoint[] {
   const out: AttachPoint[] = [];
   const programSecs = new Set(model.functions.map((f) => f.sec).filter((s): s is string => !!s));
   for (const site of model.sites()) {

@@ -8,6 +8,7 @@
  * under `if (CONFIG_X)` with `extern … CONFIG_X __kconfig` stays silent.
  */
 import { OwnedCache } from '../analysis/memo';
+import type { FileModel } from '../analysis/file';
 import { findingMessage, headlineWith } from '../analysis/model';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
@@ -278,12 +279,23 @@ function checkMaps(ctx: RuleContext) {
   }
 }
 
+/** The options the file's program sections need (a model is analysed against one database). */
+const sectionConfigs = new OwnedCache<FileModel, ReadonlySet<string>>({
+  name: 'config-required.sectionConfigs',
+  owner: 'file model',
+  key: '—',
+});
+
 function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
   const body = f.fn.body;
   if (!body) return;
   // Options a program section of the file needs are reported once, on that section: the object
   // loads all its programs together, so it fails on those kernels whatever this call needs.
-  const secConfigs = new Set(attachPoints(ctx.model).flatMap((p) => ctx.db.facts.section(p.sec)?.fact.configs ?? []));
+  const secConfigs = sectionConfigs.get(
+    ctx.model,
+    '',
+    () => new Set(attachPoints(ctx.model).flatMap((p) => ctx.db.facts.section(p.sec)?.fact.configs ?? [])),
+  );
   for (const call of body.descendantsOfType('call_expression')) {
     const fnNode = call?.childForFieldName('function');
     if (!call || fnNode?.type !== 'identifier') continue;

@@ -77,18 +77,34 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const per = idx.map((j) => all[j]);
     if (per.some((p) => p.present !== true)) return; // Absence is field-missing-in-range's finding.
     const shapes = shapesOf(ctx.db, all);
-    reportLink(
-      ctx,
-      chain,
-      link,
-      last,
-      access,
-      lay.kernelName,
-      kernels,
-      per,
-      idx.map((j) => shapes[j]),
-      chain.links[i + 1]?.op,
+    const next = chain.links[i + 1]?.op;
+    const resizes = ctx.loader.kind === 'libbpf';
+    // The same member read the same way on the same kernels compares the same: decided once per
+    // member and target (a 2,000-line file reads a few members hundreds of times).
+    const decided = decisions.get(all, `${at.key()}|${link.index}|${next}|${last}|${access}|${resizes}`, () =>
+      decide(
+        per,
+        idx.map((j) => shapes[j]),
+        link.index,
+        next,
+        last,
+        access,
+        resizes,
+      ),
     );
+    if (decided)
+      reportLink(
+        ctx,
+        chain,
+        link,
+        last,
+        access,
+        lay.kernelName,
+        kernels,
+        per,
+        idx.map((j) => shapes[j]),
+        decided,
+      );
   });
 }
 
@@ -148,26 +164,38 @@ function shapesOf(db: KernelDb, all: FieldOnKernel[]): Shape[] {
   );
 }
 
-function reportLink(
-  ctx: RuleContext,
-  chain: Chain,
-  link: Link,
+/** The reference declaration (an index into the kernels) and how each other kernel differs from it. */
+interface Decision {
+  readonly ref: number;
+  readonly changes: ReadonlyMap<number, Change[]>;
+}
+
+/** Decisions per member answer (`layout.fieldAcross`), by the kernels the code runs on and how it reads. */
+const decisions = new OwnedCache<FieldOnKernel[], Decision | undefined>({
+  name: 'field-type-changed-in-range.decisions',
+  owner: "a member's per-target answers (layout.fieldAcross)",
+  key: 'kernels the code runs on, subscripts, next operator, last link, access, loader',
+});
+
+/**
+ * The compiled type is that of the vmlinux.h the program was built with, which the linter cannot
+ * see: take the declaration most of these kernels share (the newest on a tie), and find the
+ * kernels that differ from it. Only kernels whose layout is known can be it, and only a
+ * declaration the chain's syntax fits (`rss_stat.count` was compiled against a struct).
+ * Undefined when no kernel differs.
+ */
+function decide(
+  per: readonly FieldOnKernel[],
+  shapes: readonly Shape[],
+  index: number,
+  next: '->' | '.' | undefined,
   last: boolean,
   access: Access,
-  struct: string,
-  kernels: Kernel[],
-  per: FieldOnKernel[],
-  shapes: Shape[],
-  next: '->' | '.' | undefined,
-) {
-  // The compiled type is that of the vmlinux.h the program was built with, which the linter
-  // cannot see: take the declaration most of these kernels share (the newest on a tie), and
-  // report the kernels that differ from it. Only kernels whose layout is known can be it, and
-  // only a declaration the chain's syntax fits (`rss_stat.count` was compiled against a struct).
-  const resizes = ctx.loader.kind === 'libbpf';
+  resizes: boolean,
+): Decision | undefined {
   const candidates = new Map<string, number>();
   per.forEach((p, i) => {
-    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown' && fitsSyntax(p, link.index, next))
+    if (p.bitfieldBits !== undefined && shapes[i].k !== 'unknown' && fitsSyntax(p, index, next))
       candidates.set(`${shapeKey(shapes[i])}|${p.bitfieldBits > 0}|${/union/.test(p.anon ?? '')}`, i);
   });
   let ref = -1;
@@ -187,10 +215,23 @@ function reportLink(
       changes = diff;
     }
   }
-  if (ref < 0) return;
+  return ref < 0 || changes.size === 0 ? undefined : { ref, changes };
+}
+
+function reportLink(
+  ctx: RuleContext,
+  chain: Chain,
+  link: Link,
+  last: boolean,
+  access: Access,
+  struct: string,
+  kernels: Kernel[],
+  per: FieldOnKernel[],
+  shapes: Shape[],
+  { ref, changes }: Decision,
+) {
   const r = per[ref];
   const rs = shapes[ref];
-  if (changes.size === 0) return;
   const failing = [...changes.keys()].map((i) => kernels[i]);
   const kinds = new Set([...changes.values()].flat());
   const severity: Severity =
