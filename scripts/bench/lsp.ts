@@ -292,35 +292,39 @@ export async function benchTargets(): Promise<void> {
     new Engine(db, (t) => parser.parseText(t)).analyzeDocument('file:///bench/warm.bpf.c', text, tree, DEFAULT_SETTINGS);
     tree.delete();
   }
-  let base = 0;
-  for (const n of [1, 10, 40, all.length]) {
+  const sizes = [1, 10, 40, all.length];
+  const settingsOf = (n: number) => {
     const names = all
       .filter((_, i) => i % Math.max(1, Math.floor(all.length / n)) === 0)
       .slice(0, n)
       .map((k) => k.name);
-    const settings = { ...DEFAULT_SETTINGS, targetKernels: names.join(',') };
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    return { ...DEFAULT_SETTINGS, targetKernels: names.join(',') };
+  };
+  // Rounds that take every size in turn, so a burst of the machine's other load falls on all
+  // sizes alike; the fastest of each size's eight: the question is what more kernels cost.
+  const times = new Map<number, number[]>(sizes.map((n) => [n, []]));
+  for (let round = 0; round < 8; round++)
+    for (const n of sizes) {
       // A fresh engine each time: no caches carried over between target sizes.
       const engine = new Engine(db, (t) => parser.parseText(t));
       const tree = parser.parseText(text)!;
       const t0 = performance.now();
-      engine.analyzeDocument('file:///bench/targets.bpf.c', text, tree, settings);
-      times.push(performance.now() - t0);
+      engine.analyzeDocument('file:///bench/targets.bpf.c', text, tree, settingsOf(n));
+      times.get(n)!.push(performance.now() - t0);
       tree.delete();
     }
-    // The fastest of five: the question is what more kernels cost, not the machine's other load.
-    const med = Math.min(...times);
-    if (n === 1) base = med;
-    console.log(`${`${n} target kernel${n === 1 ? '' : 's'}`.padEnd(44)} ${med.toFixed(1)} ms (${(med / base).toFixed(2)}x of 1 kernel)`);
+  const base = Math.min(...times.get(1)!);
+  for (const n of sizes) {
+    const best = Math.min(...times.get(n)!);
+    console.log(`${`${n} target kernel${n === 1 ? '' : 's'}`.padEnd(44)} ${best.toFixed(1)} ms (${(best / base).toFixed(2)}x of 1 kernel)`);
     if (n === all.length)
       record({
         figure: `whole-file analysis, 1 -> ${n} kernels`,
-        ours: ms(med),
+        ours: ms(best),
         baseline: `1 kernel ${ms(base)}`,
-        ratio: `${(med / base).toFixed(2)}x`,
+        ratio: `${(best / base).toFixed(2)}x`,
         target: '<= 1.2x',
-        met: med / base <= 1.2,
+        met: best / base <= 1.2,
       });
   }
 }
