@@ -6,8 +6,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Parser } from 'web-tree-sitter';
-import { maskBpfMacros } from '../../server/src/parse/bpfMacros';
-import { lexC } from '../../server/src/parse/lexer';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { maskBlockEdit, maskBpfMacros, maskEdit, maskState } from '../../server/src/parse/bpfMacros';
+import { lexC, lexText } from '../../server/src/parse/lexer';
 import { loadCParser } from '../../server/src/parse/documents';
 import { syntaxErrors } from './helpers';
 
@@ -272,4 +274,92 @@ test('the lexer keeps comments, strings and directives opaque and pairs brackets
   assert.equal(match[14], 23);
   assert.equal(match[18], 20);
   assert.equal(match[24], -1);
+});
+
+test('an edit inside a function body re-masks only that body, and equals masking the whole new text', () => {
+  const dirs = [join(__dirname, '..', '..', 'examples'), join(__dirname, '..', 'fixtures', 'shapes')];
+  const sources = dirs.flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.c'))
+      // Padded past the lexer's memo threshold (4 KiB), so the spliced tokens are what lexC answers.
+      .map((f) => `${readFileSync(join(dir, f), 'utf8')}\n/* ${'padding '.repeat(600)}*/\n#define AFTER 1\n`),
+  );
+  // What typing inserts: plain code, brackets, comment and string openers, directives, macro uses
+  // the block may hold (CO-RE reads, loops) and ones it may not (SEC, attributes, map methods).
+  const typed = [
+    'x',
+    '1',
+    ';',
+    ' ',
+    '\n',
+    '{',
+    '}',
+    '(',
+    ')',
+    '[',
+    ']',
+    '/*',
+    '*/',
+    '//',
+    '"',
+    "'",
+    '#',
+    '\n#if 0\n',
+    '\n#endif\n',
+    '\\\n',
+    'é',
+    '😀',
+    '',
+    'BPF_CORE_READ(t, pid)',
+    'BPF_CORE_READ_INTO(&v, t, a, b)',
+    'bpf_for(i, 0, 3) ',
+    'SEC("xdp")',
+    '__always_inline ',
+    'counts.lookup(&k)',
+    '__attribute__((unused)) ',
+    'struct { __uint(type, 1); } m;',
+    '{ x; }',
+    '} int g() {',
+  ];
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return (seed >>> 8) % n;
+  };
+  let edits = 0;
+  let local = 0;
+  for (const source of sources) {
+    const initial = maskState(source);
+    let state = initial;
+    for (let i = 0; i < 250; i++) {
+      // Runs of eight edits on the text the previous ones left, then the source again.
+      if (i % 8 === 0) state = initial;
+      const text = state.text;
+      // Mostly inside a function body, where typing happens; sometimes anywhere.
+      const blocks = state.blocks;
+      const k = rand(Math.max(1, blocks.length / 2));
+      const from = rand(4) > 0 && blocks.length ? blocks[2 * k]! + 1 + rand(blocks[2 * k + 1]! - blocks[2 * k]!) : rand(text.length + 1);
+      const start = Math.min(from, text.length);
+      const end = Math.min(text.length, start + (rand(3) === 0 ? rand(4) : 0));
+      const inserted = typed[rand(typed.length)]!;
+      const next = text.slice(0, start) + inserted + text.slice(end);
+      const whole = maskState(next);
+      const block = maskBlockEdit(state, start, end, inserted, next);
+      edits++;
+      if (block) {
+        local++;
+        const at = `edit ${i} of a source: [${start}, ${end}) -> ${JSON.stringify(inserted)}`;
+        assert.equal(block.masked, whole.masked, at);
+        assert.deepEqual(block.sites, whole.sites, at);
+        assert.deepEqual([...block.blocks], [...whole.blocks], at);
+        // The file model reads this text's directives and comments from the spliced tokens.
+        assert.deepEqual(lexC(next), lexText(next), at);
+      }
+      assert.deepEqual(maskEdit(state, start, end, inserted, next).masked, whole.masked);
+      state = whole;
+    }
+  }
+  // Enough edits must take the block path, or this test proves nothing (about a third of the
+  // insertions are ones it must refuse, and a quarter of the edits land anywhere).
+  assert.ok(local > edits / 4, `${local} of ${edits} edits re-masked one block`);
 });

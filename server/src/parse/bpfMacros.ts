@@ -11,7 +11,7 @@
 // `__attribute__` where the grammar allows it, pragmas) are only reported, never masked.
 
 import { directiveSite } from './directives';
-import { lexC, type DirectiveToken, type Token } from './lexer';
+import { lexC, spliceLex, type DirectiveToken, type Token } from './lexer';
 import {
   ATTRIBUTE_CALL_MACROS,
   ATTRIBUTE_MACROS,
@@ -123,6 +123,38 @@ class MacroPass {
     this.transparent = new Uint8Array(this.tokens.length);
     this.masker = new Masker(text);
     this.computeParents();
+  }
+
+  /** Offsets of the `{` and `}` of each top-level block (function bodies, initializers), flat. */
+  topBlocks(): Int32Array {
+    const out: number[] = [];
+    for (const [i, kind] of this.braceKinds) {
+      if (kind !== 'block' || this.parent[i] !== -1) continue;
+      out.push(this.tokens[i]!.start, this.tokens[this.match[i]!]!.start);
+    }
+    return Int32Array.from(out);
+  }
+
+  /**
+   * Whether this pass, run over one `{…}` alone, found only what reads the same in place: the
+   * block is balanced from its first token to its last, holds no directive, and its macro uses
+   * are CO-RE reads and loop macros, which look at nothing outside their own arguments (a SEC, an
+   * attribute, a map method or a map member may depend on the rest of the file).
+   */
+  localBlock(): boolean {
+    const n = this.tokens.length;
+    return (
+      n >= 2 &&
+      this.tokens[0]!.text === '{' &&
+      this.match[0] === n - 1 &&
+      this.tokens[n - 1]!.end === this.text.length &&
+      this.directives.length === 0 &&
+      this.gnuAttributes.length === 0 &&
+      this.sections.length === 0 &&
+      this.methodCandidates.length === 0 &&
+      this.autoProbeCandidates.length === 0 &&
+      this.sites.every(isLocalSite)
+    );
   }
 
   run(): MaskResult {
@@ -802,4 +834,105 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  */
 export function maskBpfMacros(text: string): MaskResult {
   return new MacroPass(text).run();
+}
+
+/** Macro uses that depend only on their own tokens. */
+function isLocalSite(s: BpfMacroSite): boolean {
+  return s.kind === 'core' || s.kind === 'loop';
+}
+
+/** A text's masking, with what lets an edit inside one function body re-mask only that body. */
+export interface MaskState {
+  readonly text: string;
+  /** As in {@link MaskResult}. */
+  readonly masked: string;
+  /** As in {@link MaskResult}; shared between states, hence read-only. */
+  readonly sites: readonly BpfMacroSite[];
+  /** Offsets of each top-level block's `{` and `}`, flat, in source order. */
+  readonly blocks: Int32Array;
+}
+
+/** Masks a whole text (see {@link maskBpfMacros}). */
+export function maskState(text: string): MaskState {
+  const pass = new MacroPass(text);
+  const r = pass.run();
+  return { text, masked: r.masked, sites: r.sites, blocks: pass.topBlocks() };
+}
+
+/**
+ * The masking of `text`, which is `prev.text` with [start, oldEnd) replaced by `inserted`. An
+ * edit inside one top-level block (typing in a function body) re-masks only that block when it
+ * reads the same alone as in place (`MacroPass.localBlock`): the rest of the masked text, its
+ * macro uses and its tokens are the previous ones, moved. Anything else masks the whole text.
+ * Either way the result equals `maskState(text)` (test/server/masking.test.ts replays edits).
+ */
+export function maskEdit(prev: MaskState, start: number, oldEnd: number, inserted: string, text: string): MaskState {
+  return maskBlockEdit(prev, start, oldEnd, inserted, text) ?? maskState(text);
+}
+
+/** {@link maskEdit}'s block path alone: undefined when the edit needs the whole text masked. */
+export function maskBlockEdit(prev: MaskState, start: number, oldEnd: number, inserted: string, text: string): MaskState | undefined {
+  const { blocks } = prev;
+  // The last block opening before the edit.
+  let lo = 0;
+  let hi = blocks.length / 2 - 1;
+  let k = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (blocks[2 * mid]! < start) {
+      k = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  if (k < 0) return undefined;
+  const open = blocks[2 * k]!;
+  const close = blocks[2 * k + 1]!;
+  if (oldEnd > close) return undefined;
+  const delta = inserted.length - (oldEnd - start);
+  // The block's old macro uses must be local too: their replacements come from the block alone.
+  const inside = (s: { start: number; end: number }) => s.end > open && s.start <= close;
+  if (prev.sites.some((s) => inside(s) && (!isLocalSite(s) || s.start < open || s.end > close + 1))) return undefined;
+  const body = text.slice(open, close + delta + 1);
+  const pass = new MacroPass(body);
+  const r = pass.run();
+  if (!pass.localBlock()) return undefined;
+  const old = lexC(prev.text);
+  const first = tokenAt(old.tokens, open);
+  const last = tokenAt(old.tokens, close);
+  if (first < 0 || last < 0) return undefined;
+  spliceLex(text, old, first, last, lexC(body), open, delta);
+  const moved = (d: number) => (s: BpfMacroSite) => (d ? shiftOffsets(s, d) : s);
+  const sites = [
+    ...prev.sites.filter((s) => s.end <= open),
+    ...r.sites.map(moved(open)),
+    ...prev.sites.filter((s) => s.start > close).map(moved(delta)),
+  ];
+  const next = blocks.slice();
+  next[2 * k + 1] = close + delta;
+  if (delta) for (let i = 2 * k + 2; i < next.length; i++) next[i] = next[i]! + delta;
+  const masked = prev.masked.slice(0, open) + r.masked + prev.masked.slice(close + 1);
+  return { text, masked, sites, blocks: next };
+}
+
+/** The index of the token starting at `offset`, or -1. */
+function tokenAt(tokens: readonly Token[], offset: number): number {
+  let lo = 0;
+  let hi = tokens.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = tokens[mid]!.start;
+    if (s === offset) return mid;
+    if (s < offset) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** A copy of a macro use with every `start` and `end` offset in it moved by `d`. */
+function shiftOffsets<T>(x: T, d: number): T {
+  if (Array.isArray(x)) return x.map((y) => shiftOffsets(y, d)) as T;
+  if (x === null || typeof x !== 'object') return x;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x)) out[k] = (k === 'start' || k === 'end') && typeof v === 'number' ? v + d : shiftOffsets(v, d);
+  return out as T;
 }

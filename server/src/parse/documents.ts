@@ -9,7 +9,7 @@
 // positionAt(node.startIndex), not from node.startPosition, when a file has a lone `\r`.
 
 import type { Edit, Parser, Tree } from 'web-tree-sitter';
-import { maskBpfMacros, type BpfMacroSite } from './bpfMacros';
+import { type BpfMacroSite, maskEdit, type MaskState, maskState } from './bpfMacros';
 import { notAProgram, unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
 import { computeLineStarts, computeRowStarts, offsetAt, pointAt, positionAt, type Position, type Range } from './positions';
@@ -75,6 +75,8 @@ class Snapshot implements ParsedDocument {
     readonly tooLarge: boolean,
     readonly timedOut: boolean,
     readonly skipped?: string,
+    /** The masking's top-level blocks, for the next edit (`maskEdit`). */
+    readonly blocks: Int32Array = NO_BLOCKS,
   ) {}
 
   offsetAt(position: Position): number {
@@ -86,12 +88,10 @@ class Snapshot implements ParsedDocument {
   }
 }
 
+const NO_BLOCKS = new Int32Array(0);
+
 /** A text with its masking, carried from one change to the next so that no text is masked twice. */
-interface Step {
-  readonly text: string;
-  readonly masked: string;
-  readonly sites: BpfMacroSite[];
-}
+type Step = MaskState;
 
 function isHighSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdbff;
@@ -159,7 +159,7 @@ export class DocumentStore {
     if (!old) throw new Error(`change to a document that is not open: ${uri}`);
     let text = old.text;
     let lineStarts = old.lineStarts;
-    let step: Step | null = old.tooLarge ? null : { text: old.text, masked: old.masked, sites: [...old.sites] };
+    let step: Step | null = old.tooLarge ? null : { text: old.text, masked: old.masked, sites: old.sites, blocks: old.blocks };
     // The old tree is only reusable if every intermediate text was masked, which needs each to be
     // under the size limit.
     let tree = old.tree;
@@ -180,9 +180,10 @@ export class DocumentStore {
         step = null;
         continue;
       }
-      const { masked, sites } = maskBpfMacros(text);
-      tree.edit(maskedEdit(step.masked, masked, start, end));
-      step = { text, masked, sites };
+      // Typing in a function body re-masks only that body.
+      const next = maskEdit(step, start, end, change.text, text);
+      tree.edit(maskedEdit(step.masked, next.masked, start, end));
+      step = next;
     }
     const doc = this.build(uri, version, text, tree, step, lineStarts);
     if (tree && tree !== doc.tree) tree.delete();
@@ -231,8 +232,8 @@ export class DocumentStore {
         ? `too large: ${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
         : unanalysable(text, lineStarts));
     if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
-    const { masked, sites } = step && step.text === text ? step : maskBpfMacros(text);
+    const { masked, sites, blocks } = step && step.text === text ? step : maskState(text);
     const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);
-    return new Snapshot(uri, version, text, masked, tree, sites, lineStarts, false, tree === null);
+    return new Snapshot(uri, version, text, masked, tree, sites, lineStarts, false, tree === null, undefined, blocks);
   }
 }

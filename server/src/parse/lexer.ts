@@ -227,13 +227,60 @@ export function lexC(text: string): LexResult {
   return result;
 }
 
+/**
+ * The tokens of `text` made from those of the text before an edit (`old`) and those of one
+ * balanced `{…}` the edit stayed inside (`inner`, lexed alone: it starts at `at` in `text` and
+ * replaces old tokens `first` to `last`). The caller has checked that the block lexes the same
+ * alone as in place: it starts where a token could, its `{` matches its closing `}`, and it holds
+ * no directive, so the tokens before and after it are the old ones, moved by `delta` after it.
+ * The result is kept like a lexed text's, so the file model's directives and comments of the new
+ * text come from it.
+ */
+export function spliceLex(
+  text: string,
+  old: LexResult,
+  first: number,
+  last: number,
+  inner: LexResult,
+  at: number,
+  delta: number,
+): LexResult {
+  const moved = <T extends { start: number; end: number }>(x: T, d: number): T => ({ ...x, start: x.start + d, end: x.end + d });
+  const tokens: Token[] = old.tokens.slice(0, first);
+  for (const t of inner.tokens) tokens.push(moved(t, at));
+  for (let i = last + 1; i < old.tokens.length; i++) tokens.push(delta ? moved(old.tokens[i]!, delta) : old.tokens[i]!);
+  // Bracket partners: the block's own are its alone; an old index past the block moves by the
+  // change in its token count.
+  const grow = inner.tokens.length - (last - first + 1);
+  const match = new Int32Array(tokens.length);
+  const outer = (v: number) => (v < first ? v : v + grow);
+  for (let i = 0; i < first; i++) match[i] = outer(old.match[i]!);
+  for (let i = 0; i < inner.tokens.length; i++) match[first + i] = inner.match[i]! < 0 ? -1 : inner.match[i]! + first;
+  for (let i = last + 1; i < old.tokens.length; i++) match[i + grow] = outer(old.match[i]!);
+  // The block's end in the old text: comments and directives from there on move by `delta`.
+  const oldEnd = old.tokens[last]!.end;
+  const comments = [
+    ...old.comments.filter((c) => c.end <= at),
+    ...inner.comments.map((c) => moved(c, at)),
+    ...old.comments.filter((c) => c.start >= oldEnd).map((c) => (delta ? moved(c, delta) : c)),
+  ];
+  const directives = delta ? old.directives.map((d) => (d.start >= oldEnd ? moved(d, delta) : d)) : old.directives;
+  const result: LexResult = { tokens, match, comments, directives };
+  if (text.length >= LEX_MEMO_MIN && text.length <= LEX_MEMO_MAX) {
+    lexMemo.unshift({ text, result });
+    if (lexMemo.length > LEX_MEMO_SIZE) lexMemo.pop();
+  }
+  return result;
+}
+
 const LEX_MEMO_MIN = 4096;
 /** Larger texts (generated code) are not kept: their tokens would hold tens of megabytes. */
 const LEX_MEMO_MAX = 1 << 20;
 const LEX_MEMO_SIZE = 3;
 const lexMemo: { text: string; result: LexResult }[] = [];
 
-function lexText(text: string): LexResult {
+/** Lexes `text` without the memo (tests compare it with what the memo or a splice holds). */
+export function lexText(text: string): LexResult {
   const tokens: Token[] = [];
   const directives: DirectiveToken[] = [];
   const comments: { start: number; end: number }[] = [];
