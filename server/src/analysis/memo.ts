@@ -36,6 +36,11 @@ export class OwnedCache<O extends object, V> {
     registry.push(info);
   }
 
+  /** Drops every entry of `owner` (for an owner that outlives the use of its entries). */
+  drop(owner: O): void {
+    this.byOwner.delete(owner);
+  }
+
   /** The value for `key` under `owner`, computed by `compute` the first time. */
   get(owner: O, key: string, compute: () => V): V {
     let m = this.byOwner.get(owner);

@@ -79,6 +79,15 @@ class ParentIndex {
 
 const indexes = new OwnedCache<Tree, ParentIndex>({ name: 'parents.index', owner: 'syntax tree', key: '—' });
 
+/**
+ * Forgets the parents recorded for `tree`. An analysis calls it when it ends: an open document's
+ * tree lives until the next edit, and the index of a 2,000-line program holds tens of thousands
+ * of nodes that only that analysis needed (a hover walks again the one item it asks about).
+ */
+export function releaseParents(tree: Tree): void {
+  indexes.drop(tree);
+}
+
 /** The parent of `node` (null for the root), as `node.parent` answers, without its cost in depth. */
 export function parentOf(node: Node): Node | null {
   const tree = node.tree;

@@ -27,6 +27,7 @@ import { Guards } from '../analysis/guards';
 import { hostDependentRegions, inactiveRegions, inRegions } from '../analysis/preprocessor';
 import { KSet } from '../analysis/kset';
 import { LineIndex } from '../analysis/lines';
+import { releaseParents } from '../analysis/parents';
 import type { Finding, Position, Range, Severity } from '../analysis/model';
 import { functionContexts } from '../analysis/program';
 import { FunctionScope, TypeEnv } from '../analysis/scope';
@@ -111,6 +112,15 @@ export function drain<T>(steps: Generator<number, T, void>): T {
  * the first yield. The caller must not resume it once the document's tree is gone.
  */
 export function* analyzeSteps(input: AnalysisInput): Generator<number, Finding[], void> {
+  try {
+    return yield* steps(input);
+  } finally {
+    // Ended, or dropped for a newer run: what it indexed of the tree is not needed any more.
+    releaseParents(input.tree);
+  }
+}
+
+function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
   const { text, tree, db, kernels } = input;
   if (kernels.length === 0) return [];
   const model = buildFileModel(input.uri, text, tree, input.resolveInclude, input.sites, input.build);
