@@ -28,7 +28,8 @@ class RowSet {
    * contiguous, and the order is a pure function of the rows.
    */
   sorted(): { cells: Cell[]; kernels: number[] }[] {
-    return [...this.rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
+    // The default sort compares UTF-16 code units, as `<` does, without a comparator call per pair.
+    return [...this.rows.keys()].sort().map((k) => this.rows.get(k)!);
   }
 }
 

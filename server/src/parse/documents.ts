@@ -12,7 +12,7 @@ import type { Edit, Parser, Tree } from 'web-tree-sitter';
 import { type BpfMacroSite, maskEdit, type MaskState, maskState } from './bpfMacros';
 import { notAProgram, unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
-import { computeLineStarts, computeRowStarts, offsetAt, pointAt, positionAt, type Position, type Range } from './positions';
+import { computeLineStarts, offsetAt, pointIn, positionAt, type Position, type Range } from './positions';
 
 export { loadCParser, liveTrees, DEFAULT_PARSE_LIMITS, type CParser, type ParseLimits } from './cParser';
 export type { Position, Range } from './positions';
@@ -113,15 +113,13 @@ export function maskedEdit(oldMasked: string, newMasked: string, changeStart: nu
   while (suffix < maxSuffix && oldMasked.charCodeAt(oldLen - 1 - suffix) === newMasked.charCodeAt(newLen - 1 - suffix)) suffix++;
   if (start > 0 && isHighSurrogate(oldMasked.charCodeAt(start - 1))) start--;
   if (suffix > 0 && isHighSurrogate(oldMasked.charCodeAt(oldLen - suffix - 1))) suffix--;
-  const oldRows = computeRowStarts(oldMasked);
-  const newRows = computeRowStarts(newMasked);
   return {
     startIndex: start,
     oldEndIndex: oldLen - suffix,
     newEndIndex: newLen - suffix,
-    startPosition: pointAt(oldRows, start),
-    oldEndPosition: pointAt(oldRows, oldLen - suffix),
-    newEndPosition: pointAt(newRows, newLen - suffix),
+    startPosition: pointIn(oldMasked, start),
+    oldEndPosition: pointIn(oldMasked, oldLen - suffix),
+    newEndPosition: pointIn(newMasked, newLen - suffix),
   };
 }
 
@@ -230,7 +228,10 @@ export class DocumentStore {
       notAProgram(uri) ??
       (text.length > this.limits.maxChars
         ? `too large: ${(text.length / 1e6).toFixed(1)} MB (the limit is ${(this.limits.maxChars / 1e6).toFixed(1)} MB)`
-        : unanalysable(text, lineStarts));
+        : // A change masked through `step` checked this very text already.
+          step?.text === text
+          ? undefined
+          : unanalysable(text, lineStarts));
     if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
     const { masked, sites, blocks } = step && step.text === text ? step : maskState(text);
     const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);

@@ -36,17 +36,6 @@ export function computeLineStarts(text: string): number[] {
   return starts;
 }
 
-/** Offsets where each tree-sitter row starts: after every `\n`. */
-export function computeRowStarts(text: string): number[] {
-  const starts = [0];
-  let i = text.indexOf('\n');
-  while (i >= 0) {
-    starts.push(i + 1);
-    i = text.indexOf('\n', i + 1);
-  }
-  return starts;
-}
-
 function isLineBreak(c: number): boolean {
   return c === 10 || c === 13;
 }
@@ -88,8 +77,16 @@ export function positionAt(text: string, lineStarts: readonly number[], offset: 
   return { line, character: o - lineStart };
 }
 
-/** The tree-sitter point of an offset: row counted by `\n`, column in UTF-16 code units. */
-export function pointAt(rowStarts: readonly number[], offset: number): Point {
-  const row = lineOf(rowStarts, offset);
-  return { row, column: offset - rowStarts[row]! };
+/**
+ * The tree-sitter point of `offset` in `text` (rows count `\n` only), found with the native
+ * `indexOf` instead of an array of every row's start: an edit needs three points, not the rows.
+ */
+export function pointIn(text: string, offset: number): Point {
+  let row = 0;
+  let start = 0;
+  for (let nl = text.indexOf('\n'); nl >= 0 && nl < offset; nl = text.indexOf('\n', nl + 1)) {
+    row++;
+    start = nl + 1;
+  }
+  return { row, column: offset - start };
 }
