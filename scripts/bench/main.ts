@@ -11,7 +11,8 @@ import { gunzipSync } from 'node:zlib';
 import { xzDecompress } from '../../kernel-db/src/btf/container';
 import { KernelDb, defaultDataDir } from '../../kernel-db/src/query/db';
 import { UserKernels } from '../../kernel-db/src/query/user';
-import { benchLsp, benchObject, benchTargets } from './lsp';
+import { benchLsp, benchObject } from './lsp';
+import { isolated } from './isolated';
 import { benchHuge } from './huge';
 import { benchScaling } from './scaling';
 import { printTable, record } from './table';
@@ -137,7 +138,7 @@ async function main() {
 
 main()
   .then(() => benchLsp())
-  .then(() => benchTargets())
+  .then(() => isolated('targets'))
   .then(() => benchObject())
   .then(() => benchScaling())
   .then(() => benchHuge())

@@ -23,6 +23,11 @@ export function record(f: Figure): void {
   figures.push(f);
 }
 
+/** The figures recorded so far in this process (a section run in a child hands them back). */
+export function recorded(): readonly Figure[] {
+  return figures;
+}
+
 export const ms = (x: number): string => `${x < 10 ? x.toFixed(1) : x.toFixed(0)} ms`;
 
 export function printTable(): void {
