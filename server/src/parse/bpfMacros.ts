@@ -11,7 +11,7 @@
 // `__attribute__` where the grammar allows it, pragmas) are only reported, never masked.
 
 import { directiveSite } from './directives';
-import { lexC, spliceLex, type DirectiveToken, type Token } from './lexer';
+import { lexC, type LexResult, spliceLex, type DirectiveToken, type Token } from './lexer';
 import {
   ATTRIBUTE_CALL_MACROS,
   ATTRIBUTE_MACROS,
@@ -113,9 +113,12 @@ class MacroPass {
   private readonly methodCandidates: Array<{ ident: number; close: number }> = [];
   private readonly autoProbeCandidates: Array<{ ident: number; close: number }> = [];
   private readonly bccMapNames = new Set<string>();
+  /** The text's tokens, directives and comments. */
+  readonly lexed: LexResult;
 
   constructor(private readonly text: string) {
     const lexed = lexC(text);
+    this.lexed = lexed;
     this.tokens = lexed.tokens;
     this.match = lexed.match;
     this.directives = lexed.directives;
@@ -900,7 +903,7 @@ export function maskBlockEdit(prev: MaskState, start: number, oldEnd: number, in
   const first = tokenAt(old.tokens, open);
   const last = tokenAt(old.tokens, close);
   if (first < 0 || last < 0) return undefined;
-  spliceLex(text, old, first, last, lexC(body), open, delta);
+  spliceLex(text, old, first, last, pass.lexed, open, delta);
   const moved = (d: number) => (s: BpfMacroSite) => (d ? shiftOffsets(s, d) : s);
   const sites = [
     ...prev.sites.filter((s) => s.end <= open),

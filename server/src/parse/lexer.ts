@@ -221,10 +221,7 @@ export function lexC(text: string): LexResult {
   if (text.length < LEX_MEMO_MIN || text.length > LEX_MEMO_MAX) return lexText(text);
   const hit = lexMemo.find((e) => e.text === text);
   if (hit) return hit.result;
-  const result = lexText(text);
-  lexMemo.unshift({ text, result });
-  if (lexMemo.length > LEX_MEMO_SIZE) lexMemo.pop();
-  return result;
+  return remember(text, lexText(text));
 }
 
 /**
@@ -266,10 +263,13 @@ export function spliceLex(
   ];
   const directives = delta ? old.directives.map((d) => (d.start >= oldEnd ? moved(d, delta) : d)) : old.directives;
   const result: LexResult = { tokens, match, comments, directives };
-  if (text.length >= LEX_MEMO_MIN && text.length <= LEX_MEMO_MAX) {
-    lexMemo.unshift({ text, result });
-    if (lexMemo.length > LEX_MEMO_SIZE) lexMemo.pop();
-  }
+  return text.length >= LEX_MEMO_MIN && text.length <= LEX_MEMO_MAX ? remember(text, result) : result;
+}
+
+/** Keeps `result` as the tokens of `text` in the memo (the newest first) and returns it. */
+function remember(text: string, result: LexResult): LexResult {
+  lexMemo.unshift({ text, result });
+  if (lexMemo.length > LEX_MEMO_SIZE) lexMemo.pop();
   return result;
 }
 

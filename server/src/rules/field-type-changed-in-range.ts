@@ -77,34 +77,15 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
     const per = idx.map((j) => all[j]);
     if (per.some((p) => p.present !== true)) return; // Absence is field-missing-in-range's finding.
     const shapes = shapesOf(ctx.db, all);
+    const perShapes = idx.map((j) => shapes[j]);
     const next = chain.links[i + 1]?.op;
     const resizes = ctx.loader.kind === 'libbpf';
     // The same member read the same way on the same kernels compares the same: decided once per
     // member and target (a 2,000-line file reads a few members hundreds of times).
     const decided = decisions.get(all, `${at.key()}|${link.index}|${next}|${last}|${access}|${resizes}`, () =>
-      decide(
-        per,
-        idx.map((j) => shapes[j]),
-        link.index,
-        next,
-        last,
-        access,
-        resizes,
-      ),
+      decide(per, perShapes, link.index, next, last, access, resizes),
     );
-    if (decided)
-      reportLink(
-        ctx,
-        chain,
-        link,
-        last,
-        access,
-        lay.kernelName,
-        kernels,
-        per,
-        idx.map((j) => shapes[j]),
-        decided,
-      );
+    if (decided) reportLink(ctx, chain, link, last, access, lay.kernelName, kernels, per, perShapes, decided);
   });
 }
 
