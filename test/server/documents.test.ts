@@ -15,7 +15,7 @@ import {
   type CParser,
   type ParsedDocument,
 } from '../../server/src/parse/documents';
-import { computeLineStarts, offsetAt, positionAt } from '../../server/src/parse/positions';
+import { computeLineStarts, offsetAt, positionAt, spliceLineStarts } from '../../server/src/parse/positions';
 import { corpus, dumpTree, findNode, rng, syntaxErrors } from './helpers';
 
 let cParser: CParser;
@@ -78,6 +78,29 @@ test('offsetAt and positionAt agree with vscode-languageserver-textdocument, cla
       );
     }
   }
+});
+
+test('line starts spliced after an edit equal those of the whole new text, line breaks split and joined', () => {
+  // Texts of line breaks and letters only, so edits often split `\r\n`, join `\r` + `\n`, or
+  // remove the break before or after the edit.
+  const rand = rng(23);
+  const pick = (n: number) => Array.from({ length: n }, () => 'a\r\n\r\n'[Math.floor(rand() * 5)]).join('');
+  let joined = 0;
+  for (let k = 0; k < 20000; k++) {
+    const before = pick(Math.floor(rand() * 12));
+    const start = Math.floor(rand() * (before.length + 1));
+    const end = start + Math.floor(rand() * (before.length - start + 1));
+    const inserted = pick(Math.floor(rand() * 4));
+    const after = before.slice(0, start) + inserted + before.slice(end);
+    if (before[start - 1] === '\r' && after[start] === '\n' && before[start] !== '\n') joined++;
+    assert.deepEqual(
+      spliceLineStarts(computeLineStarts(before), after, start, end, inserted.length),
+      computeLineStarts(after),
+      `${JSON.stringify(before)}: ${start}..${end} -> ${JSON.stringify(inserted)}`,
+    );
+  }
+  // The random edits did join a `\r` before the edit with an inserted or following `\n`.
+  assert.ok(joined > 100, `${joined} joins`);
 });
 
 test('changes apply in order with LSP semantics, like vscode-languageserver-textdocument', () => {

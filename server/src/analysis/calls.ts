@@ -36,12 +36,10 @@ export class CallGraph {
 
   constructor(readonly model: FileModel) {
     const byName = new Map(model.functions.map((f) => [f.name, f]));
-    const call = /\b([A-Za-z_]\w*)\s*\(/g;
     for (const caller of model.functions) {
       if (!caller.body) continue;
-      const body = model.text.slice(caller.body.startIndex, caller.body.endIndex);
-      for (const m of body.matchAll(call)) {
-        const callee = byName.get(m[1]);
+      for (const name of calledNames(model.text.slice(caller.body.startIndex, caller.body.endIndex))) {
+        const callee = byName.get(name);
         if (!callee || callee === caller) continue;
         let set = this.callerSets.get(callee);
         if (!set) this.callerSets.set(callee, (set = new Set()));
@@ -67,6 +65,22 @@ export class CallGraph {
   callersOf(fn: FunctionInfo): ReadonlySet<FunctionInfo> {
     return this.callerSets.get(fn) ?? new Set();
   }
+}
+
+/** Owner of the caches keyed by text alone (their entries hold for any file). */
+const TEXT_KEYED = {};
+
+const calledNamesCache = new OwnedCache<object, readonly string[]>(
+  { name: 'calls.calledNames', owner: 'the process (text-keyed; starts over at 4,096 bodies)', key: 'function body text' },
+  4096,
+);
+
+/**
+ * The names a function body calls (a name followed by `(`), each once. Keyed by the body's text,
+ * so an edit re-reads only the body it changed.
+ */
+function calledNames(body: string): readonly string[] {
+  return calledNamesCache.get(TEXT_KEYED, body, () => [...new Set(Array.from(body.matchAll(/\b([A-Za-z_]\w*)\s*\(/g), (m) => m[1]))]);
 }
 
 const graphs = new OwnedCache<FileModel, CallGraph>({ name: 'calls.graph', owner: 'file model', key: '—' });

@@ -86,8 +86,12 @@ export class KSet {
     return this.target.filter((_, i) => this.has(i));
   }
 
+  /** Memo of {@link key}: a set never changes once built. */
+  private keyText?: string;
+
   /** A stable key (for caches). */
   key(): string {
-    return Array.from(this.bits, (w) => w.toString(36)).join('.');
+    this.keyText ??= Array.from(this.bits, (w) => w.toString(36)).join('.');
+    return this.keyText;
   }
 }

@@ -1,13 +1,13 @@
 /** Offsets (UTF-16 code units) to LSP-style positions and back, for one text. */
-import { computeLineStarts, offsetAt, positionAt } from '../parse/positions';
+import { lineStartsOf, offsetAt, positionAt } from '../parse/positions';
 import type { Position, Range } from './model';
 
 /** Line starts of a text (LSP's line breaks: `\n`, `\r\n`, lone `\r`). */
 export class LineIndex {
-  private readonly starts: number[];
+  private readonly starts: readonly number[];
 
   constructor(readonly text: string) {
-    this.starts = computeLineStarts(text);
+    this.starts = lineStartsOf(text);
   }
 
   /** Position of a UTF-16 offset. */

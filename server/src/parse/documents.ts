@@ -12,7 +12,16 @@ import type { Edit, Parser, Tree } from 'web-tree-sitter';
 import { type BpfMacroSite, maskEdit, type MaskState, maskState } from './bpfMacros';
 import { notAProgram, unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
-import { computeLineStarts, offsetAt, pointIn, positionAt, type Position, type Range } from './positions';
+import {
+  computeLineStarts,
+  offsetAt,
+  pointIn,
+  positionAt,
+  rememberLineStarts,
+  spliceLineStarts,
+  type Position,
+  type Range,
+} from './positions';
 
 export { loadCParser, liveTrees, DEFAULT_PARSE_LIMITS, type CParser, type ParseLimits } from './cParser';
 export type { Position, Range } from './positions';
@@ -170,7 +179,7 @@ export class DocumentStore {
         if (end < start) [start, end] = [end, start];
       }
       text = text.slice(0, start) + change.text + text.slice(end);
-      lineStarts = computeLineStarts(text);
+      lineStarts = change.range ? spliceLineStarts(lineStarts, text, start, end, change.text.length) : computeLineStarts(text);
       if (!change.range || !tree || !step || text.length > this.limits.maxChars || unanalysable(text, lineStarts)) {
         // A full replacement, or a text that cannot be masked: nothing of the old tree is reusable.
         tree?.delete();
@@ -235,6 +244,8 @@ export class DocumentStore {
     if (why) return new Snapshot(uri, version, text, text, null, [], lineStarts, true, false, why);
     const { masked, sites, blocks } = step && step.text === text ? step : maskState(text);
     const tree = parseWithTimeout(this.parser, masked, oldTree, this.limits.timeoutMs);
+    // The analysis of this text takes its line index from here.
+    rememberLineStarts(text, lineStarts);
     return new Snapshot(uri, version, text, masked, tree, sites, lineStarts, false, tree === null, undefined, blocks);
   }
 }

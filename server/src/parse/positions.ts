@@ -36,6 +36,51 @@ export function computeLineStarts(text: string): number[] {
   return starts;
 }
 
+/**
+ * The line starts of `after`, made from those of the text before an edit (`before`, whose
+ * characters `start`..`end` became `inserted` characters): starts before the edit are kept,
+ * those after it move by the change in length, and only the edited span (with the character
+ * before it, where a `\r` may now pair with a `\n`) is scanned. Equals `computeLineStarts(after)`.
+ */
+export function spliceLineStarts(before: readonly number[], after: string, start: number, end: number, inserted: number): number[] {
+  const delta = inserted - (end - start);
+  const out: number[] = [0];
+  // Starts before the edit stay (a start at `start` itself depends on what follows it).
+  const keep = lineOf(before, Math.max(0, start - 1));
+  for (let l = 1; l <= keep; l++) if (before[l]! < start) out.push(before[l]!);
+  const stop = start + inserted;
+  for (let i = Math.max(0, start - 1); i < stop; i++) {
+    const c = after.charCodeAt(i);
+    if (c === 13) {
+      if (after.charCodeAt(i + 1) === 10) i++;
+      if (i + 1 > out[out.length - 1]!) out.push(i + 1);
+    } else if (c === 10 && i + 1 > out[out.length - 1]!) {
+      out.push(i + 1);
+    }
+  }
+  // Starts after the edit: their line breaks are unchanged text.
+  for (let l = lineOf(before, end) + 1; l < before.length; l++) {
+    const s = before[l]! + delta;
+    if (before[l]! > end && s > out[out.length - 1]!) out.push(s);
+  }
+  return out;
+}
+
+const LINE_MEMO_SIZE = 3;
+/** The line starts of the last texts the document store built (see the cache list in ARCHITECTURE.md). */
+const lineMemo: { text: string; starts: readonly number[] }[] = [];
+
+/** Keeps `starts` as the line starts of `text`, for {@link lineStartsOf}. */
+export function rememberLineStarts(text: string, starts: readonly number[]): void {
+  lineMemo.unshift({ text, starts });
+  if (lineMemo.length > LINE_MEMO_SIZE) lineMemo.pop();
+}
+
+/** The line starts of `text`: the document store's when it has them, else computed. */
+export function lineStartsOf(text: string): readonly number[] {
+  return lineMemo.find((e) => e.text === text)?.starts ?? computeLineStarts(text);
+}
+
 function isLineBreak(c: number): boolean {
   return c === 10 || c === 13;
 }
