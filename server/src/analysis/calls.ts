@@ -26,9 +26,9 @@ export function calleeName(call: Node, text: string): string | undefined {
 }
 
 /**
- * The calls between the functions of one file. Who calls whom comes from one pass over the
- * function bodies' text (names followed by `(`); the call nodes of a callee are found in the tree
- * only when asked for, and only in the bodies of its callers.
+ * The calls between the functions of one file. Who calls whom comes from the names each body's
+ * text calls (`FunctionInfo.calls`: names followed by `(`); the call nodes of a callee are found
+ * in the tree only when asked for, and only in the bodies of its callers.
  */
 export class CallGraph {
   private readonly sites = new Map<string, CallSite[]>();
@@ -37,8 +37,7 @@ export class CallGraph {
   constructor(readonly model: FileModel) {
     const byName = new Map(model.functions.map((f) => [f.name, f]));
     for (const caller of model.functions) {
-      if (!caller.body) continue;
-      for (const name of calledNames(model.text.slice(caller.body.startIndex, caller.body.endIndex))) {
+      for (const name of caller.calls) {
         const callee = byName.get(name);
         if (!callee || callee === caller) continue;
         let set = this.callerSets.get(callee);
@@ -65,22 +64,6 @@ export class CallGraph {
   callersOf(fn: FunctionInfo): ReadonlySet<FunctionInfo> {
     return this.callerSets.get(fn) ?? new Set();
   }
-}
-
-/** Owner of the caches keyed by text alone (their entries hold for any file). */
-const TEXT_KEYED = {};
-
-const calledNamesCache = new OwnedCache<object, readonly string[]>(
-  { name: 'calls.calledNames', owner: 'the process (text-keyed; starts over at 4,096 bodies)', key: 'function body text' },
-  4096,
-);
-
-/**
- * The names a function body calls (a name followed by `(`), each once. Keyed by the body's text,
- * so an edit re-reads only the body it changed.
- */
-function calledNames(body: string): readonly string[] {
-  return calledNamesCache.get(TEXT_KEYED, body, () => [...new Set(Array.from(body.matchAll(/\b([A-Za-z_]\w*)\s*\(/g), (m) => m[1]))]);
 }
 
 const graphs = new OwnedCache<FileModel, CallGraph>({ name: 'calls.graph', owner: 'file model', key: '—' });

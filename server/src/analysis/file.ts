@@ -9,6 +9,7 @@ import { type DirectiveToken, lexC } from '../parse/lexer';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 import { classifyMacros, type FunctionMacro, parseFunctionMacro } from './functionMacros';
+import { OwnedCache, TEXT_KEYED } from './memo';
 
 /** A function-like macro as written (see functionMacros.ts). */
 type RawFunctionMacro = NonNullable<ReturnType<typeof parseFunctionMacro>>;
@@ -43,6 +44,8 @@ export interface FunctionInfo {
   /** Wrapper macro, e.g. `BPF_KPROBE`, when the program is declared through one. */
   readonly wrapper?: string;
   readonly params: { name: string; type: CType; node: Node }[];
+  /** The names the body calls (each name followed by `(` in its text), once each. */
+  readonly calls: readonly string[];
 }
 
 /** An `extern … __ksym` (a kfunc or kernel variable) or `extern … __kconfig` declaration. */
@@ -372,10 +375,9 @@ export function buildFileModel(
         break;
       }
       case 'function_definition': {
-        const info = functionInfo(n, src, typedefs, sections);
+        const { info, guard } = functionInfo(n, src, typedefs, sections);
         functions.push(info);
-        const g = info.body && !info.sec ? guardReturned(info.body, src) : undefined;
-        if (g) guardFunctions.set(info.name, g);
+        if (guard && !info.sec) guardFunctions.set(info.name, guard);
         break;
       }
       case 'preproc_ifdef':
@@ -647,44 +649,89 @@ function guardReturned(body: Node, src: (n: Node) => string): GuardFunction | un
   return { call: src(e), negated };
 }
 
+/** What a function definition's own text says about it (the same text says the same anywhere). */
+interface FunctionHead {
+  readonly name: string;
+  readonly wrapper?: string;
+  /** Where the program's name starts, from the definition's start (-1: it has none). */
+  readonly nameAt: number;
+  /** The existence check the body returns, if that is all it does. */
+  readonly guard?: GuardFunction;
+  readonly calls: readonly string[];
+}
+
+const headsCache = new OwnedCache<object, FunctionHead>(
+  { name: 'file.functionHeads', owner: 'the process (text-keyed; starts over at 4,096 definitions)', key: "a function definition's text" },
+  4096,
+);
+
+/**
+ * A function definition's model. Its name, wrapper and guard come from its text (kept by that
+ * text, so an edit reads again only the function it changed); its body and parameters are read
+ * from the tree when first asked for (the parameters' types with the file's typedefs, which in C
+ * come before their use).
+ */
 function functionInfo(
   n: Node,
   src: (n: Node) => string,
   typedefs: ReadonlyMap<string, CType>,
   sections: ReadonlyMap<number, SectionSite>,
-): FunctionInfo {
+): { info: FunctionInfo; guard?: GuardFunction } {
+  const head = headsCache.get(TEXT_KEYED, src(n), () => functionHead(n, src));
+  // The masker links each SEC() to the name it annotates.
+  const sec = head.nameAt < 0 ? undefined : sections.get(n.startIndex + head.nameAt);
+  let body: Node | null | undefined;
+  let params: FunctionInfo['params'] | undefined;
+  const info: FunctionInfo = {
+    name: head.name,
+    node: n,
+    calls: head.calls,
+    get body() {
+      if (body === undefined) body = n.childForFieldName('body');
+      return body;
+    },
+    get params() {
+      params ??= functionParams(n, src, typedefs, head.wrapper ? 1 : 0);
+      return params;
+    },
+    ...(sec?.section != null && sec.target?.kind === 'function' ? { sec: sec.section } : {}),
+    ...(head.wrapper ? { wrapper: head.wrapper } : {}),
+  };
+  return { info, ...(head.guard ? { guard: head.guard } : {}) };
+}
+
+/** The `function_declarator` of a definition and its parameter declarations. */
+function declaratorOf(n: Node): { decl: Node | null; pdecls: Node[] } {
   let decl = n.childForFieldName('declarator');
   while (decl && decl.type !== 'function_declarator') decl = decl.childForFieldName('declarator');
-  const nameNode = decl?.childForFieldName('declarator') ?? null;
-  let name = nameNode ? src(nameNode) : '';
-  const params: FunctionInfo['params'] = [];
-  let wrapper: string | undefined;
   const list = decl?.childForFieldName('parameters');
   const pdecls = (list?.namedChildren ?? []).filter((p): p is Node => !!p && p.type === 'parameter_declaration');
-  let skip = 0;
-  let nameStart = nameNode?.startIndex ?? -1;
+  return { decl, pdecls };
+}
+
+function functionHead(n: Node, src: (n: Node) => string): FunctionHead {
+  const { decl, pdecls } = declaratorOf(n);
+  const nameNode = decl?.childForFieldName('declarator') ?? null;
+  const name = nameNode ? src(nameNode) : '';
+  const body = n.childForFieldName('body');
+  const guard = body ? guardReturned(body, src) : undefined;
+  const calls = body ? [...new Set(Array.from(src(body).matchAll(/\b([A-Za-z_]\w*)\s*\(/g), (m) => m[1]))] : [];
+  const rest = guard ? { guard, calls } : { calls };
   if (PROGRAM_WRAPPERS.has(name) && pdecls.length > 0) {
     // `BPF_KPROBE(prog, struct file *f)`: tree-sitter reads `prog` as a parameter type.
-    wrapper = name;
-    name = src(pdecls[0]).trim();
-    nameStart = pdecls[0].startIndex;
-    skip = 1;
+    return { name: src(pdecls[0]).trim(), wrapper: name, nameAt: pdecls[0].startIndex - n.startIndex, ...rest };
   }
-  for (const p of pdecls.slice(skip)) {
+  return { name, nameAt: nameNode ? nameNode.startIndex - n.startIndex : -1, ...rest };
+}
+
+function functionParams(n: Node, src: (n: Node) => string, typedefs: ReadonlyMap<string, CType>, skip: number): FunctionInfo['params'] {
+  const params: { name: string; type: CType; node: Node }[] = [];
+  for (const p of declaratorOf(n).pdecls.slice(skip)) {
     const base = fromSpecifier(p.childForFieldName('type'), src, typedefs);
     const r = applyDeclarator(base, p.childForFieldName('declarator'), src);
     if (r.name) params.push({ name: r.name, type: r.type, node: p });
   }
-  // The masker links each SEC() to the name it annotates.
-  const sec = sections.get(nameStart);
-  return {
-    name,
-    node: n,
-    body: n.childForFieldName('body'),
-    params,
-    ...(sec?.section != null && sec.target?.kind === 'function' ? { sec: sec.section } : {}),
-    ...(wrapper ? { wrapper } : {}),
-  };
+  return params;
 }
 
 /** `#pragma clang attribute push(__attribute__((preserve_access_index)), …)` … `pop` offset ranges. */

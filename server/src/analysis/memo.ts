@@ -23,6 +23,12 @@ export function ownedCaches(): readonly CacheInfo[] {
   return registry;
 }
 
+/**
+ * The owner of caches keyed by text alone: their entries hold for any file (what a function's
+ * own text says, say), so they live with the process, bounded by their limit.
+ */
+export const TEXT_KEYED: object = Object.freeze({});
+
 /** A cache of values per owner object and string key. */
 export class OwnedCache<O extends object, V> {
   private readonly byOwner = new WeakMap<O, Map<string, V>>();

@@ -8,7 +8,7 @@
 // checks it. tree-sitter rows count `\n` only, so LSP positions must come from
 // positionAt(node.startIndex), not from node.startPosition, when a file has a lone `\r`.
 
-import type { Edit, Parser, Tree } from 'web-tree-sitter';
+import type { Edit, Parser, Point, Tree } from 'web-tree-sitter';
 import { type BpfMacroSite, maskEdit, type MaskState, maskState } from './bpfMacros';
 import { notAProgram, unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
@@ -115,21 +115,48 @@ function isHighSurrogate(c: number): boolean {
 export function maskedEdit(oldMasked: string, newMasked: string, changeStart: number, changeOldEnd: number): Edit {
   const oldLen = oldMasked.length;
   const newLen = newMasked.length;
-  let start = 0;
-  while (start < changeStart && oldMasked.charCodeAt(start) === newMasked.charCodeAt(start)) start++;
-  let suffix = 0;
+  // The longest common prefix (up to the change) and suffix (after it): compared natively, a
+  // whole span at a time, halving the span where it differs.
+  const start = commonLength(changeStart, (k) => oldMasked.slice(0, k) === newMasked.slice(0, k));
   const maxSuffix = Math.min(oldLen - changeOldEnd, newLen - start, oldLen - start);
-  while (suffix < maxSuffix && oldMasked.charCodeAt(oldLen - 1 - suffix) === newMasked.charCodeAt(newLen - 1 - suffix)) suffix++;
-  if (start > 0 && isHighSurrogate(oldMasked.charCodeAt(start - 1))) start--;
-  if (suffix > 0 && isHighSurrogate(oldMasked.charCodeAt(oldLen - suffix - 1))) suffix--;
+  const suffix = commonLength(maxSuffix, (k) => oldMasked.slice(oldLen - k) === newMasked.slice(newLen - k));
+  const from = start > 0 && isHighSurrogate(oldMasked.charCodeAt(start - 1)) ? start - 1 : start;
+  const tail = suffix > 0 && isHighSurrogate(oldMasked.charCodeAt(oldLen - suffix - 1)) ? suffix - 1 : suffix;
+  const startPosition = pointIn(oldMasked, from);
   return {
-    startIndex: start,
-    oldEndIndex: oldLen - suffix,
-    newEndIndex: newLen - suffix,
-    startPosition: pointIn(oldMasked, start),
-    oldEndPosition: pointIn(oldMasked, oldLen - suffix),
-    newEndPosition: pointIn(newMasked, newLen - suffix),
+    startIndex: from,
+    oldEndIndex: oldLen - tail,
+    newEndIndex: newLen - tail,
+    startPosition,
+    // The text before `from` is the same in both: count rows from there.
+    oldEndPosition: pointAfter(oldMasked, from, startPosition, oldLen - tail),
+    newEndPosition: pointAfter(newMasked, from, startPosition, newLen - tail),
   };
+}
+
+/** The largest `k` ≤ `max` for which `same(k)` holds, `same` holding for every smaller `k` too. */
+function commonLength(max: number, same: (k: number) => boolean): number {
+  if (same(max)) return max;
+  let low = 0;
+  let high = max;
+  // same(low) holds, same(high) does not.
+  while (high - low > 1) {
+    const mid = (low + high) >>> 1;
+    if (same(mid)) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+/** The tree-sitter point of `offset` in `text`, counting from `at` (an offset before it, at `point`). */
+function pointAfter(text: string, at: number, point: Point, offset: number): Point {
+  let row = point.row;
+  let start = at - point.column;
+  for (let nl = text.indexOf('\n', at); nl >= 0 && nl < offset; nl = text.indexOf('\n', nl + 1)) {
+    row++;
+    start = nl + 1;
+  }
+  return { row, column: offset - start };
 }
 
 /**

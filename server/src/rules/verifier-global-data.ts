@@ -11,7 +11,7 @@ import { findingMessage } from '../analysis/model';
 import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
-import type { FileModel } from '../analysis/file';
+import type { FileModel, FunctionInfo } from '../analysis/file';
 import type { Rule, RuleContext } from './rule';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { parentOf } from '../analysis/parents';
@@ -74,7 +74,7 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
 /** What one function uses of global data. */
 function usesIn(
   ctx: RuleContext,
-  params: readonly string[],
+  fn: FunctionInfo,
   body: Node,
   kinds: ReadonlyMap<string, 'data' | 'kconfig'>,
   /** `bpf_printk` keeps its format in `.rodata` (the file does not define `BPF_NO_GLOBAL_DATA`). */
@@ -83,7 +83,8 @@ function usesIn(
   const text = ctx.model.text.slice(body.startIndex, body.endIndex);
   // Walking the tree costs far more than reading the text: only bodies that can use global data.
   const mentions = [...kinds.keys()].some((name) => text.includes(name));
-  const locals = new Set(params);
+  // Its parameters and locals shadow globals (read only where a global's name appears).
+  const locals = new Set(mentions ? fn.params.map((p) => p.name) : []);
   for (const d of mentions ? body.descendantsOfType('declaration') : []) {
     for (const decl of d?.childrenForFieldName('declarator') ?? []) {
       const id = declaredName(decl);
@@ -123,17 +124,7 @@ function globalData(ctx: RuleContext) {
   const kinds = globalKinds(ctx.model);
   // Read once per file (a search of the whole text per function was most of an edit's time).
   const printkIsGlobal = !/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text);
-  const uses = ctx.model.functions.flatMap((fn) =>
-    fn.body
-      ? usesIn(
-          ctx,
-          fn.params.map((p) => p.name),
-          fn.body,
-          kinds,
-          printkIsGlobal,
-        )
-      : [],
-  );
+  const uses = ctx.model.functions.flatMap((fn) => (fn.body ? usesIn(ctx, fn, fn.body, kinds, printkIsGlobal) : []));
   // Declared data globals the object keeps even unused (clang drops only unused statics).
   const declared = [...kinds]
     .filter(([, kind]) => kind === 'data')
