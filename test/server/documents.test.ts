@@ -349,7 +349,7 @@ test('maskedEdit equals a character-by-character scan on random masked texts and
     // Masking may change text before the change too (a `)` closing a `SEC(`).
     if (rand() < 0.3 && start > 0) {
       const at = Math.floor(rand() * start);
-      b = b.slice(0, at) + ' ' + b.slice(at + 1);
+      b = `${b.slice(0, at)} ${b.slice(at + 1)}`;
     }
     assert.deepEqual(
       maskedEdit(a, b, start, end),
