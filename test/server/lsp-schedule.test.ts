@@ -118,3 +118,28 @@ test('an edit to a large program while it is analysed drops the run of the old t
     await c.stop();
   }
 });
+
+test('a burst of edits received together is analysed once, at its last version', { timeout: 120000 }, async () => {
+  const c = await TestClient.start();
+  try {
+    c.settings = SETTINGS;
+    const uri = 'file:///t/burst.bpf.c';
+    const text = readFileSync(join(root, 'examples', 'tcp-connect.bpf.c'), 'utf8');
+    c.open(uri, text);
+    await c.diagnostics(uri);
+    const before = c.published.length;
+    // Fifty keystrokes at the end of the file, sent in one go (as a paste of many changes or a
+    // client catching up does): the server has them all before the first analysis could start.
+    const end = text.split('\n').length;
+    for (let v = 2; v <= 51; v++)
+      c.change(uri, v, [{ range: { start: { line: end, character: 0 }, end: { line: end, character: 0 } }, text: ' ' }]);
+    await c.diagnostics(uri, () => true, 51);
+    const versions = c.published.slice(before).map((p) => p.version);
+    assert.equal(versions[versions.length - 1], 51);
+    // Analysing each version would publish fifty times; messages that arrive in separate reads
+    // may each be analysed, so a few are allowed.
+    assert.ok(versions.length <= 5, `published for versions ${versions.join(', ')}`);
+  } finally {
+    await c.stop();
+  }
+});

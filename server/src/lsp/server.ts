@@ -109,6 +109,21 @@ export interface ReportResult extends PortabilityReport {
 /** The largest file the object pass compiles (what the editor would hold anyway). */
 const MAX_COMPILED_BYTES = 10 * 1024 * 1024;
 
+/**
+ * Runs `run` after `ms`, or with no delay asked, once the event loop has turned: the connection
+ * hands over one message a turn, and messages already received come first, so a burst of edits
+ * is analysed once, at its last version (a timer would add a millisecond to every edit). Returns
+ * how to cancel it.
+ */
+function later(ms: number, run: () => void): () => void {
+  if (ms > 0) {
+    const t = setTimeout(run, ms);
+    return () => clearTimeout(t);
+  }
+  const i = setImmediate(run);
+  return () => clearImmediate(i);
+}
+
 /** Options for tests and embedding. */
 export interface ServerOptions {
   /** Delay between the last edit and analysis, in ms. */
@@ -118,7 +133,8 @@ export interface ServerOptions {
 }
 
 interface DocState {
-  timer?: NodeJS.Timeout;
+  /** Cancels the pending analysis (see `later`). */
+  cancel?: () => void;
   /** Findings of the last analysis and the version they belong to. */
   results?: { version: number; findings: Finding[] };
   /** The object pass waits for the document's first diagnostics (clang would compete with them). */
@@ -465,22 +481,21 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const schedule = (uri: string) => {
     const state = states.get(uri);
     if (!state) return;
-    if (state.timer) clearTimeout(state.timer);
-    state.timer = setTimeout(() => {
-      state.timer = undefined;
+    state.cancel?.();
+    state.cancel = later(debounceMs, () => {
+      state.cancel = undefined;
       void (startup ?? Promise.resolve()).then(() => {
         const doc = docs?.get(uri);
         return doc ? validate(doc).catch((e) => connection.console.error(`validate: ${(e as Error).stack ?? e}`)) : undefined;
       });
-    }, debounceMs);
+    });
   };
 
   // Open, change and close run in the order they arrived, after the start-up: a close that
   // arrived while the parser loaded must not run before its open (the document would stay open).
   connection.onDidOpenTextDocument((p) => {
     void (startup ?? Promise.resolve()).then(() => {
-      const old = states.get(p.textDocument.uri);
-      if (old?.timer) clearTimeout(old.timer);
+      states.get(p.textDocument.uri)?.cancel?.();
       states.set(p.textDocument.uri, { objectPending: true });
       guard('open', () => docs?.open(p.textDocument.uri, p.textDocument.text, p.textDocument.version), undefined);
       schedule(p.textDocument.uri);
@@ -515,8 +530,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
   const close = (uri: string) => {
     settingsProblems.delete(uri);
-    const s = states.get(uri);
-    if (s?.timer) clearTimeout(s.timer);
+    states.get(uri)?.cancel?.();
     states.delete(uri);
     settingsCache.delete(uri);
     objects.delete(uri);
