@@ -46,6 +46,8 @@ export interface FunctionInfo {
   readonly params: { name: string; type: CType; node: Node }[];
   /** The names the body calls (each name followed by `(` in its text), once each. */
   readonly calls: readonly string[];
+  /** Where the body starts and ends (offsets, known without reading the tree), if it has one. */
+  readonly bodySpan: { readonly start: number; readonly end: number } | null;
 }
 
 /** An `extern … __ksym` (a kfunc or kernel variable) or `extern … __kconfig` declaration. */
@@ -658,6 +660,8 @@ interface FunctionHead {
   /** The existence check the body returns, if that is all it does. */
   readonly guard?: GuardFunction;
   readonly calls: readonly string[];
+  /** The body's start and end, from the definition's start (null: no body). */
+  readonly body: readonly [number, number] | null;
 }
 
 const headsCache = new OwnedCache<object, FunctionHead>(
@@ -686,6 +690,7 @@ function functionInfo(
     name: head.name,
     node: n,
     calls: head.calls,
+    bodySpan: head.body ? { start: n.startIndex + head.body[0], end: n.startIndex + head.body[1] } : null,
     get body() {
       if (body === undefined) body = n.childForFieldName('body');
       return body;
@@ -716,7 +721,8 @@ function functionHead(n: Node, src: (n: Node) => string): FunctionHead {
   const body = n.childForFieldName('body');
   const guard = body ? guardReturned(body, src) : undefined;
   const calls = body ? [...new Set(Array.from(src(body).matchAll(/\b([A-Za-z_]\w*)\s*\(/g), (m) => m[1]))] : [];
-  const rest = guard ? { guard, calls } : { calls };
+  const span = body ? ([body.startIndex - n.startIndex, body.endIndex - n.startIndex] as const) : null;
+  const rest = guard ? { guard, calls, body: span } : { calls, body: span };
   if (PROGRAM_WRAPPERS.has(name) && pdecls.length > 0) {
     // `BPF_KPROBE(prog, struct file *f)`: tree-sitter reads `prog` as a parameter type.
     return { name: src(pdecls[0]).trim(), wrapper: name, nameAt: pdecls[0].startIndex - n.startIndex, ...rest };

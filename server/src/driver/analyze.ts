@@ -36,10 +36,19 @@ import { DEFAULT_SETTINGS, type RuleSetting } from './settings';
 
 /** Findings of functions from the previous analysis of a document, for reuse. */
 export class AnalysisCache {
-  /** Key (file signature + function text) → findings relative to the function's start. */
-  entries = new Map<string, Finding[]>();
+  /** Key (file signature + function text) → the function's findings (see {@link CachedFindings}). */
+  entries = new Map<string, CachedFindings>();
   /** Hits and misses of the last analysis (for tests and benchmarks). */
   stats = { hits: 0, misses: 0 };
+}
+
+/**
+ * A function's findings, relative to its start, and the last placement of them in a text: typing
+ * that moves no function (most keystrokes) reuses that placement as it is.
+ */
+interface CachedFindings {
+  readonly relative: readonly Finding[];
+  placed?: { readonly origin: Position; readonly findings: readonly Finding[] };
 }
 
 /** The rules in the order their metadata asks for. */
@@ -194,7 +203,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
   // Where the compiled object's code runs, per kernel: rules see only the kernels that run a node.
   const reach = input.object?.mode === 'object' && input.object.reach ? objectReach(input.object.reach, lines, kernels) : undefined;
   const cache = input.cache;
-  const next = new Map<string, Finding[]>();
+  const next = new Map<string, CachedFindings>();
   // Hashed once, so each function's key is short to build and to look up.
   const sig = cache
     ? createHash('sha1')
@@ -251,7 +260,9 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
       cache!.stats.hits++;
       analysed++;
       next.set(key, hit);
-      findings.push(...hit.map((f) => moveFinding(f, { line: 0, character: 0 }, origin)));
+      if (hit.placed?.origin.line !== origin.line || hit.placed.origin.character !== origin.character)
+        hit.placed = { origin, findings: hit.relative.map((f) => moveFinding(f, { line: 0, character: 0 }, origin)) };
+      findings.push(...hit.placed.findings);
       continue;
     }
     if (cache) cache.stats.misses++;
@@ -274,10 +285,10 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
     }
     // A function a rule failed on is analysed again next time, so the failure is seen again.
     if (cache && complete)
-      next.set(
-        key,
-        local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
-      );
+      next.set(key, {
+        relative: local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
+        placed: { origin, findings: [...local] },
+      });
     findings.push(...local);
     yield (0.9 * ++analysed) / model.functions.length;
   }
@@ -336,12 +347,12 @@ function objectReach(r: ObjectReach, lines: LineIndex, kernels: readonly Kernel[
 
 /** The text outside function bodies: what every function's analysis may depend on. */
 function signature(text: string, model: FileModel): string {
-  const bodies = model.functions.map((f: FunctionInfo) => f.body).filter((b): b is Node => !!b);
   let out = '';
   let at = 0;
-  for (const b of bodies) {
-    out += text.slice(at, b.startIndex);
-    at = b.endIndex;
+  for (const f of model.functions) {
+    if (!f.bodySpan) continue;
+    out += text.slice(at, f.bodySpan.start);
+    at = f.bodySpan.end;
   }
   return out + text.slice(at);
 }
