@@ -460,6 +460,23 @@ int BPF_KPROBE(on_open)
   );
 });
 
+test('config-required: related information stops at 20 places, the last saying how many more; every use is kept', async () => {
+  const programs = Array.from({ length: 23 }, (_, i) => `SEC("fentry/vfs_read")\nint BPF_PROG(on_read_${i})\n{\n    return 0;\n}\n`);
+  const code = `${CORE}\n${programs.join('\n')}`;
+  const f = await check(code, ['config-required'], { targetKernels: 'debian-6.1.0-56-arm64,debian-7.3.4-arm64', architectures: ['arm64'] });
+  assert.equal(f.length, 1);
+  assert.equal(f[0].uses?.length, 23);
+  const related = f[0].related ?? [];
+  assert.equal(related.length, 20);
+  assert.equal(related[0].message, 'another program that needs the same kernel options');
+  assert.equal(related[19].message, 'another program that needs the same kernel options (and 2 more)');
+  // In source order: the second program to the twenty-first.
+  assert.deepEqual(
+    [related[0], related[19]].map((r) => code.split('\n')[r.range.start.line]),
+    ['int BPF_PROG(on_read_1)', 'int BPF_PROG(on_read_20)'],
+  );
+});
+
 test('config-required: bpf_override_return needs CONFIG_BPF_KPROBE_OVERRIDE; a __kconfig guard keeps it silent', async () => {
   const code = `${CORE}
 extern bool CONFIG_BPF_KPROBE_OVERRIDE __kconfig __weak;

@@ -1,6 +1,6 @@
 /**
  * What several rules ask of a function: the target kernels that can load its program at all, and
- * the kernels a node runs on (its guards within those).
+ * the kernels a node runs on (its guards within those); and how many related places a finding lists.
  */
 import { OwnedCache } from '../analysis/memo';
 import type { Node } from 'web-tree-sitter';
@@ -9,6 +9,21 @@ import { KSet } from '../analysis/kset';
 import type { Chain } from '../analysis/chains';
 import { isPacket } from '../analysis/scope';
 import type { FunctionFacts, RuleContext } from './rule';
+
+/**
+ * The most places a finding lists as related information: past that the list is noise in the
+ * Problems panel (and weight in every diagnostics message); the last one says how many more.
+ */
+export const MAX_RELATED = 20;
+
+/** `related`, at most {@link MAX_RELATED} of them, the last saying how many were left out. */
+export function capRelated<T extends { readonly message: string }>(related: readonly T[]): T[] {
+  if (related.length <= MAX_RELATED) return [...related];
+  const kept = related.slice(0, MAX_RELATED);
+  const last = kept[MAX_RELATED - 1];
+  kept[MAX_RELATED - 1] = { ...last, message: `${last.message} (and ${related.length - MAX_RELATED} more)` };
+  return kept;
+}
 
 const loadableCache = new OwnedCache<readonly Kernel[], KSet>({
   name: 'rules.programKernels',

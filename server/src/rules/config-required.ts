@@ -15,6 +15,7 @@ import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
 import { KSet } from '../analysis/kset';
 import { attachPoints, belowTrampolineFloor, describeSome, usesTrampoline, type AttachPoint } from './attach-points';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
+import { capRelated } from './common';
 import type { Node } from 'web-tree-sitter';
 
 export const configRequired: Rule = {
@@ -220,7 +221,9 @@ function report(
     ...(uses.length > 1
       ? {
           uses,
-          related: uses.slice(1).map((n) => ({ range: ctx.range(n), message: 'another program that needs the same kernel options' })),
+          related: capRelated(
+            uses.slice(1).map((n) => ({ range: ctx.range(n), message: 'another program that needs the same kernel options' })),
+          ),
         }
       : {}),
     kernels: d.failing.map((k) => k.name),

@@ -15,6 +15,7 @@ import type { FileModel, FunctionInfo } from '../analysis/file';
 import type { Rule, RuleContext } from './rule';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { parentOf } from '../analysis/parents';
+import { capRelated } from './common';
 
 export const verifierGlobalData: Rule = {
   meta: {
@@ -148,13 +149,15 @@ function globalData(ctx: RuleContext) {
       `They lack kernel support for global data (${since}): ${describeKernels(missing, ctx.kernels)}.`,
     ),
     kernels: missing.map((k) => k.name),
-    related: uses.slice(0, 20).map((u) => ({
-      range: ctx.range(u.node),
-      message:
-        u.what === '`bpf_printk()`'
-          ? 'uses `bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)'
-          : `uses ${u.what}`,
-    })),
+    related: capRelated(
+      uses.map((u) => ({
+        range: ctx.range(u.node),
+        message:
+          u.what === '`bpf_printk()`'
+            ? 'uses `bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)'
+            : `uses ${u.what}`,
+      })),
+    ),
   });
 }
 
