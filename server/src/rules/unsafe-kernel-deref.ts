@@ -38,8 +38,8 @@ export const unsafeKernelDeref: Rule = {
       const through = i === 0 ? ctx.text(chain.base) : ctx.text(chain.segments[i - 1].node);
       const where =
         f.ctx.policy === 'btf'
-          ? `\`${through}\` is not a BTF-typed pointer (it was made from an integer or read with a probe read), so the verifier rejects the load`
-          : `${article(f.ctx.label)} ${f.ctx.label} program may not dereference kernel pointers; the verifier rejects the load`;
+          ? `\`${through}\` is not a BTF-typed pointer (it was made from an integer or read with a probe read)`
+          : `${article(f.ctx.label)} ${f.ctx.label} program may not dereference kernel pointers`;
       ctx.claimed.add(chain);
       ctx.report({
         node: chain.top,
@@ -48,7 +48,8 @@ export const unsafeKernelDeref: Rule = {
             `\`${ctx.text(chain.top)}\` reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly`,
             'the verifier rejects the load on every kernel',
           ),
-          `It reads through \`${through}\`: ${where} on every kernel.`,
+          // The headline (or the line after it) says the verifier rejects the load on every kernel.
+          `It reads through \`${through}\`: ${where}.`,
           'Read it with BPF_CORE_READ().',
         ),
         kernels: f.guards
