@@ -31,6 +31,13 @@ export interface AttachPoint {
    * is how programs that only some kernels support are made optional.
    */
   readonly optional: boolean;
+  /** What a section verdict depends on of the point: its section as written, optional or not, BCC or not. */
+  readonly key: string;
+}
+
+/** The {@link AttachPoint.key} of a point. */
+function pointKey(p: Omit<AttachPoint, 'key'>): string {
+  return `${p.sec}\u0000${p.written}\u0000${p.optional}\u0000${p.bcc}`;
 }
 
 /** Prefixes BCC strips from a kprobe name to find a syscall, which it then attaches through the host's syscall wrapper. */
@@ -81,18 +88,26 @@ function bccSection(type: string, target: string): string | undefined {
 /** A finding on a program's `SEC()`, but where: the same for every program of its section. */
 export type SectionVerdict = Omit<Parameters<RuleContext['report']>[0], 'span' | 'node'>;
 
+const verdictCache = new OwnedCache<readonly Kernel[], SectionVerdict | null>(
+  {
+    name: 'attach-points.verdicts',
+    owner: 'one target kernel list (of one database)',
+    key: 'rule, loader, section as written, optional, BCC',
+  },
+  10_000,
+);
+
 /**
- * Reports `verdict` of each attach point on its `SEC()`, computed once per distinct section (as
- * written, optional or not, BCC or not) in one analysis: a file's programs often share a few
- * sections (200 kprobes on one function), and the verdict reads only the section. `verdict` must
- * not read anything else of the attach point (its span, its program).
+ * Reports `rule`'s `verdict` of each attach point on its `SEC()`, computed once per distinct
+ * section (as written, optional or not, BCC or not) for a target kernel list and loader, and kept
+ * with that list: a file's programs often share a few sections (200 kprobes on one function), and
+ * typing in a function body changes none. `verdict` must read only the section, the database,
+ * the target kernels and the loader (not the attach point's span or program, nor the file).
  */
-export function reportPerSection(ctx: RuleContext, verdict: (p: AttachPoint) => SectionVerdict | undefined): void {
-  const verdicts = new Map<string, SectionVerdict | undefined>();
+export function reportPerSection(ctx: RuleContext, rule: string, verdict: (p: AttachPoint) => SectionVerdict | undefined): void {
+  const loader = JSON.stringify(ctx.loader);
   for (const p of attachPoints(ctx.model)) {
-    const key = `${p.sec}\u0000${p.written}\u0000${p.optional}\u0000${p.bcc}`;
-    if (!verdicts.has(key)) verdicts.set(key, verdict(p));
-    const v = verdicts.get(key);
+    const v = verdictCache.get(ctx.kernels, `${rule}\u0000${loader}\u0000${p.key}`, () => verdict(p) ?? null);
     if (v) ctx.report({ span: p.span, ...v });
   }
 }
@@ -109,6 +124,7 @@ export function attachPoints(model: FileModel): readonly AttachPoint[] {
 
 function findAttachPoints(model: FileModel): AttachPoint[] {
   const out: AttachPoint[] = [];
+  const add = (p: Omit<AttachPoint, 'key'>) => out.push({ ...p, key: pointKey(p) });
   const programSecs = new Set(model.functions.map((f) => f.sec).filter((s): s is string => !!s));
   for (const site of model.sites()) {
     if (site.kind === 'section') {
@@ -118,7 +134,7 @@ function findAttachPoints(model: FileModel): AttachPoint[] {
       const isProgram = site.target ? site.target.kind === 'function' : programSecs.has(site.section);
       if (!isProgram) continue;
       const optional = site.section.startsWith('?');
-      out.push({
+      add({
         sec: optional ? site.section.slice(1) : site.section,
         written: `SEC("${site.section}")`,
         span: { start: lit.start, end: lit.end },
@@ -135,7 +151,7 @@ function findAttachPoints(model: FileModel): AttachPoint[] {
         names.length > 0
           ? { start: names[0].start, end: names[names.length - 1].end }
           : { start: site.start, end: site.start + site.name.length };
-      out.push({
+      add({
         sec,
         written: site.masked ? `${site.name}(${names.map((a) => a.text).join(', ')})` : site.name,
         span,
