@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { compileBpf, vmlinuxHeader } from '../../groundtruth/src/compile';
 import {
   compare,
@@ -28,7 +28,7 @@ import {
 } from '../../groundtruth/src/differential';
 import type { ObjectResult } from '../../groundtruth/src/qemu';
 import { ARCHES, resultsPath, type MatrixArch } from '../../groundtruth/src/arch';
-import { cacheDir, sha256, which } from '../../groundtruth/src/host';
+import { cacheDir, sha256, sha256File, which } from '../../groundtruth/src/host';
 
 const root = join(__dirname, '..', '..');
 const baseResults = process.env.EBPF_MATRIX_RESULTS || join(cacheDir(), 'results', 'latest.json');
@@ -146,9 +146,8 @@ function suite(arch: MatrixArch): void {
   async function compiling(t: { skip: (m: string) => void; after: (fn: () => void) => void }, r: MatrixResults) {
     const clang = which('clang');
     const bpftool = which('bpftool') ?? (existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined);
-    const blob = join(root, r.btf.blob);
-    const blobPath = existsSync(blob) ? blob : r.btf.blob;
-    if (!clang || !bpftool || !existsSync(blobPath)) {
+    const blobPath = btfBlob(r);
+    if (!clang || !bpftool || !blobPath) {
       skipOrFail(t, `needs clang, bpftool and ${r.btf.blob}`);
       return undefined;
     }
@@ -215,3 +214,13 @@ function suite(arch: MatrixArch): void {
 }
 
 for (const arch of ['x86_64', 'arm64'] as const) suite(arch);
+
+/**
+ * The BTF blob the results were computed from: where they say (relative to this clone, or
+ * absolute), else the file of that name in `../shared/kernel-data/btf` (results written by a
+ * clone elsewhere), as long as its sha256 is the one the results recorded.
+ */
+function btfBlob(r: MatrixResults): string | undefined {
+  const candidates = [join(root, r.btf.blob), r.btf.blob, join(root, '..', 'shared', 'kernel-data', 'btf', basename(r.btf.blob))];
+  return candidates.find((p) => existsSync(p) && sha256File(p) === r.btf.sha256);
+}
