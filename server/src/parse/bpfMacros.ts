@@ -933,9 +933,18 @@ function tokenAt(tokens: readonly Token[], offset: number): number {
 
 /** A copy of a macro use with every `start` and `end` offset in it moved by `d`. */
 function shiftOffsets<T>(x: T, d: number): T {
-  if (Array.isArray(x)) return x.map((y) => shiftOffsets(y, d)) as T;
   if (x === null || typeof x !== 'object') return x;
+  if (Array.isArray(x)) {
+    const a: unknown[] = new Array(x.length);
+    for (let i = 0; i < x.length; i++) a[i] = shiftOffsets(x[i], d);
+    return a as T;
+  }
+  // Sites are plain data: their own keys, no prototype chain to walk.
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(x)) out[k] = (k === 'start' || k === 'end') && typeof v === 'number' ? v + d : shiftOffsets(v, d);
+  const src = x as Record<string, unknown>;
+  for (const k in src) {
+    const v = src[k];
+    out[k] = (k === 'start' || k === 'end') && typeof v === 'number' ? v + d : typeof v === 'object' ? shiftOffsets(v, d) : v;
+  }
   return out as T;
 }
