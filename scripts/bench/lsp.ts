@@ -92,14 +92,14 @@ async function coldStart(
 }
 
 /** First diagnostics, then the edit script's latencies, in one fresh process. */
-async function editSession(cmd: string, args: readonly string[], dir: string, uri: string, text: string, edits: number) {
+async function editSession(cmd: string, args: readonly string[], dir: string, uri: string, text: string, edits: number, typing = false) {
   const s = await LspProcess.start(cmd, args, dir, pathToFileURL(dir).href);
   try {
     const t0 = performance.now();
     s.open(uri, text);
     await s.diagnostics(uri);
     const first = performance.now() - t0;
-    const lat = await timeEdits(s, uri, editScript(text, edits));
+    const lat = await timeEdits(s, uri, editScript(text, edits, typing));
     return { first, p50: pct(lat, 50), p95: pct(lat, 95) };
   } finally {
     await s.stop();
@@ -168,6 +168,10 @@ export async function benchLsp(): Promise<void> {
       target: '(no target; for reference)',
       met: undefined,
     });
+    // Typing inserts: the text after the edit moves (its tokens, macro uses, the tree's offsets).
+    const typed = await editSession(process.execPath, server, dir, bigUri, big, EDITS, true);
+    row(`typing: ${EDITS} digits inserted: p50`, ms(typed.p50));
+    row(`typing: ${EDITS} digits inserted: p95`, ms(typed.p95));
     record({
       figure: `edit -> diagnostics p95 (2,000 lines, 200 SEC())`,
       ours: ms(o.p95),
@@ -175,6 +179,14 @@ export async function benchLsp(): Promise<void> {
       ratio: c ? `${(c.p95 / o.p95).toFixed(1)}x better` : '—',
       target: '<= 15 ms, >= 13x better than clangd',
       met: c ? o.p95 <= 15 && c.p95 / o.p95 >= 13 : undefined,
+    });
+    record({
+      figure: 'the same, typing (digits inserted)',
+      ours: ms(typed.p95),
+      baseline: '—',
+      ratio: '—',
+      target: '(no target; for reference)',
+      met: undefined,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -122,12 +122,22 @@ export function pct(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
+/** One scripted edit: a digit written at `line`:`character`, over the digit there or before it. */
+export interface ScriptedEdit {
+  readonly line: number;
+  readonly character: number;
+  readonly digit: string;
+  /** Inserted before the character (typing), instead of replacing it. */
+  readonly insert?: boolean;
+}
+
 /**
  * The bench's edit script on `text`: `n` edits, each replacing the digit before the `;` of a
  * `+ N;` line by the next digit (a change inside one function body; never the same text, which
- * clangd would not analyse again), spread over the file.
+ * clangd would not analyse again), spread over the file. `typing` inserts the digit before that
+ * one instead, as typing does: the text after it moves (the number stays valid C).
  */
-export function editScript(text: string, n: number): { line: number; character: number; digit: string }[] {
+export function editScript(text: string, n: number, typing = false): ScriptedEdit[] {
   const lines = text.split('\n');
   const targets = lines.map((l, i) => (/\+ \d+;$/.test(l) ? i : -1)).filter((i) => i >= 0);
   const digits = new Map<number, number>();
@@ -136,18 +146,21 @@ export function editScript(text: string, n: number): { line: number; character: 
     const character = lines[line].length - 2;
     const next = ((digits.get(line) ?? Number(lines[line][character])) + 1) % 10;
     digits.set(line, next);
-    return { line, character, digit: String(next) };
+    // Inserting keeps the last digit where it was: each insertion on a line goes before it.
+    return typing ? { line, character, digit: String(next === 0 ? 1 : next), insert: true } : { line, character, digit: String(next) };
   });
 }
 
 /** Replays `script` on an open document (version 1), each edit waiting for its version's diagnostics; the latencies in ms. */
-export async function timeEdits(s: LspProcess, uri: string, script: ReturnType<typeof editScript>): Promise<number[]> {
+export async function timeEdits(s: LspProcess, uri: string, script: readonly ScriptedEdit[]): Promise<number[]> {
   const lat: number[] = [];
   for (let k = 0; k < script.length; k++) {
-    const { line, character, digit } = script[k];
+    const { line, character, digit, insert } = script[k];
     const version = k + 2;
     const t = performance.now();
-    s.change(uri, version, [{ range: { start: { line, character }, end: { line, character: character + 1 } }, text: digit }]);
+    s.change(uri, version, [
+      { range: { start: { line, character }, end: { line, character: insert ? character : character + 1 } }, text: digit },
+    ]);
     await s.diagnostics(uri, version);
     lat.push(performance.now() - t);
   }
