@@ -151,6 +151,11 @@ function naiveEdit(oldText: string, newText: string): Edit {
     oldText[oldText.length - 1 - suffix] === newText[newText.length - 1 - suffix]
   )
     suffix++;
+  return editOf(oldText, newText, start, suffix);
+}
+
+/** The edit from `oldText` to `newText` that keeps their first `start` and last `suffix` characters; points by counting `\n`. */
+function editOf(oldText: string, newText: string, start: number, suffix: number): Edit {
   const point = (t: string, i: number) => {
     const lines = t.slice(0, i).split('\n');
     return { row: lines.length - 1, column: lines[lines.length - 1]!.length };
@@ -326,18 +331,7 @@ test('maskedEdit equals a character-by-character scan on random masked texts and
     while (suffix < max && a.charCodeAt(a.length - 1 - suffix) === b.charCodeAt(b.length - 1 - suffix)) suffix++;
     if (start > 0 && a.charCodeAt(start - 1) >= 0xd800 && a.charCodeAt(start - 1) <= 0xdbff) start--;
     if (suffix > 0 && a.charCodeAt(a.length - suffix - 1) >= 0xd800 && a.charCodeAt(a.length - suffix - 1) <= 0xdbff) suffix--;
-    const point = (t: string, i: number) => {
-      const rows = t.slice(0, i).split('\n');
-      return { row: rows.length - 1, column: rows[rows.length - 1]!.length };
-    };
-    return {
-      startIndex: start,
-      oldEndIndex: a.length - suffix,
-      newEndIndex: b.length - suffix,
-      startPosition: point(a, start),
-      oldEndPosition: point(a, a.length - suffix),
-      newEndPosition: point(b, b.length - suffix),
-    };
+    return editOf(a, b, start, suffix);
   };
   const rand = rng(31);
   const pick = (n: number) => Array.from({ length: n }, () => ['a', 'b', ' ', '\n', '😀', 'x\n'][Math.floor(rand() * 6)]).join('');

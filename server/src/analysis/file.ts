@@ -722,7 +722,7 @@ function functionHead(n: Node, src: (n: Node) => string): FunctionHead {
   const guard = body ? guardReturned(body, src) : undefined;
   const calls = body ? [...new Set(Array.from(src(body).matchAll(/\b([A-Za-z_]\w*)\s*\(/g), (m) => m[1]))] : [];
   const span = body ? ([body.startIndex - n.startIndex, body.endIndex - n.startIndex] as const) : null;
-  const rest = guard ? { guard, calls, body: span } : { calls, body: span };
+  const rest = { calls, body: span, ...(guard ? { guard } : {}) };
   if (PROGRAM_WRAPPERS.has(name) && pdecls.length > 0) {
     // `BPF_KPROBE(prog, struct file *f)`: tree-sitter reads `prog` as a parameter type.
     return { name: src(pdecls[0]).trim(), wrapper: name, nameAt: pdecls[0].startIndex - n.startIndex, ...rest };

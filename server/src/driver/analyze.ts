@@ -287,7 +287,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
     if (cache && complete)
       next.set(key, {
         relative: local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
-        placed: { origin, findings: [...local] },
+        placed: { origin, findings: local },
       });
     findings.push(...local);
     yield (0.9 * ++analysed) / model.functions.length;

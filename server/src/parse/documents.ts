@@ -8,7 +8,7 @@
 // checks it. tree-sitter rows count `\n` only, so LSP positions must come from
 // positionAt(node.startIndex), not from node.startPosition, when a file has a lone `\r`.
 
-import type { Edit, Parser, Point, Tree } from 'web-tree-sitter';
+import type { Edit, Parser, Tree } from 'web-tree-sitter';
 import { type BpfMacroSite, maskEdit, type MaskState, maskState } from './bpfMacros';
 import { notAProgram, unanalysable } from './inputLimits';
 import { DEFAULT_PARSE_LIMITS, parseWithTimeout, type CParser, type ParseLimits } from './cParser';
@@ -129,8 +129,8 @@ export function maskedEdit(oldMasked: string, newMasked: string, changeStart: nu
     newEndIndex: newLen - tail,
     startPosition,
     // The text before `from` is the same in both: count rows from there.
-    oldEndPosition: pointAfter(oldMasked, from, startPosition, oldLen - tail),
-    newEndPosition: pointAfter(newMasked, from, startPosition, newLen - tail),
+    oldEndPosition: pointIn(oldMasked, oldLen - tail, from, startPosition),
+    newEndPosition: pointIn(newMasked, newLen - tail, from, startPosition),
   };
 }
 
@@ -146,17 +146,6 @@ function commonLength(max: number, same: (k: number) => boolean): number {
     else high = mid;
   }
   return low;
-}
-
-/** The tree-sitter point of `offset` in `text`, counting from `at` (an offset before it, at `point`). */
-function pointAfter(text: string, at: number, point: Point, offset: number): Point {
-  let row = point.row;
-  let start = at - point.column;
-  for (let nl = text.indexOf('\n', at); nl >= 0 && nl < offset; nl = text.indexOf('\n', nl + 1)) {
-    row++;
-    start = nl + 1;
-  }
-  return { row, column: offset - start };
 }
 
 /**

@@ -44,24 +44,23 @@ export function computeLineStarts(text: string): number[] {
  */
 export function spliceLineStarts(before: readonly number[], after: string, start: number, end: number, inserted: number): number[] {
   const delta = inserted - (end - start);
-  const out: number[] = [0];
   // Starts before the edit stay (a start at `start` itself depends on what follows it).
-  const keep = lineOf(before, Math.max(0, start - 1));
-  for (let l = 1; l <= keep; l++) if (before[l]! < start) out.push(before[l]!);
+  const out = before.slice(0, lineOf(before, Math.max(0, start - 1)) + 1);
   const stop = start + inserted;
   for (let i = Math.max(0, start - 1); i < stop; i++) {
     const c = after.charCodeAt(i);
     if (c === 13) {
       if (after.charCodeAt(i + 1) === 10) i++;
-      if (i + 1 > out[out.length - 1]!) out.push(i + 1);
-    } else if (c === 10 && i + 1 > out[out.length - 1]!) {
+      out.push(i + 1);
+    } else if (c === 10) {
       out.push(i + 1);
     }
   }
-  // Starts after the edit: their line breaks are unchanged text.
+  // Starts after the edit: their line breaks are unchanged text (the first may be the `\n` of a
+  // `\r\n` the scan just ended).
   for (let l = lineOf(before, end) + 1; l < before.length; l++) {
     const s = before[l]! + delta;
-    if (before[l]! > end && s > out[out.length - 1]!) out.push(s);
+    if (s > out[out.length - 1]!) out.push(s);
   }
   return out;
 }
@@ -125,11 +124,13 @@ export function positionAt(text: string, lineStarts: readonly number[], offset: 
 /**
  * The tree-sitter point of `offset` in `text` (rows count `\n` only), found with the native
  * `indexOf` instead of an array of every row's start: an edit needs three points, not the rows.
+ * Counting starts at `from` (an offset before `offset`, whose point is `at`), the text's start
+ * by default.
  */
-export function pointIn(text: string, offset: number): Point {
-  let row = 0;
-  let start = 0;
-  for (let nl = text.indexOf('\n'); nl >= 0 && nl < offset; nl = text.indexOf('\n', nl + 1)) {
+export function pointIn(text: string, offset: number, from = 0, at: Point = { row: 0, column: 0 }): Point {
+  let row = at.row;
+  let start = from - at.column;
+  for (let nl = text.indexOf('\n', from); nl >= 0 && nl < offset; nl = text.indexOf('\n', nl + 1)) {
     row++;
     start = nl + 1;
   }

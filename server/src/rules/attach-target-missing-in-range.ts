@@ -38,7 +38,7 @@ export const attachTargetMissingInRange: Rule = {
     fixable: false,
   },
   checkFile(ctx) {
-    reportPerSection(ctx, 'attach-target-missing-in-range', (p) => check(ctx, p));
+    reportPerSection(ctx, attachTargetMissingInRange.meta.id, (p) => check(ctx, p));
   },
 };
 

@@ -16,12 +16,14 @@ import type { FunctionFacts, RuleContext } from './rule';
  */
 export const MAX_RELATED = 20;
 
-/** `related`, at most {@link MAX_RELATED} of them, the last saying how many were left out. */
-export function capRelated<T extends { readonly message: string }>(related: readonly T[]): T[] {
-  if (related.length <= MAX_RELATED) return [...related];
-  const kept = related.slice(0, MAX_RELATED);
-  const last = kept[MAX_RELATED - 1];
-  kept[MAX_RELATED - 1] = { ...last, message: `${last.message} (and ${related.length - MAX_RELATED} more)` };
+/**
+ * The related information of `places`, at most {@link MAX_RELATED} of them (`toRelated` runs on
+ * those only), the last saying how many were left out.
+ */
+export function capRelated<P, R extends { readonly message: string }>(places: readonly P[], toRelated: (p: P) => R): R[] {
+  const kept = places.slice(0, MAX_RELATED).map(toRelated);
+  const more = places.length - kept.length;
+  if (more > 0) kept[kept.length - 1] = { ...kept[kept.length - 1], message: `${kept[kept.length - 1].message} (and ${more} more)` };
   return kept;
 }
 

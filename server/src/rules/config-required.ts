@@ -221,9 +221,10 @@ function report(
     ...(uses.length > 1
       ? {
           uses,
-          related: capRelated(
-            uses.slice(1).map((n) => ({ range: ctx.range(n), message: 'another program that needs the same kernel options' })),
-          ),
+          related: capRelated(uses.slice(1), (n) => ({
+            range: ctx.range(n),
+            message: 'another program that needs the same kernel options',
+          })),
         }
       : {}),
     kernels: d.failing.map((k) => k.name),

@@ -29,7 +29,7 @@ export const progTypeUnavailable: Rule = {
     fixable: false,
   },
   checkFile(ctx) {
-    reportPerSection(ctx, 'prog-type-unavailable', (p) => check(ctx, p));
+    reportPerSection(ctx, progTypeUnavailable.meta.id, (p) => check(ctx, p));
   },
 };
 

@@ -76,11 +76,12 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
 function usesIn(
   ctx: RuleContext,
   fn: FunctionInfo,
-  body: Node,
   kinds: ReadonlyMap<string, 'data' | 'kconfig'>,
   /** `bpf_printk` keeps its format in `.rodata` (the file does not define `BPF_NO_GLOBAL_DATA`). */
   printkIsGlobal: boolean,
 ): GlobalUse[] {
+  const body = fn.body;
+  if (!body) return [];
   const text = ctx.model.text.slice(body.startIndex, body.endIndex);
   // Walking the tree costs far more than reading the text: only bodies that can use global data.
   const mentions = [...kinds.keys()].some((name) => text.includes(name));
@@ -125,7 +126,7 @@ function globalData(ctx: RuleContext) {
   const kinds = globalKinds(ctx.model);
   // Read once per file (a search of the whole text per function was most of an edit's time).
   const printkIsGlobal = !/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text);
-  const uses = ctx.model.functions.flatMap((fn) => (fn.body ? usesIn(ctx, fn, fn.body, kinds, printkIsGlobal) : []));
+  const uses = ctx.model.functions.flatMap((fn) => usesIn(ctx, fn, kinds, printkIsGlobal));
   // Declared data globals the object keeps even unused (clang drops only unused statics).
   const declared = [...kinds]
     .filter(([, kind]) => kind === 'data')
@@ -149,15 +150,13 @@ function globalData(ctx: RuleContext) {
       `They lack kernel support for global data (${since}): ${describeKernels(missing, ctx.kernels)}.`,
     ),
     kernels: missing.map((k) => k.name),
-    related: capRelated(
-      uses.map((u) => ({
-        range: ctx.range(u.node),
-        message:
-          u.what === '`bpf_printk()`'
-            ? 'uses `bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)'
-            : `uses ${u.what}`,
-      })),
-    ),
+    related: capRelated(uses, (u) => ({
+      range: ctx.range(u.node),
+      message:
+        u.what === '`bpf_printk()`'
+          ? 'uses `bpf_printk()`, whose format string libbpf keeps in `.rodata` (define `BPF_NO_GLOBAL_DATA` to keep it on the stack)'
+          : `uses ${u.what}`,
+    })),
   });
 }
 
