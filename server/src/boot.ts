@@ -16,6 +16,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { constants, Script } from 'node:vm';
 import { CODE_CACHE_STATE, type CodeCacheState } from './lsp/codeCache';
+import { boundMemory } from './lsp/memoryFlags';
+
+// Before anything compiles: the flags are part of what V8's code cache must match.
+const memory = boundMemory();
 
 const bundle = join(__dirname, 'server-bundle.js');
 const source = readFileSync(bundle, 'utf8');
@@ -44,7 +48,11 @@ const script = new Script(`(function (exports, require, module, __filename, __di
 const state: CodeCacheState = !enabled ? 'off' : cachedData && !script.cachedDataRejected ? 'used' : 'written';
 (globalThis as Record<symbol, CodeCacheState>)[CODE_CACHE_STATE] = state;
 // Written when the server exits: by then the functions the analysis ran are compiled too.
-if (state === 'written') process.once('exit', () => writeCache(script.createCachedData()));
+if (state === 'written')
+  process.once('exit', () => {
+    memory.settle();
+    writeCache(script.createCachedData());
+  });
 const bundled = { exports: {} };
 (script.runInThisContext() as (...a: unknown[]) => void).call(bundled.exports, bundled.exports, require, bundled, bundle, __dirname);
 

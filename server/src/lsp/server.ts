@@ -17,6 +17,7 @@ import {
   type WorkDoneProgressServerReporter,
 } from 'vscode-languageserver';
 import { pathToFileURL } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
@@ -80,6 +81,8 @@ export interface ServerStats {
   readonly objects: number;
   readonly settings: number;
   readonly heapUsed: number;
+  /** The size of V8's young generation in bytes (the launcher caps its growth: memoryFlags.ts). */
+  readonly youngGeneration: number;
   /** How the launcher (boot.ts) ran the server's bundle: from V8's code cache, or compiling it. */
   readonly codeCache: CodeCacheState;
 }
@@ -620,6 +623,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       objects: objects.size,
       settings: settingsCache.size,
       heapUsed: process.memoryUsage().heapUsed,
+      youngGeneration: getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0,
       codeCache: (globalThis as Record<symbol, CodeCacheState | undefined>)[CODE_CACHE_STATE] ?? 'none',
     };
   });
