@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ElfError, isElf, readElf, SHF_COMPRESSED } from '../elf';
 import { Btf, BtfError } from './reader';
-import * as xz from 'xz-decompress';
+import type * as XzDecompress from 'xz-decompress';
 
 /** What a container held, and how it was reached. */
 export interface LoadedBtf {
@@ -40,6 +40,9 @@ export async function xzDecompress(bytes: Uint8Array, file: string, max = MAX_UN
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
+    // Loaded on first use: the module (and the web streams it needs) costs ~8 ms at start-up, and
+    // only importing a kernel's BTF reads xz.
+    const xz = require('xz-decompress') as typeof XzDecompress;
     const reader = new xz.XzReadableStream(new Blob([bytes]).stream()).getReader();
     for (;;) {
       const { done, value } = await reader.read();
