@@ -101,3 +101,18 @@ test('the analysis facts name a source for every row', () => {
   // The explicit probe-read helpers' floor, which legacy-probe-read quotes.
   assert.equal(db.facts.helper('bpf_probe_read_kernel')?.since, '5.5');
 });
+
+test('clone-only functions: each read from the curated table on first use, the same object after', () => {
+  const table = JSON.parse(readFileSync(join(__dirname, '..', '..', 'kernel-db', 'curated', 'clone-only-functions.json'), 'utf8')) as {
+    kernels: string[];
+    functions: Record<string, (string | number)[]>;
+  };
+  const [name, [suffix, ...at]] = Object.entries(table.functions)[0];
+  const entry = db.facts.cloneOnly(name);
+  assert.equal(entry?.clone, `${name}${suffix}`);
+  assert.deepEqual([...(entry?.kernels ?? [])].sort(), at.map((i) => table.kernels[i as number]).sort());
+  assert.equal(db.facts.cloneOnly(name), entry);
+  // Names the table lacks, including those every object inherits.
+  for (const missing of ['do_sys_openat2_not_there', 'constructor', 'toString', '__proto__'])
+    assert.equal(db.facts.cloneOnly(missing), undefined);
+});
