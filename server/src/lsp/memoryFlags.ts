@@ -34,6 +34,11 @@ export const YOUNG_GENERATION_CAP = 16 * 1024 * 1024;
 /** V8's own `--semi-space-growth-factor`. */
 const V8_GROWTH_FACTOR = 2;
 
+/** The young generation's size now, in bytes (both halves). */
+export function youngGenerationSize(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
 export interface MemoryFlags {
   /** Stops watching collections and restores the flags as they were when the bundle was compiled. */
   settle(): void;
@@ -44,9 +49,8 @@ export function boundMemory(env: NodeJS.ProcessEnv = process.env): MemoryFlags {
   if (env.EBPF_PORTABILITY_V8_FLAGS === 'off') return { settle: () => undefined };
   setFlagsFromString('--liftoff-only');
   let growing = true;
-  const youngSize = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
   const observer = new PerformanceObserver(() => {
-    const grow = youngSize() < YOUNG_GENERATION_CAP;
+    const grow = youngGenerationSize() < YOUNG_GENERATION_CAP;
     if (grow === growing) return;
     growing = grow;
     setFlagsFromString(`--semi-space-growth-factor=${grow ? V8_GROWTH_FACTOR : 1}`);

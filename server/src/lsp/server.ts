@@ -17,7 +17,6 @@ import {
   type WorkDoneProgressServerReporter,
 } from 'vscode-languageserver';
 import { pathToFileURL } from 'node:url';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
 import { isBpfDocument } from '../analysis/bpfDocument';
@@ -32,6 +31,7 @@ import { documentReport, type PortabilityReport, programSummary, requirementsMar
 import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
 import { registerMachineRequests } from './machine';
 import { CODE_CACHE_STATE, type CodeCacheState } from './codeCache';
+import { youngGenerationSize } from './memoryFlags';
 
 /**
  * What the VS Code extension tells the server it handles itself (`initializationOptions`): the
@@ -623,7 +623,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       objects: objects.size,
       settings: settingsCache.size,
       heapUsed: process.memoryUsage().heapUsed,
-      youngGeneration: getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0,
+      youngGeneration: youngGenerationSize(),
       codeCache: (globalThis as Record<symbol, CodeCacheState | undefined>)[CODE_CACHE_STATE] ?? 'none',
     };
   });
