@@ -79,7 +79,7 @@ test("the store's decompressed twin is read only when it is that store's, and a 
     const raw = gunzipSync(gz);
     const trailer = gz.subarray(gz.length - 8);
     writeFileSync(twinPath(file), Buffer.concat([raw, trailer]));
-    assert.deepEqual(Buffer.from(readTwin(file)!), raw, 'its own twin');
+    assert.deepEqual(Buffer.from(readTwin(file)!.bytes), raw, 'its own twin');
     assert.equal((await KernelStore.openAsync(file)).meta.tag, 'a');
     // The store rebuilt: the old twin (another trailer) is not read.
     const other = new ContainerWriter();
@@ -110,4 +110,38 @@ test('enum constants are found in small enums and in the anonymous enums alike, 
   assert.ok(anon.length > 0);
   assert.ok(db.enumValue(anon[0], 'BPF_F_CURRENT_CPU', all).some((v) => v.present));
   assert.ok(db.enumValue(anon[0], 'BPF_F_NO_SUCH_FLAG', all).every((v) => !v.present));
+});
+
+test('a store read from its twin reads the field table in pages, and answers as the whole store does', async (t) => {
+  const file = join(defaultDataDir(), 'kernels.kdb');
+  const twin = readTwin(file, new Set(['field.name', 'field.type', 'field.off', 'field.kset']));
+  if (!twin) return t.skip('no decompressed twin beside kernels.kdb (npm run build writes it)');
+  assert.equal(twin.unread.size, 4);
+  assert.ok(twin.fd !== undefined, 'the twin stays open for the unread sections');
+  // The unread sections are zeros until asked for.
+  const whole = new KernelStore(readFileSync(file), file);
+  const paged = new ContainerReader(twin.bytes, file, true, twin);
+  const full = new ContainerReader(gunzipSync(readFileSync(file)), file, true);
+  const rows = full.get('field.off', 'i32').length;
+  const probe = rows >> 1;
+  assert.equal(paged.get('field.off', 'i32')[probe], 0);
+  assert.notDeepEqual(paged.get('field.off', 'i32').subarray(probe, probe + 64), full.get('field.off', 'i32').subarray(probe, probe + 64));
+  paged.ensureRows('field.off', probe, probe + 64);
+  assert.deepEqual(paged.get('field.off', 'i32').subarray(probe, probe + 64), full.get('field.off', 'i32').subarray(probe, probe + 64));
+  // Other sections were read whole.
+  assert.deepEqual(paged.get('field.agg', 'u32'), full.get('field.agg', 'u32'));
+  // The store as opened (its twin, the field table in pages) against the whole file, on every
+  // 97th struct: each field row of each kernel.
+  const store = KernelStore.open(file);
+  const names = whole.aggregateNames().filter((_, i) => i % 97 === 0);
+  assert.ok(names.length > 100);
+  for (const agg of names) {
+    const a = store.fields(agg);
+    const b = whole.fields(agg);
+    assert.deepEqual([...a.keys()], [...b.keys()], agg);
+    for (const [name, list] of b) {
+      assert.deepEqual(a.get(name), list, `${agg}.${name}`);
+      for (const r of list) assert.deepEqual(store.fieldRecord(r), whole.fieldRecord(r), `${agg}.${name} row ${r}`);
+    }
+  }
 });

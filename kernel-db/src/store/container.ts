@@ -89,11 +89,16 @@ export class ContainerReader {
    * @param compressed the file's bytes.
    * @param file the name used in error messages.
    */
+  /** Sections of a twin read in pages on demand ({@link ensureRows}): the pages read so far, per section. */
+  private readonly lazy?: { readonly fd: number; readonly pages: Map<string, Uint8Array> };
+
   constructor(
     compressed: Uint8Array,
     readonly file: string,
     /** `compressed` is already decompressed (by {@link ContainerReader.decompress}). */
     decompressed = false,
+    /** A twin read without some sections ({@link readTwin}): where to read them from. */
+    twin?: Twin,
   ) {
     let buf: Uint8Array;
     try {
@@ -126,6 +131,36 @@ export class ContainerReader {
     for (const [name, e] of Object.entries(this.entries)) {
       const size = e.length * CTORS[e.type].BYTES_PER_ELEMENT;
       if (this.base + e.offset + size > buf.length) throw new Error(`${file}: section ${name} is truncated`);
+    }
+    if (twin?.fd !== undefined && twin.unread.size) {
+      const pages = new Map<string, Uint8Array>();
+      for (const name of twin.unread) {
+        const e = this.entries[name];
+        if (e) pages.set(name, new Uint8Array(Math.ceil((e.length * CTORS[e.type].BYTES_PER_ELEMENT) / PAGE)));
+      }
+      this.lazy = { fd: twin.fd, pages };
+      twinFiles.register(this, twin.fd);
+    }
+  }
+
+  /**
+   * Makes rows `[from, to)` of section `name` readable: a section the twin was read without is
+   * read now, in 16 KiB pages, where it was not yet. Other sections are whole already.
+   */
+  ensureRows(name: string, from: number, to: number): void {
+    const pages = this.lazy?.pages.get(name);
+    if (!pages || from >= to) return;
+    const e = this.entries[name];
+    const size = CTORS[e.type].BYTES_PER_ELEMENT;
+    const start = this.base + e.offset;
+    const end = start + e.length * size;
+    for (let p = Math.floor((from * size) / PAGE); p <= Math.floor((to * size - 1) / PAGE) && p < pages.length; p++) {
+      if (pages[p]) continue;
+      // The twin's bytes are the buffer's, at the same offsets.
+      const at = start + p * PAGE;
+      const n = Math.min(PAGE, end - at);
+      if (readFully(this.lazy!.fd, this.buf, at, n) !== n) throw new Error(`${this.file}: its decompressed twin changed while in use`);
+      pages[p] = 1;
     }
   }
 
@@ -175,8 +210,93 @@ export function twinPath(file: string): string {
   return `${file}.raw`;
 }
 
-/** The bytes of `file`'s twin, decompressed, or undefined when there is none or it is not `file`'s. */
-export function readTwin(file: string): Uint8Array | undefined {
+/** Lazily read sections are read in pages of this many bytes. */
+const PAGE = 16 * 1024;
+
+/** Closes a twin's file when the reader that reads its pages is collected. */
+const twinFiles = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // Closed already.
+  }
+});
+
+/**
+ * A store's twin as read: its bytes (without the trailer), where sections named in `unread` are
+ * still zeros, and the open file to read them from (`ContainerReader.ensureRows`).
+ */
+export interface Twin {
+  readonly bytes: Uint8Array;
+  readonly unread: ReadonlySet<string>;
+  readonly fd?: number;
+}
+
+/**
+ * What to read of a twin of `size` bytes (its trailer included) whose first bytes are `head`:
+ * the byte ranges of the header and of every section not in `lazy`, or undefined when `head`
+ * is not a container's start (then the store file itself decides). `head` holds at least
+ * {@link TWIN_HEAD} bytes, or the whole twin when shorter.
+ */
+function twinPlan(
+  head: Uint8Array,
+  size: number,
+  lazy: ReadonlySet<string>,
+): { ranges: [number, number][]; unread: Set<string> } | undefined {
+  const total = size - 8;
+  if (head.length < 12 || Buffer.from(head.subarray(0, 8)).toString('latin1') !== MAGIC) return undefined;
+  const headerLen = new DataView(head.buffer, head.byteOffset, 12).getUint32(8, true);
+  const base = 12 + headerLen;
+  if (base > total || base > head.length) return { ranges: [[0, total]], unread: new Set() };
+  let sections: Record<string, SectionEntry>;
+  try {
+    sections = (JSON.parse(Buffer.from(head.subarray(12, base)).toString('utf8')) as { sections: Record<string, SectionEntry> }).sections;
+  } catch {
+    return { ranges: [[0, total]], unread: new Set() };
+  }
+  const skip: [number, number][] = [];
+  const unread = new Set<string>();
+  for (const name of lazy) {
+    const e = sections?.[name];
+    const width = e && CTORS[e.type]?.BYTES_PER_ELEMENT;
+    if (!width || !Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length)) continue;
+    const a = base + e.offset;
+    const b = a + e.length * width;
+    if (a < base || b > total) continue;
+    skip.push([a, b]);
+    unread.add(name);
+  }
+  skip.sort((x, y) => x[0] - y[0]);
+  const ranges: [number, number][] = [];
+  let at = 0;
+  for (const [a, b] of skip) {
+    if (a > at) ranges.push([at, a]);
+    at = Math.max(at, b);
+  }
+  if (at < total) ranges.push([at, total]);
+  return { ranges, unread };
+}
+
+/** Bytes enough for a store's header (its JSON names ~40 sections); a larger one is read whole. */
+const TWIN_HEAD = 64 * 1024;
+
+/** Reads `n` bytes of `fd` at `at` into `buf` at `at`; the count read. */
+function readFully(fd: number, buf: Uint8Array, at: number, n: number): number {
+  let done = 0;
+  while (done < n) {
+    const r = readSync(fd, buf, at + done, n - done, at + done);
+    if (r <= 0) break;
+    done += r;
+  }
+  return done;
+}
+
+/**
+ * `file`'s twin, decompressed, or undefined when there is none or it is not `file`'s. Sections
+ * named in `lazy` are left unread, to be read in pages when asked for: the store's field table is
+ * half its bytes, and an editor session reads the rows of a few structs.
+ */
+export function readTwin(file: string, lazy: ReadonlySet<string> = new Set()): Twin | undefined {
   let fd: number | undefined;
   let tfd: number | undefined;
   try {
@@ -189,15 +309,20 @@ export function readTwin(file: string): Uint8Array | undefined {
     const st = fstatSync(tfd);
     // ISIZE is the size modulo 2^32; a store is far below 4 GiB.
     if (!st.isFile() || st.size !== trailer.readUInt32LE(4) + 8) return undefined;
-    const buf = new Uint8Array(new ArrayBuffer(st.size));
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(tfd, buf, off, st.size - off, off);
-      if (n <= 0) return undefined;
-      off += n;
+    const own = Buffer.alloc(8);
+    if (readSync(tfd, own, 0, 8, st.size - 8) !== 8 || !own.equals(trailer)) return undefined;
+    const buf = new Uint8Array(new ArrayBuffer(st.size - 8));
+    const headLen = Math.min(TWIN_HEAD, buf.length);
+    if (readFully(tfd, buf, 0, headLen) !== headLen) return undefined;
+    const plan = twinPlan(buf.subarray(0, headLen), st.size, lazy);
+    if (!plan) return undefined;
+    for (const [a, b] of plan.ranges) {
+      const from = Math.max(a, headLen);
+      if (b > from && readFully(tfd, buf, from, b - from) !== b - from) return undefined;
     }
-    if (!Buffer.from(buf.buffer, st.size - 8, 8).equals(trailer)) return undefined;
-    return buf.subarray(0, st.size - 8);
+    const twin = { bytes: buf, unread: plan.unread, ...(plan.unread.size ? { fd: tfd } : {}) };
+    if (plan.unread.size) tfd = undefined;
+    return twin;
   } catch {
     return undefined;
   } finally {
@@ -206,8 +331,11 @@ export function readTwin(file: string): Uint8Array | undefined {
   }
 }
 
-/** {@link readTwin} on libuv's threads: the language server reads the twin while it starts. */
-export async function readTwinAsync(file: string): Promise<Uint8Array | undefined> {
+/**
+ * {@link readTwin} on libuv's threads: the language server reads the twin while it starts. The
+ * file stays open for the sections left unread, which are read synchronously later (a few pages).
+ */
+export async function readTwinAsync(file: string, lazy: ReadonlySet<string> = new Set()): Promise<Twin | undefined> {
   let f: Awaited<ReturnType<typeof open>> | undefined;
   let t: Awaited<ReturnType<typeof open>> | undefined;
   try {
@@ -219,15 +347,34 @@ export async function readTwinAsync(file: string): Promise<Uint8Array | undefine
     t = await open(twinPath(file), 'r');
     const st = await t.stat();
     if (!st.isFile() || st.size !== trailer.readUInt32LE(4) + 8) return undefined;
-    const buf = new Uint8Array(new ArrayBuffer(st.size));
-    let off = 0;
-    while (off < st.size) {
-      const { bytesRead } = await t.read(buf, off, st.size - off, off);
-      if (bytesRead <= 0) return undefined;
-      off += bytesRead;
+    const own = Buffer.alloc(8);
+    if ((await t.read(own, 0, 8, st.size - 8)).bytesRead !== 8 || !own.equals(trailer)) return undefined;
+    const buf = new Uint8Array(new ArrayBuffer(st.size - 8));
+    const readAll = async (at: number, n: number) => {
+      let done = 0;
+      while (done < n) {
+        const { bytesRead } = await t!.read(buf, at + done, n - done, at + done);
+        if (bytesRead <= 0) break;
+        done += bytesRead;
+      }
+      return done;
+    };
+    const headLen = Math.min(TWIN_HEAD, buf.length);
+    if ((await readAll(0, headLen)) !== headLen) return undefined;
+    const plan = twinPlan(buf.subarray(0, headLen), st.size, lazy);
+    if (!plan) return undefined;
+    for (const [a, b] of plan.ranges) {
+      const from = Math.max(a, headLen);
+      if (b > from && (await readAll(from, b - from)) !== b - from) return undefined;
     }
-    if (!Buffer.from(buf.buffer, st.size - 8, 8).equals(trailer)) return undefined;
-    return buf.subarray(0, st.size - 8);
+    if (!plan.unread.size) return { bytes: buf, unread: plan.unread };
+    // Pages are read synchronously later: the descriptor outlives this handle.
+    const fd = openSync(twinPath(file), 'r');
+    if (fstatSync(fd).ino !== st.ino) {
+      closeSync(fd);
+      return undefined;
+    }
+    return { bytes: buf, unread: plan.unread, fd };
   } catch {
     return undefined;
   } finally {

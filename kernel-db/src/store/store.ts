@@ -2,9 +2,9 @@
  * Read side of one database file: typed-array columns over the decompressed container, strings
  * decoded on demand, and indexes built lazily on first use so that loading stays cheap.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ContainerReader, readTwin, readTwinAsync, type ColumnOf } from './container';
+import { closeSync, readFileSync } from 'node:fs';
+import { ContainerReader, readTwin, readTwinAsync, type ColumnOf, type Twin } from './container';
 import type { KernelMeta } from './schema';
 
 /** A field row as the query layer sees it. */
@@ -19,6 +19,15 @@ export interface FieldRecord {
   /** Kernel-set id; test membership with {@link KernelStore.has}. */
   readonly kset: number;
 }
+
+/**
+ * The field table's columns but the one it is sorted by (13 MB of the built-in store's 28): a
+ * store read from its twin reads them in pages, the rows of the structs asked for
+ * ({@link KernelStore.fields} hands out every field row, and makes them readable first).
+ */
+const LAZY_SECTIONS: ReadonlySet<string> = new Set(
+  ['name', 'type', 'tags', 'off', 'bf', 'size', 'anon', 'ref', 'kset'].map((c) => `field.${c}`),
+);
 
 /** One database file: the built-in one or a user-imported kernel. */
 export class KernelStore {
@@ -41,8 +50,10 @@ export class KernelStore {
     readonly file: string,
     /** `bytes` are already decompressed ({@link KernelStore.openAsync}). */
     decompressed = false,
+    /** `bytes` are a twin read without {@link LAZY_SECTIONS} (container.ts `readTwin`). */
+    twin?: Twin,
   ) {
-    this.c = new ContainerReader(bytes, file, decompressed);
+    this.c = new ContainerReader(bytes, file, decompressed, twin);
     this.meta = this.c.meta;
     this.kernels = this.c.meta.kernels as KernelMeta[];
     this.width = this.c.meta.ksetWords as number;
@@ -60,7 +71,7 @@ export class KernelStore {
 
   /** Loads a database file, reading and decompressing it off the main thread. */
   static async openAsync(path: string): Promise<KernelStore> {
-    const twin = KernelStore.fromTwinBytes(await readTwinAsync(path), path);
+    const twin = KernelStore.fromTwinBytes(await readTwinAsync(path, LAZY_SECTIONS), path);
     if (twin) return twin;
     const raw = await ContainerReader.decompress(new Uint8Array(await readFile(path)), path);
     return new KernelStore(raw, path, true);
@@ -68,15 +79,16 @@ export class KernelStore {
 
   /** The store from the file's decompressed twin (container.ts), when it has a valid one. */
   private static fromTwin(path: string): KernelStore | undefined {
-    return KernelStore.fromTwinBytes(readTwin(path), path);
+    return KernelStore.fromTwinBytes(readTwin(path, LAZY_SECTIONS), path);
   }
 
-  private static fromTwinBytes(raw: Uint8Array | undefined, path: string): KernelStore | undefined {
-    if (!raw) return undefined;
+  private static fromTwinBytes(twin: Twin | undefined, path: string): KernelStore | undefined {
+    if (!twin) return undefined;
     try {
-      return new KernelStore(raw, path, true);
+      return new KernelStore(twin.bytes, path, true, twin);
     } catch {
       // A damaged twin: the file itself decides.
+      if (twin.fd !== undefined) closeSync(twin.fd);
       return undefined;
     }
   }
@@ -174,6 +186,8 @@ export class KernelStore {
       m = new Map();
       const e = this.aggRanges(agg);
       if (e) {
+        // Every field row handed out comes from here: make them readable.
+        for (const name of LAZY_SECTIONS) this.c.ensureRows(name, e.fieldStart, e.fieldEnd);
         const fn = this.col('field.name', 'u32');
         for (let i = e.fieldStart; i < e.fieldEnd; i++) {
           const n = this.str(fn[i]);
