@@ -84,14 +84,13 @@ export class ContainerReader {
   private readonly entries: Record<string, SectionEntry>;
   private readonly buf: Uint8Array;
   private readonly base: number;
+  /** Sections of a twin read in pages on demand ({@link ensureRows}): the pages read so far, per section. */
+  private readonly lazy?: { readonly fd: number; readonly pages: Map<string, Uint8Array> };
 
   /**
    * @param compressed the file's bytes.
    * @param file the name used in error messages.
    */
-  /** Sections of a twin read in pages on demand ({@link ensureRows}): the pages read so far, per section. */
-  private readonly lazy?: { readonly fd: number; readonly pages: Map<string, Uint8Array> };
-
   constructor(
     compressed: Uint8Array,
     readonly file: string,
