@@ -206,6 +206,8 @@ export class Btf {
   private readonly bytes: Uint8Array;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
   private readonly strCache = new Map<number, string>();
+  /** The same bytes, for Buffer's latin1 decoding of ASCII strings. */
+  private readonly latin1: Buffer;
 
   /**
    * Parses and validates `bytes` (raw BTF, starting with the header).
@@ -217,6 +219,7 @@ export class Btf {
     readonly file = '<btf>',
   ) {
     this.bytes = bytes;
+    this.latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const fail: (detail: string) => never = (detail) => {
       throw new BtfError(file, detail);
@@ -403,10 +406,13 @@ export class Btf {
         throw new BtfError(this.file, `string offset ${off} is outside the string section (${this.strEnd - this.strStart} bytes)`);
       }
       const start = this.strStart + off;
+      const bytes = this.bytes;
       let end = start;
+      let high = 0;
       // The section ends with a NUL (checked at load), so this stops inside it.
-      while (end < this.strEnd && this.bytes[end] !== 0) end++;
-      s = this.decoder.decode(this.bytes.subarray(start, end));
+      for (let c = bytes[end]; end < this.strEnd && c !== 0; c = bytes[++end]) high |= c;
+      // Kernel names are ASCII, which latin1 decodes byte for byte, without the UTF-8 decoder.
+      s = high < 0x80 ? this.latin1.toString('latin1', start, end) : this.decoder.decode(bytes.subarray(start, end));
       this.strCache.set(off, s);
     }
     return s;

@@ -130,9 +130,9 @@ export class DbBuilder {
     }
   }
 
-  /** Every string any table will store. */
-  private *allStrings(): Generator<string> {
-    yield '';
+  /** Every string any table will store, '' included. */
+  private allStrings(): Set<string> {
+    const out = new Set<string>(['']);
     const stringCells: Record<string, number[]> = {
       agg: [0],
       field: [0, 1, 2, 3, 7, 8],
@@ -148,9 +148,14 @@ export class DbBuilder {
     };
     for (const [t, cols] of Object.entries(stringCells)) {
       for (const r of this.t[t as keyof typeof this.t].rows.values()) {
-        for (const c of cols) if (typeof r.cells[c] === 'string') yield r.cells[c] as string;
+        const cells = r.cells;
+        for (const c of cols) {
+          const v = cells[c];
+          if (typeof v === 'string') out.add(v);
+        }
       }
     }
+    return out;
   }
 
   /**
@@ -165,43 +170,66 @@ export class DbBuilder {
     const ksets = new KsetInterner(words);
     const w = new ContainerWriter();
 
-    // Fills the table's columns in one pass; `cell(row, column)` gives each stored value.
-    const emit = <R>(table: TableName, rows: readonly R[], cell: (r: R, out: number[]) => void) => {
+    // Fills the table's columns in one pass: `cell(row, columns, i)` stores row `i`'s values.
+    type Column = ReturnType<typeof makeColumn>;
+    const emit = <R>(table: TableName, rows: readonly R[], cell: (r: R, c: Column[], i: number) => void) => {
       const cols = TABLES[table] as Record<string, SectionType>;
       const names = Object.keys(cols);
       const arrays = names.map((c) => makeColumn(cols[c], rows.length));
-      const tmp: number[] = new Array(names.length);
-      for (let r = 0; r < rows.length; r++) {
-        cell(rows[r], tmp);
-        for (let c = 0; c < arrays.length; c++) arrays[c][r] = tmp[c];
-      }
+      for (let r = 0; r < rows.length; r++) cell(rows[r], arrays, r);
       names.forEach((c, i) => w.add(`${table}.${c}`, cols[c], arrays[i]));
     };
     const s = (x: Cell) => strings.id(String(x));
     const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
 
     type Row = { cells: Cell[]; kernels: number[] };
-    const set = (o: number[], ...v: number[]) => {
-      for (let i = 0; i < v.length; i++) o[i] = v[i];
-    };
-    emit('agg', this.t.agg.sorted(), ({ cells: c, kernels }: Row, o) => set(o, s(c[0]), c[1] as number, c[2] as number, ks(kernels)));
-    emit('field', this.t.field.sorted(), ({ cells: c, kernels }: Row, o) =>
-      set(o, s(c[0]), s(c[1]), s(c[2]), s(c[3]), c[4] as number, c[5] as number, c[6] as number, s(c[7]), s(c[8]), ks(kernels)),
-    );
-    emit('enumv', this.t.enumv.sorted(), ({ cells: [e, n, v], kernels }: Row, o) => {
+    emit('agg', this.t.agg.sorted(), ({ cells: x, kernels }: Row, c, i) => {
+      c[0][i] = s(x[0]);
+      c[1][i] = x[1] as number;
+      c[2][i] = x[2] as number;
+      c[3][i] = ks(kernels);
+    });
+    emit('field', this.t.field.sorted(), ({ cells: x, kernels }: Row, c, i) => {
+      c[0][i] = s(x[0]);
+      c[1][i] = s(x[1]);
+      c[2][i] = s(x[2]);
+      c[3][i] = s(x[3]);
+      c[4][i] = x[4] as number;
+      c[5][i] = x[5] as number;
+      c[6][i] = x[6] as number;
+      c[7][i] = s(x[7]);
+      c[8][i] = s(x[8]);
+      c[9][i] = ks(kernels);
+    });
+    emit('enumv', this.t.enumv.sorted(), ({ cells: [e, n, v], kernels }: Row, c, i) => {
       const big = typeof v === 'string';
-      set(o, s(e), s(n), big ? Number(v) : v, big ? s(v) : 0, ks(kernels));
+      c[0][i] = s(e);
+      c[1][i] = s(n);
+      c[2][i] = big ? Number(v) : v;
+      c[3][i] = big ? s(v) : 0;
+      c[4][i] = ks(kernels);
     });
     const kf = new Map([...this.t.funcKfunc.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
     const inl = new Map([...this.t.funcInlined.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
     const present = new Map([...this.t.func.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
-    const funcNames = [...new Set([...present.keys(), ...inl.keys()])].sort(codeUnitOrder);
-    emit('func', funcNames, (n: string, o) => set(o, s(n), ks(present.get(n)), ks(kf.get(n)), ks(inl.get(n))));
+    // The default sort compares UTF-16 code units, the order readers search by.
+    const funcNames = [...new Set([...present.keys(), ...inl.keys()])].sort();
+    emit('func', funcNames, (n: string, c, i) => {
+      c[0][i] = s(n);
+      c[1][i] = ks(present.get(n));
+      c[2][i] = ks(kf.get(n));
+      c[3][i] = ks(inl.get(n));
+    });
     for (const t of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
-      emit(t, this.t[t].sorted(), ({ cells, kernels }: Row, o) => set(o, s(cells[0]), s(cells[1]), ks(kernels)));
+      emit(t, this.t[t].sorted(), ({ cells: x, kernels }: Row, c, i) => {
+        c[0][i] = s(x[0]);
+        c[1][i] = s(x[1]);
+        c[2][i] = ks(kernels);
+      });
     }
-    w.add('str.offsets', 'u32', strings.offsets());
-    w.add('str.data', 'bytes', strings.data());
+    const encoded = strings.encode();
+    w.add('str.offsets', 'u32', encoded.offsets);
+    w.add('str.data', 'bytes', encoded.data);
     w.add('kset.words', 'u32', ksets.words());
     // Per-kernel helper truth exists where the kernel's own `enum bpf_func_id` was read.
     const helperEnum = new Set<number>();
@@ -229,22 +257,19 @@ function makeColumn(type: SectionType, n: number) {
   }
 }
 
-/** Orders strings by UTF-16 code units, independent of locale. */
-export function codeUnitOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** Interns strings; id 0 is ''. */
 class Interner {
-  private readonly ids = new Map<string, number>([['', 0]]);
-  private readonly list: string[] = [''];
+  private readonly ids = new Map<string, number>();
+  private constructor(private readonly list: string[]) {}
 
   /** An interner whose ids follow the code-unit order of `strings` ('' first). */
-  static sorted(strings: Iterable<string>): Interner {
-    const it = new Interner();
+  static sorted(strings: Set<string>): Interner {
+    strings.add('');
     // The default sort compares UTF-16 code units, the order readers search by (and is faster
-    // than a comparator callback).
-    for (const x of [...new Set(strings)].sort()) it.id(x);
+    // than a comparator callback); '' sorts first, so it gets id 0.
+    const list = [...strings].sort();
+    const it = new Interner(list);
+    for (let i = 0; i < list.length; i++) it.ids.set(list[i], i);
     return it;
   }
 
@@ -258,24 +283,31 @@ class Interner {
     return id;
   }
 
-  private encoded?: Buffer[];
-  private enc(): Buffer[] {
-    return (this.encoded ??= this.list.map((x) => Buffer.from(x, 'utf8')));
-  }
-
-  offsets(): Uint32Array {
-    const out = new Uint32Array(this.list.length + 1);
+  /** The strings' UTF-8 bytes end to end, and where each starts (one more entry: the end). */
+  encode(): { offsets: Uint32Array; data: Uint8Array } {
+    const n = this.list.length;
+    const offsets = new Uint32Array(n + 1);
+    const joined = this.list.join('');
+    const whole = Buffer.from(joined, 'utf8');
+    if (whole.length === joined.length) {
+      // One byte per code unit: all ASCII, so each string's bytes are its code units.
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        offsets[i] = o;
+        o += this.list[i].length;
+      }
+      offsets[n] = o;
+      return { offsets, data: new Uint8Array(whole) };
+    }
+    // Encoded one by one: a lone surrogate at the end of one string must not pair with the next.
+    const parts = this.list.map((x) => Buffer.from(x, 'utf8'));
     let o = 0;
-    this.enc().forEach((b, i) => {
-      out[i] = o;
-      o += b.length;
-    });
-    out[this.list.length] = o;
-    return out;
-  }
-
-  data(): Uint8Array {
-    return new Uint8Array(Buffer.concat(this.enc()));
+    for (let i = 0; i < n; i++) {
+      offsets[i] = o;
+      o += parts[i].length;
+    }
+    offsets[n] = o;
+    return { offsets, data: new Uint8Array(Buffer.concat(parts)) };
   }
 }
 
@@ -283,12 +315,19 @@ class Interner {
 class KsetInterner {
   private readonly ids = new Map<string, number>();
   private readonly all: number[] = [];
+  /** Ids of the one-kernel sets, by kernel: most rows of an import, and many of a build. */
+  private readonly single: number[] = [];
 
   constructor(private readonly width: number) {
     this.id([]);
   }
 
   id(list: number[]): number {
+    if (list.length === 1) return (this.single[list[0]] ??= this.intern(list));
+    return this.intern(list);
+  }
+
+  private intern(list: number[]): number {
     // Rows gather kernels in the order facts were added (BTF kernels, then DepSurf ones).
     const kernels = isAscending(list) ? list : [...list].sort((a, b) => a - b);
     const key = kernels.join(',');
