@@ -112,7 +112,7 @@ test('enum constants are found in small enums and in the anonymous enums alike, 
   assert.ok(db.enumValue(anon[0], 'BPF_F_NO_SUCH_FLAG', all).every((v) => !v.present));
 });
 
-test('a store read from its twin reads the field table in pages, and answers as the whole store does', (t) => {
+test('a store read from its twin reads the field table and the string table in pages, and answers as the whole store does', (t) => {
   // The built-in store and a twin of its own, as `npm run build` writes it.
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-paged-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -120,9 +120,9 @@ test('a store read from its twin reads the field table in pages, and answers as 
   const gz = readFileSync(join(defaultDataDir(), 'kernels.kdb'));
   writeFileSync(file, gz);
   writeFileSync(twinPath(file), Buffer.concat([gunzipSync(gz), gz.subarray(gz.length - 8)]));
-  const twin = readTwin(file, new Set(['field.name', 'field.type', 'field.off', 'field.kset']));
+  const twin = readTwin(file, new Set(['field.name', 'field.type', 'field.off', 'field.kset', 'str.data']));
   assert.ok(twin, 'the twin is read');
-  assert.equal(twin.unread.size, 4);
+  assert.equal(twin.unread.size, 5);
   assert.ok(twin.fd !== undefined, 'the twin stays open for the unread sections');
   // The unread sections are zeros until asked for.
   const whole = new KernelStore(readFileSync(file), file);
@@ -134,11 +134,23 @@ test('a store read from its twin reads the field table in pages, and answers as 
   assert.notDeepEqual(paged.get('field.off', 'i32').subarray(probe, probe + 64), full.get('field.off', 'i32').subarray(probe, probe + 64));
   paged.ensureRows('field.off', probe, probe + 64);
   assert.deepEqual(paged.get('field.off', 'i32').subarray(probe, probe + 64), full.get('field.off', 'i32').subarray(probe, probe + 64));
+  const bytes = full.get('str.data', 'bytes').length;
+  const at = bytes >> 1;
+  assert.ok(paged.get('str.data', 'bytes').subarray(at, at + 256).every((b) => b === 0));
+  paged.ensureRows('str.data', at, at + 256);
+  assert.deepEqual(paged.get('str.data', 'bytes').subarray(at, at + 256), full.get('str.data', 'bytes').subarray(at, at + 256));
   // Other sections were read whole.
   assert.deepEqual(paged.get('field.agg', 'u32'), full.get('field.agg', 'u32'));
-  // The store as opened (its twin, the field table in pages) against the whole file, on every
-  // 97th struct: each field row of each kernel.
+  // The store as opened (its twin, the field and string tables in pages) against the whole file:
+  // every 499th string, found by its text too, and every field row of each kernel of every 97th
+  // struct.
   const store = KernelStore.open(file);
+  const strings = full.get('str.offsets', 'u32').length - 1;
+  for (let id = 1; id < strings; id += 499) {
+    const text = whole.str(id);
+    assert.equal(store.str(id), text, `string ${id}`);
+    assert.equal(store.findString(text), id, `string ${id} found by its text`);
+  }
   const names = whole.aggregateNames().filter((_, i) => i % 97 === 0);
   assert.ok(names.length > 100);
   for (const agg of names) {

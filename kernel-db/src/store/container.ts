@@ -209,8 +209,12 @@ export function twinPath(file: string): string {
   return `${file}.raw`;
 }
 
-/** Lazily read sections are read in pages of this many bytes. */
-const PAGE = 16 * 1024;
+/**
+ * Lazily read sections are read in pages of this many bytes: the memory page size, since the
+ * strings one analysis decodes lie scattered over the whole (sorted) table. 16 KiB pages read
+ * 3.6 MB of the strings' 7 MB for twenty open documents, 4 KiB pages 1.6 MB.
+ */
+const PAGE = 4 * 1024;
 
 /** Closes a twin's file when the reader that reads its pages is collected. */
 const twinFiles = new FinalizationRegistry<number>((fd) => {
