@@ -136,7 +136,12 @@ test('a store read from its twin reads the field table and the string table in p
   assert.deepEqual(paged.get('field.off', 'i32').subarray(probe, probe + 64), full.get('field.off', 'i32').subarray(probe, probe + 64));
   const bytes = full.get('str.data', 'bytes').length;
   const at = bytes >> 1;
-  assert.ok(paged.get('str.data', 'bytes').subarray(at, at + 256).every((b) => b === 0));
+  assert.ok(
+    paged
+      .get('str.data', 'bytes')
+      .subarray(at, at + 256)
+      .every((b) => b === 0),
+  );
   paged.ensureRows('str.data', at, at + 256);
   assert.deepEqual(paged.get('str.data', 'bytes').subarray(at, at + 256), full.get('str.data', 'bytes').subarray(at, at + 256));
   // Other sections were read whole.
