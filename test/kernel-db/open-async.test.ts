@@ -146,9 +146,9 @@ test('a store read from its twin reads the field table and the string table in p
   assert.deepEqual(paged.get('str.data', 'bytes').subarray(at, at + 256), full.get('str.data', 'bytes').subarray(at, at + 256));
   // Other sections were read whole.
   assert.deepEqual(paged.get('field.agg', 'u32'), full.get('field.agg', 'u32'));
-  // The store as opened (its twin, the field and string tables in pages) against the whole file:
-  // every 499th string, found by its text too, and every field row of each kernel of every 97th
-  // struct.
+  // The store as opened (its twin, the field, function, enum constant and string tables in pages)
+  // against the whole file: every 499th string, found by its text too; every field row of each
+  // kernel of every 97th struct; the rows of every 211th function and every 97th enum constant.
   const store = KernelStore.open(file);
   const strings = full.get('str.offsets', 'u32').length - 1;
   for (let id = 1; id < strings; id += 499) {
@@ -167,4 +167,29 @@ test('a store read from its twin reads the field table and the string table in p
       for (const r of list) assert.deepEqual(store.fieldRecord(r), whole.fieldRecord(r), `${agg}.${name} row ${r}`);
     }
   }
+  const funcs = whole.distinct('func', 'name').filter((_, i) => i % 211 === 0);
+  assert.ok(funcs.length > 100);
+  for (const name of funcs) {
+    const rows = store.rowsBy('func', 'name', name);
+    assert.deepEqual(rows, whole.rowsBy('func', 'name', name), name);
+    for (const c of ['kset', 'kfunc', 'inlined'])
+      for (const r of rows) assert.equal(store.view(`func.${c}`, 'u32')[r], whole.col(`func.${c}`, 'u32')[r], `${name} ${c}`);
+  }
+  const enumOf = whole.col('enumv.enum', 'u32');
+  const constant = whole.col('enumv.name', 'u32');
+  assert.ok(enumOf.length > 97 * 100);
+  for (let row = 0; row < enumOf.length; row += 97) {
+    const [e, n] = [whole.str(enumOf[row]), whole.str(constant[row])];
+    const rows = store.enumRows(e, n);
+    assert.deepEqual(rows, whole.enumRows(e, n), `${e} ${n}`);
+    for (const r of rows) {
+      assert.equal(store.view('enumv.value', 'f64')[r], whole.col('enumv.value', 'f64')[r], `${e} ${n} value`);
+      assert.equal(store.view('enumv.big', 'u32')[r], whole.col('enumv.big', 'u32')[r], `${e} ${n} big`);
+      assert.equal(store.view('enumv.kset', 'u32')[r], whole.col('enumv.kset', 'u32')[r], `${e} ${n} kernels`);
+    }
+  }
+  // A whole column asked for is read whole, by a store that read none of it before.
+  const fresh = KernelStore.open(file);
+  assert.deepEqual(fresh.col('func.kset', 'u32'), whole.col('func.kset', 'u32'));
+  assert.deepEqual(fresh.col('enumv.value', 'f64'), whole.col('enumv.value', 'f64'));
 });

@@ -232,7 +232,7 @@ export class KernelDb {
         // The enum's rows read directly: ~200 helpers on each of ~80 kernels through the answer
         // cache cost more than the rest of a small file's first analysis.
         const { s, i } = this.locate(k);
-        const ks = s.col('enumv.kset', 'u32');
+        const ks = s.view('enumv.kset', 'u32');
         v = this.facts.newestHelperSince(
           (h) => s.enumRows('bpf_func_id', `BPF_FUNC_${h.name.replace(/^bpf_/, '')}`).some((r) => s.has(ks[r], i)),
           k.version,
@@ -295,7 +295,7 @@ export class KernelDb {
     const basis = this.basisOf(k);
     const rows = s.fields(struct).get(field);
     if (rows) {
-      const ksets = s.col('field.kset', 'u32');
+      const ksets = s.view('field.kset', 'u32');
       for (const r of rows) {
         // The kernel's row first, then decode only that one.
         if (!s.has(ksets[r], i)) continue;
@@ -396,9 +396,9 @@ export class KernelDb {
     return this.answers.get('enumValue', [enumName, name], kernels, () => {
       return kernels.map((k) => {
         const { s, i } = this.locate(k);
-        const v = s.col('enumv.value', 'f64');
-        const big = s.col('enumv.big', 'u32');
-        const ks = s.col('enumv.kset', 'u32');
+        const v = s.view('enumv.value', 'f64');
+        const big = s.view('enumv.big', 'u32');
+        const ks = s.view('enumv.kset', 'u32');
         for (const r of s.enumRows(enumName, name)) {
           if (!s.has(ks[r], i)) continue;
           return { kernel: k, present: true, basis: this.basisOf(k), value: big[r] ? s.str(big[r]) : String(v[r]) };
@@ -505,10 +505,10 @@ export class KernelDb {
         const unknownHere = k.fidelity === 'depsurf' && !tracked;
         if (rows.length === 0) return { kernel: k, present: unknownHere ? null : false, basis };
         const r = rows[0];
-        const listed = s.has(s.col('func.kset', 'u32')[r], i);
+        const listed = s.has(s.view('func.kset', 'u32')[r], i);
         const present = listed ? true : unknownHere ? null : false;
-        const inlined = s.has(s.col('func.inlined', 'u32')[r], i);
-        const kfunc = s.has(s.col('func.kfunc', 'u32')[r], i);
+        const inlined = s.has(s.view('func.inlined', 'u32')[r], i);
+        const kfunc = s.has(s.view('func.kfunc', 'u32')[r], i);
         const proto = s.rowsBy('proto', 'func', name).find((p) => s.has(s.col('proto.kset', 'u32')[p], i));
         const clone = present && clones?.kernels.has(k.name) ? clones.clone : undefined;
         return {
@@ -532,7 +532,7 @@ export class KernelDb {
       v = depsurf.some((k) => {
         const { s, i } = this.locate(k);
         const rows = s.rowsBy('func', 'name', name);
-        return rows.length > 0 && s.has(s.col('func.kset', 'u32')[rows[0]], i);
+        return rows.length > 0 && s.has(s.view('func.kset', 'u32')[rows[0]], i);
       });
       this.depsurfTrackedCache.set(name, v);
     }

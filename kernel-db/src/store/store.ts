@@ -21,16 +21,21 @@ export interface FieldRecord {
 }
 
 /**
- * Sections a store read from its twin reads in pages, as they are used: the field table's columns
- * but the one it is sorted by (13 MB of the built-in store's 28), the rows of the structs asked for
- * ({@link KernelStore.fields} hands out every field row, and makes them readable first), and the
- * strings' bytes (7 MB), the string asked for ({@link KernelStore.str} decodes every string). Twenty
- * open documents read ~1.6 MB of the strings and ~0.4 MB of the field table.
+ * Columns a store read from its twin reads in pages, as they are used, by table: the field table's
+ * columns but the one it is sorted by (13 MB of the built-in store's 28), the rows of the structs
+ * asked for ({@link KernelStore.fields} hands out every field row, and makes them readable first);
+ * the functions' and enum constants' kernel sets and values (3.4 MB), the rows
+ * {@link KernelStore.rowsBy} and {@link KernelStore.enumRows} hand out; and the strings' bytes
+ * (7 MB), the string asked for ({@link KernelStore.str} decodes every string). Twenty open
+ * documents read ~1.6 MB of the strings and well under 1 MB of the rest.
  */
-const LAZY_SECTIONS: ReadonlySet<string> = new Set([
-  ...['name', 'type', 'tags', 'off', 'bf', 'size', 'anon', 'ref', 'kset'].map((c) => `field.${c}`),
-  'str.data',
-]);
+const PAGED: Readonly<Record<string, readonly string[]>> = {
+  field: ['name', 'type', 'tags', 'off', 'bf', 'size', 'anon', 'ref', 'kset'].map((c) => `field.${c}`),
+  func: ['func.kset', 'func.kfunc', 'func.inlined'],
+  enumv: ['enumv.value', 'enumv.big', 'enumv.kset'],
+  str: ['str.data'],
+};
+const LAZY_SECTIONS: ReadonlySet<string> = new Set(Object.values(PAGED).flat());
 
 /** One database file: the built-in one or a user-imported kernel. */
 export class KernelStore {
@@ -123,14 +128,45 @@ export class KernelStore {
   }
 
   private readonly cols = new Map<string, unknown>();
-  /** Column `name` (e.g. `func.kset`) as a typed array, cached. */
+  /**
+   * Column `name` (e.g. `func.kset`) as a typed array, cached, every row readable: a paged column
+   * is read whole on first use here (a scan of the whole column).
+   */
   col<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T): ColumnOf<T> {
-    let c = this.cols.get(name);
+    let c = this.cols.get(name) as ColumnOf<T> | undefined;
     if (!c) {
       c = this.c.get(name, type);
+      if (LAZY_SECTIONS.has(name)) this.c.ensureRows(name, 0, c.length);
       this.cols.set(name, c);
     }
+    return c;
+  }
+
+  private readonly views = new Map<string, unknown>();
+  /**
+   * Column `name` as it is, cached: of a paged column ({@link PAGED}), only the rows that
+   * {@link fields}, {@link rowsBy} and {@link enumRows} handed out are readable, which is all a
+   * look-up by those rows needs.
+   */
+  view<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T): ColumnOf<T> {
+    let c = this.cols.get(name) ?? this.views.get(name);
+    if (!c) {
+      c = this.c.get(name, type);
+      this.views.set(name, c);
+    }
     return c as ColumnOf<T>;
+  }
+
+  /** Makes rows `[from, to)` of `table`'s paged columns readable. */
+  private readable(table: string, from: number, to: number): void {
+    const paged = PAGED[table];
+    if (paged) for (const name of paged) this.c.ensureRows(name, from, to);
+  }
+
+  /** Makes `rows` of `table`'s paged columns readable, and returns them. */
+  private readableRows<R extends readonly number[]>(table: string, rows: R): R {
+    if (PAGED[table]) for (const r of rows) this.readable(table, r, r + 1);
+    return rows;
   }
 
   /**
@@ -193,8 +229,8 @@ export class KernelStore {
       const e = this.aggRanges(agg);
       if (e) {
         // Every field row handed out comes from here: make them readable.
-        for (const name of LAZY_SECTIONS) this.c.ensureRows(name, e.fieldStart, e.fieldEnd);
-        const fn = this.col('field.name', 'u32');
+        this.readable('field', e.fieldStart, e.fieldEnd);
+        const fn = this.view('field.name', 'u32');
         for (let i = e.fieldStart; i < e.fieldEnd; i++) {
           const n = this.str(fn[i]);
           const list = m.get(n);
@@ -207,15 +243,15 @@ export class KernelStore {
     return m;
   }
 
-  /** Decodes field row `i`. */
+  /** Decodes field row `i`, one that {@link fields} handed out. */
   fieldRecord(i: number): FieldRecord {
-    const g = (n: string) => this.col(`field.${n}`, 'u32')[i];
+    const g = (n: string) => this.view(`field.${n}`, 'u32')[i];
     return {
       type: this.str(g('type')),
       tags: this.str(g('tags')),
-      offsetBits: this.col('field.off', 'i32')[i],
-      bitfieldBits: this.col('field.bf', 'i8')[i],
-      size: this.col('field.size', 'i32')[i],
+      offsetBits: this.view('field.off', 'i32')[i],
+      bitfieldBits: this.view('field.bf', 'i8')[i],
+      size: this.view('field.size', 'i32')[i],
       anon: this.str(g('anon')),
       ref: this.str(g('ref')),
       kset: g('kset'),
@@ -227,7 +263,8 @@ export class KernelStore {
    * The rows of constant `name` of enum `enumName` (`''`: anonymous enums). The table is sorted
    * by (enum, name): a small enum's rows are indexed by name once (a kernel's helpers are ~200
    * constants of `bpf_func_id` asked for on every kernel); the anonymous enums' tens of thousands
-   * of rows are binary-searched, never decoded.
+   * of rows are binary-searched, never decoded. The paged columns are readable in those rows
+   * ({@link view}).
    */
   enumRows(enumName: string, name: string): readonly number[] {
     let m = this.enumIndexes.get(enumName);
@@ -238,6 +275,7 @@ export class KernelStore {
         const nameId = this.findString(name);
         if (nameId < 0) return [];
         const [lo, hi] = this.range(this.col('enumv.name', 'u32'), nameId, a, b);
+        this.readable('enumv', lo, hi);
         return Array.from({ length: hi - lo }, (_, k) => lo + k);
       }
       m = new Map();
@@ -250,7 +288,7 @@ export class KernelStore {
       }
       this.enumIndexes.set(enumName, m);
     }
-    return m.get(name) ?? [];
+    return this.readableRows('enumv', m.get(name) ?? []);
   }
 
   /** Tables whose rows are sorted by this column (so by its string ids). */
@@ -268,7 +306,8 @@ export class KernelStore {
 
   /**
    * Rows of a table whose column `col` (a string id) equals `name`: a binary search where the
-   * table is sorted by that column, else an index of ids built once (no strings decoded).
+   * table is sorted by that column, else an index of ids built once (no strings decoded). The
+   * table's paged columns are readable in those rows ({@link view}).
    */
   rowsBy(table: string, col: string, name: string): number[] {
     const key = `${table}.${col}`;
@@ -277,6 +316,7 @@ export class KernelStore {
     const column = this.col(key, 'u32');
     if (KernelStore.SORTED.has(key)) {
       const [a, b] = this.range(column, id);
+      this.readable(table, a, b);
       return Array.from({ length: b - a }, (_, i) => a + i);
     }
     let idx = this.idIndexes.get(key);
@@ -286,7 +326,7 @@ export class KernelStore {
     if (!idx && scans <= 64) {
       const out: number[] = [];
       for (let i = 0; i < column.length; i++) if (column[i] === id) out.push(i);
-      return out;
+      return this.readableRows(table, out);
     }
     if (!idx) {
       idx = new Map();
@@ -297,7 +337,7 @@ export class KernelStore {
       }
       this.idIndexes.set(key, idx);
     }
-    return idx.get(id) ?? [];
+    return this.readableRows(table, idx.get(id) ?? []);
   }
 
   /** Every distinct value of string column `table.col`. */
