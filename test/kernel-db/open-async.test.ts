@@ -188,6 +188,16 @@ test('a store read from its twin reads the field table and the string table in p
       assert.equal(store.view('enumv.kset', 'u32')[r], whole.col('enumv.kset', 'u32')[r], `${e} ${n} kernels`);
     }
   }
+  // The enums that have a constant: a scan for the first few look-ups, an index after.
+  const byName = new Map<number, number[]>();
+  for (let r = 0; r < constant.length; r++) byName.set(constant[r], [...(byName.get(constant[r]) ?? []), r]);
+  let asked = 0;
+  for (let row = 0; row < constant.length; row += 97, asked++) {
+    const n = whole.str(constant[row]);
+    assert.deepEqual(store.rowsBy('enumv', 'name', n), byName.get(constant[row]), n);
+  }
+  assert.ok(asked > 100);
+  assert.deepEqual(store.rowsBy('enumv', 'name', 'NO_SUCH_CONSTANT_ANYWHERE'), []);
   // A whole column asked for is read whole, by a store that read none of it before.
   const fresh = KernelStore.open(file);
   assert.deepEqual(fresh.col('func.kset', 'u32'), whole.col('func.kset', 'u32'));
