@@ -112,7 +112,7 @@ test('enum constants are found in small enums and in the anonymous enums alike, 
   assert.ok(db.enumValue(anon[0], 'BPF_F_NO_SUCH_FLAG', all).every((v) => !v.present));
 });
 
-test('a store read from its twin reads the field table and the string table in pages, and answers as the whole store does', (t) => {
+test('a store read from its twin reads the fields, functions, enum constants and strings in pages, and answers as the whole store does', (t) => {
   // The built-in store and a twin of its own, as `npm run build` writes it.
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-paged-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
