@@ -75,6 +75,11 @@ export function buildLoader(apt: PrivateApt, cache: string, log: (s: string) => 
     `--sysroot=${root}`,
     '-isystem',
     join(root, 'usr', 'include'),
+    // The sysroot's own multiarch headers (bits/, sys/) before a cross compiler's C library
+    // headers (/usr/aarch64-linux-gnu/include, searched ahead of the sysroot's multiarch
+    // directory): sid's glibc 2.43 stdio.h uses macros bookworm's 2.36 sys/cdefs.h lacks.
+    '-isystem',
+    join(root, 'usr', 'include', spec.triplet),
     `-L${lib}`,
     // A cross compiler looks for the C runtime's start files (crt1.o…) in its own directory; the sysroot's are these.
     ...(spec.debian === 'amd64' ? [] : [`-B${lib}`]),
