@@ -54,13 +54,13 @@ export async function benchScaling(): Promise<void> {
     // One untimed run of the shape first: the 1k figure is the ratio's base, and it must not
     // carry the compilation of the code paths the shape reaches for the first time.
     run(HEAD + body(SIZES[0]) + TAIL);
-    const per = SIZES.map((n) => {
-      const code = HEAD + body(n) + TAIL;
-      // The growth is the question, not the machine's other load: the fastest of five runs, so
-      // that a collection or a neighbour's burst in one size's run does not decide the ratio (with
-      // three, one run of a linear shape measured 11.3x on a busy machine and 8.1x right after).
-      return Math.min(...Array.from({ length: 5 }, () => run(code)));
-    });
+    // The growth is the question, not the machine's other load: each size's fastest of seven runs,
+    // the sizes taken in turn in each round, so that a collection or a slow spell of the machine
+    // falls on every size alike instead of on all the runs of one (run one size after another,
+    // linear shapes measured 11.3x and 13.7x on a busy machine, and 8x right after).
+    const codes = SIZES.map((n) => HEAD + body(n) + TAIL);
+    const per = SIZES.map(() => Number.POSITIVE_INFINITY);
+    for (let round = 0; round < 7; round++) codes.forEach((code, i) => (per[i] = Math.min(per[i], run(code))));
     const ratio = per[per.length - 1] / per[0];
     record({
       figure: `growth 1k -> 8k elements: ${name}`,

@@ -150,7 +150,8 @@ export class KernelStore {
    * look-up by those rows needs.
    */
   view<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T): ColumnOf<T> {
-    let c = this.cols.get(name) ?? this.views.get(name);
+    // A view of the same bytes as `col()` gives: one look-up, whichever was asked for first.
+    let c = this.views.get(name);
     if (!c) {
       c = this.c.get(name, type);
       this.views.set(name, c);
@@ -244,18 +245,39 @@ export class KernelStore {
     return m;
   }
 
+  /** The field table's columns a field row is decoded from, looked up once. */
+  private fieldColumns?: {
+    readonly type: Uint32Array;
+    readonly tags: Uint32Array;
+    readonly off: Int32Array;
+    readonly bf: Int8Array;
+    readonly size: Int32Array;
+    readonly anon: Uint32Array;
+    readonly ref: Uint32Array;
+    readonly kset: Uint32Array;
+  };
+
   /** Decodes field row `i`, one that {@link fields} handed out. */
   fieldRecord(i: number): FieldRecord {
-    const g = (n: string) => this.view(`field.${n}`, 'u32')[i];
+    const f = (this.fieldColumns ??= {
+      type: this.view('field.type', 'u32'),
+      tags: this.view('field.tags', 'u32'),
+      off: this.view('field.off', 'i32'),
+      bf: this.view('field.bf', 'i8'),
+      size: this.view('field.size', 'i32'),
+      anon: this.view('field.anon', 'u32'),
+      ref: this.view('field.ref', 'u32'),
+      kset: this.view('field.kset', 'u32'),
+    });
     return {
-      type: this.str(g('type')),
-      tags: this.str(g('tags')),
-      offsetBits: this.view('field.off', 'i32')[i],
-      bitfieldBits: this.view('field.bf', 'i8')[i],
-      size: this.view('field.size', 'i32')[i],
-      anon: this.str(g('anon')),
-      ref: this.str(g('ref')),
-      kset: g('kset'),
+      type: this.str(f.type[i]),
+      tags: this.str(f.tags[i]),
+      offsetBits: f.off[i],
+      bitfieldBits: f.bf[i],
+      size: f.size[i],
+      anon: this.str(f.anon[i]),
+      ref: this.str(f.ref[i]),
+      kset: f.kset[i],
     };
   }
 

@@ -88,17 +88,20 @@ function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
 function isValueUse(ctx: RuleContext, id: Node): boolean {
   const p = parentOf(id);
   if (!p) return false;
-  if (p.type === 'call_expression' && p.childForFieldName('function')?.id === id.id) return false;
-  if (p.type === 'init_declarator' && p.childForFieldName('declarator')?.id === id.id) return false;
-  if (p.type === 'declaration' || p.type.endsWith('_declarator') || p.type === 'parameter_declaration') return false;
-  if (p.type === 'preproc_defined' || p.type.startsWith('preproc_')) return false;
+  // A node's type is a call into the parser's WebAssembly: read once per node.
+  const pt = p.type;
+  if (pt === 'call_expression' && p.childForFieldName('function')?.id === id.id) return false;
+  if (pt === 'init_declarator' && p.childForFieldName('declarator')?.id === id.id) return false;
+  if (pt === 'declaration' || pt.endsWith('_declarator') || pt === 'parameter_declaration') return false;
+  if (pt.startsWith('preproc_')) return false;
   for (let a: Node | null = p, depth = 0; a && depth < 40; a = parentOf(a), depth++) {
-    if (a.type === 'call_expression') {
+    const t = a === p ? pt : a.type;
+    if (t === 'call_expression') {
       const fn = a.childForFieldName('function');
       if (fn && NOT_A_VALUE.test(ctx.text(fn))) return false;
     }
-    if (a.type === 'sizeof_expression' || a.type === 'offsetof_expression' || a.type === 'alignof_expression') return false;
-    if (a.type === 'function_definition') break;
+    if (t === 'sizeof_expression' || t === 'offsetof_expression' || t === 'alignof_expression') return false;
+    if (t === 'function_definition') break;
   }
   return true;
 }
