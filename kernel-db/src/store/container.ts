@@ -144,7 +144,7 @@ export class ContainerReader {
 
   /**
    * Makes rows `[from, to)` of section `name` readable: a section the twin was read without is
-   * read now, in 16 KiB pages, where it was not yet. Other sections are whole already.
+   * read now, in pages of {@link PAGE} bytes, where it was not yet. Other sections are whole already.
    */
   ensureRows(name: string, from: number, to: number): void {
     const pages = this.lazy?.pages.get(name);

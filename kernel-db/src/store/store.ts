@@ -136,7 +136,7 @@ export class KernelStore {
   col<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T): ColumnOf<T> {
     let c = this.cols.get(name) as ColumnOf<T> | undefined;
     if (!c) {
-      c = this.c.get(name, type);
+      c = this.view(name, type);
       if (LAZY_SECTIONS.has(name)) this.c.ensureRows(name, 0, c.length);
       this.cols.set(name, c);
     }
@@ -150,7 +150,6 @@ export class KernelStore {
    * look-up by those rows needs.
    */
   view<T extends 'u8' | 'i8' | 'u32' | 'i32' | 'f64'>(name: string, type: T): ColumnOf<T> {
-    // A view of the same bytes as `col()` gives: one look-up, whichever was asked for first.
     let c = this.views.get(name);
     if (!c) {
       c = this.c.get(name, type);
