@@ -170,16 +170,17 @@ export class TypeNamer {
   /** BTF type-tag names (e.g. `rcu`, `user`, `percpu`) on the way from `id` to its base type. */
   tagsOf(id: number): string {
     const b = this.btf;
-    const tags: string[] = [];
+    // Most types carry no tag: the list is made for the first one met.
+    let tags: string[] | undefined;
     for (let d = 0; d < MAX_DEPTH; d++) {
       const k = b.kind(id);
-      if (k === Kind.TypeTag) tags.push(b.name(id));
+      if (k === Kind.TypeTag) (tags ??= []).push(b.name(id));
       else if (k !== Kind.Ptr && k !== Kind.Const && k !== Kind.Volatile && k !== Kind.Restrict && k !== Kind.Typedef && k !== Kind.Array)
         break;
       if (k === Kind.Typedef) break;
       id = k === Kind.Array ? b.arrayInfo(id).type : b.ref(id);
     }
-    return [...new Set(tags)].sort().join(',');
+    return tags === undefined ? '' : [...new Set(tags)].sort().join(',');
   }
 
   /** Size in bytes of type `id`, -1 when it has none (functions, void, forward declarations). */

@@ -9,28 +9,118 @@ import { TABLES, type KernelMeta, type TableName } from './schema';
 
 type Cell = string | number;
 
-/** One table's distinct rows, each with the kernels that have it. */
+type Row = { cells: Cell[]; kernels: number[] };
+
+/**
+ * One table's distinct rows, each with the kernels that have it.
+ *
+ * Rows of the first kernel are only appended, repeats and all: a one-kernel store (every import)
+ * never needs a key per row, and {@link sorted} drops the repeats. When a second kernel adds rows,
+ * the set switches to rows keyed by their cells joined by NUL, which finds the row a fact of
+ * another kernel belongs to. Both ways give the same rows in the same order.
+ */
 class RowSet {
-  readonly rows = new Map<string, { cells: Cell[]; kernels: number[] }>();
+  private list: Row[] = [];
+  private byKey: Map<string, Row> | undefined;
+
+  /** `keyed`: key rows from the first on (tests compare the two ways). */
+  constructor(keyed: boolean) {
+    if (keyed) this.byKey = new Map();
+  }
+
+  /** The one kernel of the appended rows, and the kernel list they share; -1 before any row. */
+  private only = -1;
+  private onlyList: number[] = [];
 
   add(kernel: number, cells: Cell[]): void {
+    if (this.byKey === undefined) {
+      if (this.only === -1) {
+        this.only = kernel;
+        this.onlyList = [kernel];
+      }
+      if (kernel === this.only) {
+        this.list.push({ cells, kernels: this.onlyList });
+        return;
+      }
+      this.keyRows();
+    }
+    const byKey = this.byKey!;
     const key = cells.join('\u0000');
-    let r = this.rows.get(key);
+    let r = byKey.get(key);
     if (!r) {
       r = { cells, kernels: [] };
-      this.rows.set(key, r);
+      byKey.set(key, r);
+      this.list.push(r);
     }
     if (r.kernels[r.kernels.length - 1] !== kernel) r.kernels.push(kernel);
   }
 
-  /**
-   * Rows sorted by their key (cells joined by NUL): rows of one aggregate or one name are
-   * contiguous, and the order is a pure function of the rows.
-   */
-  sorted(): { cells: Cell[]; kernels: number[] }[] {
-    // The default sort compares UTF-16 code units, as `<` does, without a comparator call per pair.
-    return [...this.rows.keys()].sort().map((k) => this.rows.get(k)!);
+  /** Keys the appended rows, keeping the first of repeats; each row gets a kernel list of its own. */
+  private keyRows(): void {
+    const byKey = new Map<string, Row>();
+    const list: Row[] = [];
+    for (const { cells } of this.list) {
+      const key = cells.join('\u0000');
+      if (byKey.has(key)) continue;
+      const r = { cells, kernels: [this.only] };
+      byKey.set(key, r);
+      list.push(r);
+    }
+    this.byKey = byKey;
+    this.list = list;
   }
+
+  /** Every row; before a second kernel came, repeats included. */
+  all(): readonly Row[] {
+    return this.list;
+  }
+
+  /**
+   * Distinct rows sorted by their key (cells joined by NUL): rows of one aggregate or one name are
+   * contiguous, and the order is a pure function of the rows. `strings` holds every string cell.
+   */
+  sorted(strings: Interner): Row[] {
+    if (this.byKey) {
+      // The default sort compares UTF-16 code units, as `<` does, without a comparator call per pair.
+      const byKey = this.byKey;
+      return [...byKey.keys()].sort().map((k) => byKey.get(k)!);
+    }
+    // Appended rows: sorted by the ids of their first two cells (ids follow the strings' order,
+    // and no cell holds a NUL, so this is the key's order), the rest compared as the key would.
+    const rows = this.list;
+    const n = rows.length;
+    const wide = strings.size < 2 ** 26;
+    const primary = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = rows[i].cells;
+      const c0 = typeof c[0] === 'string' ? strings.id(c[0]) : 0;
+      const c1 = typeof c[1] === 'string' ? strings.id(c[1]) : 0;
+      primary[i] = wide ? c0 * 2 ** 26 + c1 : c0;
+    }
+    const order = Array.from({ length: n }, (_, i) => i);
+    // Stable: of rows with equal cells, the first added stays first and is the one kept.
+    order.sort((a, b) => primary[a] - primary[b] || compareCells(rows[a].cells, rows[b].cells));
+    const out: Row[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = rows[order[i]];
+      if (out.length === 0 || compareCells(out[out.length - 1].cells, r.cells) !== 0) out.push(r);
+    }
+    return out;
+  }
+}
+
+/** Compares two rows' cells as their keys compare: cell by cell, numbers by their decimal text. */
+function compareCells(a: readonly Cell[], b: readonly Cell[]): number {
+  const n = Math.max(a.length, b.length);
+  for (let j = 0; j < n; j++) {
+    const x = a[j];
+    const y = b[j];
+    if (x === y) continue;
+    const sx = x === undefined ? '' : String(x);
+    const sy = y === undefined ? '' : String(y);
+    if (sx !== sy) return sx < sy ? -1 : 1;
+  }
+  return 0;
 }
 
 /** A field as the builder takes it (from BTF or from DepSurf). */
@@ -48,19 +138,28 @@ export interface FieldRow {
 /** Builds a database from per-kernel facts. Kernels must be added in their final order. */
 export class DbBuilder {
   readonly kernels: KernelMeta[] = [];
-  private readonly t = {
-    agg: new RowSet(),
-    field: new RowSet(),
-    enumv: new RowSet(),
-    func: new RowSet(),
-    funcKfunc: new RowSet(),
-    funcInlined: new RowSet(),
-    proto: new RowSet(),
-    var: new RowSet(),
-    typedef: new RowSet(),
-    tp: new RowSet(),
-    config: new RowSet(),
-  };
+  private readonly t;
+
+  /**
+   * `opts.keyed` keys every row by its cells from the first kernel on, the way rows are found once
+   * a second kernel comes; the output is the same either way (tests check), only slower for one kernel.
+   */
+  constructor(opts: { keyed?: boolean } = {}) {
+    const set = () => new RowSet(opts.keyed === true);
+    this.t = {
+      agg: set(),
+      field: set(),
+      enumv: set(),
+      func: set(),
+      funcKfunc: set(),
+      funcInlined: set(),
+      proto: set(),
+      var: set(),
+      typedef: set(),
+      tp: set(),
+      config: set(),
+    };
+  }
 
   /** Replaces fields of kernel `k`'s metadata (known only after its data was read). */
   updateKernel(k: number, patch: Partial<KernelMeta>): void {
@@ -135,7 +234,8 @@ export class DbBuilder {
     const out = new Set<string>(['']);
     const stringCells: Record<string, number[]> = {
       agg: [0],
-      field: [0, 1, 2, 3, 7, 8],
+      // A field's aggregate (cell 0) is the name of an `agg` row added with it.
+      field: [1, 2, 3, 7, 8],
       enumv: [0, 1, 2],
       func: [0],
       funcKfunc: [0],
@@ -147,7 +247,7 @@ export class DbBuilder {
       config: [0, 1],
     };
     for (const [t, cols] of Object.entries(stringCells)) {
-      for (const r of this.t[t as keyof typeof this.t].rows.values()) {
+      for (const r of this.t[t as keyof typeof this.t].all()) {
         const cells = r.cells;
         for (const c of cols) {
           const v = cells[c];
@@ -179,17 +279,26 @@ export class DbBuilder {
       for (let r = 0; r < rows.length; r++) cell(rows[r], arrays, r);
       names.forEach((c, i) => w.add(`${table}.${c}`, cols[c], arrays[i]));
     };
-    const s = (x: Cell) => strings.id(String(x));
+    // Sorted rows repeat their first cell (an aggregate's fields, an enum's constants): the last
+    // string looked up is remembered.
+    let lastStr = '';
+    let lastId = 0;
+    const s = (x: Cell) => {
+      if (x !== lastStr) {
+        lastStr = String(x);
+        lastId = strings.id(lastStr);
+      }
+      return lastId;
+    };
     const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
 
-    type Row = { cells: Cell[]; kernels: number[] };
-    emit('agg', this.t.agg.sorted(), ({ cells: x, kernels }: Row, c, i) => {
+    emit('agg', this.t.agg.sorted(strings), ({ cells: x, kernels }: Row, c, i) => {
       c[0][i] = s(x[0]);
       c[1][i] = x[1] as number;
       c[2][i] = x[2] as number;
       c[3][i] = ks(kernels);
     });
-    emit('field', this.t.field.sorted(), ({ cells: x, kernels }: Row, c, i) => {
+    emit('field', this.t.field.sorted(strings), ({ cells: x, kernels }: Row, c, i) => {
       c[0][i] = s(x[0]);
       c[1][i] = s(x[1]);
       c[2][i] = s(x[2]);
@@ -201,7 +310,7 @@ export class DbBuilder {
       c[8][i] = s(x[8]);
       c[9][i] = ks(kernels);
     });
-    emit('enumv', this.t.enumv.sorted(), ({ cells: [e, n, v], kernels }: Row, c, i) => {
+    emit('enumv', this.t.enumv.sorted(strings), ({ cells: [e, n, v], kernels }: Row, c, i) => {
       const big = typeof v === 'string';
       c[0][i] = s(e);
       c[1][i] = s(n);
@@ -209,9 +318,9 @@ export class DbBuilder {
       c[3][i] = big ? s(v) : 0;
       c[4][i] = ks(kernels);
     });
-    const kf = new Map([...this.t.funcKfunc.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
-    const inl = new Map([...this.t.funcInlined.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
-    const present = new Map([...this.t.func.rows.values()].map((r) => [r.cells[0] as string, r.kernels]));
+    const kf = new Map([...this.t.funcKfunc.all()].map((r) => [r.cells[0] as string, r.kernels]));
+    const inl = new Map([...this.t.funcInlined.all()].map((r) => [r.cells[0] as string, r.kernels]));
+    const present = new Map([...this.t.func.all()].map((r) => [r.cells[0] as string, r.kernels]));
     // The default sort compares UTF-16 code units, the order readers search by.
     const funcNames = [...new Set([...present.keys(), ...inl.keys()])].sort();
     emit('func', funcNames, (n: string, c, i) => {
@@ -221,7 +330,7 @@ export class DbBuilder {
       c[3][i] = ks(inl.get(n));
     });
     for (const t of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
-      emit(t, this.t[t].sorted(), ({ cells: x, kernels }: Row, c, i) => {
+      emit(t, this.t[t].sorted(strings), ({ cells: x, kernels }: Row, c, i) => {
         c[0][i] = s(x[0]);
         c[1][i] = s(x[1]);
         c[2][i] = ks(kernels);
@@ -233,7 +342,7 @@ export class DbBuilder {
     w.add('kset.words', 'u32', ksets.words());
     // Per-kernel helper truth exists where the kernel's own `enum bpf_func_id` was read.
     const helperEnum = new Set<number>();
-    for (const r of this.t.enumv.rows.values()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
+    for (const r of this.t.enumv.all()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
     const kernels = this.kernels.map((k, i) => ({ ...k, hasHelperEnum: helperEnum.has(i) }));
     return w.finish({ ...meta, kernels, ksetWords: words }, level);
   }
@@ -273,7 +382,13 @@ class Interner {
     return it;
   }
 
+  /** Number of strings. */
+  get size(): number {
+    return this.list.length;
+  }
+
   id(s: string): number {
+    if (s === '') return 0;
     let id = this.ids.get(s);
     if (id === undefined) {
       id = this.list.length;
