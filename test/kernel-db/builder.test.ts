@@ -55,10 +55,13 @@ test('one kernel: repeated rows, numbers ordered as text, big enum values and no
       { name: 'x', type: 'int', tags: '', offsetBits: 64, bitfieldBits: 0, size: 4, anon: '', ref: '' },
       { name: 'é', type: 'struct alpha *', tags: 'rcu', offsetBits: 0, bitfieldBits: 3, size: 8, anon: 'union', ref: 'alpha' },
     ]);
-    b.addAggregate(k, 'alpha', 'union', 8, [{ name: 'a', type: 'long', tags: '', offsetBits: 0, bitfieldBits: 0, size: 8, anon: '', ref: '' }]);
+    b.addAggregate(k, 'alpha', 'union', 8, [
+      { name: 'a', type: 'long', tags: '', offsetBits: 0, bitfieldBits: 0, size: 8, anon: '', ref: '' },
+    ]);
     // The same constant in two anonymous enums, once as a bigint of the same value.
     b.addEnumValue(k, '', 'FLAG', 1);
     b.addEnumValue(k, '', 'FLAG', 1);
+    b.addEnumValue(k, '', 'FLAG', 1n);
     b.addEnumValue(k, '', 'FLAG', 10);
     b.addEnumValue(k, '', 'FLAG', 9);
     b.addEnumValue(k, 'big', 'HUGE', 2n ** 63n);
