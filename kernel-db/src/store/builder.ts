@@ -181,8 +181,10 @@ export class DbBuilder {
     }
   }
 
+  /** `value`: a bigint a safe integer holds is stored as that number, as the BTF reader gives it. */
   addEnumValue(k: number, enumName: string, name: string, value: number | bigint): void {
-    this.t.enumv.add(k, [enumName, name, typeof value === 'bigint' ? value.toString() : value]);
+    const v = typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()) : value;
+    this.t.enumv.add(k, [enumName, name, v]);
   }
 
   /** Adds a function; `inlined` marks a function that exists only inlined (no symbol to attach to). */
