@@ -22,24 +22,19 @@ type Row = { cells: Cell[]; kernels: number[] };
 class RowSet {
   private list: Row[] = [];
   private byKey: Map<string, Row> | undefined;
+  /** The kernel list the appended rows share (their one kernel); undefined before any row. */
+  private only: number[] | undefined;
 
   /** `keyed`: key rows from the first on (tests compare the two ways). */
   constructor(keyed: boolean) {
     if (keyed) this.byKey = new Map();
   }
 
-  /** The one kernel of the appended rows, and the kernel list they share; -1 before any row. */
-  private only = -1;
-  private onlyList: number[] = [];
-
   add(kernel: number, cells: Cell[]): void {
     if (this.byKey === undefined) {
-      if (this.only === -1) {
-        this.only = kernel;
-        this.onlyList = [kernel];
-      }
-      if (kernel === this.only) {
-        this.list.push({ cells, kernels: this.onlyList });
+      this.only ??= [kernel];
+      if (kernel === this.only[0]) {
+        this.list.push({ cells, kernels: this.only });
         return;
       }
       this.keyRows();
@@ -62,7 +57,7 @@ class RowSet {
     for (const { cells } of this.list) {
       const key = cells.join('\u0000');
       if (byKey.has(key)) continue;
-      const r = { cells, kernels: [this.only] };
+      const r = { cells, kernels: [...this.only!] };
       byKey.set(key, r);
       list.push(r);
     }
@@ -109,15 +104,17 @@ class RowSet {
   }
 }
 
-/** Compares two rows' cells as their keys compare: cell by cell, numbers by their decimal text. */
+/**
+ * Compares two rows of one table (as many cells each) as their keys compare: cell by cell,
+ * numbers by their decimal text.
+ */
 function compareCells(a: readonly Cell[], b: readonly Cell[]): number {
-  const n = Math.max(a.length, b.length);
-  for (let j = 0; j < n; j++) {
+  for (let j = 0; j < a.length; j++) {
     const x = a[j];
     const y = b[j];
     if (x === y) continue;
-    const sx = x === undefined ? '' : String(x);
-    const sy = y === undefined ? '' : String(y);
+    const sx = String(x);
+    const sy = String(y);
     if (sx !== sy) return sx < sy ? -1 : 1;
   }
   return 0;
