@@ -246,29 +246,51 @@ export function spliceLex(
   // the end of a large file moves every token after the edit).
   const movedToken = (t: Token, d: number): Token => ({ kind: t.kind, start: t.start + d, end: t.end + d, text: t.text });
   const moved = (c: { start: number; end: number }, d: number) => ({ start: c.start + d, end: c.end + d });
-  const tokens: Token[] = old.tokens.slice(0, first);
-  for (const t of inner.tokens) tokens.push(movedToken(t, at));
-  for (let i = last + 1; i < old.tokens.length; i++) tokens.push(delta ? movedToken(old.tokens[i]!, delta) : old.tokens[i]!);
+  // What does not move is copied by the engine's own slice, concat and set: those run at full
+  // speed on the first edit, while a loop over every token of the file still runs in V8's
+  // interpreter for the first few edits after opening.
+  const innerTokens = new Array<Token>(inner.tokens.length);
+  for (let i = 0; i < inner.tokens.length; i++) innerTokens[i] = movedToken(inner.tokens[i]!, at);
+  let after: Token[];
+  if (delta) {
+    after = new Array<Token>(old.tokens.length - last - 1);
+    for (let i = last + 1; i < old.tokens.length; i++) after[i - last - 1] = movedToken(old.tokens[i]!, delta);
+  } else after = old.tokens.slice(last + 1);
+  const tokens: Token[] = old.tokens.slice(0, first).concat(innerTokens, after);
   // Bracket partners: the block's own are its alone; an old index past the block moves by the
-  // change in its token count.
+  // change in its token count (the block is balanced, so no partner outside it is inside it).
   const grow = inner.tokens.length - (last - first + 1);
   const match = new Int32Array(tokens.length);
-  const outer = (v: number) => (v < first ? v : v + grow);
-  for (let i = 0; i < first; i++) match[i] = outer(old.match[i]!);
+  match.set(old.match.subarray(0, first), 0);
+  match.set(old.match.subarray(last + 1), last + 1 + grow);
+  // (The block's own entries, still zero here, are written next.)
+  if (grow) for (let i = 0; i < match.length; i++) if (match[i]! >= first) match[i] = match[i]! + grow;
   for (let i = 0; i < inner.tokens.length; i++) match[first + i] = inner.match[i]! < 0 ? -1 : inner.match[i]! + first;
-  for (let i = last + 1; i < old.tokens.length; i++) match[i + grow] = outer(old.match[i]!);
   // The block's end in the old text: comments and directives from there on move by `delta`.
   const oldEnd = old.tokens[last]!.end;
-  const comments = [
-    ...old.comments.filter((c) => c.end <= at),
-    ...inner.comments.map((c) => moved(c, at)),
-    ...old.comments.filter((c) => c.start >= oldEnd).map((c) => (delta ? moved(c, delta) : c)),
-  ];
+  const before = firstAtOrAfter(old.comments, (c) => c.end > at);
+  const rest = firstAtOrAfter(old.comments, (c) => c.start >= oldEnd);
+  const innerComments = inner.comments.map((c) => moved(c, at));
+  const comments = old.comments
+    .slice(0, before)
+    .concat(innerComments, delta ? old.comments.slice(rest).map((c) => moved(c, delta)) : old.comments.slice(rest));
   const directives = delta
     ? old.directives.map((d) => (d.start >= oldEnd ? { start: d.start + delta, end: d.end + delta, text: d.text } : d))
     : old.directives;
   const result: LexResult = { tokens, match, comments, directives };
   return text.length >= LEX_MEMO_MIN && text.length <= LEX_MEMO_MAX ? remember(text, result) : result;
+}
+
+/** The first index of sorted `items` at which `past` holds (it holds from there on), or `items.length`. */
+function firstAtOrAfter<T>(items: readonly T[], past: (x: T) => boolean): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (past(items[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** Keeps `result` as the tokens of `text` in the memo (the newest first) and returns it. */
