@@ -86,6 +86,7 @@ test('line starts spliced after an edit equal those of the whole new text, line 
   const rand = rng(23);
   const pick = (n: number) => Array.from({ length: n }, () => 'a\r\n\r\n'[Math.floor(rand() * 5)]).join('');
   let joined = 0;
+  let sameLength = 0;
   for (let k = 0; k < 20000; k++) {
     const before = pick(Math.floor(rand() * 12));
     const start = Math.floor(rand() * (before.length + 1));
@@ -93,14 +94,17 @@ test('line starts spliced after an edit equal those of the whole new text, line 
     const inserted = pick(Math.floor(rand() * 4));
     const after = before.slice(0, start) + inserted + before.slice(end);
     if (before[start - 1] === '\r' && after[start] === '\n' && before[start] !== '\n') joined++;
+    if (inserted.length === end - start) sameLength++;
     assert.deepEqual(
       spliceLineStarts(computeLineStarts(before), after, start, end, inserted.length),
       computeLineStarts(after),
       `${JSON.stringify(before)}: ${start}..${end} -> ${JSON.stringify(inserted)}`,
     );
   }
-  // The random edits did join a `\r` before the edit with an inserted or following `\n`.
+  // The random edits did join a `\r` before the edit with an inserted or following `\n`, and
+  // replaced characters by as many (the case that keeps the starts as they were).
   assert.ok(joined > 100, `${joined} joins`);
+  assert.ok(sameLength > 1000, `${sameLength} same-length replacements`);
 });
 
 test('changes apply in order with LSP semantics, like vscode-languageserver-textdocument', () => {

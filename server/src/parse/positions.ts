@@ -42,8 +42,22 @@ export function computeLineStarts(text: string): number[] {
  * those after it move by the change in length, and only the edited span (with the character
  * before it, where a `\r` may now pair with a `\n`) is scanned. Equals `computeLineStarts(after)`.
  */
-export function spliceLineStarts(before: readonly number[], after: string, start: number, end: number, inserted: number): number[] {
+export function spliceLineStarts(
+  before: readonly number[],
+  after: string,
+  start: number,
+  end: number,
+  inserted: number,
+): readonly number[] {
   const delta = inserted - (end - start);
+  // A replacement by as many characters, none a line break, of a span no line starts in moves
+  // no line: the same starts, shared (typing over a character). A `\r` before the span still
+  // ends its line the same way: the character after it is the old one or a new non-break.
+  if (delta === 0 && lineOf(before, start) === lineOf(before, end)) {
+    let breaks = false;
+    for (let i = start; i < end && !breaks; i++) breaks = isLineBreak(after.charCodeAt(i));
+    if (!breaks) return before;
+  }
   // Starts before the edit stay (a start at `start` itself depends on what follows it).
   const out = before.slice(0, lineOf(before, Math.max(0, start - 1)) + 1);
   const stop = start + inserted;
