@@ -47,6 +47,8 @@ export class AnalysisCache {
  * that moves no function (most keystrokes) reuses that placement as it is.
  */
 interface CachedFindings {
+  /** The key it is kept under: a hit keeps this string and drops the one just built. */
+  readonly key: string;
   readonly relative: readonly Finding[];
   placed?: { readonly origin: Position; readonly findings: readonly Finding[] };
 }
@@ -259,7 +261,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
     if (hit) {
       cache!.stats.hits++;
       analysed++;
-      next.set(key, hit);
+      next.set(hit.key, hit);
       if (hit.placed?.origin.line !== origin.line || hit.placed.origin.character !== origin.character)
         hit.placed = { origin, findings: hit.relative.map((f) => moveFinding(f, { line: 0, character: 0 }, origin)) };
       findings.push(...hit.placed.findings);
@@ -286,6 +288,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
     // A function a rule failed on is analysed again next time, so the failure is seen again.
     if (cache && complete)
       next.set(key, {
+        key,
         relative: local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
         placed: { origin, findings: local },
       });
