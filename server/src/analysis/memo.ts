@@ -29,6 +29,25 @@ export function ownedCaches(): readonly CacheInfo[] {
  */
 export const TEXT_KEYED: object = Object.freeze({});
 
+/** One value per owner object: an owned cache without a key (no map per owner). */
+export class OwnedValue<O extends object, V> {
+  private readonly byOwner = new WeakMap<O, V>();
+
+  constructor(readonly info: CacheInfo) {
+    if (registry.some((c) => c.name === info.name)) throw new Error(`cache ${info.name} is declared twice`);
+    registry.push(info);
+  }
+
+  /** The value of `owner`, computed by `compute` the first time. */
+  get(owner: O, compute: () => V): V {
+    const v = this.byOwner.get(owner);
+    if (v !== undefined || this.byOwner.has(owner)) return v as V;
+    const computed = compute();
+    this.byOwner.set(owner, computed);
+    return computed;
+  }
+}
+
 /** A cache of values per owner object and string key. */
 export class OwnedCache<O extends object, V> {
   private readonly byOwner = new WeakMap<O, Map<string, V>>();

@@ -102,17 +102,17 @@ export function applyAlternatives(
   kernels: readonly Kernel[] = [],
 ): Finding[] {
   if (flagged.length) findings = findings.map((f) => underFlag(f, flagged, lines));
+  const points = attachPoints(model).filter((p) => !p.bcc);
+  // Most files have neither a loader nor `SEC("?…")` programs: nothing to weigh (asked before
+  // the programs' ranges are built: this runs on every edit, over every program of the file).
+  if (!runtime && !points.some((p) => p.optional)) return findings;
   const fnByName = new Map(model.functions.map((f) => [f.name, f]));
-  const programs: Program[] = attachPoints(model)
-    .filter((p) => !p.bcc)
-    .map((point) => {
-      const fn = fnByName.get(point.program);
-      const spans = [lines.range(point.span.start, point.span.end), ...(fn ? [lines.range(fn.node.startIndex, fn.node.endIndex)] : [])];
-      const why = point.optional ? `${point.written} is off unless the loader turns it on` : runtime?.programs.get(point.program);
-      return { point, hook: hookOf(point.sec), spans, ...(why ? { optional: why } : {}) };
-    });
-  // Most files have neither a loader nor `SEC("?…")` programs: nothing to weigh.
-  if (!runtime && !programs.some((p) => p.optional)) return findings;
+  const programs: Program[] = points.map((point) => {
+    const fn = fnByName.get(point.program);
+    const spans = [lines.range(point.span.start, point.span.end), ...(fn ? [lines.range(fn.node.startIndex, fn.node.endIndex)] : [])];
+    const why = point.optional ? `${point.written} is off unless the loader turns it on` : runtime?.programs.get(point.program);
+    return { point, hook: hookOf(point.sec), spans, ...(why ? { optional: why } : {}) };
+  });
   const programOf = (f: Finding) => programs.find((p) => p.spans.some((s) => inside(f.range, s)));
   // Kernels on which each program fails to load, from its error findings.
   const failing = new Map<Program, Set<string>>(programs.map((p) => [p, new Set<string>()]));

@@ -11,7 +11,8 @@ import type { SectionFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
-import { OwnedCache } from '../analysis/memo';
+import { OwnedCache, OwnedValue } from '../analysis/memo';
+import type { BpfMacroSite } from '../parse/sites';
 import type { RuleContext } from './rule';
 
 /** One program's attach point. */
@@ -88,14 +89,16 @@ function bccSection(type: string, target: string): string | undefined {
 /** A finding on a program's `SEC()`, but where: the same for every program of its section. */
 export type SectionVerdict = Omit<Parameters<RuleContext['report']>[0], 'span' | 'node'>;
 
-const verdictCache = new OwnedCache<readonly Kernel[], SectionVerdict | null>(
+const verdictCache = new OwnedCache<readonly Kernel[], Map<string, SectionVerdict | null>>(
   {
     name: 'attach-points.verdicts',
     owner: 'one target kernel list (of one database)',
-    key: 'rule, loader, section as written, optional, BCC',
+    key: 'rule and loader, then the section as written, optional, BCC',
   },
-  10_000,
+  1_000,
 );
+/** Verdicts kept per rule and loader before they start over. */
+const VERDICTS_PER_RULE = 10_000;
 
 /**
  * Reports `rule`'s `verdict` of each attach point on its `SEC()`, computed once per distinct
@@ -105,9 +108,15 @@ const verdictCache = new OwnedCache<readonly Kernel[], SectionVerdict | null>(
  * the target kernels and the loader (not the attach point's span or program, nor the file).
  */
 export function reportPerSection(ctx: RuleContext, rule: string, verdict: (p: AttachPoint) => SectionVerdict | undefined): void {
-  const loader = JSON.stringify(ctx.loader);
+  // The verdicts of this rule and loader, by point key: one look-up per point, with the key the
+  // point already holds (no key string built per point on every edit).
+  const verdicts = verdictCache.get(ctx.kernels, `${rule}\u0000${JSON.stringify(ctx.loader)}`, () => new Map());
   for (const p of attachPoints(ctx.model)) {
-    const v = verdictCache.get(ctx.kernels, `${rule}\u0000${loader}\u0000${p.key}`, () => verdict(p) ?? null);
+    let v = verdicts.get(p.key);
+    if (v === undefined) {
+      if (verdicts.size >= VERDICTS_PER_RULE) verdicts.clear();
+      verdicts.set(p.key, (v = verdict(p) ?? null));
+    }
     if (v) ctx.report({ span: p.span, ...v });
   }
 }
@@ -124,44 +133,64 @@ export function attachPoints(model: FileModel): readonly AttachPoint[] {
 
 function findAttachPoints(model: FileModel): AttachPoint[] {
   const out: AttachPoint[] = [];
-  const add = (p: Omit<AttachPoint, 'key'>) => out.push({ ...p, key: pointKey(p) });
-  const programSecs = new Set(model.functions.map((f) => f.sec).filter((s): s is string => !!s));
+  let programSecs: Set<string> | undefined;
   for (const site of model.sites()) {
     if (site.kind === 'section') {
-      const lit = site.args[0];
-      if (site.section === null || !lit) continue;
+      if (site.section === null || !site.args[0]) continue;
       // Variables (maps, the license, globals) have sections too; only functions are programs.
-      const isProgram = site.target ? site.target.kind === 'function' : programSecs.has(site.section);
+      const isProgram = site.target
+        ? site.target.kind === 'function'
+        : (programSecs ??= new Set(model.functions.map((f) => f.sec).filter((s): s is string => !!s))).has(site.section);
       if (!isProgram) continue;
-      const optional = site.section.startsWith('?');
-      add({
-        sec: optional ? site.section.slice(1) : site.section,
-        written: `SEC("${site.section}")`,
-        span: { start: lit.start, end: lit.end },
-        program: site.target?.name ?? '',
-        bcc: false,
-        optional,
-      });
-    } else if (site.kind === 'bcc-probe') {
-      const sec = bccSection(site.probe.type, site.probe.target);
-      if (!sec || !site.probe.target) continue;
-      // A probe macro is reported on its name arguments; a function BCC attaches by name, on that name.
-      const names = site.masked ? site.args.slice(0, site.probe.type === 'tracepoint' ? 2 : 1) : [];
-      const span =
-        names.length > 0
-          ? { start: names[0].start, end: names[names.length - 1].end }
-          : { start: site.start, end: site.start + site.name.length };
-      add({
-        sec,
-        written: site.masked ? `${site.name}(${names.map((a) => a.text).join(', ')})` : site.name,
-        span,
-        program: site.programName,
-        bcc: true,
-        optional: false,
-      });
-    }
+    } else if (site.kind !== 'bcc-probe') continue;
+    const p = pointCache.get(site, () => pointOf(site));
+    if (p) out.push(p);
   }
   return out;
+}
+
+/**
+ * The attach point a `SEC()` or BCC probe site declares (whether a section site's target is a
+ * program is the caller's question). Kept per site: an edit elsewhere keeps the site object.
+ */
+const pointCache = new OwnedValue<BpfMacroSite, AttachPoint | undefined>({
+  name: 'attach-points.point',
+  owner: 'a macro use (a site)',
+  key: '—',
+});
+
+function pointOf(site: BpfMacroSite): AttachPoint | undefined {
+  const withKey = (p: Omit<AttachPoint, 'key'>): AttachPoint => ({ ...p, key: pointKey(p) });
+  if (site.kind === 'section') {
+    const lit = site.args[0];
+    if (site.section === null || !lit) return undefined;
+    const optional = site.section.startsWith('?');
+    return withKey({
+      sec: optional ? site.section.slice(1) : site.section,
+      written: `SEC("${site.section}")`,
+      span: { start: lit.start, end: lit.end },
+      program: site.target?.name ?? '',
+      bcc: false,
+      optional,
+    });
+  }
+  if (site.kind !== 'bcc-probe') return undefined;
+  const sec = bccSection(site.probe.type, site.probe.target);
+  if (!sec || !site.probe.target) return undefined;
+  // A probe macro is reported on its name arguments; a function BCC attaches by name, on that name.
+  const names = site.masked ? site.args.slice(0, site.probe.type === 'tracepoint' ? 2 : 1) : [];
+  const span =
+    names.length > 0
+      ? { start: names[0].start, end: names[names.length - 1].end }
+      : { start: site.start, end: site.start + site.name.length };
+  return withKey({
+    sec,
+    written: site.masked ? `${site.name}(${names.map((a) => a.text).join(', ')})` : site.name,
+    span,
+    program: site.programName,
+    bcc: true,
+    optional: false,
+  });
 }
 
 /**
