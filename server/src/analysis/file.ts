@@ -88,6 +88,8 @@ export interface FileModel {
   readonly typedefs: Map<string, CType>;
   readonly globals: Map<string, { type: CType; node: Node }>;
   readonly functions: FunctionInfo[];
+  /** The tree's top-level items (the root's named children), asked of the tree once per model. */
+  readonly topLevel: readonly Node[];
   /** The program's license string (`char LICENSE[] SEC("license") = "GPL";`), if declared. */
   readonly license?: string;
   /** `extern … __ksym` and `extern … __kconfig` declarations, by name. */
@@ -431,7 +433,8 @@ export function buildFileModel(
       if (c) pending.push(c);
     }
   };
-  pushAll(root.namedChildren);
+  const topLevel = root.namedChildren.filter((c): c is Node => !!c);
+  pushAll(topLevel);
   for (let n = pending.pop(); n; n = pending.pop()) pushAll(visitTop(n));
   const directives = lexC(text).directives;
   const conditional = conditionalDirectives(directives);
@@ -473,6 +476,7 @@ export function buildFileModel(
     typedefs,
     globals,
     functions,
+    topLevel,
     ...(license !== undefined ? { license } : {}),
     externs,
     macros,

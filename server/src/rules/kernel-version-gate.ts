@@ -52,14 +52,14 @@ export const kernelVersionGate: Rule = {
   checkFile(ctx) {
     // `#if LINUX_VERSION_CODE …` outside functions (inside them the function check sees it): the
     // tree is walked around the functions, not through them (an edit re-runs this on every keystroke).
-    const root = ctx.model.functions[0]?.node.tree.rootNode;
-    if (!root) return;
+    if (ctx.model.functions.length === 0) return;
     const outside: Node[] = [];
-    // An explicit stack: nesting outside functions can be as deep as a file makes it.
-    const stack: Node[] = [root];
+    // An explicit stack: nesting outside functions can be as deep as a file makes it. The top
+    // level is the model's (the root's children, read from the tree once per edit).
+    const stack: Node[] = ctx.model.topLevel.filter((c) => c.type !== 'function_definition');
     while (stack.length > 0) {
       const n = stack.pop()!;
-      if (n !== root && GATE_TYPES.includes(n.type)) outside.push(n);
+      if (GATE_TYPES.includes(n.type)) outside.push(n);
       for (const c of n.namedChildren) if (c && c.type !== 'function_definition') stack.push(c);
     }
     outside.sort((a, b) => a.startIndex - b.startIndex);

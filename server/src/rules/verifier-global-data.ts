@@ -80,11 +80,17 @@ function usesIn(
   /** `bpf_printk` keeps its format in `.rodata` (the file does not define `BPF_NO_GLOBAL_DATA`). */
   printkIsGlobal: boolean,
 ): GlobalUse[] {
-  const body = fn.body;
-  if (!body) return [];
-  const text = ctx.model.text.slice(body.startIndex, body.endIndex);
+  // The body's text from its offsets (kept with the function's text): the body's node is asked
+  // for only when the text can hold a use (this runs over every function on every edit).
+  const span = fn.bodySpan;
+  if (!span) return [];
+  const text = ctx.model.text.slice(span.start, span.end);
   // Walking the tree costs far more than reading the text: only bodies that can use global data.
   const mentions = [...kinds.keys()].some((name) => text.includes(name));
+  const statics = /\bstatic\b/.test(text);
+  const printk = printkIsGlobal && text.includes('bpf_printk');
+  const body = mentions || statics || printk ? fn.body : null;
+  if (!body) return [];
   // Its parameters and locals shadow globals (read only where a global's name appears).
   const locals = new Set(mentions ? fn.params.map((p) => p.name) : []);
   for (const d of mentions ? body.descendantsOfType('declaration') : []) {
@@ -102,12 +108,12 @@ function usesIn(
       continue;
     uses.push({ node: id, what: kind === 'kconfig' ? `the \`__kconfig\` extern \`${name}\`` : `\`${name}\`` });
   }
-  for (const d of /\bstatic\b/.test(text) ? body.descendantsOfType('declaration') : []) {
+  for (const d of statics ? body.descendantsOfType('declaration') : []) {
     if (!d || !/^\s*static\b/.test(ctx.text(d))) continue;
     uses.push({ node: d, what: 'a static local variable' });
   }
-  if (printkIsGlobal) {
-    for (const c of text.includes('bpf_printk') ? body.descendantsOfType('call_expression') : []) {
+  if (printk) {
+    for (const c of body.descendantsOfType('call_expression')) {
       const fn = c?.childForFieldName('function');
       if (c && fn && ctx.text(fn) === 'bpf_printk') uses.push({ node: fn, what: '`bpf_printk()`' });
     }
