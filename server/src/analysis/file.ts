@@ -688,25 +688,44 @@ function functionInfo(
   const head = headsCache.get(TEXT_KEYED, src(n), () => functionHead(n, src));
   // The masker links each SEC() to the name it annotates.
   const sec = head.nameAt < 0 ? undefined : sections.get(n.startIndex + head.nameAt);
-  let body: Node | null | undefined;
-  let params: FunctionInfo['params'] | undefined;
-  const info: FunctionInfo = {
-    name: head.name,
-    node: n,
-    calls: head.calls,
-    bodySpan: head.body ? { start: n.startIndex + head.body[0], end: n.startIndex + head.body[1] } : null,
-    get body() {
-      if (body === undefined) body = n.childForFieldName('body');
-      return body;
-    },
-    get params() {
-      params ??= functionParams(n, src, typedefs, head.wrapper ? 1 : 0);
-      return params;
-    },
-    ...(sec?.section != null && sec.target?.kind === 'function' ? { sec: sec.section } : {}),
-    ...(head.wrapper ? { wrapper: head.wrapper } : {}),
-  };
-  return { info, ...(head.guard ? { guard: head.guard } : {}) };
+  const info = new FunctionModel(head, n, sec?.section != null && sec.target?.kind === 'function' ? sec.section : undefined, src, typedefs);
+  return head.guard ? { info, guard: head.guard } : { info };
+}
+
+/**
+ * {@link FunctionInfo} as {@link functionInfo} makes it: one object of one shape per function
+ * (made for every function on every edit), its body and parameters read when first asked for.
+ */
+class FunctionModel implements FunctionInfo {
+  readonly name: string;
+  readonly calls: readonly string[];
+  readonly bodySpan: { readonly start: number; readonly end: number } | null;
+  readonly wrapper: string | undefined;
+  private bodyNode: Node | null | undefined;
+  private paramList: FunctionInfo['params'] | undefined;
+
+  constructor(
+    head: FunctionHead,
+    readonly node: Node,
+    readonly sec: string | undefined,
+    private readonly src: (n: Node) => string,
+    private readonly typedefs: ReadonlyMap<string, CType>,
+  ) {
+    this.name = head.name;
+    this.calls = head.calls;
+    this.bodySpan = head.body ? { start: node.startIndex + head.body[0], end: node.startIndex + head.body[1] } : null;
+    this.wrapper = head.wrapper;
+  }
+
+  get body(): Node | null {
+    if (this.bodyNode === undefined) this.bodyNode = this.node.childForFieldName('body');
+    return this.bodyNode;
+  }
+
+  get params(): FunctionInfo['params'] {
+    this.paramList ??= functionParams(this.node, this.src, this.typedefs, this.wrapper ? 1 : 0);
+    return this.paramList;
+  }
 }
 
 /** The `function_declarator` of a definition and its parameter declarations. */
