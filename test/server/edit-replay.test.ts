@@ -174,3 +174,32 @@ test('random edits on a 2,000-line program: the incremental analysis equals a fr
   docs.close(uri);
   engine.dispose();
 });
+
+test('typing in one function body analyses that function again and reuses every other', async () => {
+  const parser = await loadCParser();
+  const db = KernelDb.open({ noUser: true });
+  const engine = new Engine(db, (t) => parser.parseText(t));
+  const docs = new DocumentStore(parser);
+  const uri = 'file:///replay/reuse.bpf.c';
+  try {
+    let text = program(20);
+    let doc = docs.open(uri, text, 1);
+    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
+    assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40 });
+    // A digit typed over in the seventh function (the fourth kprobe's `+ 3;`).
+    const at = text.indexOf('start_time) + 3;') + 'start_time) + '.length;
+    const range = { start: position(text, at), end: position(text, at + 1) };
+    text = `${text.slice(0, at)}7${text.slice(at + 1)}`;
+    doc = docs.change(uri, 2, [{ range, text: '7' }]);
+    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
+    assert.deepEqual(engine.cacheStats(uri), { hits: 39, misses: 1 });
+    // Outside the bodies (a new include), every function is analysed again.
+    text = `#include <linux/types.h>\n${text}`;
+    doc = docs.change(uri, 3, [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '#include <linux/types.h>\n' }]);
+    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
+    assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40 });
+  } finally {
+    docs.close(uri);
+    engine.dispose();
+  }
+});

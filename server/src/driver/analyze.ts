@@ -36,7 +36,12 @@ import { DEFAULT_SETTINGS, type RuleSetting } from './settings';
 
 /** Findings of functions from the previous analysis of a document, for reuse. */
 export class AnalysisCache {
-  /** Key (file signature + function text) → the function's findings (see {@link CachedFindings}). */
+  /**
+   * The file signature the entries hold for (text outside function bodies, headers, build flags,
+   * target, rules, loader): another signature drops them all.
+   */
+  sig = '';
+  /** A function's text → its findings, with the program context they hold for (see {@link CachedFindings}). */
   entries = new Map<string, CachedFindings>();
   /** Hits and misses of the last analysis (for tests and benchmarks). */
   stats = { hits: 0, misses: 0 };
@@ -47,8 +52,13 @@ export class AnalysisCache {
  * that moves no function (most keystrokes) reuses that placement as it is.
  */
 interface CachedFindings {
-  /** The key it is kept under: a hit keeps this string and drops the one just built. */
+  /**
+   * The function's text it is kept under, a copy of its own: the document's text is not kept
+   * alive by it, and a hit keeps this string instead of the slice just looked up with.
+   */
   readonly key: string;
+  /** The function's program policy and base kernel set when they were computed. */
+  readonly context: string;
   readonly relative: readonly Finding[];
   placed?: { readonly origin: Position; readonly findings: readonly Finding[] };
 }
@@ -206,7 +216,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
   const reach = input.object?.mode === 'object' && input.object.reach ? objectReach(input.object.reach, lines, kernels) : undefined;
   const cache = input.cache;
   const next = new Map<string, CachedFindings>();
-  // Hashed once, so each function's key is short to build and to look up.
+  // Everything outside the functions' own text their findings depend on, hashed into one short string.
   const sig = cache
     ? createHash('sha1')
         .update(signature(text, model))
@@ -219,6 +229,8 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
         .digest('base64')
     : '';
   if (cache) cache.stats = { hits: 0, misses: 0 };
+  // The previous analysis's entries, while the rest of the file reads the same.
+  const entries = cache && cache.sig === sig ? cache.entries : undefined;
   // Facts of each function, built on demand: a helper function's kernels come from the guarded
   // call sites in its callers, so callers may be built for it even when their findings are reused.
   const built = new Map<FunctionInfo, { scope: FunctionScope; guards: Guards }>();
@@ -254,10 +266,12 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
   for (const fn of model.functions) {
     const ctxOf = contexts.get(fn)!;
     const origin = lines.positionAt(fn.node.startIndex);
-    const key = cache
-      ? `${sig}\u0000${ctxOf.policy}\u0000${baseOf(fn).key()}\u0000${text.slice(fn.node.startIndex, fn.node.endIndex)}`
-      : '';
-    const hit = cache?.entries.get(key);
+    // Looked up by the function's text (a slice of the document's: hashed without a copy), then
+    // checked for its context; a key joining both would be a new string copied for every function.
+    const source = cache ? text.slice(fn.node.startIndex, fn.node.endIndex) : '';
+    const context = cache ? `${ctxOf.policy}\u0000${baseOf(fn).key()}` : '';
+    const found = entries?.get(source);
+    const hit = found?.context === context ? found : undefined;
     if (hit) {
       cache!.stats.hits++;
       analysed++;
@@ -286,16 +300,22 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
         complete = run(rule, `in ${fn.name}()`, local, claims, () => check.call(rule, makeContext(rule, claims, local), facts)) && complete;
     }
     // A function a rule failed on is analysed again next time, so the failure is seen again.
-    if (cache && complete)
+    if (cache && complete) {
+      const key = detached(source);
       next.set(key, {
         key,
+        context,
         relative: local.map((f) => moveFinding(f, origin, { line: 0, character: 0 })),
         placed: { origin, findings: local },
       });
+    }
     findings.push(...local);
     yield (0.9 * ++analysed) / model.functions.length;
   }
-  if (cache) cache.entries = next;
+  if (cache) {
+    cache.entries = next;
+    cache.sig = sig;
+  }
   for (const rule of rules) {
     const check = rule.checkFile;
     if (check) {
@@ -374,4 +394,13 @@ function moveFinding(f: Finding, from: Position, to: Position): Finding {
     ...(f.related ? { related: f.related.map((x) => ({ ...x, range: r(x.range) })) } : {}),
     ...(f.uses ? { uses: f.uses.map(r) } : {}),
   };
+}
+
+/**
+ * A copy of `s` that keeps nothing else alive. A slice of a long string refers to all of it (V8
+ * keeps slices as views); prefixing a character and slicing it off makes V8 copy the text into
+ * a string of its own, which the result then views.
+ */
+function detached(s: string): string {
+  return ` ${s}`.slice(1);
 }
