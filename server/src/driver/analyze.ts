@@ -342,8 +342,9 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
       ? f.fixes.map(({ needsCoreRead, ...x }) => (needsCoreRead ? { ...x, edits: [...x.edits, ...include] } : x))
       : f.fixes;
     // A fix whose edits overlap or leave the text is not offered (the finding stays).
-    const fixes = assembled.filter((x) => fixFits(x, lines));
-    return assembled === f.fixes && fixes.length === f.fixes.length ? f : { ...f, fixes };
+    const fits = assembled.every((x) => fixFits(x, lines));
+    if (fits && assembled === f.fixes) return f;
+    return { ...f, fixes: fits ? assembled : assembled.filter((x) => fixFits(x, lines)) };
   });
   return out.sort(
     (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1),

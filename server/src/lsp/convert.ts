@@ -16,6 +16,7 @@ import {
   type WorkspaceEdit,
 } from 'vscode-languageserver';
 import { fixAllEdits } from '../analysis/fixall';
+import { OwnedValue } from '../analysis/memo';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
 
 /** The code-action kind of "fix all" for this server. */
@@ -83,6 +84,22 @@ export function toDiagnostic(f: Finding, uri: string): Diagnostic {
     d.relatedInformation = f.related.map((r) => ({ location: { uri, range: r.range as LspRange }, message: r.message }));
   return d;
 }
+
+/**
+ * {@link toDiagnostic}, once per finding: an edit's analysis hands back the findings of the
+ * functions it did not analyse again as the same objects, so each publish converts only the
+ * findings that are new.
+ */
+export function publishedDiagnostic(f: Finding, uri: string): Diagnostic {
+  const kept = diagnostics.get(f, () => ({ uri, diagnostic: toDiagnostic(f, uri) }));
+  return kept.uri === uri ? kept.diagnostic : toDiagnostic(f, uri);
+}
+
+const diagnostics = new OwnedValue<Finding, { readonly uri: string; readonly diagnostic: Diagnostic }>({
+  name: 'convert.diagnostic',
+  owner: 'a finding (immutable once reported)',
+  key: '— (the document it was published for is checked)',
+});
 
 /** A fix as a workspace edit on one document. */
 export function toWorkspaceEdit(uri: string, version: number, edits: Fix['edits']): WorkspaceEdit {

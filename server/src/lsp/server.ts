@@ -28,7 +28,7 @@ import { DocumentStore, liveTrees, loadCParser, type ParsedDocument } from '../p
 import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/settings';
 import { type Conversion, convertBcc } from '../driver/convertBcc';
 import { documentReport, type PortabilityReport, programSummary, requirementsMarkdown } from '../driver/requirements';
-import { FIX_ALL_KIND, fixAll, quickFixes, ruleActions, SOURCE, toDiagnostic } from './convert';
+import { FIX_ALL_KIND, fixAll, publishedDiagnostic, quickFixes, ruleActions, SOURCE } from './convert';
 import { registerMachineRequests } from './machine';
 import { CODE_CACHE_STATE, type CodeCacheState } from './codeCache';
 import { youngGenerationSize } from './memoryFlags';
@@ -328,7 +328,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     void connection.sendDiagnostics({
       uri,
       ...(version !== undefined ? { version } : {}),
-      diagnostics: findings.map((f) => toDiagnostic(f, uri)),
+      diagnostics: findings.map((f) => publishedDiagnostic(f, uri)),
     });
     const state = states.get(uri);
     if (state?.objectPending) {
