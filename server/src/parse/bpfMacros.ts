@@ -161,9 +161,7 @@ class MacroPass {
   }
 
   run(): MaskResult {
-    for (let i = 0; i < this.tokens.length; i++) {
-      if (this.tokens[i]!.kind === 'ident') this.visitIdent(i);
-    }
+    this.visitIdents();
     this.maskGnuAttributes();
     this.resolveSectionTargets();
     this.resolveMapOwners();
@@ -172,6 +170,18 @@ class MacroPass {
     this.visitDirectives();
     this.sites.sort((a, b) => a.start - b.start || a.end - b.end);
     return { masked: this.masker.result(), sites: this.sites };
+  }
+
+  /**
+   * The token loop, in a method of its own: V8 compiles a long loop while it runs (on-stack
+   * replacement) before the code after it has ever run; had that code been in the same method,
+   * every later call (one per edit, on one function body) would enter the loop's compiled code
+   * and fall back out of it at that code.
+   */
+  private visitIdents(): void {
+    for (let i = 0; i < this.tokens.length; i++) {
+      if (this.tokens[i]!.kind === 'ident') this.visitIdent(i);
+    }
   }
 
   // ---- Structure ---------------------------------------------------------------------------
