@@ -36,7 +36,7 @@ export const configRequired: Rule = {
     for (const fn of ctx.model.functions) if (!functions.has(fn.name)) functions.set(fn.name, fn.node);
     for (const p of attachPoints(ctx.model)) {
       const key = `${p.sec}\u0000${p.optional}`;
-      if (!needs.has(key)) needs.set(key, sectionNeeds(ctx, p));
+      if (!needs.has(key)) needs.set(key, needsCache.get(ctx.kernels, key, () => sectionNeeds(ctx, p) ?? null) ?? undefined);
       checkSection(ctx, p, needs.get(key), functions.get(p.program), seen, reports);
     }
     for (const r of reports) r();
@@ -154,6 +154,15 @@ interface SectionNeeds {
   /** The gaps, described; undefined when no kernel that has the program type lacks an option. */
   readonly d?: ReturnType<typeof describeGaps>;
 }
+
+/**
+ * What a section needs, kept with the target kernel list: it reads only the section, whether it
+ * is optional, the database and the target (typing in a function body changes none of them).
+ */
+const needsCache = new OwnedCache<readonly Kernel[], SectionNeeds | null>(
+  { name: 'config-required.sectionNeeds', owner: 'one target kernel list (of one database)', key: 'section, optional' },
+  10_000,
+);
 
 function sectionNeeds(ctx: RuleContext, p: AttachPoint): SectionNeeds | undefined {
   const m = ctx.db.facts.section(p.sec);
@@ -298,7 +307,7 @@ function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
   const secConfigs = sectionConfigs.get(
     ctx.model,
     '',
-    () => new Set(attachPoints(ctx.model).flatMap((p) => ctx.db.facts.section(p.sec)?.fact.configs ?? [])),
+    () => new Set([...new Set(attachPoints(ctx.model).map((p) => p.sec))].flatMap((sec) => ctx.db.facts.section(sec)?.fact.configs ?? [])),
   );
   for (const call of body.descendantsOfType('call_expression')) {
     const fnNode = call?.childForFieldName('function');
