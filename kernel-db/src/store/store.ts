@@ -231,17 +231,25 @@ export class KernelStore {
       if (e) {
         // Every field row handed out comes from here: make them readable.
         this.readable('field', e.fieldStart, e.fieldEnd);
-        const fn = this.view('field.name', 'u32');
-        for (let i = e.fieldStart; i < e.fieldEnd; i++) {
-          const n = this.str(fn[i]);
-          const list = m.get(n);
-          if (list) list.push(i);
-          else m.set(n, [i]);
-        }
+        this.indexFields(m, e.fieldStart, e.fieldEnd);
       }
       this.fieldIndex.set(agg, m);
     }
     return m;
+  }
+
+  /**
+   * Adds field rows `[from, to)` to `m` by name. The loop is a method of its own for the reason
+   * {@link rowsWithId} gives.
+   */
+  private indexFields(m: Map<string, number[]>, from: number, to: number): void {
+    const fn = this.view('field.name', 'u32');
+    for (let i = from; i < to; i++) {
+      const n = this.str(fn[i]);
+      const list = m.get(n);
+      if (list) list.push(i);
+      else m.set(n, [i]);
+    }
   }
 
   /** The field table's columns a field row is decoded from, looked up once. */
@@ -345,11 +353,7 @@ export class KernelStore {
     // A few look-ups scan the ids; more pay for an index once (as much as ~8 scans).
     const scans = (this.scans.get(key) ?? 0) + 1;
     this.scans.set(key, scans);
-    if (!idx && scans <= 8) {
-      const out: number[] = [];
-      for (let i = 0; i < column.length; i++) if (column[i] === id) out.push(i);
-      return this.readableRows(table, out);
-    }
+    if (!idx && scans <= 8) return this.readableRows(table, rowsWithId(column, id));
     if (!idx) {
       idx = indexById(column);
       this.idIndexes.set(key, idx);
@@ -363,6 +367,17 @@ export class KernelStore {
   distinct(table: string, col: string): string[] {
     return [...new Set(this.col(`${table}.${col}`, 'u32'))].map((id) => this.str(id));
   }
+}
+
+/**
+ * The rows of `column` holding `id`, by a scan. A function of its own: V8 compiles the loop
+ * while it first runs (on-stack replacement); in {@link KernelStore.rowsBy} each later scan
+ * entered that code and fell back out of it at the code after the loop.
+ */
+function rowsWithId(column: Uint32Array, id: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < column.length; i++) if (column[i] === id) out.push(i);
+  return out;
 }
 
 /** A column's rows ordered by their ids (ascending rows for one id), and the ids in that order. */
