@@ -195,7 +195,9 @@ test('typing in one function body analyses that function again and reuses every 
     assert.deepEqual(engine.cacheStats(uri), { hits: 39, misses: 1 });
     // Outside the bodies (a new include), every function is analysed again.
     text = `#include <linux/types.h>\n${text}`;
-    doc = docs.change(uri, 3, [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '#include <linux/types.h>\n' }]);
+    doc = docs.change(uri, 3, [
+      { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '#include <linux/types.h>\n' },
+    ]);
     engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
     assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40 });
   } finally {
