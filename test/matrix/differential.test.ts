@@ -148,7 +148,13 @@ function suite(arch: MatrixArch): void {
     const bpftool = which('bpftool') ?? (existsSync('/usr/sbin/bpftool') ? '/usr/sbin/bpftool' : undefined);
     const blobPath = btfBlob(r);
     if (!clang || !bpftool || !blobPath) {
-      skipOrFail(t, `needs clang, bpftool and ${r.btf.blob}`);
+      const missing = [
+        !clang && 'clang',
+        !bpftool && 'bpftool',
+        !blobPath &&
+          `the BTF the results were made from (${basename(r.btf.blob)}, in ../shared/kernel-data/btf, sha256 ${r.btf.sha256.slice(0, 12)}…)`,
+      ];
+      skipOrFail(t, `needs ${missing.filter(Boolean).join(', ')}`);
       return undefined;
     }
     const current: MatrixResults = { ...r, programs: r.programs.filter((p) => !stale.includes(p.source)) };
