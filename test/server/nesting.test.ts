@@ -5,7 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Node } from 'web-tree-sitter';
 import { buildFileModel } from '../../server/src/analysis/file';
+import { parentOf, releaseParents } from '../../server/src/analysis/parents';
 import { loadCParser } from '../../server/src/parse/documents';
 import { analyzeSnippet } from './expect';
 
@@ -45,3 +49,35 @@ for (const depth of [3000, 10000]) {
     }
   });
 }
+
+test('the parent index answers what tree-sitter does, for every node of the examples and shape fixtures', async () => {
+  const parser = await loadCParser();
+  const dirs = [join(__dirname, '..', '..', 'examples'), join(__dirname, '..', 'fixtures', 'shapes')];
+  let nodes = 0;
+  for (const dir of dirs)
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.c'))) {
+      const tree = parser.parseText(readFileSync(join(dir, f), 'utf8'));
+      assert.ok(tree, f);
+      try {
+        // Asked in an order that makes the index walk items as it meets them: leaves first.
+        const all = tree.rootNode.descendantsOfType([
+          'identifier',
+          'field_identifier',
+          'number_literal',
+          'compound_statement',
+          'call_expression',
+        ]);
+        for (const n of all) {
+          if (!n) continue;
+          for (let x: Node | null = n; x; x = parentOf(x)) {
+            assert.equal(parentOf(x)?.id ?? null, x.parent?.id ?? null, `${f}: parent of a ${x.type} at ${x.startIndex}`);
+            nodes++;
+          }
+        }
+      } finally {
+        releaseParents(tree);
+        tree.delete();
+      }
+    }
+  assert.ok(nodes > 5000, `${nodes} nodes compared`);
+});

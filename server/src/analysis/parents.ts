@@ -58,10 +58,12 @@ class ParentIndex {
     const stack: Node[] = [];
     try {
       for (;;) {
-        const n = cursor.currentNode;
-        if (stack.length > 0) this.parents.set(n.id, stack[stack.length - 1]);
+        // A node object only for the nodes that are parents; a leaf is known by its id alone.
+        if (stack.length > 0) this.parents.set(cursor.nodeId, stack[stack.length - 1]);
         if (cursor.gotoFirstChild()) {
-          stack.push(n);
+          cursor.gotoParent();
+          stack.push(cursor.currentNode);
+          cursor.gotoFirstChild();
           continue;
         }
         for (;;) {
