@@ -297,6 +297,62 @@ int BPF_KPROBE(on_connect, struct sock *sk)
 
 const clangOnPath = (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'clang')));
 
+/** Polls `probe` until it answers (a bound against a hang, not a measure of speed). */
+async function eventually<T>(probe: () => T | undefined, what: string, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('an edit stops the object pass of the text on disk: the configured compiler is killed, and the log says why', {
+  skip: process.platform === 'win32' ? 'skipped: the stand-in compiler is a shell script' : false,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-object-stop-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'tracer.bpf.c');
+  const text = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
+  writeFileSync(file, text);
+  // A compiler that says who it is and then takes its time.
+  const pidFile = join(dir, 'compiler.pid');
+  const compiler = join(dir, 'slow-clang');
+  writeFileSync(compiler, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 120\n`, { mode: 0o755 });
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const c = await TestClient.start();
+  try {
+    c.settings = { architectures: ['x86_64'], clangPath: compiler };
+    const uri = pathToFileURL(file).href;
+    c.open(uri, text);
+    await c.diagnostics(uri);
+    // The object pass starts after the first diagnostics, on the text on disk.
+    const pid = await eventually(
+      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined),
+      'the compile',
+    );
+    assert.ok(alive(pid), 'the stand-in compiler runs');
+    c.change(uri, 2, [{ text: `${text}\n` }]);
+    await eventually(() => (alive(pid) ? undefined : true), 'the compiler to be stopped');
+    await eventually(
+      () => c.logs.find((l) => /object pass stopped: the document changed while it compiled/.test(l.message)),
+      'the log line',
+    );
+    // The edited text is analysed as usual.
+    await c.diagnostics(uri, undefined, 2);
+  } finally {
+    await c.stop();
+  }
+});
+
 test('object pass in the server: on open and on save, in the background; its verdicts hold until the next edit', {
   skip: clangOnPath ? false : 'skipped: clang is not installed',
 }, async (t) => {

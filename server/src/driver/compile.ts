@@ -108,9 +108,16 @@ function withoutIo(args: readonly string[], file: string, dir: string): string[]
 
 /**
  * Compiles `file` for `arch` with `clang` in a child process (the caller's event loop keeps
- * running); at most `timeoutMs`.
+ * running); at most `timeoutMs`. `signal` stops it: clang is killed and the result says so.
  */
-export async function compileBpf(clang: string, file: string, project: Project, arch: string, timeoutMs = 60_000): Promise<CompileResult> {
+export async function compileBpf(
+  clang: string,
+  file: string,
+  project: Project,
+  arch: string,
+  timeoutMs = 60_000,
+  signal?: AbortSignal,
+): Promise<CompileResult> {
   const a = ARCH[arch];
   const own = project.command ? withoutOtherPrograms(withoutIo(project.command.args, file, project.command.dir)) : [];
   const has = (re: RegExp) => own.some((x) => re.test(x));
@@ -126,7 +133,7 @@ export async function compileBpf(clang: string, file: string, project: Project, 
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-portability-object-'));
   try {
     const out = join(dir, 'object.o');
-    const r = await run(clang, [...args, '-c', file, '-o', out], project.command?.dir, timeoutMs);
+    const r = await run(clang, [...args, '-c', file, '-o', out], project.command?.dir, timeoutMs, signal);
     if (r.error) return { ok: false, reason: `clang could not run: ${r.error}`, errors: [] };
     if (r.status !== 0 || !existsSync(out)) {
       const errors = clangErrors(r.stderr, file);
@@ -149,14 +156,22 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Runs a command, collecting stderr (at most 1 MB) and its exit status, killed after `timeoutMs`. */
+/**
+ * Runs a command, collecting stderr (at most 1 MB) and its exit status, killed after `timeoutMs`
+ * or when `signal` aborts.
+ */
 function run(
   cmd: string,
   args: string[],
   cwd: string | undefined,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<{ status: number | null; stderr: string; error?: string }> {
   return new Promise((done) => {
+    if (signal?.aborted) {
+      done({ status: null, stderr: '', error: 'cancelled' });
+      return;
+    }
     let stderr = '';
     let child: ReturnType<typeof spawn>;
     try {
@@ -166,19 +181,35 @@ function run(
       return;
     }
     running.add(child);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    const cancel = () => child.kill('SIGKILL');
+    signal?.addEventListener('abort', cancel, { once: true });
     child.stderr?.on('data', (b: Buffer) => {
       if (stderr.length < 1 << 20) stderr += b.toString();
     });
     child.on('error', (e) => {
       running.delete(child);
       clearTimeout(timer);
+      signal?.removeEventListener('abort', cancel);
       done({ status: null, stderr, error: e.message });
     });
-    child.on('close', (status, signal) => {
+    child.on('close', (status, killedBy) => {
       running.delete(child);
       clearTimeout(timer);
-      done(signal === 'SIGKILL' ? { status, stderr, error: `timed out after ${timeoutMs / 1000} s` } : { status, stderr });
+      signal?.removeEventListener('abort', cancel);
+      done(
+        timedOut
+          ? { status, stderr, error: `timed out after ${timeoutMs / 1000} s` }
+          : signal?.aborted
+            ? { status, stderr, error: 'cancelled' }
+            : killedBy
+              ? { status, stderr, error: `killed by ${killedBy}` }
+              : { status, stderr },
+      );
     });
   });
 }

@@ -60,7 +60,18 @@ export type ObjectPass =
       readonly setting?: Severity | 'off';
     };
 
-/** Runs the object pass for the document at `path` (its text `text`) against `kernels`. */
+/** What {@link objectPass} throws when its `signal` stopped it. */
+export class ObjectPassCancelled extends Error {
+  constructor() {
+    super('the object pass was cancelled');
+    this.name = 'ObjectPassCancelled';
+  }
+}
+
+/**
+ * Runs the object pass for the document at `path` (its text `text`) against `kernels`. `signal`
+ * stops it between steps (a running clang is killed) with {@link ObjectPassCancelled}.
+ */
 export async function objectPass(
   db: KernelDb,
   clang: string,
@@ -69,6 +80,7 @@ export async function objectPass(
   project: Project,
   settings: Settings,
   kernels: readonly Kernel[],
+  signal?: AbortSignal,
 ): Promise<ObjectPass> {
   // BCC compiles the program itself, on each host, against that host's headers.
   if (settings.loader.kind === 'bcc' || maskBpfMacros(text).sites.some(isBccSite))
@@ -84,7 +96,9 @@ export async function objectPass(
   for (const arch of arches) {
     const mine = kernels.filter((k) => k.arch === arch);
     if (mine.length === 0) continue;
-    const c = await compileBpf(clang, path, project, arch);
+    const c = await compileBpf(clang, path, project, arch, undefined, signal);
+    // Checking an object is most of the pass's own work: not for a result no one will use.
+    if (signal?.aborted) throw new ObjectPassCancelled();
     if (!c.ok)
       return {
         mode: 'source',

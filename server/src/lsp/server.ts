@@ -23,7 +23,7 @@ import { isBpfDocument } from '../analysis/bpfDocument';
 import { Engine, toPath } from '../driver/engine';
 import { findClang } from '../driver/compile';
 import { readBounded } from '../driver/files';
-import { type ObjectPass, objectPass } from '../driver/objectPass';
+import { type ObjectPass, ObjectPassCancelled, objectPass } from '../driver/objectPass';
 import { DocumentStore, liveTrees, loadCParser, type ParsedDocument } from '../parse/documents';
 import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/settings';
 import { type Conversion, convertBcc } from '../driver/convertBcc';
@@ -182,8 +182,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const logged = new Set<string>();
   /** The object pass of each document: the text it compiled (the file on disk) and its outcome. */
   const objects = new Map<string, { text: string; pass: ObjectPass }>();
-  /** Documents whose object pass runs now, and those to run again when it ends. */
-  const compiling = new Set<string>();
+  /**
+   * Documents whose object pass runs now (with what stops it: an edit or a close, as its result
+   * would hold only for the text on disk), and those to run again when it ends.
+   */
+  const compiling = new Map<string, AbortController>();
   const recompile = new Set<string>();
   const logOnce = (msg: string) => {
     if (logged.has(msg)) return;
@@ -213,22 +216,26 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     } catch {
       return;
     }
-    if (disk !== doc.text) return;
+    // Edited while the settings were asked for: that text is not the file's.
+    if (disk !== doc.text || docs?.get(uri) !== doc) return;
     if (compiling.has(uri)) {
       recompile.add(uri);
       return;
     }
-    compiling.add(uri);
+    const stop = new AbortController();
+    compiling.set(uri, stop);
     try {
       const t = engine.documentTarget(uri, doc.text, settings);
-      const pass = await objectPass(engine.db, clang, path, doc.text, t.project, t.settings, t.kernels);
+      const pass = await objectPass(engine.db, clang, path, doc.text, t.project, t.settings, t.kernels, stop.signal);
       // Closed while it compiled: nothing is kept for it.
       if (!states.has(uri)) return;
       objects.set(uri, { text: disk, pass });
       if (pass.mode === 'source') logOnce(`${uri.split('/').pop()}: object pass skipped: ${pass.reason}`);
       schedule(uri);
     } catch (e) {
-      connection.console.error(`object pass: ${(e as Error).stack ?? e}`);
+      if (e instanceof ObjectPassCancelled)
+        logOnce(`${uri.split('/').pop()}: object pass stopped: the document changed while it compiled (a save compiles it again)`);
+      else connection.console.error(`object pass: ${(e as Error).stack ?? e}`);
     } finally {
       compiling.delete(uri);
       if (recompile.delete(uri)) void runObjectPass(uri);
@@ -509,6 +516,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     void (startup ?? Promise.resolve()).then(() => {
       const ok = guard('change', () => docs?.change(p.textDocument.uri, p.textDocument.version, p.contentChanges), undefined);
       if (!ok) return;
+      // The object being compiled is the file on disk's, which this text no longer is: its
+      // compile and check would cost a core and then the server's thread for nothing.
+      compiling.get(p.textDocument.uri)?.abort();
       schedule(p.textDocument.uri);
       // An edited header may change what every open program includes from it.
       if (!/\.c$/i.test(p.textDocument.uri)) for (const uri of states.keys()) if (uri !== p.textDocument.uri) schedule(uri);
@@ -532,6 +542,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     void (startup ?? Promise.resolve()).then(() => close(p.textDocument.uri));
   });
   const close = (uri: string) => {
+    compiling.get(uri)?.abort();
     settingsProblems.delete(uri);
     states.get(uri)?.cancel?.();
     states.delete(uri);
