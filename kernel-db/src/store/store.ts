@@ -226,30 +226,28 @@ export class KernelStore {
   fields(agg: string): Map<string, number[]> {
     let m = this.fieldIndex.get(agg);
     if (!m) {
-      m = new Map();
       const e = this.aggRanges(agg);
-      if (e) {
-        // Every field row handed out comes from here: make them readable.
-        this.readable('field', e.fieldStart, e.fieldEnd);
-        this.indexFields(m, e.fieldStart, e.fieldEnd);
-      }
+      // Every field row handed out comes from here: make them readable.
+      if (e) this.readable('field', e.fieldStart, e.fieldEnd);
+      m = e ? this.rowsByName(this.view('field.name', 'u32'), e.fieldStart, e.fieldEnd) : new Map<string, number[]>();
       this.fieldIndex.set(agg, m);
     }
     return m;
   }
 
   /**
-   * Adds field rows `[from, to)` to `m` by name. The loop is a method of its own for the reason
-   * {@link rowsWithId} gives.
+   * Rows `[from, to)` of string column `names`, by the string each holds (a struct's fields, a
+   * small enum's constants). The loop is a method of its own for the reason {@link rowsWithId} gives.
    */
-  private indexFields(m: Map<string, number[]>, from: number, to: number): void {
-    const fn = this.view('field.name', 'u32');
-    for (let i = from; i < to; i++) {
-      const n = this.str(fn[i]);
+  private rowsByName(names: Uint32Array, from: number, to: number): Map<string, number[]> {
+    const m = new Map<string, number[]>();
+    for (let r = from; r < to; r++) {
+      const n = this.str(names[r]);
       const list = m.get(n);
-      if (list) list.push(i);
-      else m.set(n, [i]);
+      if (list) list.push(r);
+      else m.set(n, [r]);
     }
+    return m;
   }
 
   /** The field table's columns a field row is decoded from, looked up once. */
@@ -308,14 +306,7 @@ export class KernelStore {
         this.readable('enumv', lo, hi);
         return Array.from({ length: hi - lo }, (_, k) => lo + k);
       }
-      m = new Map();
-      const names = this.col('enumv.name', 'u32');
-      for (let r = a; r < b; r++) {
-        const n = this.str(names[r]);
-        const list = m.get(n);
-        if (list) list.push(r);
-        else m.set(n, [r]);
-      }
+      m = this.rowsByName(this.col('enumv.name', 'u32'), a, b);
       this.enumIndexes.set(enumName, m);
     }
     return this.readableRows('enumv', m.get(name) ?? []);
