@@ -29,13 +29,18 @@ export function ownedCaches(): readonly CacheInfo[] {
  */
 export const TEXT_KEYED: object = Object.freeze({});
 
+/** Adds a cache to the registry; names are unique. */
+function register(info: CacheInfo): void {
+  if (registry.some((c) => c.name === info.name)) throw new Error(`cache ${info.name} is declared twice`);
+  registry.push(info);
+}
+
 /** One value per owner object: an owned cache without a key (no map per owner). */
 export class OwnedValue<O extends object, V> {
   private readonly byOwner = new WeakMap<O, V>();
 
   constructor(readonly info: CacheInfo) {
-    if (registry.some((c) => c.name === info.name)) throw new Error(`cache ${info.name} is declared twice`);
-    registry.push(info);
+    register(info);
   }
 
   /** The value of `owner`, computed by `compute` the first time. */
@@ -57,8 +62,7 @@ export class OwnedCache<O extends object, V> {
     readonly info: CacheInfo,
     private readonly limit = Number.POSITIVE_INFINITY,
   ) {
-    if (registry.some((c) => c.name === info.name)) throw new Error(`cache ${info.name} is declared twice`);
-    registry.push(info);
+    register(info);
   }
 
   /** Drops every entry of `owner` (for an owner that outlives the use of its entries). */
