@@ -175,7 +175,7 @@ test('random edits on a 2,000-line program: the incremental analysis equals a fr
   engine.dispose();
 });
 
-test('typing in one function body analyses that function again and reuses every other', async () => {
+test('typing in one function body analyses that function again and reuses every other; unchanged findings stay the same objects', async () => {
   const parser = await loadCParser();
   const db = KernelDb.open({ noUser: true });
   const engine = new Engine(db, (t) => parser.parseText(t));
@@ -184,22 +184,43 @@ test('typing in one function body analyses that function again and reuses every 
   try {
     let text = program(20);
     let doc = docs.open(uri, text, 1);
-    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
-    assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40 });
+    let version = 1;
+    const edit = (at: number, end: number, insert: string) => {
+      const range = { start: position(text, at), end: position(text, end) };
+      text = text.slice(0, at) + insert + text.slice(end);
+      doc = docs.change(uri, ++version, [{ range, text: insert }]);
+      return engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites).findings;
+    };
+    const first = engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites).findings;
+    assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40, kept: 0 });
+    // File rules (prog-type-unavailable per SEC(), config-required) and completed fixes are built
+    // anew by every analysis: the objects kept below are not the functions' cache alone.
+    const rules = new Set(first.map((f) => f.rule));
+    assert.ok(rules.has('prog-type-unavailable') && rules.has('unsafe-kernel-deref'), [...rules].join());
     // A digit typed over in the seventh function (the fourth kprobe's `+ 3;`).
     const at = text.indexOf('start_time) + 3;') + 'start_time) + '.length;
-    const range = { start: position(text, at), end: position(text, at + 1) };
-    text = `${text.slice(0, at)}7${text.slice(at + 1)}`;
-    doc = docs.change(uri, 2, [{ range, text: '7' }]);
-    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
-    assert.deepEqual(engine.cacheStats(uri), { hits: 39, misses: 1 });
-    // Outside the bodies (a new include), every function is analysed again.
-    text = `#include <linux/types.h>\n${text}`;
-    doc = docs.change(uri, 3, [
-      { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '#include <linux/types.h>\n' },
-    ]);
-    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
-    assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40 });
+    const second = edit(at, at + 1, '7');
+    assert.deepEqual(engine.cacheStats(uri), { hits: 39, misses: 1, kept: first.length });
+    assert.equal(second.length, first.length);
+    assert.ok(
+      second.every((f, i) => f === first[i]),
+      'every finding is the object the previous analysis returned',
+    );
+    // A change that changes one finding: `tgid` read directly becomes `pid` in the fifth function.
+    const direct = text.indexOf('task->real_parent->tgid;', text.indexOf('exit_2,'));
+    const third = edit(direct + 'task->real_parent->'.length, direct + 'task->real_parent->tgid'.length, 'pid');
+    const changed = third.filter((f) => !second.includes(f));
+    assert.ok(changed.length >= 1, 'the changed read has a new finding');
+    assert.ok(
+      changed.every((f) => f.message.includes('pid') && !f.message.includes('tgid')),
+      changed.map((f) => f.message).join('\n'),
+    );
+    assert.equal(engine.cacheStats(uri)?.kept, third.length - changed.length);
+    // Outside the bodies (a new include), every function is analysed again; every finding moved
+    // down a line, so none is kept.
+    const moved = edit(0, 0, '#include <linux/types.h>\n');
+    assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40, kept: 0 });
+    assert.equal(moved.length, third.length);
   } finally {
     docs.close(uri);
     engine.dispose();

@@ -43,8 +43,18 @@ export class AnalysisCache {
   sig = '';
   /** A function's text → its findings, with the program context they hold for (see {@link CachedFindings}). */
   entries = new Map<string, CachedFindings>();
-  /** Hits and misses of the last analysis (for tests and benchmarks). */
-  stats = { hits: 0, misses: 0 };
+  /**
+   * Of the last analysis (for tests and benchmarks): functions whose findings were reused (hits)
+   * or analysed again (misses), and findings handed back as the previous analysis's objects (kept).
+   */
+  stats = { hits: 0, misses: 0, kept: 0 };
+  /**
+   * The last analysis's findings by rule and range. A finding of the next analysis equal to one
+   * of them is handed back as that object: what is made of a finding downstream (its diagnostic,
+   * its bytes on the wire) is made once, though file rules and the steps after the functions
+   * (fixes completed with the include, alternatives, guard fixes) build their findings anew.
+   */
+  published: readonly Finding[] = [];
 }
 
 /**
@@ -228,7 +238,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
         .update(`\u0000${input.object?.mode === 'object' ? input.object.id : ''}`)
         .digest('base64')
     : '';
-  if (cache) cache.stats = { hits: 0, misses: 0 };
+  if (cache) cache.stats = { hits: 0, misses: 0, kept: 0 };
   // The previous analysis's entries, while the rest of the file reads the same.
   const entries = cache && cache.sig === sig ? cache.entries : undefined;
   // Facts of each function, built on demand: a helper function's kernels come from the guarded
@@ -346,9 +356,64 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
     if (fits && assembled === f.fixes) return f;
     return { ...f, fixes: fits ? assembled : assembled.filter((x) => fixFits(x, lines)) };
   });
-  return out.sort(
-    (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || (a.rule < b.rule ? -1 : 1),
+  out.sort(compareFindings);
+  return cache ? keepUnchanged(out, cache) : out;
+}
+
+/**
+ * `findings`, each equal to one of the previous analysis's as that object (see
+ * {@link AnalysisCache.published}). Both lists are in the same order (start, then rule), so one
+ * walk over both finds the candidates: those of the same rule at the same start.
+ */
+function keepUnchanged(findings: Finding[], cache: AnalysisCache): Finding[] {
+  const before = cache.published;
+  let kept = 0;
+  let j = 0;
+  for (let i = 0; i < findings.length; i++) {
+    const f = findings[i];
+    while (j < before.length && compareFindings(before[j], f) < 0) j++;
+    for (let k = j; k < before.length && compareFindings(before[k], f) === 0; k++) {
+      const old = before[k];
+      if (old === f || sameData(old, f)) {
+        findings[i] = old;
+        kept++;
+        break;
+      }
+    }
+  }
+  cache.published = findings;
+  cache.stats.kept = kept;
+  return findings;
+}
+
+/** The order of an analysis's findings: by start, then rule. */
+function compareFindings(a: Finding, b: Finding): number {
+  return (
+    a.range.start.line - b.range.start.line ||
+    a.range.start.character - b.range.start.character ||
+    (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0)
   );
+}
+
+/** Whether two values of plain data (objects, arrays, strings, numbers, booleans) are equal. */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(y, k) || !sameData(x[k], y[k])) return false;
+    n++;
+  }
+  for (const _ in y) n--;
+  return n === 0;
 }
 
 /**
