@@ -1,7 +1,24 @@
-/** The language server's entry point (dist/server-bundle.js, run by dist/server.js): LSP over stdio, or `--node-ipc` from VS Code. */
+/** The language server's entry point (dist/server-bundle.js, run by dist/server.js): LSP over stdio, or `--node-ipc`. */
 // First: starts reading the database and compiling the grammar while the rest loads.
 import { openDatabase } from './lsp/preload';
-import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
+import { Console } from 'node:console';
+import { createConnection, type MessageReader, ProposedFeatures, StreamMessageWriter } from 'vscode-languageserver/node';
 import { startServer } from './lsp/server';
+import { wireEncoder } from './lsp/wire';
 
-startServer(createConnection(ProposedFeatures.all), { openDatabase });
+startServer(process.argv.includes('--stdio') ? stdioConnection() : createConnection(ProposedFeatures.all), { openDatabase });
+
+/**
+ * LSP over stdin and stdout, as `--stdio` gives it, with outgoing messages encoded by
+ * {@link wireEncoder}. stdout carries only the protocol: whatever writes to the console goes to
+ * stderr (the client's log).
+ */
+function stdioConnection() {
+  const toStderr = new Console({ stdout: process.stderr, stderr: process.stderr });
+  for (const k of Object.keys(toStderr) as (keyof Console)[])
+    if (typeof toStderr[k] === 'function') (console as unknown as Record<string, unknown>)[k] = (toStderr[k] as () => void).bind(toStderr);
+  const writer = new StreamMessageWriter(process.stdout, { charset: 'utf-8', contentTypeEncoder: wireEncoder });
+  // stdin as the stream itself (the library takes a stream or a reader on either side): the
+  // connection ends the process when it closes, as with `--stdio`.
+  return createConnection(ProposedFeatures.all, process.stdin as unknown as MessageReader, writer);
+}
