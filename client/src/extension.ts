@@ -53,8 +53,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<Api> {
   context.subscriptions.push(output);
   const module = context.asAbsolutePath('dist/server.js');
   const serverOptions: ServerOptions = {
-    run: { module, transport: TransportKind.ipc },
-    debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
+    // stdio: the server encodes each published diagnostic once there (server/src/lsp/wire.ts);
+    // over IPC, Node would serialise every publish whole again.
+    run: { module, transport: TransportKind.stdio },
+    debug: { module, transport: TransportKind.stdio, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
   };
   const statuses = new Map<string, Status>();
   const bpfDocs = new Set<string>();
