@@ -15,7 +15,7 @@ import { readBpfObject } from '../../kernel-db/src/btf/object';
 import { parseBtf } from '../../kernel-db/src/btf/reader';
 import { essentialName, RELO_KIND_NAMES, resolveRelo } from '../../kernel-db/src/query/coreRelo';
 import { KernelDb } from '../../kernel-db/src/query/db';
-import { checkObject } from '../../server/src/rules/object';
+import { checkObject, checkObjectSteps } from '../../server/src/rules/object';
 import { compareVersions } from '../../kernel-db/src/version';
 
 const root = join(__dirname, '..', '..');
@@ -273,5 +273,22 @@ test('object pass: bitfield relocations (offset, size, signedness, shifts) fail 
       v.kernels.map((k) => k.name),
       lacking,
     );
+  }
+});
+
+test('object pass: the check runs in steps (per relocation record, kernel and program walk) that end in its verdicts', {
+  skip: clang ? false : 'skipped: clang is not installed',
+}, (t) => {
+  const kernels = db.target('4.14-7.x', { arch: ['x86_64'] });
+  const loader = { kind: 'libbpf' as const, minVersion: '1.0' };
+  for (const name of ['relocations', 'linked']) {
+    const o = readBpfObject(compile(t, name), `${name}.o`);
+    const steps = checkObjectSteps(db, o, kernels, loader);
+    let yields = 0;
+    let r = steps.next();
+    for (; !r.done; r = steps.next()) yields++;
+    // At least one step per kernel's patching and one per program's first walk.
+    assert.ok(yields >= kernels.length + o.programs.length, `${name}: ${yields} steps for ${kernels.length} kernels`);
+    assert.deepEqual(r.value, checkObject(db, o, kernels, loader), name);
   }
 });

@@ -15,7 +15,7 @@ import { LineIndex } from '../analysis/lines';
 import { maskBpfMacros } from '../parse/bpfMacros';
 import { coreMacro } from '../analysis/coreMacros';
 import { type Finding, findingMessage, fitting, type Severity } from '../analysis/model';
-import { checkObject, type ObjectVerdict } from '../rules/object';
+import { checkObjectSteps, type ObjectVerdict } from '../rules/object';
 
 /** Each program's source lines in a compiled object (for the kernel matrix's per-program verdicts). */
 export { programLines } from '../rules/object';
@@ -68,6 +68,29 @@ export class ObjectPassCancelled extends Error {
   }
 }
 
+/** How long the check of an object runs before it lets other work in (the analysis's own slice). */
+const SLICE_MS = 20;
+
+/**
+ * Runs `steps` to the end in slices of {@link SLICE_MS}, the event loop served between two (a
+ * keystroke is never kept waiting behind the check of an object); throws
+ * {@link ObjectPassCancelled} at the first slice after `signal` stopped the pass.
+ */
+export async function inSlices<T>(steps: Generator<void, T, void>, signal?: AbortSignal): Promise<T> {
+  for (;;) {
+    const end = performance.now() + SLICE_MS;
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done) return r.value;
+      if (performance.now() >= end) break;
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (signal?.aborted) {
+      steps.return(undefined as never);
+      throw new ObjectPassCancelled();
+    }
+  }
+}
+
 /**
  * Runs the object pass for the document at `path` (its text `text`) against `kernels`. `signal`
  * stops it between steps (a running clang is killed) with {@link ObjectPassCancelled}.
@@ -116,7 +139,7 @@ export async function objectPass(
     }
     relocations += obj.ext?.coreRelos.length ?? 0;
     id.update(c.object).update(mine.map((k) => k.name).join(','));
-    const check = checkObject(db, obj, mine, settings.loader);
+    const check = await inSlices(checkObjectSteps(db, obj, mine, settings.loader), signal);
     const here = (file: string) => resolve(project.command?.dir ?? '', file) === resolve(path);
     for (const k of mine) covered.add(k.name);
     for (const [file, byLine] of check.lines) {

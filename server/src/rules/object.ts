@@ -59,6 +59,24 @@ const LD_IMM64 = 0x18;
 
 /** Checks an object's programs against `kernels`. */
 export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kernel[], loader: Loader): ObjectCheck {
+  const steps = checkObjectSteps(db, obj, kernels, loader);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@link checkObject} in steps: it yields after each relocation record it resolves, each kernel's
+ * patching and each program's walks, so the language server runs it in time slices (an object of
+ * hundreds of programs takes ~50–150 ms) and stops it when the document changes.
+ */
+export function* checkObjectSteps(
+  db: KernelDb,
+  obj: BpfObject,
+  kernels: readonly Kernel[],
+  loader: Loader,
+): Generator<void, ObjectCheck, void> {
   const ext = obj.ext;
   const linked = new LinkedObject(obj);
   const lineAt = lineTables(linked, ext?.lineInfo ?? []);
@@ -73,14 +91,19 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
   const memo = new Map<string, readonly ReloOutcome[]>();
   // The same read in many programs is one relocation record each: resolved once.
   const byRecord = new Map<string, ReloResult>();
-  const resolved = (ext?.coreRelos ?? []).map((r) => {
+  const resolved: ReloResult[] = [];
+  for (const r of ext?.coreRelos ?? []) {
     const key = `${r.typeId}:${r.access}:${r.kind}`;
     const known = byRecord.get(key);
-    if (known) return { ...known, relo: r };
+    if (known) {
+      resolved.push({ ...known, relo: r });
+      continue;
+    }
     const x = resolveRelo(db, obj.btf, r, kernels, memo);
     byRecord.set(key, x);
-    return x;
-  });
+    resolved.push(x);
+    yield;
+  }
   const relosIn = new Map<string, ReloResult[]>();
   for (const r of resolved) {
     let l = relosIn.get(r.relo.section);
@@ -172,7 +195,11 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
     for (const [section, m] of bySection) key.push(`${section}:${[...m].map(([o, v]) => `${o}=${v}`).join(',')}`);
     return { bySection, key: key.join(';') };
   };
-  const patches = kernels.map((_, i) => patchedOn(i));
+  const patches: ReturnType<typeof patchedOn>[] = [];
+  for (let i = 0; i < kernels.length; i++) {
+    patches.push(patchedOn(i));
+    yield;
+  }
   // Kernels that patch alike reach alike: one group each.
   const groupOf = new Map<string, number>();
   const groups: number[][] = [];
@@ -206,7 +233,7 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
     const types = progType ? db.progType(progType, kernels).kernels : undefined;
     // One walk per group of kernels, and one list of what it reaches.
     const reachMemo = new Map<number, Reached>();
-    kernels.forEach((_, i) => {
+    for (let i = 0; i < kernels.length; i++) {
       const { bySection } = patches[i];
       const g = groupIndex[i];
       let got = reachMemo.get(g);
@@ -220,8 +247,9 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
         }
         reachMemo.set(g, (got = { relos, calls }));
         for (const ks of reachedLines(reach, lineAt, lines)) ks.add(g);
+        yield;
       }
-      if (types?.[i].present === false) return;
+      if (types?.[i].present === false) continue;
       for (const { section, r } of got.relos) {
         if (r.outcomes[i] !== 'fail') continue;
         fail(
@@ -257,7 +285,7 @@ export function checkObject(db: KernelDb, obj: BpfObject, kernels: readonly Kern
         else if (allowedFor(fact, progType) === false)
           fail({ rule: 'helper-unavailable', subject: fact.name, section, off: x.off, cause: `prog-type:${progType}` }, i);
       }
-    });
+    }
   }
   // A strong kfunc whose prototype a kernel refuses fails the whole object there, called or not.
   for (const [name, k] of kfuncs) {
