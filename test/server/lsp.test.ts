@@ -343,7 +343,7 @@ test('an edit stops the object pass of the text on disk: the configured compiler
     c.change(uri, 2, [{ text: `${text}\n` }]);
     await eventually(() => (alive(pid) ? undefined : true), 'the compiler to be stopped');
     await eventually(
-      () => c.logs.find((l) => /object pass stopped: the document changed while it compiled/.test(l.message)),
+      () => c.logs.find((l) => /object pass stopped: the document changed while it was compiled or checked/.test(l.message)),
       'the log line',
     );
     // The edited text is analysed as usual.
@@ -380,6 +380,37 @@ test('object pass in the server: on open and on save, in the background; its ver
     // Saved: compiled again.
     writeFileSync(file, edited);
     void c.conn.sendNotification('textDocument/didSave', { textDocument: { uri } });
+    await c.diagnostics(uri, (d) => members(d) === '18 object', undefined, 60000);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('object pass in the server: an edit stops it, and an undo back to the text on disk runs it again without a save', {
+  skip: clangOnPath ? false : 'skipped: clang is not installed',
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-object-undo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'relocations.bpf.c');
+  const text = readFileSync(join(root, 'test', 'fixtures', 'objects', 'relocations.bpf.c'), 'utf8');
+  writeFileSync(file, text);
+  const c = await TestClient.start();
+  try {
+    c.settings = { architectures: ['x86_64'] };
+    const uri = pathToFileURL(file).href;
+    const members = (d: { code?: string | number; range: { start: { line: number } }; data?: { basis?: string } }[]) =>
+      d
+        .filter((x) => x.code === 'field-missing-in-range')
+        .map((x) => `${x.range.start.line + 1}${x.data?.basis ? ` ${x.data.basis}` : ''}`)
+        .join(',');
+    c.open(uri, text);
+    await c.diagnostics(uri, (d) => members(d) === '16,17');
+    // Typed at once, before the object is ready: the pass of the text on disk stops.
+    c.change(uri, 2, [{ text: text.replace('return r;', 'return r + 1;') }]);
+    await eventually(() => c.logs.find((l) => /relocations\.bpf\.c: object pass stopped/.test(l.message)), 'the pass to stop');
+    await c.diagnostics(uri, (d) => members(d) === '16,17', 2);
+    // Undone: the text is the file's again, and its object is compiled and checked.
+    c.change(uri, 3, [{ text }]);
     await c.diagnostics(uri, (d) => members(d) === '18 object', undefined, 60000);
   } finally {
     await c.stop();

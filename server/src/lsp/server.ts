@@ -188,6 +188,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
    */
   const compiling = new Map<string, AbortController>();
   const recompile = new Set<string>();
+  /**
+   * The text each document's last object pass found on disk: an edit back to it (an undo) runs
+   * the pass again where the edit away from it had stopped it.
+   */
+  const onDisk = new Map<string, string>();
   const logOnce = (msg: string) => {
     if (logged.has(msg)) return;
     logged.add(msg);
@@ -216,6 +221,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     } catch {
       return;
     }
+    onDisk.set(uri, disk);
     // Edited while the settings were asked for: that text is not the file's.
     if (disk !== doc.text || docs?.get(uri) !== doc) return;
     if (compiling.has(uri)) {
@@ -234,7 +240,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       schedule(uri);
     } catch (e) {
       if (e instanceof ObjectPassCancelled)
-        logOnce(`${uri.split('/').pop()}: object pass stopped: the document changed while it compiled (a save compiles it again)`);
+        logOnce(
+          `${uri.split('/').pop()}: object pass stopped: the document changed while it was compiled or checked (a save, or an undo back to the saved text, runs it again)`,
+        );
       else connection.console.error(`object pass: ${(e as Error).stack ?? e}`);
     } finally {
       compiling.delete(uri);
@@ -514,12 +522,18 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   connection.onDidChangeTextDocument((p) => {
     void (startup ?? Promise.resolve()).then(() => {
-      const ok = guard('change', () => docs?.change(p.textDocument.uri, p.textDocument.version, p.contentChanges), undefined);
-      if (!ok) return;
+      const uri = p.textDocument.uri;
+      const doc = guard('change', () => docs?.change(uri, p.textDocument.version, p.contentChanges), undefined);
+      if (!doc) return;
+      const saved = onDisk.get(uri);
+      const back = saved !== undefined && saved.length === doc.text.length && saved === doc.text;
+      const live = compiling.get(uri);
       // The object being compiled is the file on disk's, which this text no longer is: its
-      // compile and check would cost a core and then the server's thread for nothing.
-      compiling.get(p.textDocument.uri)?.abort();
-      schedule(p.textDocument.uri);
+      // compile and check would cost a core and then the server's thread for nothing. Back on
+      // that text (an undo), a pass the edits stopped runs again.
+      if (!back) live?.abort();
+      else if (objects.get(uri)?.text !== doc.text && (!live || live.signal.aborted)) void runObjectPass(uri);
+      schedule(uri);
       // An edited header may change what every open program includes from it.
       if (!/\.c$/i.test(p.textDocument.uri)) for (const uri of states.keys()) if (uri !== p.textDocument.uri) schedule(uri);
     });
@@ -548,6 +562,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     states.delete(uri);
     settingsCache.delete(uri);
     objects.delete(uri);
+    onDisk.delete(uri);
     guard('close', () => docs?.close(uri), undefined);
     engine?.forget(uri);
     // Nothing open: what was read for the documents (headers, loaders) is dropped too.
