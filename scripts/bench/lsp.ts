@@ -258,7 +258,7 @@ const row = (k: string, v: string) => console.log(`${k.padEnd(60)} ${v}`);
  * macros, conditionals, each including the previous one) and `compile_flags.txt` with the
  * include path; returns the `#include <proj/…>` lines of a program that uses them all.
  */
-export function projectHeaders(dir: string, n: number): string {
+function projectHeaders(dir: string, n: number): string {
   mkdirSync(join(dir, 'include', 'proj'), { recursive: true });
   writeFileSync(join(dir, 'compile_flags.txt'), '-Iinclude\n-D__TARGET_ARCH_x86\n');
   let lines = '';
