@@ -341,8 +341,8 @@ export class Engine {
     let gadget: string | undefined;
     try {
       const yaml = join(dir, 'build.yaml');
-      const st = statSync(yaml);
-      if (st.isFile() && st.size <= MAX_HEADER_BYTES) {
+      const st = statSync(yaml, { throwIfNoEntry: false });
+      if (st?.isFile() && st.size <= MAX_HEADER_BYTES) {
         stamp += `build.yaml\u0000${st.mtimeMs}\u0000${st.size}`;
         const m = /^wasm:[ \t]*["']?([^\s"'#]+)/m.exec(readBounded(yaml, MAX_HEADER_BYTES) ?? '');
         if (m) gadget = `the gadget's WASM module, build.yaml: wasm: ${m[1]}`;
@@ -380,7 +380,8 @@ export class Engine {
     for (const d of dirs) {
       const f = resolve(d, path);
       try {
-        if (statSync(f).isFile()) return f;
+        // Most candidates do not exist: no exception for those.
+        if (statSync(f, { throwIfNoEntry: false })?.isFile()) return f;
       } catch {
         // Not in this directory.
       }
@@ -402,9 +403,12 @@ export class Engine {
     if (open !== undefined) st = { mtimeMs: -1, size: open.length, isFile: () => true };
     else {
       try {
-        st = statSync(file);
+        const found = statSync(file, { throwIfNoEntry: false });
+        // A missing header is the compiler's to report.
+        if (!found) return undefined;
+        st = found;
       } catch (e) {
-        // A missing header is the compiler's to report; a link loop or a refusal is said here.
+        // A link loop or a refusal is said here.
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOENT' && code !== 'ENOTDIR')
           this.headerProblems.add(headerProblem(file, code === 'ELOOP' ? 'a loop of symbolic links' : `cannot read (${code})`));
@@ -501,7 +505,7 @@ export class Engine {
     const file = isAbsolute(path) ? path : this.locate(fromPath, path, system, project);
     let st: Stats | undefined;
     try {
-      st = file ? statSync(file) : undefined;
+      st = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
     } catch {
       st = undefined;
     }

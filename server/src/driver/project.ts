@@ -105,10 +105,11 @@ export class ProjectFiles {
     let compileCommands: string | undefined;
     let flagsText: string | undefined;
     const stamps: string[] = [];
+    // Most of these paths do not exist: `throwIfNoEntry` spares an exception for each (~6 µs).
     const stat = (p: string): Stats | undefined => {
       try {
-        const st = statSync(p);
-        return st.isFile() ? st : undefined;
+        const st = statSync(p, { throwIfNoEntry: false });
+        return st?.isFile() ? st : undefined;
       } catch {
         return undefined;
       }
