@@ -295,42 +295,100 @@ function readFully(fd: number, buf: Uint8Array, at: number, n: number): number {
 }
 
 /**
+ * What reading a twin asks of the file system: to open a file (a handle), its size and kind, and
+ * `n` bytes at file offset `pos` into `buf` at `at` (the count read; 0 at the end). The steps of
+ * {@link twinSteps} ask for these and {@link readTwin} and {@link readTwinAsync} carry them out,
+ * so the two read the same way.
+ */
+type TwinIo =
+  | { readonly op: 'open'; readonly path: string }
+  | { readonly op: 'stat'; readonly handle: number }
+  | {
+      readonly op: 'read';
+      readonly handle: number;
+      readonly buf: Uint8Array;
+      readonly at: number;
+      readonly n: number;
+      readonly pos: number;
+    };
+
+/** What a `stat` step answers. */
+interface TwinStat {
+  readonly size: number;
+  readonly isFile: boolean;
+}
+
+/**
+ * The reading of `file`'s twin as steps (see {@link TwinIo}): the bytes and unread sections, with
+ * the handle of the twin to keep open when sections are left unread (`keep`), or undefined.
+ */
+function* twinSteps(
+  file: string,
+  lazy: ReadonlySet<string>,
+): Generator<TwinIo, (Omit<Twin, 'fd'> & { readonly keep?: number }) | undefined, number | TwinStat> {
+  const fd = (yield { op: 'open', path: file }) as number;
+  const size = ((yield { op: 'stat', handle: fd }) as TwinStat).size;
+  if (size < 18) return undefined;
+  const trailer = new Uint8Array(8);
+  if ((yield { op: 'read', handle: fd, buf: trailer, at: 0, n: 8, pos: size - 8 }) !== 8) return undefined;
+  const tfd = (yield { op: 'open', path: twinPath(file) }) as number;
+  const st = (yield { op: 'stat', handle: tfd }) as TwinStat;
+  const isize = new DataView(trailer.buffer).getUint32(4, true);
+  // ISIZE is the size modulo 2^32; a store is far below 4 GiB.
+  if (!st.isFile || st.size !== isize + 8) return undefined;
+  const own = new Uint8Array(8);
+  if ((yield { op: 'read', handle: tfd, buf: own, at: 0, n: 8, pos: st.size - 8 }) !== 8) return undefined;
+  if (!Buffer.from(own).equals(Buffer.from(trailer))) return undefined;
+  const bytes = new Uint8Array(new ArrayBuffer(st.size - 8));
+  const readAll = function* (at: number, n: number): Generator<TwinIo, number, number | TwinStat> {
+    let done = 0;
+    while (done < n) {
+      const r = (yield { op: 'read', handle: tfd, buf: bytes, at: at + done, n: n - done, pos: at + done }) as number;
+      if (r <= 0) break;
+      done += r;
+    }
+    return done;
+  };
+  const headLen = Math.min(TWIN_HEAD, bytes.length);
+  if ((yield* readAll(0, headLen)) !== headLen) return undefined;
+  const plan = twinPlan(bytes.subarray(0, headLen), st.size, lazy);
+  if (!plan) return undefined;
+  for (const [a, b] of plan.ranges) {
+    const from = Math.max(a, headLen);
+    if (b > from && (yield* readAll(from, b - from)) !== b - from) return undefined;
+  }
+  return { bytes, unread: plan.unread, ...(plan.unread.size ? { keep: tfd } : {}) };
+}
+
+/**
  * `file`'s twin, decompressed, or undefined when there is none or it is not `file`'s. Sections
  * named in `lazy` are left unread, to be read in pages when asked for: the store's field table is
  * half its bytes, and an editor session reads the rows of a few structs.
  */
 export function readTwin(file: string, lazy: ReadonlySet<string> = new Set()): Twin | undefined {
-  let fd: number | undefined;
-  let tfd: number | undefined;
+  const fds: number[] = [];
+  let keep: number | undefined;
   try {
-    fd = openSync(file, 'r');
-    const size = fstatSync(fd).size;
-    if (size < 18) return undefined;
-    const trailer = Buffer.alloc(8);
-    if (readSync(fd, trailer, 0, 8, size - 8) !== 8) return undefined;
-    tfd = openSync(twinPath(file), 'r');
-    const st = fstatSync(tfd);
-    // ISIZE is the size modulo 2^32; a store is far below 4 GiB.
-    if (!st.isFile() || st.size !== trailer.readUInt32LE(4) + 8) return undefined;
-    const own = Buffer.alloc(8);
-    if (readSync(tfd, own, 0, 8, st.size - 8) !== 8 || !own.equals(trailer)) return undefined;
-    const buf = new Uint8Array(new ArrayBuffer(st.size - 8));
-    const headLen = Math.min(TWIN_HEAD, buf.length);
-    if (readFully(tfd, buf, 0, headLen) !== headLen) return undefined;
-    const plan = twinPlan(buf.subarray(0, headLen), st.size, lazy);
-    if (!plan) return undefined;
-    for (const [a, b] of plan.ranges) {
-      const from = Math.max(a, headLen);
-      if (b > from && readFully(tfd, buf, from, b - from) !== b - from) return undefined;
+    const steps = twinSteps(file, lazy);
+    for (let r = steps.next(0); ; ) {
+      if (r.done) {
+        if (!r.value) return undefined;
+        keep = r.value.keep;
+        return { bytes: r.value.bytes, unread: r.value.unread, ...(keep !== undefined ? { fd: fds[keep] } : {}) };
+      }
+      const io = r.value;
+      if (io.op === 'open') {
+        fds.push(openSync(io.path, 'r'));
+        r = steps.next(fds.length - 1);
+      } else if (io.op === 'stat') {
+        const st = fstatSync(fds[io.handle]);
+        r = steps.next({ size: st.size, isFile: st.isFile() });
+      } else r = steps.next(readSync(fds[io.handle], io.buf, io.at, io.n, io.pos));
     }
-    const twin = { bytes: buf, unread: plan.unread, ...(plan.unread.size ? { fd: tfd } : {}) };
-    if (plan.unread.size) tfd = undefined;
-    return twin;
   } catch {
     return undefined;
   } finally {
-    if (fd !== undefined) closeSync(fd);
-    if (tfd !== undefined) closeSync(tfd);
+    fds.forEach((fd, h) => h === keep || closeSync(fd));
   }
 }
 
@@ -339,50 +397,35 @@ export function readTwin(file: string, lazy: ReadonlySet<string> = new Set()): T
  * file stays open for the sections left unread, which are read synchronously later (a few pages).
  */
 export async function readTwinAsync(file: string, lazy: ReadonlySet<string> = new Set()): Promise<Twin | undefined> {
-  let f: Awaited<ReturnType<typeof open>> | undefined;
-  let t: Awaited<ReturnType<typeof open>> | undefined;
+  const handles: Awaited<ReturnType<typeof open>>[] = [];
   try {
-    f = await open(file, 'r');
-    const size = (await f.stat()).size;
-    if (size < 18) return undefined;
-    const trailer = Buffer.alloc(8);
-    if ((await f.read(trailer, 0, 8, size - 8)).bytesRead !== 8) return undefined;
-    t = await open(twinPath(file), 'r');
-    const st = await t.stat();
-    if (!st.isFile() || st.size !== trailer.readUInt32LE(4) + 8) return undefined;
-    const own = Buffer.alloc(8);
-    if ((await t.read(own, 0, 8, st.size - 8)).bytesRead !== 8 || !own.equals(trailer)) return undefined;
-    const buf = new Uint8Array(new ArrayBuffer(st.size - 8));
-    const readAll = async (at: number, n: number) => {
-      let done = 0;
-      while (done < n) {
-        const { bytesRead } = await t!.read(buf, at + done, n - done, at + done);
-        if (bytesRead <= 0) break;
-        done += bytesRead;
+    const steps = twinSteps(file, lazy);
+    for (let r = steps.next(0); ; ) {
+      if (r.done) {
+        if (!r.value) return undefined;
+        const { bytes, unread, keep } = r.value;
+        if (keep === undefined) return { bytes, unread };
+        // Pages are read synchronously later: a descriptor of the same file outlives the handle.
+        const fd = openSync(twinPath(file), 'r');
+        if (fstatSync(fd).ino !== (await handles[keep].stat()).ino) {
+          closeSync(fd);
+          return undefined;
+        }
+        return { bytes, unread, fd };
       }
-      return done;
-    };
-    const headLen = Math.min(TWIN_HEAD, buf.length);
-    if ((await readAll(0, headLen)) !== headLen) return undefined;
-    const plan = twinPlan(buf.subarray(0, headLen), st.size, lazy);
-    if (!plan) return undefined;
-    for (const [a, b] of plan.ranges) {
-      const from = Math.max(a, headLen);
-      if (b > from && (await readAll(from, b - from)) !== b - from) return undefined;
+      const io = r.value;
+      if (io.op === 'open') {
+        handles.push(await open(io.path, 'r'));
+        r = steps.next(handles.length - 1);
+      } else if (io.op === 'stat') {
+        const st = await handles[io.handle].stat();
+        r = steps.next({ size: st.size, isFile: st.isFile() });
+      } else r = steps.next((await handles[io.handle].read(io.buf, io.at, io.n, io.pos)).bytesRead);
     }
-    if (!plan.unread.size) return { bytes: buf, unread: plan.unread };
-    // Pages are read synchronously later: the descriptor outlives this handle.
-    const fd = openSync(twinPath(file), 'r');
-    if (fstatSync(fd).ino !== st.ino) {
-      closeSync(fd);
-      return undefined;
-    }
-    return { bytes: buf, unread: plan.unread, fd };
   } catch {
     return undefined;
   } finally {
-    await f?.close();
-    await t?.close();
+    for (const h of handles) await h.close();
   }
 }
 
