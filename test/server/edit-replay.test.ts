@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
@@ -221,6 +223,46 @@ test('typing in one function body analyses that function again and reuses every 
     const moved = edit(0, 0, '#include <linux/types.h>\n');
     assert.deepEqual(engine.cacheStats(uri), { hits: 0, misses: 40, kept: 0 });
     assert.equal(moved.length, third.length);
+  } finally {
+    docs.close(uri);
+    engine.dispose();
+  }
+});
+
+test('typing keeps no earlier version of the document alive (a text-keyed cache kept one per keystroke)', async () => {
+  const parser = await loadCParser();
+  const db = KernelDb.open({ noUser: true });
+  const engine = new Engine(db, (t) => parser.parseText(t));
+  const docs = new DocumentStore(parser);
+  const uri = 'file:///replay/typing.bpf.c';
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heap = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  try {
+    let text = program(105);
+    let doc = docs.open(uri, text, 1);
+    engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
+    // Digits typed before the `;` of each `+ N;` in turn: every keystroke makes a new text of
+    // one function, and a new version of the whole document (~55 KB).
+    const type = (from: number, to: number) => {
+      for (let k = from; k < to; k++) {
+        const at = text.indexOf(';', text.indexOf(`start_time) + ${k % 105}`));
+        const range = { start: position(text, at), end: position(text, at) };
+        text = `${text.slice(0, at)}1${text.slice(at)}`;
+        doc = docs.change(uri, k + 2, [{ range, text: '1' }]);
+        engine.analyzeDocument(uri, doc.text, doc.tree!, DEFAULT_SETTINGS, true, doc.sites);
+      }
+    };
+    type(0, 40);
+    const before = heap();
+    type(40, 340);
+    const grown = heap() - before;
+    // Kept versions would be 300 × ~55 KB (~16 MB); the caches' own growth is far below that.
+    assert.ok(grown < 6 * 1024 * 1024, `the heap grew by ${(grown / 1048576).toFixed(1)} MB over 300 keystrokes`);
   } finally {
     docs.close(uri);
     engine.dispose();

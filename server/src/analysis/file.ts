@@ -9,7 +9,7 @@ import { type DirectiveToken, lexC } from '../parse/lexer';
 import { PROGRAM_WRAPPERS } from '../parse/macroTables';
 import { applyDeclarator, fromSpecifier, type CType } from './ctypes';
 import { classifyMacros, type FunctionMacro, parseFunctionMacro } from './functionMacros';
-import { OwnedCache, TEXT_KEYED } from './memo';
+import { detached, OwnedCache, TEXT_KEYED } from './memo';
 
 /** A function-like macro as written (see functionMacros.ts). */
 type RawFunctionMacro = NonNullable<ReturnType<typeof parseFunctionMacro>>;
@@ -685,7 +685,13 @@ function functionInfo(
   typedefs: ReadonlyMap<string, CType>,
   sections: ReadonlyMap<number, SectionSite>,
 ): { info: FunctionInfo; guard?: GuardFunction } {
-  const head = headsCache.get(TEXT_KEYED, src(n), () => functionHead(n, src));
+  const text = src(n);
+  // Read from the definition's own copy: the entry outlives this version of the document, and
+  // names sliced from the document would keep the whole of it alive.
+  const head = headsCache.get(TEXT_KEYED, text, () => {
+    const own = detached(text);
+    return functionHead(n, (m) => own.slice(m.startIndex - n.startIndex, m.endIndex - n.startIndex));
+  });
   // The masker links each SEC() to the name it annotates.
   const sec = head.nameAt < 0 ? undefined : sections.get(n.startIndex + head.nameAt);
   const info = new FunctionModel(head, n, sec?.section != null && sec.target?.kind === 'function' ? sec.section : undefined, src, typedefs);

@@ -27,6 +27,7 @@ import { Guards } from '../analysis/guards';
 import { hostDependentRegions, inactiveRegions, inRegions } from '../analysis/preprocessor';
 import { KSet } from '../analysis/kset';
 import { LineIndex } from '../analysis/lines';
+import { detached } from '../analysis/memo';
 import { releaseParents } from '../analysis/parents';
 import type { Finding, Position, Range, Severity } from '../analysis/model';
 import { functionContexts } from '../analysis/program';
@@ -460,13 +461,4 @@ function moveFinding(f: Finding, from: Position, to: Position): Finding {
     ...(f.related ? { related: f.related.map((x) => ({ ...x, range: r(x.range) })) } : {}),
     ...(f.uses ? { uses: f.uses.map(r) } : {}),
   };
-}
-
-/**
- * A copy of `s` that keeps nothing else alive. A slice of a long string refers to all of it (V8
- * keeps slices as views); prefixing a character and slicing it off makes V8 copy the text into
- * a string of its own, which the result then views.
- */
-function detached(s: string): string {
-  return ` ${s}`.slice(1);
 }
