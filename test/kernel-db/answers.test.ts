@@ -48,3 +48,47 @@ test("starting over renumbers the lists without handing one list another list's 
     'an answer computed across the restart was not kept',
   );
 });
+
+test('what the database keeps for a name keeps no larger text alive (a name sliced from a document is copied)', () => {
+  const { KernelDb } = require('../../kernel-db/src/query/db') as typeof import('../../kernel-db/src/query/db');
+  const { setFlagsFromString } = require('node:v8') as typeof import('node:v8');
+  const { runInNewContext } = require('node:vm') as typeof import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heap = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const db = KernelDb.open({ noUser: true });
+  const kernels = db.target('5.4-6.x', { arch: ['x86_64'] });
+  // Every query that keeps an answer, a name or an index by the name asked for.
+  const ask = (name: string) => {
+    db.field('task_struct', name, kernels);
+    db.aggregate(name, kernels);
+    db.func(name, kernels);
+    db.kfunc(name, kernels);
+    db.helper(name, kernels);
+    db.typedef(name, kernels);
+    db.config(name, kernels);
+    db.section(`kprobe/${name}`, kernels);
+    db.tracepoint(`sched/${name}`, kernels);
+    db.lsmHook(name, kernels);
+    db.enumValue('bpf_func_id', name, kernels);
+    db.trustedReturn(name);
+    db.hasAggregate(name);
+    db.facts.cloneOnly(name);
+    db.facts.section(`kprobe/${name}`);
+  };
+  // Names as an editor's document gives them: slices of large texts (8 MB each here, so that
+  // keeping them shows), a name from each of four.
+  ask('warm_up_the_caches_first');
+  const before = heap();
+  for (let t = 0; t < 4; t++) {
+    const text = `${'/'.repeat(8 << 20)}\n member_typed_in_the_editor_${t}`;
+    ask(text.slice((8 << 20) + 2));
+  }
+  // V8 itself may keep the last large text a while; kept names would keep all four (32 MB).
+  const grown = heap() - before;
+  assert.ok(grown < 12 << 20, `the heap grew by ${(grown / 1048576).toFixed(1)} MB (the 8 MB texts are kept)`);
+});

@@ -5,6 +5,8 @@
  * cache is bounded and starts over when full. Answers are shared and frozen.
  */
 
+import { detached } from '../strings';
+
 /** What the cache needs of a kernel: its id in the open database. */
 interface HasId {
   readonly id: number;
@@ -24,8 +26,12 @@ export class AnswerCache {
   /** Counts the times the cache started over: list numbers are only valid within one. */
   private round = 0;
 
-  /** The answer of `query(args…, kernels)`, computed by `compute` the first time it is asked. */
-  get<T>(query: string, args: readonly string[], kernels: readonly HasId[], compute: () => T): T {
+  /**
+   * The answer of `query(args…, kernels)`, computed by `compute` the first time it is asked.
+   * `compute` gets copies of `args` of their own: an answer kept here outlives the document a name
+   * was sliced from, and must not keep that document alive through the name.
+   */
+  get<T>(query: string, args: readonly string[], kernels: readonly HasId[], compute: (...args: string[]) => T): T {
     if (this.answers.size >= LIMIT) {
       // Start over, list numbers too (those of lists no longer held would only grow the map).
       this.answers.clear();
@@ -44,9 +50,10 @@ export class AnswerCache {
     const key = `${query}\u0000${args.join('\u0000')}\u0000${list}`;
     if (this.answers.has(key)) return this.answers.get(key) as T;
     const round = this.round;
-    const r = compute();
+    const r = compute(...args.map(detached));
     // A nested query that started the cache over renumbered the lists: this key may now name another.
-    if (round === this.round) this.answers.set(key, Object.freeze(r));
+    // The key, a copy of its own: built from the arguments, it may hold a slice of a document.
+    if (round === this.round) this.answers.set(detached(key), Object.freeze(r));
     else Object.freeze(r);
     return r;
   }

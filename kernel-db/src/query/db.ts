@@ -16,6 +16,7 @@ import { Facts, type EnumFact } from './facts';
 import { TargetSpec, type TargetFilters } from './target';
 import { UserKernels } from './user';
 import { renameEvidence, similar, type LaidOutMember, type RenameEvidence, type RenamePair } from './renames';
+import { detached } from '../strings';
 
 /** A kernel of the database as queries see it. */
 export interface Kernel extends KernelMeta {
@@ -270,7 +271,7 @@ export class KernelDb {
 
   /** Struct/union presence, kind and size per kernel. */
   aggregate(name: string, kernels: readonly Kernel[]): AggregateOnKernel[] {
-    return this.answers.get('aggregate', [name], kernels, () => {
+    return this.answers.get('aggregate', [name], kernels, (name) => {
       return kernels.map((k) => {
         const { s, i } = this.locate(k);
         const v = s.aggregate(name).find((a) => s.has(a.kset, i));
@@ -283,7 +284,7 @@ export class KernelDb {
 
   /** `struct.field` per kernel, with rename candidates where it is absent. */
   field(struct: string, field: string, kernels: readonly Kernel[]): FieldAvailability {
-    return this.answers.get('field', [struct, field], kernels, () => {
+    return this.answers.get('field', [struct, field], kernels, (struct, field) => {
       const out = kernels.map((k) => this.fieldOn(struct, field, k));
       return { struct, field, kernels: out, renameCandidates: this.renameCandidates(struct, field, out) };
     });
@@ -357,7 +358,7 @@ export class KernelDb {
    * (`renames.ts`); the target does not matter, the evidence is where the database has it.
    */
   renameEvidence(struct: string, field: string): RenameEvidence[] {
-    return this.answers.get('renameEvidence', [struct, field], this.kernels, () => {
+    return this.answers.get('renameEvidence', [struct, field], this.kernels, (struct, field) => {
       const agg = this.aggregate(struct, this.kernels);
       const all = this.kernels.filter((_, i) => agg[i].present);
       const members = new Map<number, LaidOutMember[]>();
@@ -393,7 +394,7 @@ export class KernelDb {
 
   /** An enum constant (e.g. `BPF_FUNC_ringbuf_output` of `bpf_func_id`) per kernel. */
   enumValue(enumName: string, name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
-    return this.answers.get('enumValue', [enumName, name], kernels, () => {
+    return this.answers.get('enumValue', [enumName, name], kernels, (enumName, name) => {
       return kernels.map((k) => {
         const { s, i } = this.locate(k);
         const v = s.view('enumv.value', 'f64');
@@ -430,7 +431,7 @@ export class KernelDb {
    * version floor from the facts.
    */
   helper(name: string, kernels: readonly Kernel[]): HelperAvailability {
-    return this.answers.get('helper', [name], kernels, () => {
+    return this.answers.get('helper', [name], kernels, (name) => {
       const bare = name.replace(/^bpf_/, '');
       const fact = this.facts.helper(`bpf_${bare}`);
       const viaEnum = this.enumValue('bpf_func_id', `BPF_FUNC_${bare}`, kernels);
@@ -464,35 +465,35 @@ export class KernelDb {
 
   /** `BPF_PROG_TYPE_*` per kernel (`lsm` and `BPF_PROG_TYPE_LSM` both work). */
   progType(name: string, kernels: readonly Kernel[]) {
-    return this.answers.get('progType', [name], kernels, () => {
+    return this.answers.get('progType', [name], kernels, (name) => {
       return this.enumTypeAvailability('bpf_prog_type', this.facts.progTypes, 'BPF_PROG_TYPE_', name, kernels);
     });
   }
 
   /** `BPF_MAP_TYPE_*` per kernel. */
   mapType(name: string, kernels: readonly Kernel[]) {
-    return this.answers.get('mapType', [name], kernels, () => {
+    return this.answers.get('mapType', [name], kernels, (name) => {
       return this.enumTypeAvailability('bpf_map_type', this.facts.mapTypes, 'BPF_MAP_TYPE_', name, kernels);
     });
   }
 
   /** `bpf_attach_type` values per kernel (`BPF_TRACE_FENTRY`, …). */
   attachType(name: string, kernels: readonly Kernel[]) {
-    return this.answers.get('attachType', [name], kernels, () => {
+    return this.answers.get('attachType', [name], kernels, (name) => {
       return this.enumTypeAvailability('bpf_attach_type', this.facts.attachTypes, '', name, kernels);
     });
   }
 
   /** `BPF_LINK_TYPE_*` per kernel. */
   linkType(name: string, kernels: readonly Kernel[]) {
-    return this.answers.get('linkType', [name], kernels, () => {
+    return this.answers.get('linkType', [name], kernels, (name) => {
       return this.enumTypeAvailability('bpf_link_type', this.facts.linkTypes, 'BPF_LINK_TYPE_', name, kernels);
     });
   }
 
   /** A kernel function (kprobe/fentry target) per kernel; unknown where the data has no function list. */
   func(name: string, kernels: readonly Kernel[]): FuncOnKernel[] {
-    return this.answers.get('func', [name], kernels, () => {
+    return this.answers.get('func', [name], kernels, (name) => {
       const tracked = this.depsurfTracks(name);
       const clones = this.facts.cloneOnly(name);
       return kernels.map((k) => {
@@ -534,7 +535,7 @@ export class KernelDb {
         const rows = s.rowsBy('func', 'name', name);
         return rows.length > 0 && s.has(s.view('func.kset', 'u32')[rows[0]], i);
       });
-      this.depsurfTrackedCache.set(name, v);
+      this.depsurfTrackedCache.set(detached(name), v);
     }
     return v;
   }
@@ -544,7 +545,7 @@ export class KernelDb {
    * on older ones a function of that name plus the facts' version floor answer.
    */
   kfunc(name: string, kernels: readonly Kernel[]): FuncOnKernel[] {
-    return this.answers.get('kfunc', [name], kernels, () => {
+    return this.answers.get('kfunc', [name], kernels, (name) => {
       const fact = this.facts.kfunc(name);
       return this.func(name, kernels).map((f) => {
         if (f.present !== true) return f;
@@ -576,7 +577,7 @@ export class KernelDb {
         const answers = this.func(name, this.kernels);
         for (let i = answers.length - 1; i >= 0 && !r; i--) r = pointee(answers[i].proto, name);
       }
-      this.trustedCache.set(name, r);
+      this.trustedCache.set(detached(name), r);
     }
     return r ?? undefined;
   }
@@ -605,7 +606,7 @@ export class KernelDb {
    * `btf_trace_<event>` typedefs (5.5+) or DepSurf's tracepoint table; unknown elsewhere.
    */
   tracepoint(name: string, kernels: readonly Kernel[]): (KernelAnswer & { class?: string })[] {
-    return this.answers.get('tracepoint', [name], kernels, () => {
+    return this.answers.get('tracepoint', [name], kernels, (name) => {
       const event = name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
       return kernels.map((k) => {
         const { s, i } = this.locate(k);
@@ -637,7 +638,7 @@ export class KernelDb {
 
   /** An LSM hook (`file_open`) per kernel: its `bpf_lsm_<hook>` attach point. */
   lsmHook(hook: string, kernels: readonly Kernel[]): FuncOnKernel[] {
-    return this.answers.get('lsmHook', [hook], kernels, () => {
+    return this.answers.get('lsmHook', [hook], kernels, (hook) => {
       return this.func(`bpf_lsm_${hook.replace(/^bpf_lsm_/, '')}`, kernels);
     });
   }
@@ -647,7 +648,7 @@ export class KernelDb {
    * does not mention it (off, or an option that kernel does not have), unknown where no config exists.
    */
   config(name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
-    return this.answers.get('config', [name], kernels, () => {
+    return this.answers.get('config', [name], kernels, (name) => {
       const full = name.startsWith('CONFIG_') ? name : `CONFIG_${name}`;
       return kernels.map((k): ValueOnKernel => {
         if (!k.hasConfig) return { kernel: k, present: null, basis: 'config' };
@@ -667,7 +668,7 @@ export class KernelDb {
    * CONFIG options are reported, not required, since a kernel without a config cannot answer.
    */
   section(sec: string, kernels: readonly Kernel[]): SectionAvailability {
-    return this.answers.get('section', [sec], kernels, () => {
+    return this.answers.get('section', [sec], kernels, (sec) => {
       const m = this.facts.section(sec);
       if (!m)
         return {
@@ -741,7 +742,7 @@ export class KernelDb {
 
   /** Typedef target per kernel (e.g. `btf_trace_sched_switch`). */
   typedef(name: string, kernels: readonly Kernel[]): ValueOnKernel[] {
-    return this.answers.get('typedef', [name], kernels, () => {
+    return this.answers.get('typedef', [name], kernels, (name) => {
       return kernels.map((k) => {
         const { s, i } = this.locate(k);
         const ks = s.col('typedef.kset', 'u32');
@@ -756,7 +757,7 @@ export class KernelDb {
   /** Whether any built-in kernel has a struct or union called `name`. */
   hasAggregate(name: string): boolean {
     let v = this.hasAggregateCache.get(name);
-    if (v === undefined) this.hasAggregateCache.set(name, (v = this.locate(this.kernels[0]).s.aggregate(name).length > 0));
+    if (v === undefined) this.hasAggregateCache.set(detached(name), (v = this.locate(this.kernels[0]).s.aggregate(name).length > 0));
     return v;
   }
   private readonly hasAggregateCache = new Map<string, boolean>();

@@ -13,6 +13,7 @@ import { gunzip, gunzipSync } from 'node:zlib';
 import ANALYSIS_FACTS from '../../curated/analysis-facts.json';
 import CLONE_ONLY from '../../curated/clone-only-functions.json';
 import { compareVersions } from '../version';
+import { detached } from '../strings';
 
 /** A helper (`bpf_*`) from the facts. */
 export interface HelperFact {
@@ -245,6 +246,8 @@ export class Facts {
     // Decoded per name on first use: decoding all of them (thousands) was ~6 ms of a cold start.
     if (this.clones.has(name)) return this.clones.get(name);
     const data = CLONE_ONLY as CloneOnlyFacts;
+    // Kept for the process: the name may be a slice of a document, which it must not keep alive.
+    name = detached(name);
     const row = Object.hasOwn(data.functions, name) ? data.functions[name] : undefined;
     const entry = row && { clone: `${name}${row[0]}`, kernels: new Set(row.slice(1).map((i) => data.kernels[i as number])) };
     this.clones.set(name, entry);
@@ -290,7 +293,7 @@ export class Facts {
     if (this.sectionCache.has(sec)) return this.sectionCache.get(sec);
     const r = this.findSection(sec);
     if (this.sectionCache.size > 4096) this.sectionCache.clear();
-    this.sectionCache.set(sec, r);
+    this.sectionCache.set(detached(sec), r);
     return r;
   }
 

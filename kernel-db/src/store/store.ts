@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { closeSync, readFileSync } from 'node:fs';
 import { ContainerReader, readTwin, readTwinAsync, type ColumnOf, type Twin } from './container';
 import type { KernelMeta } from './schema';
+import { detached } from '../strings';
 
 /** A field row as the query layer sees it. */
 export interface FieldRecord {
@@ -230,7 +231,7 @@ export class KernelStore {
       // Every field row handed out comes from here: make them readable.
       if (e) this.readable('field', e.fieldStart, e.fieldEnd);
       m = e ? this.rowsByName(this.view('field.name', 'u32'), e.fieldStart, e.fieldEnd) : new Map<string, number[]>();
-      this.fieldIndex.set(agg, m);
+      this.fieldIndex.set(detached(agg), m);
     }
     return m;
   }
@@ -307,7 +308,7 @@ export class KernelStore {
         return Array.from({ length: hi - lo }, (_, k) => lo + k);
       }
       m = this.rowsByName(this.col('enumv.name', 'u32'), a, b);
-      this.enumIndexes.set(enumName, m);
+      this.enumIndexes.set(detached(enumName), m);
     }
     return this.readableRows('enumv', m.get(name) ?? []);
   }

@@ -6,6 +6,8 @@
  * ARCHITECTURE.md ("Caches") lists them all beside the caches that live inside one object.
  */
 
+import { detached } from '../../../kernel-db/src/strings';
+
 /** What a cache is for: shown in ARCHITECTURE.md and checked by test/tidy.test.ts. */
 export interface CacheInfo {
   /** Unique, e.g. `calls.graph`. */
@@ -25,20 +27,13 @@ export function ownedCaches(): readonly CacheInfo[] {
 
 /**
  * The owner of caches keyed by text alone: their entries hold for any file (what a function's
- * own text says, say), so they live with the process, bounded by their limit. Their keys are kept
- * as copies of their own ({@link detached}): a key sliced from a document would keep that whole
- * version of the document alive, one for every edit, as long as the entry.
+ * own text says, say), so they live with the process, bounded by their limit. Like every owned
+ * cache, they keep copies of their keys ({@link detached}): a key sliced from a document would
+ * keep that whole version of the document alive, one for every edit, as long as the entry.
  */
 export const TEXT_KEYED: object = Object.freeze({});
 
-/**
- * A copy of `s` that keeps nothing else alive. A slice of a long string refers to all of it (V8
- * keeps slices as views); prefixing a character and slicing it off makes V8 copy the text into
- * a string of its own, which the result then views.
- */
-export function detached(s: string): string {
-  return ` ${s}`.slice(1);
-}
+export { detached };
 
 /** Adds a cache to the registry; names are unique. */
 function register(info: CacheInfo): void {
@@ -88,7 +83,9 @@ export class OwnedCache<O extends object, V> {
     if (m.has(key)) return m.get(key) as V;
     const v = compute();
     if (m.size >= this.limit) m.clear();
-    m.set(owner === TEXT_KEYED ? detached(key) : key, v);
+    // A copy of the key: one built from a document's names may hold a slice of that document,
+    // and an owner may outlive it (the process, the kernel database).
+    m.set(detached(key), v);
     return v;
   }
 }
