@@ -50,10 +50,11 @@ export class AnalysisCache {
    */
   stats = { hits: 0, misses: 0, kept: 0 };
   /**
-   * The last analysis's findings by rule and range. A finding of the next analysis equal to one
-   * of them is handed back as that object: what is made of a finding downstream (its diagnostic,
-   * its bytes on the wire) is made once, though file rules and the steps after the functions
-   * (fixes completed with the include, alternatives, guard fixes) build their findings anew.
+   * The last analysis's findings, in their order (start, then rule). A finding of the next
+   * analysis equal to one of them is handed back as that object: what is made of a finding
+   * downstream (its diagnostic, its bytes on the wire) is made once, though file rules and the
+   * steps after the functions (fixes completed with the include, alternatives, guard fixes) build
+   * their findings anew.
    */
   published: readonly Finding[] = [];
 }

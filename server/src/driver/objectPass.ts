@@ -93,7 +93,8 @@ export async function inSlices<T>(steps: Generator<void, T, void>, signal?: Abor
 
 /**
  * Runs the object pass for the document at `path` (its text `text`) against `kernels`. `signal`
- * stops it between steps (a running clang is killed) with {@link ObjectPassCancelled}.
+ * stops it with {@link ObjectPassCancelled}: a running clang is killed, a check ends at its next
+ * slice.
  */
 export async function objectPass(
   db: KernelDb,

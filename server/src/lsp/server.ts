@@ -221,7 +221,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     } catch {
       return;
     }
-    onDisk.set(uri, disk);
+    // The document's own string while it is the file's: no second copy of the text.
+    onDisk.set(uri, disk === doc.text ? doc.text : disk);
     // Edited while the settings were asked for: that text is not the file's.
     if (disk !== doc.text || docs?.get(uri) !== doc) return;
     if (compiling.has(uri)) {
@@ -535,7 +536,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       else if (objects.get(uri)?.text !== doc.text && (!live || live.signal.aborted)) void runObjectPass(uri);
       schedule(uri);
       // An edited header may change what every open program includes from it.
-      if (!/\.c$/i.test(p.textDocument.uri)) for (const uri of states.keys()) if (uri !== p.textDocument.uri) schedule(uri);
+      if (!/\.c$/i.test(uri)) for (const other of states.keys()) if (other !== uri) schedule(other);
     });
   });
 
