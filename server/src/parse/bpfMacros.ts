@@ -10,6 +10,7 @@
 // such as `int BPF_KPROBE(name, struct file *f)`, `BPF_CORE_READ(…)` and other call-like macros,
 // `__attribute__` where the grammar allows it, pragmas) are only reported, never masked.
 
+import { detached } from '../../../kernel-db/src/strings';
 import { directiveSite } from './directives';
 import { lexC, type LexResult, spliceLex, type DirectiveToken, type Token } from './lexer';
 import {
@@ -298,7 +299,9 @@ class MacroPass {
       } else {
         const start = this.tokens[first]!.start;
         const end = this.tokens[last]!.end;
-        args.push({ text: this.text.slice(start, end), start, end });
+        // A copy of its own: sites outlive this text (an edit keeps those it does not touch), and a
+        // slice would keep the whole of it alive.
+        args.push({ text: detached(this.text.slice(start, end)), start, end });
       }
     };
     for (let j = open + 1; j < close; j++) {
@@ -423,7 +426,7 @@ class MacroPass {
         const pname = split.args[k + 1];
         const end = pname ? pname.end : type.end;
         params.push({
-          text: this.text.slice(type.start, end),
+          text: detached(this.text.slice(type.start, end)),
           start: type.start,
           end,
           type: type.text.replace(/\s+/g, ' '),

@@ -3,6 +3,8 @@
 // pass never looks inside them, and about brackets, so that macro arguments can be delimited.
 // Everything else is kept coarse: it never fails, whatever the input.
 
+import { detached } from '../../../kernel-db/src/strings';
+
 /** The coarse classes of C tokens the macro pass distinguishes. */
 export type TokenKind = 'ident' | 'number' | 'string' | 'char' | 'punct' | 'other';
 
@@ -214,6 +216,15 @@ const STRING_PREFIXES = new Set(['L', 'u', 'U', 'u8']);
  * Splits C source into significant tokens and preprocessor directives, and pairs up brackets.
  * Never throws: any character it does not know becomes an `other` token.
  */
+/**
+ * The text of a token or directive: a copy of its own when it is long enough for V8 to keep a
+ * slice as a view (13 characters and more). Tokens outlive the text they were read from (an edit
+ * keeps the tokens it does not touch), and a view would keep that whole version alive.
+ */
+function piece(text: string, start: number, end: number): string {
+  return end - start < 13 ? text.slice(start, end) : detached(text.slice(start, end));
+}
+
 export function lexC(text: string): LexResult {
   // One edit's analysis lexes the document's text several times (masking the BPF macros, the
   // file model's directives, suppression comments): the last few large texts' results are kept.
@@ -349,7 +360,7 @@ export function lexText(text: string): LexResult {
     }
     if (c === CH_HASH && lineStart) {
       const end = skipDirective(text, i, comments);
-      directives.push({ start: i, end, text: text.slice(i, end) });
+      directives.push({ start: i, end, text: piece(text, i, end) });
       i = end;
       continue;
     }
@@ -357,11 +368,11 @@ export function lexText(text: string): LexResult {
     if (isIdentStart(c)) {
       let j = i + 1;
       while (j < n && isIdentPart(text.charCodeAt(j))) j++;
-      const word = text.slice(i, j);
+      const word = piece(text, i, j);
       const q = text.charCodeAt(j);
       if ((q === CH_QUOTE || q === CH_APOS) && STRING_PREFIXES.has(word)) {
         const end = skipQuoted(text, j, q);
-        tokens.push({ kind: q === CH_QUOTE ? 'string' : 'char', start: i, end, text: text.slice(i, end) });
+        tokens.push({ kind: q === CH_QUOTE ? 'string' : 'char', start: i, end, text: piece(text, i, end) });
         i = end;
         continue;
       }
@@ -371,13 +382,13 @@ export function lexText(text: string): LexResult {
     }
     if (isDigit(c) || (c === 46 && isDigit(text.charCodeAt(i + 1)))) {
       const end = skipNumber(text, i);
-      tokens.push({ kind: 'number', start: i, end, text: text.slice(i, end) });
+      tokens.push({ kind: 'number', start: i, end, text: piece(text, i, end) });
       i = end;
       continue;
     }
     if (c === CH_QUOTE || c === CH_APOS) {
       const end = skipQuoted(text, i, c);
-      tokens.push({ kind: c === CH_QUOTE ? 'string' : 'char', start: i, end, text: text.slice(i, end) });
+      tokens.push({ kind: c === CH_QUOTE ? 'string' : 'char', start: i, end, text: piece(text, i, end) });
       i = end;
       continue;
     }
