@@ -14,7 +14,7 @@ const root = resolve(__dirname, '..');
 /** The layers, from the bottom; each may import itself and the layers listed for it. */
 const LAYERS: Record<string, readonly string[]> = {
   'kernel-db': ['kernel-db'],
-  parse: ['parse'],
+  parse: ['parse', 'kernel-db'],
   analysis: ['analysis', 'parse', 'kernel-db'],
   rules: ['rules', 'analysis', 'parse', 'kernel-db'],
   driver: ['driver', 'rules', 'analysis', 'parse', 'kernel-db'],
