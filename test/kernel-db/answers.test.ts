@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnswerCache } from '../../kernel-db/src/query/answers';
+import { KernelDb } from '../../kernel-db/src/query/db';
+import { heapAfterCollection as heap } from '../heap';
 
 const list = (...ids: number[]) => ids.map((id) => ({ id }));
 
@@ -50,16 +52,6 @@ test("starting over renumbers the lists without handing one list another list's 
 });
 
 test('what the database keeps for a name keeps no larger text alive (a name sliced from a document is copied)', () => {
-  const { KernelDb } = require('../../kernel-db/src/query/db') as typeof import('../../kernel-db/src/query/db');
-  const { setFlagsFromString } = require('node:v8') as typeof import('node:v8');
-  const { runInNewContext } = require('node:vm') as typeof import('node:vm');
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const heap = () => {
-    gc();
-    gc();
-    return process.memoryUsage().heapUsed;
-  };
   const db = KernelDb.open({ noUser: true });
   const kernels = db.target('5.4-6.x', { arch: ['x86_64'] });
   // Every query that keeps an answer, a name or an index by the name asked for.

@@ -7,13 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import type { Finding } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
 import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 import { DocumentStore, loadCParser } from '../../server/src/parse/documents';
+import { heapAfterCollection as heap } from '../heap';
 
 /** A program of `n` kprobe/fentry pairs reading fields whose availability differs across kernels. */
 function program(n: number): string {
@@ -235,13 +234,6 @@ test('typing keeps no earlier version of the document alive (a text-keyed cache 
   const engine = new Engine(db, (t) => parser.parseText(t));
   const docs = new DocumentStore(parser);
   const uri = 'file:///replay/typing.bpf.c';
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const heap = () => {
-    gc();
-    gc();
-    return process.memoryUsage().heapUsed;
-  };
   try {
     let text = program(105);
     let doc = docs.open(uri, text, 1);

@@ -353,23 +353,31 @@ test('an edit stops the object pass of the text on disk: the configured compiler
   }
 });
 
-test('object pass in the server: on open and on save, in the background; its verdicts hold until the next edit', {
-  skip: clangOnPath ? false : 'skipped: clang is not installed',
-}, async (t) => {
+/** test/fixtures/objects/relocations.bpf.c written to a directory removed after the test. */
+function relocationsOnDisk(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-object-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'relocations.bpf.c');
   const text = readFileSync(join(root, 'test', 'fixtures', 'objects', 'relocations.bpf.c'), 'utf8');
   writeFileSync(file, text);
+  return { file, text, uri: pathToFileURL(file).href };
+}
+
+/** The lines of the member findings, with "object" where the object pass decided them. */
+function members(d: { code?: string | number; range: { start: { line: number } }; data?: { basis?: string } }[]): string {
+  return d
+    .filter((x) => x.code === 'field-missing-in-range')
+    .map((x) => `${x.range.start.line + 1}${x.data?.basis ? ` ${x.data.basis}` : ''}`)
+    .join(',');
+}
+
+test('object pass in the server: on open and on save, in the background; its verdicts hold until the next edit', {
+  skip: clangOnPath ? false : 'skipped: clang is not installed',
+}, async (t) => {
+  const { file, text, uri } = relocationsOnDisk(t);
   const c = await TestClient.start();
   try {
     c.settings = { architectures: ['x86_64'] };
-    const uri = pathToFileURL(file).href;
-    const members = (d: { code?: string | number; range: { start: { line: number } }; data?: { basis?: string } }[]) =>
-      d
-        .filter((x) => x.code === 'field-missing-in-range')
-        .map((x) => `${x.range.start.line + 1}${x.data?.basis ? ` ${x.data.basis}` : ''}`)
-        .join(',');
     c.open(uri, text);
     // The compiled object follows the raw __builtin_preserve_field_info guard the source pass cannot.
     await c.diagnostics(uri, (d) => members(d) === '18 object', undefined, 60000);
@@ -389,20 +397,10 @@ test('object pass in the server: on open and on save, in the background; its ver
 test('object pass in the server: an edit stops it, and an undo back to the text on disk runs it again without a save', {
   skip: clangOnPath ? false : 'skipped: clang is not installed',
 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-object-undo-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'relocations.bpf.c');
-  const text = readFileSync(join(root, 'test', 'fixtures', 'objects', 'relocations.bpf.c'), 'utf8');
-  writeFileSync(file, text);
+  const { text, uri } = relocationsOnDisk(t);
   const c = await TestClient.start();
   try {
     c.settings = { architectures: ['x86_64'] };
-    const uri = pathToFileURL(file).href;
-    const members = (d: { code?: string | number; range: { start: { line: number } }; data?: { basis?: string } }[]) =>
-      d
-        .filter((x) => x.code === 'field-missing-in-range')
-        .map((x) => `${x.range.start.line + 1}${x.data?.basis ? ` ${x.data.basis}` : ''}`)
-        .join(',');
     c.open(uri, text);
     await c.diagnostics(uri, (d) => members(d) === '16,17');
     // Typed at once, before the object is ready: the pass of the text on disk stops.

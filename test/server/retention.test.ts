@@ -6,18 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { maskBpfMacros } from '../../server/src/parse/bpfMacros';
 import { lexC } from '../../server/src/parse/lexer';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-const heap = () => {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-};
+import { heapAfterCollection as heap } from '../heap';
 
 test('tokens, directives and macro uses keep copies of their long texts, not the text they came from', () => {
   const tail = (i: number) =>
