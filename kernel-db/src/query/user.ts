@@ -275,7 +275,7 @@ export class UserKernels {
       for (const [n, v] of parseConfig(configText)) if (keep(n)) b.addConfig(k, n, v);
     }
     // A fast gzip level: imports should take well under a second; size matters less here.
-    const data = b.finish({ importedFrom: path }, 1);
+    const data = await b.finishAsync({ importedFrom: path }, 1);
     const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumValues.some((v) => v.enumName === 'bpf_func_id') };
     const hash = sha256(data);
     const file = `${hash}.kdb`;

@@ -15,7 +15,7 @@ type Row = { cells: Cell[]; kernels: number[] };
  * One table's distinct rows, each with the kernels that have it.
  *
  * Rows of the first kernel are only appended, repeats and all: a one-kernel store (every import)
- * never needs a key per row, and {@link sorted} drops the repeats. When a second kernel adds rows,
+ * never needs a key per row, and {@link sortedOrder} drops the repeats. When a second kernel adds rows,
  * the set switches to rows keyed by their cells joined by NUL, which finds the row a fact of
  * another kernel belongs to. Both ways give the same rows in the same order.
  */
@@ -71,38 +71,59 @@ class RowSet {
   }
 
   /**
-   * Distinct rows sorted by their key (cells joined by NUL): rows of one aggregate or one name are
-   * contiguous, and the order is a pure function of the rows. `strings` holds every string cell.
+   * The distinct rows in their key's order (cells joined by NUL), as indices into {@link all}:
+   * rows of one aggregate or one name are contiguous, and the order is a pure function of the
+   * rows. `first` holds each row's cell 0 as a string rank (its place in code-unit order),
+   * `second` cell 1's where it is a string.
    */
-  sorted(strings: Interner): Row[] {
-    if (this.byKey) {
-      // The default sort compares UTF-16 code units, as `<` does, without a comparator call per pair.
-      const byKey = this.byKey;
-      return [...byKey.keys()].sort().map((k) => byKey.get(k)!);
-    }
-    // Appended rows: sorted by the ids of their first two cells (ids follow the strings' order,
-    // and no cell holds a NUL, so this is the key's order), the rest compared as the key would.
+  sortedOrder(first: Int32Array, second: Int32Array | undefined): Int32Array {
     const rows = this.list;
     const n = rows.length;
-    const wide = strings.size < 2 ** 26;
-    const primary = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const c = rows[i].cells;
-      const c0 = typeof c[0] === 'string' ? strings.id(c[0]) : 0;
-      const c1 = typeof c[1] === 'string' ? strings.id(c[1]) : 0;
-      primary[i] = wide ? c0 * 2 ** 26 + c1 : c0;
+    if (this.byKey) {
+      // The default sort compares UTF-16 code units, as `<` does, without a comparator call per pair.
+      const keys = [...this.byKey.keys()];
+      const at = new Map(keys.map((k, i) => [k, i]));
+      return Int32Array.from(keys.sort(), (k) => at.get(k)!);
     }
-    const order = Array.from({ length: n }, (_, i) => i);
-    // Stable: of rows with equal cells, the first added stays first and is the one kept.
-    order.sort((a, b) => primary[a] - primary[b] || compareCells(rows[a].cells, rows[b].cells));
-    const out: Row[] = [];
-    for (let i = 0; i < n; i++) {
-      const r = rows[order[i]];
-      if (out.length === 0 || compareCells(out[out.length - 1].cells, r.cells) !== 0) out.push(r);
+    // Appended rows: cell 0's rank and the row's index packed in one number, sorted natively:
+    // rows of one name come together, in the order they were added. No cell holds a NUL, so
+    // ordering each run of one name by its other cells gives the key's order.
+    if (n >= ROW_LIMIT) throw new Error(`a table of ${n} rows is more than one store holds`);
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) packed[i] = first[i] * ROW_LIMIT + i;
+    packed.sort();
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = packed[i] % ROW_LIMIT;
+    for (let start = 0, i = 1; i <= n; i++) {
+      if (i < n && first[order[i]] === first[order[start]]) continue;
+      if (i - start > 1) {
+        // Stable: of rows with equal cells, the first added stays first and is the one kept.
+        const run = Array.from(order.subarray(start, i));
+        run.sort(
+          second
+            ? (a, b) => second[a] - second[b] || compareCells(rows[a].cells, rows[b].cells)
+            : (a, b) => compareCells(rows[a].cells, rows[b].cells),
+        );
+        order.set(run, start);
+      }
+      start = i;
     }
-    return out;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const r = order[i];
+      if (kept > 0) {
+        const prev = order[kept - 1];
+        if (first[prev] === first[r] && (!second || second[prev] === second[r]) && compareCells(rows[prev].cells, rows[r].cells) === 0)
+          continue;
+      }
+      order[kept++] = r;
+    }
+    return order.subarray(0, kept);
   }
 }
+
+/** Rows a table may hold in one store: a row's index packs below its first cell's rank. */
+const ROW_LIMIT = 2 ** 26;
 
 /**
  * Compares two rows of one table (as many cells each) as their keys compare: cell by cell,
@@ -228,124 +249,152 @@ export class DbBuilder {
     }
   }
 
-  /** Every string any table will store, '' included. */
-  private allStrings(): Set<string> {
-    const out = new Set<string>(['']);
-    const stringCells: Record<string, number[]> = {
-      agg: [0],
-      // A field's aggregate (cell 0) is the name of an `agg` row added with it.
-      field: [1, 2, 3, 7, 8],
-      enumv: [0, 1, 2],
-      func: [0],
-      funcKfunc: [0],
-      funcInlined: [0],
-      proto: [0, 1],
-      var: [0, 1],
-      typedef: [0, 1],
-      tp: [0, 1],
-      config: [0, 1],
-    };
-    for (const [t, cols] of Object.entries(stringCells)) {
-      for (const r of this.t[t as keyof typeof this.t].all()) {
-        const cells = r.cells;
-        for (const c of cols) {
-          const v = cells[c];
-          if (typeof v === 'string') out.add(v);
-        }
-      }
-    }
-    return out;
-  }
-
   /**
    * Serialises the database; `meta` is stored in the header beside the kernel list. `level` is
    * the gzip level: 9 for the committed database, lower for quick user imports.
    */
   finish(meta: Record<string, unknown>, level = 9): Uint8Array {
+    const { w, header } = this.container(meta);
+    return w.finish(header, level);
+  }
+
+  /** {@link finish}, compressing on zlib's thread pool, in pieces at once (see {@link ContainerWriter.finishAsync}). */
+  finishAsync(meta: Record<string, unknown>, level: number): Promise<Uint8Array> {
+    const { w, header } = this.container(meta);
+    return w.finishAsync(header, level);
+  }
+
+  /** The sections of the database, and the header to store them with. */
+  private container(meta: Record<string, unknown>): { w: ContainerWriter; header: Record<string, unknown> } {
+    const t = this.t;
+    // Every string cell is looked up once, here; the rest of the work is on the ids.
+    const pool = new StringPool();
+    const strs = {} as Record<keyof typeof t, Int32Array[]>;
+    for (const name of Object.keys(STRING_CELLS) as (keyof typeof t)[])
+      strs[name] = STRING_CELLS[name].map((c) => pool.column(t[name].all(), c));
     // Strings get ids in sorted order, so readers find a name by binary search without decoding
     // the whole table, and tables sorted by a name column are sorted by its ids as well.
-    const strings = Interner.sorted(this.allStrings());
+    const sorted = pool.sortedRanks();
+    for (const cols of Object.values(strs)) for (const col of cols) sorted.rerank(col);
     const words = Math.max(1, Math.ceil(this.kernels.length / 32));
     const ksets = new KsetInterner(words);
+    const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
     const w = new ContainerWriter();
 
-    // Fills the table's columns in one pass: `cell(row, columns, i)` stores row `i`'s values.
+    // Fills the table's columns in one pass: `cell(r, c, i)` stores the values of row `r` (an
+    // index into the table's rows) as row `i`.
     type Column = ReturnType<typeof makeColumn>;
-    const emit = <R>(table: TableName, rows: readonly R[], cell: (r: R, c: Column[], i: number) => void) => {
+    const emit = (table: TableName, order: Int32Array, cell: (r: number, c: Column[], i: number) => void) => {
       const cols = TABLES[table] as Record<string, SectionType>;
       const names = Object.keys(cols);
-      const arrays = names.map((c) => makeColumn(cols[c], rows.length));
-      for (let r = 0; r < rows.length; r++) cell(rows[r], arrays, r);
+      const arrays = names.map((c) => makeColumn(cols[c], order.length));
+      for (let i = 0; i < order.length; i++) cell(order[i], arrays, i);
       names.forEach((c, i) => w.add(`${table}.${c}`, cols[c], arrays[i]));
     };
-    // Sorted rows repeat their first cell (an aggregate's fields, an enum's constants): the last
-    // string looked up is remembered.
-    let lastStr = '';
-    let lastId = 0;
-    const s = (x: Cell) => {
-      if (x !== lastStr) {
-        lastStr = String(x);
-        lastId = strings.id(lastStr);
-      }
-      return lastId;
+    const rowsOf = (name: keyof typeof t) => {
+      const s = strs[name];
+      // Cell 1 is a string where STRING_CELLS lists it second.
+      const second = (STRING_CELLS[name] as readonly number[])[1] === 1 ? s[1] : undefined;
+      return { rows: t[name].all(), s, order: t[name].sortedOrder(s[0], second) };
     };
-    const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
 
-    emit('agg', this.t.agg.sorted(strings), ({ cells: x, kernels }: Row, c, i) => {
-      c[0][i] = s(x[0]);
-      c[1][i] = x[1] as number;
-      c[2][i] = x[2] as number;
-      c[3][i] = ks(kernels);
-    });
-    emit('field', this.t.field.sorted(strings), ({ cells: x, kernels }: Row, c, i) => {
-      c[0][i] = s(x[0]);
-      c[1][i] = s(x[1]);
-      c[2][i] = s(x[2]);
-      c[3][i] = s(x[3]);
-      c[4][i] = x[4] as number;
-      c[5][i] = x[5] as number;
-      c[6][i] = x[6] as number;
-      c[7][i] = s(x[7]);
-      c[8][i] = s(x[8]);
-      c[9][i] = ks(kernels);
-    });
-    emit('enumv', this.t.enumv.sorted(strings), ({ cells: [e, n, v], kernels }: Row, c, i) => {
-      const big = typeof v === 'string';
-      c[0][i] = s(e);
-      c[1][i] = s(n);
-      c[2][i] = big ? Number(v) : v;
-      c[3][i] = big ? s(v) : 0;
-      c[4][i] = ks(kernels);
-    });
-    const kf = new Map([...this.t.funcKfunc.all()].map((r) => [r.cells[0] as string, r.kernels]));
-    const inl = new Map([...this.t.funcInlined.all()].map((r) => [r.cells[0] as string, r.kernels]));
-    const present = new Map([...this.t.func.all()].map((r) => [r.cells[0] as string, r.kernels]));
-    // The default sort compares UTF-16 code units, the order readers search by.
-    const funcNames = [...new Set([...present.keys(), ...inl.keys()])].sort();
-    emit('func', funcNames, (n: string, c, i) => {
-      c[0][i] = s(n);
-      c[1][i] = ks(present.get(n));
-      c[2][i] = ks(kf.get(n));
-      c[3][i] = ks(inl.get(n));
-    });
-    for (const t of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
-      emit(t, this.t[t].sorted(strings), ({ cells: x, kernels }: Row, c, i) => {
-        c[0][i] = s(x[0]);
-        c[1][i] = s(x[1]);
-        c[2][i] = ks(kernels);
+    {
+      const { rows, s, order } = rowsOf('agg');
+      emit('agg', order, (r, c, i) => {
+        const x = rows[r].cells;
+        c[0][i] = s[0][r];
+        c[1][i] = x[1] as number;
+        c[2][i] = x[2] as number;
+        c[3][i] = ks(rows[r].kernels);
       });
     }
-    const encoded = strings.encode();
+    {
+      const { rows, s, order } = rowsOf('field');
+      emit('field', order, (r, c, i) => {
+        const x = rows[r].cells;
+        c[0][i] = s[0][r];
+        c[1][i] = s[1][r];
+        c[2][i] = s[2][r];
+        c[3][i] = s[3][r];
+        c[4][i] = x[4] as number;
+        c[5][i] = x[5] as number;
+        c[6][i] = x[6] as number;
+        c[7][i] = s[4][r];
+        c[8][i] = s[5][r];
+        c[9][i] = ks(rows[r].kernels);
+      });
+    }
+    {
+      const { rows, s, order } = rowsOf('enumv');
+      emit('enumv', order, (r, c, i) => {
+        // A value no double holds exactly is kept as its decimal text beside the rounded number.
+        const v = rows[r].cells[2];
+        const big = typeof v === 'string';
+        c[0][i] = s[0][r];
+        c[1][i] = s[1][r];
+        c[2][i] = big ? Number(v) : v;
+        c[3][i] = big ? s[2][r] : 0;
+        c[4][i] = ks(rows[r].kernels);
+      });
+    }
+    {
+      // One row per name present or inlined, with three kernel sets; names by rank.
+      const byRank = (name: 'func' | 'funcKfunc' | 'funcInlined') => {
+        const out = new Map<number, number[]>();
+        const rows = t[name].all();
+        const col = strs[name][0];
+        for (let r = 0; r < rows.length; r++) out.set(col[r], rows[r].kernels);
+        return out;
+      };
+      const present = byRank('func');
+      const kf = byRank('funcKfunc');
+      const inl = byRank('funcInlined');
+      const names = Int32Array.from(new Set([...present.keys(), ...inl.keys()])).sort();
+      emit('func', Int32Array.from(names.keys()), (r, c, i) => {
+        const n = names[r];
+        c[0][i] = n;
+        c[1][i] = ks(present.get(n));
+        c[2][i] = ks(kf.get(n));
+        c[3][i] = ks(inl.get(n));
+      });
+    }
+    for (const name of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
+      const { rows, s, order } = rowsOf(name);
+      emit(name, order, (r, c, i) => {
+        c[0][i] = s[0][r];
+        c[1][i] = s[1][r];
+        c[2][i] = ks(rows[r].kernels);
+      });
+    }
+    const encoded = encodeStrings(sorted.strings);
     w.add('str.offsets', 'u32', encoded.offsets);
     w.add('str.data', 'bytes', encoded.data);
     w.add('kset.words', 'u32', ksets.words());
     // Per-kernel helper truth exists where the kernel's own `enum bpf_func_id` was read.
     const helperEnum = new Set<number>();
-    for (const r of this.t.enumv.all()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
+    for (const r of t.enumv.all()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
     const kernels = this.kernels.map((k, i) => ({ ...k, hasHelperEnum: helperEnum.has(i) }));
-    return w.finish({ ...meta, kernels, ksetWords: words }, level);
+    return { w, header: { ...meta, kernels, ksetWords: words } };
   }
 }
+
+/**
+ * The cells of each table that may hold strings, in the order {@link DbBuilder.finish} reads their
+ * ids. Cell 0 of every table is a string: rows are ordered by it first.
+ */
+const STRING_CELLS = {
+  agg: [0],
+  field: [0, 1, 2, 3, 7, 8],
+  enumv: [0, 1, 2],
+  func: [0],
+  funcKfunc: [0],
+  funcInlined: [0],
+  proto: [0, 1],
+  var: [0, 1],
+  typedef: [0, 1],
+  tp: [0, 1],
+  config: [0, 1],
+} as const;
 
 function makeColumn(type: SectionType, n: number) {
   switch (type) {
@@ -365,64 +414,81 @@ function makeColumn(type: SectionType, n: number) {
   }
 }
 
-/** Interns strings; id 0 is ''. */
-class Interner {
-  private readonly ids = new Map<string, number>();
-  private constructor(private readonly list: string[]) {}
+/** Interns strings in the order they come; id 0 is ''. */
+class StringPool {
+  private readonly ids = new Map<string, number>([['', 0]]);
+  private readonly list: string[] = [''];
 
-  /** An interner whose ids follow the code-unit order of `strings` ('' first). */
-  static sorted(strings: Set<string>): Interner {
-    strings.add('');
-    // The default sort compares UTF-16 code units, the order readers search by (and is faster
-    // than a comparator callback); '' sorts first, so it gets id 0.
-    const list = [...strings].sort();
-    const it = new Interner(list);
-    for (let i = 0; i < list.length; i++) it.ids.set(list[i], i);
-    return it;
-  }
-
-  /** Number of strings. */
-  get size(): number {
-    return this.list.length;
-  }
-
-  id(s: string): number {
-    if (s === '') return 0;
-    let id = this.ids.get(s);
-    if (id === undefined) {
-      id = this.list.length;
-      this.ids.set(s, id);
-      this.list.push(s);
-    }
-    return id;
-  }
-
-  /** The strings' UTF-8 bytes end to end, and where each starts (one more entry: the end). */
-  encode(): { offsets: Uint32Array; data: Uint8Array } {
-    const n = this.list.length;
-    const offsets = new Uint32Array(n + 1);
-    const joined = this.list.join('');
-    const whole = Buffer.from(joined, 'utf8');
-    if (whole.length === joined.length) {
-      // One byte per code unit: all ASCII, so each string's bytes are its code units.
-      let o = 0;
-      for (let i = 0; i < n; i++) {
-        offsets[i] = o;
-        o += this.list[i].length;
+  /**
+   * The ids of cell `c` of each row (0 where it holds a number). Sorted rows repeat their first
+   * cell (an aggregate's fields): the last string looked up is remembered.
+   */
+  column(rows: readonly Row[], c: number): Int32Array {
+    const out = new Int32Array(rows.length);
+    let last = '';
+    let lastId = 0;
+    for (let r = 0; r < rows.length; r++) {
+      const v = rows[r].cells[c];
+      if (typeof v !== 'string') continue;
+      if (v !== last) {
+        last = v;
+        let id = this.ids.get(v);
+        if (id === undefined) {
+          id = this.list.length;
+          this.ids.set(v, id);
+          this.list.push(v);
+        }
+        lastId = id;
       }
-      offsets[n] = o;
-      return { offsets, data: new Uint8Array(whole) };
+      out[r] = lastId;
     }
-    // Encoded one by one: a lone surrogate at the end of one string must not pair with the next.
-    const parts = this.list.map((x) => Buffer.from(x, 'utf8'));
+    return out;
+  }
+
+  /**
+   * The strings in code-unit order ('' first), and `rerank`, which turns a column of ids into
+   * their places in that order.
+   */
+  sortedRanks(): { strings: string[]; rerank(col: Int32Array): void } {
+    // The default sort compares UTF-16 code units, the order readers search by (and is faster
+    // than a comparator callback).
+    const strings = [...this.list].sort();
+    const rank = new Int32Array(strings.length);
+    for (let i = 0; i < strings.length; i++) rank[this.ids.get(strings[i])!] = i;
+    return {
+      strings,
+      rerank(col) {
+        for (let r = 0; r < col.length; r++) col[r] = rank[col[r]];
+      },
+    };
+  }
+}
+
+/** The strings' UTF-8 bytes end to end, and where each starts (one more entry: the end). */
+function encodeStrings(list: readonly string[]): { offsets: Uint32Array; data: Uint8Array } {
+  const n = list.length;
+  const offsets = new Uint32Array(n + 1);
+  const joined = list.join('');
+  const whole = Buffer.from(joined, 'utf8');
+  if (whole.length === joined.length) {
+    // One byte per code unit: all ASCII, so each string's bytes are its code units.
     let o = 0;
     for (let i = 0; i < n; i++) {
       offsets[i] = o;
-      o += parts[i].length;
+      o += list[i].length;
     }
     offsets[n] = o;
-    return { offsets, data: new Uint8Array(Buffer.concat(parts)) };
+    return { offsets, data: new Uint8Array(whole) };
   }
+  // Encoded one by one: a lone surrogate at the end of one string must not pair with the next.
+  const parts = list.map((x) => Buffer.from(x, 'utf8'));
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    offsets[i] = o;
+    o += parts[i].length;
+  }
+  offsets[n] = o;
+  return { offsets, data: new Uint8Array(Buffer.concat(parts)) };
 }
 
 /** Interns kernel sets (ascending kernel lists) as fixed-width bitsets; set 0 is empty. */
