@@ -338,24 +338,25 @@ export class DbBuilder {
       });
     }
     {
-      // One row per name present or inlined, with three kernel sets; names by rank.
+      // One row per name present or inlined, with three kernel sets, in rank order.
       const byRank = (name: 'func' | 'funcKfunc' | 'funcInlined') => {
-        const out = new Map<number, number[]>();
+        const out: (number[] | undefined)[] = new Array(sorted.strings.length);
         const rows = t[name].all();
         const col = strs[name][0];
-        for (let r = 0; r < rows.length; r++) out.set(col[r], rows[r].kernels);
+        for (let r = 0; r < rows.length; r++) out[col[r]] = rows[r].kernels;
         return out;
       };
       const present = byRank('func');
       const kf = byRank('funcKfunc');
       const inl = byRank('funcInlined');
-      const names = Int32Array.from(new Set([...present.keys(), ...inl.keys()])).sort();
-      emit('func', Int32Array.from(names.keys()), (r, c, i) => {
-        const n = names[r];
-        c[0][i] = n;
-        c[1][i] = ks(present.get(n));
-        c[2][i] = ks(kf.get(n));
-        c[3][i] = ks(inl.get(n));
+      let n = 0;
+      const names = new Int32Array(sorted.strings.length);
+      for (let rank = 0; rank < names.length; rank++) if (present[rank] !== undefined || inl[rank] !== undefined) names[n++] = rank;
+      emit('func', names.subarray(0, n), (rank, c, i) => {
+        c[0][i] = rank;
+        c[1][i] = ks(present[rank]);
+        c[2][i] = ks(kf[rank]);
+        c[3][i] = ks(inl[rank]);
       });
     }
     for (const name of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
