@@ -30,6 +30,7 @@ interface Stats {
   headerTrees: number;
   analyses: number;
   loaderFiles: number;
+  diskAnswers: number;
   objects: number;
   settings: number;
   heapUsed: number;
@@ -114,6 +115,7 @@ test('2,000 incremental edits with split surrogate pairs, cancellations, close/r
         headerTrees: 0,
         analyses: 0,
         loaderFiles: 0,
+        diskAnswers: 0,
         objects: 0,
         settings: 0,
         heapUsed: 0,

@@ -3,7 +3,8 @@
  * resolution per settings, local headers read from disk, and one call to analyse a document.
  */
 import { type LoaderSource, type RuntimeChoices, runtimeChoices } from '../analysis/runtimeChoices';
-import { readdirSync, type Stats, statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { FsMeta } from './fsMeta';
 import { describeBytes, readBounded, readBoundedText } from './files';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -118,6 +119,11 @@ export class Engine {
   private readonly runtimeCache = new Map<string, { stamp: string; choices: RuntimeChoices | undefined }>();
 
   private readonly projects: ProjectFiles;
+  /**
+   * What the disk says of include candidates, headers, project files and loaders; the language
+   * server keeps answers for a moment ({@link FsMeta}) and clears them when files change.
+   */
+  readonly fsMeta = new FsMeta();
   /** What a `vmlinux.h` found on disk says about CO-RE, by path: valid while its mtime and size are the same. */
   private readonly vmlinuxScans = new Map<string, { stamp: string; noPreserveAccessIndex: boolean }>();
   /** Counts analyses and hovers: headers are checked against the disk once in each. */
@@ -128,7 +134,7 @@ export class Engine {
     private readonly parse: ParseFn,
     projectOptions: ProjectOptions = {},
   ) {
-    this.projects = new ProjectFiles(projectOptions);
+    this.projects = new ProjectFiles(projectOptions, this.fsMeta);
   }
 
   /** The project of a document (its configuration file and compiler flags); none for other schemes. */
@@ -310,7 +316,8 @@ export class Engine {
     const base = basename(path).replace(/\.bpf\.c$/, '');
     let names: string[];
     try {
-      names = readdirSync(dir)
+      names = this.fsMeta
+        .names(dir)
         .filter((n) => n.endsWith('.c') && !n.endsWith('.bpf.c'))
         .sort();
     } catch {
@@ -320,13 +327,13 @@ export class Engine {
     let stamp = '';
     for (const n of names.slice(0, MAX_LOADER_FILES)) {
       const file = join(dir, n);
-      let st: Stats;
+      let st: Stats | undefined;
       try {
-        st = statSync(file);
+        st = this.fsMeta.stat(file);
       } catch {
         continue;
       }
-      if (!st.isFile() || st.size > MAX_HEADER_BYTES) continue;
+      if (!st?.isFile() || st.size > MAX_HEADER_BYTES) continue;
       stamp += `${n}\u0000${st.mtimeMs}\u0000${st.size}\u0000`;
       let cached = this.userSpace.get(file);
       if (!cached || cached.mtimeMs !== st.mtimeMs || cached.size !== st.size) {
@@ -341,7 +348,7 @@ export class Engine {
     let gadget: string | undefined;
     try {
       const yaml = join(dir, 'build.yaml');
-      const st = statSync(yaml, { throwIfNoEntry: false });
+      const st = this.fsMeta.stat(yaml);
       if (st?.isFile() && st.size <= MAX_HEADER_BYTES) {
         stamp += `build.yaml\u0000${st.mtimeMs}\u0000${st.size}`;
         const m = /^wasm:[ \t]*["']?([^\s"'#]+)/m.exec(readBounded(yaml, MAX_HEADER_BYTES) ?? '');
@@ -381,7 +388,7 @@ export class Engine {
       const f = resolve(d, path);
       try {
         // Most candidates do not exist: no exception for those.
-        if (statSync(f, { throwIfNoEntry: false })?.isFile()) return f;
+        if (this.fsMeta.stat(f)?.isFile()) return f;
       } catch {
         // Not in this directory.
       }
@@ -403,7 +410,7 @@ export class Engine {
     if (open !== undefined) st = { mtimeMs: -1, size: open.length, isFile: () => true };
     else {
       try {
-        const found = statSync(file, { throwIfNoEntry: false });
+        const found = this.fsMeta.stat(file);
         // A missing header is the compiler's to report.
         if (!found) return undefined;
         st = found;
@@ -505,7 +512,7 @@ export class Engine {
     const file = isAbsolute(path) ? path : this.locate(fromPath, path, system, project);
     let st: Stats | undefined;
     try {
-      st = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
+      st = file ? this.fsMeta.stat(file) : undefined;
     } catch {
       st = undefined;
     }
@@ -569,13 +576,20 @@ export class Engine {
     this.userSpace.clear();
     this.runtimeCache.clear();
     this.vmlinuxScans.clear();
+    this.fsMeta.clear();
   }
 
-  /** What is kept now: parsed headers (and their trees), documents with reuse caches, loader files. */
-  stats(): { headers: number; headerTrees: number; analyses: number; loaderFiles: number } {
+  /** What is kept now: parsed headers (and their trees), documents with reuse caches, loader files, disk answers. */
+  stats(): { headers: number; headerTrees: number; analyses: number; loaderFiles: number; diskAnswers: number } {
     let headerTrees = 0;
     for (const h of this.headers.values()) if (h.tree) headerTrees++;
-    return { headers: this.headers.size, headerTrees, analyses: this.caches.size, loaderFiles: this.userSpace.size };
+    return {
+      headers: this.headers.size,
+      headerTrees,
+      analyses: this.caches.size,
+      loaderFiles: this.userSpace.size,
+      diskAnswers: this.fsMeta.size,
+    };
   }
 
   /** Reuse statistics of a document's last analysis. */

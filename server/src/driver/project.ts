@@ -10,7 +10,8 @@
  *
  * Files are read once and kept while their mtime and size are the same (a stat per lookup).
  */
-import { type Stats, statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { FsMeta } from './fsMeta';
 import { readBounded } from './files';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
@@ -96,7 +97,11 @@ const MAX_DEPTH = 64;
 export class ProjectFiles {
   private readonly files = new Map<string, { mtimeMs: number; size: number; value: unknown; problem?: string }>();
 
-  constructor(private readonly options: ProjectOptions = {}) {}
+  constructor(
+    private readonly options: ProjectOptions = {},
+    /** Where stat answers come from (the engine's, which the language server keeps for a moment). */
+    private readonly fs: FsMeta = new FsMeta(),
+  ) {}
 
   /** The project of the file at `path` (absolute). */
   forFile(path: string): Project {
@@ -108,7 +113,7 @@ export class ProjectFiles {
     // Most of these paths do not exist: `throwIfNoEntry` spares an exception for each (~6 µs).
     const stat = (p: string): Stats | undefined => {
       try {
-        const st = statSync(p, { throwIfNoEntry: false });
+        const st = this.fs.stat(p);
         return st?.isFile() ? st : undefined;
       } catch {
         return undefined;
@@ -213,12 +218,13 @@ export class ProjectFiles {
 
   /** Reads a project file, kept while its mtime and size are the same. */
   private read(path: string, kind: 'json' | 'text', stamps: string[]): { value?: unknown; problem?: string } {
-    let st: Stats;
+    let st: Stats | undefined;
     try {
-      st = statSync(path);
+      st = this.fs.stat(path);
     } catch (e) {
       return { problem: `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
     }
+    if (!st) return { problem: `${path}: cannot read (ENOENT)` };
     stamps.push(`${path}\u0001${st.mtimeMs}\u0001${st.size}`);
     const hit = this.files.get(path);
     if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit;

@@ -155,6 +155,12 @@ interface DocState {
  */
 const SLICE_MS = 20;
 /**
+ * How long what the disk said of includes, project files and loaders is reused (stat answers and
+ * directory listings): a header changed on disk without the client saying so is seen by the first
+ * analysis this long after the change.
+ */
+const FS_META_TTL_MS = 1000;
+/**
  * Test hook: how long an analysis runs before it is said, in milliseconds, in place of
  * {@link LONG_ANALYSIS_MS} (a test of the progress must not depend on how fast its machine is).
  */
@@ -289,6 +295,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       cParser = parser;
       docs = new DocumentStore(parser);
       engine = new Engine(db, (text) => parser.parseText(text));
+      // Keystrokes come faster than files change on disk: what the disk said is reused for a
+      // moment, and forgotten as soon as the client says a file changed or a document is saved.
+      engine.fsMeta.ttlMs = FS_META_TTL_MS;
       // Headers open in the editor are read as they are there, saved or not.
       engine.overlay = (path) => docs?.get(pathToFileURL(path).toString())?.text;
     })().catch((e) => {
@@ -542,6 +551,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   // A header, a loader or a project file changed on disk: what was read from it is stale.
   connection.onDidChangeWatchedFiles(() => {
+    engine?.fsMeta.clear();
     for (const uri of states.keys()) {
       schedule(uri);
       void runObjectPass(uri);
@@ -550,6 +560,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   // Saved: the file on disk is the document again, so its object can be checked.
   connection.onDidSaveTextDocument((p) => {
+    // A saved header may be one an include resolves to, or one that was missing.
+    engine?.fsMeta.clear();
     void runObjectPass(p.textDocument.uri);
   });
 
@@ -642,7 +654,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   connection.onRequest(STATS_REQUEST, async (): Promise<ServerStats> => {
     await startup;
     (globalThis as { gc?: () => void }).gc?.();
-    const e = engine?.stats() ?? { headers: 0, headerTrees: 0, analyses: 0, loaderFiles: 0 };
+    const e = engine?.stats() ?? { headers: 0, headerTrees: 0, analyses: 0, loaderFiles: 0, diskAnswers: 0 };
     return {
       documents: docs?.size ?? 0,
       trees: liveTrees(),
