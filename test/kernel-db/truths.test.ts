@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KernelDb, type Kernel, type KernelAnswer } from '../../kernel-db/src/query/db';
+import { join } from 'node:path';
+import { defaultDataDir, KernelDb, type Kernel, type KernelAnswer } from '../../kernel-db/src/query/db';
+import { KernelStore } from '../../kernel-db/src/store/store';
 
 const db = KernelDb.open({ noUser: true });
 const k = (name: string): Kernel => {
@@ -249,4 +251,28 @@ test('the default set covers 40+ kernels from 4.4 to 7.3 on x86_64 and arm64', (
   assert.ok(db.target('*', { arch: ['arm64'] }).length >= 10);
   const mins = db.kernels.filter((x) => x.fidelity === 'btf-minimal-config').map((x) => x.distro);
   assert.ok(mins.length > 0 && mins.every((d) => d === 'vanilla'));
+});
+
+test("one member's rows, found by a binary search, are the rows of the aggregate's whole field index", () => {
+  // Two readers of the built-in store: one builds each aggregate's whole field index, the other
+  // answers one member at a time before any index exists (the store is sorted by aggregate, then
+  // member name, so the rows are found without decoding the names).
+  const file = join(defaultDataDir(), 'kernels.kdb');
+  const whole = KernelStore.open(file);
+  const point = KernelStore.open(file);
+  let checked = 0;
+  for (const agg of ['task_struct', 'sock', 'inode', 'bio', 'mm_struct', 'sk_buff', 'pt_regs', 'no_such_struct']) {
+    const index = whole.fields(agg);
+    for (const [name, rows] of index) {
+      assert.deepEqual([...point.fieldRows(agg, name)], rows, `${agg}.${name}`);
+      checked++;
+    }
+    // Near misses: no member of that name, and a prefix of a real one.
+    assert.deepEqual([...point.fieldRows(agg, 'no_such_member')], []);
+    const first = [...index.keys()][0];
+    if (first && first.length > 1) assert.deepEqual([...point.fieldRows(agg, first.slice(0, -1))], index.get(first.slice(0, -1)) ?? []);
+  }
+  assert.ok(checked > 700, `${checked} members compared`);
+  // Once the whole index exists, it answers.
+  assert.deepEqual(whole.fieldRows('task_struct', 'pid'), whole.fields('task_struct').get('pid'));
 });

@@ -294,7 +294,7 @@ export class KernelDb {
   fieldOn(struct: string, field: string, k: Kernel): FieldOnKernel {
     const { s, i } = this.locate(k);
     const basis = this.basisOf(k);
-    const rows = s.fields(struct).get(field);
+    const rows = s.fieldRows(struct, field);
     if (rows) {
       const ksets = s.view('field.kset', 'u32');
       for (const r of rows) {
@@ -768,7 +768,7 @@ export class KernelDb {
    */
   fieldShape(struct: string, field: string): { type: string; ref: string; refKind?: 'struct' | 'union' } | undefined {
     const { s } = this.locate(this.kernels[0]);
-    const rows = s.fields(struct).get(field);
+    const rows = s.fieldRows(struct, field);
     if (!rows || rows.length === 0) return undefined;
     const f = s.fieldRecord(rows[rows.length - 1]);
     const refKind = f.ref ? s.aggregate(f.ref)[0]?.kind : undefined;
@@ -782,7 +782,7 @@ export class KernelDb {
    */
   fieldShapes(struct: string, field: string): { type: string; ref: string; refKind?: 'struct' | 'union' }[] {
     const { s } = this.locate(this.kernels[0]);
-    const rows = s.fields(struct).get(field);
+    const rows = s.fieldRows(struct, field);
     if (!rows || rows.length === 0) return [];
     const out: { type: string; ref: string; refKind?: 'struct' | 'union' }[] = [];
     for (let i = rows.length - 1; i >= 0; i--) {

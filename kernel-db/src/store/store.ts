@@ -51,6 +51,8 @@ export class KernelStore {
   private readonly c: ContainerReader;
 
   private readonly fieldIndex = new Map<string, Map<string, number[]>>();
+  /** Rows of one field of one aggregate ({@link fieldRows}), by aggregate then field name. */
+  private readonly fieldRowIndex = new Map<string, Map<string, readonly number[]>>();
   /** Per column not sorted by its ids, its rows in the order of their ids ({@link rowsBy}). */
   private readonly idIndexes = new Map<string, IdIndex>();
   private readonly scans = new Map<string, number>();
@@ -234,6 +236,33 @@ export class KernelStore {
       this.fieldIndex.set(detached(agg), m);
     }
     return m;
+  }
+
+  /**
+   * The rows of field `field` of `agg`, as {@link fields} has them, without indexing every field:
+   * the table is sorted by aggregate, then field name, so the rows are found by a binary search
+   * over the aggregate's names (no name decoded). A look-up of one member (every `a->b` a program
+   * reads, on every kernel) reads only those rows: `task_struct`'s index alone is ~7,000 rows of
+   * nine columns, ~9 ms to read and decode cold.
+   */
+  fieldRows(agg: string, field: string): readonly number[] {
+    const all = this.fieldIndex.get(agg);
+    if (all) return all.get(field) ?? [];
+    let byName = this.fieldRowIndex.get(agg);
+    let rows = byName?.get(field);
+    if (rows) return rows;
+    rows = [];
+    const e = this.aggRanges(agg);
+    const id = e ? this.findString(field) : -1;
+    if (e && id >= 0) {
+      this.c.ensureRows('field.name', e.fieldStart, e.fieldEnd);
+      const [lo, hi] = this.range(this.view('field.name', 'u32'), id, e.fieldStart, e.fieldEnd);
+      this.readable('field', lo, hi);
+      rows = Array.from({ length: hi - lo }, (_, k) => lo + k);
+    }
+    if (!byName) this.fieldRowIndex.set(detached(agg), (byName = new Map()));
+    byName.set(detached(field), rows);
+    return rows;
   }
 
   /**
