@@ -37,6 +37,8 @@ const PAGED: Readonly<Record<string, readonly string[]>> = {
   str: ['str.data'],
 };
 const LAZY_SECTIONS: ReadonlySet<string> = new Set(Object.values(PAGED).flat());
+/** {@link KernelStore.rowsBy} answers kept at most; past it they start over. */
+const ROWS_BY_MEMO_LIMIT = 20_000;
 
 /** One database file: the built-in one or a user-imported kernel. */
 export class KernelStore {
@@ -51,6 +53,8 @@ export class KernelStore {
   private readonly c: ContainerReader;
 
   private readonly fieldIndex = new Map<string, Map<string, number[]>>();
+  /** {@link rowsBy}'s answers, by table, column and name. */
+  private readonly rowsByMemo = new Map<string, readonly number[]>();
   /** Rows of one field of one aggregate ({@link fieldRows}), by aggregate then field name. */
   private readonly fieldRowIndex = new Map<string, Map<string, readonly number[]>>();
   /** Per column not sorted by its ids, its rows in the order of their ids ({@link rowsBy}). */
@@ -360,7 +364,20 @@ export class KernelStore {
    * table is sorted by that column, else an index of ids built once (no strings decoded). The
    * table's paged columns are readable in those rows ({@link view}).
    */
-  rowsBy(table: string, col: string, name: string): number[] {
+  rowsBy(table: string, col: string, name: string): readonly number[] {
+    // Asked again for every kernel of the store (a function, a typedef, a tracepoint on each of
+    // 84): the answer is the store's, kept.
+    const memo = `${table}.${col}\u0000${name}`;
+    let rows = this.rowsByMemo.get(memo);
+    if (!rows) {
+      rows = this.rowsByUncached(table, col, name);
+      if (this.rowsByMemo.size >= ROWS_BY_MEMO_LIMIT) this.rowsByMemo.clear();
+      this.rowsByMemo.set(detached(memo), rows);
+    }
+    return rows;
+  }
+
+  private rowsByUncached(table: string, col: string, name: string): number[] {
     const key = `${table}.${col}`;
     const id = this.findString(name);
     if (id < 0) return [];
