@@ -28,7 +28,8 @@ export function recorded(): readonly Figure[] {
   return figures;
 }
 
-export const ms = (x: number): string => `${x < 10 ? x.toFixed(1) : x.toFixed(0)} ms`;
+/** Tenths below 100 ms: a p95 of 15.3 ms against a 15 ms target must not print as "15 ms … not met". */
+export const ms = (x: number): string => `${x < 100 ? x.toFixed(1) : x.toFixed(0)} ms`;
 
 export function printTable(): void {
   console.log('\n# summary: issue 14 targets (2-core machine; baselines measured in this run)');
