@@ -193,6 +193,23 @@ char LICENSE[] SEC("license") = "GPL";
   }
 });
 
+test('settings problems the client has from the start are named too: the settings are asked for while the server starts', async () => {
+  const c = await TestClient.start(server, true, undefined, EDITOR);
+  try {
+    const uri = 'file:///t/status-first.bpf.c';
+    // A value only the settings' validation rejects (not the target's resolution).
+    c.settings = { loader: 'bpftool' };
+    c.open(uri, example);
+    const first = await c.status((s) => s.uri === uri);
+    assert.ok(
+      first.problems.some((p) => /loader/.test(p)),
+      `the first status names the bad setting: ${JSON.stringify(first.problems)}`,
+    );
+  } finally {
+    await c.stop();
+  }
+});
+
 test('settings problems: one status names each bad setting, the architecture filter is kept, no warning messages', async () => {
   const c = await TestClient.start(server, true, undefined, EDITOR);
   try {

@@ -182,6 +182,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   let clientOptions: ClientOptions = {};
   /** Settings problems of each document's last settings fetch. */
   const settingsProblems = new Map<string, string[]>();
+  /** Documents whose open arrived and waits for the start-up: their settings are asked for meanwhile. */
+  const opening = new Set<string>();
   const states = new Map<string, DocState>();
   const warned = new Set<string>();
   /** Project files already named in the log. */
@@ -344,7 +346,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       }
     }
     const { settings, problems } = validateSettings(raw);
-    if (states.has(uri)) settingsProblems.set(uri, problems);
+    if (states.has(uri) || opening.has(uri)) settingsProblems.set(uri, problems);
     if (!clientOptions.statusNotification) problems.forEach(warnOnce);
     return settings;
   };
@@ -522,7 +524,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   // Open, change and close run in the order they arrived, after the start-up: a close that
   // arrived while the parser loaded must not run before its open (the document would stay open).
   connection.onDidOpenTextDocument((p) => {
+    // The settings' round trip to the client overlaps the start-up (the grammar, the database).
+    opening.add(p.textDocument.uri);
+    void settingsFor(p.textDocument.uri);
     void (startup ?? Promise.resolve()).then(() => {
+      opening.delete(p.textDocument.uri);
       states.get(p.textDocument.uri)?.cancel?.();
       states.set(p.textDocument.uri, { objectPending: true });
       guard('open', () => docs?.open(p.textDocument.uri, p.textDocument.text, p.textDocument.version), undefined);
