@@ -70,7 +70,7 @@ export class ContainerWriter {
   async finishAsync(meta: Record<string, unknown>, level: number): Promise<Uint8Array> {
     const raw = this.serialise(meta);
     const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-    if (!crc32) return this.finish(meta, level);
+    if (!crc32) return new Uint8Array(gzipSync(raw, { level }));
     const step = Math.ceil(raw.length / PIECES);
     const pieces = await Promise.all(
       Array.from({ length: PIECES }, (_, i) => {

@@ -16,6 +16,11 @@ const BPF_SIDE =
 /** Headers only user-space loaders include (libbpf's loader API, generated skeletons). */
 const USER_SPACE = /^#\s*include\s*[<"](?:bpf\/libbpf\.h|bpf\/bpf\.h|[^>"]*\.skel\.h)[>"]/;
 
+/** Whether a document is BPF C by its name alone (`*.bpf.c`, `*.bpf.h`), read from nothing else. */
+export function isBpfPath(uri: string): boolean {
+  return /\.bpf\.(c|h)$/.test(uri);
+}
+
 /**
  * Whether a document is BPF C: named `*.bpf.c`/`*.bpf.h`, or with a `SEC()` annotation or a BCC
  * map or probe, or including BPF-side headers (libbpf's `bpf_helpers.h` and friends, `vmlinux.h`,
@@ -24,7 +29,7 @@ const USER_SPACE = /^#\s*include\s*[<"](?:bpf\/libbpf\.h|bpf\/bpf\.h|[^>"]*\.ske
  * document's macro sites when the caller has them.
  */
 export function isBpfDocument(uri: string, text: string, sites?: readonly BpfMacroSite[]): boolean {
-  if (/\.bpf\.(c|h)$/.test(uri)) return true;
+  if (isBpfPath(uri)) return true;
   // A BCC tool in Python holds its BPF C in strings.
   if (/\.py$/i.test(uri)) return importsBcc(text);
   const head = text.length > HEAD ? text.slice(0, HEAD) : text;

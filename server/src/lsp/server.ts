@@ -19,7 +19,7 @@ import {
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
-import { isBpfDocument } from '../analysis/bpfDocument';
+import { isBpfDocument, isBpfPath } from '../analysis/bpfDocument';
 import { Engine, toPath } from '../driver/engine';
 import { findClang } from '../driver/compile';
 import { readBounded } from '../driver/files';
@@ -524,9 +524,13 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   // Open, change and close run in the order they arrived, after the start-up: a close that
   // arrived while the parser loaded must not run before its open (the document would stay open).
   connection.onDidOpenTextDocument((p) => {
-    // The settings' round trip to the client overlaps the start-up (the grammar, the database).
-    opening.add(p.textDocument.uri);
-    void settingsFor(p.textDocument.uri);
+    // A BPF file's settings' round trip to the client overlaps the start-up (the grammar, the
+    // database). Only those named as BPF: other documents' settings (and their warnings) wait
+    // until the analysis finds them to be BPF C, as before.
+    if (isBpfPath(p.textDocument.uri)) {
+      opening.add(p.textDocument.uri);
+      void settingsFor(p.textDocument.uri);
+    }
     void (startup ?? Promise.resolve()).then(() => {
       opening.delete(p.textDocument.uri);
       states.get(p.textDocument.uri)?.cancel?.();

@@ -213,10 +213,6 @@ function skipNumber(text: string, i: number): number {
 const STRING_PREFIXES = new Set(['L', 'u', 'U', 'u8']);
 
 /**
- * Splits C source into significant tokens and preprocessor directives, and pairs up brackets.
- * Never throws: any character it does not know becomes an `other` token.
- */
-/**
  * The text of a token or directive: a copy of its own when it is long enough for V8 to keep a
  * slice as a view (13 characters and more). Tokens outlive the text they were read from (an edit
  * keeps the tokens it does not touch), and a view would keep that whole version alive.
@@ -225,6 +221,10 @@ function piece(text: string, start: number, end: number): string {
   return end - start < 13 ? text.slice(start, end) : detached(text.slice(start, end));
 }
 
+/**
+ * Splits C source into significant tokens and preprocessor directives, and pairs up brackets.
+ * Never throws: any character it does not know becomes an `other` token.
+ */
 export function lexC(text: string): LexResult {
   // One edit's analysis lexes the document's text several times (masking the BPF macros, the
   // file model's directives, suppression comments): the last few large texts' results are kept.
