@@ -182,7 +182,10 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   let clientOptions: ClientOptions = {};
   /** Settings problems of each document's last settings fetch. */
   const settingsProblems = new Map<string, string[]>();
-  /** Documents whose open arrived and waits for the start-up: their settings are asked for meanwhile. */
+  /**
+   * The document whose settings were asked for at its open (at most one: opened while no other
+   * was open or opening), until its open is handled: a settings problem found meanwhile is its.
+   */
   const opening = new Set<string>();
   const states = new Map<string, DocState>();
   const warned = new Set<string>();
