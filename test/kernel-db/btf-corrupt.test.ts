@@ -328,6 +328,8 @@ test('seeded fuzzing: random and mutated inputs either load or throw BtfError, q
   assert.deepEqual(result.failures, [], `inputs that threw something other than a BtfError; ${replay}`);
   // Both outcomes must actually occur, or the fuzzer is not reaching the parser.
   assert.ok(result.loaded > 1000 && result.rejected > 1000, `loaded ${result.loaded}, rejected ${result.rejected}`);
+  // The store `db add` makes equals a build's for a sample of what loaded.
+  assert.ok(result.stores >= result.loaded / 6, `${result.stores} stores compared of ${result.loaded} loaded`);
   assert.ok(result.slowest.ms < 5000, `case ${result.slowest.case} took ${result.slowest.ms} ms; ${replay}`);
 
   // Impossible-in-C type graphs: each finishes, with facts or with a BtfError naming the defect.

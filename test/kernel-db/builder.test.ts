@@ -1,7 +1,8 @@
 /**
- * The builder's two ways of holding rows give the same store: rows of a one-kernel store (every
- * `db add`) are appended and sorted by string ids, rows of a multi-kernel build are keyed by their
- * cells. The keyed way is the reference, which the committed database's rebuild checks as well.
+ * The builder's ways of holding rows give the same store: rows of a one-kernel store are appended
+ * and sorted by string ids, rows of a multi-kernel build are keyed by their cells, and `db add`
+ * hands over one kernel's facts as columns of string ids. The keyed way is the reference, which
+ * the committed database's rebuild checks as well.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { loadBtfFile } from '../../kernel-db/src/btf/container';
-import { extractKernelFacts } from '../../kernel-db/src/btf/extract';
+import { extractKernelColumns, extractKernelFacts } from '../../kernel-db/src/btf/extract';
+import type { Btf } from '../../kernel-db/src/btf/reader';
 import { DbBuilder } from '../../kernel-db/src/store/builder';
 import type { KernelMeta } from '../../kernel-db/src/store/schema';
 import { MINI_DATA, NO_SHARED_DATA, sharedKernelData } from './helpers';
@@ -44,6 +46,24 @@ function assertSame({ appended, keyed }: { appended: Buffer; keyed: Buffer }, wh
   let at = 0;
   while (at < appended.length && appended[at] === keyed[at]) at++;
   assert.fail(`${what}: the one-kernel store differs from the keyed one at byte ${at} of ${keyed.length}`);
+}
+
+/** The store of one kernel's BTF as `db add` makes it (columns), decompressed, with an option set. */
+function columnsWay(btf: Btf): Buffer {
+  const b = new DbBuilder();
+  const k = b.addKernel(meta('k'));
+  b.addKernelColumns(k, extractKernelColumns(btf));
+  b.addConfig(k, 'CONFIG_BPF', 'y');
+  return gunzipSync(b.finish({ importedFrom: 'test' }, 1));
+}
+
+/** The same through facts keyed by their cells. */
+function keyedWay(btf: Btf): Buffer {
+  const b = new DbBuilder({ keyed: true });
+  const k = b.addKernel(meta('k'));
+  b.addKernelFacts(k, extractKernelFacts(btf));
+  b.addConfig(k, 'CONFIG_BPF', 'y');
+  return gunzipSync(b.finish({ importedFrom: 'test' }, 1));
 }
 
 test('one kernel: repeated rows, numbers ordered as text, big enum values and non-ASCII names as the keyed way', () => {
@@ -90,22 +110,26 @@ test('one kernel: each BTF of the miniature kernel data imports the same both wa
   const blobs = readdirSync(dir).filter((f) => f.endsWith('.btf.xz'));
   assert.ok(blobs.length >= 3, `expected the miniature BTFs in ${dir}`);
   for (const f of blobs) {
-    const facts = extractKernelFacts((await loadBtfFile(join(dir, f))).btf);
+    const { btf } = await loadBtfFile(join(dir, f));
+    const facts = extractKernelFacts(btf);
     assert.ok(facts.aggregates.size > 5 && facts.enumValues.length > 5, `${f}: expected aggregates and enum constants`);
     assertSame(
       bothWays((b, k) => b.addKernelFacts(k, facts)),
       f,
     );
+    assertSame({ appended: columnsWay(btf), keyed: keyedWay(btf) }, `${f} as columns`);
   }
 });
 
 test('one kernel: a whole distro BTF imports the same both ways', { skip: sharedKernelData() ? false : NO_SHARED_DATA }, async () => {
   const file = join(sharedKernelData()!, 'btf', 'debian-7.3.4-arm64.btf.xz');
-  const facts = extractKernelFacts((await loadBtfFile(file)).btf);
+  const { btf } = await loadBtfFile(file);
+  const facts = extractKernelFacts(btf);
   assertSame(
     bothWays((b, k) => b.addKernelFacts(k, facts)),
     file,
   );
+  assertSame({ appended: columnsWay(btf), keyed: keyedWay(btf) }, `${file} as columns`);
 });
 
 test('an import compressed in pieces at once is one gzip member holding the same bytes as the sequential way', async () => {

@@ -10,13 +10,17 @@
  * never produce (cycles, exponential sharing), which once made fact extraction overflow the stack,
  * run out of memory or loop forever. Then each random case builds an input (random bytes, a BTF-looking header over random bytes, or a valid blob
  * or container with a few bytes or fields changed), loads it through the container code, decodes
- * every type, and extracts the database facts: all of that must succeed or throw BtfError.
+ * every type, and extracts the database facts: all of that must succeed or throw BtfError. One
+ * loaded input in {@link STORE_EVERY} is also made into a one-kernel store both ways `db add` and
+ * a build would (columns, and facts keyed by their cells), which must give the same bytes.
  */
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBtfBytes } from '../../kernel-db/src/btf/container';
-import { extractKernelFacts } from '../../kernel-db/src/btf/extract';
+import { extractKernelColumns, extractKernelFacts } from '../../kernel-db/src/btf/extract';
+import { DbBuilder } from '../../kernel-db/src/store/builder';
+import type { KernelMeta } from '../../kernel-db/src/store/schema';
 import { Btf, BtfError, Kind, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import { EVERY_KIND, MINI_DATA, makeElf64, makeTar, minimalBtf, prng } from './helpers';
@@ -83,10 +87,40 @@ export const ADVERSARIAL: Record<string, BtfType[]> = {
 };
 
 /** Summary printed after `RESULT `. */
+/** Every this many loaded inputs, the two ways of making a store are compared. */
+const STORE_EVERY = 5;
+
+const META: KernelMeta = {
+  name: 'fuzz',
+  release: 'fuzz',
+  version: '6.1.0',
+  arch: 'x86_64',
+  distro: 'user',
+  flavour: 'user',
+  fidelity: 'btf',
+  source: 'fuzz',
+  hasConfig: false,
+  hasHelperEnum: false,
+  hasFuncs: true,
+  sha256: '',
+};
+
+/** Throws unless the store `db add` makes of `btf` (columns) is the one a build makes (keyed facts). */
+function sameStoreBothWays(btf: Btf): void {
+  const columns = new DbBuilder();
+  columns.addKernelColumns(columns.addKernel(META), extractKernelColumns(btf));
+  const keyed = new DbBuilder({ keyed: true });
+  keyed.addKernelFacts(keyed.addKernel(META), extractKernelFacts(btf));
+  // Level 0 stores the bytes as they are: equal output means equal stores.
+  if (Buffer.compare(columns.finish({}, 0), keyed.finish({}, 0)) !== 0) throw new Error('the columns store differs from the keyed one');
+}
+
 export interface FuzzResult {
   /** Outcome of each {@link ADVERSARIAL} case: `ok`, or the error's class and message. */
   fixed: Record<string, string>;
   loaded: number;
+  /** Loaded inputs whose two stores were compared. */
+  stores: number;
   rejected: number;
   /** Loaded, but decoding or extracting then threw a BtfError. */
   rejectedLater: number;
@@ -166,11 +200,11 @@ async function main(seed: number, iterations: number): Promise<FuzzResult> {
     }
   };
 
-  const result: FuzzResult = { fixed: {}, loaded: 0, rejected: 0, rejectedLater: 0, failures: [], slowest: { case: -1, ms: 0 } };
+  const result: FuzzResult = { fixed: {}, loaded: 0, stores: 0, rejected: 0, rejectedLater: 0, failures: [], slowest: { case: -1, ms: 0 } };
   for (const [name, types] of Object.entries(ADVERSARIAL)) {
     process.stdout.write(`case ${name}\n`);
     try {
-      extractKernelFacts(new Btf(writeBtf(types), `${name}.btf`));
+      sameStoreBothWays(new Btf(writeBtf(types), `${name}.btf`));
       result.fixed[name] = 'ok';
     } catch (e) {
       result.fixed[name] = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -187,6 +221,10 @@ async function main(seed: number, iterations: number): Promise<FuzzResult> {
       result.loaded++;
       for (let id = 1; id <= l.btf.count; id++) l.btf.type(id);
       extractKernelFacts(l.btf);
+      if (result.loaded % STORE_EVERY === 0) {
+        sameStoreBothWays(l.btf);
+        result.stores++;
+      }
     } catch (e) {
       if (e instanceof BtfError) {
         if (loaded) result.rejectedLater++;

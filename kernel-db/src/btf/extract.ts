@@ -72,6 +72,11 @@ const MAX_DEPTH = 40;
  */
 const MAX_TYPE_TEXT = 1 << 14;
 
+/** A base type's text around declarator text `decl`: `int x`, `char[16]`. */
+function around(base: string, decl: string): string {
+  return decl === '' ? base : decl.startsWith('[') ? base + decl : `${base} ${decl}`;
+}
+
 /** Renders types as canonical C strings and resolves the aggregates they lead to. */
 export class TypeNamer {
   private readonly cache = new Map<number, string>();
@@ -110,24 +115,23 @@ export class TypeNamer {
    */
   private renderDecl(id: number, decl: string, depth: number): string {
     const b = this.btf;
-    const join = (base: string) => (decl === '' ? base : decl.startsWith('[') ? base + decl : `${base} ${decl}`);
-    if (depth > MAX_DEPTH) return join('?');
+    if (depth > MAX_DEPTH) return around('?', decl);
     switch (b.kind(id)) {
       case Kind.Unknown:
-        return join('void');
+        return around('void', decl);
       case Kind.Int:
       case Kind.Float:
       case Kind.Typedef:
-        return join(b.name(id) || '?');
+        return around(b.name(id) || '?', decl);
       case Kind.Struct:
-        return join(`struct ${b.name(id) || '(anon)'}`);
+        return around(`struct ${b.name(id) || '(anon)'}`, decl);
       case Kind.Union:
-        return join(`union ${b.name(id) || '(anon)'}`);
+        return around(`union ${b.name(id) || '(anon)'}`, decl);
       case Kind.Enum:
       case Kind.Enum64:
-        return join(`enum ${b.name(id) || '(anon)'}`);
+        return around(`enum ${b.name(id) || '(anon)'}`, decl);
       case Kind.Fwd:
-        return join(`${b.kindFlag(id) ? 'union' : 'struct'} ${b.name(id)}`);
+        return around(`${b.kindFlag(id) ? 'union' : 'struct'} ${b.name(id)}`, decl);
       case Kind.TypeTag:
         return this.renderDecl(b.ref(id), decl, depth + 1);
       case Kind.Const:
@@ -158,7 +162,7 @@ export class TypeNamer {
       case Kind.Func:
         return this.renderDecl(b.ref(id), decl, depth + 1);
       default:
-        return join('?');
+        return around('?', decl);
     }
   }
 
@@ -303,15 +307,201 @@ interface MemberType {
 /** Stands for a key made from the member's owner and name; no C name holds a NUL. */
 const FALLBACK = '\u0000';
 
+/**
+ * The strings one kernel's facts are made of, by id (0 is ''): a name from the BTF's string
+ * section gets its id by its offset, without hashing it; a text made here (a type's spelling, a
+ * key, a prototype) by a map. Two ids may hold the same text (a typedef's name and a type
+ * spelled the same way); whoever needs one id per text merges them.
+ */
+export class FactStrings {
+  readonly list: string[] = [''];
+  private readonly byOff: Int32Array;
+  private readonly byText = new Map<string, number>([['', 0]]);
+
+  constructor(private readonly btf: Btf) {
+    this.byOff = new Int32Array(btf.stringsSize);
+  }
+
+  /** The id of the BTF string at offset `off`. */
+  at(off: number): number {
+    if (off === 0) return 0;
+    let id = this.byOff[off];
+    if (id === 0) {
+      const s = this.btf.strUncached(off);
+      // An empty string after offset 0 is the same text as offset 0.
+      id = s === '' ? 0 : this.list.length;
+      if (id !== 0) this.list.push(s);
+      this.byOff[off] = id;
+    }
+    return id;
+  }
+
+  /** The id of text `s`. */
+  text(s: string): number {
+    let id = this.byText.get(s);
+    if (id === undefined) {
+      id = this.list.length;
+      this.list.push(s);
+      this.byText.set(s, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * Takes one kernel's facts in the order the extraction finds them; every string is an id of the
+ * extraction's {@link FactStrings}. A field belongs to the aggregate given last.
+ */
+export interface FactSink {
+  aggregate(name: number, union: boolean, size: number): void;
+  field(name: number, type: number, tags: number, offsetBits: number, bitfieldBits: number, size: number, anon: number, ref: number): void;
+  enumValue(enumName: number, name: number, value: number | bigint): void;
+  /** `proto` is 0 ('') where the prototype is not kept. */
+  func(name: number, kfunc: boolean, proto: number): void;
+  variable(name: number, type: number): void;
+  typedef(name: number, type: number): void;
+}
+
 /** Extracts the database facts of one kernel's BTF. */
 export function extractKernelFacts(btf: Btf): KernelFacts {
-  const namer = new TypeNamer(btf);
+  const strings = new FactStrings(btf);
+  const s = strings.list;
   const aggregates = new Map<string, AggregateFact>();
   const enumValues: EnumValueFact[] = [];
   const funcs = new Map<string, FuncFact>();
   const vars = new Map<string, string>();
   const typedefs = new Map<string, string>();
+  let fields: FieldFact[] = [];
+  extractInto(btf, strings, {
+    aggregate(name, union, size) {
+      fields = [];
+      aggregates.set(s[name], { name: s[name], kind: union ? 'union' : 'struct', size, fields });
+    },
+    field(name, type, tags, offsetBits, bitfieldBits, size, anon, ref) {
+      fields.push({ name: s[name], type: s[type], tags: s[tags], offsetBits, bitfieldBits, size, anon: s[anon], ref: s[ref] });
+    },
+    enumValue(enumName, name, value) {
+      enumValues.push({ enumName: s[enumName], name: s[name], value });
+    },
+    func(name, kfunc, proto) {
+      funcs.set(s[name], { name: s[name], kfunc, proto: s[proto] });
+    },
+    variable(name, type) {
+      vars.set(s[name], s[type]);
+    },
+    typedef(name, type) {
+      typedefs.set(s[name], s[type]);
+    },
+  });
+  return { aggregates, enumValues, funcs, vars, typedefs };
+}
+
+/**
+ * One kernel's facts as columns, a row per fact in the order they were found; strings are
+ * indices into `strings` (one text may have two). What `db add` keeps, without an object per fact.
+ */
+export interface KernelColumns {
+  readonly strings: readonly string[];
+  readonly agg: { readonly name: number[]; readonly union: number[]; readonly size: number[] };
+  readonly field: {
+    /** The aggregate's name. */
+    readonly agg: number[];
+    readonly name: number[];
+    readonly type: number[];
+    readonly tags: number[];
+    readonly offsetBits: number[];
+    readonly bitfieldBits: number[];
+    readonly size: number[];
+    readonly anon: number[];
+    readonly ref: number[];
+  };
+  readonly enumv: { readonly enumName: number[]; readonly name: number[]; readonly value: (number | bigint)[] };
+  /** `kfunc` is 1 for a kfunc; `proto` 0 where none is kept. */
+  readonly func: { readonly name: number[]; readonly kfunc: number[]; readonly proto: number[] };
+  readonly vars: { readonly name: number[]; readonly type: number[] };
+  readonly typedefs: { readonly name: number[]; readonly type: number[] };
+}
+
+/** Extracts the database facts of one kernel's BTF as columns. */
+export function extractKernelColumns(btf: Btf): KernelColumns {
+  const strings = new FactStrings(btf);
+  const agg = { name: [] as number[], union: [] as number[], size: [] as number[] };
+  const field = {
+    agg: [] as number[],
+    name: [] as number[],
+    type: [] as number[],
+    tags: [] as number[],
+    offsetBits: [] as number[],
+    bitfieldBits: [] as number[],
+    size: [] as number[],
+    anon: [] as number[],
+    ref: [] as number[],
+  };
+  const enumv = { enumName: [] as number[], name: [] as number[], value: [] as (number | bigint)[] };
+  const func = { name: [] as number[], kfunc: [] as number[], proto: [] as number[] };
+  const vars = { name: [] as number[], type: [] as number[] };
+  const typedefs = { name: [] as number[], type: [] as number[] };
+  let current = 0;
+  extractInto(btf, strings, {
+    aggregate(name, union, size) {
+      current = name;
+      agg.name.push(name);
+      agg.union.push(union ? 1 : 0);
+      agg.size.push(size);
+    },
+    field(name, type, tags, offsetBits, bitfieldBits, size, anon, ref) {
+      field.agg.push(current);
+      field.name.push(name);
+      field.type.push(type);
+      field.tags.push(tags);
+      field.offsetBits.push(offsetBits);
+      field.bitfieldBits.push(bitfieldBits);
+      field.size.push(size);
+      field.anon.push(anon);
+      field.ref.push(ref);
+    },
+    enumValue(enumName, name, value) {
+      enumv.enumName.push(enumName);
+      enumv.name.push(name);
+      enumv.value.push(value);
+    },
+    func(name, kfunc, proto) {
+      func.name.push(name);
+      func.kfunc.push(kfunc ? 1 : 0);
+      func.proto.push(proto);
+    },
+    variable(name, type) {
+      vars.name.push(name);
+      vars.type.push(type);
+    },
+    typedef(name, type) {
+      typedefs.name.push(name);
+      typedefs.type.push(type);
+    },
+  });
+  return { strings: strings.list, agg, field, enumv, func, vars, typedefs };
+}
+
+/**
+ * Finds one kernel's facts in its BTF and hands them to `sink`, each aggregate, function,
+ * variable and typedef name once (the first by type id).
+ */
+export function extractInto(btf: Btf, strings: FactStrings, sink: FactSink): void {
+  const namer = new TypeNamer(btf);
+  const aggregates = new Set<string>();
+  const funcs = new Set<string>();
+  const vars = new Set<string>();
+  const typedefs = new Set<string>();
   const kfuncIds = new Set<number>();
+  // A member type's strings as ids, by type id (-1: not yet): most members share a few types.
+  const typeIds = new Int32Array(btf.count + 1).fill(-1);
+  const tagIds = new Int32Array(btf.count + 1);
+  const refIds = new Int32Array(btf.count + 1);
+  const rendered = (id: number) => {
+    let t = typeIds[id];
+    if (t === -1) t = typeIds[id] = strings.text(namer.render(id));
+    return t;
+  };
 
   // Anonymous aggregates reached through typedefs or named members are filed under a key
   // of their own; they are collected while walking and added after the named ones. `nest` counts
@@ -328,9 +518,13 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
     if (k === Kind.Struct || k === Kind.Union) budget += 16 * btf.vlen(id);
   }
 
-  const flatten = (id: number, baseBits: number, anon: string, owner: string, nest: number, out: FieldFact[], depth: number) => {
+  const flatten = (id: number, baseBits: number, anon: string, owner: string, nest: number, depth: number) => {
     if (depth > MAX_DEPTH) return;
-    for (const m of btf.members(id)) {
+    // Taken when a field needs it: a string no row holds would be stored for nothing.
+    let anonId = anon === '' ? 0 : -1;
+    const members = btf.members(id);
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
       if (--budget < 0) {
         throw new BtfError(
           btf.file,
@@ -343,46 +537,62 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
         const ik = btf.kind(inner);
         if (ik === Kind.Struct || ik === Kind.Union) {
           const k = ik === Kind.Struct ? 'struct' : 'union';
-          flatten(inner, off, anon ? `${anon}.${k}` : k, owner, nest, out, depth + 1);
+          const a = anon ? `${anon}.${k}` : k;
+          flatten(inner, off, a, owner, nest, depth + 1);
         }
         // An unnamed non-aggregate member is bitfield padding: not addressable from C.
         continue;
       }
       const t = namer.memberType(m.type);
+      const type = rendered(m.type);
+      if (tagIds[m.type] === 0 && t.tags !== '') tagIds[m.type] = strings.text(t.tags);
       // An anonymous aggregate without a typedef is filed under the member that holds it.
-      const ref = t.ref === FALLBACK ? `${owner}::${m.name}` : t.ref;
-      if (t.anonymous && nest < MAX_DEPTH) pending.push({ key: ref, id: t.aggregate, nest: nest + 1 });
-      out.push({ name: m.name, type: t.type, tags: t.tags, offsetBits: off, bitfieldBits: m.bitfieldBits, size: t.size, anon, ref });
+      let ref: number;
+      if (t.ref === FALLBACK) {
+        const key = `${owner}::${m.name}`;
+        ref = strings.text(key);
+        if (t.anonymous && nest < MAX_DEPTH) pending.push({ key, id: t.aggregate, nest: nest + 1 });
+      } else {
+        if (refIds[m.type] === 0 && t.ref !== '') refIds[m.type] = strings.text(t.ref);
+        ref = refIds[m.type];
+        if (t.anonymous && nest < MAX_DEPTH) pending.push({ key: t.ref, id: t.aggregate, nest: nest + 1 });
+      }
+      if (anonId === -1) anonId = strings.text(anon);
+      sink.field(strings.at(btf.memberNameOff(id, i)), type, tagIds[m.type], off, m.bitfieldBits, t.size, anonId, ref);
     }
   };
 
-  const addAggregate = (key: string, id: number, nest: number) => {
+  const addAggregate = (key: string, keyId: number, id: number, nest: number) => {
     // Several definitions may share a name (distinct types pahole could not merge); the first
     // complete one, by type id, is kept so that builds are deterministic.
     if (aggregates.has(key)) return;
-    const fields: FieldFact[] = [];
-    flatten(id, 0, '', key, nest, fields, 0);
-    aggregates.set(key, { name: key, kind: btf.kind(id) === Kind.Union ? 'union' : 'struct', size: btf.size(id), fields });
+    aggregates.add(key);
+    sink.aggregate(keyId, btf.kind(id) === Kind.Union, btf.size(id));
+    flatten(id, 0, '', key, nest, 0);
   };
 
   for (let id = 1; id <= btf.count; id++) {
     switch (btf.kind(id)) {
       case Kind.Struct:
       case Kind.Union: {
-        const name = btf.name(id);
-        if (name) addAggregate(name, id, 0);
+        const nameId = strings.at(btf.nameOff(id));
+        if (nameId !== 0) addAggregate(strings.list[nameId], nameId, id, 0);
         break;
       }
       case Kind.Enum:
       case Kind.Enum64: {
-        const enumName = btf.name(id);
-        for (const v of btf.enumValues(id)) enumValues.push({ enumName, name: v.name, value: v.value });
+        // A forward-declared enum has no values, and its name is in no row.
+        const values = btf.enumValues(id);
+        const enumName = values.length > 0 ? strings.at(btf.nameOff(id)) : 0;
+        for (let i = 0; i < values.length; i++) sink.enumValue(enumName, strings.at(btf.enumNameOff(id, i)), values[i].value);
         break;
       }
       case Kind.Typedef: {
-        const name = btf.name(id);
-        if (name && !typedefs.has(name)) {
-          typedefs.set(name, namer.render(btf.ref(id)));
+        const nameId = strings.at(btf.nameOff(id));
+        const name = strings.list[nameId];
+        if (nameId !== 0 && !typedefs.has(name)) {
+          typedefs.add(name);
+          sink.typedef(nameId, rendered(btf.ref(id)));
           const agg = namer.aggregateOf(btf.ref(id), name);
           if (agg && agg.id !== 0 && btf.name(agg.id) === '' && skipModifiers(btf, btf.ref(id)) === agg.id)
             pending.push({ ...agg, nest: 0 });
@@ -392,28 +602,34 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
       case Kind.DeclTag:
         if (btf.name(id) === 'bpf_kfunc' && btf.kind(btf.ref(id)) === Kind.Func) kfuncIds.add(btf.ref(id));
         break;
-      case Kind.Datasec:
-        break;
       default:
         break;
     }
   }
-  for (let i = 0; i < pending.length; i++) addAggregate(pending[i].key, pending[i].id, pending[i].nest);
+  for (let i = 0; i < pending.length; i++) {
+    const p = pending[i];
+    addAggregate(p.key, strings.text(p.key), p.id, p.nest);
+  }
 
   for (let id = 1; id <= btf.count; id++) {
     const k = btf.kind(id);
     if (k === Kind.Func) {
-      const name = btf.name(id);
-      if (!name || funcs.has(name)) continue;
+      const nameId = strings.at(btf.nameOff(id));
+      const name = strings.list[nameId];
+      if (nameId === 0 || funcs.has(name)) continue;
+      funcs.add(name);
       const kfunc = kfuncIds.has(id);
       const proto = kfunc || name.startsWith('bpf_lsm_') ? funcProto(namer, btf, id) : '';
-      funcs.set(name, { name, kfunc, proto });
+      sink.func(nameId, kfunc, proto === '' ? 0 : strings.text(proto));
     } else if (k === Kind.Var) {
-      const name = btf.name(id);
-      if (name && !vars.has(name)) vars.set(name, namer.render(btf.ref(id)));
+      const nameId = strings.at(btf.nameOff(id));
+      const name = strings.list[nameId];
+      if (nameId !== 0 && !vars.has(name)) {
+        vars.add(name);
+        sink.variable(nameId, rendered(btf.ref(id)));
+      }
     }
   }
-  return { aggregates, enumValues, funcs, vars, typedefs };
 }
 
 /** `int name(struct file *file)`, from a FUNC and its FUNC_PROTO. */

@@ -205,7 +205,13 @@ export class Btf {
   private readonly strEnd: number;
   private readonly bytes: Uint8Array;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
-  private readonly strCache = new Map<number, string>();
+  /**
+   * Strings read so far: `strAt[off]` is 1 + the index in {@link strList} of the string at
+   * `off`, 0 before it is read. An array indexed by offset, as a map of ~150,000 kernel names
+   * costs ~25–45 ms to fill.
+   */
+  private strAt: Int32Array | undefined;
+  private readonly strList: string[] = [];
   /** The same bytes, for Buffer's latin1 decoding of ASCII strings. */
   private readonly latin1: Buffer;
 
@@ -400,22 +406,40 @@ export class Btf {
    */
   str(off: number): string {
     if (off === 0) return '';
-    let s = this.strCache.get(off);
-    if (s === undefined) {
-      if (!(off > 0 && off < this.strEnd - this.strStart)) {
-        throw new BtfError(this.file, `string offset ${off} is outside the string section (${this.strEnd - this.strStart} bytes)`);
-      }
-      const start = this.strStart + off;
-      const bytes = this.bytes;
-      let end = start;
-      let high = 0;
-      // The section ends with a NUL (checked at load), so this stops inside it.
-      for (let c = bytes[end]; end < this.strEnd && c !== 0; c = bytes[++end]) high |= c;
-      // Kernel names are ASCII, which latin1 decodes byte for byte, without the UTF-8 decoder.
-      s = high < 0x80 ? this.latin1.toString('latin1', start, end) : this.decoder.decode(bytes.subarray(start, end));
-      this.strCache.set(off, s);
+    const size = this.strEnd - this.strStart;
+    if (!(off > 0 && off < size)) {
+      throw new BtfError(this.file, `string offset ${off} is outside the string section (${size} bytes)`);
     }
+    const at = (this.strAt ??= new Int32Array(size));
+    const slot = at[off];
+    if (slot !== 0) return this.strList[slot - 1];
+    const s = this.decodeStr(off);
+    this.strList.push(s);
+    at[off] = this.strList.length;
     return s;
+  }
+
+  /**
+   * The string at `off`, decoded anew: for a caller that keeps what it read (a second cache
+   * would cost a second look-up in memory far apart). `off` must be inside the string section.
+   */
+  strUncached(off: number): string {
+    const size = this.strEnd - this.strStart;
+    if (!(off > 0 && off < size)) {
+      throw new BtfError(this.file, `string offset ${off} is outside the string section (${size} bytes)`);
+    }
+    return this.decodeStr(off);
+  }
+
+  private decodeStr(off: number): string {
+    const start = this.strStart + off;
+    const bytes = this.bytes;
+    let end = start;
+    let high = 0;
+    // The section ends with a NUL (checked at load), so this stops inside it.
+    for (let c = bytes[end]; end < this.strEnd && c !== 0; c = bytes[++end]) high |= c;
+    // Kernel names are ASCII, which latin1 decodes byte for byte, without the UTF-8 decoder.
+    return high < 0x80 ? this.latin1.toString('latin1', start, end) : this.decoder.decode(bytes.subarray(start, end));
   }
 
   /**
@@ -446,6 +470,16 @@ export class Btf {
   /** The name of type `id`, '' when anonymous or `void`. */
   name(id: number): string {
     return id === 0 ? '' : this.str(this.u32(this.rec(id)));
+  }
+
+  /** The offset of type `id`'s name in the string section, 0 when anonymous or `void`. */
+  nameOff(id: number): number {
+    return id === 0 ? 0 : this.u32(this.rec(id));
+  }
+
+  /** The string section's size in bytes: every string offset is below it. */
+  get stringsSize(): number {
+    return this.strEnd - this.strStart;
   }
 
   /** Number of members, values or parameters (`vlen`); for FUNC, the linkage. */
@@ -497,6 +531,16 @@ export class Btf {
       };
     }
     return out;
+  }
+
+  /** Where the name of member `i` of STRUCT or UNION `id` is in the string section (0 for none). */
+  memberNameOff(id: number, i: number): number {
+    return this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 12 + 12 * i);
+  }
+
+  /** Where the name of value `i` of ENUM or ENUM64 `id` is in the string section. */
+  enumNameOff(id: number, i: number): number {
+    return this.u32(this.recOf(id, 'an ENUM or ENUM64', Kind.Enum, Kind.Enum64) + 12 + (this.kinds[id] === Kind.Enum ? 8 : 12) * i);
   }
 
   /** Values of an ENUM or ENUM64 (signedness from `kind_flag`). */

@@ -35,7 +35,7 @@ import { createHash } from 'node:crypto';
 import { homedir, hostname, release as osRelease } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadBtfBytes } from '../btf/container';
-import { extractKernelFacts, type KernelFacts } from '../btf/extract';
+import { extractKernelColumns, type KernelColumns } from '../btf/extract';
 import { normalizeArch, parseConfig, configFilter } from '../build/inputs';
 import { DbBuilder } from '../store/builder';
 import type { KernelMeta } from '../store/schema';
@@ -228,7 +228,8 @@ export class UserKernels {
     await checkpoint();
     const loaded = await loadBtfBytes(new Uint8Array(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength), path);
     await checkpoint();
-    const facts1 = extractKernelFacts(loaded.btf);
+    const facts1 = extractKernelColumns(loaded.btf);
+    const hasFuncs = facts1.func.name.length > 0;
     await checkpoint();
     const running = path === RUNNING_KERNEL_BTF;
     const defaults = importDefaults(path);
@@ -259,24 +260,24 @@ export class UserKernels {
       arch,
       distro: opts.distro ?? 'user',
       flavour: 'user',
-      fidelity: facts1.funcs.size > 0 ? 'btf' : 'btf-types-only',
+      fidelity: hasFuncs ? 'btf' : 'btf-types-only',
       source:
         `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}` +
         (estimated ? `; version ${version} estimated from its BPF enums and kfuncs (a lower bound; pass --version)` : ''),
       hasConfig: configText !== undefined,
       hasHelperEnum: false,
-      hasFuncs: facts1.funcs.size > 0,
+      hasFuncs,
       sha256: loaded.sha256,
     };
     const k = b.addKernel(meta);
-    b.addKernelFacts(k, facts1);
+    b.addKernelColumns(k, facts1);
     if (configText !== undefined) {
       const keep = configFilter(new Set());
       for (const [n, v] of parseConfig(configText)) if (keep(n)) b.addConfig(k, n, v);
     }
     // A fast gzip level: imports should take well under a second; size matters less here.
     const data = await b.finishAsync({ importedFrom: path }, 1);
-    const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumValues.some((v) => v.enumName === 'bpf_func_id') };
+    const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumv.enumName.some((n) => facts1.strings[n] === 'bpf_func_id') };
     const hash = sha256(data);
     const file = `${hash}.kdb`;
     await checkpoint();
@@ -429,7 +430,7 @@ function normalizeVersion(v: string): string {
  * map, attach or link type in its own BPF enums, and the newest kfunc it tags, each dated by
  * the facts (the way the test-data kernels were dated).
  */
-function estimateVersion(kf: KernelFacts, facts: Facts): string {
+function estimateVersion(kf: KernelColumns, facts: Facts): string {
   let best = '0.0.0';
   const consider = (since: string | undefined) => {
     if (since && compareVersions(since, best) > 0) best = normalizeVersion(since);
@@ -441,20 +442,30 @@ function estimateVersion(kf: KernelFacts, facts: Facts): string {
     bpf_link_type: facts.linkTypes,
   };
   const helpers = new Set<string>();
-  for (const v of kf.enumValues) {
-    if (v.enumName === 'bpf_func_id') helpers.add(`bpf_${v.name.replace(/^BPF_FUNC_/, '')}`);
-    else if (enums[v.enumName]) consider(enums[v.enumName].find((e) => e.name === v.name)?.since);
-  }
+  const s = kf.strings;
+  kf.enumv.enumName.forEach((e, r) => {
+    const enumName = s[e];
+    const name = s[kf.enumv.name[r]];
+    if (enumName === 'bpf_func_id') helpers.add(`bpf_${name.replace(/^BPF_FUNC_/, '')}`);
+    else if (Object.hasOwn(enums, enumName)) consider(enums[enumName].find((x) => x.name === name)?.since);
+  });
   // The newest helper it has, as KernelDb.effectiveVersion counts it for a known kernel.
   consider(facts.newestHelperSince((h) => helpers.has(h.name), best));
-  for (const f of kf.funcs.values()) if (f.kfunc) consider(facts.kfunc(f.name)?.since);
+  kf.func.name.forEach((n, r) => {
+    if (kf.func.kfunc[r] === 1) consider(facts.kfunc(s[n])?.since);
+  });
   return best;
 }
 
 /** The architecture, from the registers `struct pt_regs` has on each one. */
-function detectArch(kf: KernelFacts): string | undefined {
-  const regs = new Set((kf.aggregates.get('pt_regs')?.fields ?? []).map((f) => f.name));
-  const wide = kf.typedefs.get('uintptr_t') !== 'unsigned int';
+function detectArch(kf: KernelColumns): string | undefined {
+  const s = kf.strings;
+  const regs = new Set<string>();
+  kf.field.agg.forEach((a, r) => {
+    if (s[a] === 'pt_regs') regs.add(s[kf.field.name[r]]);
+  });
+  const t = kf.typedefs.name.findIndex((n) => s[n] === 'uintptr_t');
+  const wide = t < 0 || s[kf.typedefs.type[t]] !== 'unsigned int';
   if (regs.has('orig_ax')) return wide ? 'x86_64' : 'x86';
   if (regs.has('pstate') || regs.has('orig_x0')) return 'arm64';
   if (regs.has('uregs')) return 'arm';

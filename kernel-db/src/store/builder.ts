@@ -3,8 +3,9 @@
  * becomes one row with the set of kernels that have it. Output depends only on the facts and the
  * kernel order, never on insertion order of rows or hash iteration, so builds are reproducible.
  */
-import type { KernelFacts } from '../btf/extract';
+import type { KernelColumns, KernelFacts } from '../btf/extract';
 import { ContainerWriter, type SectionType } from './container';
+import { rankStrings } from './sortStrings';
 import { TABLES, type KernelMeta, type TableName } from './schema';
 
 type Cell = string | number;
@@ -85,41 +86,66 @@ class RowSet {
       const at = new Map(keys.map((k, i) => [k, i]));
       return Int32Array.from(keys.sort(), (k) => at.get(k)!);
     }
-    // Appended rows: cell 0's rank and the row's index packed in one number, sorted natively:
-    // rows of one name come together, in the order they were added. No cell holds a NUL, so
-    // ordering each run of one name by its other cells gives the key's order.
-    if (n >= ROW_LIMIT) throw new Error(`a table of ${n} rows is more than one store holds`);
-    const packed = new Float64Array(n);
-    for (let i = 0; i < n; i++) packed[i] = first[i] * ROW_LIMIT + i;
-    packed.sort();
-    const order = new Int32Array(n);
-    for (let i = 0; i < n; i++) order[i] = packed[i] % ROW_LIMIT;
-    for (let start = 0, i = 1; i <= n; i++) {
-      if (i < n && first[order[i]] === first[order[start]]) continue;
-      if (i - start > 1) {
-        // Stable: of rows with equal cells, the first added stays first and is the one kept.
-        const run = Array.from(order.subarray(start, i));
-        run.sort(
-          second
-            ? (a, b) => second[a] - second[b] || compareCells(rows[a].cells, rows[b].cells)
-            : (a, b) => compareCells(rows[a].cells, rows[b].cells),
-        );
-        order.set(run, start);
-      }
-      start = i;
-    }
-    let kept = 0;
-    for (let i = 0; i < n; i++) {
-      const r = order[i];
-      if (kept > 0) {
-        const prev = order[kept - 1];
-        if (first[prev] === first[r] && (!second || second[prev] === second[r]) && compareCells(rows[prev].cells, rows[r].cells) === 0)
-          continue;
-      }
-      order[kept++] = r;
-    }
-    return order.subarray(0, kept);
+    return distinctInOrder(n, first, second, (a, b) => compareCells(rows[a].cells, rows[b].cells));
   }
+}
+
+/**
+ * The distinct rows of a table of `n` rows in their key's order, as row indices. `first` holds
+ * each row's cell 0 as a string rank, `second` cell 1's where it is a string; `compare` compares
+ * two rows cell by cell as their keys compare.
+ *
+ * Cell 0's rank, cell 1's where the bits suffice, and the row's index are packed in one number
+ * and sorted natively: rows come together by those cells, in the order they were added. No cell
+ * holds a NUL, so ordering each run by the cells after them gives the key's order.
+ */
+function distinctInOrder(
+  n: number,
+  first: Int32Array,
+  second: Int32Array | undefined,
+  compare: (a: number, b: number) => number,
+): Int32Array {
+  if (n >= ROW_LIMIT) throw new Error(`a table of ${n} rows is more than one store holds`);
+  const bitsFor = (x: number) => Math.ceil(Math.log2(x + 1));
+  let maxFirst = 0;
+  let maxSecond = 0;
+  for (let i = 0; i < n; i++) {
+    if (first[i] > maxFirst) maxFirst = first[i];
+    if (second && second[i] > maxSecond) maxSecond = second[i];
+  }
+  const rowBits = bitsFor(n);
+  // Cell 1 joins the packed number when the three fit a double's 53 bits.
+  const both = second !== undefined && bitsFor(maxFirst) + bitsFor(maxSecond) + rowBits <= 53;
+  const rowScale = 2 ** rowBits;
+  const secondScale = both ? 2 ** bitsFor(maxSecond) : 1;
+  const packed = new Float64Array(n);
+  for (let i = 0; i < n; i++) packed[i] = (both ? first[i] * secondScale + second![i] : first[i]) * rowScale + i;
+  packed.sort();
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = packed[i] % rowScale;
+  const same = both
+    ? (a: number, b: number) => first[a] === first[b] && second![a] === second![b]
+    : (a: number, b: number) => first[a] === first[b];
+  for (let start = 0, i = 1; i <= n; i++) {
+    if (i < n && same(order[i], order[start])) continue;
+    if (i - start > 1) {
+      // Stable: of rows with equal cells, the first added stays first and is the one kept.
+      const run = Array.from(order.subarray(start, i));
+      run.sort(second && !both ? (a, b) => second[a] - second[b] || compare(a, b) : compare);
+      order.set(run, start);
+    }
+    start = i;
+  }
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    const r = order[i];
+    if (kept > 0) {
+      const prev = order[kept - 1];
+      if (first[prev] === first[r] && (!second || second[prev] === second[r]) && compare(prev, r) === 0) continue;
+    }
+    order[kept++] = r;
+  }
+  return order.subarray(0, kept);
 }
 
 /** Rows a table may hold in one store: a row's index packs below its first cell's rank. */
@@ -157,6 +183,8 @@ export interface FieldRow {
 export class DbBuilder {
   readonly kernels: KernelMeta[] = [];
   private readonly t;
+  /** The one kernel's facts, when they came as columns. */
+  private columns: { k: number; c: KernelColumns } | undefined;
 
   /**
    * `opts.keyed` keys every row by its cells from the first kernel on, the way rows are found once
@@ -199,10 +227,8 @@ export class DbBuilder {
     }
   }
 
-  /** `value`: a bigint a safe integer holds is stored as that number, as the BTF reader gives it. */
   addEnumValue(k: number, enumName: string, name: string, value: number | bigint): void {
-    const v = typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()) : value;
-    this.t.enumv.add(k, [enumName, name, v]);
+    this.t.enumv.add(k, [enumName, name, enumCell(value)]);
   }
 
   /** Adds a function; `inlined` marks a function that exists only inlined (no symbol to attach to). */
@@ -231,6 +257,15 @@ export class DbBuilder {
 
   addConfig(k: number, name: string, value: string): void {
     this.t.config.add(k, [name, value]);
+  }
+
+  /**
+   * Adds one kernel's facts as columns: the way of a store of that kernel alone (every import),
+   * with no other facts but its configuration. The store is the one {@link addKernelFacts} makes.
+   */
+  addKernelColumns(k: number, columns: KernelColumns): void {
+    if (this.kernels.length !== 1 || this.columns) throw new Error('columns make a store of one kernel');
+    this.columns = { k, c: columns };
   }
 
   /** Adds everything extracted from one kernel's BTF. */
@@ -267,83 +302,96 @@ export class DbBuilder {
   /** The sections of the database, and the header to store them with. */
   private container(meta: Record<string, unknown>): { w: ContainerWriter; header: Record<string, unknown> } {
     const t = this.t;
-    // Every string cell is looked up once, here; the rest of the work is on the ids.
     const pool = new StringPool();
-    const strs = {} as Record<keyof typeof t, Int32Array[]>;
-    for (const name of Object.keys(STRING_CELLS) as (keyof typeof t)[])
-      strs[name] = STRING_CELLS[name].map((c) => pool.column(t[name].all(), c));
+    const cols = this.columns;
+    if (cols) pool.adopt(cols.c.strings);
+    // Every string cell is looked up once, here; the rest of the work is on the ids.
+    const views = {} as Record<keyof typeof t, TableView>;
+    for (const name of Object.keys(STRING_CELLS) as (keyof typeof t)[]) {
+      const rows = t[name].all();
+      if (cols && name !== 'config') {
+        if (rows.length > 0) throw new Error(`${name} rows were added beside a kernel's columns`);
+        continue;
+      }
+      views[name] = {
+        s: STRING_CELLS[name].map((c) => pool.column(rows, c)),
+        cell: (r, c) => rows[r].cells[c],
+        kernels: (r) => rows[r].kernels,
+        order: EMPTY,
+      };
+    }
+    if (cols) Object.assign(views, columnViews(cols.k, cols.c, pool));
     // Strings get ids in sorted order, so readers find a name by binary search without decoding
     // the whole table, and tables sorted by a name column are sorted by its ids as well.
     const sorted = pool.sortedRanks();
-    for (const cols of Object.values(strs)) for (const col of cols) sorted.rerank(col);
+    for (const name of Object.keys(views) as (keyof typeof t)[]) {
+      const v = views[name];
+      for (const col of v.s) sorted.rerank(col);
+      // Cell 1 is a string where STRING_CELLS lists it second.
+      const second = (STRING_CELLS[name] as readonly number[])[1] === 1 ? v.s[1] : undefined;
+      if (cols && name !== 'config') v.order = distinctInOrder(v.s[0].length, v.s[0], second, v.compare!);
+      else v.order = t[name].sortedOrder(v.s[0], second);
+    }
     const words = Math.max(1, Math.ceil(this.kernels.length / 32));
     const ksets = new KsetInterner(words);
     const ks = (kernels: number[] | undefined) => ksets.id(kernels ?? []);
     const w = new ContainerWriter();
 
-    // Fills the table's columns in one pass: `cell(r, c, i)` stores the values of row `r` (an
+    // Fills the table's columns in one pass: `fill(r, c, i)` stores the values of row `r` (an
     // index into the table's rows) as row `i`.
     type Column = ReturnType<typeof makeColumn>;
-    const emit = (table: TableName, order: Int32Array, cell: (r: number, c: Column[], i: number) => void) => {
-      const cols = TABLES[table] as Record<string, SectionType>;
-      const names = Object.keys(cols);
-      const arrays = names.map((c) => makeColumn(cols[c], order.length));
-      for (let i = 0; i < order.length; i++) cell(order[i], arrays, i);
-      names.forEach((c, i) => w.add(`${table}.${c}`, cols[c], arrays[i]));
-    };
-    const rowsOf = (name: keyof typeof t) => {
-      const s = strs[name];
-      // Cell 1 is a string where STRING_CELLS lists it second.
-      const second = (STRING_CELLS[name] as readonly number[])[1] === 1 ? s[1] : undefined;
-      return { rows: t[name].all(), s, order: t[name].sortedOrder(s[0], second) };
+    const emit = (table: TableName, order: Int32Array, fill: (r: number, c: Column[], i: number) => void) => {
+      const types = TABLES[table] as Record<string, SectionType>;
+      const names = Object.keys(types);
+      const arrays = names.map((c) => makeColumn(types[c], order.length));
+      for (let i = 0; i < order.length; i++) fill(order[i], arrays, i);
+      names.forEach((c, i) => w.add(`${table}.${c}`, types[c], arrays[i]));
     };
 
     {
-      const { rows, s, order } = rowsOf('agg');
+      const { s, cell, kernels, order } = views.agg;
       emit('agg', order, (r, c, i) => {
-        const x = rows[r].cells;
         c[0][i] = s[0][r];
-        c[1][i] = x[1] as number;
-        c[2][i] = x[2] as number;
-        c[3][i] = ks(rows[r].kernels);
+        c[1][i] = cell(r, 1) as number;
+        c[2][i] = cell(r, 2) as number;
+        c[3][i] = ks(kernels(r));
       });
     }
     {
-      const { rows, s, order } = rowsOf('field');
+      const { s, cell, kernels, order } = views.field;
       emit('field', order, (r, c, i) => {
-        const x = rows[r].cells;
         c[0][i] = s[0][r];
         c[1][i] = s[1][r];
         c[2][i] = s[2][r];
         c[3][i] = s[3][r];
-        c[4][i] = x[4] as number;
-        c[5][i] = x[5] as number;
-        c[6][i] = x[6] as number;
+        c[4][i] = cell(r, 4) as number;
+        c[5][i] = cell(r, 5) as number;
+        c[6][i] = cell(r, 6) as number;
         c[7][i] = s[4][r];
         c[8][i] = s[5][r];
-        c[9][i] = ks(rows[r].kernels);
+        c[9][i] = ks(kernels(r));
       });
     }
     {
-      const { rows, s, order } = rowsOf('enumv');
+      const { s, cell, kernels, order } = views.enumv;
       emit('enumv', order, (r, c, i) => {
         // A value no double holds exactly is kept as its decimal text beside the rounded number.
-        const v = rows[r].cells[2];
+        const v = cell(r, 2);
         const big = typeof v === 'string';
         c[0][i] = s[0][r];
         c[1][i] = s[1][r];
         c[2][i] = big ? Number(v) : v;
         c[3][i] = big ? s[2][r] : 0;
-        c[4][i] = ks(rows[r].kernels);
+        c[4][i] = ks(kernels(r));
       });
     }
     {
       // One row per name present or inlined, with three kernel sets, in rank order.
       const byRank = (name: 'func' | 'funcKfunc' | 'funcInlined') => {
         const out: (number[] | undefined)[] = new Array(sorted.strings.length);
-        const rows = t[name].all();
-        const col = strs[name][0];
-        for (let r = 0; r < rows.length; r++) out[col[r]] = rows[r].kernels;
+        const { s, kernels } = views[name];
+        const col = s[0];
+        for (let r = 0; r < col.length; r++) out[col[r]] = kernels(r);
         return out;
       };
       const present = byRank('func');
@@ -360,11 +408,11 @@ export class DbBuilder {
       });
     }
     for (const name of ['proto', 'var', 'typedef', 'tp', 'config'] as const) {
-      const { rows, s, order } = rowsOf(name);
+      const { s, kernels, order } = views[name];
       emit(name, order, (r, c, i) => {
         c[0][i] = s[0][r];
         c[1][i] = s[1][r];
-        c[2][i] = ks(rows[r].kernels);
+        c[2][i] = ks(kernels(r));
       });
     }
     const encoded = encodeStrings(sorted.strings);
@@ -373,10 +421,112 @@ export class DbBuilder {
     w.add('kset.words', 'u32', ksets.words());
     // Per-kernel helper truth exists where the kernel's own `enum bpf_func_id` was read.
     const helperEnum = new Set<number>();
-    for (const r of t.enumv.all()) if (r.cells[0] === 'bpf_func_id') for (const k of r.kernels) helperEnum.add(k);
+    const funcId = rankOf(sorted.strings, 'bpf_func_id');
+    {
+      const { s, kernels } = views.enumv;
+      if (funcId > 0) for (let r = 0; r < s[0].length; r++) if (s[0][r] === funcId) for (const k of kernels(r) ?? []) helperEnum.add(k);
+    }
     const kernels = this.kernels.map((k, i) => ({ ...k, hasHelperEnum: helperEnum.has(i) }));
     return { w, header: { ...meta, kernels, ksetWords: words } };
   }
+}
+
+const EMPTY = new Int32Array(0);
+
+/**
+ * An enumerator's value as a row holds it: a bigint a safe integer holds as that number (as the
+ * BTF reader gives it), a value no double holds exactly as its decimal text.
+ */
+function enumCell(value: number | bigint): Cell {
+  return typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()) : value;
+}
+
+/** A cell after the first in a row's key: a string cell's column in {@link TableView.s}, or a number cell. */
+type KeyCell = { readonly str: number } | { readonly num: number };
+
+/** The place of `s` in the sorted `strings`, -1 when it is not there. */
+function rankOf(strings: readonly string[], s: string): number {
+  let lo = 0;
+  let hi = strings.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (strings[mid] === s) return mid;
+    if (strings[mid] < s) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** A table's rows as {@link DbBuilder.container} reads them. */
+interface TableView {
+  /** The ids of the string cells ({@link STRING_CELLS}' order), by row; string ranks once reranked. */
+  readonly s: Int32Array[];
+  /** Cell `c` of row `r` (string cells are read from {@link s}). */
+  cell(r: number, c: number): Cell;
+  /** The kernels that have row `r`. */
+  kernels(r: number): number[] | undefined;
+  /** Two rows compared as their keys compare, once {@link s} holds ranks (column views only). */
+  compare?: (a: number, b: number) => number;
+  /** The distinct rows in their key's order. */
+  order: Int32Array;
+}
+
+/**
+ * Views of one kernel's columns as the tables the store holds: every row has kernel `k`. The
+ * columns' string ids are the pool's (it adopted their strings); texts made here are added.
+ */
+function columnViews(
+  k: number,
+  c: KernelColumns,
+  pool: StringPool,
+): Record<Exclude<TableName, 'config'> | 'funcKfunc' | 'funcInlined', TableView> {
+  const one = [k];
+  const kernels = () => one;
+  const ids = (xs: readonly number[]) => Int32Array.from(xs);
+  // Numbers compare as their decimal text, as in a row's key.
+  const text = (x: Cell, y: Cell) => (x === y ? 0 : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0);
+  // `after` lists the cells after the first in key order.
+  const view = (s: Int32Array[], nums: Record<number, readonly Cell[]>, after: readonly KeyCell[]): TableView => ({
+    s,
+    cell: (r, cell) => nums[cell][r],
+    kernels,
+    compare: (a, b) => {
+      for (const k of after) {
+        const d = 'str' in k ? s[k.str][a] - s[k.str][b] : text(nums[k.num][a], nums[k.num][b]);
+        if (d !== 0) return d;
+      }
+      return 0;
+    },
+    order: EMPTY,
+  });
+  const str = (i: number): KeyCell => ({ str: i });
+  const num = (cell: number): KeyCell => ({ num: cell });
+  const { agg, field, enumv, func, vars, typedefs } = c;
+  const values = enumv.value.map(enumCell);
+  const bigIds = new Int32Array(values.length);
+  for (let r = 0; r < values.length; r++) if (typeof values[r] === 'string') bigIds[r] = pool.text(values[r] as string);
+  const kfuncs = func.name.filter((_, r) => func.kfunc[r] === 1);
+  const withProto = func.proto.flatMap((p, r) => (p === 0 ? [] : [r]));
+  const events = typedefs.name.flatMap((n) => {
+    const name = c.strings[n];
+    return name.startsWith('btf_trace_') ? [pool.text(name.slice('btf_trace_'.length))] : [];
+  });
+  return {
+    agg: view([ids(agg.name)], { 1: agg.union, 2: agg.size }, [num(1), num(2)]),
+    field: view(
+      [ids(field.agg), ids(field.name), ids(field.type), ids(field.tags), ids(field.anon), ids(field.ref)],
+      { 4: field.offsetBits, 5: field.bitfieldBits, 6: field.size },
+      [str(1), str(2), str(3), num(4), num(5), num(6), str(4), str(5)],
+    ),
+    enumv: view([ids(enumv.enumName), ids(enumv.name), bigIds], { 2: values }, [str(1), num(2)]),
+    func: view([ids(func.name)], {}, []),
+    funcKfunc: view([ids(kfuncs)], {}, []),
+    funcInlined: view([EMPTY.slice()], {}, []),
+    proto: view([Int32Array.from(withProto, (r) => func.name[r]), Int32Array.from(withProto, (r) => func.proto[r])], {}, [str(1)]),
+    var: view([ids(vars.name), ids(vars.type)], {}, [str(1)]),
+    typedef: view([ids(typedefs.name), ids(typedefs.type)], {}, [str(1)]),
+    tp: view([Int32Array.from(events), new Int32Array(events.length)], {}, [str(1)]),
+  };
 }
 
 /**
@@ -418,7 +568,27 @@ function makeColumn(type: SectionType, n: number) {
 /** Interns strings in the order they come; id 0 is ''. */
 class StringPool {
   private readonly ids = new Map<string, number>([['', 0]]);
-  private readonly list: string[] = [''];
+  private list: string[] = [''];
+  /** Strings came as a list whose ids may repeat a text: ranking merges them. */
+  private adopted = false;
+
+  /** Takes `strings` as ids 0… (`strings[0]` is ''); texts interned later may repeat one of them. */
+  adopt(strings: readonly string[]): void {
+    if (this.list.length > 1 || strings[0] !== '') throw new Error('a pool adopts a list first, with id 0 for the empty string');
+    this.list = strings.slice();
+    this.adopted = true;
+  }
+
+  /** The id of `s`. */
+  text(s: string): number {
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      id = this.list.length;
+      this.ids.set(s, id);
+      this.list.push(s);
+    }
+    return id;
+  }
 
   /**
    * The ids of cell `c` of each row (0 where it holds a number). Sorted rows repeat their first
@@ -433,13 +603,7 @@ class StringPool {
       if (typeof v !== 'string') continue;
       if (v !== last) {
         last = v;
-        let id = this.ids.get(v);
-        if (id === undefined) {
-          id = this.list.length;
-          this.ids.set(v, id);
-          this.list.push(v);
-        }
-        lastId = id;
+        lastId = this.text(v);
       }
       out[r] = lastId;
     }
@@ -453,9 +617,16 @@ class StringPool {
   sortedRanks(): { strings: string[]; rerank(col: Int32Array): void } {
     // The default sort compares UTF-16 code units, the order readers search by (and is faster
     // than a comparator callback).
-    const strings = [...this.list].sort();
-    const rank = new Int32Array(strings.length);
-    for (let i = 0; i < strings.length; i++) rank[this.ids.get(strings[i])!] = i;
+    let strings: string[];
+    let rank: Int32Array;
+    if (this.adopted) {
+      // Ids may repeat a text: each text once, and every id of it the same rank.
+      ({ strings, rank } = rankStrings(this.list));
+    } else {
+      strings = [...this.list].sort();
+      rank = new Int32Array(strings.length);
+      for (let i = 0; i < strings.length; i++) rank[this.ids.get(strings[i])!] = i;
+    }
     return {
       strings,
       rerank(col) {
