@@ -327,6 +327,8 @@ export class DbBuilder {
     for (const name of Object.keys(views) as (keyof typeof t)[]) {
       const v = views[name];
       for (const col of v.s) sorted.rerank(col);
+      // Function rows are read by their name's rank (below), in no order of their own.
+      if (name === 'func' || name === 'funcKfunc' || name === 'funcInlined') continue;
       // Cell 1 is a string where STRING_CELLS lists it second.
       const second = (STRING_CELLS[name] as readonly number[])[1] === 1 ? v.s[1] : undefined;
       if (cols && name !== 'config') v.order = distinctInOrder(v.s[0].length, v.s[0], second, v.compare!);
