@@ -398,49 +398,71 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
 
 /**
  * One kernel's facts as columns, a row per fact in the order they were found; strings are
- * indices into `strings` (one text may have two). What `db add` keeps, without an object per fact.
+ * indices into `strings` (one text may have two). What `db add` keeps, without an object per fact;
+ * typed arrays, whose contents the collector never moves.
  */
 export interface KernelColumns {
   readonly strings: readonly string[];
-  readonly agg: { readonly name: number[]; readonly union: number[]; readonly size: number[] };
+  readonly agg: { readonly name: Int32Array; readonly union: Int32Array; readonly size: Float64Array };
   readonly field: {
     /** The aggregate's name. */
-    readonly agg: number[];
-    readonly name: number[];
-    readonly type: number[];
-    readonly tags: number[];
-    readonly offsetBits: number[];
-    readonly bitfieldBits: number[];
-    readonly size: number[];
-    readonly anon: number[];
-    readonly ref: number[];
+    readonly agg: Int32Array;
+    readonly name: Int32Array;
+    readonly type: Int32Array;
+    readonly tags: Int32Array;
+    readonly offsetBits: Float64Array;
+    readonly bitfieldBits: Float64Array;
+    readonly size: Float64Array;
+    readonly anon: Int32Array;
+    readonly ref: Int32Array;
   };
-  readonly enumv: { readonly enumName: number[]; readonly name: number[]; readonly value: (number | bigint)[] };
+  readonly enumv: { readonly enumName: Int32Array; readonly name: Int32Array; readonly value: readonly (number | bigint)[] };
   /** `kfunc` is 1 for a kfunc; `proto` 0 where none is kept. */
-  readonly func: { readonly name: number[]; readonly kfunc: number[]; readonly proto: number[] };
-  readonly vars: { readonly name: number[]; readonly type: number[] };
-  readonly typedefs: { readonly name: number[]; readonly type: number[] };
+  readonly func: { readonly name: Int32Array; readonly kfunc: Int32Array; readonly proto: Int32Array };
+  readonly vars: { readonly name: Int32Array; readonly type: Int32Array };
+  readonly typedefs: { readonly name: Int32Array; readonly type: Int32Array };
 }
+
+/** A column filled one value at a time, its array doubled when full. */
+class Grow<A extends Int32Array | Float64Array> {
+  private n = 0;
+  constructor(private a: A) {}
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new (this.a.constructor as new (n: number) => A)(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+  /** The values pushed. */
+  done(): A {
+    return this.a.subarray(0, this.n) as A;
+  }
+}
+
+const ints = () => new Grow(new Int32Array(1024));
+const nums = () => new Grow(new Float64Array(1024));
 
 /** Extracts the database facts of one kernel's BTF as columns. */
 export function extractKernelColumns(btf: Btf): KernelColumns {
   const strings = new FactStrings(btf);
-  const agg = { name: [] as number[], union: [] as number[], size: [] as number[] };
+  const agg = { name: ints(), union: ints(), size: nums() };
   const field = {
-    agg: [] as number[],
-    name: [] as number[],
-    type: [] as number[],
-    tags: [] as number[],
-    offsetBits: [] as number[],
-    bitfieldBits: [] as number[],
-    size: [] as number[],
-    anon: [] as number[],
-    ref: [] as number[],
+    agg: ints(),
+    name: ints(),
+    type: ints(),
+    tags: ints(),
+    offsetBits: nums(),
+    bitfieldBits: nums(),
+    size: nums(),
+    anon: ints(),
+    ref: ints(),
   };
-  const enumv = { enumName: [] as number[], name: [] as number[], value: [] as (number | bigint)[] };
-  const func = { name: [] as number[], kfunc: [] as number[], proto: [] as number[] };
-  const vars = { name: [] as number[], type: [] as number[] };
-  const typedefs = { name: [] as number[], type: [] as number[] };
+  const enumv = { enumName: ints(), name: ints(), value: [] as (number | bigint)[] };
+  const func = { name: ints(), kfunc: ints(), proto: ints() };
+  const vars = { name: ints(), type: ints() };
+  const typedefs = { name: ints(), type: ints() };
   let current = 0;
   extractInto(btf, strings, {
     aggregate(name, union, size) {
@@ -479,7 +501,25 @@ export function extractKernelColumns(btf: Btf): KernelColumns {
       typedefs.type.push(type);
     },
   });
-  return { strings: strings.list, agg, field, enumv, func, vars, typedefs };
+  return {
+    strings: strings.list,
+    agg: { name: agg.name.done(), union: agg.union.done(), size: agg.size.done() },
+    field: {
+      agg: field.agg.done(),
+      name: field.name.done(),
+      type: field.type.done(),
+      tags: field.tags.done(),
+      offsetBits: field.offsetBits.done(),
+      bitfieldBits: field.bitfieldBits.done(),
+      size: field.size.done(),
+      anon: field.anon.done(),
+      ref: field.ref.done(),
+    },
+    enumv: { enumName: enumv.enumName.done(), name: enumv.name.done(), value: enumv.value },
+    func: { name: func.name.done(), kfunc: func.kfunc.done(), proto: func.proto.done() },
+    vars: { name: vars.name.done(), type: vars.type.done() },
+    typedefs: { name: typedefs.name.done(), type: typedefs.type.done() },
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { KernelColumns, KernelFacts } from '../btf/extract';
 import { ContainerWriter, type SectionType } from './container';
-import { rankStrings } from './sortStrings';
+import { type RankedStrings, rankStrings } from './sortStrings';
 import { TABLES, type KernelMeta, type TableName } from './schema';
 
 type Cell = string | number;
@@ -417,7 +417,7 @@ export class DbBuilder {
         c[2][i] = ks(kernels(r));
       });
     }
-    const encoded = encodeStrings(sorted.strings);
+    const encoded = sorted.encoded ?? encodeStrings(sorted.strings);
     w.add('str.offsets', 'u32', encoded.offsets);
     w.add('str.data', 'bytes', encoded.data);
     w.add('kset.words', 'u32', ksets.words());
@@ -484,11 +484,12 @@ function columnViews(
 ): Record<Exclude<TableName, 'config'> | 'funcKfunc' | 'funcInlined', TableView> {
   const one = [k];
   const kernels = () => one;
-  const ids = (xs: readonly number[]) => Int32Array.from(xs);
+  // Copies: ranking rewrites the id columns in place, and the caller's columns stay as they were.
+  const ids = (xs: Int32Array) => xs.slice();
   // Numbers compare as their decimal text, as in a row's key.
   const text = (x: Cell, y: Cell) => (x === y ? 0 : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0);
   // `after` lists the cells after the first in key order.
-  const view = (s: Int32Array[], nums: Record<number, readonly Cell[]>, after: readonly KeyCell[]): TableView => ({
+  const view = (s: Int32Array[], nums: Record<number, ArrayLike<Cell>>, after: readonly KeyCell[]): TableView => ({
     s,
     cell: (r, cell) => nums[cell][r],
     kernels,
@@ -508,11 +509,13 @@ function columnViews(
   const bigIds = new Int32Array(values.length);
   for (let r = 0; r < values.length; r++) if (typeof values[r] === 'string') bigIds[r] = pool.text(values[r] as string);
   const kfuncs = func.name.filter((_, r) => func.kfunc[r] === 1);
-  const withProto = func.proto.flatMap((p, r) => (p === 0 ? [] : [r]));
-  const events = typedefs.name.flatMap((n) => {
+  const withProto: number[] = [];
+  func.proto.forEach((p, r) => p !== 0 && withProto.push(r));
+  const events: number[] = [];
+  for (const n of typedefs.name) {
     const name = c.strings[n];
-    return name.startsWith('btf_trace_') ? [pool.text(name.slice('btf_trace_'.length))] : [];
-  });
+    if (name.startsWith('btf_trace_')) events.push(pool.text(name.slice('btf_trace_'.length)));
+  }
   return {
     agg: view([ids(agg.name)], { 1: agg.union, 2: agg.size }, [num(1), num(2)]),
     field: view(
@@ -522,7 +525,7 @@ function columnViews(
     ),
     enumv: view([ids(enumv.enumName), ids(enumv.name), bigIds], { 2: values }, [str(1), num(2)]),
     func: view([ids(func.name)], {}, []),
-    funcKfunc: view([ids(kfuncs)], {}, []),
+    funcKfunc: view([kfuncs], {}, []),
     funcInlined: view([EMPTY.slice()], {}, []),
     proto: view([Int32Array.from(withProto, (r) => func.name[r]), Int32Array.from(withProto, (r) => func.proto[r])], {}, [str(1)]),
     var: view([ids(vars.name), ids(vars.type)], {}, [str(1)]),
@@ -616,14 +619,15 @@ class StringPool {
    * The strings in code-unit order ('' first), and `rerank`, which turns a column of ids into
    * their places in that order.
    */
-  sortedRanks(): { strings: string[]; rerank(col: Int32Array): void } {
+  sortedRanks(): { strings: string[]; encoded?: RankedStrings['encoded']; rerank(col: Int32Array): void } {
     // The default sort compares UTF-16 code units, the order readers search by (and is faster
     // than a comparator callback).
     let strings: string[];
     let rank: Int32Array;
+    let encoded: RankedStrings['encoded'];
     if (this.adopted) {
       // Ids may repeat a text: each text once, and every id of it the same rank.
-      ({ strings, rank } = rankStrings(this.list));
+      ({ strings, rank, encoded } = rankStrings(this.list));
     } else {
       strings = [...this.list].sort();
       rank = new Int32Array(strings.length);
@@ -631,6 +635,7 @@ class StringPool {
     }
     return {
       strings,
+      encoded,
       rerank(col) {
         for (let r = 0; r < col.length; r++) col[r] = rank[col[r]];
       },
