@@ -19,17 +19,6 @@ function check(list: string[], what: string): void {
   const want = reference(list);
   assert.deepEqual(got.strings, want.strings, `${what}: the texts in order`);
   assert.deepEqual(Array.from(got.rank), want.rank, `${what}: each id's place`);
-  // The store's bytes, where the ranking lays them out (ASCII only): each text's, in order.
-  const ascii = list.every((x) => [...x].every((ch) => ch.charCodeAt(0) < 0x7f));
-  assert.equal(got.encoded !== undefined, ascii, `${what}: bytes laid out exactly when the texts are ASCII below DEL`);
-  if (got.encoded) {
-    const { offsets, data } = got.encoded;
-    const decoded = Array.from({ length: offsets.length - 1 }, (_, i) =>
-      Buffer.from(data.subarray(offsets[i], offsets[i + 1])).toString('latin1'),
-    );
-    assert.deepEqual(decoded, want.strings, `${what}: the bytes of the texts in order`);
-    assert.equal(offsets[offsets.length - 1], data.length);
-  }
 }
 
 test('kernel-like names: shared prefixes longer than a key, prefixes of each other, repeats, the empty string', () => {

@@ -5,7 +5,7 @@
  */
 import type { KernelColumns, KernelFacts } from '../btf/extract';
 import { ContainerWriter, type SectionType } from './container';
-import { type RankedStrings, rankStrings } from './sortStrings';
+import { rankStrings } from './sortStrings';
 import { TABLES, type KernelMeta, type TableName } from './schema';
 
 type Cell = string | number;
@@ -417,7 +417,7 @@ export class DbBuilder {
         c[2][i] = ks(kernels(r));
       });
     }
-    const encoded = sorted.encoded ?? encodeStrings(sorted.strings);
+    const encoded = encodeStrings(sorted.strings);
     w.add('str.offsets', 'u32', encoded.offsets);
     w.add('str.data', 'bytes', encoded.data);
     w.add('kset.words', 'u32', ksets.words());
@@ -619,15 +619,14 @@ class StringPool {
    * The strings in code-unit order ('' first), and `rerank`, which turns a column of ids into
    * their places in that order.
    */
-  sortedRanks(): { strings: string[]; encoded?: RankedStrings['encoded']; rerank(col: Int32Array): void } {
+  sortedRanks(): { strings: string[]; rerank(col: Int32Array): void } {
     // The default sort compares UTF-16 code units, the order readers search by (and is faster
     // than a comparator callback).
     let strings: string[];
     let rank: Int32Array;
-    let encoded: RankedStrings['encoded'];
     if (this.adopted) {
       // Ids may repeat a text: each text once, and every id of it the same rank.
-      ({ strings, rank, encoded } = rankStrings(this.list));
+      ({ strings, rank } = rankStrings(this.list));
     } else {
       strings = [...this.list].sort();
       rank = new Int32Array(strings.length);
@@ -635,7 +634,6 @@ class StringPool {
     }
     return {
       strings,
-      encoded,
       rerank(col) {
         for (let r = 0; r < col.length; r++) col[r] = rank[col[r]];
       },

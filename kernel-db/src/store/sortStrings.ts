@@ -15,11 +15,6 @@ export interface RankedStrings {
   readonly strings: string[];
   /** The place in {@link strings} of each id's text. */
   readonly rank: Int32Array;
-  /**
-   * The texts' bytes end to end in their order, and where each starts (one more entry: the end),
-   * as the store keeps them; left out when a text is not ASCII (the caller encodes them).
-   */
-  readonly encoded?: { readonly offsets: Uint32Array; readonly data: Uint8Array };
 }
 
 /** Runs this short are sorted by comparing bytes, one insertion at a time. */
@@ -33,40 +28,19 @@ export function rankStrings(list: readonly string[]): RankedStrings {
   // A key packs each byte + 1 (0 is past the end) in 7 bits: bytes 0–126 fit, which every
   // kernel name does; anything else (DEL, or beyond ASCII) is sorted by comparing.
   const fits = Buffer.byteLength(joined, 'utf8') === joined.length && !joined.includes('\u007f');
-  const start = new Int32Array(n + 1);
-  for (let i = 0, o = 0; i <= n; i++) {
-    start[i] = o;
-    if (i < n) o += list[i].length;
-  }
-  const order = fits ? byBytes(list, bytes, start) : byComparing(list);
+  const order = fits ? byBytes(list, bytes) : byComparing(list);
   const strings: string[] = [];
   const rank = new Int32Array(n);
-  // The first id of each text, in order.
-  const firsts: number[] = [];
   let prev: string | undefined;
   for (let i = 0; i < n; i++) {
-    const id = order[i];
-    const s = list[id];
+    const s = list[order[i]];
     if (s !== prev) {
       strings.push(s);
-      firsts.push(id);
       prev = s;
     }
-    rank[id] = strings.length - 1;
+    rank[order[i]] = strings.length - 1;
   }
-  if (!fits) return { strings, rank };
-  // ASCII: each text's bytes are already laid out in `bytes`; they are copied in order.
-  const offsets = new Uint32Array(firsts.length + 1);
-  let size = 0;
-  for (const id of firsts) size += start[id + 1] - start[id];
-  const data = new Uint8Array(size);
-  let o = 0;
-  for (let i = 0; i < firsts.length; i++) {
-    offsets[i] = o;
-    for (let p = start[firsts[i]], end = start[firsts[i] + 1]; p < end; p++) data[o++] = bytes[p];
-  }
-  offsets[firsts.length] = o;
-  return { strings, rank, encoded: { offsets, data } };
+  return { strings, rank };
 }
 
 /** The ids in their strings' order, by a comparator (any text). */
@@ -76,12 +50,14 @@ function byComparing(list: readonly string[]): Int32Array {
   return Int32Array.from(ids);
 }
 
-/**
- * The ids in their strings' order; `bytes` holds the strings (bytes 0–126 only) end to end, id
- * `i`'s from `start[i]` to `start[i + 1]`.
- */
-function byBytes(list: readonly string[], bytes: Uint8Array, start: Int32Array): Int32Array {
+/** The ids in their strings' order; `bytes` holds the strings (bytes 0–126 only) end to end. */
+function byBytes(list: readonly string[], bytes: Uint8Array): Int32Array {
   const n = list.length;
+  const start = new Int32Array(n + 1);
+  for (let i = 0, o = 0; i <= n; i++) {
+    start[i] = o;
+    if (i < n) o += list[i].length;
+  }
   const ids = new Int32Array(n);
   for (let i = 0; i < n; i++) ids[i] = i;
   const keys = new Float64Array(n);
