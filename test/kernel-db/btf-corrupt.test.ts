@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadBtfBytes, loadBtfFile } from '../../kernel-db/src/btf/container';
-import { Btf, BtfError, type BtfType } from '../../kernel-db/src/btf/reader';
+import { FactStrings } from '../../kernel-db/src/btf/extract';
+import { Btf, BtfError, Kind, OffsetTable, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import type { FuzzResult } from './fuzz-btf';
 import { MINI_DATA, REPO_ROOT, makeElf64, makeTar, minimalBtf } from './helpers';
@@ -385,4 +386,31 @@ test('the same BTF in every supported container loads to the same types', async 
     /string section .* runs past the end of the blob .*; the file is truncated/,
     'corrupt/vmlinux.btf.gz',
   );
+});
+
+test('a string offset that is not a whole offset inside the section is refused, by the reader and by an extraction', () => {
+  const btf = new Btf(minimalBtf().bytes, FILE);
+  assert.equal(btf.str(1), 'int');
+  for (const off of [-1, 1.5, btf.stringsSize, 1e9]) {
+    assert.throws(() => btf.str(off), BtfError, `str(${off})`);
+    assert.throws(() => btf.strUncached(off), BtfError, `strUncached(${off})`);
+    assert.throws(() => new FactStrings(btf).at(off), BtfError, `at(${off})`);
+  }
+});
+
+test('names of a string section past the offset array limit are read through a map, the same', () => {
+  // One type whose name sits past the limit, behind a long filler string.
+  const filler = 'x'.repeat(OffsetTable.ARRAY_LIMIT);
+  const types: BtfType[] = [
+    { kind: Kind.Int, name: filler, kindFlag: false, size: 4, encoding: 1, bitOffset: 0, bits: 32 },
+    { kind: Kind.Int, name: 'far', kindFlag: false, size: 4, encoding: 1, bitOffset: 0, bits: 32 },
+  ];
+  const btf = new Btf(writeBtf(types), FILE);
+  assert.ok(btf.stringsSize > OffsetTable.ARRAY_LIMIT);
+  assert.equal(btf.name(2), 'far');
+  assert.equal(btf.name(2), 'far', 'read again from the map');
+  const strings = new FactStrings(btf);
+  const id = strings.at(btf.nameOff(2));
+  assert.equal(strings.list[id], 'far');
+  assert.equal(strings.at(btf.nameOff(2)), id, 'one id per offset');
 });

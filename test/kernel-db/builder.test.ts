@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { loadBtfFile } from '../../kernel-db/src/btf/container';
 import { extractKernelColumns, extractKernelFacts } from '../../kernel-db/src/btf/extract';
 import type { Btf } from '../../kernel-db/src/btf/reader';
-import { DbBuilder } from '../../kernel-db/src/store/builder';
+import { DbBuilder, distinctInOrder } from '../../kernel-db/src/store/builder';
 import type { KernelMeta } from '../../kernel-db/src/store/schema';
 import { MINI_DATA, NO_SHARED_DATA, sharedKernelData } from './helpers';
 
@@ -155,4 +155,32 @@ test('an import compressed in pieces at once is one gzip member holding the same
   const bad = new Uint8Array(pieces);
   bad[pieces.length - 8] ^= 1;
   assert.throws(() => gunzipSync(bad), /check|crc/i);
+});
+
+test('rows are ordered and made distinct the same way whether or not their second cell fits the packed number', () => {
+  let seed = 11;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (const [n, ranks] of [
+    [2000, 7],
+    [5000, 300],
+    [300, 3],
+  ] as const) {
+    const first = Int32Array.from({ length: n }, () => rnd(ranks));
+    const second = Int32Array.from({ length: n }, () => rnd(ranks));
+    const third = Array.from({ length: n }, () => rnd(4) * 50);
+    // Numbers compare as their decimal text, as in a row's key: 100 before 50.
+    const compare = (a: number, b: number) =>
+      second[a] - second[b] || (String(third[a]) < String(third[b]) ? -1 : String(third[a]) > String(third[b]) ? 1 : 0);
+    const reference = Array.from({ length: n }, (_, i) => i)
+      .sort((a, b) => first[a] - first[b] || compare(a, b) || a - b)
+      .filter((r, i, all) => i === 0 || first[all[i - 1]] !== first[r] || compare(all[i - 1], r) !== 0);
+    const packed = Array.from(distinctInOrder(n, first, second, compare));
+    const unpacked = Array.from(distinctInOrder(n, first, second, compare, 0));
+    assert.deepEqual(packed, reference, `${n} rows of ${ranks} ranks, cell 1 packed`);
+    assert.deepEqual(unpacked, reference, `${n} rows of ${ranks} ranks, cell 1 compared`);
+    assert.ok(reference.length < n, 'repeated rows were dropped');
+  }
 });

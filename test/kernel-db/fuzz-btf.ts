@@ -86,7 +86,6 @@ export const ADVERSARIAL: Record<string, BtfType[]> = {
   ],
 };
 
-/** Summary printed after `RESULT `. */
 /** Every this many loaded inputs, the two ways of making a store are compared. */
 const STORE_EVERY = 5;
 
@@ -105,16 +104,32 @@ const META: KernelMeta = {
   sha256: '',
 };
 
-/** Throws unless the store `db add` makes of `btf` (columns) is the one a build makes (keyed facts). */
+/**
+ * Throws unless the store `db add` makes of `btf` (columns) is the one a build makes (keyed
+ * facts): both the same bytes, or both refusing the BTF with the same BtfError, which is thrown.
+ */
 function sameStoreBothWays(btf: Btf): void {
-  const columns = new DbBuilder();
-  columns.addKernelColumns(columns.addKernel(META), extractKernelColumns(btf));
-  const keyed = new DbBuilder({ keyed: true });
-  keyed.addKernelFacts(keyed.addKernel(META), extractKernelFacts(btf));
   // Level 0 stores the bytes as they are: equal output means equal stores.
-  if (Buffer.compare(columns.finish({}, 0), keyed.finish({}, 0)) !== 0) throw new Error('the columns store differs from the keyed one');
+  const outcome = (make: (b: DbBuilder) => void, b: DbBuilder): Uint8Array | BtfError => {
+    try {
+      make(b);
+      return b.finish({}, 0);
+    } catch (e) {
+      if (e instanceof BtfError) return e;
+      throw e;
+    }
+  };
+  const columns = outcome((b) => b.addKernelColumns(b.addKernel(META), extractKernelColumns(btf)), new DbBuilder());
+  const keyed = outcome((b) => b.addKernelFacts(b.addKernel(META), extractKernelFacts(btf)), new DbBuilder({ keyed: true }));
+  if (columns instanceof BtfError || keyed instanceof BtfError) {
+    if (columns instanceof BtfError && keyed instanceof BtfError && columns.message === keyed.message) throw columns;
+    const say = (x: Uint8Array | BtfError) => (x instanceof BtfError ? `refused (${x.message})` : 'a store');
+    throw new Error(`the columns way gave ${say(columns)}, the keyed way ${say(keyed)}`);
+  }
+  if (Buffer.compare(columns, keyed) !== 0) throw new Error('the columns store differs from the keyed one');
 }
 
+/** Summary printed after `RESULT `. */
 export interface FuzzResult {
   /** Outcome of each {@link ADVERSARIAL} case: `ok`, or the error's class and message. */
   fixed: Record<string, string>;

@@ -4,7 +4,7 @@
  * typedefs. Type strings are rendered in one canonical C spelling so that the same type on two
  * kernels compares equal as a string.
  */
-import { type Btf, BtfError, Kind } from './reader';
+import { type Btf, BtfError, Kind, OffsetTable } from './reader';
 
 /** One field of an aggregate, after anonymous members were flattened. */
 export interface FieldFact {
@@ -310,28 +310,32 @@ const FALLBACK = '\u0000';
 /**
  * The strings one kernel's facts are made of, by id (0 is ''): a name from the BTF's string
  * section gets its id by its offset, without hashing it; a text made here (a type's spelling, a
- * key, a prototype) by a map. Two ids may hold the same text (a typedef's name and a type
- * spelled the same way); whoever needs one id per text merges them.
+ * key, a prototype) by a map. Several ids may hold the same text (a typedef's name and a type
+ * spelled the same way, one name at two offsets); whoever needs one id per text merges them.
  */
 export class FactStrings {
   readonly list: string[] = [''];
-  private readonly byOff: Int32Array;
+  private readonly byOff: OffsetTable;
   private readonly byText = new Map<string, number>([['', 0]]);
 
   constructor(private readonly btf: Btf) {
-    this.byOff = new Int32Array(btf.stringsSize);
+    this.byOff = new OffsetTable(btf.stringsSize);
   }
 
-  /** The id of the BTF string at offset `off`. */
+  /**
+   * The id of the BTF string at offset `off`.
+   * @throws BtfError when `off` is outside the string section.
+   */
   at(off: number): number {
     if (off === 0) return 0;
-    let id = this.byOff[off];
+    this.btf.checkStrOff(off);
+    let id = this.byOff.get(off);
     if (id === 0) {
       const s = this.btf.strUncached(off);
       // An empty string after offset 0 is the same text as offset 0.
       id = s === '' ? 0 : this.list.length;
       if (id !== 0) this.list.push(s);
-      this.byOff[off] = id;
+      this.byOff.set(off, id);
     }
     return id;
   }
@@ -398,7 +402,7 @@ export function extractKernelFacts(btf: Btf): KernelFacts {
 
 /**
  * One kernel's facts as columns, a row per fact in the order they were found; strings are
- * indices into `strings` (one text may have two). What `db add` keeps, without an object per fact;
+ * indices into `strings` (one text may have several). What `db add` keeps, without an object per fact;
  * typed arrays, whose contents the collector never moves.
  */
 export interface KernelColumns {
@@ -524,7 +528,8 @@ export function extractKernelColumns(btf: Btf): KernelColumns {
 
 /**
  * Finds one kernel's facts in its BTF and hands them to `sink`, each aggregate, function,
- * variable and typedef name once (the first by type id).
+ * variable and typedef name once: the first by type id, and an aggregate of a name of its own
+ * before one filed under a typedef's or a member's key.
  */
 export function extractInto(btf: Btf, strings: FactStrings, sink: FactSink): void {
   const namer = new TypeNamer(btf);

@@ -190,6 +190,30 @@ interface KindLayout {
 }
 
 /**
+ * Numbers by string offset (0 for none): an array indexed by offset, filled without hashing,
+ * for sections up to {@link OffsetTable.ARRAY_LIMIT} bytes (a kernel's are ~3 MB: ~12 MB of
+ * array); a map above that, so that a blob claiming a huge string section reserves no memory
+ * for offsets it never uses.
+ */
+export class OffsetTable {
+  static readonly ARRAY_LIMIT = 1 << 24;
+  private readonly array: Int32Array | undefined;
+  private readonly map: Map<number, number> | undefined;
+  constructor(size: number) {
+    if (size <= OffsetTable.ARRAY_LIMIT) this.array = new Int32Array(size);
+    else this.map = new Map();
+  }
+  /** The number at `off` (an offset inside the section), 0 before one was set. */
+  get(off: number): number {
+    return this.array ? this.array[off] : (this.map!.get(off) ?? 0);
+  }
+  set(off: number, v: number): void {
+    if (this.array) this.array[off] = v;
+    else this.map!.set(off, v);
+  }
+}
+
+/**
  * A parsed, validated BTF blob. Type ids run from 1 to {@link count}; id 0 is `void`.
  * Accessors take a type id and never throw for ids in range.
  */
@@ -206,11 +230,11 @@ export class Btf {
   private readonly bytes: Uint8Array;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
   /**
-   * Strings read so far: `strAt[off]` is 1 + the index in {@link strList} of the string at
-   * `off`, 0 before it is read. An array indexed by offset, as a map of ~150,000 kernel names
-   * costs ~25–45 ms to fill.
+   * Strings read so far: the table holds 1 + the index in {@link strList} of the string at an
+   * offset, 0 before it is read. Indexed by offset, as a map of ~150,000 kernel names costs
+   * ~25–45 ms to fill.
    */
-  private strAt: Int32Array | undefined;
+  private strAt: OffsetTable | undefined;
   private readonly strList: string[] = [];
   /** The same bytes, for Buffer's latin1 decoding of ASCII strings. */
   private readonly latin1: Buffer;
@@ -406,17 +430,22 @@ export class Btf {
    */
   str(off: number): string {
     if (off === 0) return '';
-    const size = this.strEnd - this.strStart;
-    if (!(off > 0 && off < size)) {
-      throw new BtfError(this.file, `string offset ${off} is outside the string section (${size} bytes)`);
-    }
-    const at = (this.strAt ??= new Int32Array(size));
-    const slot = at[off];
+    this.checkStrOff(off);
+    const at = (this.strAt ??= new OffsetTable(this.stringsSize));
+    const slot = at.get(off);
     if (slot !== 0) return this.strList[slot - 1];
     const s = this.decodeStr(off);
     this.strList.push(s);
-    at[off] = this.strList.length;
+    at.set(off, this.strList.length);
     return s;
+  }
+
+  /** @throws BtfError unless `off` is a string offset inside the section (other than 0). */
+  checkStrOff(off: number): void {
+    const size = this.strEnd - this.strStart;
+    if (!(off > 0 && off < size && Number.isInteger(off))) {
+      throw new BtfError(this.file, `string offset ${off} is outside the string section (${size} bytes)`);
+    }
   }
 
   /**
@@ -424,10 +453,7 @@ export class Btf {
    * would cost a second look-up in memory far apart). `off` must be inside the string section.
    */
   strUncached(off: number): string {
-    const size = this.strEnd - this.strStart;
-    if (!(off > 0 && off < size)) {
-      throw new BtfError(this.file, `string offset ${off} is outside the string section (${size} bytes)`);
-    }
+    this.checkStrOff(off);
     return this.decodeStr(off);
   }
 

@@ -15,8 +15,8 @@ type Row = { cells: Cell[]; kernels: number[] };
 /**
  * One table's distinct rows, each with the kernels that have it.
  *
- * Rows of the first kernel are only appended, repeats and all: a one-kernel store (every import)
- * never needs a key per row, and {@link sortedOrder} drops the repeats. When a second kernel adds rows,
+ * Rows of the first kernel are only appended, repeats and all: a one-kernel store (an import's
+ * configuration options; its other facts come as columns) never needs a key per row, and {@link sortedOrder} drops the repeats. When a second kernel adds rows,
  * the set switches to rows keyed by their cells joined by NUL, which finds the row a fact of
  * another kernel belongs to. Both ways give the same rows in the same order.
  */
@@ -97,13 +97,15 @@ class RowSet {
  *
  * Cell 0's rank, cell 1's where the bits suffice, and the row's index are packed in one number
  * and sorted natively: rows come together by those cells, in the order they were added. No cell
- * holds a NUL, so ordering each run by the cells after them gives the key's order.
+ * holds a NUL, so ordering each run by the cells after them gives the key's order. `bits` is a
+ * double's 53 (tests lower it to reach the way taken when cell 1 does not fit).
  */
-function distinctInOrder(
+export function distinctInOrder(
   n: number,
   first: Int32Array,
   second: Int32Array | undefined,
   compare: (a: number, b: number) => number,
+  bits = 53,
 ): Int32Array {
   if (n >= ROW_LIMIT) throw new Error(`a table of ${n} rows is more than one store holds`);
   const bitsFor = (x: number) => Math.ceil(Math.log2(x + 1));
@@ -115,7 +117,7 @@ function distinctInOrder(
   }
   const rowBits = bitsFor(n);
   // Cell 1 joins the packed number when the three fit a double's 53 bits.
-  const both = second !== undefined && bitsFor(maxFirst) + bitsFor(maxSecond) + rowBits <= 53;
+  const both = second !== undefined && bitsFor(maxFirst) + bitsFor(maxSecond) + rowBits <= bits;
   const rowScale = 2 ** rowBits;
   const secondScale = both ? 2 ** bitsFor(maxSecond) : 1;
   const packed = new Float64Array(n);
@@ -214,6 +216,7 @@ export class DbBuilder {
 
   /** Registers a kernel and returns its index. */
   addKernel(meta: KernelMeta): number {
+    if (this.columns) throw new Error("a store made of one kernel's columns takes no other kernel");
     if (this.kernels.some((k) => k.name === meta.name)) throw new Error(`duplicate kernel name ${meta.name}`);
     this.kernels.push(meta);
     return this.kernels.length - 1;
@@ -264,7 +267,7 @@ export class DbBuilder {
    * with no other facts but its configuration. The store is the one {@link addKernelFacts} makes.
    */
   addKernelColumns(k: number, columns: KernelColumns): void {
-    if (this.kernels.length !== 1 || this.columns) throw new Error('columns make a store of one kernel');
+    if (this.kernels.length !== 1 || k !== 0 || this.columns) throw new Error('columns make a store of one kernel, kernel 0');
     this.columns = { k, c: columns };
   }
 
