@@ -241,15 +241,15 @@ export class TypeNamer {
 
   private readonly memberTypes: MemberType[] = [];
   /**
-   * What a member of type `id` puts in its field row, worked out once per type (real kernels have
-   * ~75,000 members of ~15,000 types). {@link FALLBACK} as `ref` stands for the member's own key.
+   * What a member of type `id` puts in its field row besides the type's spelling ({@link render}),
+   * worked out once per type (real kernels have ~75,000 members of ~15,000 types).
+   * {@link FALLBACK} as `ref` stands for the member's own key.
    */
   memberType(id: number): MemberType {
     let t = this.memberTypes[id];
     if (t === undefined) {
       const agg = this.aggregateOf(id, FALLBACK);
       t = {
-        type: this.render(id),
         tags: this.tagsOf(id),
         size: this.sizeOf(id),
         ref: agg?.key ?? '',
@@ -293,7 +293,6 @@ export class TypeNamer {
 
 /** A member type's share of a field row ({@link TypeNamer.memberType}). */
 interface MemberType {
-  readonly type: string;
   readonly tags: string;
   readonly size: number;
   /** The aggregate key the field leads to, '' for none, {@link FALLBACK} for the member's own. */

@@ -320,6 +320,7 @@ export class DbBuilder {
         s: STRING_CELLS[name].map((c) => pool.column(rows, c)),
         cell: (r, c) => rows[r].cells[c],
         kernels: (r) => rows[r].kernels,
+        sorted: (first, second) => t[name].sortedOrder(first, second),
         order: EMPTY,
       };
     }
@@ -334,8 +335,7 @@ export class DbBuilder {
       if (name === 'func' || name === 'funcKfunc' || name === 'funcInlined') continue;
       // Cell 1 is a string where STRING_CELLS lists it second.
       const second = (STRING_CELLS[name] as readonly number[])[1] === 1 ? v.s[1] : undefined;
-      if (cols && name !== 'config') v.order = distinctInOrder(v.s[0].length, v.s[0], second, v.compare!);
-      else v.order = t[name].sortedOrder(v.s[0], second);
+      v.order = v.sorted(v.s[0], second);
     }
     const words = Math.max(1, Math.ceil(this.kernels.length / 32));
     const ksets = new KsetInterner(words);
@@ -470,8 +470,11 @@ interface TableView {
   cell(r: number, c: number): Cell;
   /** The kernels that have row `r`. */
   kernels(r: number): number[] | undefined;
-  /** Two rows compared as their keys compare, once {@link s} holds ranks (column views only). */
-  compare?: (a: number, b: number) => number;
+  /**
+   * The distinct rows in their key's order, given cell 0's ranks and cell 1's where it is a
+   * string (once {@link s} holds ranks).
+   */
+  sorted(first: Int32Array, second: Int32Array | undefined): Int32Array;
   /** The distinct rows in their key's order. */
   order: Int32Array;
 }
@@ -496,13 +499,14 @@ function columnViews(
     s,
     cell: (r, cell) => nums[cell][r],
     kernels,
-    compare: (a, b) => {
-      for (const k of after) {
-        const d = 'str' in k ? s[k.str][a] - s[k.str][b] : text(nums[k.num][a], nums[k.num][b]);
-        if (d !== 0) return d;
-      }
-      return 0;
-    },
+    sorted: (first, second) =>
+      distinctInOrder(first.length, first, second, (a, b) => {
+        for (const k of after) {
+          const d = 'str' in k ? s[k.str][a] - s[k.str][b] : text(nums[k.num][a], nums[k.num][b]);
+          if (d !== 0) return d;
+        }
+        return 0;
+      }),
     order: EMPTY,
   });
   const str = (i: number): KeyCell => ({ str: i });
