@@ -391,9 +391,11 @@ test('the same BTF in every supported container loads to the same types', async 
 test('a string offset that is not a whole offset inside the section is refused, by the reader and by an extraction', () => {
   const btf = new Btf(minimalBtf().bytes, FILE);
   assert.equal(btf.str(1), 'int');
+  assert.equal(btf.strByNumber(btf.strNumber(1)), 'int');
+  assert.throws(() => btf.strNumber(0), BtfError, 'strNumber(0): the empty string has no number');
   for (const off of [-1, 1.5, btf.stringsSize, 1e9]) {
     assert.throws(() => btf.str(off), BtfError, `str(${off})`);
-    assert.throws(() => btf.strUncached(off), BtfError, `strUncached(${off})`);
+    assert.throws(() => btf.strNumber(off), BtfError, `strNumber(${off})`);
     assert.throws(() => new FactStrings(btf).at(off), BtfError, `at(${off})`);
   }
 });

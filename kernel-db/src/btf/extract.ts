@@ -4,7 +4,7 @@
  * typedefs. Type strings are rendered in one canonical C spelling so that the same type on two
  * kernels compares equal as a string.
  */
-import { type Btf, BtfError, Kind, OffsetTable } from './reader';
+import { type Btf, BtfError, Kind } from './reader';
 
 /** One field of an aggregate, after anonymous members were flattened. */
 export interface FieldFact {
@@ -239,25 +239,26 @@ export class TypeNamer {
     return this.ptrSize;
   }
 
-  private readonly memberTypes: MemberType[] = [];
+  /** By type id: 1 + the index in {@link memberTypeList}, 0 before it is worked out. */
+  private memberTypeAt: Int32Array | undefined;
+  private readonly memberTypeList: MemberType[] = [];
   /**
    * What a member of type `id` puts in its field row besides the type's spelling ({@link render}),
    * worked out once per type (real kernels have ~75,000 members of ~15,000 types).
    * {@link FALLBACK} as `ref` stands for the member's own key.
    */
   memberType(id: number): MemberType {
-    let t = this.memberTypes[id];
-    if (t === undefined) {
-      const agg = this.aggregateOf(id, FALLBACK);
-      t = {
-        tags: this.tagsOf(id),
-        size: this.sizeOf(id),
-        ref: agg?.key ?? '',
-        aggregate: agg?.id ?? 0,
-        anonymous: agg !== undefined && agg.id !== 0 && this.btf.name(agg.id) === '',
-      };
-      this.memberTypes[id] = t;
-    }
+    const at = (this.memberTypeAt ??= new Int32Array(this.btf.count + 1));
+    if (at[id] > 0) return this.memberTypeList[at[id] - 1];
+    const agg = this.aggregateOf(id, FALLBACK);
+    const t: MemberType = {
+      tags: this.tagsOf(id),
+      size: this.sizeOf(id),
+      ref: agg?.key ?? '',
+      aggregate: agg?.id ?? 0,
+      anonymous: agg !== undefined && agg.id !== 0 && this.btf.name(agg.id) === '',
+    };
+    at[id] = this.memberTypeList.push(t);
     return t;
   }
 
@@ -314,12 +315,11 @@ const FALLBACK = '\u0000';
  */
 export class FactStrings {
   readonly list: string[] = [''];
-  private readonly byOff: OffsetTable;
+  /** The id of each string the reader numbered ({@link Btf.strNumber}), 0 before it has one. */
+  private byNumber = new Int32Array(1024);
   private readonly byText = new Map<string, number>([['', 0]]);
 
-  constructor(private readonly btf: Btf) {
-    this.byOff = new OffsetTable(btf.stringsSize);
-  }
+  constructor(private readonly btf: Btf) {}
 
   /**
    * The id of the BTF string at offset `off`.
@@ -327,14 +327,19 @@ export class FactStrings {
    */
   at(off: number): number {
     if (off === 0) return 0;
-    this.btf.checkStrOff(off);
-    let id = this.byOff.get(off);
+    const n = this.btf.strNumber(off);
+    if (n >= this.byNumber.length) {
+      const grown = new Int32Array(this.byNumber.length * 2);
+      grown.set(this.byNumber);
+      this.byNumber = grown;
+    }
+    let id = this.byNumber[n];
     if (id === 0) {
-      const s = this.btf.strUncached(off);
+      const s = this.btf.strByNumber(n);
       // An empty string after offset 0 is the same text as offset 0.
       id = s === '' ? 0 : this.list.length;
       if (id !== 0) this.list.push(s);
-      this.byOff.set(off, id);
+      this.byNumber[n] = id;
     }
     return id;
   }
@@ -566,18 +571,21 @@ export function extractInto(btf: Btf, strings: FactStrings, sink: FactSink): voi
     if (depth > MAX_DEPTH) return;
     // Taken when a field needs it: a string no row holds would be stored for nothing.
     let anonId = anon === '' ? 0 : -1;
-    const members = btf.members(id);
-    for (let i = 0; i < members.length; i++) {
-      const m = members[i];
+    // Member by member from the record: a name is taken as its string offset, and decoded only
+    // where a key is made of it.
+    const count = btf.vlen(id);
+    for (let i = 0; i < count; i++) {
       if (--budget < 0) {
         throw new BtfError(
           btf.file,
           `anonymous members of type [${id}] repeat too often to flatten (cyclic or exponential); the BTF is malformed`,
         );
       }
-      const off = baseBits + m.offsetBits;
-      if (m.name === '') {
-        const inner = skipModifiers(btf, m.type);
+      const name = strings.at(btf.memberNameOff(id, i));
+      const mtype = btf.memberTypeId(id, i);
+      const off = baseBits + btf.memberOffsetBits(id, i);
+      if (name === 0) {
+        const inner = skipModifiers(btf, mtype);
         const ik = btf.kind(inner);
         if (ik === Kind.Struct || ik === Kind.Union) {
           const k = ik === Kind.Struct ? 'struct' : 'union';
@@ -587,22 +595,22 @@ export function extractInto(btf: Btf, strings: FactStrings, sink: FactSink): voi
         // An unnamed non-aggregate member is bitfield padding: not addressable from C.
         continue;
       }
-      const t = namer.memberType(m.type);
-      const type = rendered(m.type);
-      if (tagIds[m.type] === 0 && t.tags !== '') tagIds[m.type] = strings.text(t.tags);
+      const t = namer.memberType(mtype);
+      const type = rendered(mtype);
+      if (tagIds[mtype] === 0 && t.tags !== '') tagIds[mtype] = strings.text(t.tags);
       // An anonymous aggregate without a typedef is filed under the member that holds it.
       let ref: number;
       if (t.ref === FALLBACK) {
-        const key = `${owner}::${m.name}`;
+        const key = `${owner}::${strings.list[name]}`;
         ref = strings.text(key);
         if (t.anonymous && nest < MAX_DEPTH) pending.push({ key, id: t.aggregate, nest: nest + 1 });
       } else {
-        if (refIds[m.type] === 0 && t.ref !== '') refIds[m.type] = strings.text(t.ref);
-        ref = refIds[m.type];
+        if (refIds[mtype] === 0 && t.ref !== '') refIds[mtype] = strings.text(t.ref);
+        ref = refIds[mtype];
         if (t.anonymous && nest < MAX_DEPTH) pending.push({ key: t.ref, id: t.aggregate, nest: nest + 1 });
       }
       if (anonId === -1) anonId = strings.text(anon);
-      sink.field(strings.at(btf.memberNameOff(id, i)), type, tagIds[m.type], off, m.bitfieldBits, t.size, anonId, ref);
+      sink.field(name, type, tagIds[mtype], off, btf.memberBitfieldBits(id, i), t.size, anonId, ref);
     }
   };
 
@@ -626,9 +634,9 @@ export function extractInto(btf: Btf, strings: FactStrings, sink: FactSink): voi
       case Kind.Enum:
       case Kind.Enum64: {
         // A forward-declared enum has no values, and its name is in no row.
-        const values = btf.enumValues(id);
-        const enumName = values.length > 0 ? strings.at(btf.nameOff(id)) : 0;
-        for (let i = 0; i < values.length; i++) sink.enumValue(enumName, strings.at(btf.enumNameOff(id, i)), values[i].value);
+        const count = btf.vlen(id);
+        const enumName = count > 0 ? strings.at(btf.nameOff(id)) : 0;
+        for (let i = 0; i < count; i++) sink.enumValue(enumName, strings.at(btf.enumNameOff(id, i)), btf.enumValue(id, i));
         break;
       }
       case Kind.Typedef: {

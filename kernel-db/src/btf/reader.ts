@@ -231,8 +231,9 @@ export class Btf {
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
   /**
    * Strings read so far: the table holds 1 + the index in {@link strList} of the string at an
-   * offset, 0 before it is read. Indexed by offset, as a map of ~150,000 kernel names costs
-   * ~25–45 ms to fill.
+   * offset (its {@link strNumber}), 0 before it is read. Indexed by offset, as a map of ~150,000
+   * kernel names costs ~25–45 ms to fill; one such table per BTF, as the first write to each
+   * page of a new ~11 MB array costs ~7 ms in all.
    */
   private strAt: OffsetTable | undefined;
   private readonly strList: string[] = [];
@@ -429,15 +430,29 @@ export class Btf {
    * @throws BtfError when `off` is outside the string section.
    */
   str(off: number): string {
-    if (off === 0) return '';
+    return off === 0 ? '' : this.strList[this.strNumber(off) - 1];
+  }
+
+  /**
+   * The string at `off` as a number of its own (1, 2, …, in the order strings are first read;
+   * {@link strByNumber} gives it back): a caller that keeps facts per string can index an array
+   * by it instead of a table as large as the string section. `off` is checked as in {@link str};
+   * offset 0 is the empty string's, which has no number.
+   * @throws BtfError when `off` is 0 or outside the string section.
+   */
+  strNumber(off: number): number {
     this.checkStrOff(off);
     const at = (this.strAt ??= new OffsetTable(this.stringsSize));
     const slot = at.get(off);
-    if (slot !== 0) return this.strList[slot - 1];
-    const s = this.decodeStr(off);
-    this.strList.push(s);
+    if (slot !== 0) return slot;
+    this.strList.push(this.decodeStr(off));
     at.set(off, this.strList.length);
-    return s;
+    return this.strList.length;
+  }
+
+  /** The string numbered `n` by {@link strNumber}. */
+  strByNumber(n: number): string {
+    return this.strList[n - 1];
   }
 
   /** @throws BtfError unless `off` is a string offset inside the section (other than 0). */
@@ -446,15 +461,6 @@ export class Btf {
     if (!(off > 0 && off < size && Number.isInteger(off))) {
       throw new BtfError(this.file, `string offset ${off} is outside the string section (${size} bytes)`);
     }
-  }
-
-  /**
-   * The string at `off`, decoded anew: for a caller that keeps what it read (a second cache
-   * would cost a second look-up in memory far apart). `off` must be inside the string section.
-   */
-  strUncached(off: number): string {
-    this.checkStrOff(off);
-    return this.decodeStr(off);
   }
 
   private decodeStr(off: number): string {
@@ -542,21 +548,41 @@ export class Btf {
 
   /** Members of a STRUCT or UNION, with `kind_flag` bitfield encoding decoded. */
   members(id: number): BtfMember[] {
-    const p = this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union);
+    this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union);
     const vlen = this.vlen(id);
-    const kf = this.kindFlag(id);
     const out: BtfMember[] = new Array(vlen);
     for (let i = 0; i < vlen; i++) {
-      const m = p + 12 + 12 * i;
-      const raw = this.u32(m + 8);
       out[i] = {
-        name: this.str(this.u32(m)),
-        type: this.u32(m + 4),
-        offsetBits: kf ? raw & 0xffffff : raw,
-        bitfieldBits: kf ? raw >>> 24 : 0,
+        name: this.str(this.memberNameOff(id, i)),
+        type: this.memberTypeId(id, i),
+        offsetBits: this.memberOffsetBits(id, i),
+        bitfieldBits: this.memberBitfieldBits(id, i),
       };
     }
     return out;
+  }
+
+  /*
+   * Member `i` (below `vlen(id)`, which callers keep to) of STRUCT or UNION `id` field by field,
+   * without decoding its name or making an object: for a walk over every member of a kernel,
+   * which takes names by their string offsets (`memberNameOff`).
+   */
+
+  /** The type id of member `i` of STRUCT or UNION `id`. */
+  memberTypeId(id: number, i: number): number {
+    return this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 16 + 12 * i);
+  }
+
+  /** The bit offset of member `i` of STRUCT or UNION `id`. */
+  memberOffsetBits(id: number, i: number): number {
+    const raw = this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 20 + 12 * i);
+    return this.kindFlag(id) ? raw & 0xffffff : raw;
+  }
+
+  /** The bitfield width of member `i` of STRUCT or UNION `id` (0: not a bitfield). */
+  memberBitfieldBits(id: number, i: number): number {
+    const raw = this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 20 + 12 * i);
+    return this.kindFlag(id) ? raw >>> 24 : 0;
   }
 
   /** Where the name of member `i` of STRUCT or UNION `id` is in the string section (0 for none). */
@@ -571,26 +597,30 @@ export class Btf {
 
   /** Values of an ENUM or ENUM64 (signedness from `kind_flag`). */
   enumValues(id: number): BtfEnumValue[] {
-    const p = this.recOf(id, 'an ENUM or ENUM64', Kind.Enum, Kind.Enum64);
+    this.recOf(id, 'an ENUM or ENUM64', Kind.Enum, Kind.Enum64);
     const vlen = this.vlen(id);
-    const signed = this.kindFlag(id);
     const out: BtfEnumValue[] = new Array(vlen);
-    if (this.kinds[id] === Kind.Enum) {
-      for (let i = 0; i < vlen; i++) {
-        const e = p + 12 + 8 * i;
-        out[i] = { name: this.str(this.u32(e)), value: signed ? this.i32(e + 4) : this.u32(e + 4) };
-      }
-    } else {
-      for (let i = 0; i < vlen; i++) {
-        const e = p + 12 + 12 * i;
-        const lo = BigInt(this.u32(e + 4));
-        const hi = BigInt(this.u32(e + 8));
-        let v = (hi << 32n) | lo;
-        if (signed && hi >= 0x80000000n) v -= 1n << 64n;
-        out[i] = { name: this.str(this.u32(e)), value: Number.isSafeInteger(Number(v)) ? Number(v) : v };
-      }
-    }
+    for (let i = 0; i < vlen; i++) out[i] = { name: this.str(this.enumNameOff(id, i)), value: this.enumValue(id, i) };
     return out;
+  }
+
+  /**
+   * The value of enumerator `i` of ENUM or ENUM64 `id` (signedness from `kind_flag`): a number, or
+   * a bigint where an ENUM64's value is past what a double holds exactly.
+   */
+  enumValue(id: number, i: number): number | bigint {
+    const p = this.recOf(id, 'an ENUM or ENUM64', Kind.Enum, Kind.Enum64);
+    const signed = this.kindFlag(id);
+    if (this.kinds[id] === Kind.Enum) {
+      const e = p + 12 + 8 * i;
+      return signed ? this.i32(e + 4) : this.u32(e + 4);
+    }
+    const e = p + 12 + 12 * i;
+    const lo = BigInt(this.u32(e + 4));
+    const hi = BigInt(this.u32(e + 8));
+    let v = (hi << 32n) | lo;
+    if (signed && hi >= 0x80000000n) v -= 1n << 64n;
+    return Number.isSafeInteger(Number(v)) ? Number(v) : v;
   }
 
   /** Parameters of a FUNC_PROTO. */
