@@ -304,26 +304,29 @@ export class Btf {
     }
 
     // First pass: find each record and check that it fits.
-    const offs: number[] = [0];
-    const kinds: number[] = [0];
+    // A record takes at least 12 bytes, which bounds the count (and the arrays) by the section.
+    const most = Math.min(MAX_TYPES, Math.floor((typeEnd - typeStart) / 12)) + 1;
+    const offs = new Uint32Array(most + 1);
+    const kinds = new Uint8Array(most + 1);
+    let n = 1;
     let p = typeStart;
     while (p < typeEnd) {
-      if (offs.length > MAX_TYPES) fail(`more than ${MAX_TYPES} types`);
-      if (p + 12 > typeEnd) fail(`type [${offs.length}] at byte ${p} is truncated`);
+      if (n > MAX_TYPES) fail(`more than ${MAX_TYPES} types`);
+      if (p + 12 > typeEnd) fail(`type [${n}] at byte ${p} is truncated`);
       const info = this.u32(p + 4);
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;
       const size = this.recordSize(kind, vlen, layouts);
-      if (size < 0) fail(`type [${offs.length}] at byte ${p} has unknown kind ${kind}`);
-      if (p + size > typeEnd)
-        fail(`type [${offs.length}] (${KIND_NAMES[kind] ?? kind}) at byte ${p} runs past the end of the type section`);
-      offs.push(p);
-      kinds.push(kind);
+      if (size < 0) fail(`type [${n}] at byte ${p} has unknown kind ${kind}`);
+      if (p + size > typeEnd) fail(`type [${n}] (${KIND_NAMES[kind] ?? kind}) at byte ${p} runs past the end of the type section`);
+      offs[n] = p;
+      kinds[n] = kind;
+      n++;
       p += size;
     }
-    this.count = offs.length - 1;
-    this.offsets = Uint32Array.from(offs);
-    this.kinds = Uint8Array.from(kinds);
+    this.count = n - 1;
+    this.offsets = offs.slice(0, n);
+    this.kinds = kinds.slice(0, n);
     this.validate(fail);
   }
 
