@@ -355,7 +355,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   };
 
   const publish = (uri: string, version: number | undefined, findings: Finding[]) => {
-    void connection.sendDiagnostics({
+    const sent = connection.sendDiagnostics({
       uri,
       ...(version !== undefined ? { version } : {}),
       diagnostics: findings.map((f) => publishedDiagnostic(f, uri)),
@@ -363,7 +363,13 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const state = states.get(uri);
     if (state?.objectPending) {
       state.objectPending = false;
-      void runObjectPass(uri);
+      // Once the diagnostics are written: the writer sends them on a later turn of the event
+      // loop, and the pass's start (finding clang, reading the file, masking it, spawning clang,
+      // which loads Node's child-process code on its first use) would otherwise run first.
+      sent.then(
+        () => runObjectPass(uri),
+        () => undefined,
+      );
     }
   };
 
