@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadBtfBytes, loadBtfFile } from '../../kernel-db/src/btf/container';
-import { FactStrings } from '../../kernel-db/src/btf/extract';
+import { extractKernelColumns, extractKernelFacts, FactStrings } from '../../kernel-db/src/btf/extract';
 import { Btf, BtfError, Kind, OffsetTable, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import type { FuzzResult } from './fuzz-btf';
@@ -398,6 +398,42 @@ test('a string offset that is not a whole offset inside the section is refused, 
     assert.throws(() => btf.strNumber(off), BtfError, `strNumber(${off})`);
     assert.throws(() => new FactStrings(btf).at(off), BtfError, `at(${off})`);
   }
+});
+
+test('an extraction keeps the names of members after a type whose spelling read thousands of names', () => {
+  // The reader numbers every string it decodes: rendering `callback`'s type reads its 2,100
+  // parameters' names, so `after`'s number is far past any an extraction has seen before it.
+  const INT: BtfType = { kind: Kind.Int, name: 'int', kindFlag: false, size: 4, encoding: 1, bitOffset: 0, bits: 32 };
+  const params = Array.from({ length: 2100 }, (_, i) => ({ name: `p${i}`, type: 1 }));
+  const types: BtfType[] = [
+    INT,
+    { kind: Kind.FuncProto, name: '', kindFlag: false, returnType: 1, params },
+    { kind: Kind.Ptr, name: '', kindFlag: false, type: 2 },
+    {
+      kind: Kind.Struct,
+      name: 'holder',
+      kindFlag: false,
+      size: 16,
+      members: [
+        { name: 'callback', type: 3, offsetBits: 0, bitfieldBits: 0 },
+        { name: 'after', type: 1, offsetBits: 64, bitfieldBits: 0 },
+      ],
+    },
+  ];
+  const fields = extractKernelFacts(new Btf(writeBtf(types), FILE)).aggregates.get('holder')?.fields ?? [];
+  assert.deepEqual(
+    fields.map((f) => [f.name, f.offsetBits]),
+    [
+      ['callback', 0],
+      ['after', 64],
+    ],
+  );
+  const columns = extractKernelColumns(new Btf(writeBtf(types), FILE));
+  assert.deepEqual(Array.from(columns.field.name, (n) => columns.strings[n]), ['callback', 'after']);
+  // The near miss: a struct whose members come before any such type was never affected.
+  const holder: BtfType = { kind: Kind.Struct, name: 'holder', kindFlag: false, size: 16, members: [{ name: 'after', type: 1, offsetBits: 64, bitfieldBits: 0 }] };
+  const plain = extractKernelColumns(new Btf(writeBtf([INT, holder]), FILE));
+  assert.deepEqual(Array.from(plain.field.name, (n) => plain.strings[n]), ['after']);
 });
 
 test('names of a string section past the offset array limit are read through a map, the same', () => {

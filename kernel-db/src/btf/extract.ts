@@ -329,7 +329,9 @@ export class FactStrings {
     if (off === 0) return 0;
     const n = this.btf.strNumber(off);
     if (n >= this.byNumber.length) {
-      const grown = new Int32Array(this.byNumber.length * 2);
+      // The reader numbers every string it decodes, for anyone (a type's spelling reads its
+      // parameters' names): `n` may be far past the last number seen here.
+      const grown = new Int32Array(Math.max(this.byNumber.length * 2, n + 1));
       grown.set(this.byNumber);
       this.byNumber = grown;
     }
@@ -571,8 +573,8 @@ export function extractInto(btf: Btf, strings: FactStrings, sink: FactSink): voi
     if (depth > MAX_DEPTH) return;
     // Taken when a field needs it: a string no row holds would be stored for nothing.
     let anonId = anon === '' ? 0 : -1;
-    // Member by member from the record: a name is taken as its string offset, and decoded only
-    // where a key is made of it.
+    // Member by member from the record, with no object per member: a name is taken as its
+    // string's id (the reader decodes each distinct name once).
     const count = btf.vlen(id);
     for (let i = 0; i < count; i++) {
       if (--budget < 0) {

@@ -608,8 +608,9 @@ export class Btf {
   }
 
   /**
-   * The value of enumerator `i` of ENUM or ENUM64 `id` (signedness from `kind_flag`): a number, or
-   * a bigint where an ENUM64's value is past what a double holds exactly.
+   * The value of enumerator `i` (below `vlen(id)`, which callers keep to) of ENUM or ENUM64 `id`
+   * (signedness from `kind_flag`): a number, or a bigint where an ENUM64's value is past what a
+   * double holds exactly.
    */
   enumValue(id: number, i: number): number | bigint {
     const p = this.recOf(id, 'an ENUM or ENUM64', Kind.Enum, Kind.Enum64);

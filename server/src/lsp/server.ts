@@ -368,6 +368,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       // which loads Node's child-process code on its first use) would otherwise run first.
       sent.then(
         () => runObjectPass(uri),
+        // A write that failed means the client is gone: nothing would read the pass's findings.
         () => undefined,
       );
     }
