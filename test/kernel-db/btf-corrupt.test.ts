@@ -429,11 +429,23 @@ test('an extraction keeps the names of members after a type whose spelling read 
     ],
   );
   const columns = extractKernelColumns(new Btf(writeBtf(types), FILE));
-  assert.deepEqual(Array.from(columns.field.name, (n) => columns.strings[n]), ['callback', 'after']);
+  assert.deepEqual(
+    Array.from(columns.field.name, (n) => columns.strings[n]),
+    ['callback', 'after'],
+  );
   // The near miss: a struct whose members come before any such type was never affected.
-  const holder: BtfType = { kind: Kind.Struct, name: 'holder', kindFlag: false, size: 16, members: [{ name: 'after', type: 1, offsetBits: 64, bitfieldBits: 0 }] };
+  const holder: BtfType = {
+    kind: Kind.Struct,
+    name: 'holder',
+    kindFlag: false,
+    size: 16,
+    members: [{ name: 'after', type: 1, offsetBits: 64, bitfieldBits: 0 }],
+  };
   const plain = extractKernelColumns(new Btf(writeBtf([INT, holder]), FILE));
-  assert.deepEqual(Array.from(plain.field.name, (n) => plain.strings[n]), ['after']);
+  assert.deepEqual(
+    Array.from(plain.field.name, (n) => plain.strings[n]),
+    ['after'],
+  );
 });
 
 test('names of a string section past the offset array limit are read through a map, the same', () => {
