@@ -27,6 +27,9 @@ test('kernel-like names: shared prefixes longer than a key, prefixes of each oth
     list.push(`__bpf_trace_sched_switch_${i % 97}`, `__bpf_trace_sched_${i}`, `bpf_lsm_${(i * 7919) % 1000}`, `x${i % 13}`);
   }
   list.push('a', 'ab', 'abc', 'abcde', 'abcdef', 'abcdefghij', 'abcdefghijk', 'abcde', '', 'Z', '_', '~', '\u0001', 'a\u0000b');
+  // The first pass's buckets: one character and its repeats, a NUL second character (a byte, not
+  // the end), and strings that agree only on their first two characters.
+  list.push('q', 'q', 'q\u0000', 'q\u0000x', 'q\u0000a', 'q\u0000', '\u0000', '\u0000\u0000', 'qz', 'qa', 'qzz', 'qa');
   check(list, 'kernel-like names');
 });
 
