@@ -504,7 +504,7 @@ export class Btf {
 
   /** The name of type `id`, '' when anonymous or `void`. */
   name(id: number): string {
-    return id === 0 ? '' : this.str(this.u32(this.rec(id)));
+    return this.str(this.nameOff(id));
   }
 
   /** The offset of type `id`'s name in the string section, 0 when anonymous or `void`. */
@@ -578,14 +578,18 @@ export class Btf {
 
   /** The bit offset of member `i` of STRUCT or UNION `id`. */
   memberOffsetBits(id: number, i: number): number {
-    const raw = this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 20 + 12 * i);
+    const raw = this.memberOffsetWord(id, i);
     return this.kindFlag(id) ? raw & 0xffffff : raw;
   }
 
   /** The bitfield width of member `i` of STRUCT or UNION `id` (0: not a bitfield). */
   memberBitfieldBits(id: number, i: number): number {
-    const raw = this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 20 + 12 * i);
-    return this.kindFlag(id) ? raw >>> 24 : 0;
+    return this.kindFlag(id) ? this.memberOffsetWord(id, i) >>> 24 : 0;
+  }
+
+  /** Member `i`'s `offset` word: the bit offset, with the bitfield width on top under `kind_flag`. */
+  private memberOffsetWord(id: number, i: number): number {
+    return this.u32(this.recOf(id, 'a STRUCT or UNION', Kind.Struct, Kind.Union) + 20 + 12 * i);
   }
 
   /** Where the name of member `i` of STRUCT or UNION `id` is in the string section (0 for none). */
