@@ -265,6 +265,7 @@ export class UserKernels {
         `imported from ${path}${loaded.layers.length ? ` (${loaded.layers.join(', ')})` : ''}` +
         (estimated ? `; version ${version} estimated from its BPF enums and kfuncs (a lower bound; pass --version)` : ''),
       hasConfig: configText !== undefined,
+      // Worked out by the builder from the rows it stores (`b.kernels` once finished).
       hasHelperEnum: false,
       hasFuncs,
       sha256: loaded.sha256,
@@ -277,7 +278,7 @@ export class UserKernels {
     }
     // A fast gzip level: imports should take well under a second; size matters less here.
     const data = await b.finishAsync({ importedFrom: path }, 1);
-    const stored: KernelMeta = { ...meta, hasHelperEnum: facts1.enumv.enumName.some((n) => facts1.strings[n] === 'bpf_func_id') };
+    const stored = b.kernels[k];
     const hash = sha256(data);
     const file = `${hash}.kdb`;
     await checkpoint();

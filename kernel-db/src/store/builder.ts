@@ -183,6 +183,10 @@ export interface FieldRow {
 
 /** Builds a database from per-kernel facts. Kernels must be added in their final order. */
 export class DbBuilder {
+  /**
+   * The kernels, by index; once the store is finished ({@link finish}, {@link finishAsync}), as
+   * stored: `hasHelperEnum` is worked out from the rows there.
+   */
   readonly kernels: KernelMeta[] = [];
   private readonly t;
   /** The one kernel's facts, when they came as columns. */
@@ -431,8 +435,9 @@ export class DbBuilder {
       const { s, kernels } = views.enumv;
       if (funcId > 0) for (let r = 0; r < s[0].length; r++) if (s[0][r] === funcId) for (const k of kernels(r) ?? []) helperEnum.add(k);
     }
-    const kernels = this.kernels.map((k, i) => ({ ...k, hasHelperEnum: helperEnum.has(i) }));
-    return { w, header: { ...meta, kernels, ksetWords: words } };
+    // The kernels as stored: what a caller reads in `kernels` once the store is finished.
+    for (let i = 0; i < this.kernels.length; i++) this.updateKernel(i, { hasHelperEnum: helperEnum.has(i) });
+    return { w, header: { ...meta, kernels: this.kernels, ksetWords: words } };
   }
 }
 
