@@ -47,6 +47,26 @@ test('preprocessor: #if arithmetic, defined, macros, short-circuits over unknown
   tree.delete();
 });
 
+test('preprocessor: an #if nested past clang\'s 256 brackets is unknown, not a stack overflow; 200 levels still evaluate', async () => {
+  const deep = (n: number, inner: string) => `${'('.repeat(n)}${inner}${')'.repeat(n)}`;
+  const code = `#if ${deep(3000, '0')}\nint hidden;\n#endif\n#if ${'!'.repeat(5000)}0\nint a;\n#endif\nint x;\n`;
+  const { m, tree } = await model(code);
+  const at = code.length;
+  // Found by fuzzing: 2,200 parentheses after `#if 0` overflowed the stack and failed the analysis.
+  assert.equal(evaluateCondition(deep(3000, '0'), m, at), undefined);
+  assert.equal(evaluateCondition(`${'!'.repeat(5000)}0`, m, at), undefined);
+  assert.equal(evaluateCondition(`${'1 ? '.repeat(3000)}1${' : 0'.repeat(3000)}`, m, at), undefined);
+  assert.deepEqual(inactiveRegions(m, tree), [], 'unknown conditions hide nothing');
+  // Near misses: nesting within the bound is evaluated.
+  assert.equal(evaluateCondition(deep(200, '0'), m, at), 0n);
+  assert.equal(evaluateCondition(deep(200, '2 + 3'), m, at), 5n);
+  assert.equal(evaluateCondition(`${'!'.repeat(200)}0`, m, at), 0n);
+  assert.equal(evaluateCondition(`${'1 ? '.repeat(100)}7${' : 0'.repeat(100)}`, m, at), 7n);
+  tree.delete();
+  // The whole analysis of such a file ends without a failure (analyzeSnippet asserts none).
+  await analyzeSnippet(`${HEAD}#if ${deep(3000, '0')}\nint hidden;\n#endif\n`);
+});
+
 test('preprocessor: __TARGET_ARCH_<arch> of the build makes the other architectures known undefined', async () => {
   const code = 'int x;\n';
   const x86 = await model(code, { __TARGET_ARCH_x86: '1' }, 'x86_64');

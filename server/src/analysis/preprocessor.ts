@@ -209,9 +209,17 @@ const BINARY: readonly (readonly string[])[] = [
   ['*', '/', '%'],
 ];
 
+/**
+ * Nesting an `#if` expression may have here (parentheses, unary operators and `?:` arms, each one
+ * level): clang stops at 256 levels of brackets (`-fbracket-depth`). Past it the value is not
+ * known; the recursion stays far inside the stack (a level is about a dozen calls).
+ */
+const MAX_NESTING = 256;
+
 class Parser {
   private i = 0;
   private failed = false;
+  private depth = 0;
   constructor(private readonly toks: Tok[]) {}
 
   done(): boolean {
@@ -224,6 +232,19 @@ class Parser {
   }
 
   ternary(): Value {
+    if (this.depth >= MAX_NESTING) {
+      this.failed = true;
+      return undefined;
+    }
+    this.depth++;
+    try {
+      return this.conditional();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private conditional(): Value {
     const c = this.binary(0);
     if (!this.peekOp(['?'])) return c;
     this.i++;
@@ -253,7 +274,13 @@ class Parser {
     const op = this.peekOp(['!', '~', '-', '+']);
     if (op) {
       this.i++;
+      if (this.depth >= MAX_NESTING) {
+        this.failed = true;
+        return undefined;
+      }
+      this.depth++;
       const v = this.unary();
+      this.depth--;
       if (v === undefined) return undefined;
       return op === '!' ? (v === 0n ? 1n : 0n) : op === '~' ? ~v : op === '-' ? -v : v;
     }
