@@ -44,6 +44,25 @@ test('function macros: parameters read through a probe read, directly or through
   assert.equal(parseFunctionMacro('#define NOT_A_FUNCTION (1)'), undefined);
 });
 
+test('function macros: the same macros are classified once; another body, another parameter or another order is classified anew', () => {
+  const read = '#define RD(p) ({ typeof(p) _v; bpf_probe_read_kernel(&_v, sizeof(_v), &p); _v; })';
+  const twice = '#define RD2(x) RD(x)';
+  const first = classify(read, twice);
+  // Parsed again from the same text (new objects, as every analysis makes): the same answer object.
+  assert.equal(classify(read, twice), first, 'kept by the macros\' text');
+  assert.deepEqual([...first.get('RD2')!.probeReads], [0]);
+  // Near misses: each change reads the macros again, and the answer follows the change.
+  const evaluates = classify('#define RD(p) ({ typeof(p) _v = (p); _v; })', twice);
+  assert.notEqual(evaluates, first);
+  assert.deepEqual([...evaluates.get('RD2')!.probeReads], [], 'RD now evaluates its argument, and so does RD2');
+  const renamed = classify(read, '#define RD2(y) RD(x)');
+  assert.deepEqual([...renamed.get('RD2')!.probeReads], [], 'RD2 no longer hands its own parameter over');
+  assert.notEqual(classify(twice, read), first, 'another order is another set');
+  // A body holding the key's own separators is no other set's key.
+  const odd = classify('#define A(p) 3:x', '#define B(q) q');
+  assert.notEqual(classify('#define A(p) 3:x#define B(q) q'), odd);
+});
+
 test('function macros: READ_KERN(t->pid) is a probe read; the same chain loaded directly or through LOAD() is not', async () => {
   const code = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -6,6 +6,7 @@
  * member chain in the argument is an address the macro hands to the helper.
  */
 import { lexC, type Token } from '../parse/lexer';
+import { OwnedCache, TEXT_KEYED } from './memo';
 
 /** A function-like macro: its parameters, and those it only reads through a probe read. */
 export interface FunctionMacro {
@@ -40,13 +41,32 @@ export function parseFunctionMacro(directive: string): { name: string; params: s
   return { name: m[1], params, variadic, body: m[3].replace(/\\\r?\n/g, ' ').trim() };
 }
 
+type RawMacro = { name: string; params: string[]; variadic: boolean; body: string };
+
 /**
  * Classifies the parameters of `macros` (name → parsed macro), following macros that hand a
- * parameter to another macro's probe-read parameter (to a fixed point).
+ * parameter to another macro's probe-read parameter (to a fixed point). The answer depends on the
+ * macros' texts alone, and an edit seldom changes them (most come from headers): it is kept by
+ * those texts, and shared, hence read-only.
  */
-export function classifyMacros(
-  macros: ReadonlyMap<string, { name: string; params: string[]; variadic: boolean; body: string }>,
-): Map<string, FunctionMacro> {
+export function classifyMacros(macros: ReadonlyMap<string, RawMacro>): ReadonlyMap<string, FunctionMacro> {
+  // Names and parameters are identifiers, and each body comes with its length: no two sets of
+  // macros spell the same key.
+  let key = '';
+  for (const [k, m] of macros) key += `${k} ${m.name}(${m.params.join(',')})${m.variadic ? '...' : ''}${m.body.length}:${m.body}`;
+  return classified.get(TEXT_KEYED, key, () => classify(macros));
+}
+
+const classified = new OwnedCache<object, ReadonlyMap<string, FunctionMacro>>(
+  {
+    name: 'functionMacros.classified',
+    owner: 'the process (text-keyed; starts over at 32 macro sets)',
+    key: "the function-like macros' names, parameters and bodies, in order",
+  },
+  32,
+);
+
+function classify(macros: ReadonlyMap<string, RawMacro>): Map<string, FunctionMacro> {
   const lexed = new Map([...macros].map(([k, m]) => [k, lexC(m.body)]));
   const out = new Map<string, FunctionMacro>();
   for (const [k, m] of macros) out.set(k, { ...m, probeReads: new Set() });
