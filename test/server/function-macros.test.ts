@@ -49,7 +49,7 @@ test('function macros: the same macros are classified once; another body, anothe
   const twice = '#define RD2(x) RD(x)';
   const first = classify(read, twice);
   // Parsed again from the same text (new objects, as every analysis makes): the same answer object.
-  assert.equal(classify(read, twice), first, 'kept by the macros\' text');
+  assert.equal(classify(read, twice), first, "kept by the macros' text");
   assert.deepEqual([...first.get('RD2')!.probeReads], [0]);
   // Near misses: each change reads the macros again, and the answer follows the change.
   const evaluates = classify('#define RD(p) ({ typeof(p) _v = (p); _v; })', twice);

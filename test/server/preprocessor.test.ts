@@ -47,7 +47,7 @@ test('preprocessor: #if arithmetic, defined, macros, short-circuits over unknown
   tree.delete();
 });
 
-test('preprocessor: an #if nested past clang\'s 256 brackets is unknown, not a stack overflow; 200 levels still evaluate', async () => {
+test("preprocessor: an #if nested past clang's 256 brackets is unknown, not a stack overflow; 200 levels still evaluate", async () => {
   const deep = (n: number, inner: string) => `${'('.repeat(n)}${inner}${')'.repeat(n)}`;
   const code = `#if ${deep(3000, '0')}\nint hidden;\n#endif\n#if ${'!'.repeat(5000)}0\nint a;\n#endif\nint x;\n`;
   const { m, tree } = await model(code);
