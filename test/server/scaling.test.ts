@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CODE_QUOTE_MAX, codeQuote } from '../../server/src/analysis/model';
 import { analyzeSnippet } from './expect';
 
 const N = 4000;
@@ -49,4 +50,32 @@ test(`a ${N}-element && chain: a guard on the left narrows the read on the right
     `  if (${first} && ${Array.from({ length: N - 2 }, (_, i) => `x != ${i}`).join(' && ')} && BPF_CORE_READ(t, __state)) x = 1;\n`;
   assert.deepEqual(await fieldFindings(wrap(chain('bpf_core_field_exists(t->__state)'))), []);
   assert.equal((await fieldFindings(wrap(chain('x > 1')))).length, 1);
+});
+
+test(`${N} nested subscripts: each nested read's finding quotes its code within a bound, so messages grow with the nesting, not its square`, async () => {
+  // `t->comm[t->comm[…[0]…]]`: every level is a direct read through `t` in a kprobe program. Each
+  // finding used to quote all of its level's code: ~8,000 levels held hundreds of megabytes of
+  // messages, and 30,000 ran the process out of memory.
+  // Twenty-five levels a line: lines stay under the input limit's length.
+  const open = Array.from({ length: N }, (_, i) => `${i % 25 === 24 ? '\n' : ''}t->comm[`).join('');
+  const nested = `  x = ${open}0${']'.repeat(N)};\n`.replace(/(\]{200})/g, '$1\n');
+  const found = await analyzeSnippet(wrap(nested), { rules: ['unsafe-kernel-deref'] });
+  assert.equal(found.length, N, 'one finding per level');
+  const longest = Math.max(...found.map((f) => f.message.length));
+  assert.ok(longest < 600, `the longest message has ${longest} characters`);
+  const outer = found.find((f) => f.range.start.line === found.reduce((a, g) => Math.min(a, g.range.start.line), Infinity))!;
+  assert.match(outer.message, /^`t->comm\[t->comm\[[^`\n]*…\]+` reads struct task_struct memory/, 'its start and end');
+  // Near miss: the innermost level's code is short and quoted whole.
+  assert.ok(found.some((f) => f.message.startsWith('`t->comm[0]` reads struct task_struct memory directly')));
+});
+
+test('codeQuote: short code whole on one line, long code by its start and end', () => {
+  assert.equal(codeQuote('t->pid'), '`t->pid`');
+  assert.equal(codeQuote('t->\n    real_parent->pid'), '`t-> real_parent->pid`', 'one line');
+  const exact = `t->${'a'.repeat(CODE_QUOTE_MAX - 3)}`;
+  assert.equal(codeQuote(exact), `\`${exact}\``, 'at the bound: whole');
+  const long = `t->${'b'.repeat(500)}->pid`;
+  const q = codeQuote(long);
+  assert.ok(q.length <= CODE_QUOTE_MAX + 2, q);
+  assert.match(q, /^`t->b+…b+->pid`$/);
 });

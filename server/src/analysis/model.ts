@@ -71,6 +71,21 @@ export interface Finding {
  */
 export const HEADLINE_MAX = 120;
 
+/** Characters of source code a message quotes at most ({@link codeQuote}). */
+export const CODE_QUOTE_MAX = 80;
+
+/**
+ * `code` in backticks for a message, on one line; code longer than {@link CODE_QUOTE_MAX} keeps its
+ * start and end around `…`. Expressions nest without limit (`a->b[a->b[…]]`): each nested read's
+ * finding quoting all of its text made the messages' size grow with the square of the nesting.
+ */
+export function codeQuote(code: string): string {
+  const one = (s: string) => s.replace(/\s+/g, ' ');
+  if (code.length <= CODE_QUOTE_MAX) return `\`${one(code)}\``;
+  const head = Math.ceil((CODE_QUOTE_MAX * 2) / 3);
+  return `\`${one(code.slice(0, head)).trimEnd()}…${one(code.slice(code.length - (CODE_QUOTE_MAX - head - 1))).trimStart()}\``;
+}
+
 /**
  * A finding's message: `headline`, then each non-empty detail on a line of its own. A headline
  * over {@link HEADLINE_MAX} (a name of unusual length) is cut at a word with `…`, and the whole

@@ -7,7 +7,7 @@
  */
 import { chainFix } from '../analysis/fixes';
 import { renderType } from '../analysis/ctypes';
-import { findingMessage, headlineWith } from '../analysis/model';
+import { codeQuote, findingMessage, headlineWith } from '../analysis/model';
 import type { Chain } from '../analysis/chains';
 import { runsOn } from './common';
 import type { FunctionFacts, Rule, RuleContext } from './rule';
@@ -35,21 +35,21 @@ export const unsafeKernelDeref: Rule = {
       });
       if (!bad) continue;
       const i = chain.segments.indexOf(bad);
-      const through = i === 0 ? ctx.text(chain.base) : ctx.text(chain.segments[i - 1].node);
+      const through = codeQuote(i === 0 ? ctx.text(chain.base) : ctx.text(chain.segments[i - 1].node));
       const where =
         f.ctx.policy === 'btf'
-          ? `\`${through}\` is not a BTF-typed pointer (it was made from an integer or read with a probe read)`
+          ? `${through} is not a BTF-typed pointer (it was made from an integer or read with a probe read)`
           : `${article(f.ctx.label)} ${f.ctx.label} program may not dereference kernel pointers`;
       ctx.claimed.add(chain);
       ctx.report({
         node: chain.top,
         message: findingMessage(
           ...headlineWith(
-            `\`${ctx.text(chain.top)}\` reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly`,
+            `${codeQuote(ctx.text(chain.top))} reads ${renderType({ ...bad.agg, ptr: 0, arr: 0 })} memory directly`,
             'the verifier rejects the load on every kernel',
           ),
           // The headline (or the line after it) says the verifier rejects the load on every kernel.
-          `It reads through \`${through}\`: ${where}.`,
+          `It reads through ${through}: ${where}.`,
           'Read it with BPF_CORE_READ().',
         ),
         kernels: f.guards
@@ -102,10 +102,10 @@ function beyondBtfType(ctx: RuleContext, f: FunctionFacts, chain: Chain): void {
     node: chain.top,
     message: findingMessage(
       ...headlineWith(
-        `\`${ctx.text(chain.top)}\` reads past struct ${known}, the type the verifier knows`,
+        `${codeQuote(ctx.text(chain.top))} reads past struct ${known}, the type the verifier knows`,
         `rejected on ${beyond.length === ctx.kernels.length ? 'all' : `${beyond.length} of ${ctx.kernels.length}`} target kernels`,
       ),
-      `\`${ctx.text(chain.base)}\` points to a struct ${known} (a BTF-typed pointer); casting it to struct ${cast} changes nothing for the verifier, which refuses the load as an access beyond struct ${known}: \`${seg.fields[0]}\` is ${example}.`,
+      `${codeQuote(ctx.text(chain.base))} points to a struct ${known} (a BTF-typed pointer); casting it to struct ${cast} changes nothing for the verifier, which refuses the load as an access beyond struct ${known}: \`${seg.fields[0]}\` is ${example}.`,
       `Convert it with a helper the verifier understands (bpf_skc_to_tcp_sock() and friends for sockets), or read it with BPF_CORE_READ() (a probe read).`,
     ),
     kernels: beyond.map((k) => k.name),
