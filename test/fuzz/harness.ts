@@ -95,7 +95,7 @@ function mutateOnce(rand: () => number, text: string, other: string): string {
   const lines = text.split('\n');
   const at = pick(text.length + 1);
   const put = (s: string, where = at) => text.slice(0, where) + s + text.slice(where);
-  switch (pick(18)) {
+  switch (pick(19)) {
     case 0: {
       const [s, e] = tok();
       return text.slice(0, s) + text.slice(e);
@@ -168,6 +168,20 @@ function mutateOnce(rand: () => number, text: string, other: string): string {
       const [s, e] = tok();
       const word = text.slice(s, e);
       return /^[A-Za-z_]\w*$/.test(word) ? `#define ${word} ${['0', '1', '(', 'x->y', '"s"', ''][pick(6)]}\n${text}` : text;
+    }
+    case 18: {
+      // A deeply nested expression: each level holds the next (subscripts, calls, casts, unary
+      // operators, ?:), split over lines as the input limits allow.
+      const n = 50 + pick(rand() < 0.1 ? 3000 : 200);
+      const [open, inner, close] = [
+        ['t->comm[', '0', ']'],
+        ['f(t->pid + ', 'x', ')'],
+        ['(long)', 't->pid', ''],
+        ['!', 't->pid', ''],
+        ['t->pid ? ', '1', ' : t->tgid'],
+      ][pick(5)];
+      const levels = Array.from({ length: n }, (_, i) => `${i % 20 === 19 ? '\n' : ''}${open}`).join('');
+      return put(`\nx = ${levels}${inner}${close.repeat(n)};\n`);
     }
     default: {
       // A token's text replaced by another token of the file.
