@@ -7,7 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CODE_QUOTE_MAX, codeQuote } from '../../server/src/analysis/model';
-import { analyzeSnippet } from './expect';
+import { Engine } from '../../server/src/driver/engine';
+import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
+import { loadCParser } from '../../server/src/parse/documents';
+import { RULES } from '../../server/src/rules';
+import { analyzeSnippet, builtinDb } from './expect';
 
 const N = 4000;
 const wrap = (body: string) =>
@@ -78,4 +82,28 @@ test('codeQuote: short code whole on one line, long code by its start and end', 
   const q = codeQuote(long);
   assert.ok(q.length <= CODE_QUOTE_MAX + 2, q);
   assert.match(q, /^`t->b+…b+->pid`$/);
+});
+
+test(`a function of ${N} branches is analysed in steps: other documents are answered between its facts and each rule`, async () => {
+  const parser = await loadCParser();
+  const engine = new Engine(builtinDb, (t) => parser.parseText(t, { timeoutMs: 60_000 }));
+  const code = wrap(elseIfChain('x == 0'));
+  const withRules = RULES.filter((r) => r.checkFunction).length;
+  const count = (reuse: boolean) => {
+    const tree = parser.parseText(code, { timeoutMs: 60_000 })!;
+    try {
+      const steps = engine.analyzeDocumentSteps('file:///snippets/steps.bpf.c', code, tree, DEFAULT_SETTINGS, reuse);
+      let yields = 0;
+      for (let r = steps.next(); !r.done; r = steps.next()) yields++;
+      return yields;
+    } finally {
+      tree.delete();
+    }
+  };
+  const first = count(true);
+  // One function: its facts (two steps), each rule that checks functions, then the function and the file rules.
+  assert.ok(first >= withRules + 3, `${first} steps for ${withRules} function rules`);
+  // Near miss: the same text again reuses the function's findings, one step for it.
+  const again = count(true);
+  assert.ok(again <= first - withRules, `${again} steps when nothing changed, ${first} the first time`);
 });
