@@ -32,7 +32,6 @@ import { FIX_ALL_KIND, fixAll, publishedDiagnostic, quickFixes, ruleActions, SOU
 import { registerMachineRequests } from './machine';
 import { CODE_CACHE_STATE, type CodeCacheState } from './codeCache';
 import { youngGenerationSize } from './memoryFlags';
-import { HOLD_MS, SliceQueue } from './slices';
 
 /**
  * What the VS Code extension tells the server it handles itself (`initializationOptions`): the
@@ -155,7 +154,6 @@ interface DocState {
  * done in one.
  */
 const SLICE_MS = 20;
-
 /**
  * How long what the disk said of includes, project files and loaders is reused (stat answers and
  * directory listings): a header changed on disk without the client saying so is seen by the first
@@ -190,9 +188,6 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
    */
   const opening = new Set<string>();
   const states = new Map<string, DocState>();
-  /** Analyses waiting for their next slice, and how many have started (a run's rank). */
-  const slices = new SliceQueue();
-  let runsStarted = 0;
   const warned = new Set<string>();
   /** Project files already named in the log. */
   const logged = new Set<string>();
@@ -359,7 +354,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     return settings;
   };
 
-  const publish = (uri: string, version: number | undefined, findings: Finding[]): Promise<void> => {
+  const publish = (uri: string, version: number | undefined, findings: Finding[]) => {
     const sent = connection.sendDiagnostics({
       uri,
       ...(version !== undefined ? { version } : {}),
@@ -377,7 +372,6 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
         () => undefined,
       );
     }
-    return sent;
   };
 
   /**
@@ -412,8 +406,6 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       } else if (!doc.tree) logOnce(`${doc.uri}: not analysed: parsing took longer than the limit`);
       state.results = { version: doc.version, findings: [] };
       publish(doc.uri, doc.version, []);
-      // No run starts: analyses held for this one go on (unless a newer one waits).
-      slices.ended(Number.POSITIVE_INFINITY);
       return;
     }
     const settings = await settingsFor(doc.uri);
@@ -426,121 +418,109 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     // The analysis runs in time slices: between two, other documents' analyses and newer
     // messages run; a newer run for this document (an edit, a close) ends this one.
     const run = (state.run = (state.run ?? 0) + 1);
-    const rank = ++runsStarted;
-    // Analyses held for this one go on once its diagnostics are written: the writer sends them
-    // on a later turn of the event loop, which an older run's slice would otherwise take first.
-    let sent: Promise<void> | undefined;
+    const steps = guard(
+      `analysis of ${doc.uri}`,
+      () => engine!.analyzeDocumentSteps(doc.uri, doc.text, doc.tree!, settings, true, doc.sites, undefined, pass),
+      undefined,
+    );
+    let result: ReturnType<Engine['analyzeDocument']> | undefined;
+    const started = performance.now();
+    // An analysis past LONG_ANALYSIS_MS is said: in the output channel, and as the editor's own
+    // progress (a status-bar item with the share done) where the client offers it.
+    let long: Promise<WorkDoneProgressServerReporter | undefined> | undefined;
+    let done = 0;
     try {
-      const steps = guard(
-        `analysis of ${doc.uri}`,
-        () => engine!.analyzeDocumentSteps(doc.uri, doc.text, doc.tree!, settings, true, doc.sites, undefined, pass),
-        undefined,
-      );
-      let result: ReturnType<Engine['analyzeDocument']> | undefined;
-      const started = performance.now();
-      // An analysis past LONG_ANALYSIS_MS is said: in the output channel, and as the editor's own
-      // progress (a status-bar item with the share done) where the client offers it.
-      let long: Promise<WorkDoneProgressServerReporter | undefined> | undefined;
-      let done = 0;
-      try {
-        for (let slice = 0; steps; slice++) {
-          if (!long && performance.now() - started > LONG_ANALYSIS_MS) {
-            const name = doc.uri.split('/').pop();
-            const lines = doc.text.split('\n').length;
-            connection.console.info(
-              `eBPF portability: ${name} (version ${doc.version}, ${lines} lines) takes more than ${LONG_ANALYSIS_MS / 1000} s to analyse; other documents are answered meanwhile`,
-            );
-            // The share as of now: reports made while the client creates the progress come after it.
-            const begun = Math.round(done * 100);
-            long = workDoneProgress
-              ? connection.window.createWorkDoneProgress().then(
-                  (p) => {
-                    p.begin('eBPF portability', begun, `analysing ${name} (${lines.toLocaleString('en-US')} lines)`);
-                    return p;
-                  },
-                  () => undefined,
-                )
-              : Promise.resolve(undefined);
-          } else if (long && slice % 10 === 0) {
-            const pct = Math.round(done * 100);
-            void long.then((p) => p?.report(pct));
-          }
-          if (slice > 0) {
-            await slices.turn(rank);
-            // Superseded: its tree may be deleted already, so the steps are never resumed.
-            if (states.get(doc.uri) !== state || state.run !== run || docs?.get(doc.uri) !== doc) {
-              guard('dropping an analysis', () => steps.return(undefined as never), undefined);
-              return;
-            }
-          }
-          const end = performance.now() + SLICE_MS;
-          const step = guard(
-            `analysis of ${doc.uri}`,
-            () => {
-              let r = steps.next();
-              while (!r.done && performance.now() < end) {
-                done = r.value;
-                r = steps.next();
-              }
-              if (!r.done) done = r.value;
-              return r;
-            },
-            undefined,
+      for (let slice = 0; steps; slice++) {
+        if (!long && performance.now() - started > LONG_ANALYSIS_MS) {
+          const name = doc.uri.split('/').pop();
+          const lines = doc.text.split('\n').length;
+          connection.console.info(
+            `eBPF portability: ${name} (version ${doc.version}, ${lines} lines) takes more than ${LONG_ANALYSIS_MS / 1000} s to analyse; other documents are answered meanwhile`,
           );
-          if (!step || step.done) {
-            result = step?.value;
-            break;
+          // The share as of now: reports made while the client creates the progress come after it.
+          const begun = Math.round(done * 100);
+          long = workDoneProgress
+            ? connection.window.createWorkDoneProgress().then(
+                (p) => {
+                  p.begin('eBPF portability', begun, `analysing ${name} (${lines.toLocaleString('en-US')} lines)`);
+                  return p;
+                },
+                () => undefined,
+              )
+            : Promise.resolve(undefined);
+        } else if (long && slice % 10 === 0) {
+          const pct = Math.round(done * 100);
+          void long.then((p) => p?.report(pct));
+        }
+        if (slice > 0) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          // Superseded: its tree may be deleted already, so the steps are never resumed.
+          if (states.get(doc.uri) !== state || state.run !== run || docs?.get(doc.uri) !== doc) {
+            guard('dropping an analysis', () => steps.return(undefined as never), undefined);
+            return;
           }
         }
-      } finally {
-        void long?.then((p) => p?.done());
-      }
-      if (!result) {
-        // Never leave the previous version's diagnostics at positions this text has shifted.
-        state.results = { version: doc.version, findings: [] };
-        sent = publish(doc.uri, doc.version, []);
-        return;
-      }
-      // What threw loses its own findings; the others are published. Said in the output channel.
-      for (const f of result.failures)
-        failedOnce(
-          `${f.rule ? `rule ${f.rule} failed on ${doc.uri} (its findings there are missing)` : `${doc.uri}`}: ${f.message}`,
-          f.stack,
+        const end = performance.now() + SLICE_MS;
+        const step = guard(
+          `analysis of ${doc.uri}`,
+          () => {
+            let r = steps.next();
+            while (!r.done && performance.now() < end) {
+              done = r.value;
+              r = steps.next();
+            }
+            if (!r.done) done = r.value;
+            return r;
+          },
+          undefined,
         );
-      const findings = result.findings;
-      if (clientOptions.statusNotification) {
-        // The client shows the target and the problems with the settings (the target's among them).
-        const t = guard('status', () => engine!.documentTarget(doc.uri, doc.text, settings), undefined);
-        const problems = [...(settingsProblems.get(doc.uri) ?? []), ...result.problems];
-        if (t) {
-          const status: StatusParams = {
-            uri: doc.uri,
-            target: t.settings.targetKernels,
-            architectures: t.settings.architectures,
-            kernels: t.kernels.length,
-            problems,
-          };
-          void connection.sendNotification(STATUS_NOTIFICATION, status);
+        if (!step || step.done) {
+          result = step?.value;
+          break;
         }
-      } else result.problems.forEach(warnOnce);
-      for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
-      // The same text analysed again (the object pass, settings, files on disk): code lenses are stale.
-      const again = state.results?.version === doc.version;
-      state.results = { version: doc.version, findings };
-      sent = publish(doc.uri, doc.version, findings);
-      if (again && codeLensRefresh) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+      }
     } finally {
-      const end = () => slices.ended(rank);
-      if (sent) sent.then(end, end);
-      else end();
+      void long?.then((p) => p?.done());
     }
+    if (!result) {
+      // Never leave the previous version's diagnostics at positions this text has shifted.
+      state.results = { version: doc.version, findings: [] };
+      publish(doc.uri, doc.version, []);
+      return;
+    }
+    // What threw loses its own findings; the others are published. Said in the output channel.
+    for (const f of result.failures)
+      failedOnce(
+        `${f.rule ? `rule ${f.rule} failed on ${doc.uri} (its findings there are missing)` : `${doc.uri}`}: ${f.message}`,
+        f.stack,
+      );
+    const findings = result.findings;
+    if (clientOptions.statusNotification) {
+      // The client shows the target and the problems with the settings (the target's among them).
+      const t = guard('status', () => engine!.documentTarget(doc.uri, doc.text, settings), undefined);
+      const problems = [...(settingsProblems.get(doc.uri) ?? []), ...result.problems];
+      if (t) {
+        const status: StatusParams = {
+          uri: doc.uri,
+          target: t.settings.targetKernels,
+          architectures: t.settings.architectures,
+          kernels: t.kernels.length,
+          problems,
+        };
+        void connection.sendNotification(STATUS_NOTIFICATION, status);
+      }
+    } else result.problems.forEach(warnOnce);
+    for (const f of result.projectFiles) logOnce(`using ${f} for ${doc.uri} and the files beside it`);
+    // The same text analysed again (the object pass, settings, files on disk): code lenses are stale.
+    const again = state.results?.version === doc.version;
+    state.results = { version: doc.version, findings };
+    publish(doc.uri, doc.version, findings);
+    if (again && codeLensRefresh) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   };
 
   const schedule = (uri: string) => {
     const state = states.get(uri);
     if (!state) return;
-    // Analyses already under way wait for this one to start (a document being typed in is answered first).
-    slices.hold(runsStarted, HOLD_MS);
     state.cancel?.();
     state.cancel = later(debounceMs, () => {
       state.cancel = undefined;
