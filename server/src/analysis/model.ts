@@ -75,15 +75,24 @@ export const HEADLINE_MAX = 120;
 export const CODE_QUOTE_MAX = 80;
 
 /**
- * `code` in backticks for a message, on one line; code longer than {@link CODE_QUOTE_MAX} keeps its
- * start and end around `…`. Expressions nest without limit (`a->b[a->b[…]]`): each nested read's
- * finding quoting all of its text made the messages' size grow with the square of the nesting.
+ * `code` in backticks for a message, on one line (runs of white space as one space); code longer
+ * than {@link CODE_QUOTE_MAX} keeps its start and end around `…`. Expressions nest without limit
+ * (`a->b[a->b[…]]`): each nested read's finding quoting all of its text made the messages' size
+ * grow with the square of the nesting, so long code is never read whole here either.
  */
 export function codeQuote(code: string): string {
   const one = (s: string) => s.replace(/\s+/g, ' ');
-  if (code.length <= CODE_QUOTE_MAX) return `\`${one(code)}\``;
-  const head = Math.ceil((CODE_QUOTE_MAX * 2) / 3);
-  return `\`${one(code.slice(0, head)).trimEnd()}…${one(code.slice(code.length - (CODE_QUOTE_MAX - head - 1))).trimStart()}\``;
+  // Code of a few lines is collapsed whole and measured; longer code only where it is kept.
+  const whole = code.length <= CODE_QUOTE_MAX * 4 ? one(code).trim() : undefined;
+  if (whole !== undefined && whole.length <= CODE_QUOTE_MAX) return `\`${whole}\``;
+  const headLen = Math.ceil((CODE_QUOTE_MAX * 2) / 3);
+  const tailLen = CODE_QUOTE_MAX - headLen - 1;
+  let head = (whole ?? one(code.slice(0, headLen * 4)).trimStart()).slice(0, headLen).trimEnd();
+  let tail = (whole ?? one(code.slice(-tailLen * 4)).trimEnd()).slice(-tailLen).trimStart();
+  // Never half of a surrogate pair at a cut.
+  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
+  if (/^[\udc00-\udfff]/.test(tail)) tail = tail.slice(1);
+  return `\`${head}…${tail}\``;
 }
 
 /**

@@ -8,7 +8,7 @@
  * kernel itself. Guards still narrow on such checks (they do select code); this rule only informs.
  */
 import type { Node } from 'web-tree-sitter';
-import { findingMessage } from '../analysis/model';
+import { codeQuote, findingMessage } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
@@ -150,7 +150,7 @@ function report(ctx: RuleContext, f: FunctionFacts | undefined, g: Gate) {
         : `${gate}; it agrees with ${feature.what} on the target kernels, not necessarily beyond`,
       why,
       verdict,
-      `Probe the feature instead: \`${feature.probe}\`.`,
+      `Probe the feature instead: ${codeQuote(feature.probe)}.`,
     ),
     kernels: [...early, ...late].map((k) => k.name),
     severity: 'info',

@@ -7,7 +7,7 @@
  * Non-sleepable programs run inside one, so the verifier trusts those pointers and this is silent.
  */
 import type { Node } from 'web-tree-sitter';
-import { findingMessage, headlineWith } from '../analysis/model';
+import { codeQuote, findingMessage, headlineWith } from '../analysis/model';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import type { Chain } from '../analysis/chains';
@@ -77,12 +77,12 @@ function check(ctx: RuleContext, f: FunctionFacts, chain: Chain) {
       return r.present === true && (r.tags ?? '').split(',').includes('rcu') && rcuAware(ctx, k);
     });
     if (tagged.length === 0) continue;
-    const ptr = ctx.text(prev.node);
+    const ptr = codeQuote(ctx.text(prev.node));
     ctx.report({
       node: prev.node,
       message: findingMessage(
         ...headlineWith(
-          `\`${ptr}\` is an \`__rcu\` pointer read outside an RCU section on ${tagged.length} of ${kernels.length} kernels this code runs on`,
+          `${ptr} is an \`__rcu\` pointer read outside an RCU section on ${tagged.length} of ${kernels.length} kernels this code runs on`,
           'the verifier marks it untrusted there',
         ),
         `It is \`${lay.kernelName}.${link.field}\`, an \`__rcu\` pointer on ${describeKernels(tagged, kernels)}. ` +
