@@ -59,6 +59,8 @@ test("preprocessor: an #if nested past clang's 256 brackets is unknown, not a st
   assert.deepEqual(inactiveRegions(m, tree), [], 'unknown conditions hide nothing');
   // Near misses: nesting within the bound is evaluated.
   assert.equal(evaluateCondition(deep(200, '0'), m, at), 0n);
+  assert.equal(evaluateCondition(deep(256, '3'), m, at), 3n, "clang's 256 levels");
+  assert.equal(evaluateCondition(deep(257, '3'), m, at), undefined, 'one past them');
   assert.equal(evaluateCondition(deep(200, '2 + 3'), m, at), 5n);
   assert.equal(evaluateCondition(`${'!'.repeat(200)}0`, m, at), 0n);
   assert.equal(evaluateCondition(`${'1 ? '.repeat(100)}7${' : 0'.repeat(100)}`, m, at), 7n);

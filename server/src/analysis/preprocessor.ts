@@ -211,8 +211,9 @@ const BINARY: readonly (readonly string[])[] = [
 
 /**
  * Nesting an `#if` expression may have here (parentheses, unary operators and `?:` arms, each one
- * level): clang stops at 256 levels of brackets (`-fbracket-depth`). Past it the value is not
- * known; the recursion stays far inside the stack (a level is about a dozen calls).
+ * level, and each object-like macro's replacement, which is read in parentheses): clang stops past
+ * 256 levels of brackets (`-fbracket-depth`). Past it the value is not known; the recursion stays
+ * far inside the stack (a level is about a dozen calls).
  */
 const MAX_NESTING = 256;
 
@@ -232,7 +233,7 @@ class Parser {
   }
 
   ternary(): Value {
-    if (this.depth >= MAX_NESTING) {
+    if (this.depth > MAX_NESTING) {
       this.failed = true;
       return undefined;
     }
@@ -274,7 +275,7 @@ class Parser {
     const op = this.peekOp(['!', '~', '-', '+']);
     if (op) {
       this.i++;
-      if (this.depth >= MAX_NESTING) {
+      if (this.depth > MAX_NESTING) {
         this.failed = true;
         return undefined;
       }
