@@ -233,13 +233,18 @@ class Parser {
   }
 
   ternary(): Value {
+    return this.nested(() => this.conditional());
+  }
+
+  /** `read` one level deeper; unknown past {@link MAX_NESTING}. */
+  private nested(read: () => Value): Value {
     if (this.depth > MAX_NESTING) {
       this.failed = true;
       return undefined;
     }
     this.depth++;
     try {
-      return this.conditional();
+      return read();
     } finally {
       this.depth--;
     }
@@ -275,13 +280,7 @@ class Parser {
     const op = this.peekOp(['!', '~', '-', '+']);
     if (op) {
       this.i++;
-      if (this.depth > MAX_NESTING) {
-        this.failed = true;
-        return undefined;
-      }
-      this.depth++;
-      const v = this.unary();
-      this.depth--;
+      const v = this.nested(() => this.unary());
       if (v === undefined) return undefined;
       return op === '!' ? (v === 0n ? 1n : 0n) : op === '~' ? ~v : op === '-' ? -v : v;
     }
