@@ -95,6 +95,53 @@ export function publishedDiagnostic(f: Finding, uri: string): Diagnostic {
   return kept.uri === uri ? kept.diagnostic : toDiagnostic(f, uri);
 }
 
+/**
+ * The most diagnostics one publish holds, the summary of those left out included: VS Code's own
+ * limit per file (its extension host keeps 1,000 of a file's diagnostics, errors first, and drops
+ * the rest after it has read them all). A pathological file (30,000 nested reads) had every
+ * keystroke send ~15 MB that the editor then threw away; other clients list what they get.
+ */
+export const MAX_PUBLISHED = 1000;
+
+const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+
+/**
+ * The diagnostics of a publish: every finding's while they fit in `max`; otherwise `max - 1` of
+ * them, chosen as VS Code chooses (errors, then warnings, then the rest, each in the document's
+ * order) and kept in the document's order, then one information diagnostic at the first finding
+ * left out that says how many are and where to see them all.
+ */
+export function publishedDiagnostics(
+  findings: readonly Finding[],
+  uri: string,
+  max = MAX_PUBLISHED,
+): { diagnostics: Diagnostic[]; omitted: number } {
+  if (findings.length <= max) return { diagnostics: findings.map((f) => publishedDiagnostic(f, uri)), omitted: 0 };
+  const room = Math.max(0, max - 1);
+  const counts = [0, 0, 0];
+  for (const f of findings) counts[RANK[f.severity]]++;
+  // The lowest rank that is shown, and how many of it fit after the ranks above it.
+  let last = 0;
+  let left = room;
+  while (last < 2 && counts[last] < left) left -= counts[last++];
+  const diagnostics: Diagnostic[] = [];
+  let firstOut: Finding | undefined;
+  for (const f of findings) {
+    const r = RANK[f.severity];
+    if (r < last || (r === last && left-- > 0)) diagnostics.push(publishedDiagnostic(f, uri));
+    else firstOut ??= f;
+  }
+  const omitted = findings.length - diagnostics.length;
+  diagnostics.push({
+    range: firstOut!.range as LspRange,
+    severity: DiagnosticSeverity.Information,
+    source: SOURCE,
+    // The line takes a place, so at least two are left out: never "1 more".
+    message: `${omitted.toLocaleString('en-US')} more findings are not shown here, the first of them at this line: an editor is sent at most ${max.toLocaleString('en-US')} a file, errors first. \`ebpf-portability check\` on this file lists them all.`,
+  });
+  return { diagnostics, omitted };
+}
+
 const diagnostics = new OwnedValue<Finding, { readonly uri: string; readonly diagnostic: Diagnostic }>({
   name: 'convert.diagnostic',
   owner: 'a finding (immutable once reported)',

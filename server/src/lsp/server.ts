@@ -28,7 +28,7 @@ import { DocumentStore, liveTrees, loadCParser, type ParsedDocument } from '../p
 import { DEFAULT_SETTINGS, validateSettings, type Settings } from '../driver/settings';
 import { type Conversion, convertBcc } from '../driver/convertBcc';
 import { documentReport, type PortabilityReport, programSummary, requirementsMarkdown } from '../driver/requirements';
-import { FIX_ALL_KIND, fixAll, publishedDiagnostic, quickFixes, ruleActions, SOURCE } from './convert';
+import { FIX_ALL_KIND, fixAll, publishedDiagnostics, quickFixes, ruleActions, SOURCE } from './convert';
 import { registerMachineRequests } from './machine';
 import { CODE_CACHE_STATE, type CodeCacheState } from './codeCache';
 import { youngGenerationSize } from './memoryFlags';
@@ -354,12 +354,17 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     return settings;
   };
 
+  /** Documents whose last publish left findings out (the output channel said so once). */
+  const capped = new Set<string>();
   const publish = (uri: string, version: number | undefined, findings: Finding[]) => {
-    const sent = connection.sendDiagnostics({
-      uri,
-      ...(version !== undefined ? { version } : {}),
-      diagnostics: findings.map((f) => publishedDiagnostic(f, uri)),
-    });
+    const { diagnostics, omitted } = publishedDiagnostics(findings, uri);
+    if (omitted > 0 && !capped.has(uri)) {
+      capped.add(uri);
+      connection.console.info(
+        `eBPF portability: ${uri}: ${findings.length.toLocaleString('en-US')} findings; the editor is sent ${(diagnostics.length - 1).toLocaleString('en-US')} of them (errors first) and a line that says so`,
+      );
+    } else if (omitted === 0) capped.delete(uri);
+    const sent = connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics });
     const state = states.get(uri);
     if (state?.objectPending) {
       state.objectPending = false;
