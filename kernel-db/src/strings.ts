@@ -7,3 +7,12 @@
 export function detached(s: string): string {
   return ` ${s}`.slice(1);
 }
+
+/**
+ * `s` in double quotes for a message, escaped as JSON escapes a string (a NUL or a line break in a
+ * setting stays one line), and past `max` characters cut to its start and end around `…`: the
+ * value is the user's, and may be 100,000 characters long.
+ */
+export function quoted(s: string, max = 60): string {
+  return JSON.stringify(s.length > max ? `${s.slice(0, max - 20)}…${s.slice(s.length - 19)}` : s);
+}

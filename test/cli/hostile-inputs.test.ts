@@ -232,6 +232,31 @@ test('a malformed, impossible or unknown .ebpf-portability.json: the file and ke
       },
     ],
     ['[1, 2]', [/\.ebpf-portability\.json: must hold a JSON object/], () => undefined],
+    // A define's value that is not text: named and left out (one whose toString is not a
+    // function made the whole check of the file fail); the others apply.
+    [
+      '{"defines": {"A": {"toString": 1}, "B": null, "C": [1], "D": 2, "E": true, "F": "x"}}',
+      [
+        /\.ebpf-portability\.json: "defines": the value of "A" must be a string or a number; ignoring it/,
+        /\.ebpf-portability\.json: "defines": the value of "B" must be a string or a number/,
+        /\.ebpf-portability\.json: "defines": the value of "C" must be a string or a number/,
+      ],
+      (out) => {
+        assert.doesNotMatch(out, /value of "[DEF]"/);
+        assert.doesNotMatch(out, /Cannot convert/);
+        assert.match(out, /error: .*\[unsafe-kernel-deref\]/);
+      },
+    ],
+    // A value of 100,000 characters is quoted by its start and end, and a refused target is not
+    // the file's own target.
+    [
+      `{"targetKernels": "${'x'.repeat(100_000)}", "${'k'.repeat(100_000)}": 1}`,
+      [/targetKernels: malformed target "x{40}…x{19}"/, /unknown key "k{40}…k{19}"/],
+      (out) => {
+        assert.ok(out.length < 20_000, `${out.length} characters of output`);
+        assert.doesNotMatch(out, /project's target/);
+      },
+    ],
   ];
   for (const [text, messages, more] of cases) {
     writeFileSync(config, text);

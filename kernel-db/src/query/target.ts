@@ -14,6 +14,7 @@
  */
 import { normalizeArch } from '../build/inputs';
 import { parseVersion } from '../version';
+import { quoted } from '../strings';
 
 /** A malformed target spec; the message says what was expected. */
 export class TargetError extends Error {
@@ -50,7 +51,8 @@ function versionSpan(tok: string, spec: string): [Bound, Bound] | undefined {
   if (!m) return undefined;
   const major = Number(m[1]);
   if (m[2] === 'x') {
-    if (m[3] !== undefined) throw new TargetError(`malformed target "${spec}": "${tok}" — write "${major}.x" without a patch level`);
+    if (m[3] !== undefined)
+      throw new TargetError(`malformed target ${quoted(spec)}: ${quoted(tok)} — write "${major}.x" without a patch level`);
     return [
       [major, 0, 0],
       [major, MAX, MAX],
@@ -98,7 +100,7 @@ export class TargetSpec {
       const f = /^(arch|distro)=(.*)$/.exec(word);
       if (f) {
         const list = f[2].split(',').filter(Boolean);
-        if (list.length === 0) throw new TargetError(`malformed target "${text}": "${word}" names no ${f[1]}`);
+        if (list.length === 0) throw new TargetError(`malformed target ${quoted(text)}: ${quoted(word)} names no ${f[1]}`);
         if (f[1] === 'arch') arch.push(...list.map(normalizeArch));
         else distro.push(...list.map((d) => d.toLowerCase()));
         continue;
@@ -120,7 +122,9 @@ export class TargetSpec {
   select<K extends TargetKernel>(all: readonly K[]): K[] {
     for (const it of this.items) {
       if (it.kind === 'name' && !all.some((k) => k.name === it.name)) {
-        throw new TargetError(`unknown kernel "${it.name}" in target "${this.text}" (list them with \`ebpf-portability db list\`)`);
+        throw new TargetError(
+          `unknown kernel ${quoted(it.name)} in target ${quoted(this.text)} (list them with \`ebpf-portability db list\`)`,
+        );
       }
     }
     return all.filter((k) => {
@@ -150,7 +154,7 @@ function parseItem(tok: string, spec: string): Item {
   if (tok === 'user' || tok === 'user:*') return { kind: 'user' };
   if (tok.endsWith('+')) {
     const span = versionSpan(tok.slice(0, -1), spec);
-    if (!span) throw new TargetError(`malformed target "${spec}": "${tok}" — write a version before "+", e.g. "5.8+"`);
+    if (!span) throw new TargetError(`malformed target ${quoted(spec)}: ${quoted(tok)} — write a version before "+", e.g. "5.8+"`);
     return { kind: 'range', lo: span[0], hi: [MAX, MAX, MAX] };
   }
   const dash = /^([\d.x]+)-([\d.x]+)$/.exec(tok);
@@ -158,17 +162,19 @@ function parseItem(tok: string, spec: string): Item {
     const lo = versionSpan(dash[1], spec);
     const hi = versionSpan(dash[2], spec);
     if (!lo || !hi)
-      throw new TargetError(`malformed target "${spec}": "${tok}" — a range is two versions such as "4.14-6.x" or "5.4-5.15"`);
+      throw new TargetError(`malformed target ${quoted(spec)}: ${quoted(tok)} — a range is two versions such as "4.14-6.x" or "5.4-5.15"`);
     if (cmpBound(lo[0], hi[1]) > 0)
-      throw new TargetError(`malformed target "${spec}": range "${tok}" is empty (its start is after its end)`);
+      throw new TargetError(`malformed target ${quoted(spec)}: range ${quoted(tok)} is empty (its start is after its end)`);
     return { kind: 'range', lo: lo[0], hi: hi[1] };
   }
   const span = versionSpan(tok, spec);
   if (span) return { kind: 'range', lo: span[0], hi: span[1] };
   if (/^[\d.x-]+$/.test(tok) || /^[-.]/.test(tok)) {
-    throw new TargetError(`malformed target "${spec}": "${tok}" — use "4.14-7.x", "5.10", "6.x", "5.8+", "*", or a kernel name`);
+    throw new TargetError(
+      `malformed target ${quoted(spec)}: ${quoted(tok)} — use "4.14-7.x", "5.10", "6.x", "5.8+", "*", or a kernel name`,
+    );
   }
   if (!/^[A-Za-z0-9_.+~:-]+$/.test(tok))
-    throw new TargetError(`malformed target "${spec}": "${tok}" is not a version, range or kernel name`);
+    throw new TargetError(`malformed target ${quoted(spec)}: ${quoted(tok)} is not a version, range or kernel name`);
   return { kind: 'name', name: tok };
 }

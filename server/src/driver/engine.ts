@@ -23,6 +23,10 @@ import { NO_PROJECT, type Project, ProjectFiles, type ProjectOptions } from './p
 import type { ObjectPass } from './objectPass';
 import { analyzePython, isPythonDocument } from './bccPython';
 import type { BuildContext } from '../analysis/file';
+import { quoted } from '../../../kernel-db/src/strings';
+
+/** The settings that choose the target kernels. */
+type TargetSettings = Pick<Settings, 'targetKernels' | 'architectures' | 'distros'>;
 
 /** Parses C text (with the BPF macro layer); returns undefined for text it will not parse. */
 export type ParseFn = (text: string) => Tree | undefined;
@@ -85,7 +89,7 @@ interface NestedInclude {
 
 /** Shared analysis state. */
 export class Engine {
-  private readonly targetCache = new Map<string, { kernels: Kernel[]; problem?: string }>();
+  private readonly targetCache = new Map<string, { kernels: Kernel[]; problem?: string; used: TargetSettings }>();
   /**
    * Local headers by path: valid while the file's mtime and size are the same and every header it
    * includes still has the fingerprint it had (so a change two includes down is seen too).
@@ -177,8 +181,11 @@ export class Engine {
     return { settings: out, problems };
   }
 
-  /** The kernels a document's settings select; a bad spec falls back to the default. */
-  targets(settings: Settings): { kernels: Kernel[]; problem?: string } {
+  /**
+   * The kernels a document's settings select; a bad spec falls back to the default. `used` is the
+   * target and filters they were selected by: the settings' own, or the fallback's.
+   */
+  targets(settings: Settings): { kernels: Kernel[]; problem?: string; used: TargetSettings } {
     const key = JSON.stringify([settings.targetKernels, settings.architectures, settings.distros]);
     let t = this.targetCache.get(key);
     if (!t) {
@@ -200,22 +207,27 @@ export class Engine {
       const filterProblems = [
         ...(badArch.length
           ? [
-              `architectures: no kernel is ${badArch.map((a) => `"${a}"`).join(' or ')} (known: ${known('arch').join(', ')}); using ${DEFAULT_SETTINGS.architectures.join(', ')}`,
+              `architectures: no kernel is ${badArch.map((a) => quoted(a)).join(' or ')} (known: ${known('arch').join(', ')}); using ${DEFAULT_SETTINGS.architectures.join(', ')}`,
             ]
           : []),
         ...(badDistro.length
-          ? [`distros: no kernel is from ${badDistro.map((a) => `"${a}"`).join(' or ')} (known: ${known('distro').join(', ')}); using all`]
+          ? [`distros: no kernel is from ${badDistro.map((a) => quoted(a)).join(' or ')} (known: ${known('distro').join(', ')}); using all`]
           : []),
       ];
       const fallback = (why: string) => ({
         kernels: this.db.target(DEFAULT_SETTINGS.targetKernels, filters),
         problem: [...filterProblems, `${why}; using "${DEFAULT_SETTINGS.targetKernels}"`].join('; '),
+        used: { targetKernels: DEFAULT_SETTINGS.targetKernels, architectures: filters.arch, distros: filters.distro },
       });
       try {
         const kernels = this.db.target(settings.targetKernels, filters);
         t = kernels.length
-          ? { kernels, ...(filterProblems.length ? { problem: filterProblems.join('; ') } : {}) }
-          : fallback(`targetKernels: no kernels match "${settings.targetKernels}" with those filters`);
+          ? {
+              kernels,
+              ...(filterProblems.length ? { problem: filterProblems.join('; ') } : {}),
+              used: { targetKernels: settings.targetKernels, architectures: filters.arch, distros: filters.distro },
+            }
+          : fallback(`targetKernels: no kernels match ${quoted(settings.targetKernels)} with those filters`);
       } catch (e) {
         if (!(e instanceof TargetError)) throw e;
         t = fallback(`targetKernels: ${e.message}`);
@@ -259,7 +271,9 @@ export class Engine {
     const project = this.project(uri);
     const applied = this.effectiveSettings(project, settings, pinned);
     settings = applied.settings;
-    const { kernels: configured, problem: targetProblem } = this.targets(settings);
+    const { kernels: configured, problem: targetProblem, used } = this.targets(settings);
+    // What the result says it was analysed against: a refused target is not the one used.
+    settings = { ...settings, ...used };
     // A target the project file set is named with the file.
     const fromProject =
       project.configFile &&
@@ -539,7 +553,8 @@ export class Engine {
   documentTarget(uri: string, text: string, settings: Settings): { settings: Settings; kernels: Kernel[]; project: Project } {
     const project = this.project(uri);
     const eff = this.effectiveSettings(project, settings).settings;
-    return { settings: eff, kernels: fileTarget(text, this.targets(eff).kernels), project };
+    const { kernels, used } = this.targets(eff);
+    return { settings: { ...eff, ...used }, kernels: fileTarget(text, kernels), project };
   }
 
   /** Availability of what is at `offset` (a member, helper, kfunc, struct or SEC name), for hovers. */

@@ -14,6 +14,7 @@ import type { Stats } from 'node:fs';
 import { FsMeta } from './fsMeta';
 import { readBounded } from './files';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { quoted } from '../../../kernel-db/src/strings';
 
 /** The configuration file's name. */
 export const CONFIG_FILE = '.ebpf-portability.json';
@@ -147,7 +148,7 @@ export class ProjectFiles {
         for (const [k, v] of Object.entries(raw.value as Record<string, unknown>)) {
           if (SETTING_KEYS.has(k)) settings[k] = v;
           else if (!FLAG_KEYS.has(k) && k !== '$schema')
-            problems.push(`${configFile}: unknown key "${k}" (known: ${[...SETTING_KEYS, ...FLAG_KEYS].join(', ')})`);
+            problems.push(`${configFile}: unknown key ${quoted(k)} (known: ${[...SETTING_KEYS, ...FLAG_KEYS].join(', ')})`);
         }
         const o = raw.value as Record<string, unknown>;
         const strings = (key: string): string[] => {
@@ -161,16 +162,21 @@ export class ProjectFiles {
         if (o.defines !== undefined) {
           if (Array.isArray(o.defines) && o.defines.every((x) => typeof x === 'string'))
             for (const d of o.defines as string[]) configFlags.push(`-D${d}`);
-          else if (typeof o.defines === 'object' && o.defines !== null && !Array.isArray(o.defines))
-            for (const [k, v] of Object.entries(o.defines as Record<string, unknown>)) configFlags.push(`-D${k}=${String(v)}`);
-          else problems.push(`${configFile}: "defines" must be a list ("NAME=VALUE") or an object; ignoring it`);
+          else if (typeof o.defines === 'object' && o.defines !== null && !Array.isArray(o.defines)) {
+            for (const [k, v] of Object.entries(o.defines as Record<string, unknown>)) {
+              // A value is text: a string or a number (`true` defines the name as -DNAME does).
+              if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) configFlags.push(`-D${k}=${v}`);
+              else if (v === true) configFlags.push(`-D${k}`);
+              else problems.push(`${configFile}: "defines": the value of ${quoted(k)} must be a string or a number; ignoring it`);
+            }
+          } else problems.push(`${configFile}: "defines" must be a list ("NAME=VALUE") or an object; ignoring it`);
         }
         for (const f of strings('flags')) configFlags.push(f);
         if (typeof o.compileCommands === 'string' && !this.options.compileCommands) {
           compileCommands = isAbsolute(o.compileCommands) ? o.compileCommands : join(base, o.compileCommands);
           flagsText = undefined;
           if (!stat(compileCommands)) {
-            problems.push(`${configFile}: compileCommands "${o.compileCommands}" does not exist`);
+            problems.push(`${configFile}: compileCommands ${quoted(o.compileCommands)} does not exist`);
             compileCommands = undefined;
           }
         } else if (o.compileCommands !== undefined && typeof o.compileCommands !== 'string')

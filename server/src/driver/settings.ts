@@ -8,6 +8,7 @@ export { RULE_IDS };
 import { RULE_GROUPS } from '../rules/groups';
 import type { Severity } from '../analysis/model';
 import { LIBBPF, parseLoader, type Loader } from '../analysis/loader';
+import { quoted } from '../../../kernel-db/src/strings';
 
 /** A rule's configured severity, or `off`. */
 export type RuleSetting = Severity | 'off';
@@ -80,7 +81,7 @@ export function validateSettings(raw: unknown): { settings: Settings; problems: 
       problems.push('ebpfPortability.rules must map rule ids to "error", "warning", "info" or "off"; ignoring it');
     } else {
       for (const [id, v] of Object.entries(r.rules as Record<string, unknown>)) {
-        if (!RULE_IDS.includes(id)) problems.push(`ebpfPortability.rules: unknown rule "${id}" (known: ${RULE_IDS.join(', ')})`);
+        if (!RULE_IDS.includes(id)) problems.push(`ebpfPortability.rules: unknown rule ${quoted(id)} (known: ${RULE_IDS.join(', ')})`);
         else if (typeof v !== 'string' || !SEVERITIES.has(v))
           problems.push(`ebpfPortability.rules.${id} must be "error", "warning", "info" or "off"`);
         else rules[id] = v as RuleSetting;
