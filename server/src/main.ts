@@ -8,6 +8,12 @@ import { wireEncoder } from './lsp/wire';
 
 startServer(process.argv.includes('--stdio') ? stdioConnection() : createConnection(ProposedFeatures.all), { openDatabase });
 
+// The last line of defence: a fault no handler caught is logged (stderr is the client's log) and
+// the server goes on serving. Node's default ends the process, and with it every open document's
+// diagnostics, for what is most likely one message's fault.
+process.on('unhandledRejection', (e) => console.error(`eBPF portability: unhandled rejection: ${(e as Error)?.stack ?? e}`));
+process.on('uncaughtException', (e) => console.error(`eBPF portability: uncaught exception: ${e?.stack ?? e}`));
+
 /**
  * LSP over stdin and stdout, as `--stdio` gives it, with outgoing messages encoded by
  * {@link wireEncoder}. stdout carries only the protocol: whatever writes to the console goes to

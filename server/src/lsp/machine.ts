@@ -6,7 +6,8 @@
  * is looked at between the import's steps and last before the store is written, so a cancelled
  * import leaves the store as it was. After an import the server reloads the kernel database.
  */
-import { type CancellationToken, type Connection, LSPErrorCodes, ResponseError } from 'vscode-languageserver';
+import { type CancellationToken, type Connection, ErrorCodes, LSPErrorCodes, ResponseError } from 'vscode-languageserver';
+import { sample } from './params';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
 import type { KernelMeta } from '../../../kernel-db/src/store/schema';
 import { importDefaults, RUNNING_KERNEL_BTF } from '../../../kernel-db/src/query/user';
@@ -56,9 +57,22 @@ export function registerMachineRequests(connection: Connection, host: MachineHos
     return { report, btf: btfOk ? RUNNING_KERNEL_BTF : null, name, imported: db.kernels.some((k) => k.user && k.name === name) };
   });
 
-  connection.onRequest(IMPORT_DEFAULTS_REQUEST, (p: { path: string }) => importDefaults(p.path));
+  connection.onRequest(IMPORT_DEFAULTS_REQUEST, (p: { path: string }) => {
+    if (typeof p?.path !== 'string')
+      throw new ResponseError(ErrorCodes.InvalidParams, `malformed ${IMPORT_DEFAULTS_REQUEST} params: ${sample(p)}`);
+    return importDefaults(p.path);
+  });
 
   connection.onRequest(IMPORT_KERNEL_REQUEST, async (p: ImportParams, token: CancellationToken): Promise<KernelMeta> => {
+    const text = (k: keyof ImportParams) => p[k] === undefined || typeof p[k] === 'string';
+    if (
+      typeof p?.path !== 'string' ||
+      !text('name') ||
+      !text('version') ||
+      !text('arch') ||
+      (p.force !== undefined && typeof p.force !== 'boolean')
+    )
+      throw new ResponseError(ErrorCodes.InvalidParams, `malformed ${IMPORT_KERNEL_REQUEST} params: ${sample(p)}`);
     const db = await host.db();
     if (!db?.user) throw new ResponseError(LSPErrorCodes.RequestFailed, 'the kernel database is not available');
     // Between steps the event loop runs, so a cancellation sent meanwhile is seen.

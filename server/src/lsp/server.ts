@@ -6,7 +6,9 @@
 import {
   CodeActionKind,
   DidChangeConfigurationNotification,
+  ErrorCodes,
   MarkupKind,
+  ResponseError,
   TextDocumentSyncKind,
   type CodeAction,
   type CodeLens,
@@ -32,6 +34,7 @@ import { FIX_ALL_KIND, fixAll, publishedDiagnostics, quickFixes, ruleActions, SO
 import { registerMachineRequests } from './machine';
 import { CODE_CACHE_STATE, type CodeCacheState } from './codeCache';
 import { youngGenerationSize } from './memoryFlags';
+import { documentUri, isChange, isCodeActionParams, isDocumentPosition, isOpen, sample } from './params';
 
 /**
  * What the VS Code extension tells the server it handles itself (`initializationOptions`): the
@@ -288,6 +291,16 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
   };
 
+  /** Methods a malformed notification of was dropped (said once each). */
+  const droppedOnce = new Set<string>();
+  const malformed = (method: string, params: unknown): void => {
+    if (droppedOnce.has(method)) return;
+    droppedOnce.add(method);
+    connection.console.warn(`eBPF portability: ignored a malformed ${method} (${sample(params)}); later ones are ignored without a word`);
+  };
+  const invalid = (method: string, params: unknown) =>
+    new ResponseError(ErrorCodes.InvalidParams, `malformed ${method} params: ${sample(params)}`);
+
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     configurationCapability = !!params.capabilities.workspace?.configuration;
     codeLensRefresh = !!params.capabilities.workspace?.codeLens?.refreshSupport;
@@ -539,6 +552,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   // Open, change and close run in the order they arrived, after the start-up: a close that
   // arrived while the parser loaded must not run before its open (the document would stay open).
   connection.onDidOpenTextDocument((p) => {
+    if (!isOpen(p)) return malformed('textDocument/didOpen', p);
     // A document opened while no other is open or opening (the first, at start-up) has its
     // settings' round trip to the client overlap the start-up (the grammar, the database), if it
     // is named as BPF: other documents' settings (and their warnings) wait until the analysis
@@ -559,8 +573,10 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onDidChangeTextDocument((p) => {
+    if (!isChange(p)) return malformed('textDocument/didChange', p);
     void (startup ?? Promise.resolve()).then(() => {
       const uri = p.textDocument.uri;
+      if (!docs?.get(uri)) return malformed('textDocument/didChange of a document that is not open', p);
       const doc = guard('change', () => docs?.change(uri, p.textDocument.version, p.contentChanges), undefined);
       if (!doc) return;
       const saved = onDisk.get(uri);
@@ -588,13 +604,17 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   // Saved: the file on disk is the document again, so its object can be checked.
   connection.onDidSaveTextDocument((p) => {
+    const uri = documentUri(p);
+    if (uri === undefined) return malformed('textDocument/didSave', p);
     // A saved header may be one an include resolves to, or one that was missing.
     engine?.fsMeta.clear();
-    void runObjectPass(p.textDocument.uri);
+    void runObjectPass(uri);
   });
 
   connection.onDidCloseTextDocument((p) => {
-    void (startup ?? Promise.resolve()).then(() => close(p.textDocument.uri));
+    const uri = documentUri(p);
+    if (uri === undefined) return malformed('textDocument/didClose', p);
+    void (startup ?? Promise.resolve()).then(() => close(uri));
   });
   const close = (uri: string) => {
     compiling.get(uri)?.abort();
@@ -614,6 +634,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   };
 
   connection.onDidChangeConfiguration((p) => {
+    if (typeof p !== 'object' || p === null) return malformed('workspace/didChangeConfiguration', p);
     globalSettings = p.settings;
     settingsCache.clear();
     warned.clear();
@@ -621,6 +642,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onCodeAction(async (p): Promise<CodeAction[]> => {
+    if (!isCodeActionParams(p)) throw invalid('textDocument/codeAction', p);
     await startup;
     const doc = docs?.get(p.textDocument.uri);
     const state = states.get(p.textDocument.uri);
@@ -647,6 +669,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onHover(async (p): Promise<Hover | null> => {
+    if (!isDocumentPosition(p)) throw invalid('textDocument/hover', p);
     await startup;
     const doc = docs?.get(p.textDocument.uri);
     if (!doc?.tree || !engine || !isBpfDocument(doc.uri, doc.text, doc.sites)) return null;
@@ -658,6 +681,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onRequest(CONVERT_BCC_REQUEST, async (p: { uri: string }): Promise<Conversion> => {
+    if (typeof p?.uri !== 'string') throw invalid(CONVERT_BCC_REQUEST, p);
     await startup;
     const doc = docs?.get(p.uri);
     if (!doc || !engine || !cParser) return { text: '', notes: ['the document is not open in the editor'] };
@@ -719,6 +743,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   };
 
   connection.onRequest(REPORT_REQUEST, async (p: ReportParams): Promise<ReportResult | null> => {
+    if (typeof p?.uri !== 'string' || (p.path !== undefined && typeof p.path !== 'string')) throw invalid(REPORT_REQUEST, p);
     try {
       return await reportFor(p.uri, p.path);
     } catch (e) {
@@ -728,15 +753,17 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onCodeLens(async (p): Promise<CodeLens[]> => {
+    const uri = documentUri(p);
+    if (uri === undefined) throw invalid('textDocument/codeLens', p);
     try {
-      const r = await reportFor(p.textDocument.uri);
+      const r = await reportFor(uri);
       if (!r) return [];
       return r.grid.map((g, i) => ({
         range: { start: { line: g.line, character: 0 }, end: { line: g.line, character: 0 } },
         command: {
           title: programSummary(r.programs[i], g),
           command: 'ebpfPortability.showReport',
-          arguments: [p.textDocument.uri, g.function],
+          arguments: [uri, g.function],
         },
       }));
     } catch (e) {

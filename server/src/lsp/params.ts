@@ -1,0 +1,95 @@
+/**
+ * The shapes of what clients send, checked where it arrives. The protocol library hands a
+ * message's params over as they were decoded: a client with a bug (or a hand-written one) may send
+ * a document without a URI, a version that is not a number, a position of -1 or a change whose
+ * text is not a string. A notification so malformed is dropped (the output channel says so once
+ * per method) and a request is answered with an error, instead of the fault surfacing later, in
+ * an asynchronous step whose exception would end the process.
+ */
+
+/** An LSP `uinteger`. */
+function uinteger(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 2 ** 31 - 1;
+}
+
+/** An LSP `integer`. */
+function integer(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && Math.abs(x) <= 2 ** 31;
+}
+
+function record(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+export interface WirePosition {
+  line: number;
+  character: number;
+}
+
+export interface WireRange {
+  start: WirePosition;
+  end: WirePosition;
+}
+
+/** A position: two `uinteger`s. */
+export function isPosition(x: unknown): x is WirePosition {
+  return record(x) && uinteger(x.line) && uinteger(x.character);
+}
+
+/** A range: two positions (an end before its start is the client's to answer for, not a shape fault). */
+export function isRange(x: unknown): x is WireRange {
+  return record(x) && isPosition(x.start) && isPosition(x.end);
+}
+
+/** `params.textDocument.uri` when it is a string. */
+export function documentUri(params: unknown): string | undefined {
+  if (!record(params) || !record(params.textDocument)) return undefined;
+  const uri = params.textDocument.uri;
+  return typeof uri === 'string' ? uri : undefined;
+}
+
+/** `didOpen`'s params: a URI, a version and the text. */
+export function isOpen(params: unknown): params is { textDocument: { uri: string; version: number; text: string } } {
+  if (!record(params) || !record(params.textDocument)) return false;
+  const d = params.textDocument;
+  return typeof d.uri === 'string' && integer(d.version) && typeof d.text === 'string';
+}
+
+/** `didChange`'s params: a URI, a version, and changes each with a text (and a range, or none for the whole text). */
+export function isChange(params: unknown): params is {
+  textDocument: { uri: string; version: number };
+  contentChanges: Array<{ text: string; range?: WireRange }>;
+} {
+  if (!record(params) || !record(params.textDocument)) return false;
+  const d = params.textDocument;
+  if (typeof d.uri !== 'string' || !integer(d.version) || !Array.isArray(params.contentChanges)) return false;
+  return params.contentChanges.every((c) => record(c) && typeof c.text === 'string' && (c.range === undefined || isRange(c.range)));
+}
+
+/** A request's params about a place in a document: its URI and a position. */
+export function isDocumentPosition(params: unknown): params is { textDocument: { uri: string }; position: WirePosition } {
+  return documentUri(params) !== undefined && isPosition((params as Record<string, unknown>).position);
+}
+
+/** `codeAction`'s params: a URI, a range, and a context whose `only`, if any, lists strings. */
+export function isCodeActionParams(
+  params: unknown,
+): params is { textDocument: { uri: string }; range: WireRange; context: { only?: string[] } } {
+  if (documentUri(params) === undefined) return false;
+  const p = params as Record<string, unknown>;
+  if (!isRange(p.range) || !record(p.context)) return false;
+  const only = p.context.only;
+  return only === undefined || (Array.isArray(only) && only.every((k) => typeof k === 'string'));
+}
+
+/** A short sample of malformed params for a message: their JSON, at most 120 characters. */
+export function sample(params: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(params);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return typeof params;
+  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
+}
