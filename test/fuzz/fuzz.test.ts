@@ -1,7 +1,8 @@
 /**
  * Fuzzing in CI: 20,000 seeded mutants of the project's programs (examples, shape fixtures, the
- * rule tests' snippets; not ../shared/corpus, whose larger files triple the time — `npm run fuzz`
- * takes it) through parsing, the whole analysis, fixes and hovers (test/fuzz/harness.ts); then
+ * rule tests' snippets, one in ten of them a BCC tool in Python; not ../shared/corpus, whose
+ * larger files triple the time — `npm run fuzz` takes it) through parsing, the whole analysis,
+ * fixes and hovers (test/fuzz/harness.ts); then
  * every regression fixture under test/fixtures/fuzz/. Nothing may throw, no rule may fail, every
  * range must lie inside its text and every fix must fit. About 3 minutes on a 2-core machine.
  */

@@ -3,8 +3,10 @@
  * examples, the shape fixtures, the C snippets of the rule tests, ../shared/corpus when present)
  * mutated by token and line: deleted, duplicated, swapped, truncated, braces unbalanced, `#if`
  * nests, macros, unicode and lone surrogates, CRLF and lone CR, NUL bytes, long lines, deep nesting,
- * half-typed declarations. Each input goes through parsing (masking, limits), the whole analysis
- * (preprocessing, every rule) and hovers, and must hold:
+ * half-typed declarations. BCC tools in Python (the bcc tests' snippets, ../shared/corpus's tools) are
+ * mutated the same way and analysed as the editor analyses them: the C they hand BCC, found in
+ * their strings and the edits they make to it. Each input goes through parsing (masking, limits),
+ * the whole analysis (preprocessing, every rule) and hovers (C only), and must hold:
  *
  * - nothing throws, and no rule throws (the analysis records those in `failures`: a crash here);
  * - every finding's range and every hover's range lies inside the text;
@@ -28,16 +30,24 @@ const ROOT = join(__dirname, '..', '..');
 /** Where crashing inputs are kept as regression fixtures. */
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'fuzz');
 
+/** A text mutations start from: BPF C, or a BCC tool in Python. */
+export interface Seed {
+  readonly name: string;
+  readonly text: string;
+  readonly python?: boolean;
+}
+
 /** The texts mutations start from, by name. */
-export function seedTexts(withCorpus = true): Array<{ name: string; text: string }> {
-  const out: Array<{ name: string; text: string }> = [];
+export function seedTexts(withCorpus = true): Seed[] {
+  const out: Seed[] = [];
   const addDir = (dir: string, re: RegExp, depth = 0) => {
     if (!existsSync(dir) || depth > 6) return;
     for (const n of readdirSync(dir).sort()) {
       const p = join(dir, n);
       const st = statSync(p);
       if (st.isDirectory()) addDir(p, re, depth + 1);
-      else if (re.test(n) && st.size < 200_000) out.push({ name: p.slice(ROOT.length + 1), text: readFileSync(p, 'utf8') });
+      else if (re.test(n) && st.size < 200_000)
+        out.push({ name: p.slice(ROOT.length + 1), text: readFileSync(p, 'utf8'), ...(n.endsWith('.py') ? { python: true } : {}) });
     }
   };
   addDir(join(ROOT, 'examples'), /\.c$/);
@@ -47,10 +57,17 @@ export function seedTexts(withCorpus = true): Array<{ name: string; text: string
     if (!n.endsWith('.test.ts')) continue;
     const src = readFileSync(join(ROOT, 'test', 'server', n), 'utf8');
     let i = 0;
-    for (const m of src.matchAll(/`([^`$\\]*(?:\\.[^`$\\]*)*)`/g))
+    for (const m of src.matchAll(/`([^`$\\]*(?:\\.[^`$\\]*)*)`/g)) {
       if (m[1].includes('SEC(') && m[1].length > 40) out.push({ name: `test/server/${n}#${i++}`, text: m[1] });
+      // A BCC tool: Python that hands BCC its C.
+      else if (/\bBPF\s*\(/.test(m[1]) && /^\s*(from|import)\s+bcc\b/m.test(m[1]))
+        out.push({ name: `test/server/${n}#${i++}`, text: m[1], python: true });
+    }
   }
-  if (withCorpus) addDir(join(ROOT, '..', 'shared', 'corpus'), /\.bpf\.c$/);
+  if (withCorpus) {
+    addDir(join(ROOT, '..', 'shared', 'corpus'), /\.bpf\.c$/);
+    addDir(join(ROOT, '..', 'shared', 'corpus', 'bcc'), /\.py$/);
+  }
   return out;
 }
 
@@ -219,13 +236,14 @@ export class Checker {
     return new Checker(parser, new Engine(db, (t) => parser.parseText(t)));
   }
 
-  check(text: string, rand: () => number): string | undefined {
+  check(text: string, rand: () => number, python = false): string | undefined {
     let tree: Tree | undefined;
     try {
-      tree = this.parser.parseText(text);
-      if (!tree) return undefined;
-      const uri = 'file:///fuzz/input.bpf.c';
-      const r = this.engine.analyzeDocument(uri, text, tree, { ...DEFAULT_SETTINGS });
+      // A Python document's C is parsed by the analysis itself, program by program.
+      tree = python ? undefined : this.parser.parseText(text);
+      if (!tree && !python) return undefined;
+      const uri = python ? 'file:///fuzz/tool.py' : 'file:///fuzz/input.bpf.c';
+      const r = this.engine.analyzeDocument(uri, text, tree as Tree, { ...DEFAULT_SETTINGS });
       if (r.failures.length) return `rule failure: ${r.failures[0].rule ?? 'analysis'}: ${r.failures[0].message}`;
       const lines = new LineIndex(text);
       const inside = (x: Range) => {
@@ -241,6 +259,7 @@ export class Checker {
         if (!inside(f.range)) return `${f.rule}: range outside the text: ${JSON.stringify(f.range)}`;
         for (const x of f.fixes) if (!fixFits(x, lines)) return `${f.rule}: fix "${x.title}" does not fit: ${JSON.stringify(x.edits)}`;
       }
+      if (!tree) return undefined;
       // One hover an input (each builds the file model again): on a finding half of the time.
       const on = r.findings[Math.floor(rand() * r.findings.length * 2)];
       for (const o of [on ? lines.offsetAt(on.range.start) : Math.floor(rand() * (text.length + 1))]) {
@@ -270,11 +289,15 @@ export async function fuzz(opts: {
   const rand = prng(opts.seed);
   const crashes: Crash[] = [];
   const t0 = performance.now();
+  const python = seeds.filter((s) => s.python);
+  const c = seeds.filter((s) => !s.python);
   for (let i = 0; i < opts.count; i++) {
-    const a = seeds[Math.floor(rand() * seeds.length)];
-    const b = seeds[Math.floor(rand() * seeds.length)];
+    // One input in ten a BCC tool (while there are some), spliced from another.
+    const kind = python.length && rand() < 0.1 ? python : c;
+    const a = kind[Math.floor(rand() * kind.length)];
+    const b = kind[Math.floor(rand() * kind.length)];
     const text = mutate(rand, a.text, b.text);
-    const what = checker.check(text, rand);
+    const what = checker.check(text, rand, a.python);
     if (what) {
       const c = { what: `${a.name}: ${what}`, text };
       crashes.push(c);
