@@ -453,6 +453,23 @@ const cmp = (a: string, b: string) => {
   return x[0] - y[0] || x[1] - y[1];
 };
 
+test('requirements: a function in a data section (SEC("license")) is not a program; the programs beside it keep their rows', () => {
+  // The input issue 14 reported for check: requirements failed on it with "Cannot read properties
+  // of undefined (reading 'trim')" (the license section has no kernel version), for every file of the run.
+  const dir = tree({
+    'data.bpf.c':
+      '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\nSEC("license") int f(void) { return 0; }\nSEC(".maps")\nint g(void) { return 0; }\nSEC("xdp")\nint h(struct xdp_md *ctx) { return 2; }\n',
+  });
+  const r = cli(['requirements', '--no-compile', dir, '--format', 'json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /Cannot read/);
+  const doc = JSON.parse(r.stdout);
+  assert.deepEqual(
+    doc.programs.map((p: { function: string; sec: string; floor: string }) => [p.function, p.sec, p.floor]),
+    [['h', 'xdp', '4.8']],
+  );
+});
+
 test('doctor reads a fixture root: what is there, what is missing, the distro install command for headers', () => {
   const release = '6.1.0-42-amd64';
   const config = 'CONFIG_BPF=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_DEBUG_INFO_BTF=y\n# CONFIG_BPF_LSM is not set\n';

@@ -6,7 +6,8 @@
  * half-typed declarations. BCC tools in Python (the bcc tests' snippets, ../shared/corpus's tools) are
  * mutated the same way and analysed as the editor analyses them: the C they hand BCC, found in
  * their strings and the edits they make to it. Each input goes through parsing (masking, limits),
- * the whole analysis (preprocessing, every rule) and hovers (C only), and must hold:
+ * the whole analysis (preprocessing, every rule), the portability report and hovers (C only), and
+ * must hold:
  *
  * - nothing throws, and no rule throws (the analysis records those in `failures`: a crash here);
  * - every finding's range and every hover's range lies inside the text;
@@ -22,6 +23,7 @@ import { fixFits } from '../../server/src/analysis/fixes';
 import { LineIndex } from '../../server/src/analysis/lines';
 import type { Range } from '../../server/src/analysis/model';
 import { Engine } from '../../server/src/driver/engine';
+import { documentReport } from '../../server/src/driver/requirements';
 import { DEFAULT_SETTINGS } from '../../server/src/driver/settings';
 import { type CParser, loadCParser } from '../../server/src/parse/documents';
 import { prng } from '../kernel-db/helpers';
@@ -260,6 +262,12 @@ export class Checker {
         for (const x of f.fixes) if (!fixFits(x, lines)) return `${f.rule}: fix "${x.title}" does not fit: ${JSON.stringify(x.edits)}`;
       }
       if (!tree) return undefined;
+      // The portability report (the CLI's requirements, the editor's report and code lenses).
+      const report = documentReport(this.engine.db, { path: 'input.bpf.c', uri, text, tree, findings: r.findings }, r.kernels);
+      if (report.grid.length !== report.programs.length)
+        return `report: ${report.grid.length} grid rows for ${report.programs.length} programs`;
+      for (const g of report.grid)
+        if (g.line < 0 || g.line >= lines.lineCount) return `report: a program on line ${g.line}, outside the text`;
       // One hover an input (each builds the file model again): on a finding half of the time.
       const on = r.findings[Math.floor(rand() * r.findings.length * 2)];
       for (const o of [on ? lines.offsetAt(on.range.start) : Math.floor(rand() * (text.length + 1))]) {

@@ -684,7 +684,7 @@ export class KernelDb {
       const f = m.fact;
       const prog = f.prog_type ? this.progType(f.prog_type, kernels).kernels : undefined;
       // libbpf drops an optional expected attach type on kernels that lack it.
-      const attach = f.attach_type && !f.flags.includes('attachable_opt') ? this.attachType(f.attach_type, kernels).kernels : undefined;
+      const attach = f.attach_type && !f.flags?.includes('attachable_opt') ? this.attachType(f.attach_type, kernels).kernels : undefined;
       const floorOnly = f.since_kernel_reason !== f.prog_type && f.since_kernel_reason !== f.attach_type;
       const target = this.sectionTarget(f.prefix, m.target, kernels);
       return {

@@ -48,9 +48,12 @@ export interface SectionFact {
   readonly match: string;
   readonly prog_type: string | null;
   readonly attach_type: string | null;
-  readonly flags: string[];
-  readonly since_kernel: string;
-  readonly since_kernel_reason: string;
+  /** Absent for the ELF data sections (`license`, `maps`, `.maps`, `version`, …): they are not programs. */
+  readonly kind?: 'elf_data_section';
+  readonly flags?: string[];
+  /** Absent for most data sections (`.rodata` and the like have one: global data came in 5.2). */
+  readonly since_kernel?: string;
+  readonly since_kernel_reason?: string;
   readonly since_libbpf: string;
   readonly configs?: string[];
   readonly attach_type_since?: string;

@@ -82,7 +82,7 @@ export function secContext(sec: string, facts: Facts): ProgramContext {
       : PROBE_READ_PROG_TYPES.has(pt)
         ? 'probe-read'
         : 'unknown';
-  return { policy, label: m.fact.prefix.replace(/[+.]$/, ''), sec, progType: pt, sleepable: m.fact.flags.includes('sleepable') };
+  return { policy, label: m.fact.prefix.replace(/[+.]$/, ''), sec, progType: pt, sleepable: !!m.fact.flags?.includes('sleepable') };
 }
 
 /**

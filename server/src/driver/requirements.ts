@@ -112,11 +112,14 @@ function programsOf(db: KernelDb, r: AnalysedFile, model: FileModel, kernels: re
     const errors = mine.filter((f) => f.severity === 'error');
     const failing = new Set(errors.flatMap((f) => f.kernels));
     const section = facts.section(sec);
+    // A function in a data section (SEC("license"), SEC(".maps")) is not a program libbpf loads.
+    if (section?.fact.kind === 'elf_data_section') continue;
     const progType = section?.fact.prog_type ?? undefined;
     const uses: FloorItem[] = [];
     const configs = new Set<string>();
     if (section) {
-      uses.push({ kind: 'section', name: point.bcc ? point.written : `SEC("${sec}")`, since: section.fact.since_kernel });
+      if (section.fact.since_kernel)
+        uses.push({ kind: 'section', name: point.bcc ? point.written : `SEC("${sec}")`, since: section.fact.since_kernel });
       for (const c of section.fact.configs ?? []) {
         const exempt = facts.analysis.config_exemptions.some(
           (e) => e.config === c && section.fact.prefix.startsWith(e.section_prefix) && section.target.startsWith(e.target_prefix),
