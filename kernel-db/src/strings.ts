@@ -9,10 +9,23 @@ export function detached(s: string): string {
 }
 
 /**
- * `s` in double quotes for a message, escaped as JSON escapes a string (a NUL or a line break in a
- * setting stays one line), and past `max` characters cut to its start and end around `…`: the
- * value is the user's, and may be 100,000 characters long.
+ * `s` in double quotes for a message, its control characters escaped (a NUL or a line break in a
+ * setting stays one visible line; backslashes stay as written, so a Windows path reads as one),
+ * and past `max` characters cut to its start and end around `…`, never inside a surrogate pair:
+ * the value is the user's, and may be 100,000 characters long.
  */
 export function quoted(s: string, max = 60): string {
-  return JSON.stringify(s.length > max ? `${s.slice(0, max - 20)}…${s.slice(s.length - 19)}` : s);
+  let t = s;
+  if (s.length > max) {
+    let head = max - 20;
+    let tail = s.length - 19;
+    if (isHighSurrogate(s.charCodeAt(head - 1))) head--;
+    if (isLowSurrogate(s.charCodeAt(tail))) tail++;
+    t = `${s.slice(0, head)}…${s.slice(tail)}`;
+  }
+  return `"${t.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
 }
+
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;

@@ -27,7 +27,7 @@ async function main() {
       console.log(`input ${i} (seed ${seed}): ${c.what}`);
       if (save) {
         mkdirSync(FIXTURES, { recursive: true });
-        writeFileSync(join(FIXTURES, `seed${seed}-${i}.bpf.c`), c.text);
+        writeFileSync(join(FIXTURES, `seed${seed}-${i}.${c.python ? 'py' : 'bpf.c'}`), c.text);
       }
     },
   });

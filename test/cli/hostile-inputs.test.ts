@@ -237,9 +237,9 @@ test('a malformed, impossible or unknown .ebpf-portability.json: the file and ke
     [
       '{"defines": {"A": {"toString": 1}, "B": null, "C": [1], "D": 2, "E": true, "F": "x"}}',
       [
-        /\.ebpf-portability\.json: "defines": the value of "A" must be a string or a number; ignoring it/,
-        /\.ebpf-portability\.json: "defines": the value of "B" must be a string or a number/,
-        /\.ebpf-portability\.json: "defines": the value of "C" must be a string or a number/,
+        /\.ebpf-portability\.json: "defines": the value of "A" must be a string, a number or true; ignoring it/,
+        /\.ebpf-portability\.json: "defines": the value of "B" must be a string, a number or true/,
+        /\.ebpf-portability\.json: "defines": the value of "C" must be a string, a number or true/,
       ],
       (out) => {
         assert.doesNotMatch(out, /value of "[DEF]"/);

@@ -31,9 +31,14 @@ test('the checker reports a broken input (a fix that overlaps would be one; here
   const checker = await Checker.create();
   const text = readFileSync(join(__dirname, '..', '..', 'examples', 'process-tracer.bpf.c'), 'utf8');
   assert.equal(checker.check(text, prng(1)), undefined, 'the example is sound');
+  // A BCC tool, checked as one: its C is found in its strings and analysed.
+  const tool = seedTexts(false).find((s) => s.python);
+  assert.ok(tool, 'the bcc tests hold a Python tool');
+  assert.equal(checker.check(tool.text, prng(1), true), undefined, 'the tool is sound');
   process.env.EBPF_PORTABILITY_TEST_THROW = 'unsafe-kernel-deref';
   try {
     assert.match(checker.check(text, prng(1)) ?? '', /rule failure: unsafe-kernel-deref/);
+    assert.match(checker.check(tool.text, prng(1), true) ?? '', /rule failure: unsafe-kernel-deref/);
   } finally {
     delete process.env.EBPF_PORTABILITY_TEST_THROW;
   }
@@ -41,10 +46,11 @@ test('the checker reports a broken input (a fix that overlaps would be one; here
 
 test('regression fixtures: inputs the fuzzer once broke the analysis with', async () => {
   const checker = await Checker.create();
-  const files = existsSync(FIXTURES) ? readdirSync(FIXTURES).filter((f) => f.endsWith('.c')) : [];
+  const files = existsSync(FIXTURES) ? readdirSync(FIXTURES).filter((f) => /\.(c|py)$/.test(f)) : [];
   // At least the inputs issue 14 reported (SEC("license") on a function, a half-typed kfunc extern).
-  assert.ok(files.length >= 2, FIXTURES);
-  for (const f of files) assert.equal(checker.check(readFileSync(join(FIXTURES, f), 'utf8'), prng(1)), undefined, f);
+  assert.ok(files.filter((f) => f.endsWith('.c')).length >= 2, FIXTURES);
+  // A BCC tool is replayed as one (its C is in its strings).
+  for (const f of files) assert.equal(checker.check(readFileSync(join(FIXTURES, f), 'utf8'), prng(1), f.endsWith('.py')), undefined, f);
 });
 
 test('20,000 seeded mutants: nothing throws, ranges stay inside the text, fixes fit', async () => {

@@ -223,6 +223,8 @@ export function mutate(rand: () => number, text: string, other: string): string 
 export interface Crash {
   readonly what: string;
   readonly text: string;
+  /** A BCC tool in Python (kept as a `.py` fixture and replayed as one). */
+  readonly python?: boolean;
 }
 
 /** Checks one input through parse, analysis, fixes and hovers; returns what broke, if anything. */
@@ -307,7 +309,7 @@ export async function fuzz(opts: {
     const text = mutate(rand, a.text, b.text);
     const what = checker.check(text, rand, a.python);
     if (what) {
-      const c = { what: `${a.name}: ${what}`, text };
+      const c = { what: `${a.name}: ${what}`, text, ...(a.python ? { python: true } : {}) };
       crashes.push(c);
       opts.onCrash?.(c, i);
     }

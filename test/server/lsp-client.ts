@@ -168,6 +168,10 @@ export class TestClient {
     await new Promise((r) => setTimeout(r, 100));
     this.proc.kill();
     this.conn.dispose();
+    // The server logs a fault no handler caught and goes on (server/src/main.ts): a test that
+    // would once have seen it die sees it here.
+    const fault = /eBPF portability: (unhandled rejection|uncaught exception): .*/.exec(this.stderr);
+    assert.equal(fault, null, `the server logged a fault no handler caught: ${fault?.[0]}`);
   }
 }
 

@@ -4,8 +4,11 @@
  * the wrong type for every request the server answers. The server drops each malformed
  * notification (the output channel says so once per method), answers each malformed request
  * with InvalidParams, and keeps serving: a document opened afterwards gets its diagnostics. A
- * `didSave` without a document ended the process before (an exception in an asynchronous step).
- * Then a seeded storm of 1,500 random messages, well-formed and not, with the same outcome.
+ * `didSave` or `didClose` whose document had no string URI ended the process before (an exception
+ * in an asynchronous step). A malformed change to an open document loses its text, so the document
+ * is closed until the editor opens it again. What older clients send (a null version, a null
+ * range for the whole text, `only: null`) is served. Then a seeded storm of 1,500 random messages,
+ * well formed and not, with the same outcome.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,7 +40,9 @@ async function stillServing(c: TestClient, name: string): Promise<void> {
   assert.equal(c.proc.exitCode, null, `the server is running; stderr: ${c.stderr.slice(-2000)}`);
 }
 
-test('malformed notifications are dropped and said once per method; malformed requests get InvalidParams; the server keeps serving', async () => {
+test('malformed notifications are dropped and said once per method; malformed requests get InvalidParams; the server keeps serving', {
+  timeout: 180_000,
+}, async () => {
   const c = await TestClient.start();
   try {
     c.settings = { compile: 'off' };
@@ -45,17 +50,14 @@ test('malformed notifications are dropped and said once per method; malformed re
     c.open(uri, example);
     await c.diagnostics(uri, (d) => d.length > 0, 1, 60_000);
     const send = (method: string, params: unknown) => void c.conn.sendNotification(method, params);
-    // The one that ended the process: a save without a document.
-    send('textDocument/didSave', {});
+    // Those that ended the process: a save or a close whose document has no string URI.
+    send('textDocument/didSave', { textDocument: {} });
     send('textDocument/didSave', { textDocument: { uri: 5 } });
+    send('textDocument/didSave', {});
     send('textDocument/didOpen', { textDocument: { uri, languageId: 'c', version: 'one', text: example } });
     send('textDocument/didOpen', { textDocument: { uri: 'file:///work/malformed/b.bpf.c', version: 1, text: 42 } });
-    send('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: null }] });
-    send('textDocument/didChange', {
-      textDocument: { uri, version: 2 },
-      contentChanges: [{ range: { start: { line: -1, character: 0 }, end: { line: 0, character: 0 } }, text: 'x' }],
-    });
-    send('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: 'x' });
+    send('textDocument/didChange', { textDocument: { uri: 5, version: 2 }, contentChanges: [] });
+    send('textDocument/didChange', { textDocument: { uri: 'file:///work/malformed/x.bpf.c', version: 2 }, contentChanges: 'x' });
     send('textDocument/didChange', { textDocument: { uri: 'file:///work/malformed/never-opened.bpf.c', version: 2 }, contentChanges: [] });
     send('textDocument/didClose', { textDocument: null });
     send('workspace/didChangeConfiguration', null);
@@ -81,6 +83,7 @@ test('malformed notifications are dropped and said once per method; malformed re
       assert.equal(await answer(c, method, params), INVALID_PARAMS, `${method} ${JSON.stringify(params)}`);
 
     await stillServing(c, 'after');
+    assert.ok((await c.diagnostics(uri, () => true, 1)).length > 0, 'the document malformed messages named keeps its diagnostics');
     const logs = c.logs.map((l) => l.message);
     for (const method of [
       'textDocument/didSave',
@@ -108,7 +111,82 @@ test('malformed notifications are dropped and said once per method; malformed re
   }
 });
 
-test('a seeded storm of 1,500 random messages, well formed and not: every request answered, the server keeps serving', async () => {
+test('a malformed change to an open document: its text is lost, so it is closed (diagnostics cleared, a warning) until it is opened again', {
+  timeout: 180_000,
+}, async () => {
+  const c = await TestClient.start();
+  try {
+    c.settings = { compile: 'off' };
+    const uri = 'file:///work/malformed/lost.bpf.c';
+    const other = 'file:///work/malformed/other.bpf.c';
+    c.open(uri, example);
+    c.open(other, example);
+    await c.diagnostics(uri, (d) => d.length > 0, 1, 60_000);
+    await c.diagnostics(other, (d) => d.length > 0, 1, 60_000);
+    // A position of -1: where the change goes cannot be known.
+    void c.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 2 },
+      contentChanges: [{ range: { start: { line: -1, character: 0 }, end: { line: 0, character: 0 } }, text: 'x' }],
+    });
+    assert.deepEqual(await c.diagnostics(uri, (d) => d.length === 0), []);
+    for (let i = 0; i < 100 && !c.messages.some((m) => m.message.includes('lost.bpf.c')); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(
+      c.messages.some((m) => /lost\.bpf\.c: the editor sent a change this server cannot read.*close and reopen/.test(m.message)),
+      JSON.stringify(c.messages),
+    );
+    // Later changes to it are changes to a document that is not open; the other document is untouched.
+    c.change(uri, 3, [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '// x\n' }]);
+    assert.ok((await c.diagnostics(other, () => true, 1)).length > 0);
+    // Opened again, it is checked again.
+    c.open(uri, example, 4);
+    assert.ok((await c.diagnostics(uri, (d) => d.length > 0, 4, 60_000)).length > 0);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('what older clients send is served: a null version, a null range for the whole text, only: null', { timeout: 180_000 }, async () => {
+  const c = await TestClient.start();
+  try {
+    c.settings = { compile: 'off' };
+    const uri = 'file:///work/malformed/old.bpf.c';
+    c.open(uri, example);
+    const before = await c.diagnostics(uri, (d) => d.length > 0, 1, 60_000);
+    const lines = (d: { range: { start: { line: number } } }[]) => d.map((x) => x.range.start.line);
+    // Three lines inserted at the top under a null version: every finding moves down by three.
+    void c.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: null },
+      contentChanges: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '//\n//\n//\n' }],
+    });
+    const moved = await c.diagnostics(uri, (d) => d.length > 0 && d[0].range.start.line === before[0].range.start.line + 3);
+    assert.deepEqual(
+      lines(moved),
+      lines(before).map((l) => l + 3),
+    );
+    // A null range replaces the whole text: back to the example.
+    void c.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version: 10 },
+      contentChanges: [{ range: null, text: example }],
+    });
+    assert.deepEqual(lines(await c.diagnostics(uri, () => true, 10)), lines(before));
+    const actions = await c.conn.sendRequest<unknown[]>('textDocument/codeAction', {
+      textDocument: { uri },
+      range: before[0].range,
+      context: { diagnostics: [], only: null },
+    });
+    assert.ok(actions.length > 0);
+    assert.deepEqual(
+      c.logs.filter((l) => l.message.includes('malformed')),
+      [],
+    );
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a seeded storm of 1,500 random messages, well formed and not: every request answered, the server keeps serving', {
+  timeout: 180_000,
+}, async () => {
   const c = await TestClient.start();
   try {
     c.settings = { compile: 'off' };

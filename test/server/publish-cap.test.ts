@@ -57,6 +57,7 @@ test('past the cap: errors first, then warnings, then the rest, in the document 
   assert.equal(summary.severity, SEVERITY.info);
   assert.equal(summary.code, undefined, 'no rule: nothing to suppress or document');
   assert.equal(summary.range.start.line, 0, 'at the first finding left out (the info on line 0)');
+  assert.deepEqual(summary.range.end, summary.range.start, 'where it starts, not over its whole range');
   assert.match(summary.message, /^6 more findings are not shown here/);
   assert.match(summary.message, /at most 7 a file, errors first/);
   assert.match(summary.message, /`ebpf-portability check` on this file lists them all/);

@@ -713,7 +713,7 @@ export class KernelDb {
           if (floorOnly && f.since_kernel && compareVersions(k.version, f.since_kernel) < 0) {
             present = false;
             basis = 'facts';
-            reasons.push(`${f.since_kernel_reason} needs ${f.since_kernel}`);
+            reasons.push(`${f.since_kernel_reason ?? `SEC("${f.prefix}")`} needs ${f.since_kernel}`);
           }
           if (target) need(target[n], target[n].what);
           return { kernel: k, present, basis, reasons };

@@ -167,7 +167,7 @@ export class ProjectFiles {
               // A value is text: a string or a number (`true` defines the name as -DNAME does).
               if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) configFlags.push(`-D${k}=${v}`);
               else if (v === true) configFlags.push(`-D${k}`);
-              else problems.push(`${configFile}: "defines": the value of ${quoted(k)} must be a string or a number; ignoring it`);
+              else problems.push(`${configFile}: "defines": the value of ${quoted(k)} must be a string, a number or true; ignoring it`);
             }
           } else problems.push(`${configFile}: "defines" must be a list ("NAME=VALUE") or an object; ignoring it`);
         }

@@ -98,8 +98,9 @@ export function publishedDiagnostic(f: Finding, uri: string): Diagnostic {
 /**
  * The most diagnostics one publish holds, the summary of those left out included: VS Code's own
  * limit per file (its extension host keeps 1,000 of a file's diagnostics, errors first, and drops
- * the rest after it has read them all). A pathological file (30,000 nested reads) had every
- * keystroke send ~15 MB that the editor then threw away; other clients list what they get.
+ * the rest after it has read them all). Every client gets the same: a pathological file (30,000
+ * nested reads) had every keystroke send ~20 MB that VS Code then threw away, and a list past a
+ * thousand is no reading for anyone; the CLI lists them all, and code actions see them all.
  */
 export const MAX_PUBLISHED = 1000;
 
@@ -132,8 +133,10 @@ export function publishedDiagnostics(
     else firstOut ??= f;
   }
   const omitted = findings.length - diagnostics.length;
+  // Where the first left out starts (its whole range could span lines of code).
+  const at = firstOut!.range.start;
   diagnostics.push({
-    range: firstOut!.range as LspRange,
+    range: { start: at, end: at },
     severity: DiagnosticSeverity.Information,
     source: SOURCE,
     // The line takes a place, so at least two are left out: never "1 more".

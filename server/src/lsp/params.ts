@@ -12,9 +12,12 @@ function uinteger(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 2 ** 31 - 1;
 }
 
-/** An LSP `integer`. */
-function integer(x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && Math.abs(x) <= 2 ** 31;
+/**
+ * A document version. LSP says `integer`, but the server only hands it back: any finite number is
+ * taken (a client may count in timestamps), and `null`, which LSP 3.15 allowed in a change.
+ */
+function version(x: unknown): x is number | null {
+  return x === null || (typeof x === 'number' && Number.isFinite(x));
 }
 
 function record(x: unknown): x is Record<string, unknown> {
@@ -52,18 +55,21 @@ export function documentUri(params: unknown): string | undefined {
 export function isOpen(params: unknown): params is { textDocument: { uri: string; version: number; text: string } } {
   if (!record(params) || !record(params.textDocument)) return false;
   const d = params.textDocument;
-  return typeof d.uri === 'string' && integer(d.version) && typeof d.text === 'string';
+  return typeof d.uri === 'string' && version(d.version) && d.version !== null && typeof d.text === 'string';
 }
 
-/** `didChange`'s params: a URI, a version, and changes each with a text (and a range, or none for the whole text). */
+/**
+ * `didChange`'s params: a URI, a version, and changes each with a text and a range (none, or
+ * `null`, for the whole text).
+ */
 export function isChange(params: unknown): params is {
   textDocument: { uri: string; version: number };
-  contentChanges: Array<{ text: string; range?: WireRange }>;
+  contentChanges: Array<{ text: string; range?: WireRange | null }>;
 } {
   if (!record(params) || !record(params.textDocument)) return false;
   const d = params.textDocument;
-  if (typeof d.uri !== 'string' || !integer(d.version) || !Array.isArray(params.contentChanges)) return false;
-  return params.contentChanges.every((c) => record(c) && typeof c.text === 'string' && (c.range === undefined || isRange(c.range)));
+  if (typeof d.uri !== 'string' || !version(d.version) || !Array.isArray(params.contentChanges)) return false;
+  return params.contentChanges.every((c) => record(c) && typeof c.text === 'string' && (c.range == null || isRange(c.range)));
 }
 
 /** A request's params about a place in a document: its URI and a position. */
@@ -71,18 +77,18 @@ export function isDocumentPosition(params: unknown): params is { textDocument: {
   return documentUri(params) !== undefined && isPosition((params as Record<string, unknown>).position);
 }
 
-/** `codeAction`'s params: a URI, a range, and a context whose `only`, if any, lists strings. */
+/** `codeAction`'s params: a URI, a range, and a context whose `only`, if any (`null` is none), lists strings. */
 export function isCodeActionParams(
   params: unknown,
-): params is { textDocument: { uri: string }; range: WireRange; context: { only?: string[] } } {
+): params is { textDocument: { uri: string }; range: WireRange; context: { only?: string[] | null } } {
   if (documentUri(params) === undefined) return false;
   const p = params as Record<string, unknown>;
   if (!isRange(p.range) || !record(p.context)) return false;
   const only = p.context.only;
-  return only === undefined || (Array.isArray(only) && only.every((k) => typeof k === 'string'));
+  return only == null || (Array.isArray(only) && only.every((k) => typeof k === 'string'));
 }
 
-/** A short sample of malformed params for a message: their JSON, at most 120 characters. */
+/** A short sample of malformed params for a message: their JSON, cut past 120 characters. */
 export function sample(params: unknown): string {
   let text: string | undefined;
   try {
@@ -91,5 +97,8 @@ export function sample(params: unknown): string {
     text = undefined;
   }
   if (text === undefined) return typeof params;
-  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
+  if (text.length <= 120) return text;
+  // Never half of a surrogate pair (JSON.stringify escapes lone ones, so only a pair can be cut).
+  const cut = /[\ud800-\udbff]/.test(text[118]) ? 118 : 119;
+  return `${text.slice(0, cut)}…`;
 }

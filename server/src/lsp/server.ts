@@ -573,11 +573,30 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   connection.onDidChangeTextDocument((p) => {
-    if (!isChange(p)) return malformed('textDocument/didChange', p);
+    if (!isChange(p)) {
+      malformed('textDocument/didChange', p);
+      // The change is lost, so the text of an open document the server holds is no longer the
+      // editor's: later changes would land in the wrong places. It is closed here (its
+      // diagnostics cleared) until the editor opens it again.
+      const lost = documentUri(p);
+      if (lost !== undefined)
+        void (startup ?? Promise.resolve()).then(() => {
+          if (!docs?.get(lost)) return;
+          close(lost);
+          warnOnce(
+            `${lost.split('/').pop()}: the editor sent a change this server cannot read, so its text here is out of date; close and reopen the file to have it checked again`,
+          );
+        });
+      return;
+    }
     void (startup ?? Promise.resolve()).then(() => {
       const uri = p.textDocument.uri;
       if (!docs?.get(uri)) return malformed('textDocument/didChange of a document that is not open', p);
-      const doc = guard('change', () => docs?.change(uri, p.textDocument.version, p.contentChanges), undefined);
+      // A change whose range is null replaces the whole text (as one without a range does); a
+      // null version (LSP 3.15 allowed one) counts on from the last, so each text has its own.
+      const changes = p.contentChanges.map((c) => (c.range ? { range: c.range, text: c.text } : { text: c.text }));
+      const version = p.textDocument.version ?? docs.get(uri)!.version + 1;
+      const doc = guard('change', () => docs?.change(uri, version, changes), undefined);
       if (!doc) return;
       const saved = onDisk.get(uri);
       const back = saved !== undefined && saved.length === doc.text.length && saved === doc.text;
