@@ -26,6 +26,7 @@ export function quoted(s: string, max = 60): string {
   return `"${t.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it finds the control characters to escape
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;

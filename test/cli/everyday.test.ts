@@ -475,7 +475,10 @@ test('requirements: a function in a data section (SEC("license")) is not a progr
   // near miss, fentry, still fails where BPF_PROG_TYPE_TRACING is missing.
   const c = cli(['check', '--no-compile', join(dir, 'data.bpf.c')]);
   assert.doesNotMatch(c.stdout, /undefined|SEC\("(license|\.maps|\.rodata)"\)/);
-  assert.match(c.stdout, /SEC\("fentry\/do_exit"\) cannot load on \d+ of \d+ target kernels; BPF_PROG_TYPE_TRACING is missing[^\n]*\[prog-type-unavailable\]/);
+  assert.match(
+    c.stdout,
+    /SEC\("fentry\/do_exit"\) cannot load on \d+ of \d+ target kernels; BPF_PROG_TYPE_TRACING is missing[^\n]*\[prog-type-unavailable\]/,
+  );
 });
 
 test('doctor reads a fixture root: what is there, what is missing, the distro install command for headers', () => {
