@@ -15,18 +15,23 @@ export function detached(s: string): string {
  * the value is the user's, and may be 100,000 characters long.
  */
 export function quoted(s: string, max = 60): string {
-  let t = s;
-  if (s.length > max) {
-    let head = max - 20;
-    let tail = s.length - 19;
-    if (isHighSurrogate(s.charCodeAt(head - 1))) head--;
-    if (isLowSurrogate(s.charCodeAt(tail))) tail++;
-    t = `${s.slice(0, head)}…${s.slice(tail)}`;
-  }
+  const t = s.length > max ? `${headOf(s, max - 20)}…${tailOf(s, 19)}` : s;
   return `"${t.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: it finds the control characters to escape
 const CONTROL = /[\u0000-\u001f\u007f]/g;
-const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
-const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
+
+/** The first `n` UTF-16 units of `s`, one fewer where the cut would split a surrogate pair. */
+export function headOf(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const c = s.charCodeAt(n - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+}
+
+/** The last `n` UTF-16 units of `s`, one fewer where the cut would split a surrogate pair. */
+export function tailOf(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const c = s.charCodeAt(s.length - n);
+  return s.slice(c >= 0xdc00 && c <= 0xdfff ? s.length - n + 1 : s.length - n);
+}

@@ -21,6 +21,17 @@ const root = join(__dirname, '..', '..');
 const example = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
 const INVALID_PARAMS = -32602;
 
+/** Runs `body` against a fresh server (no object pass), stopped afterwards. */
+async function withServer(body: (c: TestClient) => Promise<void>): Promise<void> {
+  const c = await TestClient.start();
+  try {
+    c.settings = { compile: 'off' };
+    await body(c);
+  } finally {
+    await c.stop();
+  }
+}
+
 /** The error code a request is answered with, or 'ok'. */
 async function answer(c: TestClient, method: string, params: unknown): Promise<number | 'ok'> {
   try {
@@ -43,9 +54,7 @@ async function stillServing(c: TestClient, name: string): Promise<void> {
 test('malformed notifications are dropped and said once per method; malformed requests get InvalidParams; the server keeps serving', {
   timeout: 180_000,
 }, async () => {
-  const c = await TestClient.start();
-  try {
-    c.settings = { compile: 'off' };
+  await withServer(async (c) => {
     const uri = 'file:///work/malformed/a.bpf.c';
     c.open(uri, example);
     await c.diagnostics(uri, (d) => d.length > 0, 1, 60_000);
@@ -106,17 +115,13 @@ test('malformed notifications are dropped and said once per method; malformed re
       c.logs.slice(before).filter((l) => l.message.includes('malformed')),
       [],
     );
-  } finally {
-    await c.stop();
-  }
+  });
 });
 
 test('a malformed change to an open document: its text is lost, so it is closed (diagnostics cleared, a warning) until it is opened again', {
   timeout: 180_000,
 }, async () => {
-  const c = await TestClient.start();
-  try {
-    c.settings = { compile: 'off' };
+  await withServer(async (c) => {
     const uri = 'file:///work/malformed/lost.bpf.c';
     const other = 'file:///work/malformed/other.bpf.c';
     c.open(uri, example);
@@ -140,15 +145,11 @@ test('a malformed change to an open document: its text is lost, so it is closed 
     // Opened again, it is checked again.
     c.open(uri, example, 4);
     assert.ok((await c.diagnostics(uri, (d) => d.length > 0, 4, 60_000)).length > 0);
-  } finally {
-    await c.stop();
-  }
+  });
 });
 
 test('what older clients send is served: a null version, a null range for the whole text, only: null', { timeout: 180_000 }, async () => {
-  const c = await TestClient.start();
-  try {
-    c.settings = { compile: 'off' };
+  await withServer(async (c) => {
     const uri = 'file:///work/malformed/old.bpf.c';
     c.open(uri, example);
     const before = await c.diagnostics(uri, (d) => d.length > 0, 1, 60_000);
@@ -179,17 +180,13 @@ test('what older clients send is served: a null version, a null range for the wh
       c.logs.filter((l) => l.message.includes('malformed')),
       [],
     );
-  } finally {
-    await c.stop();
-  }
+  });
 });
 
 test('a seeded storm of 1,500 random messages, well formed and not: every request answered, the server keeps serving', {
   timeout: 180_000,
 }, async () => {
-  const c = await TestClient.start();
-  try {
-    c.settings = { compile: 'off' };
+  await withServer(async (c) => {
     const rand = prng(7);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
     const uris = [
@@ -266,7 +263,5 @@ test('a seeded storm of 1,500 random messages, well formed and not: every reques
     await Promise.all(requests);
     await stillServing(c, 'after-storm');
     assert.ok(!c.stderr.includes('unhandled') && !c.stderr.includes('uncaught'), c.stderr.slice(-3000));
-  } finally {
-    await c.stop();
-  }
+  });
 });

@@ -5,6 +5,7 @@
  */
 
 import type { Position, Range } from '../parse/positions';
+import { headOf, tailOf } from '../../../kernel-db/src/strings';
 
 export type { Position, Range };
 
@@ -87,11 +88,9 @@ export function codeQuote(code: string): string {
   if (whole !== undefined && whole.length <= CODE_QUOTE_MAX) return `\`${whole}\``;
   const headLen = Math.ceil((CODE_QUOTE_MAX * 2) / 3);
   const tailLen = CODE_QUOTE_MAX - headLen - 1;
-  let head = (whole ?? one(code.slice(0, headLen * 4)).trimStart()).slice(0, headLen).trimEnd();
-  let tail = (whole ?? one(code.slice(-tailLen * 4)).trimEnd()).slice(-tailLen).trimStart();
   // Never half of a surrogate pair at a cut.
-  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
-  if (/^[\udc00-\udfff]/.test(tail)) tail = tail.slice(1);
+  const head = headOf(whole ?? one(code.slice(0, headLen * 4)).trimStart(), headLen).trimEnd();
+  const tail = tailOf(whole ?? one(code.slice(-tailLen * 4)).trimEnd(), tailLen).trimStart();
   return `\`${head}…${tail}\``;
 }
 

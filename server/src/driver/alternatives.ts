@@ -16,6 +16,7 @@ import type { RuntimeChoices } from '../analysis/runtimeChoices';
 import { type AttachPoint, attachPoints } from '../rules/attach-points';
 import type { FlagRegion } from '../analysis/loaderFlags';
 import type { Kernel } from '../../../kernel-db/src/query/db';
+import type { Facts } from '../../../kernel-db/src/query/facts';
 import { compareVersions } from '../../../kernel-db/src/version';
 
 /**
@@ -98,11 +99,12 @@ export function applyAlternatives(
   model: FileModel,
   lines: LineIndex,
   runtime: RuntimeChoices | undefined,
-  flagged: readonly FlagRegion[] = [],
-  kernels: readonly Kernel[] = [],
+  flagged: readonly FlagRegion[],
+  kernels: readonly Kernel[],
+  facts: Facts,
 ): Finding[] {
   if (flagged.length) findings = findings.map((f) => underFlag(f, flagged, lines));
-  const points = attachPoints(model).filter((p) => !p.bcc);
+  const points = attachPoints(model, facts).filter((p) => !p.bcc);
   // Most files have neither a loader nor `SEC("?…")` programs: nothing to weigh (asked before
   // the programs' ranges are built: this runs on every edit, over every program of the file).
   if (!runtime && !points.some((p) => p.optional)) return findings;

@@ -354,7 +354,7 @@ function* steps(input: AnalysisInput): Generator<number, Finding[], void> {
   // program's alternatives may be anywhere in it, so this is never cached per function).
   const flagged = input.runtime?.rodata.size ? flagRegions(model, input.runtime.rodata) : [];
   const decided = input.object ? mergeObjectFindings(findings, input.object, text) : findings;
-  const varied = checkGuardFixes(applyAlternatives(decided, model, lines, input.runtime, flagged, kernels), kernels, text, lines);
+  const varied = checkGuardFixes(applyAlternatives(decided, model, lines, input.runtime, flagged, kernels, db.facts), kernels, text, lines);
   // Suppression comments apply last, so cached findings obey comments added later.
   const ds = directives(text);
   const kept = ds.length

@@ -85,7 +85,7 @@ function programsOf(db: KernelDb, r: AnalysedFile, model: FileModel, kernels: re
   const starts = computeLineStarts(text);
   const offsetOf = (f: Finding) => offsetAt(text, starts, f.range.start);
   const inside = (fn: FunctionInfo, off: number) => off >= fn.node.startIndex && off < fn.node.endIndex;
-  const points = attachPoints(model);
+  const points = attachPoints(model, db.facts);
   const belongs = (f: Finding, reach: readonly FunctionInfo[], point: AttachPoint) => {
     const off = offsetOf(f);
     if (model.functions.some((fn) => inside(fn, off))) return reach.some((g) => inside(g, off));
@@ -112,8 +112,6 @@ function programsOf(db: KernelDb, r: AnalysedFile, model: FileModel, kernels: re
     const errors = mine.filter((f) => f.severity === 'error');
     const failing = new Set(errors.flatMap((f) => f.kernels));
     const section = facts.section(sec);
-    // A function in a data section (SEC("license"), SEC(".maps")) is not a program libbpf loads.
-    if (section?.fact.kind === 'elf_data_section') continue;
     const progType = section?.fact.prog_type ?? undefined;
     const uses: FloorItem[] = [];
     const configs = new Set<string>();

@@ -7,6 +7,8 @@
  * an asynchronous step whose exception would end the process.
  */
 
+import { headOf } from '../../../kernel-db/src/strings';
+
 /** An LSP `uinteger`. */
 function uinteger(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 2 ** 31 - 1;
@@ -97,8 +99,5 @@ export function sample(params: unknown): string {
     text = undefined;
   }
   if (text === undefined) return typeof params;
-  if (text.length <= 120) return text;
-  // Never half of a surrogate pair (JSON.stringify escapes lone ones, so only a pair can be cut).
-  const cut = /[\ud800-\udbff]/.test(text[118]) ? 118 : 119;
-  return `${text.slice(0, cut)}…`;
+  return text.length <= 120 ? text : `${headOf(text, 119)}…`;
 }

@@ -591,11 +591,12 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
     void (startup ?? Promise.resolve()).then(() => {
       const uri = p.textDocument.uri;
-      if (!docs?.get(uri)) return malformed('textDocument/didChange of a document that is not open', p);
+      const current = docs?.get(uri);
+      if (!current) return malformed('textDocument/didChange of a document that is not open', p);
       // A change whose range is null replaces the whole text (as one without a range does); a
       // null version (LSP 3.15 allowed one) counts on from the last, so each text has its own.
       const changes = p.contentChanges.map((c) => (c.range ? { range: c.range, text: c.text } : { text: c.text }));
-      const version = p.textDocument.version ?? docs.get(uri)!.version + 1;
+      const version = p.textDocument.version ?? current.version + 1;
       const doc = guard('change', () => docs?.change(uri, version, changes), undefined);
       if (!doc) return;
       const saved = onDisk.get(uri);

@@ -7,7 +7,7 @@
  */
 import { LIBBPF } from '../analysis/loader';
 import type { Kernel, KernelDb } from '../../../kernel-db/src/query/db';
-import type { SectionFact } from '../../../kernel-db/src/query/facts';
+import type { Facts, SectionFact } from '../../../kernel-db/src/query/facts';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel } from '../analysis/file';
@@ -111,7 +111,7 @@ export function reportPerSection(ctx: RuleContext, rule: string, verdict: (p: At
   // The verdicts of this rule and loader, by point key: one look-up per point, with the key the
   // point already holds (no key string built per point on every edit).
   const verdicts = verdictCache.get(ctx.kernels, `${rule}\u0000${JSON.stringify(ctx.loader)}`, () => new Map());
-  for (const p of attachPoints(ctx.model)) {
+  for (const p of attachPoints(ctx.model, ctx.db.facts)) {
     let v = verdicts.get(p.key);
     if (v === undefined) {
       if (verdicts.size >= VERDICTS_PER_RULE) verdicts.clear();
@@ -125,13 +125,15 @@ const pointsCache = new OwnedCache<FileModel, readonly AttachPoint[]>({ name: 'a
 
 /**
  * Every program attach point of the file, in source order (found once per file model: rules ask
- * for them in every function).
+ * for them in every function). `facts` say which sections hold data (`license`, `.maps`,
+ * `.rodata`): a function put in one is not a program libbpf loads, so it has no attach point.
+ * They are the database's facts, the same for every model it analyses.
  */
-export function attachPoints(model: FileModel): readonly AttachPoint[] {
-  return pointsCache.get(model, '', () => findAttachPoints(model));
+export function attachPoints(model: FileModel, facts: Facts): readonly AttachPoint[] {
+  return pointsCache.get(model, '', () => findAttachPoints(model, facts));
 }
 
-function findAttachPoints(model: FileModel): AttachPoint[] {
+function findAttachPoints(model: FileModel, facts: Facts): AttachPoint[] {
   const out: AttachPoint[] = [];
   let programSecs: Set<string> | undefined;
   for (const site of model.sites()) {
@@ -141,7 +143,7 @@ function findAttachPoints(model: FileModel): AttachPoint[] {
       const isProgram = site.target
         ? site.target.kind === 'function'
         : (programSecs ??= new Set(model.functions.map((f) => f.sec).filter((s): s is string => !!s))).has(site.section);
-      if (!isProgram) continue;
+      if (!isProgram || facts.section(site.section)?.fact.kind === 'elf_data_section') continue;
     } else if (site.kind !== 'bcc-probe') continue;
     const p = pointCache.get(site, () => pointOf(site));
     if (p) out.push(p);

@@ -34,7 +34,7 @@ export const configRequired: Rule = {
     const needs = new Map<string, SectionNeeds | undefined>();
     const functions = new Map<string, Node>();
     for (const fn of ctx.model.functions) if (!functions.has(fn.name)) functions.set(fn.name, fn.node);
-    for (const p of attachPoints(ctx.model)) {
+    for (const p of attachPoints(ctx.model, ctx.db.facts)) {
       const key = `${p.sec}\u0000${p.optional}`;
       if (!needs.has(key)) needs.set(key, needsCache.get(ctx.kernels, key, () => sectionNeeds(ctx, p) ?? null) ?? undefined);
       checkSection(ctx, p, needs.get(key), functions.get(p.program), seen, reports);
@@ -307,7 +307,12 @@ function checkHelpers(ctx: RuleContext, f: FunctionFacts) {
   const secConfigs = sectionConfigs.get(
     ctx.model,
     '',
-    () => new Set([...new Set(attachPoints(ctx.model).map((p) => p.sec))].flatMap((sec) => ctx.db.facts.section(sec)?.fact.configs ?? [])),
+    () =>
+      new Set(
+        [...new Set(attachPoints(ctx.model, ctx.db.facts).map((p) => p.sec))].flatMap(
+          (sec) => ctx.db.facts.section(sec)?.fact.configs ?? [],
+        ),
+      ),
   );
   for (const call of body.descendantsOfType('call_expression')) {
     const fnNode = call?.childForFieldName('function');

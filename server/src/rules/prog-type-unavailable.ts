@@ -39,9 +39,6 @@ function check(ctx: RuleContext, p: AttachPoint): SectionVerdict | undefined {
   // `SEC("?…")` programs are loaded only where user space turns them on.
   if (p.optional) return undefined;
   const f = m.fact;
-  // A data section (`license`, `.maps`, `.rodata`) holds no program: what a function put there
-  // does is not the program type's story (requirements lists no row for it either).
-  if (f.kind === 'elf_data_section') return undefined;
   // The section without its target: the program type, attach type and feature floor alone.
   const base = ctx.db.section(f.prefix, ctx.kernels);
   const trampoline = usesTrampoline(f);
