@@ -227,7 +227,7 @@ export interface Crash {
   readonly python?: boolean;
 }
 
-/** Checks one input through parse, analysis, fixes and hovers; returns what broke, if anything. */
+/** Checks one input through parse, analysis, fixes, the portability report and hovers; returns what broke, if anything. */
 export class Checker {
   private constructor(
     private readonly parser: CParser,
@@ -266,8 +266,6 @@ export class Checker {
       if (!tree) return undefined;
       // The portability report (the CLI's requirements, the editor's report and code lenses).
       const report = documentReport(this.engine.db, { path: 'input.bpf.c', uri, text, tree, findings: r.findings }, r.kernels);
-      if (report.grid.length !== report.programs.length)
-        return `report: ${report.grid.length} grid rows for ${report.programs.length} programs`;
       for (const g of report.grid)
         if (g.line < 0 || g.line >= lines.lineCount) return `report: a program on line ${g.line}, outside the text`;
       // One hover an input (each builds the file model again): on a finding half of the time.
