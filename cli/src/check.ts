@@ -407,11 +407,15 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     }
     for (const p of problems) io.err(`${st.yellow('warning:')} ${p}\n`);
     if (noClang) io.out(`object pass: ${noClang}; checked from source\n`);
-    if (clang) {
-      const compiled = results.filter((r) => r.object?.mode === 'object').length;
-      for (const r of results) if (r.object?.mode === 'source') io.out(`${r.path}: object pass skipped: ${r.object.reason}\n`);
+    // A file skipped or unreadable (said above, with why) was not checked at all: the counts
+    // below are of the files that were.
+    const checked = results.filter((r) => r.error === undefined);
+    const unchecked = results.length - checked.length;
+    if (clang && checked.length) {
+      const compiled = checked.filter((r) => r.object?.mode === 'object').length;
+      for (const r of checked) if (r.object?.mode === 'source') io.out(`${r.path}: object pass skipped: ${r.object.reason}\n`);
       io.out(
-        `object pass (${clang}): ${compiled} of ${plural(results.length, 'file')} compiled and checked as objects; the rest from source only\n`,
+        `object pass (${clang}): ${compiled} of ${plural(checked.length, 'file')} compiled and checked as objects${compiled < checked.length ? '; the rest from source only' : ''}\n`,
       );
     }
     const byProject = new Map<string, number>();
@@ -421,7 +425,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     if (own)
       io.out(`${plural(own, 'file')} ${own === 1 ? 'uses its' : 'use their'} project's target instead of ${settings.targetKernels}\n`);
     io.out(
-      `${plural(results.length, 'file')} checked against ${plural(kernels.length, 'kernel')} (${settings.targetKernels}): ${plural(errors, 'error')}, ${plural(warnings, 'warning')}${fix ? `; fixed ${plural(fixedFiles, 'file')}` : ''}\n`,
+      `${plural(checked.length, 'file')} checked against ${plural(kernels.length, 'kernel')} (${settings.targetKernels}): ${plural(errors, 'error')}, ${plural(warnings, 'warning')}${fix ? `; fixed ${plural(fixedFiles, 'file')}` : ''}${unchecked ? `; ${plural(unchecked, 'file')} not checked (see above)` : ''}\n`,
     );
     if (tooManyWarnings) io.out(`more warnings than --max-warnings ${maxWarnings}\n`);
   }

@@ -54,8 +54,23 @@ for (const f of FILES) {
     });
     assert.match(r.stdout + r.stderr, f.reason, r.stdout + r.stderr);
     assert.equal(r.status, 2, r.stdout + r.stderr);
+    // The summary counts only the files that were checked.
+    assert.match(r.stdout, /^0 files checked against \d+ kernels .*; 1 file not checked \(see above\)$/m, r.stdout);
   });
 }
+
+test('near miss: beside an odd file, the example is checked and counted, the odd file is not', () => {
+  const odd = join(dir, 'beside.bpf.c');
+  writeFileSync(odd, binary(64 * 1024));
+  const ok = join(dir, 'beside-ok.bpf.c');
+  writeFileSync(ok, example);
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-portability.js'), 'check', '--no-compile', odd, ok], {
+    encoding: 'utf8',
+    cwd: root,
+  });
+  assert.match(r.stdout, /^1 file checked against \d+ kernels [^;]*; 1 file not checked \(see above\)$/m, r.stdout);
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+});
 
 test('near miss: the example itself, and lines up to the limits, are analysed', () => {
   assert.equal(unanalysable(example), undefined);
