@@ -132,6 +132,45 @@ int kprobe__do_exit(struct pt_regs *ctx)
   assertFindings(bcc, await check(bcc));
 });
 
+test('unsafe-kernel-deref: an address in parentheses is taken, not read; a read in parentheses is still a read', async () => {
+  // Falco's modern probe takes `&(signal->thread_head)` of a pointer BPF_CORE_READ returned.
+  const code = `${CORE}
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct signal_struct *signal = BPF_CORE_READ(task, signal);
+    struct list_head *head = &(signal->thread_head);
+    struct list_head *twice = &((signal->thread_head));
+    struct list_head *next = BPF_CORE_READ(head, next);
+    int nr = (signal->nr_threads);
+           // ^^^^^^^^^^^^^^^^^^ unsafe-kernel-deref
+    return (long)next + (long)twice + nr;
+}
+`;
+  assertFindings(code, await check(code));
+});
+
+test('non-core-field-read: a probe read of an address in parentheses gets the same CO-RE rewrite', async () => {
+  const code = `#include <linux/sched.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+SEC("kprobe/do_exit")
+int BPF_KPROBE(on_exit, long code)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    int pid = 0;
+    bpf_probe_read_kernel(&pid, sizeof(pid), &(task->pid));
+                                            // ^^^^^^^^^ non-core-field-read
+    return pid;
+}
+`;
+  const f = await check(code, { targetKernels: '5.4-6.8' });
+  assertFindings(code, f);
+  assert.match(f[0].fixes[0]?.title ?? '', /CO-RE|BPF_CORE_READ/, JSON.stringify(f[0].fixes.map((x) => x.title)));
+});
+
 test('non-core-field-read: kernel headers bake offsets in; the message gives them and the failing kernels', async () => {
   const code = `#include <linux/sched.h>
 #include <bpf/bpf_helpers.h>

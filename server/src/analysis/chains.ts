@@ -233,17 +233,18 @@ function modeOf(top: Node, finalType: CType, src: (n: Node) => string, scope: Fu
       return { mode: 'skip', within: a.type.replace('_expression', '') };
     if (a.type === 'function_definition' || a.type === 'compound_statement') break;
   }
-  const p = parentOf(top);
+  const whole = unparenthesized(top);
+  const p = parentOf(whole);
   if (p?.type === 'pointer_expression' && p.child(0)?.type === '&') return { mode: 'address' };
   // The whole argument of a project macro that reads it through a probe read (`READ_KERN(t->pid)`):
   // the macro hands its address to the helper.
   if (p?.type === 'argument_list' && parentOf(p)?.type === 'call_expression') {
     const fn = parentOf(p)?.childForFieldName('function');
     const macro = fn ? scope.env.model.functionMacros.get(src(fn)) : undefined;
-    const index = p.namedChildren.filter((c) => c && c.type !== 'comment').findIndex((c) => c?.id === top.id);
+    const index = p.namedChildren.filter((c) => c && c.type !== 'comment').findIndex((c) => c?.id === whole.id);
     if (macro && index >= 0 && macro.probeReads.has(index)) return { mode: 'address', within: macro.name };
   }
-  if (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return { mode: 'write' };
+  if (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === whole.id) return { mode: 'write' };
   if (p?.type === 'update_expression') return { mode: 'write' };
   // An array member used as a value decays to its address.
   if (finalType.arr > 0) return { mode: 'address' };
@@ -298,8 +299,18 @@ export function coreMacroChains(body: Node, scope: FunctionScope, text: string):
   return out;
 }
 
+/**
+ * `top` with the parentheses around it: they change nothing, so `&(signal->thread_head)` takes the
+ * address as `&signal->thread_head` does, and `(t->pid) = 0` writes.
+ */
+function unparenthesized(top: Node): Node {
+  let whole = top;
+  for (let q = parentOf(whole); q?.type === 'parenthesized_expression'; q = parentOf(whole)) whole = q;
+  return whole;
+}
+
 function probeReadAround(top: Node, src: (n: Node) => string): Chain['probeRead'] {
-  const amp = parentOf(top);
+  const amp = parentOf(unparenthesized(top));
   const args = amp ? parentOf(amp) : null;
   const call = args ? parentOf(args) : null;
   if (!amp || args?.type !== 'argument_list' || call?.type !== 'call_expression') return undefined;
