@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Kind, type BtfType } from '../../kernel-db/src/btf/reader';
 import { writeBtf } from '../../kernel-db/src/btf/writer';
 import { KernelDb } from '../../kernel-db/src/query/db';
@@ -280,6 +281,29 @@ int BPF_PROG(on_exit, long code)
   assert.deepEqual(f[1].fixes, [], 'no fix in a case label');
   // Near miss: a target without CentOS 8 numbers pid_type one way.
   assert.deepEqual(await check(bare(code), ['enum-value-not-relocated'], { targetKernels: '4.19-7.x' }), []);
+});
+
+test('enum-value-not-relocated: a project header\'s macro is not the kernel enum constant of the same name', async (t) => {
+  // Tracee's common/network.h: `#define FULL 65536`, where enum slab_state has a FULL of 3 or 4.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-enum-macro-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'network.h'), '#pragma once\n#define FULL    65536       // 1 << 16\n#define HEADERS 0\n#define SIZE_OF(x) (x)\n');
+  const body = (include: string) => `${CORE}${include}
+SEC("cgroup_skb/ingress")
+int on_skb(struct __sk_buff *ctx)
+{
+    unsigned int size = ctx->len;
+    size = size > FULL ? SIZE_OF(FULL) : size;
+    return size == HEADERS;
+}
+`;
+  const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+  assert.deepEqual(await analyzeSnippet(body('#include "network.h"\n'), { rules: ['enum-value-not-relocated'], uri }), []);
+  // Near miss: without the header, FULL is enum slab_state's, numbered differently across kernels.
+  const bareCode = body('');
+  const f = await analyzeSnippet(bareCode, { rules: ['enum-value-not-relocated'], uri });
+  assert.equal(f.length, 2, JSON.stringify(f.map((x) => x.message.split('\n')[0])));
+  assert.match(f[0].message, /enum slab_state/);
 });
 
 test('enum-value-not-relocated: cgroup subsystem ids depend on the config; silent under a version guard', async () => {

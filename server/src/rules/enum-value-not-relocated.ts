@@ -32,7 +32,7 @@ export const enumValueNotRelocated: Rule = {
     for (const id of f.fn.body.descendantsOfType('identifier')) {
       if (!id) continue;
       const name = ctx.text(id);
-      if (declared.has(name) || !isValueUse(ctx, id)) continue;
+      if (declared.has(name) || isMacro(ctx, name) || !isValueUse(ctx, id)) continue;
       let v = seen.get(name);
       if (v === undefined) {
         v = verdictFor(ctx, name);
@@ -53,8 +53,8 @@ interface Verdict {
 }
 
 /**
- * Names the function or the file declare themselves (parameters, locals, globals, macros, the
- * file's own enums): a use of those is not the kernel's constant.
+ * Names the function or the file declare themselves (parameters, locals, globals, the file's own
+ * enums): a use of those is not the kernel's constant. Macros are {@link isMacro}.
  */
 function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
   const out = new Set<string>([...f.fn.params.map((p) => p.name), ...ctx.model.globals.keys()]);
@@ -73,7 +73,6 @@ function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
     }
   }
   const text = ctx.model.text;
-  for (const m of text.matchAll(/^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)/gm)) out.add(m[1]);
   // Enumerators of enums the file defines (`enum { MY_KEY = 1 };`).
   for (const m of text.matchAll(/\benum\b[^;{()]*\{([^}]*)\}/g)) {
     for (const e of m[1].split(',')) {
@@ -82,6 +81,15 @@ function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
     }
   }
   return out;
+}
+
+/**
+ * Whether `name` is a macro of the file, its project headers or the build's `-D`s: the
+ * preprocessor replaces it before any enum is looked at (`#define FULL 65536` in a header is not
+ * `enum slab_state`'s `FULL`).
+ */
+function isMacro(ctx: RuleContext, name: string): boolean {
+  return ctx.model.macros.has(name) || ctx.model.functionMacros.has(name);
 }
 
 /** Whether an identifier is read as a value (not a callee, a declared name, a label or a macro argument that names things). */
