@@ -283,11 +283,14 @@ int BPF_PROG(on_exit, long code)
   assert.deepEqual(await check(bare(code), ['enum-value-not-relocated'], { targetKernels: '4.19-7.x' }), []);
 });
 
-test('enum-value-not-relocated: a project header\'s macro is not the kernel enum constant of the same name', async (t) => {
+test("enum-value-not-relocated: a project header's macro is not the kernel enum constant of the same name", async (t) => {
   // Tracee's common/network.h: `#define FULL 65536`, where enum slab_state has a FULL of 3 or 4.
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-enum-macro-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'network.h'), '#pragma once\n#define FULL    65536       // 1 << 16\n#define HEADERS 0\n#define SIZE_OF(x) (x)\n');
+  writeFileSync(
+    join(dir, 'network.h'),
+    '#pragma once\n#define FULL    65536       // 1 << 16\n#define HEADERS 0\n#define SIZE_OF(x) (x)\n',
+  );
   const body = (include: string) => `${CORE}${include}
 SEC("cgroup_skb/ingress")
 int on_skb(struct __sk_buff *ctx)
