@@ -66,6 +66,8 @@ const EXPECTED: Record<string, string[]> = {
     'attribute __attribute__(aligned(2))',
     'attribute __attribute__(packed)',
     'attribute __attribute__(aligned(8))',
+    // SEC written out: a section like SEC's, beside the attribute it is.
+    'section "license" -> variable legacy_license',
     'attribute __attribute__(section("license"), used) (masked)',
     'attribute __attribute__(used) (masked)',
     'attribute __attribute__(aligned(8)) (masked)',

@@ -66,6 +66,33 @@ int BPF_KPROBE(on_exit_kprobe, long code)
   assert.deepEqual(await check(bare(code), ['prog-type-unavailable'], { targetKernels: '5.8-7.x', architectures: ['x86_64'] }), []);
 });
 
+test('SEC written out as __attribute__((section(…), used)) declares programs, the license and maps as SEC does', async () => {
+  // Tetragon declares its programs and license so: the license is not global data, and the
+  // programs are programs (their sections checked, in the report).
+  const code = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char _license[] __attribute__((section("license"), used)) = "Dual BSD/GPL";
+int counter __attribute__((used));
+//  ^^^^^^^ verifier-global-data: counter
+
+__attribute__((section(("raw_tracepoint/cgroup_rmdir")), used)) int
+tg_cgroup_rmdir(struct bpf_raw_tracepoint_args *ctx)
+{
+    return counter;
+}
+
+static __attribute__((section("fentry/proc_task_name"), used)) int
+//                            ^^^^^^^^^^^^^^^^^^^^^^^ prog-type-unavailable: BPF_PROG_TYPE_TRACING is missing on
+tg_fentry(void *ctx)
+{
+    return 0;
+}
+`;
+  const f = await check(code, ['prog-type-unavailable', 'verifier-global-data'], { targetKernels: '4.19-7.x' });
+  assertFindings(code, f);
+});
+
 test('prog-type-unavailable: SEC("?…") programs are optional and stay silent', async () => {
   const code = `${CORE}
 SEC("?fentry/do_exit")

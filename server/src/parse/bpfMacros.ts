@@ -109,6 +109,8 @@ class MacroPass {
   private readonly masker: Masker;
   private readonly sites: BpfMacroSite[] = [];
   private readonly gnuAttributes: Array<{ ident: number; close: number }> = [];
+  /** Section sites of `__attribute__((section(…)))`, by the attribute's token: masked with it. */
+  private readonly attributeSections = new Map<number, Mutable<SectionSite>>();
   private readonly sections: Array<{ ident: number; close: number; site: Mutable<SectionSite> }> = [];
   private readonly mapMembers: Array<{ brace: number; site: { map: string | null } }> = [];
   private readonly methodCandidates: Array<{ ident: number; close: number }> = [];
@@ -351,7 +353,10 @@ class MacroPass {
       this.masker.blank(t.start, end);
       this.sites.push({ kind: 'attribute', name, start: t.start, end, args: split.args, masked: true });
     } else if (GNU_ATTRIBUTE.has(name)) {
-      if (close > 0) this.gnuAttributes.push({ ident: i, close });
+      if (close > 0) {
+        this.gnuAttributes.push({ ident: i, close });
+        this.visitAttributeSection(i, close);
+      }
     } else if (close < 0) {
       return;
     } else if (PROGRAM_WRAPPERS.has(name)) {
@@ -410,6 +415,62 @@ class MacroPass {
     };
     this.sites.push(site);
     this.sections.push({ ident: i, close, site });
+  }
+
+  /**
+   * `__attribute__((section("kprobe/x"), used))`, what `SEC("kprobe/x")` expands to, written out
+   * (Tetragon declares its programs and its license so): a section like SEC's, of the function or
+   * variable it annotates. The attribute itself is masked or not as any other.
+   */
+  private visitAttributeSection(i: number, close: number): void {
+    for (let j = i + 1; j < close; j++) {
+      const t = this.tokens[j]!;
+      if (t.kind !== 'ident' || (t.text !== 'section' && t.text !== '__section__')) continue;
+      const before = this.tokens[j - 1]?.text;
+      if ((before !== '(' && before !== ',') || this.tokens[j + 1]?.text !== '(') continue;
+      const end = this.match[j + 1]!;
+      if (end <= j + 1 || end >= close) return;
+      // `section(("…"))`: redundant parentheses around the name.
+      let a = j + 2;
+      let b = end - 1;
+      while (a < b && this.tokens[a]!.text === '(' && this.match[a] === b) {
+        a++;
+        b--;
+      }
+      let section: string | null = a <= b ? '' : null;
+      for (let k = a; k <= b && section !== null; k++) {
+        const s = this.tokens[k]!;
+        section =
+          s.kind === 'string' && s.text.startsWith('"') && s.text.endsWith('"') && s.text.length >= 2
+            ? section + decodeStringBody(s.text.slice(1, -1))
+            : null;
+      }
+      // The name's literal is the argument, as SEC's is: findings about the section point at it.
+      const args =
+        a <= b
+          ? [
+              {
+                text: detached(this.text.slice(this.tokens[a]!.start, this.tokens[b]!.end)),
+                start: this.tokens[a]!.start,
+                end: this.tokens[b]!.end,
+              },
+            ]
+          : [];
+      const site: Mutable<SectionSite> = {
+        kind: 'section',
+        name: this.tokens[i]!.text,
+        start: this.tokens[i]!.start,
+        end: this.tokens[close]!.end,
+        args,
+        masked: false,
+        section,
+        target: null,
+      };
+      this.sites.push(site);
+      this.sections.push({ ident: i, close, site });
+      this.attributeSections.set(i, site);
+      return;
+    }
   }
 
   /** `int BPF_KPROBE(name, params…)` parses as a function declarator as it is: report, don't mask. */
@@ -623,6 +684,8 @@ class MacroPass {
     const split = inner ? this.splitArgs(ident + 2, close - 1) : this.splitArgs(ident + 1, close);
     if (mask) this.masker.blank(t.start, end);
     this.sites.push({ kind: 'attribute', name: t.text, start: t.start, end, args: split?.args ?? [], masked: mask });
+    const section = this.attributeSections.get(ident);
+    if (section) section.masked = mask;
   }
 
   /** How many attributes of a run starting at `first` and ending at `last` the grammar accepts. */
