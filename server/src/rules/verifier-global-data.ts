@@ -12,6 +12,7 @@ import type { Node } from 'web-tree-sitter';
 import type { Kernel } from '../../../kernel-db/src/query/db';
 import { compareVersions } from '../../../kernel-db/src/version';
 import type { FileModel, FunctionInfo } from '../analysis/file';
+import type { CType } from '../analysis/ctypes';
 import type { Rule, RuleContext } from './rule';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { parentOf } from '../analysis/parents';
@@ -65,11 +66,49 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
       const isExtern = decl.children.some(
         (c) => c?.type === 'storage_class_specifier' && model.text.slice(c.startIndex, c.endIndex) === 'extern',
       );
-      if (isExtern || sectioned.has(name)) continue;
+      if (isExtern || sectioned.has(name) || foldedStatic(model, name, decl, g)) continue;
       m.set(name, 'data');
     }
     return m;
   });
+}
+
+/**
+ * A `static`, non-`volatile` global that the file only reads, by name or member, never through a
+ * subscript, and never writes or takes the address of: clang -O2 folds such reads into the
+ * constants they read and drops the variable, so the object keeps no global data for it
+ * (Tetragon's `static struct generic_maps maps = { .heap = &process_call_heap, … }`, which loads
+ * on 4.19). A subscript with an index clang cannot fold keeps the variable in `.rodata`.
+ */
+function foldedStatic(model: FileModel, name: string, decl: Node, global: { type: CType; node: Node }): boolean {
+  // An array used as a value is its address.
+  if (global.type.arr > 0) return false;
+  const declText = model.text.slice(decl.startIndex, decl.endIndex);
+  if (!/^\s*static\b/.test(declText) || /\bvolatile\b/.test(declText)) return false;
+  const root = decl.tree.rootNode;
+  const word = new RegExp(`\\b${name}\\b`, 'g');
+  for (const m of model.text.matchAll(word)) {
+    const at = m.index ?? 0;
+    if (at >= decl.startIndex && at < decl.endIndex) continue;
+    const id = root.descendantForIndex(at, at + name.length);
+    // In a comment, a string or masked macro text (`SEC(".maps")`): not a use.
+    if (!id || id.type !== 'identifier' || id.startIndex !== at) continue;
+    if (id.id === global.node.id) continue;
+    let top: Node = id;
+    for (let p = parentOf(top); p; p = parentOf(top)) {
+      if (p.type === 'parenthesized_expression') top = p;
+      else if (p.type === 'field_expression' && p.childForFieldName('argument')?.id === top.id) {
+        if (model.text.slice(p.startIndex, p.endIndex).includes('->')) return false;
+        top = p;
+      } else break;
+    }
+    const p = parentOf(top);
+    if (!p) return false;
+    if (p.type === 'subscript_expression' || p.type === 'update_expression') return false;
+    if (p.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return false;
+    if (p.type === 'pointer_expression' && p.child(0)?.type === '&') return false;
+  }
+  return true;
 }
 
 /** What one function uses of global data. */
