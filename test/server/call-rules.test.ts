@@ -572,18 +572,27 @@ ${GPL}`;
 });
 
 test('verifier-global-data: a static global only read by name or member is folded by clang -O2; written, addressed or indexed it stays', async () => {
-  // Tetragon's \`static struct generic_maps maps = { .heap = &heap, … }\`: clang -O2 leaves no
-  // .data or .rodata for it (checked with clang 14), and Tetragon loads on 4.19.
+  // Tetragon's \`static struct generic_maps maps = { .heap = &heap, … }\`, read by name and through
+  // \`&maps\` handed to inlined functions: clang -O2 leaves no .data or .rodata for it (checked with
+  // clang 14), and Tetragon loads on 4.19.
   const code = `${HEAD}
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, long); } heap SEC(".maps");
 struct gmaps { void *heap; int limit; };
 static struct gmaps maps = { .heap = &heap, .limit = 4 };
 static int flag = 3;
 static int table[4] = { 1, 2, 3, 4 };
-        // ^^^^^ verifier-global-data: (\`table\` and 3 more)
+        // ^^^^^ verifier-global-data: (\`table\` and 4 more)
 static int written = 0;
 static volatile int vol = 1;
 static struct gmaps addressed = { .limit = 1 };
+static struct gmaps passed = { .heap = &heap, .limit = 2 };
+static int probed = 0;
+
+static __always_inline long reader(struct gmaps *m, int k)
+{
+    long *v = bpf_map_lookup_elem(m->heap, &k);
+    return (v ? *v : 0) + m->limit;
+}
 
 SEC("kprobe/do_exit")
 int BPF_KPROBE(on_exit, long code)
@@ -592,14 +601,15 @@ int BPF_KPROBE(on_exit, long code)
     long *v = bpf_map_lookup_elem(maps.heap, &k);
     struct gmaps *a = &addressed;
     written = 2;
-    return (v ? *v : 0) + (maps.limit) + flag + table[k & 3] + vol + a->limit;
+    bpf_probe_read_kernel(&probed, sizeof(probed), (void *)code);
+    return (v ? *v : 0) + (maps.limit) + flag + table[k & 3] + vol + a->limit + reader(&passed, k) + probed;
 }
 ${GPL}`;
   const f = await check(code, ['verifier-global-data'], { targetKernels: '4.14-5.1' });
   assertFindings(code, f);
   const named = (f[0].related ?? []).map((r) => r.message).join(' ');
-  for (const kept of ['table', 'written', 'vol', 'addressed']) assert.match(named, new RegExp(`\`${kept}\``), kept);
-  for (const folded of ['maps', 'flag']) assert.doesNotMatch(named, new RegExp(`\`${folded}\``), folded);
+  for (const kept of ['table', 'written', 'vol', 'addressed', 'probed']) assert.match(named, new RegExp(`\`${kept}\``), kept);
+  for (const folded of ['maps', 'flag', 'passed']) assert.doesNotMatch(named, new RegExp(`\`${folded}\``), folded);
 });
 
 test('verifier-global-data: global data, kconfig externs and bpf_printk need 5.2 (BPF_MAP_FREEZE per kernel)', async () => {

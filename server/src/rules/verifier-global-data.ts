@@ -75,10 +75,12 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
 
 /**
  * A `static`, non-`volatile` global that the file only reads, by name or member, never through a
- * subscript, and never writes or takes the address of: clang -O2 folds such reads into the
- * constants they read and drops the variable, so the object keeps no global data for it
- * (Tetragon's `static struct generic_maps maps = { .heap = &process_call_heap, … }`, which loads
- * on 4.19). A subscript with an index clang cannot fold keeps the variable in `.rodata`.
+ * subscript, and never writes or takes the address of (but to hand it to one of the program's
+ * functions, {@link toInlinedCall}): clang -O2 folds such reads into the constants they read and
+ * drops the variable, so the object keeps no global data for it (Tetragon's
+ * `static struct generic_maps maps = { .heap = &process_call_heap, … }`, which loads on 4.19). A
+ * subscript with an index clang cannot fold keeps the variable in `.rodata`; whether a function
+ * given its address writes through it is not known here, so no error is claimed for it.
  */
 function foldedStatic(model: FileModel, name: string, decl: Node, global: { type: CType; node: Node }): boolean {
   // An array used as a value is its address.
@@ -106,9 +108,23 @@ function foldedStatic(model: FileModel, name: string, decl: Node, global: { type
     if (!p) return false;
     if (p.type === 'subscript_expression' || p.type === 'update_expression') return false;
     if (p.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return false;
-    if (p.type === 'pointer_expression' && p.child(0)?.type === '&') return false;
+    if (p.type === 'pointer_expression' && p.child(0)?.type === '&' && !toInlinedCall(model, p)) return false;
   }
   return true;
+}
+
+/**
+ * Whether `&x` is handed to a function of the program as an argument (Tetragon's
+ * `generic_start_process_filter(ctx, &maps)`): BPF programs' helper functions are inlined, and
+ * what they read through it folds as a read by name does. Not to a BPF helper or builtin, which
+ * writes through it or needs the memory.
+ */
+function toInlinedCall(model: FileModel, amp: Node): boolean {
+  const args = parentOf(amp);
+  const call = args?.type === 'argument_list' ? parentOf(args) : null;
+  const fn = call?.type === 'call_expression' ? call.childForFieldName('function') : null;
+  if (!fn || fn.type !== 'identifier') return false;
+  return !/^(bpf_|__builtin_|__sync_|__atomic_)/.test(model.text.slice(fn.startIndex, fn.endIndex));
 }
 
 /** What one function uses of global data. */
