@@ -6,6 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Finding } from '../../server/src/analysis/model';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/driver/settings';
 import { analyzeSnippet, applyFix, assertFindings } from './expect';
@@ -612,7 +616,7 @@ ${GPL}`;
   for (const folded of ['maps', 'flag', 'passed']) assert.doesNotMatch(named, new RegExp(`\`${folded}\``), folded);
 });
 
-test('verifier-global-data: global data, kconfig externs and bpf_printk need 5.2 (BPF_MAP_FREEZE per kernel)', async () => {
+test('verifier-global-data: global data, kconfig externs and bpf_printk need 5.2 (BPF_MAP_FREEZE per kernel)', async (t) => {
   const code = `${HEAD}
 const volatile int targ_pid = 0;
                 // ^^^^^^^^ verifier-global-data: The object has global data (\`targ_pid\` and 2 more): libbpf refuses to load it
@@ -658,6 +662,16 @@ int BPF_KPROBE(on_exit, long code)
 }
 ${GPL}`;
   assert.deepEqual(await check(printkOnly, ['verifier-global-data'], { targetKernels: '4.14-5.4' }), []);
+  // So does the build's -DBPF_NO_GLOBAL_DATA (a Makefile's CFLAGS, here the project file's defines).
+  const bare2 = printkOnly.replace('#define BPF_NO_GLOBAL_DATA\n', '');
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-no-global-data-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, '.ebpf-portability.json'), JSON.stringify({ defines: { BPF_NO_GLOBAL_DATA: '1' } }));
+  const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+  const settings = { ...DEFAULT_SETTINGS, targetKernels: '4.14-5.4' };
+  assert.deepEqual(await analyzeSnippet(bare2, { rules: ['verifier-global-data'], settings, uri }), []);
+  // Near miss: the same file elsewhere, without the define.
+  assert.equal((await check(bare2, ['verifier-global-data'], { targetKernels: '4.14-5.4' })).length, 1);
 });
 
 test('verifier-atomics: atomics with fetch need 5.12; an add whose result is unused does not', async () => {

@@ -185,8 +185,9 @@ function usesIn(
  */
 function globalData(ctx: RuleContext) {
   const kinds = globalKinds(ctx.model);
-  // Read once per file (a search of the whole text per function was most of an edit's time).
-  const printkIsGlobal = !/^[ \t]*#[ \t]*define[ \t]+BPF_NO_GLOBAL_DATA\b/m.test(ctx.model.text);
+  // Defined by the file, a project header or the build's `-DBPF_NO_GLOBAL_DATA` (the model's
+  // macros hold all three), libbpf keeps bpf_printk's format on the stack.
+  const printkIsGlobal = !ctx.model.macros.has('BPF_NO_GLOBAL_DATA');
   const uses = ctx.model.functions.flatMap((fn) => usesIn(ctx, fn, kinds, printkIsGlobal));
   // Declared data globals the object keeps even unused (clang drops only unused statics).
   const declared = [...kinds]
