@@ -309,6 +309,31 @@ int on_skb(struct __sk_buff *ctx)
   assert.match(f[0].message, /enum slab_state/);
 });
 
+test("enum-value-not-relocated: a constant a project's own vmlinux.h declares is the program's", async (t) => {
+  // Tracee's trimmed vmlinux.h: \`const int TRACE_EVENT_FL_TRACEPOINT = (1 << …);\` beside the types.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-enum-vmlinux-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const code = `${CORE}
+SEC("fentry/do_exit")
+int BPF_PROG(on_exit, long code)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+    return (long)t->signal->pids[PIDTYPE_TGID];
+}
+`;
+  const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+  writeFileSync(join(dir, 'vmlinux.h'), '#pragma once\nstruct task_struct;\nconst int PIDTYPE_TGID = 1;\n');
+  assert.deepEqual(await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri }), []);
+  // Near miss: a vmlinux.h of types only; PIDTYPE_TGID is the kernel's enum pid_type constant.
+  writeFileSync(
+    join(dir, 'vmlinux.h'),
+    '#pragma once\nstruct task_struct;\n#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n#pragma clang attribute pop\n',
+  );
+  const again = pathToFileURL(join(dir, 'other.bpf.c')).href;
+  const f = await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri: again });
+  assert.equal(f.length, 1, JSON.stringify(f.map((x) => x.message.split('\n')[0])));
+});
+
 test('enum-value-not-relocated: cgroup subsystem ids depend on the config; silent under a version guard', async () => {
   const code = `${CORE}
 extern int LINUX_KERNEL_VERSION __kconfig;

@@ -87,6 +87,11 @@ export interface FileModel {
   readonly structs: Map<string, StructDef>;
   readonly typedefs: Map<string, CType>;
   readonly globals: Map<string, { type: CType; node: Node }>;
+  /**
+   * Names of the file-scope variables the local headers declare (Tracee's vmlinux.h declares
+   * `const int TRACE_EVENT_FL_TRACEPOINT = …`): the program's own, whatever the kernel names so.
+   */
+  readonly headerGlobals: ReadonlySet<string>;
   readonly functions: FunctionInfo[];
   /** The tree's top-level items (the root's named children), asked of the tree once per model. */
   readonly topLevel: readonly Node[];
@@ -195,6 +200,8 @@ export interface HeaderModel {
   readonly noPreserveAccessIndex: boolean;
   readonly structs: Map<string, StructDef>;
   readonly typedefs: Map<string, CType>;
+  /** Names of the file-scope variables the header (and its includes) declare. */
+  readonly globals: ReadonlySet<string>;
   readonly macros: ReadonlyMap<string, string>;
   /** Function-like macros the header (and its includes) define, unclassified. */
   readonly functionMacros: ReadonlyMap<string, RawFunctionMacro>;
@@ -246,6 +253,7 @@ export function buildFileModel(
   const structs = new Map<string, StructDef>();
   const typedefs = new Map<string, CType>();
   const globals = new Map<string, { type: CType; node: Node }>();
+  const headerGlobals = new Set<string>();
   const functions: FunctionInfo[] = [];
   let vmlinux = false;
   let kernelHeaders = false;
@@ -411,6 +419,7 @@ export function buildFileModel(
     noPreserveAccessIndex ||= h.noPreserveAccessIndex;
     for (const [k, v] of h.structs) if (!structs.has(k)) structs.set(k, v);
     for (const [k, v] of h.typedefs) if (!typedefs.has(k)) typedefs.set(k, v);
+    for (const k of h.globals) headerGlobals.add(k);
     for (const [k, v] of h.macros) {
       macros.set(k, v);
       if (!macroSites.has(k) || h.conditionalMacros.has(k))
@@ -475,6 +484,7 @@ export function buildFileModel(
     structs,
     typedefs,
     globals,
+    headerGlobals,
     functions,
     topLevel,
     ...(license !== undefined ? { license } : {}),
@@ -602,6 +612,7 @@ export function buildHeaderModel(uri: string, text: string, tree: Tree, resolve?
     noPreserveAccessIndex: m.noPreserveAccessIndex,
     structs: m.structs,
     typedefs: m.typedefs,
+    globals: new Set([...m.globals.keys(), ...m.headerGlobals]),
     macros: m.macros,
     conditionalMacros: new Set([...m.macroSites].filter(([, v]) => v.conditional).map(([k]) => k)),
     functionMacros: new Map(

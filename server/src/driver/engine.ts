@@ -74,6 +74,15 @@ const MAX_INCLUDE_DEPTH = 200;
 const VMLINUX = /(^|\/)vmlinux[^/]*\.h$/;
 /** The largest `vmlinux.h` scanned (bpftool's are 2-4 MB). */
 const MAX_VMLINUX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A file-scope variable with an initializer on a line of its own in a vmlinux.h (bpftool's has
+ * none): `const int NAME = …;`, `static const u32 NAME = …;`.
+ */
+const VMLINUX_VARIABLE =
+  /^[ \t]*(?:static[ \t]+)?(?:const[ \t]+|volatile[ \t]+)*(?:(?:unsigned|signed|long|short|int|char|_Bool|bool|__[us](?:8|16|32|64)|[us](?:8|16|32|64))[ \t]+)+([A-Za-z_]\w*)[ \t]*=/gm;
+
+const NONE: ReadonlySet<string> = new Set();
 /** Parsed headers kept at most (a project with more is parsed again when they come back). */
 const MAX_HEADERS = 2000;
 /** User-space C files of one directory read to find a program's loader. */
@@ -129,7 +138,7 @@ export class Engine {
    */
   readonly fsMeta = new FsMeta();
   /** What a `vmlinux.h` found on disk says about CO-RE, by path: valid while its mtime and size are the same. */
-  private readonly vmlinuxScans = new Map<string, { stamp: string; noPreserveAccessIndex: boolean }>();
+  private readonly vmlinuxScans = new Map<string, { stamp: string; noPreserveAccessIndex: boolean; globals: ReadonlySet<string> }>();
   /** Counts analyses and hovers: headers are checked against the disk once in each. */
   private generation = 0;
 
@@ -509,7 +518,7 @@ export class Engine {
    * bpftool's.
    */
   private vmlinux(fromPath: string, path: string, system: boolean, project: Project, depth: number): HeaderModel {
-    const model = (fingerprint: string, noPreserveAccessIndex: boolean): HeaderModel => ({
+    const model = (fingerprint: string, noPreserveAccessIndex: boolean, globals: ReadonlySet<string> = NONE): HeaderModel => ({
       fingerprint,
       vmlinux: true,
       kernelHeaders: false,
@@ -517,6 +526,7 @@ export class Engine {
       noPreserveAccessIndex,
       structs: new Map(),
       typedefs: new Map(),
+      globals,
       macros: new Map(),
       conditionalMacros: new Set(),
       functionMacros: new Map(),
@@ -533,20 +543,27 @@ export class Engine {
     if (!file || !st?.isFile() || depth > MAX_INCLUDE_DEPTH) return model('vmlinux.h', false);
     const stamp = `${st.mtimeMs}\u0000${st.size}`;
     const hit = this.vmlinuxScans.get(file);
-    if (hit && hit.stamp === stamp) return model(`vmlinux.h\u0000${file}\u0000${stamp}`, hit.noPreserveAccessIndex);
+    if (hit && hit.stamp === stamp) return model(`vmlinux.h\u0000${file}\u0000${stamp}`, hit.noPreserveAccessIndex, hit.globals);
     let noPreserveAccessIndex = false;
+    let globals: ReadonlySet<string> = NONE;
     if (st.size <= MAX_VMLINUX_BYTES) {
       const text = readBounded(file, MAX_VMLINUX_BYTES, 'latin1') ?? '';
+      // A project's own vmlinux.h may declare constants beside the types (Tracee's
+      // `const int TRACE_EVENT_FL_TRACEPOINT = (1 << TRACE_EVENT_FL_TRACEPOINT_BIT);`).
+      const names = [...text.matchAll(VMLINUX_VARIABLE)].map((m) => m[1]);
       if (/^[ \t]*#[ \t]*define[ \t]+BPF_NO_PRESERVE_ACCESS_INDEX\b/m.test(text)) noPreserveAccessIndex = true;
       else if (!text.includes('preserve_access_index')) {
         // A wrapper that includes the real one, or a header of fixed-layout types.
         const inner = /^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]*vmlinux[^>"/]*\.h)[>"]/m.exec(text);
-        noPreserveAccessIndex = inner ? this.vmlinux(file, inner[2], inner[1] === '<', project, depth + 1).noPreserveAccessIndex : true;
+        const real = inner ? this.vmlinux(file, inner[2], inner[1] === '<', project, depth + 1) : undefined;
+        noPreserveAccessIndex = real ? real.noPreserveAccessIndex : true;
+        names.push(...(real?.globals ?? []));
       }
+      if (names.length) globals = new Set(names);
     }
     if (this.vmlinuxScans.size > 64) this.vmlinuxScans.clear();
-    this.vmlinuxScans.set(file, { stamp, noPreserveAccessIndex });
-    return model(`vmlinux.h\u0000${file}\u0000${stamp}`, noPreserveAccessIndex);
+    this.vmlinuxScans.set(file, { stamp, noPreserveAccessIndex, globals });
+    return model(`vmlinux.h\u0000${file}\u0000${stamp}`, noPreserveAccessIndex, globals);
   }
 
   /** The settings and target kernels a document is analysed with (its project and per-file target applied). */

@@ -32,7 +32,7 @@ export const enumValueNotRelocated: Rule = {
     for (const id of f.fn.body.descendantsOfType('identifier')) {
       if (!id) continue;
       const name = ctx.text(id);
-      if (declared.has(name) || isMacro(ctx, name) || !isValueUse(ctx, id)) continue;
+      if (declared.has(name) || isMacro(ctx, name) || isHeaderVariable(ctx, name) || !isValueUse(ctx, id)) continue;
       let v = seen.get(name);
       if (v === undefined) {
         v = verdictFor(ctx, name);
@@ -90,6 +90,11 @@ function localNames(ctx: RuleContext, f: FunctionFacts): Set<string> {
  */
 function isMacro(ctx: RuleContext, name: string): boolean {
   return ctx.model.macros.has(name) || ctx.model.functionMacros.has(name);
+}
+
+/** Whether `name` is a variable a project header declares (not the kernel's constant). */
+function isHeaderVariable(ctx: RuleContext, name: string): boolean {
+  return ctx.model.headerGlobals.has(name);
 }
 
 /** Whether an identifier is read as a value (not a callee, a declared name, a label or a macro argument that names things). */
