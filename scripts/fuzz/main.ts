@@ -1,6 +1,7 @@
 /**
- * `npm run fuzz -- --count N --seed S [--no-corpus] [--save]`: a longer fuzzing run than CI's
- * (test/fuzz/fuzz.test.ts). Prints each broken input's cause; `--save` writes the inputs to
+ * `npm run fuzz -- --count N --seed S [--no-corpus] [--seeds DIR]… [--save]`: a longer fuzzing run
+ * than CI's (test/fuzz/fuzz.test.ts). `--seeds DIR` adds another project's BPF C (its `.c` and `.h`
+ * files) to the texts mutated. Prints each broken input's cause; `--save` writes the inputs to
  * test/fixtures/fuzz/ as regression fixtures. Exits 1 when an input broke something.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ async function main() {
     count,
     seed,
     withCorpus: !process.argv.includes('--no-corpus'),
+    seedDirs: process.argv.flatMap((a, i) => (a === '--seeds' && process.argv[i + 1] ? [process.argv[i + 1]] : [])),
     onProgress: (n) => process.stderr.write(`${n} inputs\n`),
     onCrash: (c, i) => {
       console.log(`input ${i} (seed ${seed}): ${c.what}`);

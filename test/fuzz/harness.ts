@@ -16,7 +16,7 @@
  * Used by test/fuzz/fuzz.test.ts (a fixed seed, in CI) and `npm run fuzz` (longer runs).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Tree } from 'web-tree-sitter';
 import { KernelDb } from '../../kernel-db/src/query/db';
 import { fixFits } from '../../server/src/analysis/fixes';
@@ -40,7 +40,7 @@ export interface Seed {
 }
 
 /** The texts mutations start from, by name. */
-export function seedTexts(withCorpus = true): Seed[] {
+export function seedTexts(withCorpus = true, extraDirs: readonly string[] = []): Seed[] {
   const out: Seed[] = [];
   const addDir = (dir: string, re: RegExp, depth = 0) => {
     if (!existsSync(dir) || depth > 6) return;
@@ -49,7 +49,7 @@ export function seedTexts(withCorpus = true): Seed[] {
       const st = statSync(p);
       if (st.isDirectory()) addDir(p, re, depth + 1);
       else if (re.test(n) && st.size < 200_000)
-        out.push({ name: p.slice(ROOT.length + 1), text: readFileSync(p, 'utf8'), ...(n.endsWith('.py') ? { python: true } : {}) });
+        out.push({ name: relative(ROOT, p), text: readFileSync(p, 'utf8'), ...(n.endsWith('.py') ? { python: true } : {}) });
     }
   };
   addDir(join(ROOT, 'examples'), /\.c$/);
@@ -70,6 +70,8 @@ export function seedTexts(withCorpus = true): Seed[] {
     addDir(join(ROOT, '..', 'shared', 'corpus'), /\.bpf\.c$/);
     addDir(join(ROOT, '..', 'shared', 'corpus', 'bcc'), /\.py$/);
   }
+  // Other projects' BPF C, programs and headers alike (`npm run fuzz -- --seeds DIR`).
+  for (const dir of extraDirs) addDir(dir, /\.(c|h)$/);
   return out;
 }
 
@@ -289,11 +291,13 @@ export async function fuzz(opts: {
   count: number;
   seed: number;
   withCorpus?: boolean;
+  /** More directories of seeds (`.c` and `.h` files). */
+  seedDirs?: readonly string[];
   onCrash?: (c: Crash, index: number) => void;
   onProgress?: (done: number) => void;
 }): Promise<{ inputs: number; crashes: Crash[]; ms: number }> {
   const checker = await Checker.create();
-  const seeds = seedTexts(opts.withCorpus ?? true);
+  const seeds = seedTexts(opts.withCorpus ?? true, opts.seedDirs);
   const rand = prng(opts.seed);
   const crashes: Crash[] = [];
   const t0 = performance.now();

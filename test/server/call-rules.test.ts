@@ -614,6 +614,10 @@ ${GPL}`;
   const named = (f[0].related ?? []).map((r) => r.message).join(' ');
   for (const kept of ['table', 'written', 'vol', 'addressed', 'probed']) assert.match(named, new RegExp(`\`${kept}\``), kept);
   for (const folded of ['maps', 'flag', 'passed']) assert.doesNotMatch(named, new RegExp(`\`${folded}\``), folded);
+  assert.match(f[0].message, /: libbpf refuses to load it on 6 of 7/);
+  // Loaded with cilium/ebpf (Tetragon), the object does not load either; libbpf is not the one refusing.
+  const cilium = await check(code, ['verifier-global-data'], { targetKernels: '4.14-5.1', loader: { kind: 'cilium/ebpf' } });
+  assert.match(cilium[0]?.message ?? '', /: it does not load on 6 of 7 target kernels/);
 });
 
 test('verifier-global-data: global data, kconfig externs and bpf_printk need 5.2 (BPF_MAP_FREEZE per kernel)', async (t) => {

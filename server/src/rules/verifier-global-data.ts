@@ -207,7 +207,7 @@ function globalData(ctx: RuleContext) {
   ctx.report({
     node: anchor.node,
     message: findingMessage(
-      `The object has global data (${anchor.what}${others.length ? ` and ${others.length} more` : ''}): libbpf refuses to load it on ` +
+      `The object has global data (${anchor.what}${others.length ? ` and ${others.length} more` : ''}): ${ctx.loader.kind === 'libbpf' ? 'libbpf refuses to load it' : 'it does not load'} on ` +
         `${missing.length} of ${ctx.kernels.length} target kernels`,
       `They lack kernel support for global data (${since}): ${describeKernels(missing, ctx.kernels)}.`,
     ),
