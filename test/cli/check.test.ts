@@ -206,6 +206,35 @@ int BPF_KPROBE(on_connect, struct sock *sk)
 
 const clangPath = [...(process.env.PATH ?? '').split(':'), '/usr/bin'].map((d) => join(d, 'clang')).find((p) => existsSync(p));
 
+test("check --compile: an object without global data drops the source pass's global data finding; one with it keeps it", {
+  skip: clangPath ? false : 'skipped: clang is not installed',
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-check-global-data-'));
+  try {
+    const program = (global: string, use: string) =>
+      `#define SEC(n) __attribute__((section(n), used))\nstruct gmaps { int limit; int shift; };\n${global}\n` +
+      `SEC("kprobe/do_exit")\nint prog(void *ctx)\n{\n${use}\n}\nchar LICENSE[] SEC("license") = "GPL";\n`;
+    const rules = (file: string, ...extra: string[]) =>
+      JSON.parse(
+        cli('check', file, '--arch', 'x86_64', '--target', '4.14-5.1', '--format', 'json', ...extra).stdout,
+      ).files[0].diagnostics.map((d: { rule: string }) => d.rule);
+    // The address stored in a local: the source pass cannot tell that clang folds it away.
+    const folded = join(dir, 'folded.bpf.c');
+    writeFileSync(
+      folded,
+      program('static struct gmaps maps = { .limit = 4, .shift = 1 };', '    struct gmaps *m = &maps;\n    return m->limit << m->shift;'),
+    );
+    assert.ok(rules(folded, '--no-compile').includes('verifier-global-data'));
+    assert.ok(!rules(folded).includes('verifier-global-data'), 'the object has no .data or .rodata');
+    // Near miss: a const volatile the loader may set stays in .rodata.
+    const kept = join(dir, 'kept.bpf.c');
+    writeFileSync(kept, program('const volatile int limit = 4;', '    return limit;'));
+    assert.ok(rules(kept).includes('verifier-global-data'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('check --compile: the object pass resolves CO-RE relocations with their guards; a file clang rejects stays source-only', {
   skip: clangPath ? false : 'skipped: clang is not installed',
 }, () => {

@@ -56,6 +56,11 @@ export interface ObjExtern {
 export interface BpfObject {
   /** Executable sections (program sections and `.text`), by name, with their instructions' bytes. */
   readonly sections: readonly { readonly name: string; readonly size: number; readonly code: Uint8Array }[];
+  /**
+   * The non-empty sections libbpf turns into global data maps (`.data`, `.rodata`, `.bss` and their
+   * `.data.*`, `.rodata.*`, `.bss.*` kin): an object without any needs no global data support.
+   */
+  readonly globalData: readonly string[];
   /** The programs libbpf would load: each global function of a section other than `.text`. */
   readonly programs: readonly ObjProgram[];
   /** Relocations of each executable section, by section name, sorted by offset. */
@@ -81,6 +86,9 @@ const SHT_RELA = 4;
 const STT_FUNC = 2;
 const STB_LOCAL = 0;
 const STB_WEAK = 2;
+
+/** Sections libbpf keeps as global data maps (libbpf's `.data`, `.rodata`, `.bss` and their `.name` kin). */
+const GLOBAL_DATA_SECTION = /^\.(data|rodata|bss)(\..+)?$/;
 
 /** Reads an object's bytes; throws {@link BpfObjectError} (or the readers' own errors) when it is not a BPF object with BTF. */
 export function readBpfObject(bytes: Uint8Array, file = '<object>'): BpfObject {
@@ -110,8 +118,10 @@ export function readBpfObject(bytes: Uint8Array, file = '<object>'): BpfObject {
   }
   const lic = elf.section('license');
   const license = lic ? new TextDecoder().decode(elf.data(lic)).replace(/\0[\s\S]*$/, '') : undefined;
+  const globalData = elf.sections.filter((s) => s.size > 0 && GLOBAL_DATA_SECTION.test(s.name)).map((s) => s.name);
   return {
     sections,
+    globalData,
     programs,
     relocs,
     externs: readExterns(btf, symbols),

@@ -49,6 +49,8 @@ export type ObjectPass =
       readonly reach?: ObjectReach;
       /** Identifies the objects and kernels (for caches keyed by the analysis input). */
       readonly id: string;
+      /** Whether an object has global data (a `.data`, `.rodata` or `.bss` section, or a `__kconfig` extern). */
+      readonly globalData: boolean;
     }
   | {
       readonly mode: 'source';
@@ -116,6 +118,7 @@ export async function objectPass(
   const covered = new Set<string>();
   const reached = new Map<number, Set<string>>();
   let placed = false;
+  let globalData = false;
   const id = createHash('sha1');
   for (const arch of arches) {
     const mine = kernels.filter((k) => k.arch === arch);
@@ -139,6 +142,7 @@ export async function objectPass(
       return { mode: 'source', reason: `${arch}: the object cannot be read: ${(e as Error).message}`, errors: [] };
     }
     relocations += obj.ext?.coreRelos.length ?? 0;
+    globalData ||= obj.globalData.length > 0 || obj.externs.some((e) => e.kind === 'kconfig');
     id.update(c.object).update(mine.map((k) => k.name).join(','));
     const check = await inSlices(checkObjectSteps(db, obj, mine, settings.loader), signal);
     const here = (file: string) => resolve(project.command?.dir ?? '', file) === resolve(path);
@@ -188,6 +192,7 @@ export async function objectPass(
     replaces: relocations > 0,
     ...(placed ? { reach: { kernels: covered, lines: reached } } : {}),
     id: id.digest('base64'),
+    globalData,
   };
 }
 
@@ -272,12 +277,16 @@ function compileErrors(pass: Extract<ObjectPass, { mode: 'source' }>): Finding[]
  * member and type existence findings; its kfunc prototype verdicts join where the source pass
  * compared no declaration (one from vmlinux.h, or a header); its helper verdicts join only for calls the source pass does not see (a helper
  * called through a project macro), since the source pass also knows GPL, sleepable and per-type
- * floors. Everything else the source pass found stands, already narrowed to the kernels that run
- * the code (`reach`).
+ * floors. An object without global data drops the source pass's global data finding. Everything
+ * else the source pass found stands, already narrowed to the kernels that run the code (`reach`).
  */
 export function mergeObjectFindings(source: readonly Finding[], pass: ObjectPass, text: string): Finding[] {
   if (pass.mode !== 'object') return [...source, ...compileErrors(pass)];
-  const kept = pass.replaces ? source.filter((f) => !OBJECT_DECIDES.has(f.rule)) : [...source];
+  // Objects without global data need no support for it, whatever the source seemed to declare
+  // (a static clang folded away).
+  const kept = source.filter(
+    (f) => (pass.replaces ? !OBJECT_DECIDES.has(f.rule) : true) && (pass.globalData || f.rule !== 'verifier-global-data'),
+  );
   const lines = new LineIndex(text);
   const added = pass.findings.filter((f) => {
     if (OBJECT_DECIDES.has(f.rule))
