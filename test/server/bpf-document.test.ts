@@ -40,3 +40,21 @@ test('BPF-side headers make a file BPF; a SEC() or a BCC map does even next to u
     false,
   );
 });
+
+test('a section attribute written out says BPF only with a BPF section name; user-space C has its own sections', () => {
+  // Tetragon writes SEC out: `__attribute__((section("kprobe/x"), used))`, and its license so.
+  assert.equal(
+    isBpfDocument('file:///p/tg.c', '__attribute__((section(("kprobe/wake_up_new_task")), used)) int f(void *ctx) { return 0; }\n'),
+    true,
+  );
+  assert.equal(isBpfDocument('file:///p/lic.c', 'char _license[] __attribute__((section("license"), used)) = "GPL";\n'), true);
+  // Near misses: user-space C placing functions and data in sections of its own.
+  assert.equal(
+    isBpfDocument(
+      'file:///p/tool.c',
+      '#include <stdio.h>\nint counter;\n__attribute__((section(".text.hot"))) int hot(int x) { return x; }\n',
+    ),
+    false,
+  );
+  assert.equal(isBpfDocument('file:///p/init.c', 'static void (*init)(void) __attribute__((section(".init_array"), used)) = 0;\n'), false);
+});

@@ -4,6 +4,7 @@
  * `SEC("…")` or an `#include <bpf/…>` in a comment or a string does not count.
  */
 import { maskBpfMacros, type BpfMacroSite } from '../parse/bpfMacros';
+import type { SectionSite } from '../parse/sites';
 import { lexC } from '../parse/lexer';
 import { isBccSite } from './file';
 import { importsBcc } from '../parse/python';
@@ -22,6 +23,18 @@ export function isBpfPath(uri: string): boolean {
 }
 
 /**
+ * BPF program and object sections, as libbpf and cilium/ebpf name them: `SEC()` says BPF whatever
+ * it names; a section attribute written out (`__attribute__((section(".text.hot")))`) is also
+ * plain user-space C, so it says BPF only with one of these names.
+ */
+const BPF_SECTION =
+  /^\??(kprobe|kretprobe|kprobe\.multi|kretprobe\.multi|kprobe\.session|ksyscall|kretsyscall|uprobe|uretprobe|uprobe\.multi|uretprobe\.multi|usdt|tracepoint|tp|raw_tracepoint|raw_tp|raw_tracepoint\.w|raw_tp\.w|tp_btf|fentry|fexit|fmod_ret|fentry\.s|fexit\.s|fmod_ret\.s|freplace|lsm|lsm\.s|lsm_cgroup|iter|iter\.s|xdp|xdp\.frags|xdp_devmap|xdp_cpumap|tc|tcx|tc_packet_hook|netkit|classifier|action|socket|sk_skb|sk_msg|sk_lookup|sk_reuseport|sockops|sock_ops|flow_dissector|cgroup|cgroup_skb|cgroup_sock|cgroup_sock_addr|cgroup_sysctl|cgroup_sockopt|cgroup_device|lwt_in|lwt_out|lwt_xmit|lwt_seg6local|perf_event|struct_ops|struct_ops\.s|syscall|netfilter|seccomp|license|version|maps|\.maps)(\/.*|\..*)?$/;
+
+function bpfSection(s: SectionSite): boolean {
+  return s.name === 'SEC' || (s.section !== null && BPF_SECTION.test(s.section));
+}
+
+/**
  * Whether a document is BPF C: named `*.bpf.c`/`*.bpf.h`, or with a `SEC()` annotation or a BCC
  * map or probe, or including BPF-side headers (libbpf's `bpf_helpers.h` and friends, `vmlinux.h`,
  * BCC's) and no user-space loader header (`bpf/libbpf.h`, `bpf/bpf.h`, a `.skel.h`): a loader
@@ -33,7 +46,7 @@ export function isBpfDocument(uri: string, text: string, sites?: readonly BpfMac
   // A BCC tool in Python holds its BPF C in strings.
   if (/\.py$/i.test(uri)) return importsBcc(text);
   const head = text.length > HEAD ? text.slice(0, HEAD) : text;
-  if ((sites ?? maskBpfMacros(head).sites).some((s) => s.kind === 'section' || isBccSite(s))) return true;
+  if ((sites ?? maskBpfMacros(head).sites).some((s) => (s.kind === 'section' && bpfSection(s)) || isBccSite(s))) return true;
   const includes = lexC(head).directives.map((d) => d.text);
   return includes.some((d) => BPF_SIDE.test(d)) && !includes.some((d) => USER_SPACE.test(d));
 }
