@@ -55,6 +55,7 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
         sectioned.add(site.target.name);
     }
     const m = new Map<string, 'data' | 'kconfig'>();
+    const statics = new Map<string, { decl: Node; global: { type: CType; node: Node } }>();
     for (const [name, g] of model.globals) {
       if (model.externs.get(name)?.kind === 'kconfig') {
         m.set(name, 'kconfig');
@@ -66,65 +67,130 @@ function globalKinds(model: FileModel): ReadonlyMap<string, 'data' | 'kconfig'> 
       const isExtern = decl.children.some(
         (c) => c?.type === 'storage_class_specifier' && model.text.slice(c.startIndex, c.endIndex) === 'extern',
       );
-      if (isExtern || sectioned.has(name) || foldedStatic(model, name, decl, g)) continue;
+      if (isExtern || sectioned.has(name)) continue;
       m.set(name, 'data');
+      if (foldable(model, decl, g)) statics.set(name, { decl, global: g });
     }
+    for (const name of foldedStatics(model, statics)) m.delete(name);
     return m;
   });
 }
 
 /**
- * A `static`, non-`volatile` global that the file only reads, by name or member, never through a
- * subscript, and never writes or takes the address of (but to hand it to one of the program's
- * functions, {@link toInlinedCall}): clang -O2 folds such reads into the constants they read and
- * drops the variable, so the object keeps no global data for it (Tetragon's
- * `static struct generic_maps maps = { .heap = &process_call_heap, … }`, which loads on 4.19). A
- * subscript with an index clang cannot fold keeps the variable in `.rodata`; whether a function
- * given its address writes through it is not known here, so no error is claimed for it.
+ * Whether a global may be one clang folds away ({@link foldedStatics}): `static`, not `volatile`,
+ * not an array (used as a value, an array is its address), and without `used` or a section of its
+ * own, which keep it whatever its uses.
  */
-function foldedStatic(model: FileModel, name: string, decl: Node, global: { type: CType; node: Node }): boolean {
-  // An array used as a value is its address.
+function foldable(model: FileModel, decl: Node, global: { type: CType }): boolean {
   if (global.type.arr > 0) return false;
   const declText = model.text.slice(decl.startIndex, decl.endIndex);
-  if (!/^\s*static\b/.test(declText) || /\bvolatile\b/.test(declText)) return false;
-  const root = decl.tree.rootNode;
-  const word = new RegExp(`\\b${name}\\b`, 'g');
-  for (const m of model.text.matchAll(word)) {
-    const at = m.index ?? 0;
+  return /^\s*static\b/.test(declText) && !/\b(volatile|used|section|SEC)\b/.test(declText);
+}
+
+/**
+ * Of `candidates` ({@link foldable} globals), those the file only reads, by name or member, never
+ * through a subscript or a macro, and never writes or takes the address of but to hand it to a
+ * function of the program ({@link toProgramFunction}): clang -O2 folds such reads into the
+ * constants they read and drops the variable, so the object keeps no global data for it
+ * (Tetragon's `static struct generic_maps maps = { .heap = &process_call_heap, … }`, read as
+ * `maps.heap` and through `&maps` handed to its inlined functions, loads on 4.19). A member array
+ * handed to a helper is its address; a macro may write what it is given. Whether a function given
+ * the address writes through it is not known here, so no error is claimed for that. One pass over
+ * the text finds every candidate's uses (this runs on every edit).
+ */
+function foldedStatics(model: FileModel, candidates: ReadonlyMap<string, { decl: Node; global: { type: CType; node: Node } }>): string[] {
+  if (candidates.size === 0) return [];
+  const kept = new Set<string>();
+  // A name a macro mentions may be written by it (`#define BUMP() (calls++)`).
+  const macroText = [...model.macros.values(), ...[...model.functionMacros.values()].map((f) => f.body)]
+    .join('\n')
+    // Not in a string or a comment (`SEC(".maps")` in a map-defining macro).
+    .replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ' ');
+  for (const name of candidates.keys()) if (new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`).test(macroText)) kept.add(name);
+  const root = [...candidates.values()][0].decl.tree.rootNode;
+  const names = new RegExp(`(?<![\\w$])(?:${[...candidates.keys()].map(escape).join('|')})(?![\\w$])`, 'g');
+  for (const match of model.text.matchAll(names)) {
+    const name = match[0];
+    if (kept.has(name)) continue;
+    const { decl, global } = candidates.get(name)!;
+    const at = match.index ?? 0;
     if (at >= decl.startIndex && at < decl.endIndex) continue;
     const id = root.descendantForIndex(at, at + name.length);
     // In a comment, a string or masked macro text (`SEC(".maps")`): not a use.
-    if (!id || id.type !== 'identifier' || id.startIndex !== at) continue;
-    if (id.id === global.node.id) continue;
-    let top: Node = id;
-    for (let p = parentOf(top); p; p = parentOf(top)) {
-      if (p.type === 'parenthesized_expression') top = p;
-      else if (p.type === 'field_expression' && p.childForFieldName('argument')?.id === top.id) {
-        if (model.text.slice(p.startIndex, p.endIndex).includes('->')) return false;
-        top = p;
-      } else break;
-    }
-    const p = parentOf(top);
-    if (!p) return false;
-    if (p.type === 'subscript_expression' || p.type === 'update_expression') return false;
-    if (p.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return false;
-    if (p.type === 'pointer_expression' && p.child(0)?.type === '&' && !toInlinedCall(model, p)) return false;
+    if (!id || id.type !== 'identifier' || id.startIndex !== at || id.id === global.node.id) continue;
+    if (!readOnly(model, id, global.type)) kept.add(name);
+  }
+  return [...candidates.keys()].filter((n) => !kept.has(n));
+}
+
+/** Whether a use of a {@link foldable} global only reads it, by name or member. */
+function readOnly(model: FileModel, id: Node, type: CType): boolean {
+  let top: Node = id;
+  let member: CType | undefined = type;
+  for (let p = parentOf(top); p; p = parentOf(top)) {
+    if (p.type === 'parenthesized_expression') top = p;
+    else if (p.type === 'field_expression' && p.childForFieldName('argument')?.id === top.id) {
+      if (model.text.slice(p.startIndex, p.endIndex).includes('->')) return false;
+      const field = p.childForFieldName('field');
+      member =
+        member && field ? model.structs.get(member.name)?.fields.get(model.text.slice(field.startIndex, field.endIndex))?.type : undefined;
+      top = p;
+    } else break;
+  }
+  const p = parentOf(top);
+  if (!p) return false;
+  if (p.type === 'subscript_expression' || p.type === 'update_expression') return false;
+  if (p.type === 'assignment_expression' && p.childForFieldName('left')?.id === top.id) return false;
+  if (p.type === 'pointer_expression' && p.child(0)?.type === '&') return toProgramFunction(model, p);
+  if (p.type === 'argument_list') {
+    const fn = calleeOf(model, p);
+    // A macro may write its argument (`WRITE_ONCE(x, 1)`); a member array is its address.
+    if (fn === undefined || isMacroName(model, fn)) return false;
+    if (member && member.arr > 0) return false;
   }
   return true;
 }
 
-/**
- * Whether `&x` is handed to a function of the program as an argument (Tetragon's
- * `generic_start_process_filter(ctx, &maps)`): BPF programs' helper functions are inlined, and
- * what they read through it folds as a read by name does. Not to a BPF helper or builtin, which
- * writes through it or needs the memory.
- */
-function toInlinedCall(model: FileModel, amp: Node): boolean {
-  const args = parentOf(amp);
-  const call = args?.type === 'argument_list' ? parentOf(args) : null;
+/** The name a call whose argument list is `args` calls, undefined when not a plain name. */
+function calleeOf(model: FileModel, args: Node): string | undefined {
+  const call = parentOf(args);
   const fn = call?.type === 'call_expression' ? call.childForFieldName('function') : null;
-  if (!fn || fn.type !== 'identifier') return false;
-  return !/^(bpf_|__builtin_|__sync_|__atomic_)/.test(model.text.slice(fn.startIndex, fn.endIndex));
+  return fn?.type === 'identifier' ? model.text.slice(fn.startIndex, fn.endIndex) : undefined;
+}
+
+/** A function-like macro the model knows, or a name spelled as macros are (`BPF_CORE_READ_INTO`). */
+function isMacroName(model: FileModel, name: string): boolean {
+  return model.functionMacros.has(name) || /^[A-Z][A-Z0-9_]*$/.test(name);
+}
+
+/**
+ * Whether `&x` is handed as an argument to a function of the program (Tetragon's
+ * `generic_start_process_filter(ctx, &maps)`), which clang inlines so that what it reads through
+ * the pointer folds as a read by name does: not to a BPF helper or builtin (which writes through
+ * it or needs the memory), a macro, or a function of the file declared `noinline`.
+ */
+function toProgramFunction(model: FileModel, amp: Node): boolean {
+  const args = parentOf(amp);
+  const fn = args?.type === 'argument_list' ? calleeOf(model, args) : undefined;
+  if (fn === undefined || isMacroName(model, fn) || /^(bpf_|__builtin_|__sync_|__atomic_)/i.test(fn)) return false;
+  const own = model.functions.find((f) => f.name === fn);
+  if (!own) return true;
+  if (/\bnoinline\b/.test(model.text.slice(own.node.startIndex, own.bodySpan?.start ?? own.node.endIndex))) return false;
+  // A function of the file that hands the pointer on (to a helper, say) or stores through it
+  // writes the variable: it stays.
+  const index = args!.namedChildren.filter((c) => c && c.type !== 'comment').findIndex((c) => c?.id === amp.id);
+  const param = own.params[index]?.name;
+  if (!param || !own.bodySpan) return false;
+  const body = model.text.slice(own.bodySpan.start, own.bodySpan.end);
+  const p = escape(param);
+  return !new RegExp(
+    `[(,]\\s*${p}\\s*[,)]|\\*\\s*${p}\\s*(=[^=]|\\+\\+|--)|(?<![\\w$])${p}\\s*(->|\\[)[^;=]*?(=[^=]|\\+\\+|--|[-+*/|&^]=)`,
+  ).test(body);
+}
+
+/** `s` with regular-expression syntax escaped (C names may hold `$`). */
+function escape(s: string): string {
+  return s.replace(/[$]/g, '\\$');
 }
 
 /** What one function uses of global data. */
