@@ -694,8 +694,12 @@ ${GPL}`;
   const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
   const settings = { ...DEFAULT_SETTINGS, targetKernels: '4.14-5.4' };
   assert.deepEqual(await analyzeSnippet(bare2, { rules: ['verifier-global-data'], settings, uri }), []);
-  // Near miss: the same file elsewhere, without the define.
+  // Near misses: the same file elsewhere, without the define; and the define after the include,
+  // where bpf_helpers.h has already chosen.
   assert.equal((await check(bare2, ['verifier-global-data'], { targetKernels: '4.14-5.4' })).length, 1);
+  const late = bare2.replace(HEAD, `${HEAD}#define BPF_NO_GLOBAL_DATA\n`);
+  assert.ok(late.includes('#define BPF_NO_GLOBAL_DATA'));
+  assert.equal((await check(late, ['verifier-global-data'], { targetKernels: '4.14-5.4' })).length, 1);
 });
 
 test('verifier-atomics: atomics with fetch need 5.12; an add whose result is unused does not', async () => {

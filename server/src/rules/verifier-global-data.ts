@@ -193,6 +193,18 @@ function escape(s: string): string {
   return s.replace(/[$]/g, '\\$');
 }
 
+/**
+ * Whether `BPF_NO_GLOBAL_DATA` is defined where libbpf's `bpf_helpers.h` reads it: by the build's
+ * `-D`, or by the file or a project header before the file includes `bpf_helpers.h` (the model's
+ * macros hold all three; one defined after the include changes nothing).
+ */
+function noGlobalDataDefined(model: FileModel): boolean {
+  const site = model.macroSites.get('BPF_NO_GLOBAL_DATA');
+  if (!site) return false;
+  const include = model.directives.find((d) => /^#\s*include\s*[<"](?:[^>"]*\/)?bpf_helpers\.h[>"]/.test(d.text));
+  return !include || site.offset < include.start;
+}
+
 /** What one function uses of global data. */
 function usesIn(
   ctx: RuleContext,
@@ -251,9 +263,7 @@ function usesIn(
  */
 function globalData(ctx: RuleContext) {
   const kinds = globalKinds(ctx.model);
-  // Defined by the file, a project header or the build's `-DBPF_NO_GLOBAL_DATA` (the model's
-  // macros hold all three), libbpf keeps bpf_printk's format on the stack.
-  const printkIsGlobal = !ctx.model.macros.has('BPF_NO_GLOBAL_DATA');
+  const printkIsGlobal = !noGlobalDataDefined(ctx.model);
   const uses = ctx.model.functions.flatMap((fn) => usesIn(ctx, fn, kinds, printkIsGlobal));
   // Declared data globals the object keeps even unused (clang drops only unused statics).
   const declared = [...kinds]
