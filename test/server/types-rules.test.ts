@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -332,6 +332,29 @@ int BPF_PROG(on_exit, long code)
   const again = pathToFileURL(join(dir, 'other.bpf.c')).href;
   const f = await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri: again });
   assert.equal(f.length, 1, JSON.stringify(f.map((x) => x.message.split('\n')[0])));
+});
+
+test('enum-value-not-relocated: a vmlinux.h wrapper is read again when the header it includes changes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-enum-wrapper-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'arch'));
+  writeFileSync(join(dir, 'vmlinux.h'), '#pragma once\n#include "arch/vmlinux_x86.h"\n');
+  writeFileSync(join(dir, 'arch', 'vmlinux_x86.h'), '#pragma once\nstruct task_struct;\nconst int PIDTYPE_TGID = 1;\n');
+  const code = `${CORE}
+SEC("fentry/do_exit")
+int BPF_PROG(on_exit, long code)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+    return (long)t->signal->pids[PIDTYPE_TGID];
+}
+`;
+  const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
+  assert.deepEqual(await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri }), []);
+  // The included header no longer declares it (past the second the disk's answers are kept):
+  // the same engine sees the kernel's constant again.
+  await new Promise((r) => setTimeout(r, 1100));
+  writeFileSync(join(dir, 'arch', 'vmlinux_x86.h'), '#pragma once\nstruct task_struct;\n');
+  assert.equal((await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri })).length, 1);
 });
 
 test('enum-value-not-relocated: cgroup subsystem ids depend on the config; silent under a version guard', async () => {

@@ -76,11 +76,12 @@ const VMLINUX = /(^|\/)vmlinux[^/]*\.h$/;
 const MAX_VMLINUX_BYTES = 64 * 1024 * 1024;
 
 /**
- * A file-scope variable with an initializer on a line of its own in a vmlinux.h (bpftool's has
- * none): `const int NAME = …;`, `static const u32 NAME = …;`.
+ * A file-scope variable with an initializer on a line of its own, from its first column, in a
+ * vmlinux.h (bpftool's has none): `const int NAME = …;`, `static const u32 NAME = …;` (a local of
+ * an inline function there is indented).
  */
 const VMLINUX_VARIABLE =
-  /^[ \t]*(?:static[ \t]+)?(?:const[ \t]+|volatile[ \t]+)*(?:(?:unsigned|signed|long|short|int|char|_Bool|bool|__[us](?:8|16|32|64)|[us](?:8|16|32|64))[ \t]+)+([A-Za-z_]\w*)[ \t]*=/gm;
+  /^(?:static[ \t]+)?(?:const[ \t]+|volatile[ \t]+)*(?:(?:unsigned|signed|long|short|int|char|_Bool|bool|__[us](?:8|16|32|64)|[us](?:8|16|32|64))[ \t]+)+([A-Za-z_]\w*)[ \t]*=/gm;
 
 const NONE: ReadonlySet<string> = new Set();
 /** Parsed headers kept at most (a project with more is parsed again when they come back). */
@@ -138,7 +139,16 @@ export class Engine {
    */
   readonly fsMeta = new FsMeta();
   /** What a `vmlinux.h` found on disk says about CO-RE, by path: valid while its mtime and size are the same. */
-  private readonly vmlinuxScans = new Map<string, { stamp: string; noPreserveAccessIndex: boolean; globals: ReadonlySet<string> }>();
+  private readonly vmlinuxScans = new Map<
+    string,
+    {
+      stamp: string;
+      noPreserveAccessIndex: boolean;
+      globals: ReadonlySet<string>;
+      /** The real header a wrapper includes, as it was read. */
+      inner?: { path: string; system: boolean; fingerprint: string };
+    }
+  >();
   /** Counts analyses and hovers: headers are checked against the disk once in each. */
   private generation = 0;
 
@@ -543,9 +553,13 @@ export class Engine {
     if (!file || !st?.isFile() || depth > MAX_INCLUDE_DEPTH) return model('vmlinux.h', false);
     const stamp = `${st.mtimeMs}\u0000${st.size}`;
     const hit = this.vmlinuxScans.get(file);
-    if (hit && hit.stamp === stamp) return model(`vmlinux.h\u0000${file}\u0000${stamp}`, hit.noPreserveAccessIndex, hit.globals);
+    // A wrapper's answer holds while the header it includes is the one it was read with.
+    const innerNow = hit?.inner && this.vmlinux(file, hit.inner.path, hit.inner.system, project, depth + 1).fingerprint;
+    if (hit && hit.stamp === stamp && innerNow === hit.inner?.fingerprint)
+      return model(`vmlinux.h\u0000${file}\u0000${stamp}\u0000${innerNow ?? ''}`, hit.noPreserveAccessIndex, hit.globals);
     let noPreserveAccessIndex = false;
     let globals: ReadonlySet<string> = NONE;
+    let innerRead: { path: string; system: boolean; fingerprint: string } | undefined;
     if (st.size <= MAX_VMLINUX_BYTES) {
       const text = readBounded(file, MAX_VMLINUX_BYTES, 'latin1') ?? '';
       // A project's own vmlinux.h may declare constants beside the types (Tracee's
@@ -558,12 +572,13 @@ export class Engine {
         const real = inner ? this.vmlinux(file, inner[2], inner[1] === '<', project, depth + 1) : undefined;
         noPreserveAccessIndex = real ? real.noPreserveAccessIndex : true;
         names.push(...(real?.globals ?? []));
+        if (inner && real) innerRead = { path: inner[2], system: inner[1] === '<', fingerprint: real.fingerprint };
       }
       if (names.length) globals = new Set(names);
     }
     if (this.vmlinuxScans.size > 64) this.vmlinuxScans.clear();
-    this.vmlinuxScans.set(file, { stamp, noPreserveAccessIndex, globals });
-    return model(`vmlinux.h\u0000${file}\u0000${stamp}`, noPreserveAccessIndex, globals);
+    this.vmlinuxScans.set(file, { stamp, noPreserveAccessIndex, globals, ...(innerRead ? { inner: innerRead } : {}) });
+    return model(`vmlinux.h\u0000${file}\u0000${stamp}\u0000${innerRead?.fingerprint ?? ''}`, noPreserveAccessIndex, globals);
   }
 
   /** The settings and target kernels a document is analysed with (its project and per-file target applied). */
