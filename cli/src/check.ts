@@ -407,9 +407,9 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     }
     for (const p of problems) io.err(`${st.yellow('warning:')} ${p}\n`);
     if (noClang) io.out(`object pass: ${noClang}; checked from source\n`);
-    // A file skipped or unreadable (said above, with why) was not checked at all: the counts
-    // below are of the files that were.
-    const checked = results.filter((r) => r.error === undefined);
+    // A file skipped or unreadable, or whose analysis failed as a whole (said above, with why), was
+    // not checked at all: the counts below are of the files that were.
+    const checked = results.filter((r) => r.error === undefined && r.kernels !== undefined);
     const unchecked = results.length - checked.length;
     if (clang && checked.length) {
       const compiled = checked.filter((r) => r.object?.mode === 'object').length;

@@ -4,7 +4,7 @@
  * files) to the texts mutated. Prints each broken input's cause; `--save` writes the inputs to
  * test/fixtures/fuzz/ as regression fixtures. Exits 1 when an input broke something.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, fuzz } from '../../test/fuzz/harness';
 
@@ -15,6 +15,15 @@ function arg(name: string, fallback: number): number {
   return v;
 }
 
+/** The directories after each `--seeds`; a missing one is a usage error, not a silent no-op. */
+function seedDirs(): string[] {
+  const dirs = process.argv.flatMap((a, i) => (a === '--seeds' ? [process.argv[i + 1] ?? ''] : []));
+  for (const d of dirs)
+    if (!d || d.startsWith('--') || !statSync(d, { throwIfNoEntry: false })?.isDirectory())
+      throw new Error(`--seeds needs a directory, got "${d}"`);
+  return dirs;
+}
+
 async function main() {
   const count = arg('--count', 20_000);
   const seed = arg('--seed', 1);
@@ -23,7 +32,7 @@ async function main() {
     count,
     seed,
     withCorpus: !process.argv.includes('--no-corpus'),
-    seedDirs: process.argv.flatMap((a, i) => (a === '--seeds' && process.argv[i + 1] ? [process.argv[i + 1]] : [])),
+    seedDirs: seedDirs(),
     onProgress: (n) => process.stderr.write(`${n} inputs\n`),
     onCrash: (c, i) => {
       console.log(`input ${i} (seed ${seed}): ${c.what}`);

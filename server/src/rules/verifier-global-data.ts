@@ -4,6 +4,8 @@
  * `BPF_NO_GLOBAL_DATA` is defined) on kernels without global data: per kernel, whether its
  * `enum bpf_cmd` has `BPF_MAP_FREEZE`, which came with global data; elsewhere the facts'
  * `global_data` floor. BCC keeps its tables and globals its own way: BCC files are not checked.
+ * Statics clang folds away are left out ({@link foldedStatics}); where the object pass compiles
+ * the file, an object without global data drops the finding (objectPass.ts).
  * Part of the `verifier-feature-unavailable` group.
  */
 import { OwnedCache } from '../analysis/memo';
