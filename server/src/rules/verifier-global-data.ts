@@ -108,9 +108,9 @@ function foldedStatics(model: FileModel, candidates: ReadonlyMap<string, { decl:
     .join('\n')
     // Not in a string or a comment (`SEC(".maps")` in a map-defining macro).
     .replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ' ');
-  for (const name of candidates.keys()) if (new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`).test(macroText)) kept.add(name);
+  for (const name of candidates.keys()) if (new RegExp(`(?<![\\w$])${escapeName(name)}(?![\\w$])`).test(macroText)) kept.add(name);
   const root = [...candidates.values()][0].decl.tree.rootNode;
-  const names = new RegExp(`(?<![\\w$])(?:${[...candidates.keys()].map(escape).join('|')})(?![\\w$])`, 'g');
+  const names = new RegExp(`(?<![\\w$])(?:${[...candidates.keys()].map(escapeName).join('|')})(?![\\w$])`, 'g');
   for (const match of model.text.matchAll(names)) {
     const name = match[0];
     if (kept.has(name)) continue;
@@ -184,14 +184,14 @@ function toProgramFunction(model: FileModel, amp: Node): boolean {
   const param = own.params[index]?.name;
   if (!param || !own.bodySpan) return false;
   const body = model.text.slice(own.bodySpan.start, own.bodySpan.end);
-  const p = escape(param);
+  const p = escapeName(param);
   return !new RegExp(
     `[(,]\\s*${p}\\s*[,)]|\\*\\s*${p}\\s*(=[^=]|\\+\\+|--)|(?<![\\w$])${p}\\s*(->|\\[)[^;=]*?(=[^=]|\\+\\+|--|[-+*/|&^]=)`,
   ).test(body);
 }
 
 /** `s` with regular-expression syntax escaped (C names may hold `$`). */
-function escape(s: string): string {
+function escapeName(s: string): string {
   return s.replace(/[$]/g, '\\$');
 }
 
