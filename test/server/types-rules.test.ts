@@ -309,11 +309,8 @@ int on_skb(struct __sk_buff *ctx)
   assert.match(f[0].message, /enum slab_state/);
 });
 
-test("enum-value-not-relocated: a constant a project's own vmlinux.h declares is the program's", async (t) => {
-  // Tracee's trimmed vmlinux.h: \`const int TRACE_EVENT_FL_TRACEPOINT = (1 << …);\` beside the types.
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-enum-vmlinux-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const code = `${CORE}
+/** A read indexed by \`PIDTYPE_TGID\`, whose value CentOS 8's 4.18 numbers differently. */
+const READS_PIDTYPE_TGID = `${CORE}
 SEC("fentry/do_exit")
 int BPF_PROG(on_exit, long code)
 {
@@ -321,6 +318,12 @@ int BPF_PROG(on_exit, long code)
     return (long)t->signal->pids[PIDTYPE_TGID];
 }
 `;
+
+test("enum-value-not-relocated: a constant a project's own vmlinux.h declares is the program's", async (t) => {
+  // Tracee's trimmed vmlinux.h: \`const int TRACE_EVENT_FL_TRACEPOINT = (1 << …);\` beside the types.
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-enum-vmlinux-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const code = READS_PIDTYPE_TGID;
   const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
   writeFileSync(join(dir, 'vmlinux.h'), '#pragma once\nstruct task_struct;\nconst int PIDTYPE_TGID = 1;\n');
   assert.deepEqual(await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri }), []);
@@ -340,14 +343,7 @@ test('enum-value-not-relocated: a vmlinux.h wrapper is read again when the heade
   mkdirSync(join(dir, 'arch'));
   writeFileSync(join(dir, 'vmlinux.h'), '#pragma once\n#include "arch/vmlinux_x86.h"\n');
   writeFileSync(join(dir, 'arch', 'vmlinux_x86.h'), '#pragma once\nstruct task_struct;\nconst int PIDTYPE_TGID = 1;\n');
-  const code = `${CORE}
-SEC("fentry/do_exit")
-int BPF_PROG(on_exit, long code)
-{
-    struct task_struct *t = bpf_get_current_task_btf();
-    return (long)t->signal->pids[PIDTYPE_TGID];
-}
-`;
+  const code = READS_PIDTYPE_TGID;
   const uri = pathToFileURL(join(dir, 'prog.bpf.c')).href;
   assert.deepEqual(await analyzeSnippet(code, { rules: ['enum-value-not-relocated'], uri }), []);
   // The included header no longer declares it (past the second the disk's answers are kept):

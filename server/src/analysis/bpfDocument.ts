@@ -25,10 +25,11 @@ export function isBpfPath(uri: string): boolean {
 /**
  * BPF program and object sections, as libbpf and cilium/ebpf name them: `SEC()` says BPF whatever
  * it names; a section attribute written out (`__attribute__((section(".text.hot")))`) is also
- * plain user-space C, so it says BPF only with one of these names.
+ * plain user-space C, so it says BPF only with one of these names (or their `.s`, `.multi`, `/target`
+ * forms).
  */
 const BPF_SECTION =
-  /^\??(kprobe|kretprobe|kprobe\.multi|kretprobe\.multi|kprobe\.session|ksyscall|kretsyscall|uprobe|uretprobe|uprobe\.multi|uretprobe\.multi|usdt|tracepoint|tp|raw_tracepoint|raw_tp|raw_tracepoint\.w|raw_tp\.w|tp_btf|fentry|fexit|fmod_ret|fentry\.s|fexit\.s|fmod_ret\.s|freplace|lsm|lsm\.s|lsm_cgroup|iter|iter\.s|xdp|xdp\.frags|xdp_devmap|xdp_cpumap|tc|tcx|tc_packet_hook|netkit|classifier|action|socket|sk_skb|sk_msg|sk_lookup|sk_reuseport|sockops|sock_ops|flow_dissector|cgroup|cgroup_skb|cgroup_sock|cgroup_sock_addr|cgroup_sysctl|cgroup_sockopt|cgroup_device|lwt_in|lwt_out|lwt_xmit|lwt_seg6local|perf_event|struct_ops|struct_ops\.s|syscall|netfilter|seccomp|license|version|maps|\.maps)(\/.*|\..*)?$/;
+  /^\??(kprobe|kretprobe|ksyscall|kretsyscall|uprobe|uretprobe|usdt|tracepoint|tp|raw_tracepoint|raw_tp|tp_btf|fentry|fexit|fmod_ret|freplace|lsm|lsm_cgroup|iter|xdp|xdp_devmap|xdp_cpumap|tc|tcx|tc_packet_hook|netkit|classifier|action|socket|sk_skb|sk_msg|sk_lookup|sk_reuseport|sockops|sock_ops|flow_dissector|cgroup|cgroup_skb|cgroup_sock|cgroup_sock_addr|cgroup_sysctl|cgroup_sockopt|cgroup_device|lwt_in|lwt_out|lwt_xmit|lwt_seg6local|perf_event|struct_ops|syscall|netfilter|seccomp|license|version|maps|\.maps)([/.].*)?$/;
 
 function bpfSection(s: SectionSite): boolean {
   return s.name === 'SEC' || (s.section !== null && BPF_SECTION.test(s.section));

@@ -389,32 +389,37 @@ class MacroPass {
     const end = this.tokens[close]!.end;
     this.transparent.fill(1, i, close + 1);
     this.masker.blank(t.start, end);
-    let section: string | null = null;
-    if (split.args.length === 1) {
-      const [first, last] = split.ranges[0]!;
-      let s = '';
-      for (let j = first; j <= last; j++) {
-        const tok = this.tokens[j]!;
-        if (tok.kind !== 'string' || !tok.text.startsWith('"') || !tok.text.endsWith('"') || tok.text.length < 2) {
-          s = '';
-          break;
-        }
-        s += decodeStringBody(tok.text.slice(1, -1));
-        if (j === last) section = s;
-      }
+    const only = split.args.length === 1 ? split.ranges[0]! : undefined;
+    this.addSection(i, close, split.args, only ? this.literal(only[0], only[1]) : null, true);
+  }
+
+  /** The value of the string literals of tokens `first`…`last` (adjacent ones joined); null for anything else. */
+  private literal(first: number, last: number): string | null {
+    if (first > last) return null;
+    let s = '';
+    for (let j = first; j <= last; j++) {
+      const tok = this.tokens[j]!;
+      if (tok.kind !== 'string' || !tok.text.startsWith('"') || !tok.text.endsWith('"') || tok.text.length < 2) return null;
+      s += decodeStringBody(tok.text.slice(1, -1));
     }
+    return s;
+  }
+
+  /** A section site from token `i` (`SEC` or `__attribute__`) to `close`; its target is resolved later. */
+  private addSection(i: number, close: number, args: MacroArg[], section: string | null, masked: boolean): Mutable<SectionSite> {
     const site: Mutable<SectionSite> = {
       kind: 'section',
-      name: 'SEC',
-      start: t.start,
-      end,
-      args: split.args,
-      masked: true,
+      name: this.tokens[i]!.text,
+      start: this.tokens[i]!.start,
+      end: this.tokens[close]!.end,
+      args,
+      masked,
       section,
       target: null,
     };
     this.sites.push(site);
     this.sections.push({ ident: i, close, site });
+    return site;
   }
 
   /**
@@ -437,38 +442,11 @@ class MacroPass {
         a++;
         b--;
       }
-      let section: string | null = a <= b ? '' : null;
-      for (let k = a; k <= b && section !== null; k++) {
-        const s = this.tokens[k]!;
-        section =
-          s.kind === 'string' && s.text.startsWith('"') && s.text.endsWith('"') && s.text.length >= 2
-            ? section + decodeStringBody(s.text.slice(1, -1))
-            : null;
-      }
       // The name's literal is the argument, as SEC's is: findings about the section point at it.
-      const args =
-        a <= b
-          ? [
-              {
-                text: detached(this.text.slice(this.tokens[a]!.start, this.tokens[b]!.end)),
-                start: this.tokens[a]!.start,
-                end: this.tokens[b]!.end,
-              },
-            ]
-          : [];
-      const site: Mutable<SectionSite> = {
-        kind: 'section',
-        name: this.tokens[i]!.text,
-        start: this.tokens[i]!.start,
-        end: this.tokens[close]!.end,
-        args,
-        masked: false,
-        section,
-        target: null,
-      };
-      this.sites.push(site);
-      this.sections.push({ ident: i, close, site });
-      this.attributeSections.set(i, site);
+      const from = this.tokens[a]!.start;
+      const to = this.tokens[b]!.end;
+      const args = a <= b ? [{ text: detached(this.text.slice(from, to)), start: from, end: to }] : [];
+      this.attributeSections.set(i, this.addSection(i, close, args, this.literal(a, b), false));
       return;
     }
   }

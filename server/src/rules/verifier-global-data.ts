@@ -18,6 +18,7 @@ import type { CType } from '../analysis/ctypes';
 import type { Rule, RuleContext } from './rule';
 import { describeKernels } from '../../../kernel-db/src/query/summary';
 import { parentOf } from '../analysis/parents';
+import { calleeName } from '../analysis/calls';
 import { capRelated } from './common';
 
 export const verifierGlobalData: Rule = {
@@ -156,8 +157,7 @@ function readOnly(model: FileModel, id: Node, type: CType): boolean {
 /** The name a call whose argument list is `args` calls, undefined when not a plain name. */
 function calleeOf(model: FileModel, args: Node): string | undefined {
   const call = parentOf(args);
-  const fn = call?.type === 'call_expression' ? call.childForFieldName('function') : null;
-  return fn?.type === 'identifier' ? model.text.slice(fn.startIndex, fn.endIndex) : undefined;
+  return call?.type === 'call_expression' ? calleeName(call, model.text) : undefined;
 }
 
 /** A function-like macro the model knows, or a name spelled as macros are (`BPF_CORE_READ_INTO`). */
