@@ -5,16 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  CodeAction,
-  CodeActionKind,
-  type Diagnostic,
-  DiagnosticSeverity,
-  DiagnosticTag,
-  type Range as LspRange,
-  type TextEdit as LspTextEdit,
-  type WorkspaceEdit,
-} from 'vscode-languageserver';
+import type { CodeAction, Diagnostic, Range as LspRange, TextEdit as LspTextEdit, WorkspaceEdit } from 'vscode-languageserver';
+import { CodeActionKind, codeAction, DiagnosticSeverity, DiagnosticTag } from './protocol';
 import { fixAllEdits } from '../analysis/fixall';
 import { OwnedValue } from '../analysis/memo';
 import type { Finding, Fix, Range, Severity } from '../analysis/model';
@@ -57,7 +49,7 @@ export function ruleDocUrl(rule: string): string | undefined {
 }
 const DOCS_URL = DOCS ? pathToFileURL(DOCS).toString().replace(/\/$/, '') : '';
 
-function severity(s: Severity): DiagnosticSeverity {
+function severity(s: Severity): Diagnostic['severity'] {
   return s === 'error' ? DiagnosticSeverity.Error : s === 'warning' ? DiagnosticSeverity.Warning : DiagnosticSeverity.Information;
 }
 
@@ -166,7 +158,7 @@ export function quickFixes(uri: string, version: number, findings: readonly Find
   for (const f of findings) {
     if (!overlaps(f.range, range)) continue;
     f.fixes.forEach((fix, i) => {
-      const a = CodeAction.create(fix.title, toWorkspaceEdit(uri, version, fix.edits), CodeActionKind.QuickFix);
+      const a = codeAction(fix.title, toWorkspaceEdit(uri, version, fix.edits), CodeActionKind.QuickFix);
       a.diagnostics = [toDiagnostic(f, uri)];
       a.isPreferred = i === 0 && fix.safe;
       out.push(a);
@@ -213,7 +205,7 @@ export function ruleActions(
       const at = { line, character: 0 };
       edit = { range: { start: at, end: at }, newText: `${indent}// ebpf-portability-disable-next-line ${f.rule}${eol}` };
     }
-    const a = CodeAction.create(
+    const a = codeAction(
       `Disable ${f.rule} for this line`,
       { documentChanges: [{ textDocument: { uri, version }, edits: [edit] }] },
       CodeActionKind.QuickFix,
@@ -224,7 +216,7 @@ export function ruleActions(
   if (showDoc)
     for (const rule of new Set(findings.filter((f) => overlaps(f.range, range)).map((f) => f.rule)))
       out.push(
-        CodeAction.create(
+        codeAction(
           `Show documentation for ${rule}`,
           { title: `Show documentation for ${rule}`, command: SHOW_RULE_DOC, arguments: [rule] },
           CodeActionKind.QuickFix,
@@ -237,7 +229,7 @@ export function ruleActions(
 export function fixAll(uri: string, version: number, findings: readonly Finding[]): CodeAction | undefined {
   const edits = fixAllEdits(findings);
   if (edits.length === 0) return undefined;
-  return CodeAction.create('Fix all eBPF portability problems', toWorkspaceEdit(uri, version, edits), FIX_ALL_KIND);
+  return codeAction('Fix all eBPF portability problems', toWorkspaceEdit(uri, version, edits), FIX_ALL_KIND);
 }
 
 function before(a: Range['start'], b: Range['start']): boolean {

@@ -6,7 +6,7 @@
  * is looked at between the import's steps and last before the store is written, so a cancelled
  * import leaves the store as it was. After an import the server reloads the kernel database.
  */
-import { type CancellationToken, type Connection, ErrorCodes, LSPErrorCodes, ResponseError } from 'vscode-languageserver';
+import { type CancellationToken, type Connection, ErrorCodes, ResponseError } from './connection';
 import { sample } from './params';
 import type { KernelDb } from '../../../kernel-db/src/query/db';
 import type { KernelMeta } from '../../../kernel-db/src/store/schema';
@@ -74,11 +74,11 @@ export function registerMachineRequests(connection: Connection, host: MachineHos
     )
       throw new ResponseError(ErrorCodes.InvalidParams, `malformed ${IMPORT_KERNEL_REQUEST} params: ${sample(p)}`);
     const db = await host.db();
-    if (!db?.user) throw new ResponseError(LSPErrorCodes.RequestFailed, 'the kernel database is not available');
+    if (!db?.user) throw new ResponseError(ErrorCodes.RequestFailed, 'the kernel database is not available');
     // Between steps the event loop runs, so a cancellation sent meanwhile is seen.
     const checkpoint = async () => {
       await new Promise((r) => setImmediate(r));
-      if (token.isCancellationRequested) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'the import was cancelled');
+      if (token.isCancellationRequested) throw new ResponseError(ErrorCodes.RequestCancelled, 'the import was cancelled');
     };
     // A file name that spells an architecture says it (the BTF of some kernels does not).
     const arch = p.arch ?? importDefaults(p.path).arch;
@@ -93,7 +93,7 @@ export function registerMachineRequests(connection: Connection, host: MachineHos
       });
     } catch (e) {
       if (e instanceof ResponseError) throw e;
-      throw new ResponseError(LSPErrorCodes.RequestFailed, (e as Error).message);
+      throw new ResponseError(ErrorCodes.RequestFailed, (e as Error).message);
     }
     host.reload();
     return meta;

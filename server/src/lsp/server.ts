@@ -3,21 +3,9 @@
  * quick fixes and fix-all, settings resolved per document. Every handler is guarded: whatever a
  * user types or a client sends, the server logs the problem and keeps serving.
  */
-import {
-  CodeActionKind,
-  DidChangeConfigurationNotification,
-  ErrorCodes,
-  MarkupKind,
-  ResponseError,
-  TextDocumentSyncKind,
-  type CodeAction,
-  type CodeLens,
-  type Hover,
-  type Connection,
-  type InitializeParams,
-  type InitializeResult,
-  type WorkDoneProgressServerReporter,
-} from 'vscode-languageserver';
+import type { CodeAction, CodeLens, Hover, InitializeParams, InitializeResult } from 'vscode-languageserver';
+import { type Connection, ErrorCodes, ResponseError, type WorkDoneProgress } from './connection';
+import { CodeActionKind, MarkupKind, TextDocumentSyncKind } from './protocol';
 import { pathToFileURL } from 'node:url';
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import type { Finding } from '../analysis/model';
@@ -278,9 +266,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     warned.add(msg);
     // Sent as window/showMessageRequest (a promise at run time, whatever its overload's type says):
     // a client that answers it with an error must not stop the server with an unhandled rejection.
-    Promise.resolve(connection.window.showWarningMessage(`eBPF portability: ${msg}`) as unknown).catch((e: unknown) => {
-      connection.console.warn(`the client refused a message: ${(e as Error)?.message ?? e}`);
-    });
+    Promise.resolve(connection.sendRequest('window/showMessageRequest', { type: 2, message: `eBPF portability: ${msg}` }) as unknown).catch(
+      (e: unknown) => {
+        connection.console.warn(`the client refused a message: ${(e as Error)?.message ?? e}`);
+      },
+    );
   };
   const guard = <T>(what: string, fn: () => T, fallback: T): T => {
     try {
@@ -301,11 +291,14 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const invalid = (method: string, params: unknown) =>
     new ResponseError(ErrorCodes.InvalidParams, `malformed ${method} params: ${sample(params)}`);
 
-  connection.onInitialize((params: InitializeParams): InitializeResult => {
-    configurationCapability = !!params.capabilities.workspace?.configuration;
-    codeLensRefresh = !!params.capabilities.workspace?.codeLens?.refreshSupport;
-    workDoneProgress = !!params.capabilities.window?.workDoneProgress;
-    clientOptions = (params.initializationOptions as ClientOptions | undefined) ?? {};
+  connection.onRequest('initialize', (params: InitializeParams): InitializeResult => {
+    // A client's capabilities are what it says; one that says nothing offers nothing.
+    const capabilities = typeof params?.capabilities === 'object' ? params.capabilities : undefined;
+    configurationCapability = !!capabilities?.workspace?.configuration;
+    codeLensRefresh = !!capabilities?.workspace?.codeLens?.refreshSupport;
+    workDoneProgress = !!capabilities?.window?.workDoneProgress;
+    const options = params?.initializationOptions;
+    clientOptions = typeof options === 'object' && options !== null ? (options as ClientOptions) : {};
     globalSettings = clientOptions.settings;
     startup = (async () => {
       // The store and the facts decompress on zlib's threads while the grammar's WASM compiles.
@@ -321,7 +314,10 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     })().catch((e) => {
       connection.console.error(`eBPF portability: cannot start analysis: ${(e as Error).stack ?? e}`);
       Promise.resolve(
-        connection.window.showErrorMessage(`eBPF portability: cannot start analysis: ${(e as Error).message}`) as unknown,
+        connection.sendRequest('window/showMessageRequest', {
+          type: 1,
+          message: `eBPF portability: cannot start analysis: ${(e as Error).message}`,
+        }),
       ).catch(() => undefined);
     });
     return {
@@ -335,9 +331,19 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     };
   });
 
-  connection.onInitialized(() => {
+  connection.onNotification('initialized', () => {
     if (configurationCapability) {
-      void connection.client.register(DidChangeConfigurationNotification.type, { section: 'ebpfPortability' }).catch(() => undefined);
+      void connection
+        .sendRequest('client/registerCapability', {
+          registrations: [
+            {
+              id: 'ebpfPortability.configuration',
+              method: 'workspace/didChangeConfiguration',
+              registerOptions: { section: 'ebpfPortability' },
+            },
+          ],
+        })
+        .catch(() => undefined);
     }
   });
 
@@ -356,7 +362,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     let raw: unknown = (globalSettings as { ebpfPortability?: unknown } | undefined)?.ebpfPortability ?? globalSettings;
     if (configurationCapability) {
       try {
-        raw = await connection.workspace.getConfiguration({ scopeUri: uri, section: 'ebpfPortability' });
+        raw = (
+          (await connection.sendRequest('workspace/configuration', { items: [{ scopeUri: uri, section: 'ebpfPortability' }] })) as
+            | unknown[]
+            | null
+        )?.[0];
       } catch {
         // A client that announced the capability but fails the request: use what we have.
       }
@@ -377,7 +387,11 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
         `eBPF portability: ${uri}: ${findings.length.toLocaleString('en-US')} findings; the editor is sent ${(diagnostics.length - 1).toLocaleString('en-US')} of them (errors first) and a line that says so`,
       );
     } else if (omitted === 0) capped.delete(uri);
-    const sent = connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics });
+    const sent = connection.sendNotification('textDocument/publishDiagnostics', {
+      uri,
+      ...(version !== undefined ? { version } : {}),
+      diagnostics,
+    });
     const state = states.get(uri);
     if (state?.objectPending) {
       state.objectPending = false;
@@ -445,7 +459,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     const started = performance.now();
     // An analysis past LONG_ANALYSIS_MS is said: in the output channel, and as the editor's own
     // progress (a status-bar item with the share done) where the client offers it.
-    let long: Promise<WorkDoneProgressServerReporter | undefined> | undefined;
+    let long: Promise<WorkDoneProgress | undefined> | undefined;
     let done = 0;
     try {
       for (let slice = 0; steps; slice++) {
@@ -458,7 +472,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
           // The share as of now: reports made while the client creates the progress come after it.
           const begun = Math.round(done * 100);
           long = workDoneProgress
-            ? connection.window.createWorkDoneProgress().then(
+            ? connection.createWorkDoneProgress().then(
                 (p) => {
                   p.begin('eBPF portability', begun, `analysing ${name} (${lines.toLocaleString('en-US')} lines)`);
                   return p;
@@ -551,7 +565,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
 
   // Open, change and close run in the order they arrived, after the start-up: a close that
   // arrived while the parser loaded must not run before its open (the document would stay open).
-  connection.onDidOpenTextDocument((p) => {
+  connection.onNotification('textDocument/didOpen', (p) => {
     if (!isOpen(p)) return malformed('textDocument/didOpen', p);
     // A document opened while no other is open or opening (the first, at start-up) has its
     // settings' round trip to the client overlap the start-up (the grammar, the database), if it
@@ -572,7 +586,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     });
   });
 
-  connection.onDidChangeTextDocument((p) => {
+  connection.onNotification('textDocument/didChange', (p) => {
     if (!isChange(p)) {
       malformed('textDocument/didChange', p);
       // The change is lost, so the text of an open document the server holds is no longer the
@@ -614,7 +628,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   // A header, a loader or a project file changed on disk: what was read from it is stale.
-  connection.onDidChangeWatchedFiles(() => {
+  connection.onNotification('workspace/didChangeWatchedFiles', () => {
     engine?.fsMeta.clear();
     for (const uri of states.keys()) {
       schedule(uri);
@@ -623,7 +637,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   });
 
   // Saved: the file on disk is the document again, so its object can be checked.
-  connection.onDidSaveTextDocument((p) => {
+  connection.onNotification('textDocument/didSave', (p) => {
     const uri = documentUri(p);
     if (uri === undefined) return malformed('textDocument/didSave', p);
     // A saved header may be one an include resolves to, or one that was missing.
@@ -631,7 +645,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     void runObjectPass(uri);
   });
 
-  connection.onDidCloseTextDocument((p) => {
+  connection.onNotification('textDocument/didClose', (p) => {
     const uri = documentUri(p);
     if (uri === undefined) return malformed('textDocument/didClose', p);
     void (startup ?? Promise.resolve()).then(() => close(uri));
@@ -653,7 +667,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     if (!/\.c$/i.test(uri)) for (const other of states.keys()) schedule(other);
   };
 
-  connection.onDidChangeConfiguration((p) => {
+  connection.onNotification('workspace/didChangeConfiguration', (p: { settings?: unknown } | null) => {
     if (typeof p !== 'object' || p === null) return malformed('workspace/didChangeConfiguration', p);
     globalSettings = p.settings;
     settingsCache.clear();
@@ -661,7 +675,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     for (const uri of states.keys()) schedule(uri);
   });
 
-  connection.onCodeAction(async (p): Promise<CodeAction[]> => {
+  connection.onRequest('textDocument/codeAction', async (p): Promise<CodeAction[]> => {
     if (!isCodeActionParams(p)) throw invalid('textDocument/codeAction', p);
     await startup;
     const doc = docs?.get(p.textDocument.uri);
@@ -688,7 +702,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }, []);
   });
 
-  connection.onHover(async (p): Promise<Hover | null> => {
+  connection.onRequest('textDocument/hover', async (p): Promise<Hover | null> => {
     if (!isDocumentPosition(p)) throw invalid('textDocument/hover', p);
     await startup;
     const doc = docs?.get(p.textDocument.uri);
@@ -772,7 +786,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     }
   });
 
-  connection.onCodeLens(async (p): Promise<CodeLens[]> => {
+  connection.onRequest('textDocument/codeLens', async (p): Promise<CodeLens[]> => {
     const uri = documentUri(p);
     if (uri === undefined) throw invalid('textDocument/codeLens', p);
     try {

@@ -13,7 +13,6 @@
  * message is ASCII.
  */
 import type { Diagnostic } from 'vscode-languageserver';
-import type { ContentTypeEncoder, Message } from 'vscode-languageserver/node';
 import { OwnedValue } from '../analysis/memo';
 
 const PUBLISH = 'textDocument/publishDiagnostics';
@@ -26,7 +25,7 @@ const encoded = new OwnedValue<Diagnostic, Buffer>({
 });
 
 /** `msg` as ASCII JSON, the diagnostics of a publish from their stored bytes. */
-export function encodeMessage(msg: Message): Buffer {
+export function encodeMessage(msg: object): Buffer {
   const m = msg as { method?: unknown; params?: { diagnostics?: unknown } };
   const list = m.method === PUBLISH ? m.params?.diagnostics : undefined;
   if (!Array.isArray(list) || list.length === 0) return ascii(msg);
@@ -58,15 +57,3 @@ function asciiJson(value: unknown): string {
 const NON_ASCII = /[\u0080-\uffff]/;
 const NON_ASCII_ALL = /[\u0080-\uffff]/g;
 const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-
-/** vscode-jsonrpc's JSON encoder with {@link encodeMessage} (the bytes are ASCII, so any ASCII-compatible charset). */
-export const wireEncoder: ContentTypeEncoder = {
-  name: 'application/json',
-  encode: (msg) => {
-    try {
-      return Promise.resolve(encodeMessage(msg as Message));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  },
-};
