@@ -75,9 +75,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
           io.out(LSP_USAGE);
           return 0;
         }
-        if (rest.some((a) => a !== '--stdio' && !a.startsWith('--clientProcessId'))) throw new UsageError('lsp takes --stdio');
+        if (!rest.includes('--stdio') || rest.some((a) => a !== '--stdio' && !a.startsWith('--clientProcessId=')))
+          throw new UsageError('lsp takes --stdio');
         // The language server is its own bundle beside this one (dist/server.js), loaded only when
-        // it runs; it reads `--stdio` from the command line like any LSP server.
+        // it runs; it reads `--stdio` from the command line like any LSP server. The launcher
+        // (bin/ebpf-portability.js) starts `lsp --stdio` itself, without loading this bundle;
+        // what reaches here is the rest (help, wrong flags, a server bundle that is missing).
         const bundle = join(__dirname, 'server.js');
         if (!existsSync(bundle)) throw new Error(`the language server is missing at ${bundle}; run \`npm run build\``);
         require(bundle);

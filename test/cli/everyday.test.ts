@@ -72,9 +72,36 @@ test('--version, help and lsp --help exit 0; no command is a usage error', () =>
   assert.equal(lsp.status, 0);
   assert.match(lsp.stdout, /usage: ebpf-portability lsp --stdio/);
   assert.equal(cli(['lsp', '--bogus']).status, 2);
+  const bare = cli(['lsp']);
+  assert.equal(bare.status, 2);
+  assert.match(bare.stderr, /lsp takes --stdio/);
   assert.equal(cli(['--help']).status, 0);
   assert.match(cli(['--help']).stdout, /requirements …[\s\S]*explain RULE[\s\S]*doctor/);
   assert.equal(cli([]).status, 2);
+});
+
+test('lsp --stdio starts the language server without loading the CLI bundle; it answers and exits 0 after shutdown', () => {
+  // A preload that lists, at exit, the files the process loaded.
+  const hook = join(scratch, 'loaded.js');
+  writeFileSync(hook, "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n");
+  const frame = (m: object) => {
+    const body = JSON.stringify(m);
+    return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+  const input =
+    frame({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { processId: null, capabilities: {} } }) +
+    frame({ jsonrpc: '2.0', id: 2, method: 'shutdown' }) +
+    frame({ jsonrpc: '2.0', method: 'exit' });
+  const r = spawnSync(process.execPath, ['-r', hook, join(root, 'bin', 'ebpf-portability.js'), 'lsp', '--stdio'], {
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /"id":1,"result":\{"capabilities"/);
+  const loaded: string[] = JSON.parse(/LOADED (.*)/.exec(r.stderr)![1]);
+  assert.ok(loaded.includes(join(root, 'dist', 'server.js')), loaded.join('\n'));
+  assert.ok(!loaded.includes(join(root, 'dist', 'cli.js')), 'the CLI bundle was loaded');
 });
 
 test('check exits 2 when no BPF C file is found: an empty directory, a directory without BPF code', () => {
