@@ -201,7 +201,8 @@ export class KernelDb {
     const kdb = join(dir, 'kernels.kdb');
     if (!existsSync(kdb)) throw new Error(`kernel database not found at ${kdb} (build it with \`npm run kernel-db:build\`)`);
     const factsPath = join(dir, 'facts.json.gz');
-    // The facts decompress beside the store; parsed here, as the first analysis needs them.
+    // The facts are read beside the store and parsed while the main thread waits for it, as the
+    // first analysis needs them.
     const [store, facts] = await Promise.all([KernelStore.openAsync(kdb), existsSync(factsPath) ? Facts.loadAsync(factsPath) : undefined]);
     const user = opts.noUser ? undefined : new UserKernels(opts.userDir);
     const db = new KernelDb(store, factsPath, user);

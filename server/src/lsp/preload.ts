@@ -1,8 +1,8 @@
 /**
  * What the language server needs before it can answer anything, started as the bundle loads
  * (main.ts imports this first): the grammar's WASM compiles and the kernel database is read on
- * background threads while the rest of the bundle, the LSP library included, initialises and the
- * client's `initialize` arrives.
+ * background threads while the rest of the bundle initialises and the client's `initialize`
+ * arrives.
  */
 import { KernelDb } from '../../../kernel-db/src/query/db';
 import { loadCParser } from '../parse/documents';

@@ -301,7 +301,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     clientOptions = typeof options === 'object' && options !== null ? (options as ClientOptions) : {};
     globalSettings = clientOptions.settings;
     startup = (async () => {
-      // The store and the facts decompress on zlib's threads while the grammar's WASM compiles.
+      // The store and the facts are read on libuv's threads while the grammar's WASM compiles.
       const [parser, db] = await Promise.all([loadCParser(), (opts.openDatabase ?? (() => KernelDb.openAsync()))()]);
       cParser = parser;
       docs = new DocumentStore(parser);
