@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Connection, ErrorCodes, MessageFramer, ResponseError } from '../../server/src/lsp/connection';
+import { Connection, ErrorCodes, MAX_MESSAGE_BYTES, MessageFramer, ResponseError } from '../../server/src/lsp/connection';
 
 const root = join(__dirname, '..', '..');
 const server = join(root, 'dist', 'server.js');
@@ -38,28 +38,45 @@ test('framing: messages come out whole however the stream is cut, multi-byte cha
   }
 });
 
-test('framing: a bad header block is skipped and said; the messages after it are read', () => {
+test('framing: a fault costs its own message only; the frames after it are read', () => {
+  const cases: Array<[string, Buffer, RegExp]> = [
+    [
+      'a header line without a colon, with its body',
+      Buffer.from('Junk\r\nContent-Length: 7\r\n\r\n{"x":0}'),
+      /malformed header line "Junk"/,
+    ],
+    ['a length that is no number, with its body', Buffer.from('Content-Length: abc\r\n\r\n{"x":0}'), /Content-Length is "abc"/],
+    ['no length, with a body', Buffer.from('Content-Type: application/json\r\n\r\n{"x":0}'), /without a Content-Length/],
+    [
+      'a charset other than UTF-8',
+      Buffer.from('Content-Length: 7\r\nContent-Type: application/json; charset=latin1\r\n\r\n{"x":0}'),
+      /latin1: this server reads UTF-8/,
+    ],
+    ['a length one short (the last byte is left over)', Buffer.from('Content-Length: 6\r\n\r\n{"x":0}'), /.*/],
+    ['bytes that are no message', Buffer.from('garbage without a header'), /.*/],
+  ];
+  for (const [what, bad, fault] of cases) {
+    // Alone in its chunk, and in one chunk with the frames around it.
+    for (const together of [false, true]) {
+      const { f, bodies, faults } = framer();
+      const parts = [frame('{"a":1}'), bad, frame('{"b":2}'), frame('{"c":3}')];
+      if (together) f.push(Buffer.concat(parts));
+      else for (const p of parts) f.push(p);
+      const read = bodies.filter((b) => b !== '{"x":0}' && b !== '{"x":0');
+      assert.deepEqual(read, ['{"a":1}', '{"b":2}', '{"c":3}'], `${what}${together ? ', one chunk' : ''}: ${faults.join('; ')}`);
+      assert.ok(faults.length >= 1 && faults.length <= 2, `${what}: ${faults.join('; ')}`);
+      assert.match(faults[0], fault);
+    }
+  }
+  // Line breaks between messages are no fault; header names in any case, a charset spelt either way.
   const { f, bodies, faults } = framer();
   f.push(
-    Buffer.concat([
-      Buffer.from('Junk\r\n\r\n'),
-      frame('{"a":1}'),
-      Buffer.from('Content-Length: -4\r\n\r\n'),
-      frame('{"b":2}'),
-      Buffer.from('Content-Type: application/json\r\n\r\n'),
-      Buffer.from('Content-Length: 7\r\nContent-Type: application/vscode-jsonrpc; charset=latin1\r\n\r\n'),
-      frame('{"c":3}'),
-      // Headers in any case, a charset spelt either way: read.
-      Buffer.from('content-length: 7\r\ncontent-type: application/vscode-jsonrpc; charset=utf8\r\n\r\n{"d":4}'),
-    ]),
+    Buffer.from(
+      `\r\n${frame('{"a":1}')}\r\n\r\ncontent-length: 7\r\ncontent-type: application/vscode-jsonrpc; charset=utf8\r\n\r\n{"d":4}`,
+    ),
   );
-  // Each bad block costs itself only: the frames after it are read.
-  assert.deepEqual(bodies, ['{"a":1}', '{"b":2}', '{"c":3}', '{"d":4}']);
-  assert.equal(faults.length, 4, faults.join('\n'));
-  assert.match(faults[0], /malformed header line "Junk"/);
-  assert.match(faults[1], /Content-Length is "-4"/);
-  assert.match(faults[2], /without a Content-Length/);
-  assert.match(faults[3], /latin1: this server reads UTF-8/);
+  assert.deepEqual(bodies, ['{"a":1}', '{"d":4}']);
+  assert.deepEqual(faults, []);
 });
 
 test('framing: bytes that never make a header are dropped once past 8 KiB, and reading goes on', () => {
@@ -68,9 +85,28 @@ test('framing: bytes that never make a header are dropped once past 8 KiB, and r
   assert.deepEqual(faults, [], 'a header may still be on its way');
   f.push(Buffer.alloc(8192, 'y'));
   assert.equal(faults.length, 1);
-  assert.match(faults[0], /dropped 12288 bytes that carry no LSP header/);
+  assert.match(faults[0], /no LSP header/);
   f.push(frame('{"after":true}'));
   assert.deepEqual(bodies, ['{"after":true}']);
+});
+
+test('framing: a message past 256 MiB is dropped as it arrives, never held, and the next one is read', () => {
+  const { f, bodies, faults } = framer();
+  const held = () => (f as unknown as { size: number }).size;
+  f.push(Buffer.from(`Content-Length: ${MAX_MESSAGE_BYTES + 1}\r\n\r\n`));
+  const mib = Buffer.alloc(1024 * 1024, 'z');
+  for (let i = 0; i < MAX_MESSAGE_BYTES / mib.length; i++) {
+    f.push(mib);
+    assert.equal(held(), 0);
+  }
+  f.push(Buffer.concat([Buffer.from('z'), frame('{"after":true}')]));
+  assert.deepEqual(bodies, ['{"after":true}']);
+  assert.equal(faults.length, 1);
+  assert.match(faults[0], /dropped a message of 268435457 bytes: more than 256 MiB/);
+  // The near miss: a message of exactly the limit's size would be read (its length is accepted).
+  const g = framer();
+  g.f.push(Buffer.from(`Content-Length: ${MAX_MESSAGE_BYTES}\r\n\r\n`));
+  assert.deepEqual(g.faults, []);
 });
 
 /** A connection over a transport held in memory: what the server sends, and a way to deliver. */
@@ -96,6 +132,7 @@ test('dispatch: results, errors, unknown methods, positional params, cancellatio
   let cancelled: boolean | undefined;
   let release: () => void = () => undefined;
   c.onRequest('echo', (p) => p);
+  c.onRequest('initialize', () => ({ capabilities: {} }));
   c.onRequest('nothing', () => undefined);
   c.onRequest('refuse', () => {
     throw new ResponseError(ErrorCodes.InvalidParams, 'no', { why: 1 });
@@ -118,6 +155,8 @@ test('dispatch: results, errors, unknown methods, positional params, cancellatio
   deliver([{ jsonrpc: '2.0', id: 8, method: 'echo' }]);
   deliver({ jsonrpc: '2.0', id: null, method: 'echo' });
   deliver('text');
+  deliver({ jsonrpc: '2.0', id: 9, method: 'initialize', params: { capabilities: {} } });
+  deliver({ jsonrpc: '2.0', id: 10, method: 'initialize', params: { capabilities: {} } });
   release();
   await settle();
   await settle();
@@ -130,7 +169,14 @@ test('dispatch: results, errors, unknown methods, positional params, cancellatio
   assert.deepEqual(byId.get(6), { jsonrpc: '2.0', id: 6, error: { code: -32601, message: 'unhandled method missing' } });
   assert.deepEqual(byId.get(7), { jsonrpc: '2.0', id: 7, result: true });
   assert.equal(cancelled, true, 'the slow request saw its cancellation');
-  assert.equal(byId.size, 7, 'a batch and a null id are not answered as requests');
+  assert.equal((byId.get(10) as { error?: { code: number } }).error?.code, ErrorCodes.InvalidRequest, 'a second initialize');
+  assert.equal(byId.size, 9, 'a batch and a null id are not answered as requests');
+  deliver({ jsonrpc: '2.0', id: 11, method: 'shutdown' });
+  deliver({ jsonrpc: '2.0', id: 12, method: 'echo', params: { a: 1 } });
+  await settle();
+  const after = new Map(sent.filter((m) => 'id' in m).map((m) => [m.id, m]));
+  assert.deepEqual(after.get(11), { jsonrpc: '2.0', id: 11, result: null });
+  assert.equal((after.get(12) as { error?: { code: number } }).error?.code, ErrorCodes.InvalidRequest, 'a request after shutdown');
   const logs = sent.filter((m) => m.method === 'window/logMessage').map((m) => (m.params as { message: string }).message);
   assert.equal(logs.length, 4, logs.join('\n'));
   assert.match(logs[0], /throws: Error: notification fault/);
@@ -186,6 +232,12 @@ function start(
 
 const send = (proc: ChildProcess, m: object) => proc.stdin!.write(frame(JSON.stringify(m)));
 
+/** Waits until `done()` holds (at most 20 s). */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(done(), 'timed out');
+}
+
 test('lifecycle: exit after shutdown ends with 0, without it 1, and the end of standard input ends the server', {
   timeout: 60_000,
 }, async () => {
@@ -200,6 +252,11 @@ test('lifecycle: exit after shutdown ends with 0, without it 1, and the end of s
   const c = start(['--stdio']);
   c.proc.stdin!.end();
   assert.equal(await c.exit, 1);
+  const e = start(['--stdio']);
+  send(e.proc, { jsonrpc: '2.0', id: 1, method: 'shutdown' });
+  await until(() => e.out().includes('"id":1'));
+  e.proc.stdin!.end();
+  assert.equal(await e.exit, 0, 'standard input ends after shutdown');
   // The near miss: a server whose input stays open keeps running.
   const d = start(['--stdio']);
   const early = await Promise.race([d.exit, new Promise((r) => setTimeout(() => r('running'), 1000))]);
@@ -207,17 +264,29 @@ test('lifecycle: exit after shutdown ends with 0, without it 1, and the end of s
   d.proc.kill();
 });
 
-test('lifecycle: the server ends when the client process named at initialize is gone', { timeout: 60_000 }, async () => {
-  const client = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
-  const s = start(['--stdio']);
-  send(s.proc, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { processId: client.pid, capabilities: {} } });
-  await new Promise((r) => setTimeout(r, 500));
-  assert.match(s.out(), /"id":1,"result":\{"capabilities"/);
-  client.kill();
-  // Looked for every 3 s.
-  const code = await Promise.race([s.exit, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
-  s.proc.kill();
-  assert.equal(code, 1);
+test('lifecycle: the server ends when the client process named at initialize or on its command line is gone', {
+  timeout: 90_000,
+}, async () => {
+  // Named at initialize, and on the command line (as vscode-languageclient does).
+  for (const how of ['initialize', 'command line']) {
+    const client = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const s = start(how === 'initialize' ? ['--stdio'] : ['--stdio', `--clientProcessId=${client.pid}`]);
+    send(s.proc, {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { processId: how === 'initialize' ? client.pid : null, capabilities: {} },
+    });
+    await until(() => /"id":1,"result":\{"capabilities"/.test(s.out()));
+    // The near miss: while the client runs, so does the server (two looks).
+    const early = await Promise.race([s.exit, new Promise((r) => setTimeout(() => r('running'), 6500))]);
+    assert.equal(early, 'running', how);
+    client.kill();
+    // Looked for every 3 s.
+    const code = await Promise.race([s.exit, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    s.proc.kill();
+    assert.equal(code, 1, how);
+  }
 });
 
 test('transports: Node IPC serves the same protocol; no transport named is a clear message and status 2', { timeout: 60_000 }, async () => {
@@ -226,7 +295,7 @@ test('transports: Node IPC serves the same protocol; no transport named is a cle
   s.proc.on('message', (m) => got.push(m as Record<string, unknown>));
   s.proc.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { processId: process.pid, capabilities: {} } });
   s.proc.send({ jsonrpc: '2.0', id: 2, method: 'shutdown' });
-  for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  await until(() => got.length >= 2);
   assert.deepEqual(
     got.map((m) => m.id),
     [1, 2],

@@ -5,10 +5,11 @@
  * no network module. The server's bundle carries no LSP library; loading one took ~20 ms of every
  * start (its protocol tables, and the network and child-process modules Node then loads).
  *
- * What a client sends is never trusted: a message that is not JSON, not an object or not JSON-RPC
- * is logged and dropped, a header block without a length is skipped, a request to a method the
- * server does not serve is answered with MethodNotFound, and a handler that throws answers its
- * request with the error (a notification's is logged).
+ * What a client sends is never trusted: a frame with a bad header costs its own message (see
+ * {@link MessageFramer}), a message that is not JSON, not an object or not JSON-RPC is logged and
+ * dropped, a request to a method the server does not serve is answered with MethodNotFound, one
+ * after `shutdown` (or a second `initialize`) with InvalidRequest, and a handler that throws
+ * answers its request with the error (a notification's is logged).
  */
 import { encodeMessage } from './wire';
 
@@ -62,18 +63,35 @@ interface Transport {
 
 /** The largest header block read (a client's headers are two short lines). */
 const MAX_HEADER_BYTES = 8 * 1024;
+/**
+ * The largest message read: a document the server analyses is at most 20 MB (a larger one is
+ * refused with a message), which its `didOpen` carries as JSON. A larger message is dropped as
+ * its bytes arrive, never held.
+ */
+export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
+const CONTENT_LENGTH = /content-length:/i;
+const CONTENT_LENGTH_CHARS = 'content-length:'.length;
 
 /**
  * Splits a byte stream into LSP messages: headers up to an empty line, then `Content-Length`
  * bytes of UTF-8 JSON. A message's bytes are joined once, when the last of them arrives, so a
  * 20 MB `didOpen` in 64 KB chunks costs one copy, not one per chunk.
+ *
+ * A fault costs the message it is in: a header block that gives a length but something else
+ * wrong (a charset, a malformed line, a length past {@link MAX_MESSAGE_BYTES}) has its body
+ * skipped; one without a usable length, or bytes that are no header at all, are dropped up to the
+ * next `Content-Length:`. Line breaks between messages are skipped.
  */
 export class MessageFramer {
   private chunks: Buffer[] = [];
   private size = 0;
   /** The body's length once its headers are read; -1 while they are awaited. */
   private need = -1;
+  /** Bytes still to be dropped: the body of a message refused by its headers. */
+  private skip = 0;
+  /** After bytes that are no message: looking for the next `Content-Length:`. */
+  private lost = false;
 
   constructor(
     private readonly onBody: (body: Buffer) => void,
@@ -84,42 +102,77 @@ export class MessageFramer {
     this.chunks.push(chunk);
     this.size += chunk.length;
     for (;;) {
-      if (this.need < 0) {
-        if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
-        const head = this.chunks[0];
-        if (!head) return;
-        const end = head.indexOf(HEADER_END);
-        if (end < 0) {
-          if (this.size > MAX_HEADER_BYTES) {
-            this.onFault(`dropped ${this.size} bytes that carry no LSP header`);
-            this.chunks = [];
-            this.size = 0;
-          }
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, this.size);
+        this.take(n, false);
+        this.skip -= n;
+        if (this.skip > 0) return;
+        continue;
+      }
+      if (this.need >= 0) {
+        if (this.size < this.need) return;
+        const body = this.take(this.need, true);
+        this.need = -1;
+        this.onBody(body);
+        continue;
+      }
+      if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+      const head = this.chunks[0];
+      if (!head) return;
+      if (this.lost) {
+        const text = head.toString('latin1');
+        const at = text.search(CONTENT_LENGTH);
+        if (at < 0) {
+          // All but what may be the start of one, cut by the chunk.
+          this.take(Math.max(0, text.length - CONTENT_LENGTH_CHARS), false);
           return;
         }
-        const length = contentLength(head.toString('latin1', 0, end));
-        this.take(end + HEADER_END.length);
-        if (typeof length === 'string') {
-          this.onFault(length);
-          continue;
-        }
-        this.need = length;
+        this.take(at, false);
+        this.lost = false;
+        continue;
       }
-      if (this.size < this.need) return;
-      const body = this.take(this.need);
-      this.need = -1;
-      this.onBody(body);
+      let blank = 0;
+      while (blank < head.length && (head[blank] === 13 || head[blank] === 10)) blank++;
+      if (blank > 0) {
+        this.take(blank, false);
+        continue;
+      }
+      const end = head.indexOf(HEADER_END);
+      if (end < 0) {
+        if (this.size <= MAX_HEADER_BYTES) return;
+        this.onFault(`dropped bytes that carry no LSP header`);
+        this.resync();
+        continue;
+      }
+      const { length, fault } = parseHeaders(head.toString('latin1', 0, end));
+      if (length === undefined) {
+        this.onFault(fault ?? 'dropped a message without a Content-Length header');
+        this.resync();
+        continue;
+      }
+      this.take(end + HEADER_END.length, false);
+      if (fault !== undefined || length > MAX_MESSAGE_BYTES) {
+        this.onFault(fault ?? `dropped a message of ${length} bytes: more than ${MAX_MESSAGE_BYTES / 1024 / 1024} MiB`);
+        this.skip = length;
+      } else this.need = length;
     }
   }
 
-  /** Removes and returns the first `n` bytes. */
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    const first = this.chunks[0];
+  /** After bytes that are no message: drops them up to the next `Content-Length:`, past the first byte. */
+  private resync(): void {
+    this.take(1, false);
+    this.lost = true;
+  }
+
+  /** Removes the first `n` bytes, and returns them when `keep`. */
+  private take(n: number, keep: boolean): Buffer {
+    const empty = Buffer.alloc(0);
+    if (n === 0) return empty;
     this.size -= n;
+    const first = this.chunks[0];
     if (first.length > n) {
       this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+      return keep ? first.subarray(0, n) : empty;
     }
     if (first.length === n) {
       this.chunks.shift();
@@ -130,37 +183,41 @@ export class MessageFramer {
     while (left > 0) {
       const c = this.chunks[0];
       if (c.length <= left) {
-        parts.push(c);
+        if (keep) parts.push(c);
         this.chunks.shift();
         left -= c.length;
       } else {
-        parts.push(c.subarray(0, left));
+        if (keep) parts.push(c.subarray(0, left));
         this.chunks[0] = c.subarray(left);
         left = 0;
       }
     }
-    return Buffer.concat(parts, n);
+    return keep ? Buffer.concat(parts, n) : empty;
   }
 }
 
-/** The body length a header block gives, or why it gives none. */
-function contentLength(headers: string): number | string {
+/** The body length a header block gives, and what else is wrong with it. */
+function parseHeaders(headers: string): { length?: number; fault?: string } {
   let length: number | undefined;
+  let fault: string | undefined;
   for (const line of headers.split('\r\n')) {
     const colon = line.indexOf(':');
-    if (colon < 0) return `dropped a message with a malformed header line ${JSON.stringify(line.slice(0, 80))}`;
+    if (colon < 0) {
+      fault ??= `dropped a message with a malformed header line ${JSON.stringify(line.slice(0, 80))}`;
+      continue;
+    }
     const name = line.slice(0, colon).trim().toLowerCase();
     const value = line.slice(colon + 1).trim();
     if (name === 'content-length') {
-      if (!/^\d{1,10}$/.test(value)) return `dropped a message whose Content-Length is ${JSON.stringify(value.slice(0, 40))}`;
-      length = Number(value);
+      if (/^\d{1,15}$/.test(value)) length = Number(value);
+      else return { fault: `dropped a message whose Content-Length is ${JSON.stringify(value.slice(0, 40))}` };
     } else if (name === 'content-type') {
       const charset = /charset\s*=\s*"?([\w-]+)/i.exec(value)?.[1]?.toLowerCase();
       if (charset && charset !== 'utf-8' && charset !== 'utf8')
-        return `dropped a message in ${charset}: this server reads UTF-8 (LSP's only charset)`;
+        fault ??= `dropped a message in ${charset}: this server reads UTF-8 (LSP's only charset)`;
     }
   }
-  return length ?? 'dropped a message without a Content-Length header';
+  return { length, fault };
 }
 
 /** LSP over a byte stream pair (`--stdio`): the bytes out are {@link encodeMessage}'s. */
@@ -184,7 +241,12 @@ export function streamTransport(input: NodeJS.ReadableStream, output: NodeJS.Wri
       output.on('error', onClose);
     },
     send(m) {
-      const body = encodeMessage(m);
+      let body: Buffer;
+      try {
+        body = encodeMessage(m);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       const message = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'latin1'), body]);
       return new Promise((resolve, reject) => {
         output.write(message, (e) => (e ? reject(e) : resolve()));
@@ -225,6 +287,7 @@ export class Connection {
   private readonly running = new Map<string | number, { isCancellationRequested: boolean }>();
   private nextId = 0;
   private shutdownReceived = false;
+  private initialized = false;
   private watching = false;
   private onShutdownHandler: (() => void) | undefined;
 
@@ -344,7 +407,14 @@ export class Connection {
   }
 
   private request(id: string | number, method: string, params: unknown): void {
-    const answer = (m: object) => void this.transport.send({ jsonrpc: '2.0', id, ...m }).catch(() => undefined);
+    const answer = (m: object) =>
+      void this.transport.send({ jsonrpc: '2.0', id, ...m }).catch((e: unknown) => {
+        // A result that cannot be written (a cycle, a BigInt): the client still gets an answer.
+        if ('result' in m)
+          void this.transport
+            .send({ jsonrpc: '2.0', id, error: { code: ErrorCodes.InternalError, message: `${method}: ${(e as Error)?.message ?? e}` } })
+            .catch(() => undefined);
+      });
     const fail = (e: unknown) => {
       this.running.delete(id);
       if (e instanceof ResponseError)
@@ -356,7 +426,17 @@ export class Connection {
       answer({ result: result === undefined ? null : result });
     };
     let handler = this.requests.get(method);
-    if (method === 'initialize') {
+    // LSP: nothing but `exit` after `shutdown`, and one `initialize`.
+    if (this.shutdownReceived)
+      handler = () => {
+        throw new ResponseError(ErrorCodes.InvalidRequest, `${method} after shutdown`);
+      };
+    else if (method === 'initialize' && this.initialized)
+      handler = () => {
+        throw new ResponseError(ErrorCodes.InvalidRequest, 'the server is initialized already');
+      };
+    else if (method === 'initialize') {
+      this.initialized = true;
       const pid = (params as { processId?: unknown } | null)?.processId;
       if (typeof pid === 'number') this.watchClient(pid);
     } else if (method === 'shutdown') {

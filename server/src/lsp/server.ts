@@ -331,8 +331,10 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     };
   });
 
+  let registered = false;
   connection.onNotification('initialized', () => {
-    if (configurationCapability) {
+    if (configurationCapability && !registered) {
+      registered = true;
       void connection
         .sendRequest('client/registerCapability', {
           registrations: [
@@ -362,11 +364,9 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
     let raw: unknown = (globalSettings as { ebpfPortability?: unknown } | undefined)?.ebpfPortability ?? globalSettings;
     if (configurationCapability) {
       try {
-        raw = (
-          (await connection.sendRequest('workspace/configuration', { items: [{ scopeUri: uri, section: 'ebpfPortability' }] })) as
-            | unknown[]
-            | null
-        )?.[0];
+        const answer = await connection.sendRequest('workspace/configuration', { items: [{ scopeUri: uri, section: 'ebpfPortability' }] });
+        // One answer per item asked for; anything else is no settings.
+        raw = Array.isArray(answer) ? answer[0] : null;
       } catch {
         // A client that announced the capability but fails the request: use what we have.
       }
