@@ -41,6 +41,14 @@ export class TestClient {
   /** Settings answered to `workspace/configuration`. */
   settings: unknown = {};
   readonly messages: { type: number; message: string }[] = [];
+  /** Hold `workspace/configuration` unanswered until {@link releaseConfiguration}, as a stuck client would. */
+  holdConfiguration = false;
+  private readonly held: (() => void)[] = [];
+  /** Answers the held `workspace/configuration` requests with {@link settings}. */
+  releaseConfiguration(): void {
+    this.holdConfiguration = false;
+    this.held.splice(0).forEach((answer) => answer());
+  }
   /** Answer `window/showMessageRequest` with an error, as a client may. */
   refuseMessages = false;
   /** What the server wrote to its output channel (`window/logMessage`). */
@@ -64,7 +72,11 @@ export class TestClient {
       this.statuses.push(p);
       this.waiters.splice(0).forEach((w) => w());
     });
-    this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => this.settings));
+    this.conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => {
+      const answer = () => p.items.map(() => this.settings);
+      if (!this.holdConfiguration) return answer();
+      return new Promise((resolve) => this.held.push(() => resolve(answer())));
+    });
     this.conn.onRequest('client/registerCapability', () => null);
     this.conn.onRequest('window/workDoneProgress/create', () => null);
     this.conn.onNotification(

@@ -51,3 +51,42 @@ test('a throwing rule loses only its own findings; the rest are published for th
     await c.stop();
   }
 });
+
+test('a client that never answers workspace/configuration: the document is checked with the defaults within 2 s, said once; its late answer is used', {
+  timeout: 120_000,
+}, async () => {
+  const text =
+    '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\nstruct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } rb SEC(".maps");\n\nSEC("kprobe/do_exit")\nint probe(struct pt_regs *ctx)\n{\n    long v = 0;\n    bpf_ringbuf_output(&rb, &v, sizeof(v), 0);\n    return 0;\n}\n';
+  // Its settings move the target past 5.8, where the ringbuf helpers are.
+  const settings = { targetKernels: '5.8-7.x', architectures: ['x86_64'], distros: ['debian', 'ubuntu'], compile: 'off' };
+  const unavailable = (d: WireDiagnostic[]) => d.some((x) => x.code === 'helper-unavailable');
+  const said = /has not answered workspace\/configuration for .*stuck\.bpf\.c within 1\.5 s: it is checked with the default settings/;
+  const stuck = await TestClient.start();
+  try {
+    stuck.holdConfiguration = true;
+    stuck.settings = settings;
+    const uri = 'file:///work/t/stuck.bpf.c';
+    const opened = Date.now();
+    stuck.open(uri, text);
+    // The defaults (4.14-7.x): bpf_ringbuf_output is missing before 5.8.
+    assert.ok(unavailable(await stuck.diagnostics(uri, unavailable, 1, 20_000)));
+    assert.ok(Date.now() - opened < 10_000, `answered after ${Date.now() - opened} ms`);
+    assert.equal(stuck.logs.filter((l) => said.test(l.message)).length, 1, stuck.logs.map((l) => l.message).join('\n'));
+    // The answer comes at last: the document is checked again with its settings.
+    stuck.releaseConfiguration();
+    await stuck.diagnostics(uri, (d) => !unavailable(d), 1, 20_000);
+  } finally {
+    await stuck.stop();
+  }
+  // The near miss: a client that answers is never said to be stuck, and its settings hold at once.
+  const prompt = await TestClient.start();
+  try {
+    prompt.settings = settings;
+    const uri = 'file:///work/t/stuck.bpf.c';
+    prompt.open(uri, text);
+    assert.ok(!unavailable(await prompt.diagnostics(uri, () => true, 1)));
+    assert.ok(!prompt.logs.some((l) => said.test(l.message)));
+  } finally {
+    await prompt.stop();
+  }
+});

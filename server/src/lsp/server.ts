@@ -152,6 +152,14 @@ const SLICE_MS = 20;
  */
 const FS_META_TTL_MS = 1000;
 /**
+ * How long a document's analysis waits for the editor's answer to `workspace/configuration`: a
+ * client that announced the request and never answers it would otherwise leave the document
+ * without diagnostics for good. Past it, the settings the client sent at start (or the defaults)
+ * are used, and the document is analysed again when the answer comes.
+ */
+const SETTINGS_WAIT_MS = 1500;
+const NO_ANSWER = Symbol('no answer');
+/**
  * Test hook: how long an analysis runs before it is said, in milliseconds, in place of
  * {@link LONG_ANALYSIS_MS} (a test of the progress must not depend on how fast its machine is).
  */
@@ -363,14 +371,39 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const fetchSettings = async (uri: string): Promise<Settings> => {
     let raw: unknown = (globalSettings as { ebpfPortability?: unknown } | undefined)?.ebpfPortability ?? globalSettings;
     if (configurationCapability) {
+      // One answer per item asked for; anything else is no settings.
+      const asked = connection
+        .sendRequest('workspace/configuration', { items: [{ scopeUri: uri, section: 'ebpfPortability' }] })
+        .then((answer) => (Array.isArray(answer) ? answer[0] : null));
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        const answer = await connection.sendRequest('workspace/configuration', { items: [{ scopeUri: uri, section: 'ebpfPortability' }] });
-        // One answer per item asked for; anything else is no settings.
-        raw = Array.isArray(answer) ? answer[0] : null;
+        const answer = await Promise.race([asked, new Promise((resolve) => (timer = setTimeout(resolve, SETTINGS_WAIT_MS, NO_ANSWER)))]);
+        if (answer !== NO_ANSWER) raw = answer;
+        else {
+          // settingsFor has cached this very call's promise by now.
+          const mine = settingsCache.get(uri);
+          logOnce(
+            `the editor has not answered workspace/configuration for ${uri} within ${SETTINGS_WAIT_MS / 1000} s: it is checked with ${globalSettings === undefined ? 'the default settings' : 'the settings the editor sent at start'} until it does`,
+          );
+          void asked.then(
+            (late) => {
+              // Still the answer to give: the configuration has not changed since, and the document is open.
+              if (settingsCache.get(uri) !== mine || !states.has(uri)) return;
+              settingsCache.set(uri, Promise.resolve(settingsOf(uri, late)));
+              schedule(uri);
+            },
+            () => undefined,
+          );
+        }
       } catch {
         // A client that announced the capability but fails the request: use what we have.
+      } finally {
+        clearTimeout(timer);
       }
     }
+    return settingsOf(uri, raw);
+  };
+  const settingsOf = (uri: string, raw: unknown): Settings => {
     const { settings, problems } = validateSettings(raw);
     if (states.has(uri) || opening.has(uri)) settingsProblems.set(uri, problems);
     if (!clientOptions.statusNotification) problems.forEach(warnOnce);
