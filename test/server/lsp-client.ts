@@ -36,7 +36,7 @@ export class TestClient {
   /** Work-done progress the server reported (`$/progress` values), in order. */
   readonly progress: { kind: string; title?: string; message?: string; percentage?: number }[] = [];
   /** Every publishDiagnostics in the order it arrived. */
-  readonly published: { uri: string; version?: number }[] = [];
+  readonly published: { uri: string; version?: number; codes: string[] }[] = [];
   private readonly waiters: (() => void)[] = [];
   /** Settings answered to `workspace/configuration`. */
   settings: unknown = {};
@@ -63,7 +63,7 @@ export class TestClient {
     this.conn = createMessageConnection(new StreamMessageReader(this.proc.stdout!), new StreamMessageWriter(this.proc.stdin!));
     this.conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; version?: number; diagnostics: WireDiagnostic[] }) => {
       this.diags.set(p.uri, p);
-      this.published.push({ uri: p.uri, version: p.version });
+      this.published.push({ uri: p.uri, version: p.version, codes: p.diagnostics.map((d) => String(d.code)) });
       this.waiters.splice(0).forEach((w) => w());
     });
     this.conn.onNotification('window/showMessage', (p: { type: number; message: string }) => this.messages.push(p));

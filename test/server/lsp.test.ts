@@ -359,6 +359,50 @@ test('an edit stops the object pass of the text on disk: the configured compiler
   }
 });
 
+test('settings that come late stop the object pass run with the settings used meanwhile, and it runs again with them', {
+  skip: process.platform === 'win32' ? 'skipped: the stand-in compiler is a shell script' : false,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-late-settings-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'tracer.bpf.c');
+  const text = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
+  writeFileSync(file, text);
+  const pidFile = join(dir, 'compiler.pid');
+  const compiler = join(dir, 'slow-clang');
+  writeFileSync(compiler, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 120\n`, { mode: 0o755 });
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Meanwhile the server has the settings the editor sent at start, which compile.
+  const c = await TestClient.start(undefined, true, undefined, { settings: { architectures: ['x86_64'], clangPath: compiler } });
+  try {
+    c.holdConfiguration = true;
+    // The editor's answer, when it comes: no object pass.
+    c.settings = { architectures: ['x86_64'], clangPath: compiler, compile: 'off' };
+    const uri = pathToFileURL(file).href;
+    c.open(uri, text);
+    await c.diagnostics(uri, undefined, 1, 20_000);
+    const pid = await eventually(
+      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined),
+      'the compile with the settings sent at start',
+    );
+    rmSync(pidFile);
+    c.releaseConfiguration();
+    await eventually(() => (alive(pid) ? undefined : true), 'the compiler to be stopped');
+    // Not started again (the answer turns the object pass off), and nothing said about the stop.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(!existsSync(pidFile), 'the object pass ran again with compile: off');
+    assert.ok(!c.logs.some((l) => /object pass stopped/.test(l.message)), c.logs.map((l) => l.message).join('\n'));
+  } finally {
+    await c.stop();
+  }
+});
+
 /** test/fixtures/objects/relocations.bpf.c written to a directory removed after the test. */
 function relocationsOnDisk(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-object-'));

@@ -159,6 +159,8 @@ const FS_META_TTL_MS = 1000;
  */
 const SETTINGS_WAIT_MS = 1500;
 const NO_ANSWER = Symbol('no answer');
+/** Why an object pass was stopped: the editor's settings came late, and it runs again with them. */
+const LATE_SETTINGS = Symbol('late settings');
 /**
  * Test hook: how long an analysis runs before it is said, in milliseconds, in place of
  * {@link LONG_ANALYSIS_MS} (a test of the progress must not depend on how fast its machine is).
@@ -250,6 +252,8 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       if (pass.mode === 'source') logOnce(`${uri.split('/').pop()}: object pass skipped: ${pass.reason}`);
       schedule(uri);
     } catch (e) {
+      // Stopped for the editor's late settings: it runs again with them, nothing to say.
+      if (e instanceof ObjectPassCancelled && stop.signal.reason === LATE_SETTINGS) return;
       if (e instanceof ObjectPassCancelled)
         logOnce(
           `${uri.split('/').pop()}: object pass stopped: the document changed while it was compiled or checked (a save, or an undo back to the saved text, runs it again)`,
@@ -363,12 +367,19 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const settingsFor = (uri: string): Promise<Settings> => {
     let p = settingsCache.get(uri);
     if (!p) {
-      p = fetchSettings(uri);
-      settingsCache.set(uri, p);
+      const fetched: Promise<Settings> = fetchSettings(uri, () => settingsCache.get(uri) === fetched);
+      settingsCache.set(uri, fetched);
+      p = fetched;
     }
     return p;
   };
-  const fetchSettings = async (uri: string): Promise<Settings> => {
+  /** Whether the log has said that the editor is not answering (said again once it has answered since). */
+  let unansweredSaid = false;
+  /**
+   * The settings of document `uri` from the editor. `current` says whether what this call gives is
+   * still the document's (neither the configuration nor the document changed since it was asked).
+   */
+  const fetchSettings = async (uri: string, current: () => boolean): Promise<Settings> => {
     let raw: unknown = (globalSettings as { ebpfPortability?: unknown } | undefined)?.ebpfPortability ?? globalSettings;
     if (configurationCapability) {
       // One answer per item asked for; anything else is no settings.
@@ -378,19 +389,27 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         const answer = await Promise.race([asked, new Promise((resolve) => (timer = setTimeout(resolve, SETTINGS_WAIT_MS, NO_ANSWER)))]);
-        if (answer !== NO_ANSWER) raw = answer;
-        else {
-          // settingsFor has cached this very call's promise by now.
-          const mine = settingsCache.get(uri);
-          logOnce(
-            `the editor has not answered workspace/configuration for ${uri} within ${SETTINGS_WAIT_MS / 1000} s: it is checked with ${globalSettings === undefined ? 'the default settings' : 'the settings the editor sent at start'} until it does`,
-          );
+        if (answer !== NO_ANSWER) {
+          raw = answer;
+          unansweredSaid = false;
+        } else {
+          if (!unansweredSaid) {
+            unansweredSaid = true;
+            connection.console.info(
+              `eBPF portability: the editor has not answered workspace/configuration within ${SETTINGS_WAIT_MS / 1000} s (first for ${uri}): documents are checked with ${globalSettings === undefined || globalSettings === null ? 'the default settings' : 'the last settings the editor sent'} until it answers`,
+            );
+          }
           void asked.then(
             (late) => {
+              unansweredSaid = false;
               // Still the answer to give: the configuration has not changed since, and the document is open.
-              if (settingsCache.get(uri) !== mine || !states.has(uri)) return;
+              if (!current() || !(states.has(uri) || opening.has(uri))) return;
               settingsCache.set(uri, Promise.resolve(settingsOf(uri, late)));
+              // The object pass ran with the settings used meanwhile (its compiler, its kernels): again.
+              compiling.get(uri)?.abort(LATE_SETTINGS);
+              objects.delete(uri);
               schedule(uri);
+              void runObjectPass(uri);
             },
             () => undefined,
           );
