@@ -314,26 +314,41 @@ async function eventually<T>(probe: () => T | undefined, what: string, ms = 30_0
   }
 }
 
-test('an edit stops the object pass of the text on disk: the configured compiler is killed, and the log says why', {
-  skip: process.platform === 'win32' ? 'skipped: the stand-in compiler is a shell script' : false,
-}, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-object-stop-'));
+/**
+ * The example program on disk in a directory removed after the test, beside a compiler that
+ * writes its pid to `pidFile` and then takes its time.
+ */
+function slowCompilerProject(t: { after(fn: () => void): void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-slow-compiler-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'tracer.bpf.c');
   const text = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
   writeFileSync(file, text);
-  // A compiler that says who it is and then takes its time.
   const pidFile = join(dir, 'compiler.pid');
   const compiler = join(dir, 'slow-clang');
   writeFileSync(compiler, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 120\n`, { mode: 0o755 });
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  return { file, text, pidFile, compiler };
+}
+
+/** The stand-in compiler's pid once it has started, else undefined. */
+function compilerPid(pidFile: string): number | undefined {
+  return existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined;
+}
+
+/** Whether process `pid` runs. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('an edit stops the object pass of the text on disk: the configured compiler is killed, and the log says why', {
+  skip: process.platform === 'win32' ? 'skipped: the stand-in compiler is a shell script' : false,
+}, async (t) => {
+  const { file, text, pidFile, compiler } = slowCompilerProject(t);
   const c = await TestClient.start();
   try {
     c.settings = { architectures: ['x86_64'], clangPath: compiler };
@@ -341,10 +356,7 @@ test('an edit stops the object pass of the text on disk: the configured compiler
     c.open(uri, text);
     await c.diagnostics(uri);
     // The object pass starts after the first diagnostics, on the text on disk.
-    const pid = await eventually(
-      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined),
-      'the compile',
-    );
+    const pid = await eventually(() => compilerPid(pidFile), 'the compile');
     assert.ok(alive(pid), 'the stand-in compiler runs');
     c.change(uri, 2, [{ text: `${text}\n` }]);
     await eventually(() => (alive(pid) ? undefined : true), 'the compiler to be stopped');
@@ -362,22 +374,7 @@ test('an edit stops the object pass of the text on disk: the configured compiler
 test('settings that come late stop the object pass run with the settings used meanwhile, and it runs again with them', {
   skip: process.platform === 'win32' ? 'skipped: the stand-in compiler is a shell script' : false,
 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-lsp-late-settings-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'tracer.bpf.c');
-  const text = readFileSync(join(root, 'examples', 'process-tracer.bpf.c'), 'utf8');
-  writeFileSync(file, text);
-  const pidFile = join(dir, 'compiler.pid');
-  const compiler = join(dir, 'slow-clang');
-  writeFileSync(compiler, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 120\n`, { mode: 0o755 });
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const { file, text, pidFile, compiler } = slowCompilerProject(t);
   // Meanwhile the server has the settings the editor sent at start, which compile.
   const c = await TestClient.start(undefined, true, undefined, { settings: { architectures: ['x86_64'], clangPath: compiler } });
   try {
@@ -387,10 +384,7 @@ test('settings that come late stop the object pass run with the settings used me
     const uri = pathToFileURL(file).href;
     c.open(uri, text);
     await c.diagnostics(uri, undefined, 1, 20_000);
-    const pid = await eventually(
-      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined),
-      'the compile with the settings sent at start',
-    );
+    const pid = await eventually(() => compilerPid(pidFile), 'the compile with the settings sent at start');
     rmSync(pidFile);
     c.releaseConfiguration();
     await eventually(() => (alive(pid) ? undefined : true), 'the compiler to be stopped');
