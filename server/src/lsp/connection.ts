@@ -334,6 +334,14 @@ export class Connection {
     });
   }
 
+  /**
+   * A message the editor shows (`window/showMessageRequest`, as a request: a client may answer it
+   * with an error, which rejects).
+   */
+  showMessage(kind: 'error' | 'warning', message: string): Promise<unknown> {
+    return this.sendRequest('window/showMessageRequest', { type: kind === 'error' ? 1 : 2, message });
+  }
+
   /** The editor's progress for a long piece of work, once the client has made it. */
   async createWorkDoneProgress(): Promise<WorkDoneProgress> {
     const token = `ebpf-portability-${process.pid}-${this.nextId}`;

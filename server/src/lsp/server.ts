@@ -154,8 +154,8 @@ const FS_META_TTL_MS = 1000;
 /**
  * How long a document's analysis waits for the editor's answer to `workspace/configuration`: a
  * client that announced the request and never answers it would otherwise leave the document
- * without diagnostics for good. Past it, the settings the client sent at start (or the defaults)
- * are used, and the document is analysed again when the answer comes.
+ * without diagnostics for good. Past it, the last settings the client sent (or the defaults) are
+ * used, and the document is analysed again when the answer comes.
  */
 const SETTINGS_WAIT_MS = 1500;
 const NO_ANSWER = Symbol('no answer');
@@ -276,13 +276,10 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
   const warnOnce = (msg: string) => {
     if (warned.has(msg)) return;
     warned.add(msg);
-    // Sent as window/showMessageRequest (a promise at run time, whatever its overload's type says):
-    // a client that answers it with an error must not stop the server with an unhandled rejection.
-    Promise.resolve(connection.sendRequest('window/showMessageRequest', { type: 2, message: `eBPF portability: ${msg}` }) as unknown).catch(
-      (e: unknown) => {
-        connection.console.warn(`the client refused a message: ${(e as Error)?.message ?? e}`);
-      },
-    );
+    // A client that answers it with an error must not stop the server with an unhandled rejection.
+    connection.showMessage('warning', `eBPF portability: ${msg}`).catch((e: unknown) => {
+      connection.console.warn(`the client refused a message: ${(e as Error)?.message ?? e}`);
+    });
   };
   const guard = <T>(what: string, fn: () => T, fallback: T): T => {
     try {
@@ -325,12 +322,7 @@ export function startServer(connection: Connection, opts: ServerOptions = {}): v
       engine.overlay = (path) => docs?.get(pathToFileURL(path).toString())?.text;
     })().catch((e) => {
       connection.console.error(`eBPF portability: cannot start analysis: ${(e as Error).stack ?? e}`);
-      Promise.resolve(
-        connection.sendRequest('window/showMessageRequest', {
-          type: 1,
-          message: `eBPF portability: cannot start analysis: ${(e as Error).message}`,
-        }),
-      ).catch(() => undefined);
+      connection.showMessage('error', `eBPF portability: cannot start analysis: ${(e as Error).message}`).catch(() => undefined);
     });
     return {
       capabilities: {
